@@ -1,0 +1,51 @@
+#include "core/errors.hpp"
+
+#include <string>
+
+namespace kadnet::core {
+namespace {
+
+class category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "kadnet"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::truncated: return "input truncated";
+      case errc::bad_length: return "bad length field";
+      case errc::trailing_bytes: return "trailing bytes after message";
+      case errc::bad_version: return "unsupported protocol version";
+      case errc::unknown_packet_type: return "unknown packet type";
+      case errc::unknown_opcode: return "unknown opcode";
+      case errc::bad_field: return "field value out of range";
+      case errc::too_large: return "message too large";
+      case errc::bad_signature: return "bad signature";
+      case errc::cookie_required: return "responder requires a cookie";
+      case errc::bad_cookie: return "bad cookie";
+      case errc::unexpected_identity: return "peer identity is not the expected NodeId";
+      case errc::version_mismatch: return "protocol version mismatch";
+      case errc::handshake_failed: return "handshake failed";
+      case errc::decrypt_failed: return "packet failed authentication";
+      case errc::replayed: return "replayed packet";
+      case errc::timeout: return "request timed out";
+      case errc::nack: return "peer answered NACK";
+      case errc::unsupported_opcode: return "unsupported opcode";
+      case errc::option_refused: return "connection option refused";
+      case errc::handler_failed: return "remote handler failed";
+      case errc::not_connected: return "not connected";
+      case errc::connection_closed: return "connection closed";
+      case errc::peer_cut_off: return "peer cut off for exceeding its limits";
+      case errc::shutting_down: return "node shutting down";
+    }
+    return "unknown kadnet error " + std::to_string(value);
+  }
+};
+
+}  // namespace
+
+const boost::system::error_category& error_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+}  // namespace kadnet::core

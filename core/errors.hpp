@@ -1,0 +1,46 @@
+#pragma once
+// kadnet's error codes for the protocol core. Expected failures (malformed peer input, timeouts,
+// NACKs, refused options) travel as boost::system::error_code with this category; exceptions are
+// kept for misuse and bad configuration at start-up.
+#include <boost/system/error_code.hpp>
+
+namespace kadnet::core {
+
+enum class errc {
+  truncated = 1,          // input ended before a field it announced
+  bad_length,             // a length field disagrees with the data or exceeds its limit
+  trailing_bytes,         // bytes left over after a complete message
+  bad_version,            // the packet's protocol version is not one this node speaks
+  unknown_packet_type,    // outer packet type not defined
+  unknown_opcode,         // opcode reserved for kadnet but not defined (10..63)
+  bad_field,              // a field holds a value outside its range
+  too_large,              // a message exceeds the configured maximum size
+  bad_signature,          // an Ed25519 signature does not verify
+  cookie_required,        // the responder is under load and answered with a cookie challenge
+  bad_cookie,             // the cookie is not one this node issued for that address recently
+  unexpected_identity,    // the peer's key is not the NodeId the caller dialed
+  version_mismatch,       // the peer refused our protocol version (or we refused theirs)
+  handshake_failed,       // the handshake broke off for another reason
+  decrypt_failed,         // AEAD authentication failed: altered or forged packet
+  replayed,               // a packet counter seen before or too old
+  timeout,                // a request got no reply in time
+  nack,                   // the peer answered NACK (its code and text travel with the result)
+  unsupported_opcode,     // the peer has no handler for the opcode
+  option_refused,         // the peer NACKed a SET_CONNECTION_OPT
+  handler_failed,         // the remote handler threw or failed
+  not_connected,          // no session with that peer and no address to dial
+  connection_closed,      // the session ended before the reply came
+  peer_cut_off,           // the peer exceeded its limits and was disconnected
+  shutting_down,          // the node is stopping
+};
+
+const boost::system::error_category& error_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace kadnet::core
+
+template <>
+struct boost::system::is_error_code_enum<kadnet::core::errc> : std::true_type {};

@@ -1,0 +1,29 @@
+#include "core/node_config.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace kadnet::core {
+
+void node_config::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("bad node config: " + what); };
+  if (request_timeout.count() <= 0)
+    bad("request_timeout " + std::to_string(request_timeout.count()) + " ms must be positive");
+  if (handshake_timeout.count() <= 0)
+    bad("handshake_timeout " + std::to_string(handshake_timeout.count()) + " ms must be positive");
+  if (max_message_size < 1024 || max_message_size > (64u << 20))
+    bad("max_message_size " + std::to_string(max_message_size) + " must be 1 KiB .. 64 MiB");
+  if (max_inbound_requests_per_peer == 0) bad("max_inbound_requests_per_peer must be at least 1");
+  if (max_queued_bytes_per_peer < max_message_size)
+    bad("max_queued_bytes_per_peer " + std::to_string(max_queued_bytes_per_peer) +
+        " must be at least max_message_size");
+  codec_set seen;
+  for (auto c : compression) {
+    auto n = static_cast<unsigned>(c);
+    if (n >= compression::codec_count) bad("compression method " + std::to_string(n) + " unknown");
+    if (seen.test(n)) bad("compression method " + std::string(compression::codec_name(c)) + " listed twice");
+    seen.set(n);
+  }
+}
+
+}  // namespace kadnet::core

@@ -1,0 +1,37 @@
+#pragma once
+// Settings of a node's protocol engine. validate() is called at start-up and throws
+// std::invalid_argument naming the first bad value.
+#include <chrono>
+#include <cstddef>
+#include <vector>
+
+#include "compression/codec.hpp"
+#include "core/envelope.hpp"
+
+namespace kadnet::core {
+
+struct node_config {
+  // How long a request waits for its ACK/NACK before it fails with errc::timeout.
+  std::chrono::milliseconds request_timeout{5000};
+  // How long a new session may take to complete its handshake.
+  std::chrono::milliseconds handshake_timeout{5000};
+  // Largest opcode message accepted or sent, after decompression.
+  std::size_t max_message_size = (1u << 20) + 1024;
+  // Requests a peer may have waiting on our handlers at once; more are NACKed rate_limited.
+  std::size_t max_inbound_requests_per_peer = 256;
+  // Bytes queued for a peer that does not read them before it is cut off.
+  std::size_t max_queued_bytes_per_peer = 16u << 20;
+  // Compression methods this node enables, most preferred first (empty: none).
+  std::vector<compression::codec_id> compression{compression::codec_id::zstd,
+                                                 compression::codec_id::snappy,
+                                                 compression::codec_id::zlib};
+  std::size_t compression_threshold = default_compression_threshold;
+  // New inbound handshakes per second above which hellos must carry a cookie.
+  std::size_t cookie_threshold_per_second = 2000;
+  // The node's address may change: peers should not plan to dial it back.
+  bool dynamic_ip = false;
+
+  void validate() const;
+};
+
+}  // namespace kadnet::core

@@ -1,0 +1,391 @@
+#include "core/node_engine.hpp"
+
+#include <exception>
+
+#include "core/errors.hpp"
+
+namespace kadnet::core {
+namespace {
+
+std::uint64_t to_ms(time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+// Maps a NACK code to the error a caller sees.
+boost::system::error_code nack_error(wire::nack_code code) {
+  switch (code) {
+    case wire::nack_code::unsupported_opcode: return errc::unsupported_opcode;
+    case wire::nack_code::handler_failed: return errc::handler_failed;
+    case wire::nack_code::option_refused: return errc::option_refused;
+    default: return errc::nack;
+  }
+}
+
+}  // namespace
+
+node_engine::node_engine(const identity& self, node_config config)
+    : self_(self), config_(std::move(config)), responder_(self, config_.dynamic_ip) {
+  config_.validate();
+  responder_context_.responder = &responder_;
+  responder_context_.cookies = &cookies_;
+}
+
+static session_limits limits_of(const node_config& c) {
+  session_limits l;
+  l.max_message_size = c.max_message_size;
+  l.compression_threshold = c.compression_threshold;
+  return l;
+}
+
+connection_id node_engine::dial(time_point now, std::optional<node_id> expected) {
+  return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_)),
+                        false, now);
+}
+
+connection_id node_engine::accept(time_point now, byte_vector peer_address) {
+  update_load(now);
+  ++handshakes_in_window_;
+  return add_connection(session::accept(responder_context_, std::move(peer_address),
+                                        limits_of(config_)),
+                        true, now);
+}
+
+connection_id node_engine::add_connection(session s, bool inbound, time_point now) {
+  connection_id c = next_connection_++;
+  auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
+  it->second.handshake_deadline = now + config_.handshake_timeout;
+  ++counters_.sessions_opened;
+  pump_session(c, it->second, now);
+  return c;
+}
+
+void node_engine::update_load(time_point now) {
+  if (now - load_window_start_ >= std::chrono::seconds(1)) {
+    load_window_start_ = now;
+    handshakes_in_window_ = 0;
+  }
+  responder_context_.under_load = handshakes_in_window_ > config_.cookie_threshold_per_second;
+}
+
+void node_engine::on_bytes(connection_id c, time_point now, byte_span bytes) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return;
+  if (!it->second.sess.is_established()) update_load(now);
+  it->second.sess.handle_bytes(bytes, to_ms(now));
+  pump_session(c, it->second, now);
+}
+
+// Moves what a session produced into engine events and transmissions.
+void node_engine::pump_session(connection_id c, connection_state& st, time_point now) {
+  while (auto ev = st.sess.poll_event()) {
+    if (std::holds_alternative<session::established>(*ev)) {
+      on_established(c, st, now);
+    } else if (auto* m = std::get_if<session::message>(&*ev)) {
+      on_message(c, st, std::move(m->bytes));
+    } else if (auto* f = std::get_if<session::failed>(&*ev)) {
+      if (f->ec == errc::version_mismatch) ++counters_.version_refusals;
+      if (f->ec == errc::peer_cut_off || f->ec == errc::too_large) ++counters_.peers_cut_off;
+      if (!st.sess.is_established() && !st.established_reported) ++counters_.handshakes_failed;
+      cut_off(c, f->ec, std::move(f->text));
+    }
+    if (st.closing) break;
+  }
+  if (st.sess.has_transmit()) mark_dirty(c);
+}
+
+void node_engine::on_established(connection_id c, connection_state& st, time_point now) {
+  const auto& peer = *st.sess.peer();
+  st.established_reported = true;
+  by_peer_[peer.peer] = c;
+  events_.push_back(connected{c, peer.peer, st.inbound, peer.peer_dynamic_ip});
+  // Offer every method we accept, then name the one we prefer (PROTOCOL.md 6).
+  for (auto method : config_.compression) {
+    request(now, c, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
+            wire::set_connection_opt{static_cast<std::uint8_t>(wire::connection_option::compression_enabled),
+                                     static_cast<std::uint8_t>(method)});
+  }
+  if (!config_.compression.empty()) {
+    request(now, c, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
+            wire::set_connection_opt{static_cast<std::uint8_t>(wire::connection_option::preferred_compression),
+                                     static_cast<std::uint8_t>(config_.compression.front())});
+  }
+}
+
+void node_engine::on_message(connection_id c, connection_state& st, byte_vector bytes) {
+  wire::message m;
+  wire::decode_limits limits;
+  limits.max_payload = config_.max_message_size;
+  if (auto ec = wire::decode(bytes, m, limits)) {
+    ++counters_.malformed_messages;
+    std::uint8_t opcode = 0;
+    std::uint32_t id = 0;
+    if (wire::decode_header(bytes, opcode, id)) return;  // not even a header: drop
+    if (opcode == static_cast<std::uint8_t>(wire::opcode::ack) ||
+        opcode == static_cast<std::uint8_t>(wire::opcode::nack))
+      return;  // never answer a reply
+    if (ec == errc::unknown_opcode)
+      return send_nack(c, opcode, id, wire::nack_code::unsupported_opcode, "unsupported opcode");
+    return send_nack(c, opcode, id, wire::nack_code::bad_request, "malformed request: " + ec.message());
+  }
+  if (m.opcode == static_cast<std::uint8_t>(wire::opcode::ack) ||
+      m.opcode == static_cast<std::uint8_t>(wire::opcode::nack))
+    return on_reply(c, m);
+  on_request(c, st, std::move(m));
+}
+
+void node_engine::on_reply(connection_id c, const wire::message& m) {
+  auto entry = rpcs_.take(c, m.id);
+  if (!entry) {
+    ++counters_.replies_unmatched;  // late (after a timeout) or forged
+    return;
+  }
+  reply r;
+  if (const auto* a = std::get_if<wire::ack>(&m.body)) {
+    r.data = a->data;
+  } else {
+    const auto& n = std::get<wire::nack>(m.body);
+    r.ec = nack_error(n.code);
+    r.code = n.code;
+    r.text = n.text;
+    r.data = n.data;
+  }
+  if (entry->internal) {
+    // Our SET_CONNECTION_OPT: an ACK of option 0 lets us send with that method.
+    auto it = connections_.find(c);
+    if (it != connections_.end() && !r.ec && r.data.size() == 2 &&
+        r.data[0] == static_cast<std::uint8_t>(wire::connection_option::compression_enabled) &&
+        r.data[1] < compression::codec_count)
+      it->second.peer_acked.set(r.data[1]);
+    return;
+  }
+  events_.push_back(request_done{entry->request, std::move(r)});
+}
+
+void node_engine::on_request(connection_id c, connection_state& st, wire::message m) {
+  ++counters_.requests_received;
+  using wire::opcode;
+  switch (static_cast<opcode>(m.opcode)) {
+    case opcode::ping:
+      return send_reply(c, m.id, wire::ack{m.opcode, {}});
+    case opcode::set_connection_opt: {
+      const auto& opt = std::get<wire::set_connection_opt>(m.body);
+      bool enabled = false;
+      for (auto method : config_.compression)
+        enabled |= static_cast<std::uint8_t>(method) == opt.setting;
+      bool known_option =
+          opt.option <= static_cast<std::uint8_t>(wire::connection_option::preferred_compression);
+      if (!enabled || !known_option)
+        return send_nack(c, m.opcode, m.id, wire::nack_code::option_refused,
+                         "option " + std::to_string(opt.option) + " setting " +
+                             std::to_string(opt.setting) + " not supported");
+      if (opt.option == static_cast<std::uint8_t>(wire::connection_option::compression_enabled))
+        st.sess.accepted_codecs().set(opt.setting);
+      else
+        st.peer_prefers = static_cast<compression::codec_id>(opt.setting);
+      return send_reply(c, m.id, wire::ack{m.opcode, {opt.option, opt.setting}});
+    }
+    case opcode::shout:
+    case opcode::speak:
+    case opcode::whisper:
+      events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
+      return;
+    case opcode::find_node:
+    case opcode::find_value:
+    case opcode::store:
+      return send_nack(c, m.opcode, m.id, wire::nack_code::unsupported_opcode,
+                       "unsupported opcode: this node runs no DHT");
+    default:
+      break;
+  }
+  dispatch_plugin(c, st, m);
+}
+
+void node_engine::dispatch_plugin(connection_id c, connection_state& st, const wire::message& m) {
+  const plugin_handler* found = plugins_.find(m.opcode);
+  if (!found) return send_nack(c, m.opcode, m.id, wire::nack_code::unsupported_opcode, "unsupported opcode");
+  if (st.inbound_pending >= config_.max_inbound_requests_per_peer)
+    return send_nack(c, m.opcode, m.id, wire::nack_code::rate_limited, "too many requests in flight");
+  ++st.inbound_pending;
+  plugin_handler handler = *found;  // a copy: the handler may replace itself
+  std::weak_ptr<bool> alive = st.alive;
+  auto answered = std::make_shared<bool>(false);
+  std::uint8_t op = m.opcode;
+  std::uint32_t id = m.id;
+  plugin_reply reply = [this, c, op, id, alive, answered](plugin_result result) {
+    if (*answered || alive.expired()) return;  // answered twice, or the peer is gone
+    *answered = true;
+    auto it = connections_.find(c);
+    if (it == connections_.end()) return;
+    --it->second.inbound_pending;
+    if (auto* data = std::get_if<byte_vector>(&result))
+      return send_reply(c, id, wire::ack{op, std::move(*data)});
+    auto& err = std::get<plugin_error>(result);
+    send_nack(c, op, id, err.code, std::move(err.text));
+  };
+  try {
+    handler(st.sess.peer()->peer, std::get<wire::plugin_call>(m.body).payload, reply);
+  } catch (const std::exception& e) {
+    reply(plugin_error{wire::nack_code::handler_failed, std::string("handler failed: ") + e.what()});
+  } catch (...) {
+    reply(plugin_error{wire::nack_code::handler_failed, "handler failed"});
+  }
+}
+
+void node_engine::send_reply(connection_id c, std::uint32_t id, wire::message_body body) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return;
+  send_message(c, it->second, wire::make_message(id, std::move(body)));
+}
+
+void node_engine::send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id,
+                            wire::nack_code code, std::string text) {
+  ++counters_.nacks_sent;
+  if (text.size() > 1024) text.resize(1024);
+  send_reply(c, id, wire::nack{opcode, code, std::move(text), {}});
+}
+
+void node_engine::send_message(connection_id c, connection_state& st, const wire::message& m) {
+  scratch_.clear();
+  wire::encode(m, scratch_);
+  if (!st.sess.send(scratch_, send_method(st))) mark_dirty(c);
+}
+
+std::optional<compression::codec_id> node_engine::send_method(const connection_state& st) const {
+  if (st.peer_prefers && st.peer_acked.test(static_cast<std::size_t>(*st.peer_prefers)))
+    return st.peer_prefers;
+  for (auto method : config_.compression)
+    if (st.peer_acked.test(static_cast<std::size_t>(method))) return method;
+  return std::nullopt;
+}
+
+request_id node_engine::request(time_point now, connection_id c, std::uint8_t opcode,
+                                wire::message_body body,
+                                std::optional<std::chrono::milliseconds> timeout) {
+  request_id r = next_request_++;
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing || !it->second.sess.is_established()) {
+    events_.push_back(request_done{r, reply{errc::not_connected, {}, {}, {}}});
+    return r;
+  }
+  bool internal = opcode == static_cast<std::uint8_t>(wire::opcode::set_connection_opt);
+  std::uint32_t id = rpcs_.add(r, c, opcode, internal, now + timeout.value_or(config_.request_timeout));
+  wire::message m{opcode, id, std::move(body)};
+  ++counters_.requests_sent;
+  send_message(c, it->second, m);
+  return r;
+}
+
+boost::system::error_code node_engine::send_oneway(connection_id c, std::uint8_t opcode,
+                                                   wire::message_body body) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing || !it->second.sess.is_established())
+    return errc::not_connected;
+  send_message(c, it->second, wire::message{opcode, 0, std::move(body)});
+  return {};
+}
+
+void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::string why) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return;
+  it->second.closing = true;
+  *it->second.alive = false;
+  it->second.alive.reset();
+  if (ec == errc::peer_cut_off) ++counters_.peers_cut_off;
+  mark_dirty(c);
+  fail_requests(c, errc::connection_closed);
+  const auto& peer = it->second.sess.peer();
+  events_.push_back(disconnected{c, peer ? std::optional(peer->peer) : std::nullopt, ec, std::move(why)});
+}
+
+void node_engine::on_transport_closed(connection_id c, boost::system::error_code ec) {
+  auto it = connections_.find(c);
+  if (it == connections_.end()) return;
+  if (!it->second.closing) {
+    if (!it->second.sess.is_established()) ++counters_.handshakes_failed;
+    cut_off(c, ec ? ec : make_error_code(errc::connection_closed), {});
+  }
+  const auto& peer = it->second.sess.peer();
+  if (peer) {
+    auto p = by_peer_.find(peer->peer);
+    if (p != by_peer_.end() && p->second == c) by_peer_.erase(p);
+  }
+  counters_.sessions += it->second.sess.counters();
+  dirty_.erase(c);
+  connections_.erase(it);
+}
+
+void node_engine::fail_requests(connection_id c, boost::system::error_code ec) {
+  for (const auto& e : rpcs_.take_connection(c))
+    if (!e.internal) events_.push_back(request_done{e.request, reply{ec, {}, {}, {}}});
+}
+
+void node_engine::handle_timeout(time_point now) {
+  for (const auto& e : rpcs_.take_expired(now)) {
+    if (e.internal) continue;
+    ++counters_.timeouts;
+    events_.push_back(request_done{e.request, reply{errc::timeout, {}, {}, {}}});
+  }
+  std::vector<connection_id> stalled;
+  for (auto& [c, st] : connections_)
+    if (!st.closing && !st.sess.is_established() && st.handshake_deadline <= now) stalled.push_back(c);
+  for (auto c : stalled) {
+    ++counters_.handshakes_failed;
+    cut_off(c, errc::timeout, "handshake timed out");
+  }
+}
+
+std::optional<time_point> node_engine::next_deadline() const {
+  std::optional<time_point> next = rpcs_.next_deadline();
+  for (const auto& [c, st] : connections_)
+    if (!st.closing && !st.sess.is_established() && (!next || st.handshake_deadline < *next))
+      next = st.handshake_deadline;
+  return next;
+}
+
+std::vector<connection_id> node_engine::take_dirty() {
+  std::vector<connection_id> out(dirty_.begin(), dirty_.end());
+  dirty_.clear();
+  return out;
+}
+
+byte_vector node_engine::take_transmit(connection_id c) {
+  auto it = connections_.find(c);
+  if (it == connections_.end()) return {};
+  return it->second.sess.take_transmit();
+}
+
+bool node_engine::wants_close(connection_id c) const {
+  auto it = connections_.find(c);
+  return it != connections_.end() && it->second.closing;
+}
+
+std::optional<node_engine::event> node_engine::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  event e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+std::optional<connection_id> node_engine::connection_to(const node_id& peer) const {
+  auto it = by_peer_.find(peer);
+  if (it == by_peer_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<node_engine::peer_info> node_engine::peers() const {
+  std::vector<peer_info> out;
+  for (const auto& [c, st] : connections_) {
+    if (st.closing || !st.sess.is_established()) continue;
+    out.push_back(peer_info{c, st.sess.peer()->peer, st.inbound, send_method(st), st.sess.counters()});
+  }
+  return out;
+}
+
+engine_counters node_engine::stats() const {
+  engine_counters out = counters_;
+  for (const auto& [c, st] : connections_) out.sessions += st.sess.counters();
+  return out;
+}
+
+}  // namespace kadnet::core

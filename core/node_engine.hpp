@@ -1,0 +1,161 @@
+#pragma once
+// The node's protocol engine: every session of one node, request/response correlation,
+// deadlines, option negotiation, PING and plugin dispatch. Sans-I/O.
+//
+// Contract for drivers (transports/):
+//  * Tell the engine about transport connections: dial() before connecting out (then
+//    on_bytes as data arrives), accept() for an accepted one, on_transport_closed() when a
+//    transport connection ends for any reason.
+//  * After every call into the engine, drain it: for each id in take_dirty(), write
+//    take_transmit(id) to that connection and, if wants_close(id), close it once written (then
+//    call on_transport_closed); then handle poll_event() until empty; then arm a timer for
+//    next_deadline() and call handle_timeout(now) when it fires.
+//  * Every call happens on one thread or strand at a time.
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "core/crypto/cookie_jar.hpp"
+#include "core/crypto/handshake.hpp"
+#include "core/identity.hpp"
+#include "core/node_config.hpp"
+#include "core/plugin_registry.hpp"
+#include "core/rpc_tracker.hpp"
+#include "core/session.hpp"
+#include "core/wire/message.hpp"
+
+namespace kadnet::core {
+
+// What a request came back with. On a NACK, ec is errc::nack (or a more specific code:
+// unsupported_opcode, handler_failed, option_refused) and code/text say what the peer said.
+struct reply {
+  boost::system::error_code ec;
+  byte_vector data;
+  wire::nack_code code = wire::nack_code::unspecified;
+  std::string text;
+};
+
+struct engine_counters {
+  std::uint64_t sessions_opened = 0, handshakes_failed = 0, version_refusals = 0;
+  std::uint64_t cookie_challenges = 0, peers_cut_off = 0;
+  std::uint64_t requests_sent = 0, requests_received = 0, replies_unmatched = 0;
+  std::uint64_t timeouts = 0, nacks_sent = 0, malformed_messages = 0;
+  // Summed over closed sessions; live sessions add theirs in stats().
+  session_counters sessions;
+};
+
+class node_engine {
+ public:
+  struct connected { connection_id connection; node_id peer; bool inbound; bool peer_dynamic_ip; };
+  // A session that ended: before its handshake completed (peer unset) or after.
+  struct disconnected {
+    connection_id connection;
+    std::optional<node_id> peer;
+    boost::system::error_code ec;
+    std::string text;  // e.g. the refusal a peer sent, for the user to see
+  };
+  struct request_done { request_id request; reply result; };
+  // A one-way message (SHOUT, SPEAK, WHISPER, ...) for upper layers.
+  struct incoming { connection_id connection; node_id peer; wire::message message; };
+  using event = std::variant<connected, disconnected, request_done, incoming>;
+
+  node_engine(const identity& self, node_config config);
+  node_engine(const node_engine&) = delete;
+  node_engine& operator=(const node_engine&) = delete;
+
+  const node_id& id() const { return self_.id(); }
+  const node_config& config() const { return config_; }
+  plugin_registry& plugins() { return plugins_; }
+
+  // --- transport side ---
+  connection_id dial(time_point now, std::optional<node_id> expected);
+  connection_id accept(time_point now, byte_vector peer_address);
+  void on_bytes(connection_id c, time_point now, byte_span bytes);
+  void on_transport_closed(connection_id c, boost::system::error_code ec);
+  // Cuts a connection off (e.g. its peer does not read what we queue); on_transport_closed follows.
+  void cut_off(connection_id c, boost::system::error_code ec, std::string why);
+  void handle_timeout(time_point now);
+  std::optional<time_point> next_deadline() const;
+
+  std::vector<connection_id> take_dirty();
+  byte_vector take_transmit(connection_id c);
+  bool wants_close(connection_id c) const;
+  std::optional<event> poll_event();
+
+  // --- application side ---
+  // Sends a request on an established connection and reports its reply as request_done with
+  // the returned id (immediately, with an error, if the connection is not established).
+  request_id request(time_point now, connection_id c, std::uint8_t opcode, wire::message_body body,
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Sends a message that gets no reply (SHOUT, SPEAK).
+  boost::system::error_code send_oneway(connection_id c, std::uint8_t opcode, wire::message_body body);
+
+  // The established connection to a peer, if any.
+  std::optional<connection_id> connection_to(const node_id& peer) const;
+  struct peer_info {
+    connection_id connection;
+    node_id peer;
+    bool inbound;
+    std::optional<compression::codec_id> sending_with;
+    session_counters counters;
+  };
+  std::vector<peer_info> peers() const;
+  engine_counters stats() const;
+
+ private:
+  struct connection_state {
+    connection_state(session s, bool in) : sess(std::move(s)), inbound(in) {}
+    session sess;
+    bool inbound;
+    bool closing = false;
+    bool established_reported = false;
+    time_point handshake_deadline;
+    codec_set peer_acked;  // methods the peer accepts from us (it ACKed option 0)
+    std::optional<compression::codec_id> peer_prefers;
+    std::size_t inbound_pending = 0;
+    // Bumped when the connection goes away, so late plugin replies are dropped.
+    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  };
+
+  connection_id add_connection(session s, bool inbound, time_point now);
+  void pump_session(connection_id c, connection_state& st, time_point now);
+  void on_established(connection_id c, connection_state& st, time_point now);
+  void on_message(connection_id c, connection_state& st, byte_vector bytes);
+  void on_reply(connection_id c, const wire::message& m);
+  void on_request(connection_id c, connection_state& st, wire::message m);
+  void dispatch_plugin(connection_id c, connection_state& st, const wire::message& m);
+  void send_reply(connection_id c, std::uint32_t id, wire::message_body body);
+  void send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id, wire::nack_code code,
+                 std::string text);
+  void send_message(connection_id c, connection_state& st, const wire::message& m);
+  void fail_requests(connection_id c, boost::system::error_code ec);
+  std::optional<compression::codec_id> send_method(const connection_state& st) const;
+  void mark_dirty(connection_id c) { dirty_.insert(c); }
+  void update_load(time_point now);
+
+  const identity& self_;
+  node_config config_;
+  crypto::responder responder_;
+  crypto::cookie_jar cookies_;
+  responder_context responder_context_;
+  plugin_registry plugins_;
+  rpc_tracker rpcs_;
+  std::unordered_map<connection_id, connection_state> connections_;
+  std::unordered_map<node_id, connection_id> by_peer_;
+  std::unordered_set<connection_id> dirty_;
+  std::deque<event> events_;
+  connection_id next_connection_ = 1;
+  request_id next_request_ = 1;
+  time_point load_window_start_{};
+  std::size_t handshakes_in_window_ = 0;
+  engine_counters counters_;
+  byte_vector scratch_;
+};
+
+}  // namespace kadnet::core

@@ -1,0 +1,123 @@
+#pragma once
+// One secure session over a stream transport (TCP, WebSocket), sans-I/O.
+//
+// Contract: the driver feeds every byte it reads to handle_bytes(), then drains take_transmit()
+// (bytes to write, in order) and poll_event() until empty. send() queues an opcode message,
+// which leaves through take_transmit(). A session that reports `failed` is finished: the driver
+// writes what take_transmit() still holds (a refusal, say) and closes the transport.
+//
+// The session runs the hello handshake (PROTOCOL.md 3), then seals every packet, splits messages
+// into stream_data fragments and unwraps envelopes. It decodes no opcode messages: the engine
+// does, so that it can NACK a message whose body is malformed.
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/crypto/cookie_jar.hpp"
+#include "core/crypto/handshake.hpp"
+#include "core/crypto/session_cipher.hpp"
+#include "core/envelope.hpp"
+#include "core/identity.hpp"
+#include "core/wire/packet.hpp"
+
+namespace kadnet::core {
+
+// What a responder session needs from its node for the handshake.
+struct responder_context {
+  crypto::responder* responder = nullptr;
+  crypto::cookie_jar* cookies = nullptr;
+  bool under_load = false;  // set by the engine from its handshake rate
+};
+
+struct session_limits {
+  std::size_t max_message_size = (1u << 20) + 1024;
+  std::size_t compression_threshold = default_compression_threshold;
+  int max_auth_failures = 16;  // forged or altered packets tolerated before the peer is cut off
+};
+
+struct session_counters {
+  std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+  std::uint64_t auth_failures = 0, replays = 0, malformed = 0;
+  std::uint64_t messages_in = 0, messages_out = 0;
+
+  session_counters& operator+=(const session_counters& o) {
+    packets_in += o.packets_in, packets_out += o.packets_out;
+    bytes_in += o.bytes_in, bytes_out += o.bytes_out;
+    auth_failures += o.auth_failures, replays += o.replays, malformed += o.malformed;
+    messages_in += o.messages_in, messages_out += o.messages_out;
+    return *this;
+  }
+};
+
+class session {
+ public:
+  struct established { crypto::handshake_result peer; };
+  struct message { byte_vector bytes; };  // one opcode message, decompressed
+  struct failed {
+    boost::system::error_code ec;
+    std::string text;  // a refusal's text, or detail for the log
+  };
+  using event = std::variant<established, message, failed>;
+
+  // A dialing session; its hello is queued at once.
+  static session dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+                      session_limits limits);
+  // An accepted session. `peer_address` is the transport's source address (for cookies).
+  static session accept(responder_context& context, byte_vector peer_address,
+                        session_limits limits);
+
+  void handle_bytes(byte_span bytes, std::uint64_t now_ms);
+  // Queues an opcode message; `compress_with` is the negotiated method, if any.
+  // Returns errc::not_connected before the handshake completed, errc::too_large when over the
+  // limit.
+  boost::system::error_code send(byte_span opcode_message,
+                                 std::optional<compression::codec_id> compress_with);
+
+  byte_vector take_transmit();
+  bool has_transmit() const { return !transmit_.empty(); }
+  std::optional<event> poll_event();
+
+  bool is_established() const { return state_ == state::established; }
+  bool is_failed() const { return state_ == state::failed; }
+  const std::optional<crypto::handshake_result>& peer() const { return peer_; }
+  const session_counters& counters() const { return counters_; }
+  // Codecs this side ACKed and therefore accepts in incoming envelopes.
+  codec_set& accepted_codecs() { return accepted_codecs_; }
+
+ private:
+  enum class state { handshaking, established, failed };
+  session(session_limits limits) : limits_(limits) {}
+
+  void on_packet(const wire::packet_view& p, std::uint64_t now_ms);
+  void on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms);
+  void on_sealed_packet(const wire::packet_view& p);
+  void on_fragment(byte_span plaintext);
+  void complete_handshake(crypto::handshake_result result);
+  void fail(boost::system::error_code ec, std::string text = {});
+
+  session_limits limits_;
+  state state_ = state::handshaking;
+  std::unique_ptr<crypto::initiator_handshake> initiator_;
+  responder_context* responder_ = nullptr;
+  byte_vector peer_address_;
+  int hellos_seen_ = 0;
+  std::optional<crypto::handshake_result> peer_;
+  std::optional<crypto::packet_sealer> sealer_;
+  std::optional<crypto::packet_opener> opener_;
+  wire::stream_packet_reader reader_;
+  byte_vector reassembly_;
+  byte_vector plaintext_;
+  byte_vector envelope_;
+  byte_vector transmit_;
+  std::deque<event> events_;
+  codec_set accepted_codecs_;
+  session_counters counters_;
+};
+
+}  // namespace kadnet::core

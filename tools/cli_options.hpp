@@ -1,0 +1,30 @@
+#pragma once
+// Command-line options of `kadnet node`, parsed without side effects so that a bad argument is
+// reported with a usage line naming the problem before anything starts.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compression/codec.hpp"
+#include "transports/uri.hpp"
+
+namespace kadnet::tools {
+
+struct node_options {
+  std::vector<transports::uri> listen;
+  std::vector<transports::uri> bootstrap;
+  std::optional<std::string> identity_file;
+  std::vector<compression::codec_id> compression{compression::codec_id::zstd,
+                                                 compression::codec_id::snappy,
+                                                 compression::codec_id::zlib};
+  bool json = false;
+  int timeout_ms = 5000;
+  bool help = false;
+};
+
+// Throws std::invalid_argument with a message naming the bad argument.
+node_options parse_node_options(const std::vector<std::string>& args);
+
+extern const char* const usage_text;
+
+}  // namespace kadnet::tools

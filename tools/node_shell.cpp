@@ -1,0 +1,240 @@
+#include "tools/node_shell.hpp"
+
+#include <charconv>
+#include <future>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+
+#include "core/errors.hpp"
+#include "transports/node.hpp"
+
+namespace kadnet::tools {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::uint8_t echo_opcode = 64;
+
+// Prints results as text or as one JSON object per line; safe from any thread.
+class printer {
+ public:
+  printer(std::ostream& out, bool json) : out_(out), json_(json) {}
+
+  void result(json::object fields, const std::string& text) {
+    std::lock_guard lock(mutex_);
+    if (json_) out_ << json::serialize(fields) << "\n";
+    else out_ << text << "\n";
+    out_.flush();
+  }
+  void error(const std::string& command, const std::string& message) {
+    result({{"cmd", command}, {"ok", false}, {"error", message}}, command + ": " + message);
+  }
+  void log(const std::string& line) { result({{"event", "log"}, {"text", line}}, "log: " + line); }
+
+ private:
+  std::ostream& out_;
+  bool json_;
+  std::mutex mutex_;
+};
+
+// Runs an asynchronous node operation and waits for its completion values. (Boost 1.81's
+// as_tuple cannot wrap use_future, so a callback fills a promise.)
+template <typename... Values, typename Start>
+std::tuple<Values...> wait_for(Start start) {
+  std::promise<std::tuple<Values...>> done;
+  auto result = done.get_future();
+  start([&done](Values... v) { done.set_value(std::tuple<Values...>(std::move(v)...)); });
+  return result.get();
+}
+
+std::string describe(const boost::system::error_code& ec, const core::reply& r) {
+  std::string s = ec.message();
+  if (!r.text.empty() && r.text != s) s += " (peer said: " + r.text + ")";
+  return s;
+}
+
+class shell {
+ public:
+  shell(const node_options& o, std::ostream& out)
+      : options_(o),
+        print_(out, o.json),
+        node_(io_.get_executor(),
+              o.identity_file ? core::identity::load_or_create(*o.identity_file) : core::identity::generate(),
+              make_config(o)) {
+    node_.add_handler(echo_opcode, [](const core::node_id&, byte_span payload) {
+      return byte_vector(payload.begin(), payload.end());
+    });
+    node_.set_log([this](const std::string& line) { print_.log(line); });
+    for (const auto& u : o.listen) bound_.push_back(node_.listen(u));
+    io_thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(io_);
+      io_.run();
+    });
+  }
+
+  ~shell() {
+    node_.stop();
+    io_.stop();
+    io_thread_.join();
+  }
+
+  void bootstrap() {
+    for (const auto& u : options_.bootstrap) {
+      auto [ec, peer] = wait_for<boost::system::error_code, core::node_id>(
+          [&](auto cb) { node_.async_connect(u, std::nullopt, cb); });
+      if (ec) print_.error("bootstrap", u.to_string() + ": " + ec.message());
+      else print_.result({{"event", "connected"}, {"peer", peer.to_hex()}, {"uri", u.to_string()}},
+                         "connected to " + peer.to_hex() + " at " + u.to_string());
+    }
+  }
+
+  void run(std::istream& in) {
+    print_id();
+    bootstrap();
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream words(line);
+      std::string command;
+      if (!(words >> command)) continue;
+      if (command == "quit" || command == "exit") break;
+      execute(command, words);
+    }
+  }
+
+ private:
+  static core::node_config make_config(const node_options& o) {
+    core::node_config c;
+    c.compression = o.compression;
+    c.request_timeout = std::chrono::milliseconds(o.timeout_ms);
+    return c;
+  }
+
+  void print_id() {
+    json::array listening;
+    std::string text = "id " + node_.id().to_hex();
+    for (const auto& u : bound_) {
+      listening.push_back(json::value(u.to_string()));
+      text += "\nlistening " + u.to_string();
+    }
+    print_.result({{"cmd", "id"}, {"ok", true}, {"id", node_.id().to_hex()}, {"listening", listening}}, text);
+  }
+
+  void execute(const std::string& command, std::istringstream& words) {
+    if (command == "id") return print_id();
+    if (command == "help") return print_.result({{"cmd", "help"}, {"ok", true}, {"text", usage_text}}, usage_text);
+    if (command == "ping") return ping(words);
+    if (command == "send") return send(words);
+    if (command == "peers") return peers();
+    if (command == "stats") return stats();
+    print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | peers | stats | help | quit");
+  }
+
+  std::optional<peer_ref> target(const std::string& command, std::istringstream& words, const char* usage) {
+    std::string text;
+    if (!(words >> text)) {
+      print_.error(command, std::string("missing peer; usage: ") + usage);
+      return std::nullopt;
+    }
+    std::string problem;
+    auto ref = transports::parse_peer_ref(text, &problem);
+    if (!ref) print_.error(command, problem + "; usage: " + usage);
+    return ref;
+  }
+
+  void ping(std::istringstream& words) {
+    auto ref = target("ping", words, "ping URI|ID");
+    if (!ref) return;
+    auto [ec, rtt] = wait_for<boost::system::error_code, std::chrono::microseconds>(
+        [&](auto cb) { node_.async_ping(*ref, cb); });
+    if (ec) return print_.error("ping", ec.message());
+    double ms = static_cast<double>(rtt.count()) / 1000.0;
+    std::ostringstream text;
+    text << "pong in " << std::fixed << std::setprecision(3) << ms << " ms";
+    print_.result({{"cmd", "ping"}, {"ok", true}, {"rtt_ms", ms}}, text.str());
+  }
+
+  void send(std::istringstream& words) {
+    const char* usage = "send URI|ID OPCODE TEXT";
+    auto ref = target("send", words, usage);
+    if (!ref) return;
+    std::string opcode_text;
+    unsigned opcode = 0;
+    if (!(words >> opcode_text)) return print_.error("send", std::string("missing OPCODE; usage: ") + usage);
+    auto [end, perr] = std::from_chars(opcode_text.data(), opcode_text.data() + opcode_text.size(), opcode);
+    if (perr != std::errc() || end != opcode_text.data() + opcode_text.size() || opcode < 64 || opcode > 255)
+      return print_.error("send", "OPCODE '" + opcode_text + "' must be a number from 64 to 255; usage: " + usage);
+    std::string text;
+    std::getline(words >> std::ws, text);
+    auto [ec, r] = wait_for<boost::system::error_code, core::reply>([&](auto cb) {
+      node_.async_call(*ref, static_cast<std::uint8_t>(opcode), byte_vector(text.begin(), text.end()), cb);
+    });
+    if (ec) return print_.error("send", describe(ec, r));
+    std::string reply(r.data.begin(), r.data.end());
+    print_.result({{"cmd", "send"}, {"ok", true}, {"reply", reply}}, "reply: " + reply);
+  }
+
+  void peers() {
+    auto list = node_.async_peers(asio::use_future).get();
+    json::array arr;
+    std::string text = std::to_string(list.size()) + " peer(s)";
+    for (const auto& p : list) {
+      std::string method = p.sending_with ? std::string(compression::codec_name(*p.sending_with)) : "none";
+      arr.push_back(json::object{{"id", p.peer.to_hex()}, {"inbound", p.inbound}, {"compression", method},
+                                 {"messages_in", p.counters.messages_in}, {"messages_out", p.counters.messages_out}});
+      text += "\n  " + p.peer.to_hex() + (p.inbound ? " inbound " : " outbound") + " compression " + method;
+    }
+    print_.result({{"cmd", "peers"}, {"ok", true}, {"peers", arr}}, text);
+  }
+
+  void stats() {
+    auto s = node_.async_stats(asio::use_future).get();
+    json::object o{{"cmd", "stats"},
+                   {"ok", true},
+                   {"sessions_opened", s.sessions_opened},
+                   {"handshakes_failed", s.handshakes_failed},
+                   {"version_refusals", s.version_refusals},
+                   {"peers_cut_off", s.peers_cut_off},
+                   {"requests_sent", s.requests_sent},
+                   {"requests_received", s.requests_received},
+                   {"timeouts", s.timeouts},
+                   {"nacks_sent", s.nacks_sent},
+                   {"malformed_messages", s.malformed_messages},
+                   {"packets_in", s.sessions.packets_in},
+                   {"packets_out", s.sessions.packets_out},
+                   {"auth_failures", s.sessions.auth_failures},
+                   {"replays", s.sessions.replays},
+                   {"malformed_packets", s.sessions.malformed}};
+    std::string text;
+    for (const auto& [k, v] : o) {
+      if (k == "cmd" || k == "ok") continue;
+      text += std::string(k) + " " + json::serialize(v) + "\n";
+    }
+    text.pop_back();
+    print_.result(o, text);
+  }
+
+  node_options options_;
+  printer print_;
+  asio::io_context io_;
+  node node_;
+  std::vector<uri> bound_;
+  std::thread io_thread_;
+};
+
+}  // namespace
+
+int run_node_shell(const node_options& options, std::istream& in, std::ostream& out) {
+  shell s(options, out);
+  s.run(in);
+  return 0;
+}
+
+}  // namespace kadnet::tools

@@ -1,0 +1,256 @@
+#include "transports/node_driver.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core/errors.hpp"
+
+namespace kadnet::transports {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using core::errc;
+
+std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem) {
+  if (text.find("://") != std::string_view::npos) {
+    auto u = parse_uri(text, problem);
+    if (!u) return std::nullopt;
+    return peer_ref(*u);
+  }
+  if (auto id = core::node_id::from_hex(text)) return peer_ref(*id);
+  if (problem) *problem = "'" + std::string(text) + "' is neither a URI (tcp://host:port) nor a NodeId (64 hex digits)";
+  return std::nullopt;
+}
+
+node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::node_config config)
+    : strand_(asio::make_strand(ex)),
+      self_(std::move(self)),
+      engine_(self_, std::move(config)),
+      timer_(strand_) {}
+
+uri node_driver::listen(const uri& where) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
+  if (ec) throw std::invalid_argument("cannot listen on " + where.to_string() + ": host must be an IP address");
+  auto acceptor = std::make_shared<tcp::acceptor>(strand_);
+  tcp::endpoint ep(address, where.port);
+  acceptor->open(ep.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  acceptor->bind(ep, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where.to_string() + ": " + ec.message());
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  acceptors_.push_back(acceptor);
+  asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
+  auto bound = acceptor->local_endpoint();
+  return uri{"tcp", bound.address().to_string(), bound.port()};
+}
+
+std::vector<uri> node_driver::listening() const {
+  std::vector<uri> out;
+  for (const auto& a : acceptors_) {
+    boost::system::error_code ec;
+    auto ep = a->local_endpoint(ec);
+    if (!ec) out.push_back(uri{"tcp", ep.address().to_string(), ep.port()});
+  }
+  return out;
+}
+
+void node_driver::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+  // Accepted sockets get the node's strand as executor: all of a node's I/O runs on it.
+  acceptor->async_accept(strand_, [self = shared_from_this(), acceptor](boost::system::error_code ec,
+                                                                        tcp::socket socket) {
+    if (self->stopped_ || !acceptor->is_open()) return;
+    if (!ec) {
+      self->adopt(std::move(socket), true, std::nullopt);
+      self->pump();
+    }
+    self->accept_loop(acceptor);
+  });
+}
+
+core::connection_id node_driver::adopt(tcp::socket socket, bool inbound,
+                                       std::optional<core::node_id> expected) {
+  auto now = std::chrono::steady_clock::now();
+  auto link = std::make_shared<tcp_link>(std::move(socket));
+  core::connection_id c = inbound ? engine_.accept(now, link->remote_address_bytes())
+                                  : engine_.dial(now, expected);
+  links_.emplace(c, link);
+  std::weak_ptr<node_driver> weak = shared_from_this();
+  link->start(tcp_link::callbacks{
+      [weak, c](byte_span bytes) {
+        if (auto self = weak.lock()) {
+          self->engine_.on_bytes(c, std::chrono::steady_clock::now(), bytes);
+          self->pump();
+        }
+      },
+      [weak, c](boost::system::error_code ec) {
+        if (auto self = weak.lock()) {
+          self->links_.erase(c);
+          self->engine_.on_transport_closed(c, ec);
+          self->pump();
+        }
+      }});
+  return c;
+}
+
+void node_driver::pump() {
+  for (;;) {
+    auto dirty = engine_.take_dirty();
+    if (dirty.empty()) break;
+    for (auto c : dirty) {
+      auto it = links_.find(c);
+      if (it == links_.end()) continue;
+      auto link = it->second;  // the link may leave links_ below
+      std::size_t queued = link->send(engine_.take_transmit(c));
+      if (engine_.wants_close(c)) {
+        link->close_after_write();
+      } else if (queued > engine_.config().max_queued_bytes_per_peer) {
+        // The peer does not read what we send: it may not make us buffer without bound.
+        log("cutting off " + link->remote_text() + ": it does not read its replies");
+        engine_.cut_off(c, errc::peer_cut_off, "peer does not read");
+        link->close(errc::peer_cut_off);
+      }
+    }
+  }
+  while (auto ev = engine_.poll_event()) on_event(*ev);
+  arm_timer();
+}
+
+void node_driver::on_event(core::node_engine::event& ev) {
+  if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
+    auto waiters = std::move(waiting_[up->connection]);
+    waiting_.erase(up->connection);
+    for (auto& w : waiters) w({}, up->connection);
+  } else if (auto* down = std::get_if<core::node_engine::disconnected>(&ev)) {
+    if (!down->text.empty())
+      log((down->peer ? down->peer->short_hex() : std::string("connection")) + ": " +
+          down->ec.message() + " (" + down->text + ")");
+    auto waiters = std::move(waiting_[down->connection]);
+    waiting_.erase(down->connection);
+    for (auto& w : waiters) w(down->ec, down->connection);
+    std::erase_if(dialed_, [&](const auto& kv) { return kv.second == down->connection; });
+  } else if (auto* done = std::get_if<core::node_engine::request_done>(&ev)) {
+    auto it = requests_.find(done->request);
+    if (it == requests_.end()) return;
+    auto handler = std::move(it->second);
+    requests_.erase(it);
+    std::move(handler)(done->result.ec, std::move(done->result));
+  } else if (auto* in = std::get_if<core::node_engine::incoming>(&ev)) {
+    if (incoming_) incoming_(*in);
+  }
+}
+
+void node_driver::arm_timer() {
+  auto next = engine_.next_deadline();
+  if (!next || stopped_) return;
+  // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
+  if (timer_expiry_ && *timer_expiry_ <= *next) return;
+  timer_expiry_ = *next;
+  timer_.expires_at(*next);
+  timer_.async_wait([weak = std::weak_ptr<node_driver>(shared_from_this())](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec == asio::error::operation_aborted) return;
+    self->timer_expiry_.reset();
+    self->engine_.handle_timeout(std::chrono::steady_clock::now());
+    self->pump();
+  });
+}
+
+void node_driver::connect(uri where, std::optional<core::node_id> expected, connect_handler handler) {
+  auto shared = std::make_shared<connect_handler>(std::move(handler));
+  dial(where, expected, [this, shared](boost::system::error_code ec, core::connection_id c) {
+    core::node_id peer;
+    if (!ec) {
+      for (const auto& p : engine_.peers())
+        if (p.connection == c) peer = p.peer;
+    }
+    std::move(*shared)(ec, peer);
+  });
+}
+
+void node_driver::dial(const uri& where, std::optional<core::node_id> expected, ready_handler then) {
+  if (stopped_) return then(errc::shutting_down, 0);
+  std::string key = where.to_string();
+  if (auto it = dialed_.find(key); it != dialed_.end()) {
+    auto waiting = waiting_.find(it->second);
+    if (waiting != waiting_.end()) waiting->second.push_back(std::move(then));
+    else then({}, it->second);
+    return;
+  }
+  auto& queue = resolving_[key];
+  queue.push_back(std::move(then));
+  if (queue.size() > 1) return;  // a dial to this address is already under way
+  auto resolver = std::make_shared<tcp::resolver>(strand_);
+  auto self = shared_from_this();
+  auto fail_all = [self, key](boost::system::error_code ec) {
+    auto waiters = std::move(self->resolving_[key]);
+    self->resolving_.erase(key);
+    for (auto& w : waiters) w(ec, 0);
+  };
+  resolver->async_resolve(
+      where.host, std::to_string(where.port),
+      [self, resolver, key, expected, fail_all](boost::system::error_code ec,
+                                                tcp::resolver::results_type results) {
+        if (ec) return fail_all(ec);
+        auto socket = std::make_shared<tcp::socket>(self->strand_);
+        asio::async_connect(*socket, results,
+                            [self, socket, key, expected, fail_all](boost::system::error_code ec,
+                                                                    const tcp::endpoint&) {
+                              if (ec) return fail_all(ec);
+                              if (self->stopped_) return fail_all(errc::shutting_down);
+                              auto c = self->adopt(std::move(*socket), false, expected);
+                              self->dialed_[key] = c;
+                              auto waiters = std::move(self->resolving_[key]);
+                              self->resolving_.erase(key);
+                              auto& queue = self->waiting_[c];
+                              for (auto& w : waiters) queue.push_back(std::move(w));
+                              self->pump();
+                            });
+      });
+}
+
+void node_driver::with_connection(const peer_ref& target, ready_handler then) {
+  if (const auto* id = std::get_if<core::node_id>(&target)) {
+    if (auto c = engine_.connection_to(*id)) return then({}, *c);
+    return then(errc::not_connected, 0);
+  }
+  dial(std::get<uri>(target), std::nullopt, std::move(then));
+}
+
+void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,
+                          reply_handler handler) {
+  auto shared = std::make_shared<reply_handler>(std::move(handler));
+  auto shared_body = std::make_shared<core::wire::message_body>(std::move(body));
+  with_connection(target, [this, shared, shared_body, opcode](boost::system::error_code ec,
+                                                              core::connection_id c) {
+    if (ec) {
+      core::reply r;
+      r.ec = ec;
+      return std::move(*shared)(ec, std::move(r));
+    }
+    auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*shared_body));
+    requests_.emplace(id, std::move(*shared));
+    pump();
+  });
+}
+
+void node_driver::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& a : acceptors_) {
+    boost::system::error_code ignored;
+    a->close(ignored);
+  }
+  timer_.cancel();
+  auto links = links_;
+  for (auto& [c, link] : links) link->close(errc::shutting_down);
+  // Operations still waiting for a connection fail now.
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& [c, ws] : waiting)
+    for (auto& w : ws) w(errc::shutting_down, c);
+  while (auto ev = engine_.poll_event()) on_event(*ev);
+}
+
+}  // namespace kadnet::transports

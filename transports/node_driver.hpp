@@ -1,0 +1,92 @@
+#pragma once
+// Pumps a node's sans-I/O engine with Asio: TCP listeners and links, the deadline timer, and the
+// completion of user operations. Everything runs on the node's strand; the public `node` class
+// (transports/node.hpp) posts onto it.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "core/identity.hpp"
+#include "core/node_engine.hpp"
+#include "transports/tcp_link.hpp"
+#include "transports/uri.hpp"
+
+namespace kadnet::transports {
+
+// Whom to talk to: a NodeId we have a session with, or an address to dial (reused once dialed).
+using peer_ref = std::variant<core::node_id, uri>;
+// Parses "tcp://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
+std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem = nullptr);
+
+using reply_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::reply)>;
+using connect_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::node_id)>;
+
+class node_driver : public std::enable_shared_from_this<node_driver> {
+ public:
+  using strand = boost::asio::strand<boost::asio::any_io_executor>;
+
+  node_driver(boost::asio::any_io_executor ex, core::identity self, core::node_config config);
+
+  const strand& executor() const { return strand_; }
+  boost::asio::any_io_executor any_executor() const { return strand_; }
+  const core::identity& identity() const { return self_; }
+  // Engine access for code already running on the strand.
+  core::node_engine& engine() { return engine_; }
+
+  // Binds a listener (synchronously, so bad addresses fail at start-up) and returns the bound URI.
+  uri listen(const uri& where);
+  std::vector<uri> listening() const;
+
+  // The operations below must run on the strand; handlers are invoked on the strand.
+  void connect(uri where, std::optional<core::node_id> expected, connect_handler handler);
+  void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,
+               reply_handler handler);
+  void stop();
+
+  // Called with a line for people when something notable happens (refusals, cut-offs).
+  void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+  // Called for each one-way message (SHOUT, SPEAK, WHISPER) a peer sends.
+  void set_incoming(std::function<void(const core::node_engine::incoming&)> f) { incoming_ = std::move(f); }
+
+  // Runs after every engine call: transmissions, closes, events, the timer.
+  void pump();
+
+ private:
+  using ready_handler = std::function<void(boost::system::error_code, core::connection_id)>;
+
+  void accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
+  core::connection_id adopt(boost::asio::ip::tcp::socket socket, bool inbound,
+                            std::optional<core::node_id> expected);
+  void with_connection(const peer_ref& target, ready_handler then);
+  void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
+  void on_event(core::node_engine::event& ev);
+  void arm_timer();
+  void log(const std::string& line) { if (log_) log_(line); }
+
+  strand strand_;
+  core::identity self_;
+  core::node_engine engine_;
+  boost::asio::steady_timer timer_;
+  std::optional<core::time_point> timer_expiry_;
+  std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::unordered_map<core::connection_id, std::shared_ptr<tcp_link>> links_;
+  std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
+  std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up
+  std::unordered_map<std::string, std::vector<ready_handler>> resolving_;  // dial in progress
+  std::unordered_map<core::request_id, reply_handler> requests_;
+  std::function<void(const std::string&)> log_;
+  std::function<void(const core::node_engine::incoming&)> incoming_;
+  bool stopped_ = false;
+};
+
+}  // namespace kadnet::transports
