@@ -39,7 +39,11 @@ boost::system::error_code decode_envelope(byte_span envelope, const codec_set& a
   if (!r.u32(original_size)) return errc::truncated;
   if (original_size > max_message_size) return errc::too_large;
   const auto* codec = compression::find_codec(encoding);
-  if (auto ec = codec->decompress(r.rest(), original_size, message)) return ec;
+  // The cap is the announced size (already within the limit): more output means the size lied.
+  if (auto ec = codec->decompress(r.rest(), original_size, message)) {
+    if (ec == compression::errc::output_limit_exceeded) return errc::bad_length;
+    return ec;
+  }
   if (message.size() != original_size) return errc::bad_length;
   return {};
 }

@@ -22,6 +22,26 @@ boost::system::error_code nack_error(wire::nack_code code) {
   }
 }
 
+// NACK text must be valid UTF-8 of at most 1,024 bytes (PROTOCOL.md 5.2), whatever a handler's
+// exception said: invalid bytes become '?', and the text is cut at a character boundary.
+std::string nack_text(std::string text) {
+  std::string out;
+  out.reserve(std::min<std::size_t>(text.size(), 1024));
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (!valid) len = 1;
+    if (out.size() + len > 1024) break;
+    if (valid) out.append(text, i, len);
+    else out.push_back('?');
+    i += len;
+  }
+  return out;
+}
+
 }  // namespace
 
 node_engine::node_engine(const identity& self, node_config config)
@@ -241,8 +261,7 @@ void node_engine::send_reply(connection_id c, std::uint32_t id, wire::message_bo
 void node_engine::send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id,
                             wire::nack_code code, std::string text) {
   ++counters_.nacks_sent;
-  if (text.size() > 1024) text.resize(1024);
-  send_reply(c, id, wire::nack{opcode, code, std::move(text), {}});
+  send_reply(c, id, wire::nack{opcode, code, nack_text(std::move(text)), {}});
 }
 
 void node_engine::send_message(connection_id c, connection_state& st, const wire::message& m) {

@@ -1,0 +1,110 @@
+#pragma once
+// Sealing and opening of the packets of an established session (docs/PROTOCOL.md 3.4).
+//
+// A sealed packet is an outer packet whose payload is  counter (u64) ‖ ciphertext ‖ tag,  made
+// with ChaCha20-Poly1305 (IETF) under the sender's tx key; the nonce is 4 zero bytes ‖ counter and
+// the associated data is the 4-byte outer header, so version, type and length are authenticated.
+//
+// packet_sealer owns the send direction (its counter starts at 0 and never repeats);
+// packet_opener owns the receive direction (authentication, then the replay window). Both are
+// move-only: a copied sealer would reuse nonces. Neither allocates except to grow the caller's
+// output vector. Not thread-safe; one sealer and one opener per session.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/crypto/replay_window.hpp"
+#include "core/wire/packet.hpp"
+
+namespace kadnet::core::crypto {
+
+using key = std::array<std::uint8_t, 32>;
+
+// The two directions of a session as crypto_kx derives them. The initiator's tx is the
+// responder's rx and vice versa. Both keys are wiped when the object is destroyed.
+struct session_keys {
+  key tx{};
+  key rx{};
+  ~session_keys();
+};
+
+// Wipes a key (or any secret array) with sodium_memzero, which the optimiser may not drop.
+void wipe(mutable_byte_span secret);
+
+class packet_sealer {
+ public:
+  static constexpr std::size_t counter_size = 8;
+  static constexpr std::size_t tag_size = 16;
+  // Bytes a sealed packet adds to its plaintext in the outer payload (counter and tag)...
+  static constexpr std::size_t payload_overhead = counter_size + tag_size;
+  // ...and on the wire, header included.
+  static constexpr std::size_t overhead = wire::packet_header_size + payload_overhead;
+
+  // The largest plaintext whose sealed packet has an outer payload of at most
+  // `max_packet_payload` bytes (which is itself capped at 65,535). For a UDP datagram pass
+  // wire::max_datagram_size - wire::packet_header_size. 0 when nothing fits.
+  static constexpr std::size_t max_plaintext_for(std::size_t max_packet_payload) {
+    const std::size_t payload = max_packet_payload < wire::max_stream_payload
+                                    ? max_packet_payload
+                                    : wire::max_stream_payload;
+    return payload > payload_overhead ? payload - payload_overhead : 0;
+  }
+
+  explicit packet_sealer(const key& tx);
+  packet_sealer(packet_sealer&& other) noexcept;
+  packet_sealer& operator=(packet_sealer&& other) noexcept;
+  packet_sealer(const packet_sealer&) = delete;
+  packet_sealer& operator=(const packet_sealer&) = delete;
+  ~packet_sealer();
+
+  // Appends one whole outer packet (header, counter, ciphertext, tag) of `type` to `out`,
+  // encrypting straight into `out`. `plaintext` must not point into `out`.
+  // Misuse throws: std::length_error when plaintext is longer than max_plaintext_for(65,535),
+  // std::logic_error when the counter is exhausted (the session must then be closed).
+  void seal(wire::packet_type type, byte_span plaintext, byte_vector& out);
+
+  // The counter the next packet will carry.
+  std::uint64_t next_counter() const { return counter_; }
+  // True once 2^64 - 1 packets were sealed (never in practice) or after being moved from.
+  bool exhausted() const { return counter_ == std::numeric_limits<std::uint64_t>::max(); }
+
+ private:
+  key key_;
+  std::uint64_t counter_ = 0;
+};
+
+class packet_opener {
+ public:
+  explicit packet_opener(const key& rx);
+  packet_opener(packet_opener&& other) noexcept;
+  packet_opener& operator=(packet_opener&& other) noexcept;
+  packet_opener(const packet_opener&) = delete;
+  packet_opener& operator=(const packet_opener&) = delete;
+  ~packet_opener();
+
+  // Authenticates and decrypts a sealed packet into `plaintext` (resized to fit; cleared on
+  // failure). The associated data is rebuilt from p.version, p.type and p.payload.size(), which
+  // is what the header held if `p` came from wire::parse_packet or stream_packet_reader.
+  // Errors: truncated (payload shorter than counter + tag), replayed (counter seen before or
+  // more than 2,048 below the highest accepted), decrypt_failed (altered, forged, or sealed
+  // under another key). Only a packet that authenticates moves the replay window.
+  boost::system::error_code open(const wire::packet_view& p, byte_vector& plaintext);
+  // The same into a caller's buffer, which must hold at least
+  // p.payload.size() - payload_overhead bytes (else bad_length); `written` gets the length.
+  boost::system::error_code open(const wire::packet_view& p, mutable_byte_span plaintext,
+                                 std::size_t& written);
+
+  const replay_window& window() const { return window_; }
+
+ private:
+  boost::system::error_code open_into(const wire::packet_view& p, std::uint8_t* plaintext,
+                                      std::size_t& written);
+  key key_;
+  replay_window window_;
+};
+
+}  // namespace kadnet::core::crypto

@@ -1,0 +1,329 @@
+#include "core/wire/message.hpp"
+
+#include <cassert>
+#include <limits>
+#include <string_view>
+#include <type_traits>
+
+#include "core/errors.hpp"
+
+namespace kadnet::core::wire {
+namespace {
+
+using boost::system::error_code;
+
+constexpr std::uint8_t sealed_flag = 0x01;       // WHISPER flags bit 0
+constexpr std::uint8_t owner_signed_flag = 0x01;  // STORE flags bit 0
+constexpr std::string_view shout_context = "kadnet-shout-1";
+constexpr std::string_view store_context = "kadnet-store-1";
+
+// The opcode of every body but plugin_call, in variant order.
+constexpr std::uint8_t body_opcode(std::size_t index) { return static_cast<std::uint8_t>(index); }
+static_assert(std::variant_size_v<message_body> == last_defined_opcode + 2);
+static_assert(std::is_same_v<std::variant_alternative_t<9, message_body>, store>);
+
+// UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates, nothing above U+10FFFF.
+// Neither the standard library nor our dependencies offer a non-throwing check.
+bool valid_utf8(byte_span s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::uint8_t b = s[i];
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t extra;
+    std::uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
+    if (b >= 0xc2 && b <= 0xdf) {
+      extra = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      extra = 2;
+      if (b == 0xe0) lo = 0xa0;   // overlong
+      if (b == 0xed) hi = 0x9f;   // surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      extra = 3;
+      if (b == 0xf0) lo = 0x90;   // overlong
+      if (b == 0xf4) hi = 0x8f;   // above U+10FFFF
+    } else {
+      return false;
+    }
+    if (s.size() - i <= extra) return false;
+    if (s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (std::size_t k = 2; k <= extra; ++k)
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+byte_vector to_vector(byte_span s) { return byte_vector(s.begin(), s.end()); }
+
+// A length-prefixed field: the limit is checked first (a length beyond it is refused whatever
+// the input holds), then the remaining input. Only then is anything copied.
+error_code read_counted(byte_reader& r, std::size_t length, std::size_t limit, byte_span& out) {
+  if (length > limit) return errc::too_large;
+  if (!r.span(length, out)) return errc::truncated;
+  return {};
+}
+
+// The rest of the input as a payload, bounded by max_payload.
+error_code read_rest(byte_reader& r, const decode_limits& limits, byte_vector& out) {
+  if (r.remaining() > limits.max_payload) return errc::too_large;
+  out = to_vector(r.rest());
+  return {};
+}
+
+error_code read_id(byte_reader& r, node_id& out) {
+  node_id::bytes_type b;
+  if (!r.array(b)) return errc::truncated;
+  out = node_id(b);
+  return {};
+}
+
+error_code expect_end(const byte_reader& r) {
+  return r.empty() ? error_code{} : error_code{errc::trailing_bytes};
+}
+
+// One decoder per body; each reads the fields after the 5-byte header.
+error_code decode_body(byte_reader& r, const decode_limits& limits, ack& m) {
+  if (!r.u8(m.request_opcode)) return errc::truncated;
+  return read_rest(r, limits, m.data);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, nack& m) {
+  std::uint16_t code = 0, text_len = 0;
+  if (!r.u8(m.request_opcode) || !r.u16(code) || !r.u16(text_len)) return errc::truncated;
+  m.code = static_cast<nack_code>(code);
+  byte_span text;
+  if (auto ec = read_counted(r, text_len, limits.max_text, text)) return ec;
+  if (!valid_utf8(text)) return errc::bad_field;
+  m.text.assign(as_chars(text));
+  return read_rest(r, limits, m.data);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits&, ping&) { return expect_end(r); }
+
+error_code decode_body(byte_reader& r, const decode_limits&, set_connection_opt& m) {
+  if (!r.u8(m.option) || !r.u8(m.setting)) return errc::truncated;
+  return expect_end(r);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, shout& m) {
+  if (auto ec = read_id(r, m.origin)) return ec;
+  std::uint32_t payload_len = 0;
+  if (!r.u64(m.sequence) || !r.u8(m.hops) || !r.u32(payload_len)) return errc::truncated;
+  byte_span payload;
+  if (auto ec = read_counted(r, payload_len, limits.max_payload, payload)) return ec;
+  if (!r.array(m.sig)) return errc::truncated;
+  if (auto ec = expect_end(r)) return ec;
+  m.payload = to_vector(payload);
+  return {};
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, speak& m) {
+  if (auto ec = read_id(r, m.origin)) return ec;
+  if (!r.u64(m.sequence)) return errc::truncated;
+  return read_rest(r, limits, m.payload);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, whisper& m) {
+  if (auto ec = read_id(r, m.sender)) return ec;
+  if (auto ec = read_id(r, m.target)) return ec;
+  std::uint8_t flags = 0;
+  if (!r.u8(flags)) return errc::truncated;
+  if (flags & ~sealed_flag) return errc::bad_field;
+  m.sealed = (flags & sealed_flag) != 0;
+  return read_rest(r, limits, m.payload);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits&, find_node& m) {
+  if (auto ec = read_id(r, m.target)) return ec;
+  return expect_end(r);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits&, find_value& m) {
+  if (auto ec = read_id(r, m.key)) return ec;
+  return expect_end(r);
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
+  if (auto ec = read_id(r, m.key)) return ec;
+  std::uint8_t flags = 0;
+  if (!r.u64(m.version) || !r.u32(m.ttl_seconds) || !r.u8(flags)) return errc::truncated;
+  if (flags & ~owner_signed_flag) return errc::bad_field;
+  if (flags & owner_signed_flag) {
+    store_owner o;
+    if (auto ec = read_id(r, o.owner)) return ec;
+    if (!r.array(o.sig)) return errc::truncated;
+    m.owner = o;
+  }
+  std::uint32_t value_len = 0;
+  if (!r.u32(value_len)) return errc::truncated;
+  byte_span value;
+  if (auto ec = read_counted(r, value_len, limits.max_value, value)) return ec;
+  if (auto ec = expect_end(r)) return ec;
+  m.value = to_vector(value);
+  return {};
+}
+
+error_code decode_body(byte_reader& r, const decode_limits& limits, plugin_call& m) {
+  return read_rest(r, limits, m.payload);
+}
+
+// Builds the body alternative `Index` and decodes into it; selected by opcode below.
+template <std::size_t Index>
+error_code decode_as(byte_reader& r, const decode_limits& limits, message_body& body) {
+  std::variant_alternative_t<Index, message_body> m;
+  if (auto ec = decode_body(r, limits, m)) return ec;
+  body.emplace<Index>(std::move(m));
+  return {};
+}
+
+template <std::size_t... I>
+error_code decode_defined(std::uint8_t op, byte_reader& r, const decode_limits& limits,
+                          message_body& body, std::index_sequence<I...>) {
+  using fn = error_code (*)(byte_reader&, const decode_limits&, message_body&);
+  static constexpr fn table[] = {&decode_as<I>...};
+  return table[op](r, limits, body);
+}
+
+void write_counted(byte_writer& w, byte_span b) {
+  assert(b.size() <= std::numeric_limits<std::uint32_t>::max());
+  w.u32(static_cast<std::uint32_t>(b.size()));
+  w.bytes(b);
+}
+
+struct body_encoder {
+  byte_writer& w;
+
+  void operator()(const ack& m) {
+    w.u8(m.request_opcode);
+    w.bytes(m.data);
+  }
+  void operator()(const nack& m) {
+    assert(m.text.size() <= std::numeric_limits<std::uint16_t>::max());
+    w.u8(m.request_opcode);
+    w.u16(static_cast<std::uint16_t>(m.code));
+    w.u16(static_cast<std::uint16_t>(m.text.size()));
+    w.bytes(as_bytes(m.text));
+    w.bytes(m.data);
+  }
+  void operator()(const ping&) {}
+  void operator()(const set_connection_opt& m) {
+    w.u8(m.option);
+    w.u8(m.setting);
+  }
+  void operator()(const shout& m) {
+    w.bytes(m.origin.bytes());
+    w.u64(m.sequence);
+    w.u8(m.hops);
+    write_counted(w, m.payload);
+    w.bytes(m.sig);
+  }
+  void operator()(const speak& m) {
+    w.bytes(m.origin.bytes());
+    w.u64(m.sequence);
+    w.bytes(m.payload);
+  }
+  void operator()(const whisper& m) {
+    w.bytes(m.sender.bytes());
+    w.bytes(m.target.bytes());
+    w.u8(m.sealed ? sealed_flag : 0);
+    w.bytes(m.payload);
+  }
+  void operator()(const find_node& m) { w.bytes(m.target.bytes()); }
+  void operator()(const find_value& m) { w.bytes(m.key.bytes()); }
+  void operator()(const store& m) {
+    w.bytes(m.key.bytes());
+    w.u64(m.version);
+    w.u32(m.ttl_seconds);
+    w.u8(m.owner ? owner_signed_flag : 0);
+    if (m.owner) {
+      w.bytes(m.owner->owner.bytes());
+      w.bytes(m.owner->sig);
+    }
+    write_counted(w, m.value);
+  }
+  void operator()(const plugin_call& m) { w.bytes(m.payload); }
+};
+
+}  // namespace
+
+message make_message(std::uint32_t id, message_body body) {
+  assert(!std::holds_alternative<plugin_call>(body));
+  message m;
+  m.opcode = body_opcode(body.index());
+  m.id = id;
+  m.body = std::move(body);
+  return m;
+}
+
+message make_plugin_call(std::uint8_t opcode, std::uint32_t id, byte_vector payload) {
+  assert(opcode >= first_plugin_opcode);
+  message m;
+  m.opcode = opcode;
+  m.id = id;
+  m.body = plugin_call{std::move(payload)};
+  return m;
+}
+
+void encode(const message& m, byte_vector& out) {
+  assert(std::holds_alternative<plugin_call>(m.body) ? m.opcode >= first_plugin_opcode
+                                                      : m.opcode == body_opcode(m.body.index()));
+  byte_writer w(out);
+  w.u8(m.opcode);
+  w.u32(m.id);
+  std::visit(body_encoder{w}, m.body);
+}
+
+error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id) {
+  byte_reader r(in);
+  std::uint8_t op = 0;
+  std::uint32_t i = 0;
+  if (!r.u8(op) || !r.u32(i)) return errc::truncated;
+  opcode = op;
+  id = i;
+  return {};
+}
+
+error_code decode(byte_span in, message& out, const decode_limits& limits) {
+  byte_reader r(in);
+  message m;
+  if (!r.u8(m.opcode) || !r.u32(m.id)) return errc::truncated;
+  error_code ec;
+  if (m.opcode <= last_defined_opcode) {
+    ec = decode_defined(m.opcode, r, limits, m.body,
+                        std::make_index_sequence<last_defined_opcode + 1>{});
+  } else if (m.opcode < first_plugin_opcode) {
+    ec = errc::unknown_opcode;
+  } else {
+    ec = decode_as<std::variant_size_v<message_body> - 1>(r, limits, m.body);
+  }
+  if (ec) return ec;
+  out = std::move(m);
+  return {};
+}
+
+byte_vector shout_signed_bytes(const shout& s) {
+  byte_vector out;
+  out.reserve(shout_context.size() + node_id_size + 8 + 4 + s.payload.size());
+  byte_writer w(out);
+  w.bytes(as_bytes(shout_context));
+  w.bytes(s.origin.bytes());
+  w.u64(s.sequence);
+  write_counted(w, s.payload);
+  return out;
+}
+
+byte_vector store_signed_bytes(const store& s) {
+  byte_vector out;
+  out.reserve(store_context.size() + node_id_size + 8 + 4 + s.value.size());
+  byte_writer w(out);
+  w.bytes(as_bytes(store_context));
+  w.bytes(s.key.bytes());
+  w.u64(s.version);
+  write_counted(w, s.value);
+  return out;
+}
+
+}  // namespace kadnet::core::wire

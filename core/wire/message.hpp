@@ -1,0 +1,202 @@
+#pragma once
+// Opcode messages (docs/PROTOCOL.md section 5): the requests and replies two nodes exchange on a
+// session, after the envelope (4.2) has been removed.
+//
+// Every message is   opcode (1) | message id (4) | fields of that opcode
+// with integers big-endian. `message` holds the opcode-independent header and one plain struct
+// per opcode; encode() appends the wire form, decode() parses exactly one message.
+//
+// decode() is written for hostile input: it never throws, never reads past the input, and never
+// allocates more bytes than the input holds (every length is checked against the remaining input
+// and the decode_limits before anything is copied). Each malformed input maps to one errc:
+//   truncated       the input ends before a field (or before a length it announced)
+//   trailing_bytes  bytes left after a message whose size is fully determined
+//   unknown_opcode  opcode 10..63 (reserved for kadnet, not defined in this version)
+//   bad_field       a flags byte with an undefined bit set, or NACK text that is not UTF-8
+//   too_large       a length (or the bytes a field takes up) beyond decode_limits
+// Values the codec cannot judge (a connection option or setting, a NACK code, the opcode an ACK
+// answers) decode as they are: the node decides what to do with them.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/identity.hpp"
+#include "core/node_id.hpp"
+
+namespace kadnet::core::wire {
+
+enum class opcode : std::uint8_t {
+  ack = 0,
+  nack = 1,
+  ping = 2,
+  set_connection_opt = 3,
+  shout = 4,
+  speak = 5,
+  whisper = 6,
+  find_node = 7,
+  find_value = 8,
+  store = 9,
+};
+inline constexpr std::uint8_t last_defined_opcode = 9;
+// Opcodes from here to 255 are plugin RPCs; 10..63 are reserved for kadnet.
+inline constexpr std::uint8_t first_plugin_opcode = 64;
+inline constexpr std::size_t message_header_size = 5;  // opcode | message id
+
+// The code a NACK carries (u16). Codes this version does not know decode as they are.
+enum class nack_code : std::uint16_t {
+  unspecified = 0,         // no reason given; the text may say more
+  unsupported_opcode = 1,  // the node has no handler for the opcode (reserved, or a plugin it lacks)
+  handler_failed = 2,      // the handler for the opcode threw or failed
+  bad_request = 3,         // the request's body did not decode or its values are invalid
+  option_refused = 4,      // SET_CONNECTION_OPT: the node does not support that option/setting
+  locked = 5,              // DHT: the key is locked by another writer
+  quota_full = 6,          // DHT: the node stores no more values (for this sender)
+  version_conflict = 7,    // DHT: a STORE's version is not newer than the stored one
+  not_found = 8,           // the thing asked for is not held by this node
+  rate_limited = 9,        // the sender exceeded its request rate; retry later
+  too_large = 10,          // the request (or a field of it) exceeds the node's limits
+};
+
+// Connection options and their settings (section 6). The codec carries any value; the node NACKs
+// the ones it does not support with nack_code::option_refused.
+enum class connection_option : std::uint8_t {
+  compression_enabled = 0,    // setting: a compression method the sender accepts
+  preferred_compression = 1,  // setting: the method the sender would like to receive
+};
+
+struct decode_limits {
+  std::size_t max_text = 1024;          // NACK text, bytes
+  std::size_t max_value = 64 * 1024;    // STORE value, bytes
+  std::size_t max_payload = 1 << 20;    // any other payload or data field, bytes
+};
+
+// ACK 0: the request succeeded; `data` is what the request returns.
+struct ack {
+  std::uint8_t request_opcode = 0;
+  byte_vector data;
+  friend bool operator==(const ack&, const ack&) = default;
+};
+
+// NACK 1: the request failed.
+struct nack {
+  std::uint8_t request_opcode = 0;
+  nack_code code = nack_code::unspecified;
+  std::string text;  // UTF-8 for people, at most decode_limits::max_text bytes
+  byte_vector data;
+  friend bool operator==(const nack&, const nack&) = default;
+};
+
+// PING 2: answered with ACK PING and empty data.
+struct ping {
+  friend bool operator==(const ping&, const ping&) = default;
+};
+
+// SET_CONNECTION_OPT 3.
+struct set_connection_opt {
+  std::uint8_t option = 0;   // a connection_option value
+  std::uint8_t setting = 0;  // a compression method number (bz2 0 ... zstd 5)
+  friend bool operator==(const set_connection_opt&, const set_connection_opt&) = default;
+};
+
+// SHOUT 4: a broadcast every node forwards once; signed by its origin.
+struct shout {
+  node_id origin;
+  std::uint64_t sequence = 0;
+  std::uint8_t hops = 0;  // not signed: each forwarder increments it
+  byte_vector payload;
+  signature sig{};        // over shout_signed_bytes()
+  friend bool operator==(const shout&, const shout&) = default;
+};
+
+// SPEAK 5: a message to direct peers, forwarded only at their discretion.
+struct speak {
+  node_id origin;
+  std::uint64_t sequence = 0;
+  byte_vector payload;
+  friend bool operator==(const speak&, const speak&) = default;
+};
+
+// WHISPER 6: a message for one node, never forwarded.
+struct whisper {
+  node_id sender;
+  node_id target;
+  bool sealed = false;  // flags bit 0: the payload is sealed to the target's key
+  byte_vector payload;
+  friend bool operator==(const whisper&, const whisper&) = default;
+};
+
+// FIND_NODE 7.
+struct find_node {
+  node_id target;
+  friend bool operator==(const find_node&, const find_node&) = default;
+};
+
+// FIND_VALUE 8.
+struct find_value {
+  node_id key;
+  friend bool operator==(const find_value&, const find_value&) = default;
+};
+
+// The owner part of a signed STORE (flags bit 0).
+struct store_owner {
+  node_id owner;
+  signature sig{};  // over store_signed_bytes()
+  friend bool operator==(const store_owner&, const store_owner&) = default;
+};
+
+// STORE 9.
+struct store {
+  node_id key;
+  std::uint64_t version = 0;
+  std::uint32_t ttl_seconds = 0;  // not signed: it shrinks as the value is replicated
+  std::optional<store_owner> owner;
+  byte_vector value;  // at most decode_limits::max_value bytes
+  friend bool operator==(const store&, const store&) = default;
+};
+
+// Opcodes 64..255: a plugin RPC; the opcode is message::opcode.
+struct plugin_call {
+  byte_vector payload;
+  friend bool operator==(const plugin_call&, const plugin_call&) = default;
+};
+
+using message_body = std::variant<ack, nack, ping, set_connection_opt, shout, speak, whisper,
+                                  find_node, find_value, store, plugin_call>;
+
+struct message {
+  std::uint8_t opcode = 0;  // must agree with the body: its opcode, or >= 64 for plugin_call
+  std::uint32_t id = 0;
+  message_body body;
+  friend bool operator==(const message&, const message&) = default;
+};
+
+// A message with the opcode its body implies. Not for plugin_call (use make_plugin_call).
+message make_message(std::uint32_t id, message_body body);
+// A plugin call; opcode must be >= first_plugin_opcode.
+message make_plugin_call(std::uint8_t opcode, std::uint32_t id, byte_vector payload);
+
+// Appends the wire form of `m` to `out`. Local misuse (an opcode that disagrees with the body,
+// a field longer than its length field can express) is an assertion failure.
+void encode(const message& m, byte_vector& out);
+
+// Parses exactly one message filling `in`. On success `out` is replaced; on error it is left
+// untouched. Errors: see the top of this file.
+boost::system::error_code decode(byte_span in, message& out, const decode_limits& limits = {});
+
+// Reads only the 5-byte header, so that a node can NACK a request whose body does not decode or
+// whose opcode is reserved (10..63 are returned, not refused, here). Error: truncated.
+boost::system::error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id);
+
+// The bytes an origin signs (Ed25519) for a SHOUT:
+//   "kadnet-shout-1" ‖ origin ‖ sequence (u64) ‖ payload length (u32) ‖ payload
+byte_vector shout_signed_bytes(const shout& s);
+// The bytes an owner signs for a STORE:
+//   "kadnet-store-1" ‖ key ‖ version (u64) ‖ value length (u32) ‖ value
+byte_vector store_signed_bytes(const store& s);
+
+}  // namespace kadnet::core::wire

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# kadnet's one entry point: installs what is missing (Debian 12 packages), builds, tests,
+# benchmarks. Usage: ./run.sh help
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${KADNET_BUILD_DIR:-build}
+PACKAGES=(
+  cmake ninja-build ccache g++ pkg-config clang libclang-rt-14-dev
+  libboost1.81-dev libsodium-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libsnappy-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev pybind11-dev python3-dev
+  gzip bzip2 xz-utils zstd python3 iproute2
+)
+
+usage() {
+  cat <<'USAGE'
+usage: ./run.sh COMMAND [ARGS]
+  swarm            install, build, and run a local swarm (arrives with the DHT issue; for now
+                   a local demo of nodes calling each other over TCP)
+  test             install, build, and run the whole test suite (non-zero exit on any failure)
+  build            install and build (Release with debug info, Ninja, ccache) into build/
+  bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it)
+  sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
+  fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
+  deps             only install the missing Debian packages
+USAGE
+}
+
+install_missing() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "run.sh: installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+configure() {  # configure DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "$@" >/dev/null
+}
+
+build() {
+  install_missing
+  configure "$BUILD_DIR"
+  ninja -C "$BUILD_DIR"
+}
+
+run_tests() {  # run_tests DIR
+  ctest --test-dir "$1" --output-on-failure -j "$(nproc)" --timeout 600
+}
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  deps) install_missing ;;
+  build) build ;;
+  test)
+    build
+    run_tests "$BUILD_DIR"
+    ;;
+  sanitize)
+    install_missing
+    configure build-asan -DKADNET_SANITIZE=ON -DKADNET_BUILD_BENCHMARKS=OFF
+    ninja -C build-asan
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_tests build-asan
+    ;;
+  fuzz)
+    install_missing
+    seconds=${1:-30}
+    configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+      -DKADNET_BUILD_FUZZERS=ON -DKADNET_BUILD_TESTS=OFF -DKADNET_BUILD_BENCHMARKS=OFF
+    ninja -C build-fuzz
+    for fuzzer in build-fuzz/bin/*_fuzzer; do
+      corpus=$(mktemp -d)
+      tests/fuzz/seed_corpus.sh "$(basename "$fuzzer")" "$corpus"
+      echo "== $(basename "$fuzzer") for ${seconds}s"
+      "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+      rm -rf "$corpus"
+    done
+    ;;
+  bench)
+    name=${1:-}
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro)" >&2; exit 2; }
+    shift
+    build >/dev/null
+    case "$name" in
+      micro) "$BUILD_DIR/bin/kadnet_bench_micro" "$@" ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro)" >&2; exit 2 ;;
+    esac
+    ;;
+  swarm)
+    build
+    "$BUILD_DIR/bin/kadnet_demo" "$@"
+    ;;
+  help|-h|--help) usage ;;
+  *) echo "run.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
+esac

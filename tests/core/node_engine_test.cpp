@@ -1,0 +1,310 @@
+// The protocol engine on virtual time, two engines joined in memory (tests/support/engine_pair).
+#include "core/node_engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/errors.hpp"
+#include "tests/support/engine_pair.hpp"
+
+namespace kadnet::core {
+namespace {
+
+using testing::engine_pair;
+using namespace std::chrono_literals;
+
+constexpr std::uint8_t echo = 64;
+
+void add_echo(node_engine& e) {
+  e.plugins().add(echo, [](const node_id&, byte_span in, plugin_reply reply) {
+    reply(byte_vector(in.begin(), in.end()));
+  });
+}
+
+reply call(engine_pair& p, std::uint8_t opcode, byte_vector payload) {
+  auto r = p.a.request(p.now, p.a_conn, opcode, wire::plugin_call{std::move(payload)});
+  p.exchange();
+  for (auto& done : p.events_of<node_engine::request_done>(p.a_events))
+    if (done.request == r) return done.result;
+  ADD_FAILURE() << "request " << r << " did not complete";
+  return {};
+}
+
+TEST(NodeEngine, HandshakeReportsBothIdentities) {
+  engine_pair p;
+  p.connect();
+  auto a_up = p.events_of<node_engine::connected>(p.a_events);
+  auto b_up = p.events_of<node_engine::connected>(p.b_events);
+  ASSERT_EQ(a_up.size(), 1u);
+  ASSERT_EQ(b_up.size(), 1u);
+  EXPECT_EQ(a_up[0].peer, p.b_id.id());
+  EXPECT_FALSE(a_up[0].inbound);
+  EXPECT_EQ(b_up[0].peer, p.a_id.id());
+  EXPECT_TRUE(b_up[0].inbound);
+  EXPECT_EQ(p.a.connection_to(p.b_id.id()), p.a_conn);
+}
+
+TEST(NodeEngine, PingIsAnsweredWithAck) {
+  engine_pair p;
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, static_cast<std::uint8_t>(wire::opcode::ping), wire::ping{});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_FALSE(done[0].result.ec);
+  EXPECT_TRUE(done[0].result.data.empty());
+}
+
+TEST(NodeEngine, PluginCallsReachTheHandler) {
+  engine_pair p;
+  add_echo(p.b);
+  p.connect();
+  auto r = call(p, echo, {1, 2, 3});
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.data, (byte_vector{1, 2, 3}));
+}
+
+TEST(NodeEngine, UnknownPluginGetsUnsupportedOpcodeNack) {
+  engine_pair p;
+  p.connect();
+  auto r = call(p, 99, {});
+  EXPECT_EQ(r.ec, make_error_code(errc::unsupported_opcode));
+  EXPECT_EQ(r.code, wire::nack_code::unsupported_opcode);
+  EXPECT_EQ(r.text, "unsupported opcode");
+}
+
+TEST(NodeEngine, ReservedOpcodeGetsUnsupportedOpcodeNack) {
+  engine_pair p;
+  p.connect();
+  // A hand-made message with opcode 20 (reserved): the codec refuses to decode it, the engine
+  // still answers by reading only the header.
+  auto r = p.a.request(p.now, p.a_conn, 20, wire::plugin_call{{7}});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.ec, make_error_code(errc::unsupported_opcode));
+}
+
+TEST(NodeEngine, ThrowingHandlerGetsNackAndTheNodeGoesOn) {
+  engine_pair p;
+  p.b.plugins().add(70, [](const node_id&, byte_span, plugin_reply) -> void {
+    throw std::runtime_error("boom");
+  });
+  add_echo(p.b);
+  p.connect();
+  auto r = call(p, 70, {});
+  EXPECT_EQ(r.ec, make_error_code(errc::handler_failed));
+  EXPECT_NE(r.text.find("boom"), std::string::npos);
+  EXPECT_EQ(call(p, echo, {9}).data, byte_vector{9});
+}
+
+TEST(NodeEngine, AsynchronousHandlerRepliesLater) {
+  engine_pair p;
+  plugin_reply saved;
+  p.b.plugins().add(71, [&](const node_id&, byte_span, plugin_reply reply) { saved = reply; });
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, 71, wire::plugin_call{});
+  p.exchange();
+  EXPECT_TRUE(p.events_of<node_engine::request_done>(p.a_events).empty());
+  ASSERT_TRUE(saved);
+  saved(byte_vector{42});
+  saved(byte_vector{43});  // a second answer is ignored
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.data, byte_vector{42});
+}
+
+TEST(NodeEngine, RequestTimesOutAtItsDeadline) {
+  node_config cfg;
+  cfg.request_timeout = 250ms;
+  engine_pair p(cfg);
+  p.b.plugins().add(72, [](const node_id&, byte_span, plugin_reply) {});  // never answers
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, 72, wire::plugin_call{});
+  p.exchange();
+  EXPECT_EQ(p.a.next_deadline(), p.now + 250ms);
+  p.advance(249ms);
+  EXPECT_TRUE(p.events_of<node_engine::request_done>(p.a_events).empty());
+  p.advance(1ms);
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.ec, make_error_code(errc::timeout));
+  EXPECT_EQ(p.a.stats().timeouts, 1u);
+}
+
+TEST(NodeEngine, HandshakeThatNeverCompletesTimesOut) {
+  node_config cfg;
+  cfg.handshake_timeout = 1s;
+  node_engine lonely(testing::fixed_identity(3), cfg);
+  auto now = time_point{} + 1h;
+  auto c = lonely.accept(now, byte_vector(18, 0));
+  EXPECT_EQ(lonely.next_deadline(), now + 1s);
+  lonely.handle_timeout(now + 1s);
+  EXPECT_TRUE(lonely.wants_close(c));
+  auto ev = lonely.poll_event();
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(std::get<node_engine::disconnected>(*ev).ec, make_error_code(errc::timeout));
+}
+
+TEST(NodeEngine, ExpectedIdentityMismatchFailsTheDial) {
+  engine_pair p;
+  p.connect(testing::fixed_identity(9).id());
+  auto down = p.events_of<node_engine::disconnected>(p.a_events);
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].ec, make_error_code(errc::unexpected_identity));
+  EXPECT_TRUE(p.events_of<node_engine::connected>(p.a_events).empty());
+}
+
+TEST(NodeEngine, PendingRequestsFailWhenTheConnectionCloses) {
+  engine_pair p;
+  p.b.plugins().add(72, [](const node_id&, byte_span, plugin_reply) {});
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, 72, wire::plugin_call{});
+  p.exchange();
+  p.a.on_transport_closed(p.a_conn, {});
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 0u);
+  while (auto ev = p.a.poll_event()) p.a_events.push_back(*ev);
+  done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.ec, make_error_code(errc::connection_closed));
+}
+
+TEST(NodeEngine, FlippedByteInSealedPacketIsDroppedAndCounted) {
+  engine_pair p;
+  add_echo(p.b);
+  p.connect();
+  int flips = 1;
+  p.a_to_b = [&](byte_vector& bytes) {
+    if (flips-- > 0) bytes[bytes.size() / 2] ^= 0x40;
+  };
+  auto lost = p.a.request(p.now, p.a_conn, echo, wire::plugin_call{byte_vector(100, 1)});
+  p.exchange();
+  EXPECT_EQ(p.b.stats().sessions.auth_failures, 1u);
+  // The altered request never reached the handler; the session goes on.
+  for (auto& d : p.events_of<node_engine::request_done>(p.a_events)) EXPECT_NE(d.request, lost);
+  EXPECT_EQ(call(p, echo, {5}).data, byte_vector{5});
+}
+
+TEST(NodeEngine, ReplayedPacketIsDroppedAndCounted) {
+  engine_pair p;
+  int calls = 0;
+  p.b.plugins().add(73, [&](const node_id&, byte_span, plugin_reply reply) {
+    ++calls;
+    reply(byte_vector{});
+  });
+  p.connect();
+  byte_vector captured;
+  p.a_to_b = [&](byte_vector& bytes) {
+    if (captured.empty()) captured = bytes;
+  };
+  call(p, 73, {1});
+  ASSERT_FALSE(captured.empty());
+  p.b.on_bytes(p.b_conn, p.now, captured);  // the same sealed packet again
+  p.exchange();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(p.b.stats().sessions.replays, 1u);
+}
+
+TEST(NodeEngine, NegotiatesThePreferredCommonCompression) {
+  node_config a_cfg, b_cfg;
+  a_cfg.compression = {compression::codec_id::lzma, compression::codec_id::zlib};
+  b_cfg.compression = {compression::codec_id::zlib, compression::codec_id::gzip};
+  engine_pair p(a_cfg, b_cfg);
+  add_echo(p.b);
+  p.connect();
+  auto a_peers = p.a.peers(), b_peers = p.b.peers();
+  ASSERT_EQ(a_peers.size(), 1u);
+  ASSERT_EQ(b_peers.size(), 1u);
+  // Only zlib is common: each side sends with it, though A prefers lzma.
+  EXPECT_EQ(a_peers[0].sending_with, compression::codec_id::zlib);
+  EXPECT_EQ(b_peers[0].sending_with, compression::codec_id::zlib);
+  byte_vector big(64 * 1024, 'k');
+  EXPECT_EQ(call(p, echo, big).data, big);
+  // The 64 KiB request left compressed: far fewer bytes than its size went on the wire.
+  EXPECT_LT(p.a.peers()[0].counters.bytes_out, 16u * 1024);
+}
+
+TEST(NodeEngine, NoCommonCompressionSendsPlain) {
+  node_config a_cfg, b_cfg;
+  a_cfg.compression = {compression::codec_id::snappy};
+  b_cfg.compression = {};
+  engine_pair p(a_cfg, b_cfg);
+  add_echo(p.b);
+  p.connect();
+  EXPECT_EQ(p.a.peers()[0].sending_with, std::nullopt);
+  EXPECT_EQ(p.b.stats().nacks_sent, 2u);  // option 0 snappy and option 1 snappy refused
+  byte_vector big(10000, 'x');
+  EXPECT_EQ(call(p, echo, big).data, big);
+}
+
+TEST(NodeEngine, LargeMessagesAreFragmentedAndReassembled) {
+  engine_pair p;
+  add_echo(p.b);
+  p.connect();
+  byte_vector big(1 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7919 >> 3);
+  auto r = call(p, echo, big);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.data, big);
+}
+
+TEST(NodeEngine, OversizedMessageCutsThePeerOff) {
+  node_config small;
+  small.max_message_size = 4096;
+  small.max_queued_bytes_per_peer = 1 << 20;
+  node_config big;
+  big.compression = {};
+  engine_pair p(big, small);
+  p.connect();
+  p.a.request(p.now, p.a_conn, echo, wire::plugin_call{byte_vector(100000, 3)});
+  p.exchange();
+  auto down = p.events_of<node_engine::disconnected>(p.b_events);
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].ec, make_error_code(errc::too_large));
+}
+
+TEST(NodeEngine, TooManyPendingRequestsFromOnePeerAreRateLimited) {
+  node_config cfg;
+  cfg.max_inbound_requests_per_peer = 2;
+  engine_pair p({}, cfg);
+  p.b.plugins().add(74, [](const node_id&, byte_span, plugin_reply) {});  // holds every request
+  p.connect();
+  for (int i = 0; i < 3; ++i) p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.code, wire::nack_code::rate_limited);
+}
+
+TEST(NodeEngine, GarbageBeforeTheHandshakeClosesOnlyThatConnection) {
+  node_engine e(testing::fixed_identity(4), {});
+  auto now = time_point{} + 1h;
+  auto c = e.accept(now, byte_vector(18, 0));
+  byte_vector garbage{0x01, 0x7f, 0x00, 0x02, 0xde, 0xad};
+  e.on_bytes(c, now, garbage);
+  EXPECT_TRUE(e.wants_close(c));
+  EXPECT_GE(e.stats().sessions.malformed, 1u);
+}
+
+TEST(NodeConfig, RejectsBadValuesNamingThem) {
+  node_config cfg;
+  cfg.request_timeout = 0ms;
+  try {
+    cfg.validate();
+    FAIL() << "accepted a zero timeout";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("request_timeout"), std::string::npos);
+  }
+  node_config twice;
+  twice.compression = {compression::codec_id::zstd, compression::codec_id::zstd};
+  EXPECT_THROW(twice.validate(), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace kadnet::core

@@ -1,0 +1,445 @@
+// The opcode-message codec (core/wire/message.cpp): round trips, exact sizes, and one specific
+// error per malformed input.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/errors.hpp"
+#include "core/identity.hpp"
+#include "core/wire/message.hpp"
+
+namespace kadnet::core::wire {
+namespace {
+
+using boost::system::error_code;
+
+node_id id_filled(std::uint8_t b) {
+  node_id::bytes_type a;
+  a.fill(b);
+  return node_id(a);
+}
+
+byte_vector bytes_of(std::string_view s) {
+  byte_span b = as_bytes(s);
+  return byte_vector(b.begin(), b.end());
+}
+
+byte_vector encoded(const message& m) {
+  byte_vector out;
+  encode(m, out);
+  return out;
+}
+
+error_code decode_err(const byte_vector& in, const decode_limits& limits = {}) {
+  message m;
+  return decode(in, m, limits);
+}
+
+// How a message behaves when cut short: fixed-size and length-counted messages are truncated
+// by any cut; a message ending in "all remaining bytes" is still a valid (shorter) message once
+// its fixed part is complete.
+struct sample {
+  std::string name;
+  message m;
+  std::size_t fixed_part;  // bytes before a rest-of-input field; 0 if there is none
+};
+
+shout signed_shout() {
+  identity origin = identity::from_seed(std::array<std::uint8_t, 32>{7});
+  shout s{origin.id(), 9, 1, bytes_of("broadcast"), {}};
+  s.sig = origin.sign(shout_signed_bytes(s));
+  return s;
+}
+
+std::vector<sample> samples() {
+  store plain{id_filled(0x11), 5, 60, std::nullopt, bytes_of("v")};
+  store owned{id_filled(0x12), 6, 61, store_owner{id_filled(0x13), {}}, bytes_of("owned")};
+  owned.owner->sig.fill(0x5a);
+  return {
+      {"ack", make_message(1, ack{2, {}}), 6},
+      {"ack_data", make_message(2, ack{6, byte_vector(32, 0xab)}), 6},
+      {"nack", make_message(3, nack{3, nack_code::option_refused, "no", {0, 9}}), 12},
+      {"nack_empty", make_message(4, nack{9, nack_code::unspecified, "", {}}), 10},
+      {"ping", make_message(5, ping{}), 0},
+      {"set_connection_opt", make_message(6, set_connection_opt{0, 5}), 0},
+      {"shout", make_message(7, signed_shout()), 0},
+      {"shout_empty", make_message(8, shout{id_filled(1), 0, 0, {}, {}}), 0},
+      {"speak", make_message(9, speak{id_filled(2), 77, bytes_of("hi")}), 45},
+      {"whisper", make_message(10, whisper{id_filled(3), id_filled(4), false, bytes_of("w")}),
+       70},
+      {"whisper_sealed",
+       make_message(11, whisper{id_filled(3), id_filled(4), true, byte_vector(48, 1)}), 70},
+      {"find_node", make_message(12, find_node{id_filled(5)}), 0},
+      {"find_value", make_message(13, find_value{id_filled(6)}), 0},
+      {"store_plain", make_message(14, plain), 0},
+      {"store_signed", make_message(15, owned), 0},
+      {"store_empty", make_message(16, store{id_filled(7), 0, 0, std::nullopt, {}}), 0},
+      {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
+      {"plugin_255", make_plugin_call(255, 0xffffffff, {}), 5},
+  };
+}
+
+class MessageSamples : public ::testing::TestWithParam<sample> {};
+
+TEST_P(MessageSamples, RoundTripsWhole) {
+  const sample& s = GetParam();
+  byte_vector wire = encoded(s.m);
+  message out;
+  ASSERT_FALSE(decode(wire, out));
+  EXPECT_EQ(out, s.m);
+  EXPECT_EQ(encoded(out), wire);
+
+  std::uint8_t op = 0xee;
+  std::uint32_t id = 0;
+  ASSERT_FALSE(decode_header(wire, op, id));
+  EXPECT_EQ(op, s.m.opcode);
+  EXPECT_EQ(id, s.m.id);
+}
+
+TEST_P(MessageSamples, EncodeAppends) {
+  const sample& s = GetParam();
+  byte_vector out = {0xde, 0xad};
+  encode(s.m, out);
+  byte_vector expected = {0xde, 0xad};
+  byte_vector wire = encoded(s.m);
+  expected.insert(expected.end(), wire.begin(), wire.end());
+  EXPECT_EQ(out, expected);
+}
+
+TEST_P(MessageSamples, TrailingByte) {
+  const sample& s = GetParam();
+  byte_vector wire = encoded(s.m);
+  wire.push_back(0x00);
+  message out;
+  error_code ec = decode(wire, out);
+  if (s.fixed_part == 0) {
+    EXPECT_EQ(ec, errc::trailing_bytes);
+  } else {
+    // The extra byte belongs to the final rest-of-input field.
+    ASSERT_FALSE(ec);
+    EXPECT_NE(out, s.m);
+    EXPECT_EQ(encoded(out), wire);
+  }
+}
+
+TEST_P(MessageSamples, EveryTruncation) {
+  const sample& s = GetParam();
+  byte_vector wire = encoded(s.m);
+  for (std::size_t n = 0; n < wire.size(); ++n) {
+    byte_vector cut(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(n));
+    message out = make_message(99, ping{});
+    error_code ec = decode(cut, out);
+    if (s.fixed_part != 0 && n >= s.fixed_part) {
+      ASSERT_FALSE(ec) << "prefix of " << n << " bytes";
+      EXPECT_EQ(encoded(out), cut);
+    } else {
+      ASSERT_EQ(ec, errc::truncated) << "prefix of " << n << " bytes: " << ec.message();
+      EXPECT_EQ(out, make_message(99, ping{})) << "output changed on error";
+    }
+    std::uint8_t op;
+    std::uint32_t id;
+    EXPECT_EQ(decode_header(cut, op, id), n < message_header_size
+                                              ? error_code(errc::truncated)
+                                              : error_code());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, MessageSamples, ::testing::ValuesIn(samples()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(MessageLayout, FixedBytes) {
+  EXPECT_EQ(to_hex(encoded(make_message(0x01020304, ping{}))), "0201020304");
+  EXPECT_EQ(to_hex(encoded(make_message(1, set_connection_opt{1, 5}))), "03000000010105");
+  EXPECT_EQ(to_hex(encoded(make_message(2, ack{2, {0xaa}}))), "000000000202aa");
+  EXPECT_EQ(to_hex(encoded(make_message(3, nack{3, nack_code::too_large, "é", {0x01}}))),
+            "0100000003" "03" "000a" "0002" "c3a9" "01");
+  EXPECT_EQ(to_hex(encoded(make_plugin_call(200, 4, {0x01, 0x02}))), "c8000000040102");
+
+  byte_vector w = encoded(make_message(5, whisper{id_filled(1), id_filled(2), true, {0x33}}));
+  ASSERT_EQ(w.size(), 5u + 32 + 32 + 1 + 1);
+  EXPECT_EQ(w[69], 0x01);
+
+  shout s{id_filled(3), 0x0102030405060708, 9, {0xee, 0xff}, {}};
+  s.sig.fill(0x44);
+  byte_vector sh = encoded(make_message(6, s));
+  ASSERT_EQ(sh.size(), 5u + 32 + 8 + 1 + 4 + 2 + 64);
+  EXPECT_EQ(to_hex(byte_span(sh).subspan(37, 15)), "0102030405060708" "09" "00000002" "eeff");
+
+  store st{id_filled(4), 1, 0x00000e10, store_owner{id_filled(5), {}}, {0x77}};
+  byte_vector so = encoded(make_message(7, st));
+  ASSERT_EQ(so.size(), 5u + 32 + 8 + 4 + 1 + 32 + 64 + 4 + 1);
+  EXPECT_EQ(to_hex(byte_span(so).subspan(37, 13)), "0000000000000001" "00000e10" "01");
+  EXPECT_EQ(to_hex(byte_span(so).subspan(146, 5)), "0000000177");
+}
+
+TEST(MessageLayout, NackCodesAreStable) {
+  EXPECT_EQ(static_cast<int>(nack_code::unspecified), 0);
+  EXPECT_EQ(static_cast<int>(nack_code::unsupported_opcode), 1);
+  EXPECT_EQ(static_cast<int>(nack_code::handler_failed), 2);
+  EXPECT_EQ(static_cast<int>(nack_code::bad_request), 3);
+  EXPECT_EQ(static_cast<int>(nack_code::option_refused), 4);
+  EXPECT_EQ(static_cast<int>(nack_code::locked), 5);
+  EXPECT_EQ(static_cast<int>(nack_code::quota_full), 6);
+  EXPECT_EQ(static_cast<int>(nack_code::version_conflict), 7);
+  EXPECT_EQ(static_cast<int>(nack_code::not_found), 8);
+  EXPECT_EQ(static_cast<int>(nack_code::rate_limited), 9);
+  EXPECT_EQ(static_cast<int>(nack_code::too_large), 10);
+}
+
+TEST(MessageDecode, EmptyAndShortHeaderAreTruncated) {
+  EXPECT_EQ(decode_err({}), errc::truncated);
+  EXPECT_EQ(decode_err({0x02, 0, 0, 0}), errc::truncated);
+  std::uint8_t op;
+  std::uint32_t id;
+  EXPECT_EQ(decode_header(byte_vector{}, op, id), errc::truncated);
+}
+
+TEST(MessageDecode, ReservedOpcodesAreUnknownButHaveAHeader) {
+  for (int op = 10; op < 64; ++op) {
+    byte_vector in = {static_cast<std::uint8_t>(op), 0xca, 0xfe, 0xba, 0xbe};
+    EXPECT_EQ(decode_err(in), errc::unknown_opcode) << op;
+    in.push_back(0x00);
+    EXPECT_EQ(decode_err(in), errc::unknown_opcode) << op;
+    std::uint8_t got_op = 0;
+    std::uint32_t got_id = 0;
+    ASSERT_FALSE(decode_header(in, got_op, got_id));
+    EXPECT_EQ(got_op, op);
+    EXPECT_EQ(got_id, 0xcafebabe);
+  }
+}
+
+TEST(MessageDecode, PluginOpcodesDecodeAsPluginCall) {
+  for (int op = 64; op < 256; ++op) {
+    byte_vector in = {static_cast<std::uint8_t>(op), 0, 0, 0, 1, 0x42};
+    message m;
+    ASSERT_FALSE(decode(in, m)) << op;
+    EXPECT_EQ(m.opcode, op);
+    ASSERT_TRUE(std::holds_alternative<plugin_call>(m.body));
+    EXPECT_EQ(std::get<plugin_call>(m.body).payload, byte_vector{0x42});
+  }
+}
+
+TEST(MessageDecode, ErrorLeavesOutputUntouched) {
+  message out = make_message(42, find_node{id_filled(9)});
+  const message before = out;
+  EXPECT_EQ(decode(byte_vector{0x07, 0, 0, 0, 1, 0xff}, out), errc::truncated);
+  EXPECT_EQ(out, before);
+}
+
+TEST(MessageDecode, FixedSizeMessagesRefuseTrailingBytes) {
+  EXPECT_EQ(decode_err({0x02, 0, 0, 0, 1, 0x00}), errc::trailing_bytes);
+  EXPECT_EQ(decode_err({0x03, 0, 0, 0, 1, 0, 1, 2}), errc::trailing_bytes);
+  EXPECT_EQ(decode_err({0x03, 0, 0, 0, 1, 0}), errc::truncated);
+  byte_vector fn = encoded(make_message(1, find_node{}));
+  fn.push_back(0);
+  EXPECT_EQ(decode_err(fn), errc::trailing_bytes);
+  byte_vector fv = encoded(make_message(1, find_value{}));
+  fv.push_back(0);
+  EXPECT_EQ(decode_err(fv), errc::trailing_bytes);
+}
+
+TEST(MessageDecode, SetConnectionOptCarriesAnyValue) {
+  message m;
+  ASSERT_FALSE(decode(byte_vector{0x03, 0, 0, 0, 1, 0xfe, 0xff}, m));
+  EXPECT_EQ(std::get<set_connection_opt>(m.body), (set_connection_opt{0xfe, 0xff}));
+}
+
+TEST(MessageDecode, NackTextChecks) {
+  auto nack_bytes = [](std::uint16_t text_len, byte_vector text) {
+    byte_vector b = {0x01, 0, 0, 0, 1, /*request*/ 3, /*code*/ 0, 4};
+    b.push_back(static_cast<std::uint8_t>(text_len >> 8));
+    b.push_back(static_cast<std::uint8_t>(text_len));
+    b.insert(b.end(), text.begin(), text.end());
+    return b;
+  };
+  EXPECT_EQ(decode_err(nack_bytes(5, bytes_of("abc"))), errc::truncated);
+  EXPECT_EQ(decode_err(nack_bytes(0xffff, bytes_of("abc"))), errc::too_large);
+  EXPECT_EQ(decode_err(nack_bytes(1025, byte_vector(1025, 'a'))), errc::too_large);
+  EXPECT_FALSE(decode_err(nack_bytes(1024, byte_vector(1024, 'a'))));
+  decode_limits tight;
+  tight.max_text = 2;
+  EXPECT_EQ(decode_err(nack_bytes(3, bytes_of("abc")), tight), errc::too_large);
+  EXPECT_FALSE(decode_err(nack_bytes(2, bytes_of("ab")), tight));
+
+  // Valid UTF-8 of every length class, then one example of each way to break it.
+  EXPECT_FALSE(decode_err(nack_bytes(10, bytes_of("a\xc3\xa9\xe2\x80\x94\xf0\x9f\x98\x80"))));
+  EXPECT_FALSE(decode_err(nack_bytes(4, bytes_of("\xf4\x8f\xbf\xbf"))));  // U+10FFFF
+  const std::vector<byte_vector> bad = {
+      {0xff},                    // never valid
+      {0x80},                    // lone continuation byte
+      {0xc0, 0x80},              // overlong NUL
+      {0xe0, 0x80, 0x80},        // overlong 3-byte form
+      {0xed, 0xa0, 0x80},        // surrogate U+D800
+      {0xf0, 0x80, 0x80, 0x80},  // overlong 4-byte form
+      {0xf4, 0x90, 0x80, 0x80},  // above U+10FFFF
+      {0xe2, 0x82},              // sequence cut short
+      {0xc3, 0x41},              // bad continuation
+      {0xe2, 0x82, 0x41},        // bad second continuation
+  };
+  for (const auto& text : bad) {
+    EXPECT_EQ(decode_err(nack_bytes(static_cast<std::uint16_t>(text.size()), text)),
+              errc::bad_field)
+        << to_hex(text);
+  }
+}
+
+TEST(MessageDecode, UnknownNackCodeDecodes) {
+  message m;
+  ASSERT_FALSE(decode(byte_vector{0x01, 0, 0, 0, 1, 3, 0xbe, 0xef, 0, 0}, m));
+  EXPECT_EQ(static_cast<std::uint16_t>(std::get<nack>(m.body).code), 0xbeef);
+}
+
+TEST(MessageDecode, WhisperFlags) {
+  byte_vector w = encoded(make_message(1, whisper{id_filled(1), id_filled(2), false, {}}));
+  for (int flags = 2; flags < 256; ++flags) {
+    w[69] = static_cast<std::uint8_t>(flags);
+    EXPECT_EQ(decode_err(w), errc::bad_field) << flags;
+  }
+  w[69] = 1;
+  message m;
+  ASSERT_FALSE(decode(w, m));
+  EXPECT_TRUE(std::get<whisper>(m.body).sealed);
+}
+
+TEST(MessageDecode, ShoutLengths) {
+  shout s = signed_shout();
+  byte_vector wire = encoded(make_message(1, s));
+  const std::size_t len_at = 5 + 32 + 8 + 1;
+  auto with_len = [&](std::uint32_t len) {
+    byte_vector b = wire;
+    for (int i = 0; i < 4; ++i) b[len_at + i] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
+    return b;
+  };
+  EXPECT_EQ(decode_err(with_len(0xffffffff)), errc::too_large);
+  EXPECT_EQ(decode_err(with_len((1u << 20) + 1)), errc::too_large);
+  EXPECT_EQ(decode_err(with_len(1u << 20)), errc::truncated);          // within the limit
+  EXPECT_EQ(decode_err(with_len(s.payload.size() + 1)), errc::truncated);  // eats the signature
+  EXPECT_EQ(decode_err(with_len(s.payload.size() - 1)), errc::trailing_bytes);
+  decode_limits tight;
+  tight.max_payload = s.payload.size() - 1;
+  EXPECT_EQ(decode_err(wire, tight), errc::too_large);
+}
+
+TEST(MessageDecode, StoreFieldsAndLimits) {
+  store st{id_filled(1), 3, 10, std::nullopt, byte_vector(100, 0x5)};
+  byte_vector wire = encoded(make_message(1, st));
+  const std::size_t flags_at = 5 + 32 + 8 + 4;
+  const std::size_t len_at = flags_at + 1;
+  for (int flags = 2; flags < 256; ++flags) {
+    byte_vector b = wire;
+    b[flags_at] = static_cast<std::uint8_t>(flags);
+    EXPECT_EQ(decode_err(b), errc::bad_field) << flags;
+  }
+  // Flag bit 0 without the owner fields: the input ends inside the owner.
+  byte_vector flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
+  flagged[flags_at] = 1;
+  EXPECT_EQ(decode_err(flagged), errc::truncated);
+
+  auto with_len = [&](std::uint32_t len) {
+    byte_vector b = wire;
+    for (int i = 0; i < 4; ++i) b[len_at + i] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
+    return b;
+  };
+  EXPECT_EQ(decode_err(with_len(0xffffffff)), errc::too_large);
+  EXPECT_EQ(decode_err(with_len(64 * 1024 + 1)), errc::too_large);
+  EXPECT_EQ(decode_err(with_len(64 * 1024)), errc::truncated);
+  EXPECT_EQ(decode_err(with_len(101)), errc::truncated);
+  EXPECT_EQ(decode_err(with_len(99)), errc::trailing_bytes);
+
+  decode_limits tight;
+  tight.max_value = 99;
+  EXPECT_EQ(decode_err(wire, tight), errc::too_large);
+  tight.max_value = 100;
+  EXPECT_FALSE(decode_err(wire, tight));
+
+  store big{id_filled(2), 1, 1, std::nullopt, byte_vector(64 * 1024, 0xaa)};
+  message m;
+  ASSERT_FALSE(decode(encoded(make_message(2, big)), m));
+  EXPECT_EQ(std::get<store>(m.body).value.size(), 64u * 1024);
+}
+
+TEST(MessageDecode, RestOfInputFieldsRespectMaxPayload) {
+  decode_limits tight;
+  tight.max_payload = 3;
+  const std::vector<message> fits = {
+      make_message(1, ack{0, {1, 2, 3}}),
+      make_message(1, nack{0, nack_code::unspecified, "", {1, 2, 3}}),
+      make_message(1, speak{{}, 0, {1, 2, 3}}),
+      make_message(1, whisper{{}, {}, false, {1, 2, 3}}),
+      make_plugin_call(70, 1, {1, 2, 3}),
+  };
+  for (const auto& m : fits) {
+    byte_vector wire = encoded(m);
+    EXPECT_FALSE(decode_err(wire, tight)) << int{m.opcode};
+    wire.push_back(4);
+    EXPECT_EQ(decode_err(wire, tight), errc::too_large) << int{m.opcode};
+  }
+}
+
+TEST(MessageSigning, ShoutSignedBytesLayout) {
+  shout s{id_filled(0xab), 0x0102030405060708, 200, {0x01, 0x02, 0x03}, {}};
+  byte_vector expected = bytes_of("kadnet-shout-1");
+  expected.insert(expected.end(), 32, 0xab);
+  for (std::uint8_t b : {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 3, 1, 2, 3}) expected.push_back(b);
+  EXPECT_EQ(shout_signed_bytes(s), expected);
+
+  shout forwarded = s;
+  forwarded.hops = 201;
+  EXPECT_EQ(shout_signed_bytes(forwarded), expected) << "hops must not be signed";
+  forwarded.sequence++;
+  EXPECT_NE(shout_signed_bytes(forwarded), expected);
+}
+
+TEST(MessageSigning, StoreSignedBytesLayout) {
+  store s{id_filled(0xcd), 9, 3600, std::nullopt, {0xee}};
+  byte_vector expected = bytes_of("kadnet-store-1");
+  expected.insert(expected.end(), 32, 0xcd);
+  for (std::uint8_t b : {0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0xee}) expected.push_back(b);
+  EXPECT_EQ(store_signed_bytes(s), expected);
+
+  store replicated = s;
+  replicated.ttl_seconds = 100;
+  replicated.owner = store_owner{id_filled(1), {}};
+  EXPECT_EQ(store_signed_bytes(replicated), expected) << "ttl and owner are not signed";
+}
+
+TEST(MessageSigning, SignaturesSurviveTheWireAndHopChanges) {
+  identity owner = identity::from_seed(std::array<std::uint8_t, 32>{3});
+  shout s = {owner.id(), 1, 0, bytes_of("news"), {}};
+  s.sig = owner.sign(shout_signed_bytes(s));
+  message m;
+  ASSERT_FALSE(decode(encoded(make_message(1, s)), m));
+  shout got = std::get<shout>(m.body);
+  got.hops = 17;
+  EXPECT_TRUE(identity::verify(got.origin, shout_signed_bytes(got), got.sig));
+  got.payload[0] ^= 1;
+  EXPECT_FALSE(identity::verify(got.origin, shout_signed_bytes(got), got.sig));
+
+  store st{node_id::hash_of(as_bytes("k")), 4, 100, std::nullopt, bytes_of("val")};
+  st.owner = store_owner{owner.id(), owner.sign(store_signed_bytes(st))};
+  ASSERT_FALSE(decode(encoded(make_message(2, st)), m));
+  store gst = std::get<store>(m.body);
+  ASSERT_TRUE(gst.owner);
+  gst.ttl_seconds = 50;
+  EXPECT_TRUE(identity::verify(gst.owner->owner, store_signed_bytes(gst), gst.owner->sig));
+  gst.version = 5;
+  EXPECT_FALSE(identity::verify(gst.owner->owner, store_signed_bytes(gst), gst.owner->sig));
+}
+
+TEST(MessageMake, OpcodeFollowsBody) {
+  EXPECT_EQ(make_message(1, ack{}).opcode, 0);
+  EXPECT_EQ(make_message(1, nack{}).opcode, 1);
+  EXPECT_EQ(make_message(1, ping{}).opcode, 2);
+  EXPECT_EQ(make_message(1, set_connection_opt{}).opcode, 3);
+  EXPECT_EQ(make_message(1, shout{}).opcode, 4);
+  EXPECT_EQ(make_message(1, speak{}).opcode, 5);
+  EXPECT_EQ(make_message(1, whisper{}).opcode, 6);
+  EXPECT_EQ(make_message(1, find_node{}).opcode, 7);
+  EXPECT_EQ(make_message(1, find_value{}).opcode, 8);
+  EXPECT_EQ(make_message(1, store{}).opcode, 9);
+  EXPECT_EQ(make_plugin_call(64, 1, {}).opcode, first_plugin_opcode);
+}
+
+}  // namespace
+}  // namespace kadnet::core::wire

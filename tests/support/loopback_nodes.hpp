@@ -1,0 +1,57 @@
+#pragma once
+// Real nodes on loopback TCP, on one io_context run by a background thread. Tests wait on
+// completion signals (futures filled by completion handlers), never on sleeps.
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "tests/support/fixed_keys.hpp"
+#include "transports/node.hpp"
+
+namespace kadnet::testing {
+
+class loopback_nodes {
+ public:
+  loopback_nodes() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~loopback_nodes() {
+    for (auto& n : nodes_) n->stop();
+    nodes_.clear();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  // A node listening on 127.0.0.1 (any port).
+  node& add(core::node_config config = {}, std::optional<core::identity> id = std::nullopt) {
+    nodes_.push_back(std::make_unique<node>(io_.get_executor(),
+                                            id ? std::move(*id) : core::identity::generate(),
+                                            std::move(config)));
+    addresses_.push_back(nodes_.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
+    return *nodes_.back();
+  }
+  node& operator[](std::size_t i) { return *nodes_[i]; }
+  const uri& address(std::size_t i) const { return addresses_[i]; }
+  std::size_t size() const { return nodes_.size(); }
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<node>> nodes_;
+  std::vector<uri> addresses_;
+};
+
+// Waits for an operation's completion values: wait<error_code, reply>([&](auto h){ n.async_call(..., h); }).
+template <typename... Values, typename Start>
+std::tuple<Values...> wait(Start start) {
+  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
+  auto result = done->get_future();
+  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
+  return result.get();
+}
+
+}  // namespace kadnet::testing
