@@ -105,7 +105,6 @@ void node_engine::pump_session(connection_id c, connection_state& st, time_point
       on_message(c, st, std::move(m->bytes));
     } else if (auto* f = std::get_if<session::failed>(&*ev)) {
       if (f->ec == errc::version_mismatch) ++counters_.version_refusals;
-      if (f->ec == errc::peer_cut_off || f->ec == errc::too_large) ++counters_.peers_cut_off;
       if (!st.sess.is_established() && !st.established_reported) ++counters_.handshakes_failed;
       cut_off(c, f->ec, std::move(f->text));
     }
@@ -310,7 +309,7 @@ void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::st
   it->second.closing = true;
   *it->second.alive = false;
   it->second.alive.reset();
-  if (ec == errc::peer_cut_off) ++counters_.peers_cut_off;
+  if (ec == errc::peer_cut_off || ec == errc::too_large) ++counters_.peers_cut_off;
   mark_dirty(c);
   fail_requests(c, errc::connection_closed);
   const auto& peer = it->second.sess.peer();

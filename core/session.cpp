@@ -76,7 +76,10 @@ void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_
   if ((response.ec == errc::cookie_required || response.ec == errc::bad_cookie) &&
       !response.reply.empty())
     return;  // challenged: the initiator retries with the cookie
-  if (response.ec != errc::version_mismatch) ++counters_.malformed;
+  if (response.ec == errc::version_mismatch)
+    return fail(response.ec, "refused a peer speaking protocol version " + std::to_string(p.version) +
+                                 "; this node speaks " + std::to_string(wire::protocol_version));
+  ++counters_.malformed;
   fail(response.ec ? response.ec : make_error_code(errc::handshake_failed));
 }
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Writes a seed corpus for one libFuzzer target of tests/fuzz into a directory.
+# Usage: tests/fuzz/seed_corpus.sh FUZZER_NAME DIR      (run.sh fuzz calls it for each target)
+#
+# Seeds come from the wire test vectors (tests/vectors/*.txt: '#' header lines, then
+# "hex: <hex>") and from the reference compression tools. An unknown fuzzer name gets an empty
+# corpus. Works from any current directory.
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 FUZZER_NAME DIR" >&2
+  exit 2
+fi
+name=$1
+dir=$2
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+vectors=$repo/tests/vectors
+mkdir -p "$dir"
+
+# hex_of FILE: the hex digits of a vector file's "hex:" line.
+hex_of() {
+  sed -n 's/^hex:[[:space:]]*//p' "$1" | tr -d '[:space:]'
+}
+
+# unhex: hex digits on stdin to bytes on stdout.
+unhex() {
+  if command -v xxd >/dev/null 2>&1; then
+    xxd -r -p
+  else
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))'
+  fi
+}
+
+# vector NAME: the bytes of tests/vectors/NAME.txt on stdout.
+vector() {
+  hex_of "$vectors/$1.txt" | unhex
+}
+
+# be32 N: N as 4 big-endian bytes on stdout.
+be32() {
+  printf "\\x$(printf %02x $((($1 >> 24) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))"
+  printf "\\x$(printf %02x $((($1 >> 8) & 255)))\\x$(printf %02x $(($1 & 255)))"
+}
+
+# A text that compresses well, for the compressed seeds.
+sample_text() {
+  local i
+  for i in 1 2 3 4 5 6 7 8; do
+    printf 'kadnet seed corpus line %d: the quick brown fox jumps over the lazy dog\n' "$i"
+  done
+}
+
+case "$name" in
+  message_fuzzer)
+    for f in "$vectors"/*.txt; do
+      base=$(basename "$f" .txt)
+      case "$base" in packet_*) continue ;; esac
+      hex_of "$f" | unhex >"$dir/$base"
+    done
+    ;;
+  packet_fuzzer | initiator_fuzzer)
+    vector packet_hello >"$dir/packet_hello"
+    ;;
+  session_fuzzer)
+    # The fuzzer reads a control byte first (bit 0: under load); the bare vector is kept too.
+    vector packet_hello >"$dir/packet_hello"
+    { printf '\x00'; vector packet_hello; } >"$dir/packet_hello_idle"
+    { printf '\x01'; vector packet_hello; } >"$dir/packet_hello_loaded"
+    ;;
+  hello_fuzzer)
+    vector packet_hello | tail -c +5 >"$dir/hello_payload"
+    ;;
+  envelope_fuzzer)
+    { printf '\xff'; vector ping; } >"$dir/plain_ping"
+    message="$(sample_text)"
+    size=$(printf '%s' "$message" | wc -c)
+    { printf '\x05'; be32 "$size"; printf '%s' "$message" | zstd -q -c; } >"$dir/zstd_text"
+    ;;
+  decompress_fuzzer)
+    sample_text >"$dir/.plain"
+    { printf '\x00'; bzip2 -c <"$dir/.plain"; } >"$dir/bz2"
+    { printf '\x01'; gzip -c <"$dir/.plain"; } >"$dir/gzip"
+    { printf '\x02'; xz -c <"$dir/.plain"; } >"$dir/lzma"
+    { printf '\x03'; python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))' <"$dir/.plain"; } >"$dir/zlib"
+    if python3 -c 'import snappy' 2>/dev/null; then
+      { printf '\x04'; python3 -c 'import sys, snappy; sys.stdout.buffer.write(snappy.compress(sys.stdin.buffer.read()))' <"$dir/.plain"; } >"$dir/snappy"
+    else
+      echo "seed_corpus.sh: python3 snappy module missing, no snappy seed" >&2
+    fi
+    { printf '\x05'; zstd -q -c <"$dir/.plain"; } >"$dir/zstd"
+    rm -f "$dir/.plain"
+    ;;
+  *) ;;  # unknown fuzzer: empty corpus
+esac

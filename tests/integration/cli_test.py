@@ -1,0 +1,828 @@
+#!/usr/bin/env python3
+"""End-to-end test of the `kadnet` command-line program.
+
+Usage: cli_test.py PATH_TO_KADNET [unittest arguments...]
+
+Everything runs on 127.0.0.1. Every wait is bounded: the test reads a node's output until the
+line it expects shows up (or a deadline passes); there are no fixed sleeps.
+"""
+import json
+import os
+import queue
+import re
+import secrets
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+KADNET = None  # set from argv in main()
+
+START_TIMEOUT = 10.0    # a node prints its id / listening line
+COMMAND_TIMEOUT = 15.0  # a command's result line (requests time out after --timeout ms)
+EXIT_TIMEOUT = 10.0     # a process exits
+SOCKET_TIMEOUT = 5.0    # raw socket operations against a node
+NODE_REQUEST_TIMEOUT_MS = "4000"
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+PACKET_TYPES = {0: "hello", 1: "cookie", 9: "refuse", 10: "stream_data"}
+
+
+def run_cli(*args, timeout=EXIT_TIMEOUT, stdin_text=None):
+    """Runs kadnet to completion; returns the CompletedProcess (text mode)."""
+    return subprocess.run([KADNET, *args], input=stdin_text if stdin_text is not None else "",
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def parse_packets(data):
+    """Splits a captured TCP stream into outer packets (version, type, payload) and a remainder."""
+    out = []
+    i = 0
+    while len(data) - i >= 4:
+        version, ptype, length = data[i], data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if len(data) - i - 4 < length:
+            break
+        out.append((version, ptype, bytes(data[i + 4:i + 4 + length])))
+        i += 4 + length
+    return out, bytes(data[i:])
+
+
+class Node:
+    """A `kadnet node` process driven through its stdin, its stdout read line by line."""
+
+    def __init__(self, *extra, listen=True, json_mode=True, identity=None, compression=None):
+        argv = [KADNET, "node", "--timeout", NODE_REQUEST_TIMEOUT_MS]
+        if listen:
+            argv += ["--listen", "tcp://127.0.0.1:0"]
+        if json_mode:
+            argv.append("--json")
+        if identity:
+            argv += ["--identity", identity]
+        if compression:
+            argv += ["--compression", compression]
+        argv += list(extra)
+        self.argv = argv
+        self.json_mode = json_mode
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, bufsize=0)
+        self.lines = queue.Queue()
+        self.stderr_chunks = []
+        self.events = []  # JSON objects seen that were not the awaited result (logs, connects)
+        self.all_output = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self.id = None
+        self.uri = None
+        self.port = None
+
+    # -- output plumbing -------------------------------------------------------------------
+    def _read_stdout(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.all_output.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _read_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            self.stderr_chunks.append(raw.decode("utf-8", "replace"))
+
+    def stderr(self):
+        return "".join(self.stderr_chunks)
+
+    def next_line(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out waiting for output of {self.argv}; "
+                                 f"output so far: {self.all_output!r}; stderr: {self.stderr()!r}")
+        try:
+            line = self.lines.get(timeout=remaining)
+        except queue.Empty:
+            return self.next_line(deadline)
+        if line is None:
+            self.lines.put(None)  # keep reporting end of output
+            raise AssertionError(f"node exited (code {self.proc.poll()}) before the expected "
+                                 f"output; output: {self.all_output!r}; stderr: {self.stderr()!r}")
+        return line
+
+    def expect_json(self, predicate, timeout=COMMAND_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next_line(deadline)
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise AssertionError(f"--json output line is not one JSON object: {line!r} ({e})")
+            if not isinstance(obj, dict):
+                raise AssertionError(f"--json output line is not a JSON object: {line!r}")
+            if predicate(obj):
+                return obj
+            self.events.append(obj)
+
+    def expect_text(self, predicate, timeout=COMMAND_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next_line(deadline)
+            if predicate(line):
+                return line
+
+    # -- commands ------------------------------------------------------------------------------
+    def write(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def command(self, line, timeout=COMMAND_TIMEOUT):
+        """Sends a command in --json mode and returns its result object."""
+        assert self.json_mode
+        word = line.split()[0]
+        self.write(line)
+        return self.expect_json(lambda o: o.get("cmd") == word, timeout)
+
+    def start(self):
+        """Waits for the start-up id line(s); records id and listening URI."""
+        if self.json_mode:
+            obj = self.expect_json(lambda o: o.get("cmd") == "id", START_TIMEOUT)
+            assert obj.get("ok") is True, obj
+            self.id = obj["id"]
+            listening = obj.get("listening", [])
+            if listening:
+                self.uri = listening[0]
+        else:
+            first = self.expect_text(lambda l: l.startswith("id "), START_TIMEOUT)
+            self.id = first.split()[1]
+            if "--listen" in self.argv:
+                self.uri = self.expect_text(lambda l: l.startswith("listening "), START_TIMEOUT).split()[1]
+        assert HEX64.match(self.id or ""), f"bad NodeId {self.id!r}"
+        if self.uri:
+            m = re.fullmatch(r"tcp://127\.0\.0\.1:(\d+)", self.uri)
+            assert m, f"unexpected listening URI {self.uri!r}"
+            self.port = int(m.group(1))
+            assert self.port != 0, "the listening URI must show the bound port, not 0"
+        return self
+
+    def stats(self):
+        s = self.command("stats")
+        assert s.get("ok") is True, s
+        return s
+
+    def quit(self, how="quit", timeout=EXIT_TIMEOUT):
+        """Stops the node with `quit` or by closing stdin; returns its exit code (bounded wait)."""
+        if self.proc.poll() is None:
+            try:
+                if how == "quit":
+                    self.write("quit")
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=EXIT_TIMEOUT)
+            raise AssertionError(f"node did not exit within {timeout} s after {how}")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=EXIT_TIMEOUT)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 that forwards to a target port and records all bytes both ways."""
+
+    def __init__(self, target_port, transform_c2s=None):
+        """transform_c2s, if given, sees each whole outer packet from client to server (bytes)
+        and returns the list of packets to forward instead (to drop, alter or replay them)."""
+        self.target_port = target_port
+        self.transform_c2s = transform_c2s
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = []  # each: {"c2s": bytearray, "s2c": bytearray}
+        self.stopping = threading.Event()
+        self.sockets = []
+        self.threads = [threading.Thread(target=self._accept_loop, daemon=True)]
+        self.threads[0].start()
+
+    def _accept_loop(self):
+        while not self.stopping.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=SOCKET_TIMEOUT)
+            except OSError:
+                client.close()
+                continue
+            record = {"c2s": bytearray(), "s2c": bytearray()}
+            with self.lock:
+                self.connections.append(record)
+                self.sockets += [client, upstream]
+            for src, dst, buf, transform in ((client, upstream, record["c2s"], self.transform_c2s),
+                                             (upstream, client, record["s2c"], None)):
+                t = threading.Thread(target=self._pump, args=(src, dst, buf, transform), daemon=True)
+                self.threads.append(t)
+                t.start()
+
+    def _pump(self, src, dst, buf, transform):
+        src.settimeout(0.2)
+        pending = b""
+        try:
+            while not self.stopping.is_set():
+                try:
+                    data = src.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                with self.lock:
+                    buf.extend(data)
+                if transform is None:
+                    dst.sendall(data)
+                    continue
+                packets, pending = parse_packets(pending + data)
+                for version, ptype, payload in packets:
+                    whole = bytes([version, ptype]) + len(payload).to_bytes(2, "big") + payload
+                    for out in transform(whole):
+                        dst.sendall(out)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def captured(self, direction):
+        with self.lock:
+            return b"".join(bytes(c[direction]) for c in self.connections)
+
+    def close(self):
+        self.stopping.set()
+        self.listener.close()
+        with self.lock:
+            for s in self.sockets:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        for t in self.threads:
+            t.join(timeout=2.0)
+
+
+def recv_until_closed(sock, timeout=SOCKET_TIMEOUT):
+    """Reads until the peer closes (EOF or reset); fails if it has not closed by the deadline."""
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"the node did not close the connection within {timeout} s "
+                                 f"(received {bytes(data)!r})")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return bytes(data)
+        if not chunk:
+            return bytes(data)
+        data.extend(chunk)
+
+
+class KadnetTestCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="kadnet-cli-")
+        self.addCleanup(self.tmp.cleanup)
+        self.nodes = []
+
+    def node(self, *extra, **kw):
+        n = Node(*extra, **kw)
+        self.nodes.append(n)
+        self.addCleanup(n.kill)
+        return n.start()
+
+    def assert_send(self, node, target, text):
+        r = node.command(f"send {target} 64 {text}")
+        self.assertTrue(r.get("ok"), f"send failed: {r}")
+        self.assertEqual(r.get("reply"), text)
+        return r
+
+    def assert_ping(self, node, target):
+        r = node.command(f"ping {target}")
+        self.assertTrue(r.get("ok"), f"ping failed: {r}")
+        self.assertIsInstance(r.get("rtt_ms"), (int, float))
+        self.assertGreaterEqual(r["rtt_ms"], 0)
+        return r
+
+
+# 1 ---------------------------------------------------------------------------------------------
+class KeygenTest(KadnetTestCase):
+    def test_keygen_identity_roundtrip_and_permissions(self):
+        key = os.path.join(self.tmp.name, "node.key")
+        r = run_cli("keygen", key)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        node_id = r.stdout.strip()
+        self.assertRegex(node_id, HEX64)
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+
+        again = run_cli("keygen", key)
+        self.assertNotEqual(again.returncode, 0, "keygen overwrote an existing key file")
+        self.assertIn(key, again.stderr)
+        self.assertEqual(again.stdout, "")
+        # The file was left untouched: the node still loads the same identity.
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+
+        n = self.node(identity=key, listen=False)
+        self.assertEqual(n.id, node_id)
+        self.assertEqual(n.command("id").get("id"), node_id)
+        self.assertEqual(n.quit(), 0)
+
+        os.chmod(key, 0o644)
+        bad = run_cli("node", "--identity", key, "--json")
+        self.assertNotEqual(bad.returncode, 0, "a world-readable key file was accepted")
+        self.assertIn(key, bad.stderr)
+
+    def test_keygen_usage(self):
+        r = run_cli("keygen")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("keygen", r.stderr.splitlines()[0])
+
+    def test_identity_created_when_missing(self):
+        key = os.path.join(self.tmp.name, "fresh.key")
+        n = self.node(identity=key, listen=False)
+        self.assertEqual(n.quit(), 0)
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        n2 = self.node(identity=key, listen=False)
+        self.assertEqual(n2.id, n.id)
+        self.assertEqual(n2.quit(), 0)
+
+
+# 2 ---------------------------------------------------------------------------------------------
+class TwoNodesTest(KadnetTestCase):
+    def test_both_directions(self):
+        a = self.node()
+        b = self.node()
+        self.assertNotEqual(a.id, b.id)
+        self.assert_ping(b, a.uri)
+        self.assert_send(b, a.uri, "hello from B")
+        # Text with inner spaces and punctuation is passed through as is.
+        self.assert_send(b, a.uri, "two  spaces, and {json} \"quotes\"")
+        # B now has a session with A; NodeIds work both ways over it.
+        self.assert_ping(b, a.id)
+        self.assert_send(b, a.id, "by id from B")
+        # A knows B only as an inbound session, by NodeId.
+        self.assert_ping(a, b.id)
+        self.assert_send(a, b.id, "hello back from A")
+
+        peers_a = a.command("peers")
+        self.assertTrue(peers_a.get("ok"))
+        entries = {p["id"]: p for p in peers_a["peers"]}
+        self.assertIn(b.id, entries)
+        self.assertTrue(entries[b.id]["inbound"])
+        peers_b = b.command("peers")
+        entries_b = {p["id"]: p for p in peers_b["peers"]}
+        self.assertIn(a.id, entries_b)
+        self.assertFalse(entries_b[a.id]["inbound"])
+
+        sa = a.stats()
+        self.assertGreaterEqual(sa["sessions_opened"], 1)
+        self.assertGreaterEqual(sa["requests_received"], 4)
+        self.assertGreaterEqual(sa["requests_sent"], 2)
+        self.assertEqual(sa["malformed_packets"], 0)
+        self.assertEqual(sa["auth_failures"], 0)
+
+        # A peer id with no session: an error line, and the node goes on.
+        unknown = "ab" * 32
+        r = a.command(f"ping {unknown}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertTrue(r.get("error"))
+        self.assertEqual(a.command("id").get("id"), a.id)
+
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+    def test_text_mode(self):
+        a = self.node(json_mode=False)
+        self.assertTrue(a.port)
+        b = self.node(json_mode=False, listen=False)
+        b.write(f"ping tcp://127.0.0.1:{a.port}")
+        line = b.expect_text(lambda l: l.startswith("pong in") or l.startswith("ping:"))
+        self.assertRegex(line, r"^pong in \d+\.\d{3} ms$")
+        b.write(f"send tcp://127.0.0.1:{a.port} 64 text mode works")
+        line = b.expect_text(lambda l: l.startswith("reply:") or l.startswith("send:"))
+        self.assertEqual(line, "reply: text mode works")
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+    def test_bootstrap(self):
+        a = self.node()
+        b = Node("--bootstrap", a.uri)
+        self.nodes.append(b)
+        self.addCleanup(b.kill)
+        b.start()
+        ev = b.expect_json(lambda o: o.get("event") == "connected" or o.get("cmd") == "bootstrap",
+                           START_TIMEOUT)
+        self.assertEqual(ev.get("event"), "connected", ev)
+        self.assertEqual(ev.get("peer"), a.id)
+        self.assert_send(a, b.id, "to the bootstrapper")
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+
+# 3 ---------------------------------------------------------------------------------------------
+class CaptureTest(KadnetTestCase):
+    def check_capture(self, compression):
+        a = self.node(compression=compression)
+        b = self.node(compression=compression)
+        relay = Relay(a.port)
+        self.addCleanup(relay.close)
+        via = f"tcp://127.0.0.1:{relay.port}"
+        secret = "SECRET-PLAINTEXT-" + secrets.token_hex(12)
+        # Short (never compressed) and long (compressible) messages.
+        long_secret = " ".join([secret] * 40)
+        self.assert_ping(b, via)
+        self.assert_send(b, via, secret)
+        self.assert_send(b, via, long_secret)
+        # The inbound side answers through the same (relayed) session.
+        self.assert_send(a, b.id, secret + "-from-A")
+
+        if compression == "none":
+            for p in b.command("peers")["peers"]:
+                self.assertEqual(p["compression"], "none")
+
+        c2s, s2c = relay.captured("c2s"), relay.captured("s2c")
+        self.assertEqual(len(relay.connections), 1, "B should have used one relayed connection")
+        needles = {secret.encode(), secret.encode()[:16], secret.encode()[-16:],
+                   secret[len("SECRET-PLAINTEXT-"):].encode(),
+                   secret.encode("utf-16-le"), secret.encode().hex().encode()}
+        for name, data in (("B->A", c2s), ("A->B", s2c)):
+            self.assertGreater(len(data), 300, f"suspiciously little traffic {name}")
+            for needle in needles:
+                self.assertNotIn(needle, data, f"plaintext {needle!r} visible on the wire {name}")
+            # The stream is well-formed outer packets: a hello first, then only sealed packets.
+            packets, rest = parse_packets(data)
+            self.assertEqual(rest, b"", f"trailing partial packet {name}")
+            self.assertGreaterEqual(len(packets), 3)
+            version, ptype, payload = packets[0]
+            self.assertEqual((version, ptype, len(payload)), (1, 0, 161), f"first packet {name}")
+            for version, ptype, payload in packets[1:]:
+                self.assertEqual(version, 1)
+                self.assertEqual(ptype, 10, f"unexpected packet type {ptype} after the hello {name}")
+                self.assertGreaterEqual(len(payload), 8 + 16 + 1)  # counter, tag, flags
+            counters = [int.from_bytes(p[2][:8], "big") for p in packets[1:]]
+            self.assertEqual(counters, list(range(len(counters))), f"nonce counters {name}")
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+        return c2s
+
+    def test_no_plaintext_without_compression(self):
+        self.check_capture("none")
+
+    def test_no_plaintext_with_default_compression(self):
+        self.check_capture(None)
+
+
+class TamperTest(KadnetTestCase):
+    """A relay that alters or replays B's sealed packets: A drops and counts them."""
+
+    def test_altered_packet_is_dropped_and_session_goes_on(self):
+        a = self.node(compression="none")
+        b = self.node("--timeout", "1000", compression="none")
+        state = {"sealed": 0}
+
+        def flip_first_sealed(packet):
+            if packet[1] != 10:
+                return [packet]
+            state["sealed"] += 1
+            if state["sealed"] != 1:
+                return [packet]
+            altered = bytearray(packet)
+            altered[-1] ^= 0x01  # last byte of the Poly1305 tag
+            return [bytes(altered)]
+
+        relay = Relay(a.port, flip_first_sealed)
+        self.addCleanup(relay.close)
+        via = f"tcp://127.0.0.1:{relay.port}"
+        r = b.command(f"send {via} 64 lost")
+        self.assertIs(r.get("ok"), False, f"an altered request was answered: {r}")
+        self.assert_send(b, via, "after the altered one")
+        self.assert_ping(b, via)
+        s = a.stats()
+        self.assertEqual(s["auth_failures"], 1, s)
+        self.assertEqual(s["peers_cut_off"], 0, s)
+        self.assertEqual(len(relay.connections), 1)
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+    def replay_until_cut_off(self):
+        """B's sealed packets reach A 20 times each; returns A's stats once A cut B off."""
+        a = self.node(compression="none")
+        b = self.node(compression="none")
+        copies = 20  # more than the 16 forged or replayed packets a session tolerates
+
+        def replay(packet):
+            return [packet] * copies if packet[1] == 10 else [packet]
+
+        relay = Relay(a.port, replay)
+        self.addCleanup(relay.close)
+        self.assert_send(b, f"tcp://127.0.0.1:{relay.port}", "replay me")
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while True:
+            s = a.stats()
+            if s["replays"] >= 17 and s["peers_cut_off"] >= 1:
+                break
+            self.assertLess(time.monotonic(), deadline, f"A did not cut off the replaying peer: {s}")
+        self.assertEqual(a.command("peers")["peers"], [], "the cut-off session is still listed")
+        self.assertTrue(any("replayed" in e.get("text", "") for e in a.events if e.get("event") == "log"),
+                        f"A did not log why it cut B off: {a.events}")
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+        return s
+
+    def test_replayed_packets_are_dropped_then_peer_cut_off(self):
+        s = self.replay_until_cut_off()
+        self.assertEqual(s["auth_failures"], 0, s)
+        self.assertEqual(s["requests_received"], 1, f"a replayed request was executed again: {s}")
+        self.assertGreaterEqual(s["replays"], 17, s)
+
+    def test_peer_cut_off_counted_once(self):
+        s = self.replay_until_cut_off()
+        self.assertEqual(s["peers_cut_off"], 1, f"one peer was cut off once: {s}")
+
+
+# 4 ---------------------------------------------------------------------------------------------
+class HostileInputTest(KadnetTestCase):
+    def capture_hello(self, a):
+        """Lets a throwaway node dial A through a relay and returns its first packet (a hello)."""
+        relay = Relay(a.port)
+        self.addCleanup(relay.close)
+        c = self.node(listen=False)
+        self.assert_ping(c, f"tcp://127.0.0.1:{relay.port}")
+        self.assertEqual(c.quit(), 0)
+        packets, _ = parse_packets(relay.captured("c2s"))
+        version, ptype, payload = packets[0]
+        self.assertEqual((version, ptype, len(payload)), (1, 0, 161))
+        return bytes([version, ptype]) + len(payload).to_bytes(2, "big") + payload
+
+    def connect(self, port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT)
+        self.addCleanup(s.close)
+        return s
+
+    def test_hostile_input(self):
+        a = self.node()
+        hello = self.capture_hello(a)
+        before = a.stats()
+
+        # Random bytes whose type byte is not a packet type: A must close the stream.
+        s = self.connect(a.port)
+        junk = bytearray(secrets.token_bytes(300))
+        junk[1] = 0xEE
+        s.sendall(junk)
+        recv_until_closed(s)
+
+        # Entirely random bytes, then we hang up.
+        s = self.connect(a.port)
+        s.sendall(secrets.token_bytes(1000))
+        s.close()
+
+        # A hello header with a wrong hello length.
+        s = self.connect(a.port)
+        s.sendall(bytes([1, 0, 0, 5]) + secrets.token_bytes(5))
+        self.assertEqual(recv_until_closed(s), b"", "a malformed hello must get no answer")
+
+        # A truncated hello (synthetic, then the first half of a real one), then we hang up.
+        s = self.connect(a.port)
+        s.sendall(bytes([0x01, 0x00, 0x00, 0xA1]) + secrets.token_bytes(40))
+        s.close()
+        s = self.connect(a.port)
+        s.sendall(hello[:len(hello) // 2])
+        s.close()
+
+        # A real hello whose version byte says 2: answered with a refuse (type 9) naming versions.
+        s = self.connect(a.port)
+        s.sendall(bytes([2]) + hello[1:])
+        answer = recv_until_closed(s)
+        packets, rest = parse_packets(answer)
+        self.assertEqual(len(packets), 1, f"expected exactly one refuse packet, got {answer!r}")
+        self.assertEqual(rest, b"")
+        version, ptype, payload = packets[0]
+        self.assertEqual(version, 1)
+        self.assertEqual(ptype, 9, f"expected a refuse packet, got type {ptype}")
+        reason, lowest, highest, text_len = payload[0], payload[1], payload[2], payload[3]
+        self.assertEqual(reason, 1, "refuse reason must be 1 (version mismatch)")
+        self.assertEqual((lowest, highest), (1, 1))
+        self.assertEqual(len(payload), 4 + text_len)
+        text = payload[4:].decode("utf-8")
+        self.assertIn("version", text.lower())
+        self.assertIn("2", text)
+
+        # A replayed real hello (valid version) with a flipped signature byte: no session.
+        s = self.connect(a.port)
+        forged = bytearray(hello)
+        forged[-1] ^= 0xFF
+        s.sendall(bytes(forged))
+        self.assertEqual(recv_until_closed(s), b"", "a forged hello must get no answer")
+
+        # A is still fine: a new node can ping and call it.
+        b = self.node(listen=False)
+        self.assert_ping(b, a.uri)
+        self.assert_send(b, a.uri, "still alive after hostile input")
+        self.assert_ping(a, b.id)
+        self.assert_send(a, b.id, "and back")
+
+        after = a.stats()
+        self.assertGreaterEqual(after["malformed_packets"], 1, after)
+        self.assertGreater(after["malformed_packets"], before["malformed_packets"], after)
+        self.assertGreaterEqual(after["version_refusals"], 1, after)
+        self.assertGreaterEqual(after["handshakes_failed"], 2, after)
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+
+    def test_refused_dialer_reports_the_refusal(self):
+        """The other side of 3.5: a (fake) node that speaks another version refuses B's hello."""
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(SOCKET_TIMEOUT)
+        text = b"kadnet protocol version 1 is not supported; this node speaks 7 to 9"
+        seen = {}
+
+        def serve():
+            try:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(SOCKET_TIMEOUT)
+                    data = b""
+                    while len(data) < 165:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    seen["hello"] = data
+                    conn.sendall(bytes([7, 9, 0, 4 + len(text), 1, 7, 9, len(text)]) + text)
+            except OSError as e:
+                seen["error"] = e
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        b = self.node(listen=False)
+        r = b.command(f"ping tcp://127.0.0.1:{listener.getsockname()[1]}")
+        server.join(timeout=SOCKET_TIMEOUT)
+        self.assertNotIn("error", seen)
+        packets, _ = parse_packets(seen.get("hello", b""))
+        self.assertEqual([(v, ty, len(p)) for v, ty, p in packets], [(1, 0, 161)])
+        self.assertIs(r.get("ok"), False, r)
+        self.assertIn("version", r.get("error", ""))
+        self.assertTrue(any(text.decode() in e.get("text", "") for e in b.events if e.get("event") == "log"),
+                        f"the refusal text is not shown: {b.events}")
+        self.assertEqual(b.stats()["version_refusals"], 1)
+        self.assertEqual(b.quit(), 0)
+
+    # PROTOCOL.md 3.5: the refusing side shows a version refusal in its log too.
+    def test_refusing_side_logs_version_refusal(self):
+        a = self.node()
+        hello = self.capture_hello(a)
+        s = self.connect(a.port)
+        s.sendall(bytes([2]) + hello[1:])
+        recv_until_closed(s)
+        self.assertEqual(a.stats()["version_refusals"], 1)  # the log line comes before this answer
+        self.assertTrue(any("version" in e.get("text", "") for e in a.events if e.get("event") == "log"),
+                        f"no log line for the refusal: {a.events}")
+
+
+# 5 ---------------------------------------------------------------------------------------------
+class UsageTest(KadnetTestCase):
+    def assert_usage_error(self, args, *mentions):
+        r = run_cli(*args)
+        self.assertEqual(r.returncode, 2, f"{args}: exit {r.returncode}, stderr {r.stderr!r}")
+        self.assertTrue(r.stderr, f"{args}: nothing on stderr")
+        first = r.stderr.splitlines()[0]
+        for m in mentions:
+            self.assertIn(m, first, f"{args}: first stderr line {first!r} should mention {m!r}")
+        self.assertEqual(r.stdout, "", f"{args}: usage errors go to stderr only")
+
+    def test_bad_arguments(self):
+        self.assert_usage_error([], "missing command")
+        self.assert_usage_error(["frobnicate"], "frobnicate")
+        self.assert_usage_error(["node", "--frobnicate"], "--frobnicate")
+        self.assert_usage_error(["node", "--listen", "not-a-uri"], "--listen", "not-a-uri")
+        self.assert_usage_error(["node", "--listen", "udp://127.0.0.1:1"], "--listen", "udp")
+        self.assert_usage_error(["node", "--listen", "tcp://127.0.0.1:99999"], "--listen", "port")
+        self.assert_usage_error(["node", "--listen"], "--listen")
+        self.assert_usage_error(["node", "--bootstrap", "tcp://:1"], "--bootstrap")
+        self.assert_usage_error(["node", "--compression", "foo"], "--compression", "foo")
+        self.assert_usage_error(["node", "--compression", "zstd,zstd"], "--compression", "zstd")
+        self.assert_usage_error(["node", "--timeout", "-5"], "--timeout")
+
+    def test_help(self):
+        for args in (["--help"], ["node", "--help"]):
+            r = run_cli(*args)
+            self.assertEqual(r.returncode, 0, args)
+            for word in ("keygen", "node", "--listen", "--bootstrap", "--identity", "--compression",
+                         "--timeout", "--json", "id", "ping", "send", "peers", "stats", "help", "quit"):
+                self.assertIn(word, r.stdout, f"{args}: help does not mention {word}")
+            for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "peers", "stats",
+                            "help", "quit"):
+                self.assertRegex(r.stdout, r"(?m)^\s+" + re.escape(command),
+                                 f"{args}: help lacks a line for {command!r}")
+
+    def test_bad_commands_keep_node_running(self):
+        a = self.node()
+        cases = [
+            ("frobnicate", "frobnicate", "unknown"),
+            ("ping", "ping", "missing"),
+            ("ping nonsense", "ping", "nonsense"),
+            ("send", "send", "missing"),
+            (f"send {a.uri}", "send", "OPCODE"),
+            (f"send {a.uri} 10 hi", "send", "10"),
+            (f"send {a.uri} 256 hi", "send", "256"),
+            (f"send {a.uri} abc hi", "send", "abc"),
+            ("ping tcp://127.0.0.1:notaport", "ping", "port"),
+        ]
+        for line, cmd, mention in cases:
+            r = a.command(line)
+            self.assertEqual(r.get("cmd"), cmd, line)
+            self.assertIs(r.get("ok"), False, f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
+            self.assertEqual(a.command("id").get("id"), a.id, f"no id answer after {line!r}")
+        # Blank lines are ignored; help answers in JSON.
+        a.write("")
+        h = a.command("help")
+        self.assertTrue(h.get("ok"))
+        self.assertIn("send URI|ID OPCODE TEXT", h.get("text", ""))
+        # An opcode nobody registered gets a clean error, not a hang.
+        r = a.command(f"send {a.uri} 200 nobody home")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertEqual(a.command("id").get("id"), a.id)
+        self.assertEqual(a.proc.poll(), None)
+        self.assertEqual(a.quit(), 0)
+
+    def test_listen_port_in_use(self):
+        a = self.node()
+        r = run_cli("node", "--listen", a.uri)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(str(a.port), r.stderr)
+        self.assertEqual(a.quit(), 0)
+
+
+# 6 ---------------------------------------------------------------------------------------------
+class ShutdownTest(KadnetTestCase):
+    def test_quit(self):
+        a = self.node()
+        self.assertEqual(a.quit("quit"), 0)
+
+    def test_end_of_input(self):
+        a = self.node()
+        self.assertEqual(a.quit("eof"), 0)
+
+    def test_quit_with_live_sessions(self):
+        a = self.node()
+        b = self.node()
+        self.assert_send(b, a.uri, "x")
+        self.assertEqual(a.quit("quit"), 0)   # B's session to A is open
+        self.assertEqual(b.quit("eof"), 0)    # its peer is gone
+
+    def test_exit_alias(self):
+        a = self.node(listen=False)
+        a.write("exit")
+        self.assertEqual(a.proc.wait(timeout=EXIT_TIMEOUT), 0)
+
+
+def main():
+    global KADNET
+    if len(sys.argv) < 2:
+        print("usage: cli_test.py PATH_TO_KADNET [unittest args]", file=sys.stderr)
+        return 2
+    KADNET = os.path.abspath(sys.argv[1])
+    if not os.access(KADNET, os.X_OK):
+        print(f"cli_test.py: {KADNET} is not an executable", file=sys.stderr)
+        return 2
+    program = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
+    return 0 if program.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
