@@ -90,7 +90,11 @@ case "$cmd" in
     shift
     build >/dev/null
     case "$name" in
-      micro) "$BUILD_DIR/bin/kadnet_bench_micro" "$@" ;;
+      micro)
+        out="$BUILD_DIR/bench_micro.json"
+        "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
+        python3 benchmarks/micro_targets.py "$out"
+        ;;
       *) echo "run.sh bench: unknown benchmark '$name' (known: micro)" >&2; exit 2 ;;
     esac
     ;;

@@ -15,6 +15,23 @@ constexpr int level = 3;
 struct dctx_deleter {
   void operator()(ZSTD_DCtx* dctx) const { ZSTD_freeDCtx(dctx); }
 };
+struct cctx_deleter {
+  void operator()(ZSTD_CCtx* cctx) const { ZSTD_freeCCtx(cctx); }
+};
+
+// Contexts are reused per thread: creating one costs more than compressing a small message,
+// and the codec stays stateless and thread-safe for its callers.
+ZSTD_CCtx* thread_cctx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, cctx_deleter> cctx(ZSTD_createCCtx());
+  if (!cctx) throw std::bad_alloc();
+  return cctx.get();
+}
+ZSTD_DCtx* thread_dctx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, dctx_deleter> dctx(ZSTD_createDCtx());
+  if (!dctx) throw std::bad_alloc();
+  ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
+  return dctx.get();
+}
 
 class zstd_codec final : public codec {
  public:
@@ -24,8 +41,8 @@ class zstd_codec final : public codec {
                                      std::vector<std::uint8_t>& out) const override {
     const std::size_t base = out.size();
     out.resize(base + ZSTD_compressBound(input.size()));
-    std::size_t n = ZSTD_compress(out.data() + base, out.size() - base, input.data(),
-                                  input.size(), level);
+    std::size_t n = ZSTD_compressCCtx(thread_cctx(), out.data() + base, out.size() - base,
+                                      input.data(), input.size(), level);
     if (ZSTD_isError(n)) {
       out.resize(base);
       return errc::compress_failed;
@@ -41,14 +58,13 @@ class zstd_codec final : public codec {
   boost::system::error_code decompress(std::span<const std::uint8_t> input,
                                        std::size_t max_output,
                                        std::vector<std::uint8_t>& out) const override {
-    std::unique_ptr<ZSTD_DCtx, dctx_deleter> dctx(ZSTD_createDCtx());
-    if (!dctx) throw std::bad_alloc();
+    ZSTD_DCtx* dctx = thread_dctx();
     ZSTD_inBuffer in{input.data(), input.size(), 0};
     capped_output sink(out, max_output);
     for (;;) {
       std::span<std::uint8_t> room = sink.room();
       ZSTD_outBuffer o{room.data(), room.size(), 0};
-      std::size_t rc = ZSTD_decompressStream(dctx.get(), &o, &in);
+      std::size_t rc = ZSTD_decompressStream(dctx, &o, &in);
       sink.wrote(o.pos);
       if (ZSTD_isError(rc)) {
         if (ZSTD_getErrorCode(rc) == ZSTD_error_memory_allocation) throw std::bad_alloc();
