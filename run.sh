@@ -15,8 +15,8 @@ PACKAGES=(
 usage() {
   cat <<'USAGE'
 usage: ./run.sh COMMAND [ARGS]
-  swarm            install, build, and run a local swarm (arrives with the DHT issue; for now
-                   a local demo of nodes calling each other over TCP)
+  swarm [ARGS]     install, build, and run `kadnet swarm` (the DHT swarm arrives with the DHT
+                   issue; for now 16 nodes on loopback calling each other over TCP)
   test             install, build, and run the whole test suite (non-zero exit on any failure)
   build            install and build (Release with debug info, Ninja, ccache) into build/
   bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it)
@@ -100,7 +100,7 @@ case "$cmd" in
     ;;
   swarm)
     build
-    "$BUILD_DIR/bin/kadnet_demo" "$@"
+    "$BUILD_DIR/bin/kadnet" swarm "$@"
     ;;
   help|-h|--help) usage ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;

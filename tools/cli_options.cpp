@@ -19,6 +19,10 @@ const char* const usage_text = R"(usage:
                          bz2,gzip,lzma,zlib,snappy,zstd or none (default zstd,snappy,zlib)
       --timeout MS       request timeout in milliseconds (default 5000)
       --json             print one JSON object per line instead of text
+  kadnet swarm [--nodes N] [--calls N] [--json]
+      Run N nodes (default 16) on loopback in this process; each calls a plugin on
+      random others --calls times (default 32); print success and latency. (The DHT
+      swarm with puts, gets and churn arrives with the DHT.)
   kadnet --help
 
 commands of `kadnet node`:

@@ -6,6 +6,7 @@
 #include "core/identity.hpp"
 #include "tools/cli_options.hpp"
 #include "tools/node_shell.hpp"
+#include "tools/swarm_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace kadnet;
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
     std::cerr << "kadnet: " << problem << "\n" << tools::usage_text;
     return 2;
   };
-  if (args.empty()) return usage_error("missing command (keygen or node)");
+  if (args.empty()) return usage_error("missing command (keygen, node or swarm)");
   const std::string command = args.front();
   args.erase(args.begin());
   try {
@@ -41,6 +42,15 @@ int main(int argc, char** argv) {
         return 0;
       }
       return tools::run_node_shell(options, std::cin, std::cout);
+    }
+    if (command == "swarm") {
+      tools::swarm_options options;
+      try {
+        options = tools::parse_swarm_options(args);
+      } catch (const std::invalid_argument& e) {
+        return usage_error(e.what());
+      }
+      return tools::run_swarm(options, std::cout);
     }
     return usage_error("unknown command '" + command + "'");
   } catch (const std::exception& e) {
