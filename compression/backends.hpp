@@ -1,6 +1,7 @@
 #pragma once
-// Internal to compression/: the backend factories that codec.cpp's registry calls, and the
-// capped output buffer every decompressor writes through. Not installed API.
+// Internal to compression/: the backend factories that codec.cpp's registry calls, the capped
+// output buffer every decompressor writes through, and the loops that drive the streaming
+// libraries (zlib, libbz2, liblzma) over a whole buffer. Not installed API.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -70,5 +71,88 @@ class capped_output {
   std::size_t max_output_;
   std::size_t written_ = 0;
 };
+
+// One call into a streaming library, as seen by stream_compress and stream_decompress: the
+// step is offered an input window and an output window, and reports how much of each it used.
+enum class step_status {
+  more,        // call again
+  member_end,  // a member ended; the step starts a new one if called again (formats that allow
+               // concatenation, as their reference tools do)
+  stream_end,  // the stream ended; anything after it is corrupt_input
+  failed,      // compress_failed or corrupt_input, by direction
+};
+struct step_result {
+  std::size_t consumed;
+  std::size_t produced;
+  step_status status;
+};
+
+// Windows are never longer than max_window, for libraries whose avail_in/avail_out are 32-bit;
+// longer buffers then go through in slices.
+
+// Appends the compressed form of input to out, sized first for `bound` bytes (the library's
+// single-pass worst case, so it normally never regrows). step(in, room, finish) must return
+// more or stream_end or failed; finish is true once `in` reaches the end of input.
+template <class Step>
+boost::system::error_code stream_compress(std::span<const std::uint8_t> input,
+                                          std::vector<std::uint8_t>& out, std::size_t bound,
+                                          std::size_t max_window, Step&& step) {
+  const std::size_t base = out.size();
+  out.resize(base + bound);
+  std::size_t in_pos = 0;
+  std::size_t out_pos = base;
+  for (;;) {
+    if (out_pos == out.size()) out.resize(out.size() + capped_output::chunk);
+    auto in = input.subspan(in_pos, std::min(input.size() - in_pos, max_window));
+    std::span<std::uint8_t> room(out.data() + out_pos, std::min(out.size() - out_pos, max_window));
+    step_result r = step(in, room, in_pos + in.size() == input.size());
+    in_pos += r.consumed;
+    out_pos += r.produced;
+    if (r.status == step_status::stream_end) break;
+    if (r.status == step_status::failed) {
+      out.resize(base);
+      return errc::compress_failed;
+    }
+  }
+  out.resize(out_pos);
+  return {};
+}
+
+// Appends the decompressed form of input to out through a capped_output. step(in, room) may
+// throw std::bad_alloc when the library runs out of memory (a local failure, not the peer's
+// fault). Input that ends inside the stream, or that continues after stream_end, is
+// corrupt_input.
+template <class Step>
+boost::system::error_code stream_decompress(std::span<const std::uint8_t> input,
+                                            std::size_t max_output, std::vector<std::uint8_t>& out,
+                                            std::size_t max_window, Step&& step) {
+  capped_output sink(out, max_output);
+  std::size_t in_pos = 0;
+  for (;;) {
+    auto in = input.subspan(in_pos, std::min(input.size() - in_pos, max_window));
+    std::span<std::uint8_t> room = sink.room();
+    room = room.first(std::min(room.size(), max_window));
+    step_result r = step(in, room);
+    in_pos += r.consumed;
+    sink.wrote(r.produced);
+    if (sink.over_limit()) return errc::output_limit_exceeded;
+    switch (r.status) {
+      case step_status::more:
+        // Some libraries (libbz2) answer "more" forever on a truncated stream; with output room
+        // on offer, a step that used nothing and produced nothing means the input ran out.
+        if (r.consumed == 0 && r.produced == 0) return errc::corrupt_input;
+        continue;
+      case step_status::member_end:
+        if (in_pos < input.size()) continue;
+        [[fallthrough]];
+      case step_status::stream_end:
+        if (in_pos < input.size()) return errc::corrupt_input;
+        sink.finish();
+        return {};
+      case step_status::failed:
+        return errc::corrupt_input;
+    }
+  }
+}
 
 }  // namespace kadnet::compression::detail

@@ -1,7 +1,6 @@
 // The bz2 backend: libbz2's stream API writing a standard .bz2 stream, as `bzip2 -9` does.
 #include <bzlib.h>
 
-#include <algorithm>
 #include <climits>
 #include <new>
 
@@ -48,33 +47,18 @@ class bz2_codec final : public codec {
       return errc::compress_failed;
     }
     s.open = true;
-    const std::size_t base = out.size();
     // bzip2's documented worst case is 1% + 600 bytes; start there to avoid regrowing.
-    out.resize(base + input.size() + input.size() / 100 + 600);
-    std::size_t in_pos = 0;
-    std::size_t out_pos = base;
-    for (;;) {
-      // avail_in and avail_out are 32-bit, so very large buffers go through in slices.
-      if (s.bs.avail_in == 0 && in_pos < input.size()) {
-        std::size_t n = std::min<std::size_t>(input.size() - in_pos, UINT_MAX);
-        s.bs.next_in = reinterpret_cast<char*>(const_cast<std::uint8_t*>(input.data() + in_pos));
-        s.bs.avail_in = static_cast<unsigned>(n);
-        in_pos += n;
-      }
-      if (out_pos == out.size()) out.resize(out.size() + capped_output::chunk);
-      std::size_t room = std::min<std::size_t>(out.size() - out_pos, UINT_MAX);
-      s.bs.next_out = reinterpret_cast<char*>(out.data() + out_pos);
-      s.bs.avail_out = static_cast<unsigned>(room);
-      int rc = BZ2_bzCompress(&s.bs, in_pos == input.size() ? BZ_FINISH : BZ_RUN);
-      out_pos += room - s.bs.avail_out;
-      if (rc == BZ_STREAM_END) break;
-      if (rc != BZ_RUN_OK && rc != BZ_FINISH_OK) {
-        out.resize(base);
-        return errc::compress_failed;
-      }
-    }
-    out.resize(out_pos);
-    return {};
+    return stream_compress(
+        input, out, input.size() + input.size() / 100 + 600, UINT_MAX,
+        [&s](std::span<const std::uint8_t> in, std::span<std::uint8_t> room, bool finish) {
+          set_windows(s.bs, in, room);
+          int rc = BZ2_bzCompress(&s.bs, finish ? BZ_FINISH : BZ_RUN);
+          step_result r{in.size() - s.bs.avail_in, room.size() - s.bs.avail_out,
+                        step_status::more};
+          if (rc == BZ_STREAM_END) r.status = step_status::stream_end;
+          else if (rc != BZ_RUN_OK && rc != BZ_FINISH_OK) r.status = step_status::failed;
+          return r;
+        });
   }
 
   boost::system::error_code decompress(std::span<const std::uint8_t> input,
@@ -85,54 +69,49 @@ class bz2_codec final : public codec {
     // Running out of memory is a local failure, not the peer's fault: report it like a vector.
     if (rc == BZ_MEM_ERROR) throw std::bad_alloc();
     if (rc != BZ_OK) return errc::corrupt_input;
-    capped_output sink(out, max_output);
-    std::size_t in_pos = 0;
-    for (;;) {
-      if (s.bs.avail_in == 0 && in_pos < input.size()) {
-        std::size_t n = std::min<std::size_t>(input.size() - in_pos, UINT_MAX);
-        s.bs.next_in = reinterpret_cast<char*>(const_cast<std::uint8_t*>(input.data() + in_pos));
-        s.bs.avail_in = static_cast<unsigned>(n);
-        in_pos += n;
-      }
-      std::span<std::uint8_t> room = sink.room();
-      std::size_t offered = std::min<std::size_t>(room.size(), UINT_MAX);
-      s.bs.next_out = reinterpret_cast<char*>(room.data());
-      s.bs.avail_out = static_cast<unsigned>(offered);
-      rc = BZ2_bzDecompress(&s.bs);
-      std::size_t produced = offered - s.bs.avail_out;
-      sink.wrote(produced);
-      if (sink.over_limit()) return errc::output_limit_exceeded;
-      switch (rc) {
-        case BZ_OK:
-          // libbz2 answers BZ_OK forever on a truncated stream; with output room on offer,
-          // a step that consumed nothing new and produced nothing means the input ran out.
-          if (produced == 0 && s.bs.avail_in == 0 && in_pos == input.size()) {
-            return errc::corrupt_input;
+    bool new_member = false;
+    return stream_decompress(
+        input, max_output, out, UINT_MAX,
+        [&s, &new_member](std::span<const std::uint8_t> in, std::span<std::uint8_t> room) {
+          if (new_member) {
+            // libbz2 has no reset, so the next stream gets a fresh decoder.
+            int rc = s.reopen();
+            if (rc == BZ_MEM_ERROR) throw std::bad_alloc();
+            if (rc != BZ_OK) return step_result{0, 0, step_status::failed};
+            new_member = false;
           }
-          continue;
-        case BZ_STREAM_END: {
-          if (s.bs.avail_in == 0 && in_pos == input.size()) {
-            sink.finish();
-            return {};
+          set_windows(s.bs, in, room);
+          int rc = BZ2_bzDecompress(&s.bs);
+          step_result r{in.size() - s.bs.avail_in, room.size() - s.bs.avail_out,
+                        step_status::more};
+          switch (rc) {
+            case BZ_OK:
+              // A truncated stream answers BZ_OK forever; stream_decompress catches that.
+              break;
+            case BZ_STREAM_END:
+              // `bzip2 -d` decodes concatenated streams (what pbzip2 writes), so we do too.
+              new_member = true;
+              r.status = step_status::member_end;
+              break;
+            case BZ_MEM_ERROR:
+              throw std::bad_alloc();
+            default:
+              // BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC, BZ_PARAM_ERROR.
+              r.status = step_status::failed;
           }
-          // `bzip2 -d` decodes concatenated streams (what pbzip2 writes), so we do too; the
-          // leftover input carries over into the fresh decoder.
-          char* next_in = s.bs.next_in;
-          unsigned avail_in = s.bs.avail_in;
-          rc = s.reopen();
-          if (rc == BZ_MEM_ERROR) throw std::bad_alloc();
-          if (rc != BZ_OK) return errc::corrupt_input;
-          s.bs.next_in = next_in;
-          s.bs.avail_in = avail_in;
-          continue;
-        }
-        case BZ_MEM_ERROR:
-          throw std::bad_alloc();
-        default:
-          // BZ_DATA_ERROR, BZ_DATA_ERROR_MAGIC, BZ_PARAM_ERROR.
-          return errc::corrupt_input;
-      }
-    }
+          return r;
+        });
+  }
+
+ private:
+  // avail_in and avail_out are 32-bit; stream_compress and stream_decompress keep the windows
+  // within UINT_MAX.
+  static void set_windows(bz_stream& bs, std::span<const std::uint8_t> in,
+                          std::span<std::uint8_t> room) {
+    bs.next_in = reinterpret_cast<char*>(const_cast<std::uint8_t*>(in.data()));
+    bs.avail_in = static_cast<unsigned>(in.size());
+    bs.next_out = reinterpret_cast<char*>(room.data());
+    bs.avail_out = static_cast<unsigned>(room.size());
   }
 };
 

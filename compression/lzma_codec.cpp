@@ -2,6 +2,7 @@
 #include <lzma.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <new>
 
 #include "compression/backends.hpp"
@@ -41,25 +42,19 @@ class lzma_codec final : public codec {
     if (lzma_stream_encoder(&s.strm, filters, LZMA_CHECK_CRC64) != LZMA_OK) {
       return errc::compress_failed;
     }
-    const std::size_t base = out.size();
-    out.resize(base + lzma_stream_buffer_bound(input.size()));
-    s.strm.next_in = input.data();
-    s.strm.avail_in = input.size();
-    std::size_t out_pos = base;
-    for (;;) {
-      if (out_pos == out.size()) out.resize(out.size() + capped_output::chunk);
-      s.strm.next_out = out.data() + out_pos;
-      s.strm.avail_out = out.size() - out_pos;
-      lzma_ret rc = lzma_code(&s.strm, LZMA_FINISH);
-      out_pos = out.size() - s.strm.avail_out;
-      if (rc == LZMA_STREAM_END) break;
-      if (rc != LZMA_OK) {
-        out.resize(base);
-        return errc::compress_failed;
-      }
-    }
-    out.resize(out_pos);
-    return {};
+    // avail_in and avail_out are size_t, so the whole input is on offer from the start and
+    // every call may say LZMA_FINISH.
+    return stream_compress(
+        input, out, lzma_stream_buffer_bound(input.size()), SIZE_MAX,
+        [&s](std::span<const std::uint8_t> in, std::span<std::uint8_t> room, bool) {
+          set_windows(s.strm, in, room);
+          lzma_ret rc = lzma_code(&s.strm, LZMA_FINISH);
+          step_result r{in.size() - s.strm.avail_in, room.size() - s.strm.avail_out,
+                        step_status::more};
+          if (rc == LZMA_STREAM_END) r.status = step_status::stream_end;
+          else if (rc != LZMA_OK) r.status = step_status::failed;
+          return r;
+        });
   }
 
   boost::system::error_code decompress(std::span<const std::uint8_t> input,
@@ -67,38 +62,45 @@ class lzma_codec final : public codec {
                                        std::vector<std::uint8_t>& out) const override {
     xz_stream s;
     // LZMA_CONCATENATED: `xz -d` accepts concatenated .xz streams (and stream padding), so we
-    // do too; anything else after a stream is still an error.
+    // do too, inside liblzma: its one stream_end comes after the last of them, and anything
+    // else after a stream is still an error.
     lzma_ret rc = lzma_stream_decoder(&s.strm, decoder_memlimit, LZMA_CONCATENATED);
     if (rc == LZMA_MEM_ERROR) throw std::bad_alloc();
     if (rc != LZMA_OK) return errc::corrupt_input;
-    s.strm.next_in = input.data();
-    s.strm.avail_in = input.size();
-    capped_output sink(out, max_output);
-    for (;;) {
-      std::span<std::uint8_t> room = sink.room();
-      s.strm.next_out = room.data();
-      s.strm.avail_out = room.size();
-      // All input is on offer from the start, so every call may say LZMA_FINISH.
-      rc = lzma_code(&s.strm, LZMA_FINISH);
-      sink.wrote(room.size() - s.strm.avail_out);
-      if (sink.over_limit()) return errc::output_limit_exceeded;
-      switch (rc) {
-        case LZMA_OK:
-          continue;
-        case LZMA_STREAM_END:
-          if (s.strm.avail_in != 0) return errc::corrupt_input;
-          sink.finish();
-          return {};
-        case LZMA_MEM_ERROR:
-          // Running out of memory is a local failure, not the peer's fault.
-          throw std::bad_alloc();
-        default:
-          // LZMA_BUF_ERROR (input ended mid-stream), LZMA_FORMAT_ERROR, LZMA_DATA_ERROR,
-          // LZMA_OPTIONS_ERROR, and LZMA_MEMLIMIT_ERROR: a stream needing more than
-          // decoder_memlimit was not made by any xz preset and is refused as malformed.
-          return errc::corrupt_input;
-      }
-    }
+    return stream_decompress(
+        input, max_output, out, SIZE_MAX,
+        [&s](std::span<const std::uint8_t> in, std::span<std::uint8_t> room) {
+          set_windows(s.strm, in, room);
+          // All input is on offer from the start, so every call may say LZMA_FINISH.
+          lzma_ret rc = lzma_code(&s.strm, LZMA_FINISH);
+          step_result r{in.size() - s.strm.avail_in, room.size() - s.strm.avail_out,
+                        step_status::more};
+          switch (rc) {
+            case LZMA_OK:
+              break;
+            case LZMA_STREAM_END:
+              r.status = step_status::stream_end;
+              break;
+            case LZMA_MEM_ERROR:
+              // Running out of memory is a local failure, not the peer's fault.
+              throw std::bad_alloc();
+            default:
+              // LZMA_BUF_ERROR (input ended mid-stream), LZMA_FORMAT_ERROR, LZMA_DATA_ERROR,
+              // LZMA_OPTIONS_ERROR, and LZMA_MEMLIMIT_ERROR: a stream needing more than
+              // decoder_memlimit was not made by any xz preset and is refused as malformed.
+              r.status = step_status::failed;
+          }
+          return r;
+        });
+  }
+
+ private:
+  static void set_windows(lzma_stream& strm, std::span<const std::uint8_t> in,
+                          std::span<std::uint8_t> room) {
+    strm.next_in = in.data();
+    strm.avail_in = in.size();
+    strm.next_out = room.data();
+    strm.avail_out = room.size();
   }
 };
 

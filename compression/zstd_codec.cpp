@@ -55,6 +55,8 @@ class zstd_codec final : public codec {
   // peer's claim, so sizing a buffer from it (ZSTD_getFrameContentSize) would let one small
   // frame make us allocate whatever it says. The window size (up to zstd's default 128 MiB
   // limit, what `zstd -d` accepts) is allocated but only touched as output is written.
+  // Not stream_decompress: zstd's buffers carry their own positions and have no 32-bit limit,
+  // and a frame error is reported ahead of the cap, so this loop is already shorter alone.
   boost::system::error_code decompress(std::span<const std::uint8_t> input,
                                        std::size_t max_output,
                                        std::vector<std::uint8_t>& out) const override {

@@ -119,16 +119,14 @@ void node_engine::on_established(connection_id c, connection_state& st, time_poi
   by_peer_[peer.peer] = c;
   events_.push_back(connected{c, peer.peer, st.inbound, peer.peer_dynamic_ip});
   // Offer every method we accept, then name the one we prefer (PROTOCOL.md 6).
-  for (auto method : config_.compression) {
-    request(now, c, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
-            wire::set_connection_opt{static_cast<std::uint8_t>(wire::connection_option::compression_enabled),
-                                     static_cast<std::uint8_t>(method)});
-  }
-  if (!config_.compression.empty()) {
-    request(now, c, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
-            wire::set_connection_opt{static_cast<std::uint8_t>(wire::connection_option::preferred_compression),
-                                     static_cast<std::uint8_t>(config_.compression.front())});
-  }
+  auto offer = [&](wire::connection_option option, compression::codec_id method) {
+    start_request(now, c, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
+                  wire::set_connection_opt{static_cast<std::uint8_t>(option), static_cast<std::uint8_t>(method)},
+                  std::nullopt, true);
+  };
+  for (auto method : config_.compression) offer(wire::connection_option::compression_enabled, method);
+  if (!config_.compression.empty())
+    offer(wire::connection_option::preferred_compression, config_.compression.front());
 }
 
 void node_engine::on_message(connection_id c, connection_state& st, byte_vector bytes) {
@@ -197,18 +195,31 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
       if (!enabled || !known_option)
         return send_nack(c, m.opcode, m.id, wire::nack_code::option_refused,
                          "option " + std::to_string(opt.option) + " setting " +
-                             std::to_string(opt.setting) + " not supported");
+                             std::to_string(opt.setting) + " not supported",
+                         {opt.option, opt.setting});
       if (opt.option == static_cast<std::uint8_t>(wire::connection_option::compression_enabled))
         st.sess.accepted_codecs().set(opt.setting);
       else
         st.peer_prefers = static_cast<compression::codec_id>(opt.setting);
       return send_reply(c, m.id, wire::ack{m.opcode, {opt.option, opt.setting}});
     }
-    case opcode::shout:
-    case opcode::speak:
-    case opcode::whisper:
+    case opcode::shout:  // a flood is never acknowledged
       events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
       return;
+    case opcode::speak:
+      send_reply(c, m.id, wire::ack{m.opcode, {}});
+      events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
+      return;
+    case opcode::whisper: {
+      const auto& w = std::get<wire::whisper>(m.body);
+      if (w.target != self_.id())
+        return send_nack(c, m.opcode, m.id, wire::nack_code::bad_request, "whisper for another node");
+      // The receipt: BLAKE2b-256 of the payload as it arrived (PROTOCOL.md 5.7).
+      node_id receipt = node_id::hash_of(w.payload);
+      send_reply(c, m.id, wire::ack{m.opcode, byte_vector(receipt.bytes().begin(), receipt.bytes().end())});
+      events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
+      return;
+    }
     case opcode::find_node:
     case opcode::find_value:
     case opcode::store:
@@ -258,9 +269,9 @@ void node_engine::send_reply(connection_id c, std::uint32_t id, wire::message_bo
 }
 
 void node_engine::send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id,
-                            wire::nack_code code, std::string text) {
+                            wire::nack_code code, std::string text, byte_vector data) {
   ++counters_.nacks_sent;
-  send_reply(c, id, wire::nack{opcode, code, nack_text(std::move(text)), {}});
+  send_reply(c, id, wire::nack{opcode, code, nack_text(std::move(text)), std::move(data)});
 }
 
 void node_engine::send_message(connection_id c, connection_state& st, const wire::message& m) {
@@ -280,13 +291,19 @@ std::optional<compression::codec_id> node_engine::send_method(const connection_s
 request_id node_engine::request(time_point now, connection_id c, std::uint8_t opcode,
                                 wire::message_body body,
                                 std::optional<std::chrono::milliseconds> timeout) {
+  return start_request(now, c, opcode, std::move(body), timeout, false);
+}
+
+request_id node_engine::start_request(time_point now, connection_id c, std::uint8_t opcode,
+                                      wire::message_body body,
+                                      std::optional<std::chrono::milliseconds> timeout,
+                                      bool internal) {
   request_id r = next_request_++;
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing || !it->second.sess.is_established()) {
     events_.push_back(request_done{r, reply{errc::not_connected, {}, {}, {}}});
     return r;
   }
-  bool internal = opcode == static_cast<std::uint8_t>(wire::opcode::set_connection_opt);
   std::uint32_t id = rpcs_.add(r, c, opcode, internal, now + timeout.value_or(config_.request_timeout));
   wire::message m{opcode, id, std::move(body)};
   ++counters_.requests_sent;

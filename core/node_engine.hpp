@@ -43,7 +43,7 @@ struct reply {
 
 struct engine_counters {
   std::uint64_t sessions_opened = 0, handshakes_failed = 0, version_refusals = 0;
-  std::uint64_t cookie_challenges = 0, peers_cut_off = 0;
+  std::uint64_t peers_cut_off = 0;
   std::uint64_t requests_sent = 0, requests_received = 0, replies_unmatched = 0;
   std::uint64_t timeouts = 0, nacks_sent = 0, malformed_messages = 0;
   // Summed over closed sessions; live sessions add theirs in stats().
@@ -125,6 +125,9 @@ class node_engine {
 
   connection_id add_connection(session s, bool inbound, time_point now);
   void pump_session(connection_id c, connection_state& st, time_point now);
+  request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
+                           wire::message_body body, std::optional<std::chrono::milliseconds> timeout,
+                           bool internal);
   void on_established(connection_id c, connection_state& st, time_point now);
   void on_message(connection_id c, connection_state& st, byte_vector bytes);
   void on_reply(connection_id c, const wire::message& m);
@@ -132,7 +135,7 @@ class node_engine {
   void dispatch_plugin(connection_id c, connection_state& st, const wire::message& m);
   void send_reply(connection_id c, std::uint32_t id, wire::message_body body);
   void send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id, wire::nack_code code,
-                 std::string text);
+                 std::string text, byte_vector data = {});
   void send_message(connection_id c, connection_state& st, const wire::message& m);
   void fail_requests(connection_id c, boost::system::error_code ec);
   std::optional<compression::codec_id> send_method(const connection_state& st) const;

@@ -74,8 +74,10 @@ void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_
     transmit_.insert(transmit_.end(), response.reply.begin(), response.reply.end());
   if (response.done) return complete_handshake(std::move(*response.done));
   if ((response.ec == errc::cookie_required || response.ec == errc::bad_cookie) &&
-      !response.reply.empty())
+      !response.reply.empty()) {
+    ++counters_.cookie_challenges;
     return;  // challenged: the initiator retries with the cookie
+  }
   if (response.ec == errc::version_mismatch)
     return fail(response.ec, "refused a peer speaking protocol version " + std::to_string(p.version) +
                                  "; this node speaks " + std::to_string(wire::protocol_version));

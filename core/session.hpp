@@ -45,12 +45,14 @@ struct session_counters {
   std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t auth_failures = 0, replays = 0, malformed = 0;
   std::uint64_t messages_in = 0, messages_out = 0;
+  std::uint64_t cookie_challenges = 0;  // hellos answered with a cookie instead of a session
 
   session_counters& operator+=(const session_counters& o) {
     packets_in += o.packets_in, packets_out += o.packets_out;
     bytes_in += o.bytes_in, bytes_out += o.bytes_out;
     auth_failures += o.auth_failures, replays += o.replays, malformed += o.malformed;
     messages_in += o.messages_in, messages_out += o.messages_out;
+    cookie_challenges += o.cookie_challenges;
     return *this;
   }
 };

@@ -211,6 +211,7 @@ class shell {
                    {"packets_out", s.sessions.packets_out},
                    {"auth_failures", s.sessions.auth_failures},
                    {"replays", s.sessions.replays},
+                   {"cookie_challenges", s.sessions.cookie_challenges},
                    {"malformed_packets", s.sessions.malformed}};
     std::string text;
     for (const auto& [k, v] : o) {

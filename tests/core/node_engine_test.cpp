@@ -43,6 +43,22 @@ TEST(NodeEngine, HandshakeReportsBothIdentities) {
   EXPECT_EQ(p.a.connection_to(p.b_id.id()), p.a_conn);
 }
 
+TEST(NodeEngine, UnderLoadTheHandshakeGoesThroughACookieChallenge) {
+  node_config loaded;
+  loaded.cookie_threshold_per_second = 0;  // every hello counts as load
+  engine_pair p({}, loaded);
+  p.connect();
+  EXPECT_EQ(p.events_of<node_engine::connected>(p.a_events).size(), 1u);
+  EXPECT_EQ(p.b.stats().sessions.cookie_challenges, 1u);
+}
+
+TEST(NodeEngine, BelowTheLoadThresholdNoCookieIsAsked) {
+  engine_pair p;
+  p.connect();
+  EXPECT_EQ(p.events_of<node_engine::connected>(p.a_events).size(), 1u);
+  EXPECT_EQ(p.b.stats().sessions.cookie_challenges, 0u);
+}
+
 TEST(NodeEngine, PingIsAnsweredWithAck) {
   engine_pair p;
   p.connect();
@@ -290,6 +306,62 @@ TEST(NodeEngine, GarbageBeforeTheHandshakeClosesOnlyThatConnection) {
   e.on_bytes(c, now, garbage);
   EXPECT_TRUE(e.wants_close(c));
   EXPECT_GE(e.stats().sessions.malformed, 1u);
+}
+
+TEST(NodeEngine, WhisperIsAckedWithTheHashOfItsPayload) {
+  engine_pair p;
+  p.connect();
+  byte_vector text{'h', 'i'};
+  auto r = p.a.request(p.now, p.a_conn, static_cast<std::uint8_t>(wire::opcode::whisper),
+                       wire::whisper{p.a_id.id(), p.b_id.id(), false, text});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  auto expected = node_id::hash_of(text);
+  EXPECT_EQ(done[0].result.data, byte_vector(expected.bytes().begin(), expected.bytes().end()));
+  auto in = p.events_of<node_engine::incoming>(p.b_events);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(std::get<wire::whisper>(in[0].message.body).payload, text);
+}
+
+TEST(NodeEngine, WhisperForAnotherNodeIsRefusedNotForwarded) {
+  engine_pair p;
+  p.connect();
+  p.a.request(p.now, p.a_conn, static_cast<std::uint8_t>(wire::opcode::whisper),
+              wire::whisper{p.a_id.id(), testing::fixed_identity(7).id(), false, {1}});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.code, wire::nack_code::bad_request);
+  EXPECT_TRUE(p.events_of<node_engine::incoming>(p.b_events).empty());
+}
+
+TEST(NodeEngine, SpeakIsAckedAndDelivered) {
+  engine_pair p;
+  p.connect();
+  p.a.request(p.now, p.a_conn, static_cast<std::uint8_t>(wire::opcode::speak),
+              wire::speak{p.a_id.id(), 1, {9, 9}});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_FALSE(done[0].result.ec);
+  EXPECT_EQ(p.events_of<node_engine::incoming>(p.b_events).size(), 1u);
+}
+
+TEST(NodeEngine, RefusedOptionNackCarriesOptionAndSetting) {
+  node_config b_cfg;
+  b_cfg.compression = {};
+  engine_pair p({}, b_cfg);
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, static_cast<std::uint8_t>(wire::opcode::set_connection_opt),
+                       wire::set_connection_opt{0, 2});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.ec, make_error_code(errc::option_refused));
+  EXPECT_EQ(done[0].result.data, (byte_vector{0, 2}));
 }
 
 TEST(NodeConfig, RejectsBadValuesNamingThem) {

@@ -5,11 +5,14 @@ set -euo pipefail
 build_dir=$1 source_dir=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
-cmake -S "$source_dir/tests/install/consumer" -B "$work/build" -G Ninja \
+log="$work/log"
+# Quiet when it works; the whole log when a step fails.
+run() { "$@" >>"$log" 2>&1 || { cat "$log"; echo "install test: '$*' failed" >&2; exit 1; }; }
+run cmake --install "$build_dir" --prefix "$work/prefix"
+run cmake -S "$source_dir/tests/install/consumer" -B "$work/build" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" -DKADNET_EXAMPLE="$source_dir/examples/echo_plugin.cpp" \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
-cmake --build "$work/build" >/dev/null
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+run cmake --build "$work/build"
 output=$("$work/build/consumer")
 echo "$output"
 grep -q "reply: HELLO, KADNET" <<<"$output"
