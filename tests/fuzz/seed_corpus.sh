@@ -55,6 +55,8 @@ case "$name" in
     for f in "$vectors"/*.txt; do
       base=$(basename "$f" .txt)
       case "$base" in packet_*) continue ;; esac
+      # Session vectors have only named "hex NAME:" lines (whole packets, not messages).
+      grep -q '^hex:' "$f" || continue
       hex_of "$f" | unhex >"$dir/$base"
     done
     ;;
