@@ -1,0 +1,132 @@
+#include "dht/dht_codec.hpp"
+
+#include <cassert>
+
+#include "core/errors.hpp"
+
+namespace kadnet::dht {
+namespace {
+
+using core::errc;
+
+// The decoders of one reply share this: read a contact list into `out`.
+boost::system::error_code read_contacts(byte_reader& r, std::vector<wire_contact>& out) {
+  std::uint8_t count = 0;
+  if (!r.u8(count)) return errc::truncated;
+  if (count > max_contacts_per_reply) return errc::too_large;
+  std::vector<wire_contact> contacts;
+  contacts.reserve(count);
+  for (std::uint8_t i = 0; i < count; ++i) {
+    wire_contact c;
+    {
+      core::node_id::bytes_type id;
+      if (!r.array(id)) return errc::truncated;
+      c.id = core::node_id(id);
+    }
+    std::uint8_t n = 0;
+    if (!r.u8(n)) return errc::truncated;
+    if (n == 0) return errc::bad_field;  // undialable contacts are never handed out
+    if (n > max_addresses_per_contact) return errc::too_large;
+    for (std::uint8_t a = 0; a < n; ++a) {
+      std::uint8_t len = 0;
+      byte_span text;
+      if (!r.u8(len) || !r.span(len, text)) return errc::truncated;
+      if (len == 0) return errc::bad_field;
+      for (auto ch : text)
+        if (ch < 0x21 || ch > 0x7e) return errc::bad_field;  // URIs are printable ASCII
+      c.addresses.emplace_back(as_chars(text));
+    }
+    contacts.push_back(std::move(c));
+  }
+  out = std::move(contacts);
+  return {};
+}
+
+void write_contacts(const std::vector<wire_contact>& contacts, byte_writer& w) {
+  assert(contacts.size() <= max_contacts_per_reply);
+  w.u8(static_cast<std::uint8_t>(contacts.size()));
+  for (const auto& c : contacts) {
+    assert(!c.addresses.empty() && c.addresses.size() <= max_addresses_per_contact);
+    w.bytes(c.id.bytes());
+    w.u8(static_cast<std::uint8_t>(c.addresses.size()));
+    for (const auto& a : c.addresses) {
+      assert(!a.empty() && a.size() <= 255);
+      w.u8(static_cast<std::uint8_t>(a.size()));
+      w.bytes(as_bytes(a));
+    }
+  }
+}
+
+}  // namespace
+
+void encode_contacts(const std::vector<wire_contact>& contacts, byte_vector& out) {
+  byte_writer w(out);
+  write_contacts(contacts, w);
+}
+
+boost::system::error_code decode_contacts(byte_span in, std::vector<wire_contact>& out) {
+  byte_reader r(in);
+  std::vector<wire_contact> contacts;
+  if (auto ec = read_contacts(r, contacts)) return ec;
+  if (!r.empty()) return errc::trailing_bytes;
+  out = std::move(contacts);
+  return {};
+}
+
+void encode_find_value_reply(const find_value_reply& reply, byte_vector& out) {
+  byte_writer w(out);
+  if (const auto* contacts = std::get_if<std::vector<wire_contact>>(&reply)) {
+    w.u8(0);
+    write_contacts(*contacts, w);
+    return;
+  }
+  const auto& v = std::get<wire_value>(reply);
+  assert(v.owner.has_value() == v.sig.has_value());
+  w.u8(1);
+  w.u64(v.version);
+  w.u32(v.ttl_seconds);
+  w.u8(v.owner ? 1 : 0);
+  if (v.owner) {
+    w.bytes(v.owner->bytes());
+    w.bytes(*v.sig);
+  }
+  w.u32(static_cast<std::uint32_t>(v.value.size()));
+  w.bytes(v.value);
+}
+
+boost::system::error_code decode_find_value_reply(byte_span in, find_value_reply& out,
+                                                  std::size_t max_value_size) {
+  byte_reader r(in);
+  std::uint8_t status = 0;
+  if (!r.u8(status)) return errc::truncated;
+  if (status == 0) {
+    std::vector<wire_contact> contacts;
+    if (auto ec = read_contacts(r, contacts)) return ec;
+    if (!r.empty()) return errc::trailing_bytes;
+    out = std::move(contacts);
+    return {};
+  }
+  if (status != 1) return errc::bad_field;
+  wire_value v;
+  std::uint8_t flags = 0;
+  if (!r.u64(v.version) || !r.u32(v.ttl_seconds) || !r.u8(flags)) return errc::truncated;
+  if (flags & ~1u) return errc::bad_field;
+  if (flags & 1u) {
+    core::node_id::bytes_type owner;
+    core::signature sig;
+    if (!r.array(owner) || !r.array(sig)) return errc::truncated;
+    v.owner = core::node_id(owner);
+    v.sig = sig;
+  }
+  std::uint32_t len = 0;
+  byte_span value;
+  if (!r.u32(len)) return errc::truncated;
+  if (len > max_value_size) return errc::too_large;
+  if (!r.span(len, value)) return errc::truncated;
+  if (!r.empty()) return errc::trailing_bytes;
+  v.value.assign(value.begin(), value.end());
+  out = std::move(v);
+  return {};
+}
+
+}  // namespace kadnet::dht

@@ -1,0 +1,49 @@
+#pragma once
+// The DHT's reply payloads (docs/PROTOCOL.md, "DHT replies"): the data of the ACKs that answer
+// FIND_NODE, FIND_VALUE and STORE. Decoders treat their input as hostile, like wire::decode: each
+// length is checked against the remaining bytes and a limit before anything is copied.
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/identity.hpp"
+#include "core/node_id.hpp"
+
+namespace kadnet::dht {
+
+inline constexpr std::size_t max_contacts_per_reply = 32;
+inline constexpr std::size_t max_addresses_per_contact = 8;
+
+// A contact as it travels: a NodeId and the URIs it listens on (at least one: nodes that
+// cannot be dialed are never handed out).
+struct wire_contact {
+  core::node_id id;
+  std::vector<std::string> addresses;
+  friend bool operator==(const wire_contact&, const wire_contact&) = default;
+};
+
+// A stored value as FIND_VALUE returns it (the STORE fields after the key).
+struct wire_value {
+  std::uint64_t version = 0;
+  std::uint32_t ttl_seconds = 0;
+  std::optional<core::node_id> owner;
+  std::optional<core::signature> sig;  // present exactly when owner is
+  byte_vector value;
+  friend bool operator==(const wire_value&, const wire_value&) = default;
+};
+
+// FIND_NODE's ACK data: count (1) | contact*.  contact = id (32) | n (1) | (len (1) | uri)*n
+void encode_contacts(const std::vector<wire_contact>& contacts, byte_vector& out);
+boost::system::error_code decode_contacts(byte_span in, std::vector<wire_contact>& out);
+
+// FIND_VALUE's ACK data: status (1) = 0 | contacts, or status = 1 | value record.
+using find_value_reply = std::variant<std::vector<wire_contact>, wire_value>;
+void encode_find_value_reply(const find_value_reply& reply, byte_vector& out);
+boost::system::error_code decode_find_value_reply(byte_span in, find_value_reply& out,
+                                                  std::size_t max_value_size);
+
+}  // namespace kadnet::dht
