@@ -3,6 +3,7 @@
 // std::invalid_argument naming the first bad value.
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "compression/codec.hpp"
@@ -30,6 +31,10 @@ struct node_config {
   std::size_t cookie_threshold_per_second = 2000;
   // The node's address may change: peers should not plan to dial it back.
   bool dynamic_ip = false;
+  // URIs this node listens on, ANNOUNCEd to every peer after the handshake so that peers can
+  // hand it out as a contact; a wildcard host (0.0.0.0, [::]) stands for "the address you see".
+  // Empty: the node only dials out and is never handed out.
+  std::vector<std::string> announce_addresses;
 
   void validate() const;
 };

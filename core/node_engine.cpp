@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "core/errors.hpp"
+#include "core/peer_address.hpp"
 
 namespace kadnet::core {
 namespace {
@@ -58,22 +59,26 @@ static session_limits limits_of(const node_config& c) {
   return l;
 }
 
-connection_id node_engine::dial(time_point now, std::optional<node_id> expected) {
+connection_id node_engine::dial(time_point now, std::optional<node_id> expected,
+                                byte_vector peer_address) {
   return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_)),
-                        false, now);
+                        false, now, peer_address);
 }
 
 connection_id node_engine::accept(time_point now, byte_vector peer_address) {
   update_load(now);
   ++handshakes_in_window_;
+  byte_vector address_copy = peer_address;
   return add_connection(session::accept(responder_context_, std::move(peer_address),
                                         limits_of(config_)),
-                        true, now);
+                        true, now, address_copy);
 }
 
-connection_id node_engine::add_connection(session s, bool inbound, time_point now) {
+connection_id node_engine::add_connection(session s, bool inbound, time_point now,
+                                          const byte_vector& peer_address) {
   connection_id c = next_connection_++;
   auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
+  it->second.observed = address_text(peer_address);
   it->second.handshake_deadline = now + config_.handshake_timeout;
   ++counters_.sessions_opened;
   pump_session(c, it->second, now);
@@ -127,6 +132,9 @@ void node_engine::on_established(connection_id c, connection_state& st, time_poi
   for (auto method : config_.compression) offer(wire::connection_option::compression_enabled, method);
   if (!config_.compression.empty())
     offer(wire::connection_option::preferred_compression, config_.compression.front());
+  if (!config_.announce_addresses.empty())
+    start_request(now, c, static_cast<std::uint8_t>(wire::opcode::announce),
+                  wire::announce{config_.announce_addresses}, std::nullopt, true);
 }
 
 void node_engine::on_message(connection_id c, connection_state& st, byte_vector bytes) {
@@ -166,6 +174,11 @@ void node_engine::on_reply(connection_id c, const wire::message& m) {
     r.code = n.code;
     r.text = n.text;
     r.data = n.data;
+  }
+  if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::announce)) {
+    // The peer's answer to our ANNOUNCE: how it sees us (STUN-like; seed 002).
+    if (!r.ec && !r.data.empty() && r.data.size() <= 64) observed_self_ = std::string(r.data.begin(), r.data.end());
+    return;
   }
   if (entry->internal) {
     // Our SET_CONNECTION_OPT: an ACK of option 0 lets us send with that method.
@@ -220,6 +233,8 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
       events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
       return;
     }
+    case opcode::announce:
+      return on_announce(c, st, m);
     case opcode::find_node:
     case opcode::find_value:
     case opcode::store:
@@ -229,6 +244,23 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
       break;
   }
   dispatch_plugin(c, st, m);
+}
+
+// Keeps the announced URIs whose host is the address the peer's packets come from (a wildcard
+// host stands for it); seed 001: an announcement must match the sender's real source address.
+void node_engine::on_announce(connection_id c, connection_state& st, const wire::message& m) {
+  std::string ip = host_of_address_text(st.observed);
+  std::vector<std::string> kept;
+  for (const auto& a : std::get<wire::announce>(m.body).addresses) {
+    auto checked = checked_announcement(a, ip);
+    if (checked) kept.push_back(std::move(*checked));
+  }
+  if (kept.empty())
+    return send_nack(c, m.opcode, m.id, wire::nack_code::bad_request,
+                     "announced addresses do not match your source address " + st.observed);
+  st.announced = kept;
+  events_.push_back(announced{c, st.sess.peer()->peer, std::move(kept)});
+  send_reply(c, m.id, wire::ack{m.opcode, byte_vector(st.observed.begin(), st.observed.end())});
 }
 
 void node_engine::dispatch_plugin(connection_id c, connection_state& st, const wire::message& m) {
@@ -412,7 +444,8 @@ std::vector<node_engine::peer_info> node_engine::peers() const {
   std::vector<peer_info> out;
   for (const auto& [c, st] : connections_) {
     if (st.closing || !st.sess.is_established()) continue;
-    out.push_back(peer_info{c, st.sess.peer()->peer, st.inbound, send_method(st), st.sess.counters()});
+    out.push_back(peer_info{c, st.sess.peer()->peer, st.inbound, send_method(st), st.announced,
+                            st.sess.counters()});
   }
   return out;
 }

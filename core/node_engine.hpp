@@ -63,7 +63,9 @@ class node_engine {
   struct request_done { request_id request; reply result; };
   // A one-way message (SHOUT, SPEAK, WHISPER, ...) for upper layers.
   struct incoming { connection_id connection; node_id peer; wire::message message; };
-  using event = std::variant<connected, disconnected, request_done, incoming>;
+  // A peer told us where it listens; `addresses` passed the source-address check (PROTOCOL.md 7).
+  struct announced { connection_id connection; node_id peer; std::vector<std::string> addresses; };
+  using event = std::variant<connected, disconnected, request_done, incoming, announced>;
 
   node_engine(const identity& self, node_config config);
   node_engine(const node_engine&) = delete;
@@ -72,9 +74,13 @@ class node_engine {
   const node_id& id() const { return self_.id(); }
   const node_config& config() const { return config_; }
   plugin_registry& plugins() { return plugins_; }
+  // Adds a URI to ANNOUNCE to peers from now on (the driver calls it once a listener is bound).
+  void announce_on(std::string uri) { config_.announce_addresses.push_back(std::move(uri)); }
 
   // --- transport side ---
-  connection_id dial(time_point now, std::optional<node_id> expected);
+  // `peer_address` is the transport address (16-byte IPv6 or v4-mapped ‖ 2-byte port) of the
+  // other end: it checks the peer's ANNOUNCE and tells the peer how it is seen.
+  connection_id dial(time_point now, std::optional<node_id> expected, byte_vector peer_address = {});
   connection_id accept(time_point now, byte_vector peer_address);
   void on_bytes(connection_id c, time_point now, byte_span bytes);
   void on_transport_closed(connection_id c, boost::system::error_code ec);
@@ -103,10 +109,13 @@ class node_engine {
     node_id peer;
     bool inbound;
     std::optional<compression::codec_id> sending_with;
+    std::vector<std::string> addresses;  // what it ANNOUNCEd, checked
     session_counters counters;
   };
   std::vector<peer_info> peers() const;
   engine_counters stats() const;
+  // How the latest peer to answer our ANNOUNCE sees us ("203.0.113.7:51234"), if any.
+  const std::optional<std::string>& observed_address() const { return observed_self_; }
 
  private:
   struct connection_state {
@@ -119,11 +128,14 @@ class node_engine {
     codec_set peer_acked;  // methods the peer accepts from us (it ACKed option 0)
     std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
+    std::string observed;                // the peer's transport address, "ip:port" ("" unknown)
+    std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Bumped when the connection goes away, so late plugin replies are dropped.
     std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   };
 
-  connection_id add_connection(session s, bool inbound, time_point now);
+  connection_id add_connection(session s, bool inbound, time_point now, const byte_vector& peer_address);
+  void on_announce(connection_id c, connection_state& st, const wire::message& m);
   void pump_session(connection_id c, connection_state& st, time_point now);
   request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
                            wire::message_body body, std::optional<std::chrono::milliseconds> timeout,
@@ -158,6 +170,7 @@ class node_engine {
   time_point load_window_start_{};
   std::size_t handshakes_in_window_ = 0;
   engine_counters counters_;
+  std::optional<std::string> observed_self_;
   byte_vector scratch_;
 };
 

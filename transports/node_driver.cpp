@@ -43,7 +43,9 @@ uri node_driver::listen(const uri& where) {
   acceptors_.push_back(acceptor);
   asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
   auto bound = acceptor->local_endpoint();
-  return uri{"tcp", bound.address().to_string(), bound.port()};
+  uri result{"tcp", bound.address().to_string(), bound.port()};
+  engine_.announce_on(result.to_string());
+  return result;
 }
 
 std::vector<uri> node_driver::listening() const {
@@ -74,7 +76,7 @@ core::connection_id node_driver::adopt(tcp::socket socket, bool inbound,
   auto now = std::chrono::steady_clock::now();
   auto link = std::make_shared<tcp_link>(std::move(socket));
   core::connection_id c = inbound ? engine_.accept(now, link->remote_address_bytes())
-                                  : engine_.dial(now, expected);
+                                  : engine_.dial(now, expected, link->remote_address_bytes());
   links_.emplace(c, link);
   std::weak_ptr<node_driver> weak = shared_from_this();
   link->start(tcp_link::callbacks{

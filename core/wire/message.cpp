@@ -166,6 +166,23 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
   return {};
 }
 
+error_code decode_body(byte_reader& r, const decode_limits&, announce& m) {
+  std::uint8_t count = 0;
+  if (!r.u8(count)) return errc::truncated;
+  if (count == 0) return errc::bad_field;
+  if (count > max_announced_addresses) return errc::too_large;
+  for (std::uint8_t i = 0; i < count; ++i) {
+    std::uint8_t len = 0;
+    byte_span text;
+    if (!r.u8(len) || !r.span(len, text)) return errc::truncated;
+    if (len == 0) return errc::bad_field;
+    for (auto c : text)
+      if (c < 0x21 || c > 0x7e) return errc::bad_field;  // URIs are printable ASCII
+    m.addresses.emplace_back(as_chars(text));
+  }
+  return expect_end(r);
+}
+
 error_code decode_body(byte_reader& r, const decode_limits& limits, plugin_call& m) {
   return read_rest(r, limits, m.payload);
 }
@@ -243,6 +260,15 @@ struct body_encoder {
       w.bytes(m.owner->sig);
     }
     write_counted(w, m.value);
+  }
+  void operator()(const announce& m) {
+    assert(!m.addresses.empty() && m.addresses.size() <= max_announced_addresses);
+    w.u8(static_cast<std::uint8_t>(m.addresses.size()));
+    for (const auto& a : m.addresses) {
+      assert(!a.empty() && a.size() <= 255);
+      w.u8(static_cast<std::uint8_t>(a.size()));
+      w.bytes(as_bytes(a));
+    }
   }
   void operator()(const plugin_call& m) { w.bytes(m.payload); }
 };

@@ -11,7 +11,7 @@
 // and the decode_limits before anything is copied). Each malformed input maps to one errc:
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
-//   unknown_opcode  opcode 10..63 (reserved for kadnet, not defined in this version)
+//   unknown_opcode  opcode 11..63 (reserved for kadnet, not defined in this version)
 //   bad_field       a flags byte with an undefined bit set, or NACK text that is not UTF-8
 //   too_large       a length (or the bytes a field takes up) beyond decode_limits
 // Values the codec cannot judge (a connection option or setting, a NACK code, the opcode an ACK
@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 
@@ -41,9 +42,10 @@ enum class opcode : std::uint8_t {
   find_node = 7,
   find_value = 8,
   store = 9,
+  announce = 10,
 };
-inline constexpr std::uint8_t last_defined_opcode = 9;
-// Opcodes from here to 255 are plugin RPCs; 10..63 are reserved for kadnet.
+inline constexpr std::uint8_t last_defined_opcode = 10;
+// Opcodes from here to 255 are plugin RPCs; 11..63 are reserved for kadnet.
 inline constexpr std::uint8_t first_plugin_opcode = 64;
 inline constexpr std::size_t message_header_size = 5;  // opcode | message id
 
@@ -159,6 +161,14 @@ struct store {
   friend bool operator==(const store&, const store&) = default;
 };
 
+// ANNOUNCE 10: the URIs the sender listens on, so the receiver can hand it out as a contact.
+// Each is printable ASCII, 1..255 bytes; 1..max_announced_addresses of them.
+inline constexpr std::size_t max_announced_addresses = 8;
+struct announce {
+  std::vector<std::string> addresses;
+  friend bool operator==(const announce&, const announce&) = default;
+};
+
 // Opcodes 64..255: a plugin RPC; the opcode is message::opcode.
 struct plugin_call {
   byte_vector payload;
@@ -166,7 +176,7 @@ struct plugin_call {
 };
 
 using message_body = std::variant<ack, nack, ping, set_connection_opt, shout, speak, whisper,
-                                  find_node, find_value, store, plugin_call>;
+                                  find_node, find_value, store, announce, plugin_call>;
 
 struct message {
   std::uint8_t opcode = 0;  // must agree with the body: its opcode, or >= 64 for plugin_call
@@ -189,7 +199,7 @@ void encode(const message& m, byte_vector& out);
 boost::system::error_code decode(byte_span in, message& out, const decode_limits& limits = {});
 
 // Reads only the 5-byte header, so that a node can NACK a request whose body does not decode or
-// whose opcode is reserved (10..63 are returned, not refused, here). Error: truncated.
+// whose opcode is reserved (11..63 are returned, not refused, here). Error: truncated.
 boost::system::error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id);
 
 // The bytes an origin signs (Ed25519) for a SHOUT:

@@ -364,6 +364,38 @@ TEST(NodeEngine, RefusedOptionNackCarriesOptionAndSetting) {
   EXPECT_EQ(done[0].result.data, (byte_vector{0, 2}));
 }
 
+byte_vector v4_address(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d, std::uint16_t port) {
+  byte_vector out(18, 0);
+  out[10] = out[11] = 0xff;
+  out[12] = a, out[13] = b, out[14] = c, out[15] = d;
+  out[16] = static_cast<std::uint8_t>(port >> 8), out[17] = static_cast<std::uint8_t>(port);
+  return out;
+}
+
+TEST(NodeEngine, AnnouncedWildcardBecomesTheSourceAddress) {
+  node_config a_cfg;
+  a_cfg.announce_addresses = {"tcp://0.0.0.0:4000"};
+  engine_pair p(a_cfg);
+  p.connect(std::nullopt, v4_address(198, 18, 0, 7, 51234), v4_address(198, 18, 0, 8, 4001));
+  auto ann = p.events_of<node_engine::announced>(p.b_events);
+  ASSERT_EQ(ann.size(), 1u);
+  EXPECT_EQ(ann[0].peer, p.a_id.id());
+  EXPECT_EQ(ann[0].addresses, std::vector<std::string>{"tcp://198.18.0.7:4000"});
+  // B told A how it sees A.
+  EXPECT_EQ(p.a.observed_address(), "198.18.0.7:51234");
+  EXPECT_EQ(p.b.peers()[0].addresses, std::vector<std::string>{"tcp://198.18.0.7:4000"});
+}
+
+TEST(NodeEngine, AnnouncementOfAnotherHostIsRefused) {
+  node_config a_cfg;
+  a_cfg.announce_addresses = {"tcp://198.18.9.9:4000"};  // not where A's packets come from
+  engine_pair p(a_cfg);
+  p.connect(std::nullopt, v4_address(198, 18, 0, 7, 51234));
+  EXPECT_TRUE(p.events_of<node_engine::announced>(p.b_events).empty());
+  EXPECT_TRUE(p.b.peers()[0].addresses.empty());
+  EXPECT_EQ(p.b.stats().nacks_sent, 1u);
+}
+
 TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config cfg;
   cfg.request_timeout = 0ms;

@@ -508,14 +508,14 @@ class TamperTest(KadnetTestCase):
     def test_altered_packet_is_dropped_and_session_goes_on(self):
         a = self.node(compression="none")
         b = self.node("--timeout", "1000", compression="none")
-        state = {"sealed": 0}
+        state = {"armed": False}
 
         def flip_first_sealed(packet):
-            if packet[1] != 10:
+            # Armed once the session is set up (handshake, ANNOUNCEs and their ACKs): the next
+            # sealed packet from B is then the request.
+            if packet[1] != 10 or not state["armed"]:
                 return [packet]
-            state["sealed"] += 1
-            if state["sealed"] != 1:
-                return [packet]
+            state["armed"] = False
             altered = bytearray(packet)
             altered[-1] ^= 0x01  # last byte of the Poly1305 tag
             return [bytes(altered)]
@@ -523,6 +523,8 @@ class TamperTest(KadnetTestCase):
         relay = Relay(a.port, flip_first_sealed)
         self.addCleanup(relay.close)
         via = f"tcp://127.0.0.1:{relay.port}"
+        self.assert_ping(b, via)
+        state["armed"] = True
         r = b.command(f"send {via} 64 lost")
         self.assertIs(r.get("ok"), False, f"an altered request was answered: {r}")
         self.assert_send(b, via, "after the altered one")
@@ -540,12 +542,19 @@ class TamperTest(KadnetTestCase):
         b = self.node(compression="none")
         copies = 20  # more than the 16 forged or replayed packets a session tolerates
 
+        state = {"armed": False}
+
         def replay(packet):
-            return [packet] * copies if packet[1] == 10 else [packet]
+            # Armed once the session is set up, so the request gets through (its first copy)
+            # before the replays of it get B cut off.
+            return [packet] * copies if packet[1] == 10 and state["armed"] else [packet]
 
         relay = Relay(a.port, replay)
         self.addCleanup(relay.close)
-        self.assert_send(b, f"tcp://127.0.0.1:{relay.port}", "replay me")
+        via = f"tcp://127.0.0.1:{relay.port}"
+        self.assert_ping(b, via)
+        state["armed"] = True
+        self.assert_send(b, via, "replay me")
         deadline = time.monotonic() + COMMAND_TIMEOUT
         while True:
             s = a.stats()
@@ -562,7 +571,8 @@ class TamperTest(KadnetTestCase):
     def test_replayed_packets_are_dropped_then_peer_cut_off(self):
         s = self.replay_until_cut_off()
         self.assertEqual(s["auth_failures"], 0, s)
-        self.assertEqual(s["requests_received"], 1, f"a replayed request was executed again: {s}")
+        # ANNOUNCE, PING, and the replayed request exactly once.
+        self.assertEqual(s["requests_received"], 3, f"a replayed request was executed again: {s}")
         self.assertGreaterEqual(s["replays"], 17, s)
 
     def test_peer_cut_off_counted_once(self):

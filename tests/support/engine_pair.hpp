@@ -19,9 +19,11 @@ class engine_pair {
         a(a_id, std::move(a_config)), b(b_id, std::move(b_config)) {}
 
   // A dials B; returns after both ends processed everything the handshake produced.
-  void connect(std::optional<core::node_id> expected = std::nullopt) {
-    a_conn = a.dial(now, expected);
-    b_conn = b.accept(now, byte_vector(18, 0));
+  // `a_seen_by_b` / `b_seen_by_a`: the transport addresses each side sees for the other.
+  void connect(std::optional<core::node_id> expected = std::nullopt,
+               byte_vector a_seen_by_b = byte_vector(18, 0), byte_vector b_seen_by_a = byte_vector(18, 0)) {
+    a_conn = a.dial(now, expected, std::move(b_seen_by_a));
+    b_conn = b.accept(now, std::move(a_seen_by_b));
     exchange();
   }
 

@@ -59,6 +59,11 @@ std::size_t held_bytes(const message& m) {
     std::size_t operator()(const find_node&) const { return 0; }
     std::size_t operator()(const find_value&) const { return 0; }
     std::size_t operator()(const store& b) const { return b.value.capacity(); }
+    std::size_t operator()(const announce& b) const {
+      std::size_t n = 0;
+      for (const auto& a : b.addresses) n += a.size();
+      return n;
+    }
     std::size_t operator()(const plugin_call& b) const { return b.payload.capacity(); }
   };
   return std::visit(counter{}, m.body);

@@ -75,6 +75,8 @@ std::vector<sample> samples() {
       {"store_plain", make_message(14, plain), 0},
       {"store_signed", make_message(15, owned), 0},
       {"store_empty", make_message(16, store{id_filled(7), 0, 0, std::nullopt, {}}), 0},
+      {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
+      {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
       {"plugin_255", make_plugin_call(255, 0xffffffff, {}), 5},
   };
@@ -195,8 +197,18 @@ TEST(MessageDecode, EmptyAndShortHeaderAreTruncated) {
   EXPECT_EQ(decode_header(byte_vector{}, op, id), errc::truncated);
 }
 
+TEST(MessageDecode, AnnounceLayoutAndErrors) {
+  byte_vector in = encoded(make_message(1, announce{{"tcp://h:1"}}));
+  EXPECT_EQ(in, (byte_vector{10, 0, 0, 0, 1, 1, 9, 't', 'c', 'p', ':', '/', '/', 'h', ':', '1'}));
+  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 0}), errc::bad_field);     // no address
+  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 9}), errc::too_large);     // over 8
+  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 0}), errc::bad_field);  // empty address
+  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 1, ' '}), errc::bad_field);  // not printable
+  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 2, 'a'}), errc::truncated);
+}
+
 TEST(MessageDecode, ReservedOpcodesAreUnknownButHaveAHeader) {
-  for (int op = 10; op < 64; ++op) {
+  for (int op = 11; op < 64; ++op) {
     byte_vector in = {static_cast<std::uint8_t>(op), 0xca, 0xfe, 0xba, 0xbe};
     EXPECT_EQ(decode_err(in), errc::unknown_opcode) << op;
     in.push_back(0x00);

@@ -1,0 +1,248 @@
+#include "dht/lookup.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace kadnet::dht {
+
+namespace {
+
+// Not-yet-asked candidates a path keeps, in multiples of k. Four times k leaves room for the
+// ~30 % of dead contacts a churning network hands out while keeping memory independent of how
+// chatty (or hostile) the peers are.
+constexpr std::size_t candidate_factor = 4;
+
+}  // namespace
+
+lookup::lookup(const core::node_id& target, std::vector<contact> seeds, lookup_config config,
+               core::node_id self)
+    : target_(target), self_(self), config_(config) {
+  if (config_.k == 0 || config_.alpha == 0 || config_.disjoint_paths == 0)
+    throw std::invalid_argument("lookup: k, alpha and disjoint_paths must be at least 1");
+  paths_.resize(config_.disjoint_paths);
+
+  // Deal the seeds closest first, so each path starts with a fair share of the best ones.
+  core::closer_to closer(target_);
+  std::stable_sort(seeds.begin(), seeds.end(),
+                   [&](const contact& a, const contact& b) { return closer(a.id, b.id); });
+  std::size_t dealt = 0;
+  for (const contact& c : seeds) {
+    if (c.id == self_ || owner_.contains(c.id)) continue;
+    add_candidate(dealt % paths_.size(), c, 1);
+    ++dealt;
+  }
+}
+
+void lookup::add_candidate(std::size_t path_index, const contact& c, int hop) {
+  if (c.id == self_) return;
+  if (owner_.contains(c.id)) return;  // first path to learn a contact owns it
+  path& p = paths_[path_index];
+  peer q{c, c.id.distance(target_), hop};
+  auto at = std::lower_bound(p.peers.begin(), p.peers.end(), q.distance,
+                             [](const peer& a, const core::node_id& d) { return a.distance < d; });
+  p.peers.insert(at, std::move(q));
+  owner_.emplace(c.id, path_index);
+  ++p.not_contacted;
+  if (p.not_contacted > candidate_factor * config_.k) drop_farthest_candidate(p);
+}
+
+void lookup::drop_farthest_candidate(path& p) {
+  // Only never-asked candidates are dropped: asked ones carry results and late replies.
+  for (auto it = p.peers.end(); it != p.peers.begin();) {
+    --it;
+    if (it->state == peer_state::not_contacted) {
+      owner_.erase(it->info.id);  // another path may learn it again; it was never asked
+      p.peers.erase(it);
+      --p.not_contacted;
+      return;
+    }
+  }
+}
+
+lookup::peer* lookup::find_peer(const core::node_id& id, std::size_t* path_index) {
+  auto owner = owner_.find(id);
+  if (owner == owner_.end()) return nullptr;
+  path& p = paths_[owner->second];
+  // Distances to a fixed target are unique per id, so a binary search finds the entry.
+  core::node_id d = id.distance(target_);
+  auto at = std::lower_bound(p.peers.begin(), p.peers.end(), d,
+                             [](const peer& a, const core::node_id& x) { return a.distance < x; });
+  if (at == p.peers.end() || at->info.id != id) return nullptr;
+  if (path_index) *path_index = owner->second;
+  return &*at;
+}
+
+lookup::action lookup::next(core::time_point now) {
+  if (finished_) return finished{};
+  std::optional<core::time_point> until;
+  bool all_finished = true;
+  for (std::size_t i = 0; i < paths_.size(); ++i) {
+    if (paths_[i].finished) continue;
+    action a = next_on_path(i, now);
+    if (std::holds_alternative<send>(a)) return a;
+    if (auto* w = std::get_if<waiting>(&a)) {
+      all_finished = false;
+      if (w->until && (!until || *w->until < *until)) until = w->until;
+    }
+  }
+  if (all_finished) {
+    finished_ = true;
+    return finished{};
+  }
+  return waiting{until};
+}
+
+lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now) {
+  path& p = paths_[path_index];
+  // Expire first, over the whole path: a slot whose deadline passed is free for the scan below,
+  // and the earliest deadline reported back is always in the future.
+  std::optional<core::time_point> earliest;
+  for (peer& q : p.peers) {
+    if (q.state != peer_state::waiting) continue;
+    if (now >= q.deadline) {
+      q.state = peer_state::unresponsive;  // a late reply is still welcome
+      --p.in_flight;
+      ++stats_.failures;
+    } else if (!earliest || q.deadline < *earliest) {
+      earliest = q.deadline;
+    }
+  }
+
+  // Counting answers toward k stops at the first request still in flight: a closer contact
+  // may yet answer and must not be overtaken by farther answers.
+  bool counting = true;
+  std::size_t answered = 0;
+  for (peer& q : p.peers) {
+    switch (q.state) {
+      case peer_state::waiting:
+        counting = false;
+        break;
+      case peer_state::succeeded:
+        if (counting && ++answered >= config_.k) {
+          p.finished = true;
+          return finished{};
+        }
+        break;
+      case peer_state::not_contacted:
+        // The closest candidate not yet asked waits for a free slot.
+        if (p.in_flight >= config_.alpha) return waiting{earliest};
+        q.state = peer_state::waiting;
+        q.deadline = now + config_.slot_timeout;
+        ++p.in_flight;
+        --p.not_contacted;
+        ++stats_.messages;
+        return send{q.info};
+      case peer_state::unresponsive:
+      case peer_state::failed:
+        break;
+    }
+  }
+  // Every candidate was asked: done unless answers are still pending.
+  if (p.in_flight > 0) return waiting{earliest};
+  p.finished = true;
+  return finished{};
+}
+
+void lookup::release_slot(path& p, peer& q) {
+  if (q.state == peer_state::waiting) --p.in_flight;
+}
+
+lookup::peer* lookup::answerable_peer(const core::node_id& from, std::size_t& path_index,
+                                      bool finished_path_ok) {
+  if (finished_) return nullptr;
+  peer* q = find_peer(from, &path_index);
+  if (!q || (paths_[path_index].finished && !finished_path_ok)) return nullptr;
+  switch (q->state) {
+    case peer_state::waiting:
+    case peer_state::unresponsive:  // late reply after the slot timed out
+    case peer_state::failed:        // late reply after the driver reported a timeout
+      return q;
+    case peer_state::not_contacted:  // never asked: unsolicited
+    case peer_state::succeeded:      // duplicate answer
+      return nullptr;
+  }
+  return nullptr;
+}
+
+void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, core::time_point) {
+  std::size_t path_index = 0;
+  peer* q = answerable_peer(from, path_index, false);  // a finished path's results are final
+  if (!q) return;
+  path& p = paths_[path_index];
+  release_slot(p, *q);
+  q->state = peer_state::succeeded;
+  ++stats_.replies;
+  const int hop = q->hop + 1;
+  // q may dangle once candidates are inserted; nothing below touches it.
+  if (closer.size() > config_.k) closer.resize(config_.k);
+  for (const contact& c : closer) add_candidate(path_index, c, hop);
+}
+
+void lookup::on_value(const core::node_id& from, byte_vector value_bytes, core::time_point) {
+  if (!config_.find_value) return;
+  std::size_t path_index = 0;
+  // A value ends the whole lookup, so one from a path that already finished still counts.
+  peer* q = answerable_peer(from, path_index, true);
+  if (!q) return;
+  release_slot(paths_[path_index], *q);
+  q->state = peer_state::succeeded;
+  q->had_value = true;
+  ++stats_.replies;
+  value_ = std::move(value_bytes);
+  finished_ = true;
+}
+
+void lookup::on_failure(const core::node_id& from) {
+  if (finished_) return;
+  std::size_t path_index = 0;
+  peer* q = find_peer(from, &path_index);
+  if (!q) return;
+  if (q->state == peer_state::waiting) {
+    --paths_[path_index].in_flight;
+    ++stats_.failures;
+    q->state = peer_state::failed;
+  } else if (q->state == peer_state::unresponsive) {
+    q->state = peer_state::failed;  // its timeout was already counted
+  }
+}
+
+std::vector<const lookup::peer*> lookup::answered_closest() const {
+  std::vector<const peer*> out;
+  for (const path& p : paths_)
+    for (const peer& q : p.peers)
+      if (q.state == peer_state::succeeded) out.push_back(&q);
+  auto by_distance = [](const peer* a, const peer* b) { return a->distance < b->distance; };
+  std::size_t n = std::min(out.size(), config_.k);
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
+                    by_distance);
+  out.resize(n);
+  return out;
+}
+
+std::vector<contact> lookup::closest_answered() const {
+  std::vector<contact> out;
+  for (const peer* q : answered_closest()) out.push_back(q->info);
+  return out;
+}
+
+std::optional<contact> lookup::cache_target() const {
+  if (!value_) return std::nullopt;
+  const peer* best = nullptr;
+  for (const path& p : paths_)
+    for (const peer& q : p.peers)
+      if (q.state == peer_state::succeeded && !q.had_value &&
+          (!best || q.distance < best->distance))
+        best = &q;
+  if (!best) return std::nullopt;
+  return best->info;
+}
+
+lookup::stats lookup::get_stats() const {
+  stats s = stats_;
+  s.rounds = 0;
+  for (const peer* q : answered_closest()) s.rounds = std::max(s.rounds, q->hop);
+  return s;
+}
+
+}  // namespace kadnet::dht

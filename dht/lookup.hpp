@@ -1,0 +1,144 @@
+#pragma once
+// An iterative Kademlia lookup (FIND_NODE or FIND_VALUE) as a sans-I/O state machine, after
+// rust-libp2p's `query/peers/closest.rs`: the lookup never sends, never reads a clock and never
+// sleeps; it only says whom to ask next.
+//
+// Contract (what to call after what):
+//   1. Construct it with the target, the closest contacts of the routing table, and a config.
+//   2. Call next(now) repeatedly until it returns `waiting` or `finished`. Each `send{c}` means
+//      "send FIND_NODE(target) (or FIND_VALUE) to c now"; the lookup counts c as in flight with
+//      the deadline now + slot_timeout.
+//   3. Feed what comes back: on_reply (closer contacts), on_value (FIND_VALUE hit) or on_failure
+//      (error, NACK, the driver's own timeout, connection lost). Then go to 2.
+//   4. `waiting{until}`: call next again when something was fed in, or at `until` at the latest
+//      (the earliest slot deadline). until is nullopt only when nothing is in flight with a
+//      deadline, which a well-formed lookup never reports (it finishes instead).
+//   5. After `finished`, read closest_answered(), value(), cache_target() and get_stats(); later
+//      calls to on_* are ignored and next() keeps returning `finished`.
+//
+// Slots and timeouts: at most α requests per path hold a slot. A request whose deadline passes
+// (seen by next(now)) loses its slot, so a dead contact costs one slot for one slot_timeout and
+// never more; it then counts as failed for termination, but a late reply is still used.
+//
+// Termination (per path): finished when the k closest contacts known that did not fail have all
+// answered and no closer request is still in flight, or when no candidate is left. With
+// find_value the whole lookup finishes at the first value.
+//
+// Disjoint paths (S/Kademlia): with disjoint_paths = d > 1, the seeds (sorted by distance) are
+// dealt round-robin into d paths. Each path runs its own α-limited iteration; a contact belongs
+// to the first path that learned it, so no contact is ever queried twice. The lookup finishes
+// when every path finished; results are merged.
+//
+// Peer input never throws: replies from contacts that were not asked, contacts equal to self and
+// duplicates are ignored; a reply's `closer` list is cut to k entries. Memory is bounded: each
+// path keeps at most 4k not-yet-asked candidates (the farthest are dropped); asked contacts are
+// kept, and there are at most `messages` of those.
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/node_id.hpp"
+#include "core/rpc_tracker.hpp"
+#include "dht/constants.hpp"
+#include "dht/contact.hpp"
+
+namespace kadnet::dht {
+
+struct lookup_config {
+  std::size_t k = default_k;          // results wanted; also the cap on a reply's contacts
+  std::size_t alpha = default_alpha;  // requests in flight per path
+  std::chrono::milliseconds slot_timeout{1000};
+  std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
+  bool find_value = false;
+};
+
+class lookup {
+ public:
+  struct send {
+    contact to;
+  };
+  struct waiting {
+    std::optional<core::time_point> until;  // call next() again by then
+  };
+  struct finished {};
+  using action = std::variant<send, waiting, finished>;
+
+  struct stats {
+    std::size_t messages = 0;  // requests sent
+    std::size_t replies = 0;   // answers used (on_reply / on_value), late ones included
+    std::size_t failures = 0;  // requests that timed out or failed, each counted once
+    int rounds = 0;            // max hop among closest_answered(); seeds are hop 1
+  };
+
+  // Throws std::invalid_argument when k, alpha or disjoint_paths is 0 (local misuse).
+  lookup(const core::node_id& target, std::vector<contact> seeds, lookup_config config,
+         core::node_id self);
+
+  // The next step; see the contract above.
+  action next(core::time_point now);
+
+  // `from` answered with contacts closer to the target (FIND_NODE reply, or FIND_VALUE without
+  // the value). Ignored unless `from` was asked and has not answered yet.
+  void on_reply(const core::node_id& from, std::vector<contact> closer, core::time_point now);
+  // `from` answered FIND_VALUE with the value: the lookup is finished. Ignored unless
+  // config.find_value and `from` was asked. The caller checks the value's validity (signature,
+  // key) first and reports a bad one with on_failure.
+  void on_value(const core::node_id& from, byte_vector value_bytes, core::time_point now);
+  // `from` failed (error, NACK, timeout seen by the driver): its slot is freed at once.
+  void on_failure(const core::node_id& from);
+
+  bool is_finished() const { return finished_; }
+  const core::node_id& target() const { return target_; }
+
+  // Up to k contacts that answered (without or with the value), closest first, over all paths.
+  std::vector<contact> closest_answered() const;
+  const std::optional<byte_vector>& value() const { return value_; }
+  // FIND_VALUE with a value found: the closest contact that answered without the value, where
+  // the caller should store a copy (Kademlia's caching along the path). nullopt otherwise.
+  std::optional<contact> cache_target() const;
+  stats get_stats() const;
+
+ private:
+  enum class peer_state { not_contacted, waiting, unresponsive, succeeded, failed };
+  struct peer {
+    contact info;
+    core::node_id distance;
+    int hop = 1;
+    peer_state state = peer_state::not_contacted;
+    core::time_point deadline{};
+    bool had_value = false;
+  };
+  struct path {
+    std::vector<peer> peers;  // sorted by distance to the target, closest first
+    std::size_t in_flight = 0;
+    std::size_t not_contacted = 0;
+    bool finished = false;
+  };
+
+  action next_on_path(std::size_t path_index, core::time_point now);
+  // Adds a contact to a path unless it is self or already known; hop is its hop count.
+  void add_candidate(std::size_t path_index, const contact& c, int hop);
+  void drop_farthest_candidate(path& p);
+  peer* find_peer(const core::node_id& id, std::size_t* path_index = nullptr);
+  // The asked peer `from`, if a reply from it is acceptable now; nullptr otherwise.
+  peer* answerable_peer(const core::node_id& from, std::size_t& path_index,
+                        bool finished_path_ok);
+  void release_slot(path& p, peer& q);
+  std::vector<const peer*> answered_closest() const;
+
+  core::node_id target_;
+  core::node_id self_;
+  lookup_config config_;
+  std::vector<path> paths_;
+  // Which path owns each known contact; a contact is queried by its owner only.
+  std::unordered_map<core::node_id, std::size_t> owner_;
+  std::optional<byte_vector> value_;
+  stats stats_{};
+  bool finished_ = false;
+};
+
+}  // namespace kadnet::dht

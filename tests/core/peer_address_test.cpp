@@ -1,0 +1,34 @@
+#include "core/peer_address.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kadnet::core {
+namespace {
+
+TEST(PeerAddress, FormatsIpv4MappedAndIpv6) {
+  byte_vector v4(18, 0);
+  v4[10] = v4[11] = 0xff;
+  v4[12] = 127, v4[15] = 1, v4[16] = 0x0f, v4[17] = 0xa0;
+  EXPECT_EQ(address_text(v4), "127.0.0.1:4000");
+  byte_vector v6(18, 0);
+  v6[15] = 1, v6[17] = 80;
+  EXPECT_EQ(address_text(v6), "[::1]:80");
+  EXPECT_EQ(address_text(byte_vector(5, 0)), "");
+  EXPECT_EQ(host_of_address_text("[::1]:80"), "::1");
+  EXPECT_EQ(host_of_address_text("127.0.0.1:4000"), "127.0.0.1");
+}
+
+TEST(PeerAddress, AnnouncementsMustMatchTheSource) {
+  EXPECT_EQ(checked_announcement("tcp://0.0.0.0:4000", "198.18.0.1"), "tcp://198.18.0.1:4000");
+  EXPECT_EQ(checked_announcement("tcp://198.18.0.1:4000", "198.18.0.1"), "tcp://198.18.0.1:4000");
+  EXPECT_EQ(checked_announcement("tcp://[::]:4000", "::1"), "tcp://[::1]:4000");
+  EXPECT_EQ(checked_announcement("tcp://127.0.0.1:4000", "::ffff:127.0.0.1"), "tcp://127.0.0.1:4000");
+  EXPECT_EQ(checked_announcement("tcp://198.18.0.2:4000", "198.18.0.1"), std::nullopt);
+  EXPECT_EQ(checked_announcement("tcp://evil.example:4000", "198.18.0.1"), std::nullopt);
+  EXPECT_EQ(checked_announcement("no-scheme", "198.18.0.1"), std::nullopt);
+  EXPECT_EQ(checked_announcement("tcp://0.0.0.0:", "198.18.0.1"), std::nullopt);
+  EXPECT_EQ(checked_announcement("tcp://0.0.0.0:4000", ""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace kadnet::core
