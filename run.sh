@@ -15,8 +15,8 @@ PACKAGES=(
 usage() {
   cat <<'USAGE'
 usage: ./run.sh COMMAND [ARGS]
-  swarm [ARGS]     install, build, and run `kadnet swarm` (the DHT swarm arrives with the DHT
-                   issue; for now 16 nodes on loopback calling each other over TCP)
+  swarm [ARGS]     install, build, and run `kadnet swarm` (64 DHT nodes on loopback: puts,
+                   gets, a third killed, gets again; ARGS go to it)
   test             install, build, and run the whole test suite (non-zero exit on any failure)
   build            install and build (Release with debug info, Ninja, ccache) into build/
   bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it)

@@ -36,6 +36,8 @@ class category final : public boost::system::error_category {
       case errc::connection_closed: return "connection closed";
       case errc::peer_cut_off: return "peer cut off for exceeding its limits";
       case errc::shutting_down: return "node shutting down";
+      case errc::not_found: return "value not found";
+      case errc::store_refused: return "no replica accepted the value";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

@@ -32,6 +32,8 @@ enum class errc {
   connection_closed,      // the session ended before the reply came
   peer_cut_off,           // the peer exceeded its limits and was disconnected
   shutting_down,          // the node is stopping
+  not_found,              // a DHT lookup ended without finding the value
+  store_refused,          // no replica accepted a STORE (each NACKed it; see its code)
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -35,6 +35,9 @@ struct node_config {
   // hand it out as a contact; a wildcard host (0.0.0.0, [::]) stands for "the address you see".
   // Empty: the node only dials out and is never handed out.
   std::vector<std::string> announce_addresses;
+  // FIND_NODE, FIND_VALUE and STORE become `incoming` events for the DHT, answered with
+  // node_engine::respond(); without it they are NACKed unsupported_opcode.
+  bool serve_dht = false;
 
   void validate() const;
 };

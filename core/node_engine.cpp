@@ -238,6 +238,10 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
     case opcode::find_node:
     case opcode::find_value:
     case opcode::store:
+      if (config_.serve_dht) {
+        events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
+        return;
+      }
       return send_nack(c, m.opcode, m.id, wire::nack_code::unsupported_opcode,
                        "unsupported opcode: this node runs no DHT");
     default:
@@ -298,6 +302,10 @@ void node_engine::send_reply(connection_id c, std::uint32_t id, wire::message_bo
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
   send_message(c, it->second, wire::make_message(id, std::move(body)));
+}
+
+void node_engine::respond(connection_id c, std::uint32_t message_id, wire::message_body body) {
+  send_reply(c, message_id, std::move(body));
 }
 
 void node_engine::send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id,

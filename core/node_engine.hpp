@@ -93,12 +93,16 @@ class node_engine {
   byte_vector take_transmit(connection_id c);
   bool wants_close(connection_id c) const;
   std::optional<event> poll_event();
+  bool has_events() const { return !events_.empty(); }
 
   // --- application side ---
   // Sends a request on an established connection and reports its reply as request_done with
   // the returned id (immediately, with an error, if the connection is not established).
   request_id request(time_point now, connection_id c, std::uint8_t opcode, wire::message_body body,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Answers a request that surfaced as an `incoming` event (the DHT's FIND_NODE, FIND_VALUE,
+  // STORE); `body` is the ACK or NACK.
+  void respond(connection_id c, std::uint32_t message_id, wire::message_body body);
   // Sends a message that gets no reply (SHOUT, SPEAK).
   boost::system::error_code send_oneway(connection_id c, std::uint8_t opcode, wire::message_body body);
 

@@ -9,20 +9,25 @@ const char* const usage_text = R"(usage:
   kadnet keygen FILE
       Create an Ed25519 identity in FILE (mode 0600) and print its NodeId.
   kadnet node [--listen URI]... [--bootstrap URI]... [--identity FILE]
-              [--compression LIST] [--timeout MS] [--json]
+              [--data-dir DIR] [--compression LIST] [--timeout MS] [--json]
       Run a node and read commands from standard input, one per line.
       --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000 (port 0: any)
-      --bootstrap URI    connect to URI at start (repeatable)
+      --bootstrap URI    connect to URI at start and join the DHT through it (repeatable)
       --identity FILE    load the identity from FILE, creating it if missing
-                         (default: a fresh identity for this run)
+                         (default: DIR/identity.key with --data-dir, else a fresh
+                         identity for this run)
+      --data-dir DIR     keep the identity, the DHT values (SQLite) and a routing-table
+                         snapshot in DIR (created if missing), so a restart keeps them
       --compression LIST methods to accept and prefer, in order, comma separated:
                          bz2,gzip,lzma,zlib,snappy,zstd or none (default zstd,snappy,zlib)
       --timeout MS       request timeout in milliseconds (default 5000)
       --json             print one JSON object per line instead of text
-  kadnet swarm [--nodes N] [--calls N] [--json]
-      Run N nodes (default 16) on loopback in this process; each calls a plugin on
-      random others --calls times (default 32); print success and latency. (The DHT
-      swarm with puts, gets and churn arrives with the DHT.)
+  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp] [--json]
+      Run a DHT swarm of N nodes (default 64) on loopback in this process: join,
+      put N values (--ops, default 200) from random nodes, get them back, kill a
+      share F of the nodes (default 0.33), get them again; print settle time,
+      success %, latency median and p99 and lookup hops. (udp and sim transports
+      arrive with the UDP issue.)
   kadnet --help
 
 commands of `kadnet node`:
@@ -30,6 +35,11 @@ commands of `kadnet node`:
   ping URI|ID              PING a peer and print the round-trip time
   send URI|ID OPCODE TEXT  call plugin OPCODE (64..255) with TEXT; every kadnet node
                            answers opcode 64 by echoing the text back
+  put KEY VALUE            store VALUE (the rest of the line) under KEY in the DHT; KEY
+                           is text, hashed to 32 bytes with BLAKE2b-256
+  get KEY                  find the value stored under KEY
+  find ID                  the k nodes closest to a NodeId (64 hex digits)
+  buckets                  the routing table, bucket by bucket
   peers                    the sessions this node has
   stats                    counters: sessions, packets, dropped packets, requests
   help                     this list
@@ -78,6 +88,7 @@ node_options parse_node_options(const std::vector<std::string>& args) {
     if (a == "--listen") o.listen.push_back(uri_arg(a, value()));
     else if (a == "--bootstrap") o.bootstrap.push_back(uri_arg(a, value()));
     else if (a == "--identity") o.identity_file = value();
+    else if (a == "--data-dir") o.data_dir = value();
     else if (a == "--compression") o.compression = compression_arg(value());
     else if (a == "--json") o.json = true;
     else if (a == "--help" || a == "-h") o.help = true;

@@ -1,6 +1,7 @@
 #include "tools/node_shell.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <future>
 #include <iomanip>
 #include <iostream>
@@ -66,9 +67,7 @@ class shell {
   shell(const node_options& o, std::ostream& out)
       : options_(o),
         print_(out, o.json),
-        node_(io_.get_executor(),
-              o.identity_file ? core::identity::load_or_create(*o.identity_file) : core::identity::generate(),
-              make_config(o)) {
+        node_(io_.get_executor(), load_identity(o), make_config(o), make_dht(o)) {
     node_.add_handler(echo_opcode, [](const core::node_id&, byte_span payload) {
       return byte_vector(payload.begin(), payload.end());
     });
@@ -94,6 +93,13 @@ class shell {
       else print_.result({{"event", "connected"}, {"peer", peer.to_hex()}, {"uri", u.to_string()}},
                          "connected to " + peer.to_hex() + " at " + u.to_string());
     }
+    if (options_.bootstrap.empty()) return;
+    auto [ec, found] = wait_for<boost::system::error_code, dht::find_node_result>(
+        [&](auto cb) { node_.dht().bootstrap(cb); });
+    if (ec) return print_.error("join", ec.message());
+    print_.result({{"event", "joined"}, {"contacts", found.closest.size()}, {"rounds", found.stats.rounds}},
+                  "joined the DHT: " + std::to_string(found.closest.size()) + " closest nodes found in " +
+                      std::to_string(found.stats.rounds) + " rounds");
   }
 
   void run(std::istream& in) {
@@ -110,6 +116,22 @@ class shell {
   }
 
  private:
+  static core::identity load_identity(const node_options& o) {
+    if (o.identity_file) return core::identity::load_or_create(*o.identity_file);
+    if (o.data_dir) {
+      std::filesystem::create_directories(*o.data_dir);
+      return core::identity::load_or_create(std::filesystem::path(*o.data_dir) / "identity.key");
+    }
+    return core::identity::generate();
+  }
+
+  static transports::dht_settings make_dht(const node_options& o) {
+    transports::dht_settings s;
+    if (o.data_dir) s.data_dir = *o.data_dir;
+    s.config.routing.max_per_prefix = 0;  // a CLI node may well see all its peers on one host
+    return s;
+  }
+
   static core::node_config make_config(const node_options& o) {
     core::node_config c;
     c.compression = o.compression;
@@ -133,8 +155,13 @@ class shell {
     if (command == "ping") return ping(words);
     if (command == "send") return send(words);
     if (command == "peers") return peers();
+    if (command == "put") return put(words);
+    if (command == "get") return get(words);
+    if (command == "find") return find(words);
+    if (command == "buckets") return buckets();
     if (command == "stats") return stats();
-    print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | peers | stats | help | quit");
+    print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | put KEY VALUE | "
+                          "get KEY | find ID | buckets | peers | stats | help | quit");
   }
 
   std::optional<peer_ref> target(const std::string& command, std::istringstream& words, const char* usage) {
@@ -179,6 +206,70 @@ class shell {
     if (ec) return print_.error("send", describe(ec, r));
     std::string reply(r.data.begin(), r.data.end());
     print_.result({{"cmd", "send"}, {"ok", true}, {"reply", reply}}, "reply: " + reply);
+  }
+
+  void put(std::istringstream& words) {
+    std::string key, value;
+    if (!(words >> key)) return print_.error("put", "missing KEY; usage: put KEY VALUE");
+    std::getline(words >> std::ws, value);
+    if (value.empty()) return print_.error("put", "missing VALUE; usage: put KEY VALUE");
+    auto [ec, r] = wait_for<boost::system::error_code, dht::put_outcome>([&](auto cb) {
+      node_.dht().put(text_key(key), byte_vector(value.begin(), value.end()), cb);
+    });
+    if (ec) return print_.error("put", ec.message());
+    print_.result({{"cmd", "put"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"version", r.version},
+                   {"replicas", r.replicas}},
+                  "stored version " + std::to_string(r.version) + " on " + std::to_string(r.replicas) + " node(s)");
+  }
+
+  void get(std::istringstream& words) {
+    std::string key;
+    if (!(words >> key)) return print_.error("get", "missing KEY; usage: get KEY");
+    auto [ec, r] = wait_for<boost::system::error_code, dht::get_result>(
+        [&](auto cb) { node_.dht().get(text_key(key), cb); });
+    if (ec) return print_.error("get", ec.message());
+    std::string value(r.value->value.begin(), r.value->value.end());
+    print_.result({{"cmd", "get"}, {"ok", true}, {"value", value}, {"version", r.value->version},
+                   {"rounds", r.stats.rounds}},
+                  "value: " + value + " (version " + std::to_string(r.value->version) + ")");
+  }
+
+  void find(std::istringstream& words) {
+    std::string text;
+    if (!(words >> text)) return print_.error("find", "missing ID; usage: find ID");
+    auto id = core::node_id::from_hex(text);
+    if (!id) return print_.error("find", "'" + text + "' is not a NodeId (64 hex digits); usage: find ID");
+    auto [ec, r] = wait_for<boost::system::error_code, dht::find_node_result>(
+        [&](auto cb) { node_.dht().find_node(*id, cb); });
+    if (ec) return print_.error("find", ec.message());
+    json::array arr;
+    std::string out = std::to_string(r.closest.size()) + " closest node(s), " + std::to_string(r.stats.rounds) + " rounds";
+    for (const auto& c : r.closest) {
+      json::array addresses;
+      for (const auto& a : c.addresses) addresses.push_back(json::value(a));
+      arr.push_back(json::object{{"id", c.id.to_hex()}, {"addresses", addresses}});
+      out += "\n  " + c.id.to_hex() + (c.addresses.empty() ? "" : " " + c.addresses.front());
+    }
+    print_.result({{"cmd", "find"}, {"ok", true}, {"nodes", arr}, {"rounds", r.stats.rounds}}, out);
+  }
+
+  void buckets() {
+    auto view = std::get<0>(wait_for<std::vector<dht::bucket_view>>([&](auto cb) { node_.dht().buckets(cb); }));
+    json::array arr;
+    std::string out;
+    std::size_t total = 0;
+    for (const auto& b : view) {
+      json::array ids;
+      for (const auto& c : b.contacts) ids.push_back(json::value(c.id.to_hex()));
+      arr.push_back(json::object{{"depth", b.depth}, {"contacts", ids}, {"replacements", b.replacements}});
+      total += b.contacts.size();
+      out += "bucket depth " + std::to_string(b.depth) + ": " + std::to_string(b.contacts.size()) +
+             " contact(s), " + std::to_string(b.replacements) + " replacement(s)\n";
+      for (const auto& c : b.contacts)
+        out += "  " + c.id.to_hex() + (c.addresses.empty() ? " (dials out only)" : " " + c.addresses.front()) + "\n";
+    }
+    out += std::to_string(total) + " contact(s) in " + std::to_string(view.size()) + " bucket(s)";
+    print_.result({{"cmd", "buckets"}, {"ok", true}, {"buckets", arr}}, out);
   }
 
   void peers() {

@@ -6,6 +6,7 @@
 #include <future>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -19,8 +20,10 @@
 namespace kadnet::tools {
 namespace {
 
-int int_arg(const std::string& flag, const std::string& text, int lo, int hi) {
-  int v = 0;
+using clock = std::chrono::steady_clock;
+
+long long int_arg(const std::string& flag, const std::string& text, long long lo, long long hi) {
+  long long v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
     throw std::invalid_argument(flag + ": '" + text + "' must be a number from " + std::to_string(lo) +
@@ -28,10 +31,67 @@ int int_arg(const std::string& flag, const std::string& text, int lo, int hi) {
   return v;
 }
 
+double fraction_arg(const std::string& flag, const std::string& text) {
+  double v = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0 || v >= 1)
+    throw std::invalid_argument(flag + ": '" + text + "' must be a fraction from 0 to below 1 (e.g. 0.33)");
+  return v;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+// Results of one batch of operations.
+struct batch {
+  std::size_t ok = 0, failed = 0;
+  std::vector<double> latency_ms;
+  std::vector<double> rounds;
+  double seconds = 0;
+  double success_pct() const { return ok + failed == 0 ? 0 : 100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed); }
+};
+
+// Runs `count` operations, 64 in flight; `issue(k, done)` starts operation k and calls
+// done(ok, rounds) when it completes.
+batch run_batch(std::size_t count, const std::function<void(std::size_t, std::function<void(bool, int)>)>& issue) {
+  batch b;
+  std::mutex m;
+  std::size_t started = 0;
+  std::promise<void> all_done;
+  auto t0 = clock::now();
+  if (count == 0) return b;
+  std::function<void()> next = [&] {
+    std::size_t k;
+    {
+      std::lock_guard lock(m);
+      if (started == count) return;
+      k = started++;
+    }
+    auto op_start = clock::now();
+    issue(k, [&, op_start](bool ok, int rounds) {
+      bool last;
+      {
+        std::lock_guard lock(m);
+        if (ok) {
+          ++b.ok;
+          b.latency_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - op_start).count());
+          b.rounds.push_back(rounds);
+        } else {
+          ++b.failed;
+        }
+        last = b.ok + b.failed == count;
+      }
+      if (last) all_done.set_value();
+      else next();
+    });
+  };
+  for (int w = 0; w < 64; ++w) next();
+  all_done.get_future().wait();
+  b.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  return b;
 }
 
 }  // namespace
@@ -43,122 +103,125 @@ swarm_options parse_swarm_options(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
       return args[++i];
     };
-    if (args[i] == "--nodes") o.nodes = int_arg("--nodes", value(), 2, 2000);
-    else if (args[i] == "--calls") o.calls_per_node = int_arg("--calls", value(), 1, 100000);
-    else if (args[i] == "--json") o.json = true;
+    if (args[i] == "--nodes") o.nodes = static_cast<int>(int_arg("--nodes", value(), 2, 5000));
+    else if (args[i] == "--ops") o.ops = static_cast<int>(int_arg("--ops", value(), 1, 1000000));
+    else if (args[i] == "--churn") o.churn = fraction_arg("--churn", value());
+    else if (args[i] == "--seed") o.seed = static_cast<std::uint64_t>(int_arg("--seed", value(), 0, 1LL << 62));
+    else if (args[i] == "--transport") {
+      o.transport = value();
+      if (o.transport == "udp" || o.transport == "sim")
+        throw std::invalid_argument("--transport " + o.transport +
+                                    ": not available yet (it arrives with the UDP transport and the simulator); use tcp");
+      if (o.transport != "tcp") throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp or sim");
+    } else if (args[i] == "--json") o.json = true;
     else throw std::invalid_argument("unknown argument '" + args[i] + "'");
   }
   return o;
 }
 
 int run_swarm(const swarm_options& o, std::ostream& out) {
-  using clock = std::chrono::steady_clock;
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
+  std::mt19937_64 rng(o.seed);
   std::vector<std::unique_ptr<node>> nodes;
   std::vector<uri> addresses;
-  auto start = clock::now();
+  transports::dht_settings dht;
+  dht.config.routing.max_per_prefix = 0;  // every node of this swarm is on 127.0.0.1
+  core::node_config config;
+  config.request_timeout = std::chrono::milliseconds(2000);
   for (int i = 0; i < o.nodes; ++i) {
-    nodes.push_back(std::make_unique<node>(io.get_executor()));
-    nodes.back()->add_handler(64, [](const node_id&, byte_span in) { return byte_vector(in.begin(), in.end()); });
+    nodes.push_back(std::make_unique<node>(io.get_executor(), core::identity::generate(), config, dht));
     addresses.push_back(nodes.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
   }
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
 
-  // Phase 1: every node connects to up to 8 random peers (its call targets).
-  std::mt19937 rng(1);
-  const int fanout = std::min(8, o.nodes - 1);
-  std::vector<std::vector<std::size_t>> targets(static_cast<std::size_t>(o.nodes));
-  for (int i = 0; i < o.nodes; ++i) {
-    while (static_cast<int>(targets[static_cast<std::size_t>(i)].size()) < fanout) {
-      std::size_t j = rng() % static_cast<unsigned>(o.nodes);
-      auto& t = targets[static_cast<std::size_t>(i)];
-      if (j != static_cast<std::size_t>(i) && std::find(t.begin(), t.end(), j) == t.end()) t.push_back(j);
-    }
-  }
-  std::vector<std::future<node_id>> connects;
-  for (int i = 0; i < o.nodes; ++i)
-    for (auto j : targets[static_cast<std::size_t>(i)])
-      connects.push_back(nodes[static_cast<std::size_t>(i)]->async_connect(addresses[j], std::nullopt, boost::asio::use_future));
-  std::size_t connect_failures = 0;
-  for (auto& f : connects) {
-    try {
-      f.get();
-    } catch (const boost::system::system_error&) {
-      ++connect_failures;
-    }
-  }
-  double settle_s = std::chrono::duration<double>(clock::now() - start).count();
-
-  // Phase 2: plugin calls to those peers, 64 in flight across the swarm.
-  std::mutex m;
-  std::vector<double> latencies_ms;
-  std::size_t failures = 0, issued = 0;
-  const std::size_t total = static_cast<std::size_t>(o.nodes) * static_cast<std::size_t>(o.calls_per_node);
-  std::promise<void> all_done;
-  std::function<void()> issue = [&] {
-    std::size_t k;
+  std::mutex rng_mutex;  // completions run on both I/O threads
+  // Join: every node dials one earlier node and looks itself up, 64 at a time.
+  auto settle_start = clock::now();
+  batch joins = run_batch(static_cast<std::size_t>(o.nodes - 1), [&](std::size_t k, auto done) {
+    std::size_t i = k + 1;
+    std::size_t via;
     {
-      std::lock_guard lock(m);
-      if (issued == total) return;
-      k = issued++;
+      std::lock_guard lock(rng_mutex);
+      via = std::uniform_int_distribution<std::size_t>(0, i - 1)(rng);
     }
-    std::size_t i = k % static_cast<std::size_t>(o.nodes);
-    std::size_t j = targets[i][(k / static_cast<std::size_t>(o.nodes)) % targets[i].size()];
-    auto t0 = clock::now();
-    nodes[i]->async_call(addresses[j], 64, byte_vector(64, static_cast<std::uint8_t>(k)),
-                         [&, t0](boost::system::error_code ec, reply) {
-                           bool last;
-                           {
-                             std::lock_guard lock(m);
-                             if (ec) ++failures;
-                             else latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-                             last = latencies_ms.size() + failures == total;
-                           }
-                           if (last) all_done.set_value();
-                           else issue();
-                         });
+    nodes[i]->async_connect(addresses[via], std::nullopt, [&, i, done](boost::system::error_code ec, node_id) {
+      if (ec) return done(false, 0);
+      nodes[i]->dht().bootstrap([done](boost::system::error_code ec, dht::find_node_result r) {
+        done(!ec, r.stats.rounds);
+      });
+    });
+  });
+  double settle_s = std::chrono::duration<double>(clock::now() - settle_start).count();
+
+  // Puts and gets of distinct keys from random nodes.
+  auto key_of = [&](std::size_t k) { return text_key("swarm/" + std::to_string(o.seed) + "/" + std::to_string(k)); };
+  auto random_node = [&](const std::vector<std::size_t>& alive) {
+    return alive[std::uniform_int_distribution<std::size_t>(0, alive.size() - 1)(rng)];
   };
-  auto calls_start = clock::now();
-  for (int w = 0; w < 64; ++w) issue();
-  all_done.get_future().wait();
-  double calls_s = std::chrono::duration<double>(clock::now() - calls_start).count();
-  double seconds = std::chrono::duration<double>(clock::now() - start).count();
-  std::size_t sessions = 0;
-  for (auto& n : nodes) sessions += n->async_peers(boost::asio::use_future).get().size();
+  std::vector<std::size_t> alive(static_cast<std::size_t>(o.nodes));
+  for (std::size_t i = 0; i < alive.size(); ++i) alive[i] = i;
+  const std::size_t ops = static_cast<std::size_t>(o.ops);
+  auto pick = [&] {
+    std::lock_guard lock(rng_mutex);
+    return random_node(alive);
+  };
+  batch puts = run_batch(ops, [&](std::size_t k, auto done) {
+    std::string text = "value " + std::to_string(k);
+    nodes[pick()]->dht().put(key_of(k), byte_vector(text.begin(), text.end()),
+                             [done](boost::system::error_code ec, dht::put_outcome r) { done(!ec, r.stats.rounds); });
+  });
+  auto get_all = [&] {
+    return run_batch(ops, [&](std::size_t k, auto done) {
+      std::string expected = "value " + std::to_string(k);
+      nodes[pick()]->dht().get(key_of(k), [done, expected](boost::system::error_code ec, dht::get_result r) {
+        bool ok = !ec && r.value && std::string(r.value->value.begin(), r.value->value.end()) == expected;
+        done(ok, r.stats.rounds);
+      });
+    });
+  };
+  batch gets = get_all();
+
+  // Churn: stop a share of the nodes (never node 0's survivors all), then read everything again.
+  std::shuffle(alive.begin(), alive.end(), rng);
+  std::size_t kill = static_cast<std::size_t>(o.churn * o.nodes);
+  for (std::size_t i = 0; i < kill; ++i) nodes[alive[i]]->stop();
+  alive.erase(alive.begin(), alive.begin() + static_cast<std::ptrdiff_t>(kill));
+  batch after = kill ? get_all() : batch{};
+
   for (auto& n : nodes) n->stop();
   work.reset();
   io.stop();
   for (auto& t : threads) t.join();
 
-  double ok_pct = 100.0 * static_cast<double>(total - failures) / static_cast<double>(total);
-  double median = percentile(latencies_ms, 0.5), p99 = percentile(latencies_ms, 0.99);
+  bool ok = joins.failed == 0 && puts.failed == 0 && gets.failed == 0;
   if (o.json) {
     out << boost::json::serialize(boost::json::object{
-               {"bench", "swarm"}, {"mode", "mesh (DHT arrives with the DHT issue)"}, {"nodes", o.nodes},
-               {"transport", "tcp"}, {"calls", total}, {"success_pct", ok_pct}, {"latency_median_ms", median},
-               {"latency_p99_ms", p99}, {"calls_per_s", static_cast<double>(total) / calls_s},
-               {"settle_s", settle_s}, {"connect_failures", connect_failures}, {"sessions", sessions},
-               {"seconds", seconds}})
+               {"bench", "swarm"}, {"nodes", o.nodes}, {"transport", o.transport}, {"seed", o.seed},
+               {"settle_s", settle_s}, {"joins_failed", joins.failed},
+               {"puts", ops}, {"put_success_pct", puts.success_pct()},
+               {"put_median_ms", percentile(puts.latency_ms, 0.5)}, {"put_p99_ms", percentile(puts.latency_ms, 0.99)},
+               {"gets", ops}, {"get_success_pct", gets.success_pct()},
+               {"get_median_ms", percentile(gets.latency_ms, 0.5)}, {"get_p99_ms", percentile(gets.latency_ms, 0.99)},
+               {"lookup_rounds_median", percentile(gets.rounds, 0.5)}, {"lookup_rounds_p99", percentile(gets.rounds, 0.99)},
+               {"killed", kill}, {"get_after_churn_success_pct", after.success_pct()},
+               {"get_after_churn_median_ms", percentile(after.latency_ms, 0.5)}})
         << "\n";
-    return failures + connect_failures == 0 ? 0 : 1;
+    return ok ? 0 : 1;
   }
-  out << std::fixed << std::setprecision(2)
-      << "kadnet local swarm (TCP loopback, one process)\n"
-      << "  note: the Kademlia DHT (puts, gets, churn) arrives with the DHT issue;\n"
-      << "        this run forms a mesh of nodes that call a plugin RPC on each other.\n"
-      << "  nodes            " << o.nodes << "\n"
-      << "  time to settle   " << settle_s << " s (" << connects.size() << " sessions dialed, "
-      << connect_failures << " failed)\n"
-      << "  plugin calls     " << total << " (" << o.calls_per_node << " per node, 64 in flight), "
-      << static_cast<double>(total) / calls_s << " calls/s\n"
-      << "  success          " << ok_pct << " %\n"
-      << "  latency median   " << median << " ms\n"
-      << "  latency p99      " << p99 << " ms\n"
-      << "  sessions         " << sessions << " (counted at both ends)\n"
-      << "  wall time        " << seconds << " s\n";
-  return failures + connect_failures == 0 ? 0 : 1;
+  out << std::fixed << std::setprecision(2) << "kadnet swarm: " << o.nodes << " nodes on " << o.transport
+      << " loopback, one process, seed " << o.seed << "\n"
+      << "  time to settle      " << settle_s << " s (" << joins.ok << " joins, " << joins.failed << " failed)\n"
+      << "  puts                " << ops << ", " << puts.success_pct() << " % stored, median "
+      << percentile(puts.latency_ms, 0.5) << " ms, p99 " << percentile(puts.latency_ms, 0.99) << " ms\n"
+      << "  gets                " << ops << ", " << gets.success_pct() << " % found, median "
+      << percentile(gets.latency_ms, 0.5) << " ms, p99 " << percentile(gets.latency_ms, 0.99) << " ms\n"
+      << "  lookup hops         median " << percentile(gets.rounds, 0.5) << ", p99 " << percentile(gets.rounds, 0.99) << "\n";
+  if (kill)
+    out << "  after killing " << kill << "    " << after.success_pct() << " % of gets found, median "
+        << percentile(after.latency_ms, 0.5) << " ms, p99 " << percentile(after.latency_ms, 0.99) << " ms\n";
+  return ok ? 0 : 1;
 }
 
 }  // namespace kadnet::tools

@@ -1,7 +1,7 @@
 #pragma once
-// `kadnet swarm`: a local swarm on loopback in one process, with a summary of what it measured.
-// Until the DHT lands it forms a mesh of nodes that connect, ping and call a plugin on each
-// other; the DHT issue turns it into puts and gets with churn.
+// `kadnet swarm`: a DHT swarm on loopback in one process: forms it, stores and reads back values
+// from random nodes, kills a share of the nodes, reads again, and prints what it measured.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -9,8 +9,11 @@
 namespace kadnet::tools {
 
 struct swarm_options {
-  int nodes = 16;
-  int calls_per_node = 32;
+  int nodes = 64;
+  int ops = 200;           // puts, then as many gets (and again after the churn)
+  double churn = 0.33;     // share of nodes killed before the second round of gets
+  std::uint64_t seed = 1;
+  std::string transport = "tcp";
   bool json = false;
 };
 

@@ -2,9 +2,10 @@
 
 namespace kadnet {
 
-node::node(boost::asio::any_io_executor ex, core::identity self, core::node_config config)
+node::node(boost::asio::any_io_executor ex, core::identity self, core::node_config config,
+           transports::dht_settings dht)
     : driver_(std::make_shared<transports::node_driver>(std::move(ex), std::move(self),
-                                                       std::move(config))) {}
+                                                       std::move(config), std::move(dht))) {}
 
 node::~node() { stop(); }
 

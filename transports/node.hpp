@@ -32,22 +32,13 @@
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
 #include "core/node_engine.hpp"
+#include "transports/completion.hpp"
+#include "transports/dht_handle.hpp"
 #include "transports/node_driver.hpp"
 #include "transports/uri.hpp"
 
 namespace kadnet {
 
-namespace detail {
-// Invokes a completion handler with `args` on the handler's associated executor (the node's
-// strand when it has none), as Asio requires of an asynchronous operation.
-template <typename Handler, typename... Args>
-void complete(Handler handler, const boost::asio::any_io_executor& fallback, Args... args) {
-  auto ex = boost::asio::get_associated_executor(handler, fallback);
-  boost::asio::dispatch(ex, [h = std::move(handler), ... a = std::move(args)]() mutable {
-    std::move(h)(std::move(a)...);
-  });
-}
-}  // namespace detail
 
 using core::node_id;
 using core::reply;
@@ -62,12 +53,14 @@ class node {
   using async_handler = core::plugin_handler;
 
   explicit node(boost::asio::any_io_executor ex, core::identity self = core::identity::generate(),
-                core::node_config config = {});
+                core::node_config config = {}, transports::dht_settings dht = {});
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 
   const node_id& id() const { return driver_->identity().id(); }
+  // The node's Kademlia DHT (put, get, find_node, bootstrap, buckets).
+  dht_handle dht() const { return dht_handle(driver_); }
   boost::asio::any_io_executor get_executor() const { return driver_->any_executor(); }
 
   // Binds and starts accepting on a URI (port 0: any free port); returns the bound URI. Throws

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/errors.hpp"
+#include "dht/memory_store.hpp"
 
 namespace kadnet::transports {
 
@@ -23,11 +24,30 @@ std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* probl
   return std::nullopt;
 }
 
-node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::node_config config)
+static core::node_config with_dht(core::node_config config, bool dht) {
+  config.serve_dht = dht;
+  return config;
+}
+
+node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::node_config config,
+                         dht_settings dht)
     : strand_(asio::make_strand(ex)),
       self_(std::move(self)),
-      engine_(self_, std::move(config)),
-      timer_(strand_) {}
+      engine_(self_, with_dht(std::move(config), dht.enabled)),
+      timer_(strand_) {
+  if (!dht.enabled) return;
+  if (dht.data_dir) {
+    auto offset = dht::wall_clock_offset(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
+    auto sqlite = std::make_unique<dht::sqlite_store>(*dht.data_dir, dht.config.limits, offset);
+    sqlite_ = sqlite.get();
+    store_ = std::move(sqlite);
+  } else {
+    store_ = std::make_unique<dht::memory_store>(dht.config.limits);
+  }
+  dht_ = std::make_unique<dht::dht_node>(self_, dht.config, *store_);
+}
+
+node_driver::~node_driver() { save_dht_snapshot(); }
 
 uri node_driver::listen(const uri& where) {
   boost::system::error_code ec;
@@ -97,10 +117,12 @@ core::connection_id node_driver::adopt(tcp::socket socket, bool inbound,
 }
 
 void node_driver::pump() {
-  for (;;) {
-    auto dirty = engine_.take_dirty();
-    if (dirty.empty()) break;
-    for (auto c : dirty) {
+  // Until quiet: transmissions, engine events (which may start requests), the DHT's requests
+  // and results (which may queue transmissions).
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto c : engine_.take_dirty()) {
+      progress = true;
       auto it = links_.find(c);
       if (it == links_.end()) continue;
       auto link = it->second;  // the link may leave links_ below
@@ -114,12 +136,17 @@ void node_driver::pump() {
         link->close(errc::peer_cut_off);
       }
     }
+    while (auto ev = engine_.poll_event()) {
+      progress = true;
+      on_event(*ev);
+    }
+    if (pump_dht()) progress = true;
   }
-  while (auto ev = engine_.poll_event()) on_event(*ev);
   arm_timer();
 }
 
 void node_driver::on_event(core::node_engine::event& ev) {
+  on_dht_event(ev);
   if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
     auto waiters = std::move(waiting_[up->connection]);
     waiting_.erase(up->connection);
@@ -139,12 +166,16 @@ void node_driver::on_event(core::node_engine::event& ev) {
     requests_.erase(it);
     std::move(handler)(done->result.ec, std::move(done->result));
   } else if (auto* in = std::get_if<core::node_engine::incoming>(&ev)) {
-    if (incoming_) incoming_(*in);
+    if (incoming_ && !is_dht_request(in->message.opcode)) incoming_(*in);
   }
 }
 
 void node_driver::arm_timer() {
   auto next = engine_.next_deadline();
+  if (dht_) {
+    auto d = dht_->next_deadline();
+    if (d && (!next || *d < *next)) next = d;
+  }
   if (!next || stopped_) return;
   // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
   if (timer_expiry_ && *timer_expiry_ <= *next) return;
@@ -154,7 +185,9 @@ void node_driver::arm_timer() {
     auto self = weak.lock();
     if (!self || ec == asio::error::operation_aborted) return;
     self->timer_expiry_.reset();
-    self->engine_.handle_timeout(std::chrono::steady_clock::now());
+    auto now = std::chrono::steady_clock::now();
+    self->engine_.handle_timeout(now);
+    if (self->dht_) self->dht_->handle_timeout(now);
     self->pump();
   });
 }
@@ -253,6 +286,13 @@ void node_driver::stop() {
   for (auto& [c, ws] : waiting)
     for (auto& w : ws) w(errc::shutting_down, c);
   while (auto ev = engine_.poll_event()) on_event(*ev);
+  auto ops = std::move(dht_ops_);
+  dht_ops_.clear();
+  for (auto& [id, done] : ops) {
+    dht::dht_node::operation_done failed{id, dht::get_result{errc::shutting_down, std::nullopt, {}}};
+    done(failed);
+  }
+  save_dht_snapshot();
 }
 
 }  // namespace kadnet::transports

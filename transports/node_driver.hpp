@@ -16,8 +16,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <filesystem>
+
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
+#include "dht/dht_node.hpp"
+#include "dht/sqlite_store.hpp"
+#include "dht/value_store.hpp"
 #include "transports/tcp_link.hpp"
 #include "transports/uri.hpp"
 
@@ -31,11 +36,25 @@ std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* probl
 using reply_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::reply)>;
 using connect_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::node_id)>;
 
+// The node's DHT: on by default, in memory unless a data directory keeps its values and a
+// routing-table snapshot (for a fast rejoin) in SQLite.
+struct dht_settings {
+  bool enabled = true;
+  dht::dht_config config;
+  std::optional<std::filesystem::path> data_dir;
+};
+
+// FIND_NODE, FIND_VALUE and STORE: the requests the DHT answers.
+bool is_dht_request(std::uint8_t opcode);
+
 class node_driver : public std::enable_shared_from_this<node_driver> {
  public:
   using strand = boost::asio::strand<boost::asio::any_io_executor>;
+  using dht_done = std::function<void(dht::dht_node::operation_done&)>;
 
-  node_driver(boost::asio::any_io_executor ex, core::identity self, core::node_config config);
+  node_driver(boost::asio::any_io_executor ex, core::identity self, core::node_config config,
+              dht_settings dht = {});
+  ~node_driver();
 
   const strand& executor() const { return strand_; }
   boost::asio::any_io_executor any_executor() const { return strand_; }
@@ -51,6 +70,10 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void connect(uri where, std::optional<core::node_id> expected, connect_handler handler);
   void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,
                reply_handler handler);
+  // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
+  // result; fails with errc::not_connected... when the DHT is off (see node_driver_dht.cpp).
+  void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
+  dht::dht_node* dht() { return dht_.get(); }
   void stop();
 
   // Called with a line for people when something notable happens (refusals, cut-offs).
@@ -70,6 +93,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void with_connection(const peer_ref& target, ready_handler then);
   void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
   void on_event(core::node_engine::event& ev);
+  // The DHT's side of pump(): its requests out and its finished operations.
+  bool pump_dht();
+  void send_dht_request(dht::dht_node::outgoing out);
+  void on_dht_event(core::node_engine::event& ev);
+  void save_dht_snapshot();
+  void rejoin_from_snapshot();
   void arm_timer();
   void log(const std::string& line) { if (log_) log_(line); }
 
@@ -87,6 +116,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::function<void(const std::string&)> log_;
   std::function<void(const core::node_engine::incoming&)> incoming_;
   bool stopped_ = false;
+  // The DHT (null when disabled) and its store; the SQLite one when a data directory is set.
+  std::unique_ptr<dht::value_store> store_;
+  dht::sqlite_store* sqlite_ = nullptr;
+  std::unique_ptr<dht::dht_node> dht_;
+  std::unordered_map<dht::operation_id, dht_done> dht_ops_;
 };
 
 }  // namespace kadnet::transports

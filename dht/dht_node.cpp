@@ -1,0 +1,639 @@
+#include "dht/dht_node.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <sodium.h>
+
+#include "core/errors.hpp"
+#include "dht/dht_codec.hpp"
+
+namespace kadnet::dht {
+
+namespace {
+
+namespace wire = core::wire;
+
+// Maintenance (bucket refresh, republish) runs a few lookups at a time, so that a node coming
+// back from a long sleep, or holding many originals, does not flood the network at once.
+constexpr std::size_t max_maintenance_in_flight = 4;
+constexpr std::size_t max_maintenance_queue = 1024;
+// Requests waiting for the driver's report. The driver reports each one exactly once, so this
+// only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
+constexpr std::size_t max_pending_requests = 1u << 16;
+
+enum class op_kind { find_node, bootstrap, get, put, refresh, republish };
+enum class request_kind { lookup, store, store_quiet, ping };
+
+bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish; }
+bool sends_find_value(op_kind k) {
+  return k == op_kind::get || k == op_kind::put || k == op_kind::republish;
+}
+
+// A reply that says nothing about whether the peer is alive (it never got the request or never
+// answered) as opposed to an ACK or a NACK, which prove it is up.
+bool unreachable(const core::reply& r) {
+  using core::errc;
+  return r.ec == errc::timeout || r.ec == errc::not_connected ||
+         r.ec == errc::connection_closed || r.ec == errc::peer_cut_off ||
+         r.ec == errc::shutting_down;
+}
+
+std::vector<wire_contact> to_wire(const std::vector<contact>& contacts) {
+  std::vector<wire_contact> out;
+  out.reserve(contacts.size());
+  for (const contact& c : contacts) {
+    if (!c.dialable()) continue;  // never hand out a node nobody can dial
+    wire_contact w{c.id, c.addresses};
+    if (w.addresses.size() > max_addresses_per_contact) w.addresses.resize(max_addresses_per_contact);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+byte_vector u64_be(std::uint64_t v) {
+  byte_vector out(8);
+  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v);
+  return out;
+}
+
+lookup_stats to_stats(const lookup::stats& s, std::size_t extra_messages = 0) {
+  return lookup_stats{s.rounds, s.messages + extra_messages};
+}
+
+}  // namespace
+
+struct dht_node::impl {
+  struct pending {
+    request_kind kind;
+    operation_id op;
+    core::node_id peer;
+    core::time_point sent;
+  };
+
+  struct operation {
+    operation_id id = 0;
+    op_kind kind = op_kind::find_node;
+    core::node_id target;
+    std::unique_ptr<lookup> search;          // while the lookup runs
+    std::optional<core::time_point> wake;    // the lookup's next slot deadline
+    bool had_seeds = false;
+    // get
+    std::optional<stored_value> found;
+    // put and republish
+    byte_vector value;
+    put_options options;
+    std::optional<stored_value> publish;     // republish: the original to hand out again
+    std::optional<std::uint64_t> highest_version;
+    std::size_t stores_outstanding = 0;
+    std::size_t replicas = 0;
+    boost::system::error_code first_refusal;
+    std::uint64_t version = 0;
+    lookup_stats stats;
+  };
+
+  struct maintenance_job {
+    bool refresh;  // else republish
+    core::node_id id;
+  };
+
+  impl(const core::identity& self_, dht_config config_, value_store& store,
+       std::function<void(mutable_byte_span)> random_)
+      : self(self_), config(std::move(config_)), values(store),
+        table(self_.id(), config.routing), random(std::move(random_)) {
+    if (!random) {
+      core::ensure_sodium();
+      random = [](mutable_byte_span out) { randombytes_buf(out.data(), out.size()); };
+    }
+    // The lookup's k is the replication factor and the reply size; keep them one number.
+    config.lookup.k = std::min(config.lookup.k, max_contacts_per_reply);
+  }
+
+  const core::identity& self;
+  dht_config config;
+  value_store& values;
+  routing_table table;
+  routing_table::random_source random;
+
+  std::unordered_map<request_token, pending> pending_requests;
+  std::unordered_map<operation_id, operation> ops;
+  std::deque<outgoing> out;
+  std::deque<operation_done> events;
+  std::deque<maintenance_job> maintenance;
+  std::size_t maintenance_in_flight = 0;
+  std::unordered_map<core::node_id, std::chrono::seconds> original_ttl;  // TTL a put asked for
+  std::optional<core::time_point> next_republish, next_replicate;
+  request_token next_token = 1;
+  operation_id next_op = 1;
+
+  std::size_t k() const { return config.lookup.k; }
+
+  void arm(core::time_point now) {
+    if (!next_republish) next_republish = now + config.republish_interval;
+    if (!next_replicate) next_replicate = now + config.replicate_interval;
+  }
+
+  // --- requests out ---
+
+  request_token send(request_kind kind, operation_id op, const contact& to, wire::message_body body,
+                     core::time_point now) {
+    request_token token = next_token++;
+    pending_requests.emplace(token, pending{kind, op, to.id, now});
+    auto opcode = static_cast<std::uint8_t>(std::visit(
+        [](const auto& b) -> wire::opcode {
+          using T = std::decay_t<decltype(b)>;
+          if constexpr (std::is_same_v<T, wire::find_node>) return wire::opcode::find_node;
+          else if constexpr (std::is_same_v<T, wire::find_value>) return wire::opcode::find_value;
+          else if constexpr (std::is_same_v<T, wire::store>) return wire::opcode::store;
+          else return wire::opcode::ping;
+        },
+        body));
+    out.push_back(outgoing{token, to, opcode, std::move(body)});
+    return token;
+  }
+
+  void insert_contact(const contact& c, core::time_point now) {
+    if (c.id == self.id()) return;
+    insert_result r = table.insert(c, now);
+    if (r.outcome == insert_outcome::pending_ping && r.to_ping)
+      send(request_kind::ping, 0, *r.to_ping, wire::ping{}, now);
+  }
+
+  // --- requests in ---
+
+  std::vector<wire_contact> closest_for(const core::node_id& target, const core::node_id& requester) const {
+    auto near = table.closest(target, k() + 1, true);
+    std::erase_if(near, [&](const contact& c) { return c.id == requester; });
+    if (near.size() > k()) near.resize(k());
+    return to_wire(near);
+  }
+
+  wire::message_body answer(const core::node_id& from, const wire::message& m, core::time_point now) {
+    if (const auto* f = std::get_if<wire::find_node>(&m.body)) {
+      wire::ack a{m.opcode, {}};
+      encode_contacts(closest_for(f->target, from), a.data);
+      return a;
+    }
+    if (const auto* f = std::get_if<wire::find_value>(&m.body)) {
+      wire::ack a{m.opcode, {}};
+      if (auto held = values.get(f->key, now)) {
+        wire::store s = to_store(*held, now);
+        wire_value v{s.version, s.ttl_seconds, held->owner, held->sig, std::move(s.value)};
+        encode_find_value_reply(v, a.data);
+      } else {
+        encode_find_value_reply(closest_for(f->key, from), a.data);
+      }
+      return a;
+    }
+    if (const auto* s = std::get_if<wire::store>(&m.body)) {
+      put_result r = values.put(from_store(*s, now), now);
+      if (accepted(r)) return wire::ack{m.opcode, {}};
+      wire::nack n = make_nack(r);
+      if (r == put_result::version_conflict)
+        if (auto held = values.get(s->key, now)) n.data = u64_be(held->version);
+      return n;
+    }
+    return wire::nack{m.opcode, wire::nack_code::bad_request, "not a DHT request", {}};
+  }
+
+  // --- operations ---
+
+  operation& new_op(op_kind kind, const core::node_id& target) {
+    operation_id id = next_op++;
+    operation& op = ops[id];
+    op.id = id;
+    op.kind = kind;
+    op.target = target;
+    return op;
+  }
+
+  // Starts op's lookup and runs it as far as it goes now. op may be gone on return.
+  void start_lookup(operation& op, core::time_point now) {
+    lookup_config lc = config.lookup;
+    lc.find_value = op.kind == op_kind::get;
+    auto seeds = table.closest(op.target, k());
+    op.had_seeds = !seeds.empty();
+    table.touched(op.target, now);
+    op.search = std::make_unique<lookup>(op.target, std::move(seeds), lc, self.id());
+    pump(op.id, now);
+  }
+
+  void pump(operation_id id, core::time_point now) {
+    auto it = ops.find(id);
+    if (it == ops.end() || !it->second.search) return;
+    operation& op = it->second;
+    for (;;) {
+      lookup::action a = op.search->next(now);
+      if (auto* s = std::get_if<lookup::send>(&a)) {
+        if (sends_find_value(op.kind))
+          send(request_kind::lookup, op.id, s->to, wire::find_value{op.target}, now);
+        else
+          send(request_kind::lookup, op.id, s->to, wire::find_node{op.target}, now);
+        continue;
+      }
+      if (auto* w = std::get_if<lookup::waiting>(&a)) {
+        op.wake = w->until;
+        return;
+      }
+      op.wake.reset();
+      lookup_done(op, now);
+      return;
+    }
+  }
+
+  void complete(operation& op, std::variant<find_node_result, get_result, put_outcome> result) {
+    if (reported(op.kind)) events.push_back(operation_done{op.id, std::move(result)});
+    else if (maintenance_in_flight > 0) --maintenance_in_flight;
+    ops.erase(op.id);
+  }
+
+  void lookup_done(operation& op, core::time_point now) {
+    auto stats = op.search->get_stats();
+    switch (op.kind) {
+      case op_kind::find_node:
+      case op_kind::bootstrap:
+      case op_kind::refresh: {
+        find_node_result r;
+        r.closest = op.search->closest_answered();
+        r.stats = to_stats(stats);
+        if (!op.had_seeds) r.ec = core::errc::not_connected;
+        complete(op, std::move(r));
+        return;
+      }
+      case op_kind::get: {
+        get_result r;
+        r.stats = to_stats(stats);
+        if (op.found) {
+          // Kademlia's caching: the closest node on the path that lacked the value keeps a copy.
+          if (auto cache = op.search->cache_target(); cache && pending_requests.size() < max_pending_requests)
+            send(request_kind::store_quiet, 0, *cache, to_store(*op.found, now), now);
+          r.value = std::move(op.found);
+        } else if (auto local = values.get(op.target, now)) {
+          r.value = std::move(local);
+        } else {
+          r.ec = core::errc::not_found;
+        }
+        if (r.value) r.value->original = false;
+        complete(op, std::move(r));
+        return;
+      }
+      case op_kind::put:
+      case op_kind::republish:
+        start_stores(op, now);
+        return;
+    }
+  }
+
+  // The second half of a put: the lookup found the k closest and the versions they hold.
+  void start_stores(operation& op, core::time_point now) {
+    auto targets = op.search->closest_answered();
+    op.stats = to_stats(op.search->get_stats());
+    op.search.reset();
+
+    stored_value v;
+    if (op.publish) {
+      v = *op.publish;  // same version, same signature; only the TTL is new
+    } else {
+      v.key = op.target;
+      v.version = op.options.version ? *op.options.version
+                  : op.highest_version ? *op.highest_version + 1
+                                       : 1;
+      v.value = std::move(op.value);
+      if (op.options.signed_by_self) {
+        wire::store s;
+        s.key = v.key;
+        s.version = v.version;
+        s.value = v.value;
+        v.owner = self.id();
+        v.sig = self.sign(wire::store_signed_bytes(s));
+      }
+    }
+    std::chrono::seconds ttl = op.options.ttl.value_or(config.default_ttl);
+    v.expires = now + ttl;
+    v.original = false;
+    op.version = v.version;
+    original_ttl[v.key] = ttl;
+
+    // The publisher always keeps its own copy (marked original, so that it republishes it); the
+    // copy counts as a replica only when this node is one of the k closest to the key.
+    const bool self_counts = targets.size() < k() ||
+                             self.id().distance(v.key) < targets.back().id.distance(v.key);
+    stored_value local = v;
+    local.original = true;
+    put_result lr = values.put(local, now);
+    if (self_counts) {
+      if (accepted(lr)) ++op.replicas;
+      else if (!op.first_refusal) op.first_refusal = core::errc::store_refused;
+    }
+
+    wire::store s = to_store(v, now);
+    for (const contact& c : targets) {
+      send(request_kind::store, op.id, c, s, now);
+      ++op.stores_outstanding;
+      ++op.stats.messages;
+    }
+    if (op.stores_outstanding == 0) finish_put(op);
+  }
+
+  void finish_put(operation& op) {
+    put_outcome r;
+    r.replicas = op.replicas;
+    r.version = op.version;
+    r.stats = op.stats;
+    if (r.replicas == 0) {
+      if (op.first_refusal) r.ec = op.first_refusal;
+      else r.ec = op.had_seeds ? core::errc::store_refused : core::errc::not_connected;
+    }
+    complete(op, std::move(r));
+  }
+
+  // A lookup request came back: feed the lookup, learn the contacts.
+  void lookup_reply(operation& op, const core::node_id& from, const core::reply& r, core::time_point now) {
+    lookup& search = *op.search;
+    if (r.ec) {
+      search.on_failure(from);
+      return;
+    }
+    auto learn = [&](const std::vector<wire_contact>& in) {
+      std::vector<contact> learned;
+      learned.reserve(in.size());
+      for (const wire_contact& w : in) {
+        if (w.id == self.id() || w.addresses.empty()) continue;
+        contact c;
+        c.id = w.id;
+        c.addresses = w.addresses;
+        c.last_seen = now;
+        insert_contact(c, now);
+        learned.push_back(std::move(c));
+      }
+      return learned;
+    };
+    if (!sends_find_value(op.kind)) {
+      std::vector<wire_contact> contacts;
+      if (decode_contacts(r.data, contacts)) {
+        search.on_failure(from);
+        return;
+      }
+      search.on_reply(from, learn(contacts), now);
+      return;
+    }
+    find_value_reply reply;
+    if (decode_find_value_reply(r.data, reply, config.limits.max_value_size)) {
+      search.on_failure(from);
+      return;
+    }
+    if (auto* contacts = std::get_if<std::vector<wire_contact>>(&reply)) {
+      search.on_reply(from, learn(*contacts), now);
+      return;
+    }
+    auto& w = std::get<wire_value>(reply);
+    stored_value v;
+    v.key = op.target;
+    v.version = w.version;
+    v.value = std::move(w.value);
+    v.expires = now + std::chrono::seconds(w.ttl_seconds);
+    v.owner = w.owner;
+    v.sig = w.sig;
+    if (!verify_owner_signature(v) || w.ttl_seconds == 0) {
+      search.on_failure(from);  // a forged (or dead) value: that contact failed
+      return;
+    }
+    if (op.kind == op_kind::get) {
+      byte_vector bytes = v.value;
+      op.found = std::move(v);
+      search.on_value(from, std::move(bytes), now);
+    } else {
+      // A put looks for the k closest, not for the first value: note the version, carry on.
+      if (!op.highest_version || v.version > *op.highest_version) op.highest_version = v.version;
+      search.on_reply(from, {}, now);
+    }
+  }
+
+  // --- maintenance ---
+
+  void queue_maintenance(bool refresh, const core::node_id& id) {
+    if (maintenance.size() < max_maintenance_queue) maintenance.push_back({refresh, id});
+  }
+
+  void start_maintenance(core::time_point now) {
+    while (maintenance_in_flight < max_maintenance_in_flight && !maintenance.empty()) {
+      maintenance_job job = maintenance.front();
+      maintenance.pop_front();
+      if (job.refresh) {
+        ++maintenance_in_flight;
+        start_lookup(new_op(op_kind::refresh, job.id), now);
+        continue;
+      }
+      auto held = values.get(job.id, now);
+      if (!held || !held->original) {
+        original_ttl.erase(job.id);
+        continue;
+      }
+      ++maintenance_in_flight;
+      operation& op = new_op(op_kind::republish, job.id);
+      auto ttl = original_ttl.find(job.id);
+      if (ttl != original_ttl.end()) op.options.ttl = ttl->second;
+      op.publish = std::move(held);
+      start_lookup(op, now);
+    }
+  }
+
+  void replicate(core::time_point now) {
+    for (const stored_value& v : values.all(now)) {
+      if (v.original) continue;  // its publisher's republish covers it
+      wire::store s = to_store(v, now);
+      if (s.ttl_seconds == 0) continue;
+      for (const contact& c : table.closest(v.key, k())) {
+        if (pending_requests.size() >= max_pending_requests) return;
+        send(request_kind::store_quiet, 0, c, s, now);
+      }
+    }
+  }
+
+  void on_timeout(core::time_point now) {
+    arm(now);
+    if (auto e = values.next_expiry(); e && *e <= now) values.expire(now);
+
+    std::vector<operation_id> due;
+    for (const auto& [id, op] : ops)
+      if (op.search && op.wake && *op.wake <= now) due.push_back(id);
+    for (operation_id id : due) pump(id, now);
+
+    if (table.next_refresh() <= now)
+      for (const core::node_id& t : table.refresh_targets(now, random)) queue_maintenance(true, t);
+    if (now >= *next_republish) {
+      for (const stored_value& v : values.all(now))
+        if (v.original) queue_maintenance(false, v.key);
+      // Forget TTLs of originals no longer held (expired, or replaced by a newer version).
+      std::erase_if(original_ttl, [&](const auto& e) {
+        auto held = values.get(e.first, now);
+        return !held || !held->original;
+      });
+      next_republish = now + config.republish_interval;
+    }
+    if (now >= *next_replicate) {
+      replicate(now);
+      next_replicate = now + config.replicate_interval;
+    }
+    start_maintenance(now);
+  }
+
+  std::optional<core::time_point> deadline() const {
+    std::optional<core::time_point> d;
+    auto fold = [&](std::optional<core::time_point> t) {
+      if (t && (!d || *t < *d)) d = t;
+    };
+    fold(values.next_expiry());
+    fold(table.next_refresh());
+    fold(next_republish);
+    fold(next_replicate);
+    for (const auto& [id, op] : ops)
+      if (op.search) fold(op.wake);
+    return d;
+  }
+
+  void reply_in(request_token token, const core::reply& r, core::time_point now) {
+    arm(now);
+    auto it = pending_requests.find(token);
+    if (it == pending_requests.end()) return;
+    pending p = it->second;
+    pending_requests.erase(it);
+
+    const bool dead = unreachable(r);
+    auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - p.sent);
+    if (p.kind == request_kind::ping) {
+      if (dead) table.on_ping_failed(p.peer);
+      else table.on_ping_answered(p.peer, now, rtt);
+      return;
+    }
+    if (dead) table.on_request_failed(p.peer);
+    else table.on_seen(p.peer, now, rtt);
+
+    auto op = ops.find(p.op);
+    switch (p.kind) {
+      case request_kind::lookup:
+        if (op == ops.end() || !op->second.search) return;
+        lookup_reply(op->second, p.peer, r, now);
+        pump(p.op, now);
+        break;
+      case request_kind::store:
+        if (op == ops.end()) return;
+        if (!r.ec) ++op->second.replicas;
+        else if (!op->second.first_refusal && !dead)
+          op->second.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
+        if (--op->second.stores_outstanding == 0) finish_put(op->second);
+        break;
+      case request_kind::store_quiet:
+      case request_kind::ping:
+        break;
+    }
+    start_maintenance(now);
+  }
+};
+
+dht_node::dht_node(const core::identity& self, dht_config config, value_store& store,
+                   std::function<void(mutable_byte_span)> random)
+    : impl_(std::make_unique<impl>(self, std::move(config), store, std::move(random))) {}
+
+dht_node::~dht_node() = default;
+
+void dht_node::on_peer_connected(const core::node_id& peer, core::time_point now) {
+  impl_->arm(now);
+  contact c;
+  c.id = peer;
+  c.last_seen = now;
+  impl_->insert_contact(c, now);
+}
+
+void dht_node::on_peer_announced(const core::node_id& peer, std::vector<std::string> addresses,
+                                 core::time_point now) {
+  impl_->arm(now);
+  contact c;
+  c.id = peer;
+  c.addresses = std::move(addresses);
+  c.last_seen = now;
+  impl_->insert_contact(c, now);
+}
+
+void dht_node::on_peer_disconnected(const core::node_id& peer) {
+  // Without an address nobody can reach it any more; with one, it stays until requests fail.
+  auto c = impl_->table.find(peer);
+  if (c && !c->dialable()) impl_->table.remove(peer);
+}
+
+core::wire::message_body dht_node::handle_request(const core::node_id& from,
+                                                  const core::wire::message& m,
+                                                  core::time_point now) {
+  impl_->arm(now);
+  if (from != impl_->self.id()) {
+    // A request is a sign of life; insert keeps known addresses when the list is empty.
+    contact c;
+    c.id = from;
+    c.last_seen = now;
+    impl_->insert_contact(c, now);
+  }
+  return impl_->answer(from, m, now);
+}
+
+std::optional<dht_node::outgoing> dht_node::poll_request() {
+  if (impl_->out.empty()) return std::nullopt;
+  outgoing o = std::move(impl_->out.front());
+  impl_->out.pop_front();
+  return o;
+}
+
+void dht_node::on_reply(request_token token, const core::reply& r, core::time_point now) {
+  impl_->reply_in(token, r, now);
+}
+
+operation_id dht_node::bootstrap(core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::bootstrap, impl_->self.id());
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+operation_id dht_node::find_node(const core::node_id& target, core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::find_node, target);
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+operation_id dht_node::get(const core::node_id& key, core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::get, key);
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+operation_id dht_node::put(const core::node_id& key, byte_vector value, put_options options,
+                           core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::put, key);
+  op.value = std::move(value);
+  op.options = options;
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+std::optional<dht_node::operation_done> dht_node::poll_event() {
+  if (impl_->events.empty()) return std::nullopt;
+  operation_done e = std::move(impl_->events.front());
+  impl_->events.pop_front();
+  return e;
+}
+
+void dht_node::handle_timeout(core::time_point now) { impl_->on_timeout(now); }
+
+std::optional<core::time_point> dht_node::next_deadline() const { return impl_->deadline(); }
+
+const routing_table& dht_node::table() const { return impl_->table; }
+
+const value_store& dht_node::store() const { return impl_->values; }
+
+}  // namespace kadnet::dht

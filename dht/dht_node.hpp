@@ -1,0 +1,141 @@
+#pragma once
+// One node's Kademlia DHT, sans-I/O: the routing table, the value store, and the lookups that
+// find nodes, get values and put them — fed with events from the node's sessions and the
+// current time, producing the requests it wants sent and the results of its operations.
+//
+// Contract for drivers (transports/ over sockets, the simulator, unit tests):
+//  * Network events in: on_peer_connected() when a session is up, on_peer_announced() when the
+//    peer ANNOUNCEd checked addresses, on_peer_disconnected() when the session ended.
+//  * Requests in: handle_request() for every FIND_NODE, FIND_VALUE or STORE a peer sends; send
+//    the body it returns (an ACK or NACK) as the reply.
+//  * Requests out: after every call into the DHT, drain poll_request(); send each one (over the
+//    session to `to.id` if there is one, else by dialing `to.addresses`) and report its outcome,
+//    exactly once, with on_reply(token, ...) — an ACK or NACK, or an error reply for a timeout or
+//    a failed dial.
+//  * Results out: drain poll_event() for finished operations.
+//  * Time: call handle_timeout(now) at next_deadline() (lookup slots, bucket refresh,
+//    republish, replication, expiry).
+// Every call happens on one thread or strand at a time.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/identity.hpp"
+#include "core/node_engine.hpp"
+#include "core/wire/message.hpp"
+#include "dht/contact.hpp"
+#include "dht/lookup.hpp"
+#include "dht/routing_table.hpp"
+#include "dht/store_rules.hpp"
+#include "dht/stored_value.hpp"
+#include "dht/value_store.hpp"
+
+namespace kadnet::dht {
+
+using operation_id = std::uint64_t;
+using request_token = std::uint64_t;
+
+struct dht_config {
+  routing_table_config routing;
+  lookup_config lookup;                 // k, alpha, slot timeout, disjoint paths
+  store_limits limits;                  // value size, quota, max TTL
+  std::chrono::seconds default_ttl{std::chrono::duration_cast<std::chrono::seconds>(default_value_ttl)};
+  // Original publishers store their values again this often.
+  std::chrono::milliseconds republish_interval{default_republish_interval};
+  // Holders hand their values to the current k closest this often (and when a closer node joins).
+  std::chrono::milliseconds replicate_interval{default_republish_interval};
+};
+
+// How a put wants its value stored.
+struct put_options {
+  std::optional<std::uint64_t> version;     // default: one above the highest version found
+  std::optional<std::chrono::seconds> ttl;  // default: dht_config::default_ttl
+  bool signed_by_self = false;              // owner-signed (BEP 44 mutable item) by this node's key
+};
+
+struct lookup_stats {
+  int rounds = 0;
+  std::size_t messages = 0;
+};
+
+struct find_node_result {
+  boost::system::error_code ec;
+  std::vector<contact> closest;  // up to k, closest first
+  lookup_stats stats;
+};
+struct get_result {
+  boost::system::error_code ec;  // core::errc::not_found when no node has it
+  std::optional<stored_value> value;
+  lookup_stats stats;
+};
+struct put_outcome {
+  boost::system::error_code ec;  // clear when at least one replica stored it, else
+                                 // store_refused (or the NACK code's error) or not_connected
+  std::size_t replicas = 0;      // nodes that ACKed the STORE
+  std::uint64_t version = 0;     // the version stored
+  lookup_stats stats;
+};
+
+class dht_node {
+ public:
+  struct outgoing {
+    request_token token;
+    contact to;
+    std::uint8_t opcode;  // FIND_NODE, FIND_VALUE or STORE (or PING for a bucket's eviction check)
+    core::wire::message_body body;
+  };
+  struct operation_done {
+    operation_id id;
+    std::variant<find_node_result, get_result, put_outcome> result;
+  };
+
+  // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
+  // source; empty: libsodium's randombytes).
+  dht_node(const core::identity& self, dht_config config, value_store& store,
+           std::function<void(mutable_byte_span)> random = {});
+  ~dht_node();
+  dht_node(const dht_node&) = delete;
+  dht_node& operator=(const dht_node&) = delete;
+
+  // --- network events ---
+  void on_peer_connected(const core::node_id& peer, core::time_point now);
+  void on_peer_announced(const core::node_id& peer, std::vector<std::string> addresses, core::time_point now);
+  void on_peer_disconnected(const core::node_id& peer);
+  // The ACK or NACK body answering a FIND_NODE, FIND_VALUE or STORE from `from`.
+  core::wire::message_body handle_request(const core::node_id& from, const core::wire::message& m,
+                                          core::time_point now);
+
+  // --- requests out ---
+  std::optional<outgoing> poll_request();
+  void on_reply(request_token token, const core::reply& r, core::time_point now);
+
+  // --- operations (results come as operation_done events) ---
+  // Joins through `seeds` (contacts known to be reachable, e.g. bootstrap sessions): a lookup of
+  // our own id, which fills the routing table.
+  operation_id bootstrap(core::time_point now);
+  operation_id find_node(const core::node_id& target, core::time_point now);
+  operation_id get(const core::node_id& key, core::time_point now);
+  operation_id put(const core::node_id& key, byte_vector value, put_options options, core::time_point now);
+  std::optional<operation_done> poll_event();
+
+  // --- time ---
+  void handle_timeout(core::time_point now);
+  std::optional<core::time_point> next_deadline() const;
+
+  const routing_table& table() const;
+  const value_store& store() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace kadnet::dht

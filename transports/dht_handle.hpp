@@ -1,0 +1,132 @@
+#pragma once
+// node.dht(): the Kademlia DHT of a node, with Asio completion tokens.
+//
+//   auto key = kadnet::text_key("greeting");             // BLAKE2b-256 of the text
+//   node.dht().put(key, bytes, [](error_code ec, kadnet::dht::put_outcome r) { ... r.replicas });
+//   auto [ec, value] = co_await node.dht().get(key, as_tuple(use_awaitable));
+//
+// Results complete on the handler's associated executor (the node's strand when it has none).
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "core/errors.hpp"
+#include "dht/dht_node.hpp"
+#include "transports/completion.hpp"
+#include "transports/node_driver.hpp"
+
+namespace kadnet {
+
+// A DHT key from text, as DESIGN.md fixes it: BLAKE2b-256 of the UTF-8 bytes.
+inline core::node_id text_key(std::string_view text) { return core::node_id::hash_of(as_bytes(text)); }
+
+namespace detail {
+// The error of any finished operation, whatever its kind.
+inline boost::system::error_code error_of(const dht::dht_node::operation_done& d) {
+  return std::visit([](const auto& r) { return r.ec; }, d.result);
+}
+}  // namespace detail
+
+class dht_handle {
+ public:
+  explicit dht_handle(std::shared_ptr<transports::node_driver> driver) : driver_(std::move(driver)) {}
+
+  // Stores `value` under `key` on the k nodes closest to it. Completes with the outcome: ec
+  // clear once at least one replica ACKed; r.replicas says how many did.
+  template <typename Token>
+  auto put(core::node_id key, byte_vector value, dht::put_options options, Token&& token) {
+    return run<void(boost::system::error_code, dht::put_outcome)>(
+        std::forward<Token>(token),
+        [key, value = std::move(value), options](dht::dht_node& d, core::time_point now) mutable {
+          return d.put(key, std::move(value), options, now);
+        },
+        [](dht::dht_node::operation_done& done) {
+          auto* r = std::get_if<dht::put_outcome>(&done.result);
+          return r ? *r : dht::put_outcome{detail::error_of(done), 0, 0, {}};
+        });
+  }
+  template <typename Token>
+  auto put(core::node_id key, byte_vector value, Token&& token) {
+    return put(key, std::move(value), dht::put_options{}, std::forward<Token>(token));
+  }
+
+  // Finds the value stored under `key`: errc::not_found when no node on the path holds it.
+  template <typename Token>
+  auto get(core::node_id key, Token&& token) {
+    return run<void(boost::system::error_code, dht::get_result)>(
+        std::forward<Token>(token),
+        [key](dht::dht_node& d, core::time_point now) { return d.get(key, now); },
+        [](dht::dht_node::operation_done& done) {
+          auto* r = std::get_if<dht::get_result>(&done.result);
+          return r ? *r : dht::get_result{detail::error_of(done), std::nullopt, {}};
+        });
+  }
+
+  // The k nodes closest to `id` that answered, closest first.
+  template <typename Token>
+  auto find_node(core::node_id id, Token&& token) {
+    return run<void(boost::system::error_code, dht::find_node_result)>(
+        std::forward<Token>(token),
+        [id](dht::dht_node& d, core::time_point now) { return d.find_node(id, now); },
+        [](dht::dht_node::operation_done& done) {
+          auto* r = std::get_if<dht::find_node_result>(&done.result);
+          return r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
+        });
+  }
+
+  // Joins the network: a lookup of the node's own id through the sessions it has (dial
+  // bootstrap peers first, with node::async_connect).
+  template <typename Token>
+  auto bootstrap(Token&& token) {
+    return run<void(boost::system::error_code, dht::find_node_result)>(
+        std::forward<Token>(token),
+        [](dht::dht_node& d, core::time_point now) { return d.bootstrap(now); },
+        [](dht::dht_node::operation_done& done) {
+          auto* r = std::get_if<dht::find_node_result>(&done.result);
+          return r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
+        });
+  }
+
+  // A snapshot of the routing table, bucket by bucket.
+  template <typename Token>
+  auto buckets(Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::vector<dht::bucket_view>)>(
+        [d = driver_](auto handler) {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
+            std::vector<dht::bucket_view> view;
+            if (d->dht()) view = d->dht()->table().buckets();
+            detail::complete(std::move(h), d->any_executor(), std::move(view));
+          });
+        },
+        token);
+  }
+
+ private:
+  template <typename Signature, typename Token, typename Start, typename Convert>
+  auto run(Token&& token, Start start, Convert convert) {
+    return boost::asio::async_initiate<Token, Signature>(
+        [d = driver_, start = std::move(start), convert](auto handler) mutable {
+          auto work = boost::asio::make_work_guard(
+              boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), convert,
+                                                    h = std::move(handler), work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            d->run_dht(std::move(start), [d, shared, convert](dht::dht_node::operation_done& done) mutable {
+              auto result = convert(done);
+              auto ec = result.ec;
+              detail::complete(std::move(*shared), d->any_executor(), ec, std::move(result));
+            });
+          });
+        },
+        token);
+  }
+
+  std::shared_ptr<transports::node_driver> driver_;
+};
+
+}  // namespace kadnet

@@ -1,0 +1,121 @@
+// node_driver's DHT side: routes session events and DHT requests between the engine and the
+// sans-I/O dht_node, sends the requests the DHT wants over existing sessions or new dials, and
+// completes DHT operations. (Split from node_driver.cpp: one concern per file.)
+#include "transports/node_driver.hpp"
+
+#include "core/errors.hpp"
+
+namespace kadnet::transports {
+
+using core::errc;
+
+bool is_dht_request(std::uint8_t op) {
+  using core::wire::opcode;
+  return op == static_cast<std::uint8_t>(opcode::find_node) ||
+         op == static_cast<std::uint8_t>(opcode::find_value) ||
+         op == static_cast<std::uint8_t>(opcode::store);
+}
+
+void node_driver::on_dht_event(core::node_engine::event& ev) {
+  if (!dht_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
+    dht_->on_peer_connected(up->peer, now);
+  } else if (auto* ann = std::get_if<core::node_engine::announced>(&ev)) {
+    dht_->on_peer_announced(ann->peer, ann->addresses, now);
+  } else if (auto* down = std::get_if<core::node_engine::disconnected>(&ev)) {
+    // Another session to the same peer may remain (both dialed at once).
+    if (down->peer && !engine_.connection_to(*down->peer)) dht_->on_peer_disconnected(*down->peer);
+  } else if (auto* in = std::get_if<core::node_engine::incoming>(&ev)) {
+    if (!is_dht_request(in->message.opcode)) return;
+    engine_.respond(in->connection, in->message.id, dht_->handle_request(in->peer, in->message, now));
+  }
+}
+
+bool node_driver::pump_dht() {
+  if (!dht_ || stopped_) return false;
+  bool progress = false;
+  while (auto out = dht_->poll_request()) {
+    progress = true;
+    send_dht_request(std::move(*out));
+  }
+  while (auto done = dht_->poll_event()) {
+    progress = true;
+    auto it = dht_ops_.find(done->id);
+    if (it == dht_ops_.end()) continue;  // an operation the DHT runs for itself
+    auto handler = std::move(it->second);
+    dht_ops_.erase(it);
+    handler(*done);
+  }
+  return progress;
+}
+
+void node_driver::send_dht_request(dht::dht_node::outgoing out) {
+  auto token = out.token;
+  auto report = [this, token](boost::system::error_code ec, core::reply r) {
+    if (!dht_) return;
+    if (ec && !r.ec) r.ec = ec;
+    dht_->on_reply(token, r, std::chrono::steady_clock::now());
+  };
+  // Over the session we have with it; else dial the first address we can parse, checking that
+  // whoever answers holds the contact's key.
+  if (auto c = engine_.connection_to(out.to.id)) {
+    auto id = engine_.request(std::chrono::steady_clock::now(), *c, out.opcode, std::move(out.body));
+    requests_.emplace(id, reply_handler(std::move(report)));
+    return;
+  }
+  for (const auto& text : out.to.addresses) {
+    auto where = parse_uri(text);
+    if (!where) continue;
+    auto body = std::make_shared<core::wire::message_body>(std::move(out.body));
+    auto opcode = out.opcode;
+    dial(*where, out.to.id,
+         [this, body, opcode, report = std::move(report)](boost::system::error_code ec,
+                                                          core::connection_id c) mutable {
+           if (ec) {
+             core::reply r;
+             r.ec = ec;
+             return report(ec, std::move(r));
+           }
+           auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*body));
+           requests_.emplace(id, reply_handler(std::move(report)));
+           pump();
+         });
+    return;
+  }
+  core::reply r;
+  r.ec = errc::not_connected;
+  report(r.ec, std::move(r));
+}
+
+void node_driver::run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start,
+                          dht_done done) {
+  if (!dht_ || stopped_) {
+    dht::dht_node::operation_done failed{0, dht::get_result{stopped_ ? errc::shutting_down : errc::not_connected, std::nullopt, {}}};
+    return done(failed);
+  }
+  auto id = start(*dht_, std::chrono::steady_clock::now());
+  dht_ops_.emplace(id, std::move(done));
+  pump();
+}
+
+void node_driver::save_dht_snapshot() {
+  if (sqlite_ && dht_) sqlite_->save_contacts(dht_->table().all());
+}
+
+void node_driver::rejoin_from_snapshot() {
+  if (!sqlite_ || !dht_) return;
+  // A restarted node dials the contacts it knew; each that answers fills the table again.
+  std::size_t dialed = 0;
+  for (const auto& c : sqlite_->load_contacts()) {
+    for (const auto& text : c.addresses) {
+      auto where = parse_uri(text);
+      if (!where) continue;
+      dial(*where, c.id, [](boost::system::error_code, core::connection_id) {});
+      break;
+    }
+    if (++dialed == dht::default_k) break;
+  }
+}
+
+}  // namespace kadnet::transports
