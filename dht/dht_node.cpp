@@ -67,7 +67,7 @@ struct dht_node::impl {
   struct pending {
     request_kind kind;
     operation_id op;
-    core::node_id peer;
+    contact to;
     core::time_point sent;
   };
 
@@ -85,6 +85,7 @@ struct dht_node::impl {
     put_options options;
     std::optional<stored_value> publish;     // republish: the original to hand out again
     std::optional<std::uint64_t> highest_version;
+    std::vector<std::pair<contact, std::uint64_t>> holders;  // answered with a value (version)
     std::size_t stores_outstanding = 0;
     std::size_t replicas = 0;
     boost::system::error_code first_refusal;
@@ -138,7 +139,7 @@ struct dht_node::impl {
   request_token send(request_kind kind, operation_id op, const contact& to, wire::message_body body,
                      core::time_point now) {
     request_token token = next_token++;
-    pending_requests.emplace(token, pending{kind, op, to.id, now});
+    pending_requests.emplace(token, pending{kind, op, to, now});
     auto opcode = static_cast<std::uint8_t>(std::visit(
         [](const auto& b) -> wire::opcode {
           using T = std::decay_t<decltype(b)>;
@@ -265,8 +266,14 @@ struct dht_node::impl {
         r.stats = to_stats(stats);
         if (op.found) {
           // Kademlia's caching: the closest node on the path that lacked the value keeps a copy.
-          if (auto cache = op.search->cache_target(); cache && pending_requests.size() < max_pending_requests)
-            send(request_kind::store_quiet, 0, *cache, to_store(*op.found, now), now);
+          // The copy lives at most one republish interval: a cache outside the k closest is not
+          // updated by later puts, so its staleness must be bounded.
+          if (auto cache = op.search->cache_target(); cache && pending_requests.size() < max_pending_requests) {
+            wire::store s = to_store(*op.found, now);
+            auto cap = std::chrono::duration_cast<std::chrono::seconds>(config.republish_interval).count();
+            if (cap > 0 && s.ttl_seconds > static_cast<std::uint64_t>(cap)) s.ttl_seconds = static_cast<std::uint32_t>(cap);
+            send(request_kind::store_quiet, 0, *cache, std::move(s), now);
+          }
           r.value = std::move(op.found);
         } else if (auto local = values.get(op.target, now)) {
           r.value = std::move(local);
@@ -332,6 +339,14 @@ struct dht_node::impl {
       ++op.stores_outstanding;
       ++op.stats.messages;
     }
+    // Nodes beyond the k closest that answered with an older version (cached copies) get the new
+    // one too, so that the lookup's own path serves no stale value; they are not replicas.
+    for (const auto& [c, version] : op.holders) {
+      if (version >= v.version) continue;
+      if (std::any_of(targets.begin(), targets.end(), [&](const contact& t) { return t.id == c.id; })) continue;
+      send(request_kind::store_quiet, 0, c, s, now);
+      ++op.stats.messages;
+    }
     if (op.stores_outstanding == 0) finish_put(op);
   }
 
@@ -348,8 +363,9 @@ struct dht_node::impl {
   }
 
   // A lookup request came back: feed the lookup, learn the contacts.
-  void lookup_reply(operation& op, const core::node_id& from, const core::reply& r, core::time_point now) {
+  void lookup_reply(operation& op, const contact& asked, const core::reply& r, core::time_point now) {
     lookup& search = *op.search;
+    const core::node_id& from = asked.id;
     if (r.ec) {
       search.on_failure(from);
       return;
@@ -405,6 +421,7 @@ struct dht_node::impl {
     } else {
       // A put looks for the k closest, not for the first value: note the version, carry on.
       if (!op.highest_version || v.version > *op.highest_version) op.highest_version = v.version;
+      if (op.holders.size() < 4 * k()) op.holders.emplace_back(asked, v.version);
       search.on_reply(from, {}, now);
     }
   }
@@ -502,18 +519,18 @@ struct dht_node::impl {
     const bool dead = unreachable(r);
     auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - p.sent);
     if (p.kind == request_kind::ping) {
-      if (dead) table.on_ping_failed(p.peer);
-      else table.on_ping_answered(p.peer, now, rtt);
+      if (dead) table.on_ping_failed(p.to.id);
+      else table.on_ping_answered(p.to.id, now, rtt);
       return;
     }
-    if (dead) table.on_request_failed(p.peer);
-    else table.on_seen(p.peer, now, rtt);
+    if (dead) table.on_request_failed(p.to.id);
+    else table.on_seen(p.to.id, now, rtt);
 
     auto op = ops.find(p.op);
     switch (p.kind) {
       case request_kind::lookup:
         if (op == ops.end() || !op->second.search) return;
-        lookup_reply(op->second, p.peer, r, now);
+        lookup_reply(op->second, p.to, r, now);
         pump(p.op, now);
         break;
       case request_kind::store:

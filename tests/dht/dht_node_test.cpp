@@ -1,0 +1,306 @@
+// dht::dht_node in an in-memory network of 200 nodes on virtual time (tests/support/dht_network.hpp):
+// joining, exact find_node, put/get, owner-signed values and forged STOREs, churn, quotas, TTL and
+// republish, and the number of lookup rounds. Fixed seeds, printed on failure.
+#include "dht/dht_node.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "tests/support/dht_network.hpp"
+
+namespace kadnet::dht {
+namespace {
+
+using namespace std::chrono_literals;
+using core::node_id;
+using testing::dht_network;
+
+constexpr std::uint64_t default_seed = 0x6468746e6f6465ull;  // "dhtnode"
+constexpr std::size_t network_size = 200;
+
+node_id random_id(std::mt19937_64& rng) {
+  node_id::bytes_type b;
+  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+  return node_id(b);
+}
+
+byte_vector bytes_of(const std::string& s) { return byte_vector(s.begin(), s.end()); }
+
+std::vector<std::string> hex(const std::vector<node_id>& ids) {
+  std::vector<std::string> out;
+  for (const auto& id : ids) out.push_back(id.short_hex());
+  return out;
+}
+
+std::vector<std::string> hex(const std::vector<contact>& cs) {
+  std::vector<std::string> out;
+  for (const auto& c : cs) out.push_back(c.id.short_hex());
+  return out;
+}
+
+std::string seed_text(std::uint64_t seed) { return "seed " + std::to_string(seed); }
+
+std::size_t random_index(dht_network& net, bool alive_only = true, std::size_t except = SIZE_MAX) {
+  std::uniform_int_distribution<std::size_t> pick(0, net.size() - 1);
+  for (;;) {
+    std::size_t i = pick(net.rng());
+    if (i == except) continue;
+    if (!alive_only || net.node(i).alive) return i;
+  }
+}
+
+// Indices of nodes holding a live copy of key.
+std::vector<std::size_t> holders(dht_network& net, const node_id& key) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (net.node(i).alive && net.node(i).store->get(key, net.now())) out.push_back(i);
+  return out;
+}
+
+std::unique_ptr<dht_network> joined_network(std::uint64_t seed, std::size_t n = network_size,
+                                            dht_config config = {}) {
+  auto net = std::make_unique<dht_network>(seed, config);
+  for (std::size_t i = 0; i < n; ++i) net->add_node();
+  net->join_all();
+  return net;
+}
+
+int percentile(std::vector<int> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+TEST(DhtNode, AllJoinAndFindNodeIsExact) {
+  SCOPED_TRACE(seed_text(default_seed));
+  auto net = joined_network(default_seed);
+  for (std::size_t i = 0; i < net->size(); ++i) EXPECT_GE(net->node(i).dht->table().size(), 1u) << i;
+
+  std::vector<int> rounds;
+  for (int t = 0; t < 30; ++t) {
+    std::size_t from = random_index(*net);
+    node_id target = random_id(net->rng());
+    auto r = net->find_node(from, target);
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    auto expected = net->true_closest(target, default_k, from);
+    std::vector<node_id> got;
+    for (const auto& c : r.closest) {
+      got.push_back(c.id);
+      EXPECT_TRUE(c.dialable());
+    }
+    EXPECT_EQ(hex(got), hex(expected)) << "from node " << from;
+    rounds.push_back(r.stats.rounds);
+  }
+  std::printf("find_node rounds (200 nodes): median %d, p99 %d\n", percentile(rounds, 0.5),
+              percentile(rounds, 0.99));
+}
+
+TEST(DhtNode, PutThenGetFromFiftyNodes) {
+  SCOPED_TRACE(seed_text(default_seed + 1));
+  auto net = joined_network(default_seed + 1);
+  std::size_t publisher = random_index(*net);
+  node_id key = node_id::hash_of(bytes_of("greeting"));
+  auto p = net->put(publisher, key, bytes_of("hello, kadnet"));
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.version, 1u);
+  EXPECT_GE(p.replicas, default_k);
+  // The k closest live nodes hold it.
+  auto expected = net->true_closest(key, default_k);
+  for (const auto& id : expected) EXPECT_TRUE(net->node(*net->index_of(id)).store->get(key, net->now()));
+
+  std::vector<int> rounds;
+  int found = 0;
+  for (int g = 0; g < 50; ++g) {
+    std::size_t from = random_index(*net, true, publisher);
+    auto r = net->get(from, key);
+    if (!r.ec && r.value && r.value->value == bytes_of("hello, kadnet") && r.value->version == 1) ++found;
+    rounds.push_back(r.stats.rounds);
+  }
+  EXPECT_EQ(found, 50);
+  std::printf("get rounds (200 nodes): median %d, p99 %d\n", percentile(rounds, 0.5),
+              percentile(rounds, 0.99));
+
+  // A second put without a version goes one above the highest found.
+  auto p2 = net->put(random_index(*net), key, bytes_of("hello again"));
+  ASSERT_FALSE(p2.ec) << p2.ec.message();
+  EXPECT_EQ(p2.version, 2u);
+  auto r = net->get(random_index(*net), key);
+  ASSERT_TRUE(r.value);
+  EXPECT_EQ(r.value->version, 2u);
+  EXPECT_EQ(r.value->value, bytes_of("hello again"));
+}
+
+TEST(DhtNode, OwnerSignedValueRefusesForgeriesAndOlderVersions) {
+  SCOPED_TRACE(seed_text(default_seed + 2));
+  auto net = joined_network(default_seed + 2, 60);
+  std::size_t owner = random_index(*net);
+  node_id key = node_id::hash_of(bytes_of("owned"));
+  put_options o;
+  o.signed_by_self = true;
+  o.version = 5;
+  auto p = net->put(owner, key, bytes_of("mine"), o);
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.version, 5u);
+
+  auto got = net->get(random_index(*net, true, owner), key);
+  ASSERT_TRUE(got.value);
+  ASSERT_TRUE(got.value->owner);
+  EXPECT_EQ(*got.value->owner, net->node(owner).identity.id());
+
+  auto replicas = holders(*net, key);
+  std::erase(replicas, owner);
+  ASSERT_FALSE(replicas.empty());
+  std::size_t replica = replicas.front();
+  auto held = *net->node(replica).store->get(key, net->now());
+
+  // Forged: a newer version with other bytes under the old signature.
+  core::wire::store forged = to_store(held, net->now());
+  forged.version = 6;
+  forged.value = bytes_of("stolen");
+  std::size_t attacker = random_index(*net, true, replica);
+  auto r = net->request(attacker, replica, forged);
+  EXPECT_EQ(r.ec, core::errc::nack);
+  EXPECT_EQ(r.code, core::wire::nack_code::bad_request);
+  EXPECT_EQ(*net->node(replica).store->get(key, net->now()), held);
+
+  // Older, properly signed by the owner: version_conflict, with the held version as data.
+  core::wire::store older = to_store(held, net->now());
+  older.version = 4;
+  older.value = bytes_of("older");
+  older.owner->sig = net->node(owner).identity.sign(core::wire::store_signed_bytes(older));
+  r = net->request(attacker, replica, older);
+  EXPECT_EQ(r.code, core::wire::nack_code::version_conflict);
+  EXPECT_EQ(r.data, (byte_vector{0, 0, 0, 0, 0, 0, 0, 5}));
+  EXPECT_EQ(*net->node(replica).store->get(key, net->now()), held);
+
+  // Someone else's signed put under the owned key is refused everywhere.
+  put_options other;
+  other.signed_by_self = true;
+  auto p2 = net->put(random_index(*net, true, owner), key, bytes_of("takeover"), other);
+  EXPECT_TRUE(p2.ec);
+  EXPECT_EQ(p2.replicas, 0u);
+}
+
+TEST(DhtNode, GetsSurviveAThirdOfNodesDying) {
+  const std::uint64_t seed = default_seed + 3;
+  SCOPED_TRACE(seed_text(seed));
+  auto net = joined_network(seed);
+  std::vector<std::pair<node_id, byte_vector>> values;
+  for (int v = 0; v < 100; ++v) {
+    node_id key = random_id(net->rng());
+    byte_vector bytes = bytes_of("value " + std::to_string(v));
+    auto p = net->put(random_index(*net), key, bytes);
+    ASSERT_FALSE(p.ec) << p.ec.message();
+    values.emplace_back(key, bytes);
+  }
+  // Kill a third, never the seed.
+  std::vector<std::size_t> order;
+  for (std::size_t i = 1; i < net->size(); ++i) order.push_back(i);
+  std::shuffle(order.begin(), order.end(), net->rng());
+  for (std::size_t i = 0; i < net->size() / 3; ++i) net->kill(order[i]);
+
+  int found = 0;
+  std::vector<int> rounds;
+  for (const auto& [key, bytes] : values) {
+    auto r = net->get(random_index(*net), key);
+    if (!r.ec && r.value && r.value->value == bytes) ++found;
+    rounds.push_back(r.stats.rounds);
+  }
+  const double success = 100.0 * found / static_cast<double>(values.size());
+  std::printf("gets after killing %zu of %zu nodes: %.1f %% found; rounds median %d, p99 %d\n",
+              net->size() / 3, net->size(), success, percentile(rounds, 0.5),
+              percentile(rounds, 0.99));
+  EXPECT_GE(success, 99.0);
+
+  // find_node still finds the true k closest among the living.
+  node_id target = random_id(net->rng());
+  std::size_t from = random_index(*net);
+  auto r = net->find_node(from, target);
+  EXPECT_EQ(hex(r.closest), hex(net->true_closest(target, default_k, from)));
+}
+
+TEST(DhtNode, GetOfNeverPutKeyIsNotFound) {
+  SCOPED_TRACE(seed_text(default_seed + 4));
+  auto net = joined_network(default_seed + 4, 50);
+  auto r = net->get(3, random_id(net->rng()));
+  EXPECT_EQ(r.ec, core::errc::not_found);
+  EXPECT_FALSE(r.value);
+  EXPECT_GT(r.stats.messages, 0u);
+}
+
+TEST(DhtNode, StoreQuotaFull) {
+  SCOPED_TRACE(seed_text(default_seed + 5));
+  dht_network net(default_seed + 5);
+  for (int i = 0; i < 5; ++i) net.add_node();
+  store_limits tiny;
+  tiny.max_values = 1;
+  std::size_t small = net.add_node(tiny);
+  net.join_all();
+
+  core::wire::store a;
+  a.key = node_id::hash_of(bytes_of("a"));
+  a.version = 1;
+  a.ttl_seconds = 600;
+  a.value = bytes_of("first");
+  auto r = net.request(0, small, a);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  core::wire::store b = a;
+  b.key = node_id::hash_of(bytes_of("b"));
+  r = net.request(0, small, b);
+  EXPECT_EQ(r.code, core::wire::nack_code::quota_full);
+  // Anything else is a bad request.
+  r = net.request(0, small, core::wire::ping{});
+  EXPECT_EQ(r.code, core::wire::nack_code::bad_request);
+}
+
+TEST(DhtNode, ValuesExpireUnlessTheirPublisherRepublishes) {
+  SCOPED_TRACE(seed_text(default_seed + 6));
+  dht_config config;
+  config.republish_interval = 20min;
+  config.replicate_interval = 20min;
+  auto net = joined_network(default_seed + 6, 60, config);
+
+  put_options o;
+  o.ttl = 1h;
+  std::size_t keeper = random_index(*net);
+  std::size_t leaver = random_index(*net, true, keeper);
+  node_id kept = node_id::hash_of(bytes_of("kept"));
+  node_id dropped = node_id::hash_of(bytes_of("dropped"));
+  ASSERT_FALSE(net->put(keeper, kept, bytes_of("still here"), o).ec);
+  ASSERT_FALSE(net->put(leaver, dropped, bytes_of("gone soon"), o).ec);
+  net->kill(leaver);  // nobody republishes `dropped`
+
+  net->advance(30min);
+  EXPECT_FALSE(net->get(random_index(*net), dropped).ec);
+  net->advance(3h);
+  auto gone = net->get(random_index(*net), dropped);
+  EXPECT_EQ(gone.ec, core::errc::not_found);
+  EXPECT_TRUE(holders(*net, dropped).empty());
+  auto alive = net->get(random_index(*net, true, keeper), kept);
+  ASSERT_FALSE(alive.ec) << alive.ec.message();
+  EXPECT_EQ(alive.value->value, bytes_of("still here"));
+  EXPECT_GE(holders(*net, kept).size(), default_k / 2);
+}
+
+TEST(DhtNode, LoneNodeStoresLocally) {
+  dht_network net(default_seed + 7);
+  net.add_node();
+  node_id key = node_id::hash_of(bytes_of("solo"));
+  auto p = net.put(0, key, bytes_of("x"));
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.replicas, 1u);
+  auto g = net.get(0, key);
+  ASSERT_TRUE(g.value);
+  EXPECT_EQ(g.value->value, bytes_of("x"));
+  auto f = net.find_node(0, key);
+  EXPECT_EQ(f.ec, core::errc::not_connected);
+}
+
+}  // namespace
+}  // namespace kadnet::dht

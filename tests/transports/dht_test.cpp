@@ -1,0 +1,118 @@
+// The DHT over real TCP sessions on loopback: joining, puts and gets between processes' worth of
+// nodes, a node that cannot accept connections, and a restart that keeps a node's values.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/errors.hpp"
+#include "dht/dht_codec.hpp"
+#include "tests/support/loopback_nodes.hpp"
+#include "transports/node.hpp"
+
+namespace kadnet {
+namespace {
+
+using boost::system::error_code;
+using testing::wait;
+
+transports::dht_settings loopback_dht() {
+  transports::dht_settings s;
+  s.config.routing.max_per_prefix = 0;  // every test node is on 127.0.0.1
+  return s;
+}
+
+void join(node& n, const uri& via) {
+  auto [ec, peer] = wait<error_code, node_id>([&](auto h) { n.async_connect(via, std::nullopt, h); });
+  ASSERT_FALSE(ec) << ec.message();
+  auto [bec, found] = wait<error_code, dht::find_node_result>([&](auto h) { n.dht().bootstrap(h); });
+  ASSERT_FALSE(bec) << bec.message();
+}
+
+dht::put_outcome put(node& n, std::string_view key, std::string_view value) {
+  auto [ec, r] = wait<error_code, dht::put_outcome>(
+      [&](auto h) { n.dht().put(text_key(key), byte_vector(value.begin(), value.end()), h); });
+  EXPECT_FALSE(ec) << ec.message();
+  return r;
+}
+
+std::optional<std::string> get(node& n, std::string_view key) {
+  auto [ec, r] = wait<error_code, dht::get_result>([&](auto h) { n.dht().get(text_key(key), h); });
+  if (ec || !r.value) return std::nullopt;
+  return std::string(r.value->value.begin(), r.value->value.end());
+}
+
+class loopback_swarm : public testing::loopback_nodes {
+ public:
+  node& add_dht(transports::dht_settings s = loopback_dht(), bool listen = true) {
+    own_.push_back(std::make_unique<node>(io().get_executor(), core::identity::generate(), core::node_config{}, s));
+    if (listen) own_addresses_.push_back(own_.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
+    else own_addresses_.push_back(uri{});
+    return *own_.back();
+  }
+  ~loopback_swarm() {
+    for (auto& n : own_) n->stop();
+  }
+  std::vector<std::unique_ptr<node>> own_;
+  std::vector<uri> own_addresses_;
+};
+
+TEST(DhtOverTcp, ValuesPutOnOneNodeAreFoundFromEveryOther) {
+  loopback_swarm net;
+  for (int i = 0; i < 16; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  auto r = put(*net.own_[5], "colour", "blue");
+  EXPECT_GE(r.replicas, 1u);
+  for (auto& n : net.own_) EXPECT_EQ(get(*n, "colour"), "blue");
+  auto [ec, missing] = wait<error_code, dht::get_result>([&](auto h) { net.own_[3]->dht().get(text_key("nothing"), h); });
+  EXPECT_EQ(ec, make_error_code(core::errc::not_found));
+}
+
+TEST(DhtOverTcp, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
+  loopback_swarm net;
+  for (int i = 0; i < 6; ++i) net.add_dht();
+  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  node& hidden = net.add_dht(loopback_dht(), /*listen=*/false);
+  join(hidden, net.own_addresses_[2]);
+  put(hidden, "from-behind-nat", "hello");
+  EXPECT_EQ(get(*net.own_[4], "from-behind-nat"), "hello");
+  put(*net.own_[1], "for-the-hidden-node", "hi");
+  EXPECT_EQ(get(hidden, "for-the-hidden-node"), "hi");
+  // No FIND_NODE reply on the wire hands the dial-only node out as a contact (a node's own
+  // lookup may still reach it over the session it has).
+  for (std::size_t i = 0; i < 6; ++i) {
+    auto [ec, r] = wait<error_code, reply>([&](auto h) {
+      net.own_[(i + 1) % 6]->async_request(net.own_addresses_[i], static_cast<std::uint8_t>(core::wire::opcode::find_node),
+                                           core::wire::find_node{hidden.id()}, h);
+    });
+    ASSERT_FALSE(ec) << ec.message();
+    std::vector<dht::wire_contact> contacts;
+    ASSERT_FALSE(dht::decode_contacts(r.data, contacts));
+    EXPECT_FALSE(contacts.empty());
+    for (const auto& c : contacts) EXPECT_NE(c.id, hidden.id()) << "node " << i << " handed out the dial-only node";
+  }
+}
+
+TEST(DhtOverTcp, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-restart-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto identity_file = dir / "identity.key";
+  transports::dht_settings persistent = loopback_dht();
+  persistent.data_dir = dir;
+  {
+    loopback_swarm net;
+    node& keeper = net.add_dht(persistent);
+    put(keeper, "kept", "across restarts");  // alone: stored on the keeper itself
+    core::identity::load_or_create(identity_file);
+  }
+  loopback_swarm net;
+  node& keeper = net.add_dht(persistent);
+  node& reader = net.add_dht();
+  join(reader, net.own_addresses_[0]);
+  EXPECT_EQ(get(reader, "kept"), "across restarts");
+  std::filesystem::remove_all(dir);
+  (void)keeper;
+}
+
+}  // namespace
+}  // namespace kadnet
