@@ -19,7 +19,8 @@ usage: ./run.sh COMMAND [ARGS]
                    gets, a third killed, gets again; ARGS go to it)
   test             install, build, and run the whole test suite (non-zero exit on any failure)
   build            install and build (Release with debug info, Ninja, ccache) into build/
-  bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it)
+  bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it),
+                   swarm [--nodes 64,256] [--json] (DHT swarms on loopback TCP)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
@@ -90,12 +91,25 @@ case "$cmd" in
     shift
     build >/dev/null
     case "$name" in
+      swarm)
+        # ./run.sh bench swarm [--nodes 64,256] [--json] [other kadnet swarm flags]
+        sizes="64,256" rest=()
+        while [ $# -gt 0 ]; do
+          case "$1" in
+            --nodes) sizes=${2:?--nodes needs a list, e.g. 64,256}; shift 2 ;;
+            *) rest+=("$1"); shift ;;
+          esac
+        done
+        for n in ${sizes//,/ }; do
+          "$BUILD_DIR/bin/kadnet" swarm --nodes "$n" --ops 1000 "${rest[@]}"
+        done
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm)" >&2; exit 2 ;;
     esac
     ;;
   swarm)

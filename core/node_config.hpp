@@ -20,6 +20,9 @@ struct node_config {
   std::size_t max_message_size = (1u << 20) + 1024;
   // Requests a peer may have waiting on our handlers at once; more are NACKed rate_limited.
   std::size_t max_inbound_requests_per_peer = 256;
+  // ℓ (seed 003): sessions this node dialed that it keeps open. Beyond it, the least recently
+  // active dialed session with nothing in flight is closed (peers reach us again on demand).
+  std::size_t max_outbound_sessions = 48;
   // Bytes queued for a peer that does not read them before it is cut off.
   std::size_t max_queued_bytes_per_peer = 16u << 20;
   // Compression methods this node enables, most preferred first (empty: none).

@@ -97,6 +97,7 @@ void node_engine::on_bytes(connection_id c, time_point now, byte_span bytes) {
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
   if (!it->second.sess.is_established()) update_load(now);
+  it->second.last_active = now;
   it->second.sess.handle_bytes(bytes, to_ms(now));
   pump_session(c, it->second, now);
 }
@@ -121,6 +122,8 @@ void node_engine::pump_session(connection_id c, connection_state& st, time_point
 void node_engine::on_established(connection_id c, connection_state& st, time_point now) {
   const auto& peer = *st.sess.peer();
   st.established_reported = true;
+  st.last_active = now;
+  if (!st.inbound) enforce_outbound_limit(c);
   by_peer_[peer.peer] = c;
   events_.push_back(connected{c, peer.peer, st.inbound, peer.peer_dynamic_ip});
   // Offer every method we accept, then name the one we prefer (PROTOCOL.md 6).
@@ -344,6 +347,7 @@ request_id node_engine::start_request(time_point now, connection_id c, std::uint
     events_.push_back(request_done{r, reply{errc::not_connected, {}, {}, {}}});
     return r;
   }
+  it->second.last_active = now;
   std::uint32_t id = rpcs_.add(r, c, opcode, internal, now + timeout.value_or(config_.request_timeout));
   wire::message m{opcode, id, std::move(body)};
   ++counters_.requests_sent;
@@ -358,6 +362,25 @@ boost::system::error_code node_engine::send_oneway(connection_id c, std::uint8_t
     return errc::not_connected;
   send_message(c, it->second, wire::message{opcode, 0, std::move(body)});
   return {};
+}
+
+void node_engine::enforce_outbound_limit(connection_id keep) {
+  std::size_t outbound = 0;
+  for (const auto& [c, st] : connections_)
+    if (!st.inbound && !st.closing && st.sess.is_established()) ++outbound;
+  while (outbound > config_.max_outbound_sessions) {
+    // The least recently active dialed session with no request of ours in flight.
+    connection_id victim = 0;
+    time_point oldest = time_point::max();
+    for (const auto& [c, st] : connections_) {
+      if (c == keep || st.inbound || st.closing || !st.sess.is_established()) continue;
+      if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
+      if (st.last_active < oldest) oldest = st.last_active, victim = c;
+    }
+    if (victim == 0) return;  // all busy: allow more for now
+    cut_off(victim, errc::connection_closed, {});
+    --outbound;
+  }
 }
 
 void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::string why) {

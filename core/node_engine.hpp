@@ -132,6 +132,7 @@ class node_engine {
     codec_set peer_acked;  // methods the peer accepts from us (it ACKed option 0)
     std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
+    time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
     std::string observed;                // the peer's transport address, "ip:port" ("" unknown)
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Bumped when the connection goes away, so late plugin replies are dropped.
@@ -157,6 +158,8 @@ class node_engine {
   std::optional<compression::codec_id> send_method(const connection_state& st) const;
   void mark_dirty(connection_id c) { dirty_.insert(c); }
   void update_load(time_point now);
+  // Keeps at most config_.max_outbound_sessions dialed sessions (ℓ), closing idle ones.
+  void enforce_outbound_limit(connection_id keep);
 
   const identity& self_;
   node_config config_;

@@ -11,6 +11,7 @@ std::uint32_t rpc_tracker::add(request_id request, connection_id connection, std
   } while (by_key_.count({connection, id}) != 0);
   entry e{request, connection, id, opcode, internal, deadline};
   by_key_.emplace(key{connection, id}, e);
+  ++per_connection_[connection];
   deadlines_.emplace(deadline, key{connection, id});
   return id;
 }
@@ -32,6 +33,7 @@ std::optional<rpc_tracker::entry> rpc_tracker::take(connection_id connection,
   entry e = it->second;
   by_key_.erase(it);
   erase_deadline(e);
+  if (--per_connection_[connection] == 0) per_connection_.erase(connection);
   return e;
 }
 
@@ -42,6 +44,7 @@ std::vector<rpc_tracker::entry> rpc_tracker::take_expired(time_point now) {
     deadlines_.erase(deadlines_.begin());
     auto it = by_key_.find(k);
     out.push_back(it->second);
+    if (--per_connection_[it->second.connection] == 0) per_connection_.erase(it->second.connection);
     by_key_.erase(it);
   }
   return out;
@@ -58,7 +61,13 @@ std::vector<rpc_tracker::entry> rpc_tracker::take_connection(connection_id conne
     }
   }
   for (const auto& e : out) erase_deadline(e);
+  per_connection_.erase(connection);
   return out;
+}
+
+std::size_t rpc_tracker::in_flight(connection_id connection) const {
+  auto it = per_connection_.find(connection);
+  return it == per_connection_.end() ? 0 : it->second;
 }
 
 std::optional<time_point> rpc_tracker::next_deadline() const {

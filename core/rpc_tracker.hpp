@@ -36,6 +36,8 @@ class rpc_tracker {
   // Every request on a connection, removed (the connection closed).
   std::vector<entry> take_connection(connection_id connection);
   std::optional<time_point> next_deadline() const;
+  // Requests in flight on a connection (kept per connection, so this is O(1)).
+  std::size_t in_flight(connection_id connection) const;
   std::size_t size() const { return by_key_.size(); }
 
  private:
@@ -50,6 +52,7 @@ class rpc_tracker {
   std::uint32_t next_message_id_ = 1;
   std::unordered_map<key, entry, key_hash> by_key_;
   std::multimap<time_point, key> deadlines_;
+  std::unordered_map<connection_id, std::size_t> per_connection_;
 };
 
 }  // namespace kadnet::core

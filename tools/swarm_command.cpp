@@ -11,6 +11,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
@@ -37,6 +42,14 @@ double fraction_arg(const std::string& flag, const std::string& text) {
   if (ec != std::errc() || end != text.data() + text.size() || v < 0 || v >= 1)
     throw std::invalid_argument(flag + ": '" + text + "' must be a fraction from 0 to below 1 (e.g. 0.33)");
   return v;
+}
+
+// Resident memory of this process in KiB (Linux /proc), 0 if unreadable.
+double resident_kib() {
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1024.0;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -122,6 +135,7 @@ swarm_options parse_swarm_options(const std::vector<std::string>& args) {
 int run_swarm(const swarm_options& o, std::ostream& out) {
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
+  double rss_before = resident_kib();
   std::mt19937_64 rng(o.seed);
   std::vector<std::unique_ptr<node>> nodes;
   std::vector<uri> addresses;
@@ -129,6 +143,11 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   dht.config.routing.max_per_prefix = 0;  // every node of this swarm is on 127.0.0.1
   core::node_config config;
   config.request_timeout = std::chrono::milliseconds(2000);
+  // Every session costs two descriptors in this one process (both ends): keep ℓ within them.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  config.max_outbound_sessions = std::clamp<std::size_t>(
+      (static_cast<std::size_t>(files.rlim_cur) - 256) / (3 * static_cast<std::size_t>(o.nodes)), 4, 48);
   for (int i = 0; i < o.nodes; ++i) {
     nodes.push_back(std::make_unique<node>(io.get_executor(), core::identity::generate(), config, dht));
     addresses.push_back(nodes.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
@@ -154,6 +173,7 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
     });
   });
   double settle_s = std::chrono::duration<double>(clock::now() - settle_start).count();
+  double rss_per_node_kib = (resident_kib() - rss_before) / o.nodes;
 
   // Puts and gets of distinct keys from random nodes.
   auto key_of = [&](std::size_t k) { return text_key("swarm/" + std::to_string(o.seed) + "/" + std::to_string(k)); };
@@ -190,6 +210,14 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   alive.erase(alive.begin(), alive.begin() + static_cast<std::ptrdiff_t>(kill));
   batch after = kill ? get_all() : batch{};
 
+  core::engine_counters totals;
+  for (auto& n : nodes) {
+    auto s = n->async_stats(boost::asio::use_future).get();
+    totals.sessions_opened += s.sessions_opened;
+    totals.handshakes_failed += s.handshakes_failed;
+    totals.timeouts += s.timeouts;
+    totals.requests_sent += s.requests_sent;
+  }
   for (auto& n : nodes) n->stop();
   work.reset();
   io.stop();
@@ -205,6 +233,9 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
                {"gets", ops}, {"get_success_pct", gets.success_pct()},
                {"get_median_ms", percentile(gets.latency_ms, 0.5)}, {"get_p99_ms", percentile(gets.latency_ms, 0.99)},
                {"lookup_rounds_median", percentile(gets.rounds, 0.5)}, {"lookup_rounds_p99", percentile(gets.rounds, 0.99)},
+               {"get_ops_per_s", gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0},
+               {"put_ops_per_s", puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0},
+               {"rss_per_node_kib", rss_per_node_kib},
                {"killed", kill}, {"get_after_churn_success_pct", after.success_pct()},
                {"get_after_churn_median_ms", percentile(after.latency_ms, 0.5)}})
         << "\n";
@@ -217,7 +248,12 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
       << percentile(puts.latency_ms, 0.5) << " ms, p99 " << percentile(puts.latency_ms, 0.99) << " ms\n"
       << "  gets                " << ops << ", " << gets.success_pct() << " % found, median "
       << percentile(gets.latency_ms, 0.5) << " ms, p99 " << percentile(gets.latency_ms, 0.99) << " ms\n"
-      << "  lookup hops         median " << percentile(gets.rounds, 0.5) << ", p99 " << percentile(gets.rounds, 0.99) << "\n";
+      << "  lookup hops         median " << percentile(gets.rounds, 0.5) << ", p99 " << percentile(gets.rounds, 0.99) << "\n"
+      << "  throughput          " << (puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0) << " puts/s, "
+      << (gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0) << " gets/s (64 in flight)\n"
+      << "  memory              " << rss_per_node_kib << " KiB resident per node\n"
+      << "  sessions            " << totals.sessions_opened << " opened, " << totals.handshakes_failed
+      << " handshakes failed; " << totals.requests_sent << " requests, " << totals.timeouts << " timed out\n";
   if (kill)
     out << "  after killing " << kill << "    " << after.success_pct() << " % of gets found, median "
         << percentile(after.latency_ms, 0.5) << " ms, p99 " << percentile(after.latency_ms, 0.99) << " ms\n";

@@ -86,8 +86,13 @@ void node_driver::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
     if (!ec) {
       self->adopt(std::move(socket), true, std::nullopt);
       self->pump();
+      return self->accept_loop(acceptor);
     }
-    self->accept_loop(acceptor);
+    // Out of file descriptors (or another transient failure): retrying at once would spin.
+    auto pause = std::make_shared<asio::steady_timer>(self->strand_, std::chrono::milliseconds(50));
+    pause->async_wait([self, acceptor, pause](boost::system::error_code) {
+      if (!self->stopped_) self->accept_loop(acceptor);
+    });
   });
 }
 
@@ -216,32 +221,41 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   auto& queue = resolving_[key];
   queue.push_back(std::move(then));
   if (queue.size() > 1) return;  // a dial to this address is already under way
-  auto resolver = std::make_shared<tcp::resolver>(strand_);
   auto self = shared_from_this();
   auto fail_all = [self, key](boost::system::error_code ec) {
     auto waiters = std::move(self->resolving_[key]);
     self->resolving_.erase(key);
     for (auto& w : waiters) w(ec, 0);
   };
+  auto on_connected = [self, key, expected, fail_all](std::shared_ptr<tcp::socket> socket,
+                                                      boost::system::error_code ec) {
+    if (ec) return fail_all(ec);
+    if (self->stopped_) return fail_all(errc::shutting_down);
+    auto c = self->adopt(std::move(*socket), false, expected);
+    self->dialed_[key] = c;
+    auto waiters = std::move(self->resolving_[key]);
+    self->resolving_.erase(key);
+    auto& queue = self->waiting_[c];
+    for (auto& w : waiters) queue.push_back(std::move(w));
+    self->pump();
+  };
+  auto socket = std::make_shared<tcp::socket>(strand_);
+  boost::system::error_code literal;
+  auto address = asio::ip::make_address(where.host, literal);
+  if (!literal) {
+    // An IP literal (what nodes announce): no resolver round trip.
+    socket->async_connect(tcp::endpoint(address, where.port),
+                          [socket, on_connected](boost::system::error_code ec) { on_connected(socket, ec); });
+    return;
+  }
+  auto resolver = std::make_shared<tcp::resolver>(strand_);
   resolver->async_resolve(
       where.host, std::to_string(where.port),
-      [self, resolver, key, expected, fail_all](boost::system::error_code ec,
-                                                tcp::resolver::results_type results) {
+      [resolver, socket, on_connected, fail_all](boost::system::error_code ec, tcp::resolver::results_type results) {
         if (ec) return fail_all(ec);
-        auto socket = std::make_shared<tcp::socket>(self->strand_);
-        asio::async_connect(*socket, results,
-                            [self, socket, key, expected, fail_all](boost::system::error_code ec,
-                                                                    const tcp::endpoint&) {
-                              if (ec) return fail_all(ec);
-                              if (self->stopped_) return fail_all(errc::shutting_down);
-                              auto c = self->adopt(std::move(*socket), false, expected);
-                              self->dialed_[key] = c;
-                              auto waiters = std::move(self->resolving_[key]);
-                              self->resolving_.erase(key);
-                              auto& queue = self->waiting_[c];
-                              for (auto& w : waiters) queue.push_back(std::move(w));
-                              self->pump();
-                            });
+        asio::async_connect(*socket, results, [socket, on_connected](boost::system::error_code ec, const tcp::endpoint&) {
+          on_connected(socket, ec);
+        });
       });
 }
 
