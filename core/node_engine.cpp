@@ -46,7 +46,7 @@ std::string nack_text(std::string text) {
 }  // namespace
 
 node_engine::node_engine(const identity& self, node_config config)
-    : self_(self), config_(std::move(config)), responder_(self, config_.dynamic_ip) {
+    : self_(self), config_(std::move(config)), responder_(self_, config_.dynamic_ip) {
   config_.validate();
   responder_context_.responder = &responder_;
   responder_context_.cookies = &cookies_;

@@ -161,7 +161,7 @@ class node_engine {
   // Keeps at most config_.max_outbound_sessions dialed sessions (ℓ), closing idle ones.
   void enforce_outbound_limit(connection_id keep);
 
-  const identity& self_;
+  const identity self_;  // a copy: callers may pass a temporary
   node_config config_;
   crypto::responder responder_;
   crypto::cookie_jar cookies_;

@@ -93,9 +93,15 @@ class shell {
       else print_.result({{"event", "connected"}, {"peer", peer.to_hex()}, {"uri", u.to_string()}},
                          "connected to " + peer.to_hex() + " at " + u.to_string());
     }
-    if (options_.bootstrap.empty()) return;
-    auto [ec, found] = wait_for<boost::system::error_code, dht::find_node_result>(
-        [&](auto cb) { node_.dht().bootstrap(cb); });
+    if (options_.bootstrap.empty() && !options_.data_dir) return;
+    // With no bootstrap peer, a node restarted with its data directory rejoins through the
+    // contacts it saved.
+    bool rejoin = options_.bootstrap.empty();
+    auto [ec, found] = wait_for<boost::system::error_code, dht::find_node_result>([&](auto cb) {
+      if (rejoin) node_.dht().rejoin(cb);
+      else node_.dht().bootstrap(cb);
+    });
+    if (rejoin && ec == core::errc::not_connected) return;  // nothing saved yet, or all gone
     if (ec) return print_.error("join", ec.message());
     print_.result({{"event", "joined"}, {"contacts", found.closest.size()}, {"rounds", found.stats.rounds}},
                   "joined the DHT: " + std::to_string(found.closest.size()) + " closest nodes found in " +

@@ -92,6 +92,32 @@ class dht_handle {
         });
   }
 
+  // After a restart with a data directory: dials the contacts of the saved routing-table
+  // snapshot, then bootstraps through those that answered (errc::not_connected if none did).
+  template <typename Token>
+  auto rejoin(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, dht::find_node_result)>(
+        [d = driver_](auto handler) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            d->rejoin_from_snapshot([d, shared](std::size_t answered) {
+              if (answered == 0) {
+                dht::find_node_result none{make_error_code(core::errc::not_connected), {}, {}};
+                return detail::complete(std::move(*shared), d->any_executor(), none.ec, std::move(none));
+              }
+              d->run_dht([](dht::dht_node& n, core::time_point now) { return n.bootstrap(now); },
+                         [d, shared](dht::dht_node::operation_done& done) {
+                           auto* r = std::get_if<dht::find_node_result>(&done.result);
+                           auto result = r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
+                           detail::complete(std::move(*shared), d->any_executor(), result.ec, std::move(result));
+                         });
+            });
+          });
+        },
+        token);
+  }
+
   // A snapshot of the routing table, bucket by bucket.
   template <typename Token>
   auto buckets(Token&& token) {

@@ -98,7 +98,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void send_dht_request(dht::dht_node::outgoing out);
   void on_dht_event(core::node_engine::event& ev);
   void save_dht_snapshot();
-  void rejoin_from_snapshot();
+ public:
+  // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
+  // `then` with how many answered. Runs on the strand.
+  void rejoin_from_snapshot(std::function<void(std::size_t)> then);
+ private:
   void arm_timer();
   void log(const std::string& line) { if (log_) log_(line); }
 

@@ -103,18 +103,31 @@ void node_driver::save_dht_snapshot() {
   if (sqlite_ && dht_) sqlite_->save_contacts(dht_->table().all());
 }
 
-void node_driver::rejoin_from_snapshot() {
-  if (!sqlite_ || !dht_) return;
-  // A restarted node dials the contacts it knew; each that answers fills the table again.
-  std::size_t dialed = 0;
-  for (const auto& c : sqlite_->load_contacts()) {
-    for (const auto& text : c.addresses) {
-      auto where = parse_uri(text);
-      if (!where) continue;
-      dial(*where, c.id, [](boost::system::error_code, core::connection_id) {});
-      break;
+void node_driver::rejoin_from_snapshot(std::function<void(std::size_t)> then) {
+  std::vector<std::pair<uri, core::node_id>> targets;
+  if (sqlite_ && dht_) {
+    for (const auto& c : sqlite_->load_contacts()) {
+      for (const auto& text : c.addresses) {
+        if (auto where = parse_uri(text)) {
+          targets.emplace_back(*where, c.id);
+          break;
+        }
+      }
+      if (targets.size() == dht::default_k) break;
     }
-    if (++dialed == dht::default_k) break;
+  }
+  if (targets.empty()) return then(0);
+  // A restarted node dials the contacts it knew; each that answers is back in its table.
+  struct tally {
+    std::size_t pending, answered = 0;
+    std::function<void(std::size_t)> then;
+  };
+  auto t = std::make_shared<tally>(tally{targets.size(), 0, std::move(then)});
+  for (auto& [where, id] : targets) {
+    dial(where, id, [t](boost::system::error_code ec, core::connection_id) {
+      if (!ec) ++t->answered;
+      if (--t->pending == 0) t->then(t->answered);
+    });
   }
 }
 

@@ -396,6 +396,44 @@ TEST(NodeEngine, AnnouncementOfAnotherHostIsRefused) {
   EXPECT_EQ(p.b.stats().nacks_sent, 1u);
 }
 
+// Carries bytes between one engine's connection and another's until both are quiet.
+void exchange(node_engine& a, connection_id ac, node_engine& b, connection_id bc, time_point now) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (auto [from, fc, to, tc] : {std::tuple{&a, ac, &b, bc}, std::tuple{&b, bc, &a, ac}}) {
+      for (auto c : from->take_dirty()) {
+        auto bytes = from->take_transmit(c);
+        if (c == fc && !bytes.empty()) {
+          to->on_bytes(tc, now, bytes);
+          moved = true;
+        }
+      }
+    }
+  }
+}
+
+TEST(NodeEngine, DialedSessionsBeyondEllCloseTheLeastRecentlyActiveIdleOne) {
+  node_config cfg;
+  cfg.max_outbound_sessions = 2;  // ℓ
+  node_engine a(testing::fixed_identity(1), cfg);
+  std::vector<std::unique_ptr<node_engine>> peers;
+  std::vector<connection_id> a_side;
+  auto now = time_point{} + 1h;
+  for (std::uint8_t i = 0; i < 3; ++i) {
+    peers.push_back(std::make_unique<node_engine>(testing::fixed_identity(10 + i), node_config{}));
+    now += 1s;
+    auto ac = a.dial(now, std::nullopt);
+    auto bc = peers.back()->accept(now, byte_vector(18, 0));
+    a_side.push_back(ac);
+    exchange(a, ac, *peers.back(), bc, now);
+  }
+  // The first session (least recently active, idle) was closed to make room for the third.
+  EXPECT_TRUE(a.wants_close(a_side[0]));
+  EXPECT_FALSE(a.wants_close(a_side[1]));
+  EXPECT_FALSE(a.wants_close(a_side[2]));
+  EXPECT_EQ(a.peers().size(), 2u);
+}
+
 TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config cfg;
   cfg.request_timeout = 0ms;

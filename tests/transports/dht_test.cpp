@@ -43,8 +43,10 @@ std::optional<std::string> get(node& n, std::string_view key) {
 
 class loopback_swarm : public testing::loopback_nodes {
  public:
-  node& add_dht(transports::dht_settings s = loopback_dht(), bool listen = true) {
-    own_.push_back(std::make_unique<node>(io().get_executor(), core::identity::generate(), core::node_config{}, s));
+  node& add_dht(transports::dht_settings s = loopback_dht(), bool listen = true,
+                std::optional<core::identity> id = std::nullopt) {
+    own_.push_back(std::make_unique<node>(io().get_executor(), id ? std::move(*id) : core::identity::generate(),
+                                          core::node_config{}, s));
     if (listen) own_addresses_.push_back(own_.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
     else own_addresses_.push_back(uri{});
     return *own_.back();
@@ -112,6 +114,31 @@ TEST(DhtOverTcp, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
   EXPECT_EQ(get(reader, "kept"), "across restarts");
   std::filesystem::remove_all(dir);
   (void)keeper;
+}
+
+TEST(DhtOverTcp, RestartedNodeRejoinsThroughItsSavedContacts) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-rejoin-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  transports::dht_settings persistent = loopback_dht();
+  persistent.data_dir = dir;
+  loopback_swarm net;
+  for (int i = 0; i < 6; ++i) net.add_dht();
+  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  put(*net.own_[3], "while-away", "still here");
+  {
+    // A node that knew the swarm, then stopped (its contacts saved in its data directory).
+    node traveller(net.io().get_executor(), core::identity::load_or_create(dir / "identity.key"), {}, persistent);
+    join(traveller, net.own_addresses_[1]);
+    traveller.stop();
+  }
+  node back(net.io().get_executor(), core::identity::load_or_create(dir / "identity.key"), {}, persistent);
+  auto [ec, found] = wait<error_code, dht::find_node_result>([&](auto h) { back.dht().rejoin(h); });
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(found.closest.empty());
+  EXPECT_EQ(get(back, "while-away"), "still here");
+  back.stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
