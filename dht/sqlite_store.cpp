@@ -136,6 +136,9 @@ struct sqlite_store::impl {
     int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     if (rc != SQLITE_OK) throw open_error(file, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_extended_result_codes(db, 1);
+    // Another handle on the same file (a node being replaced in this process) may hold a lock
+    // for a moment: wait for it rather than fail at once.
+    sqlite3_busy_timeout(db, 2000);
     // The first statement reads the header: a file that is not a database fails here.
     std::string mode;
     try {

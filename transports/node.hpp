@@ -162,9 +162,21 @@ class node {
         token);
   }
 
-  // Closes listeners and sessions; pending operations fail with errc::shutting_down. Also
-  // done by the destructor.
+  // Closes listeners and sessions; pending operations fail with errc::shutting_down; with a
+  // data directory the routing-table snapshot is saved. Also done by the destructor.
   void stop();
+  // stop(), completing once it has run (e.g. before reopening the same data directory).
+  template <typename Token>
+  auto async_stop(Token&& token) {
+    return boost::asio::async_initiate<Token, void()>(
+        [d = driver_](auto handler) {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
+            d->stop();
+            detail::complete(std::move(h), d->any_executor());
+          });
+        },
+        token);
+  }
 
  private:
   void register_handler(std::uint8_t opcode, core::plugin_handler handler);

@@ -307,6 +307,10 @@ void node_driver::stop() {
     done(failed);
   }
   save_dht_snapshot();
+  // Release the data directory now, not when the last handler lets go of this driver.
+  dht_.reset();
+  sqlite_ = nullptr;
+  store_.reset();
 }
 
 }  // namespace kadnet::transports

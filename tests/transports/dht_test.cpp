@@ -130,7 +130,7 @@ TEST(DhtOverTcp, RestartedNodeRejoinsThroughItsSavedContacts) {
     // A node that knew the swarm, then stopped (its contacts saved in its data directory).
     node traveller(net.io().get_executor(), core::identity::load_or_create(dir / "identity.key"), {}, persistent);
     join(traveller, net.own_addresses_[1]);
-    traveller.stop();
+    wait<>([&](auto h) { traveller.async_stop(h); });
   }
   node back(net.io().get_executor(), core::identity::load_or_create(dir / "identity.key"), {}, persistent);
   auto [ec, found] = wait<error_code, dht::find_node_result>([&](auto h) { back.dht().rejoin(h); });
