@@ -3,6 +3,7 @@
 #include <cassert>
 
 #include "core/errors.hpp"
+#include "core/wire/message.hpp"
 
 namespace kadnet::dht {
 namespace {
@@ -23,19 +24,8 @@ boost::system::error_code read_contacts(byte_reader& r, std::vector<wire_contact
       if (!r.array(id)) return errc::truncated;
       c.id = core::node_id(id);
     }
-    std::uint8_t n = 0;
-    if (!r.u8(n)) return errc::truncated;
-    if (n == 0) return errc::bad_field;  // undialable contacts are never handed out
-    if (n > max_addresses_per_contact) return errc::too_large;
-    for (std::uint8_t a = 0; a < n; ++a) {
-      std::uint8_t len = 0;
-      byte_span text;
-      if (!r.u8(len) || !r.span(len, text)) return errc::truncated;
-      if (len == 0) return errc::bad_field;
-      for (auto ch : text)
-        if (ch < 0x21 || ch > 0x7e) return errc::bad_field;  // URIs are printable ASCII
-      c.addresses.emplace_back(as_chars(text));
-    }
+    // At least one address: undialable contacts are never handed out.
+    if (auto ec = core::wire::read_address_list(r, c.addresses)) return ec;
     contacts.push_back(std::move(c));
   }
   out = std::move(contacts);
@@ -46,14 +36,8 @@ void write_contacts(const std::vector<wire_contact>& contacts, byte_writer& w) {
   assert(contacts.size() <= max_contacts_per_reply);
   w.u8(static_cast<std::uint8_t>(contacts.size()));
   for (const auto& c : contacts) {
-    assert(!c.addresses.empty() && c.addresses.size() <= max_addresses_per_contact);
     w.bytes(c.id.bytes());
-    w.u8(static_cast<std::uint8_t>(c.addresses.size()));
-    for (const auto& a : c.addresses) {
-      assert(!a.empty() && a.size() <= 255);
-      w.u8(static_cast<std::uint8_t>(a.size()));
-      w.bytes(as_bytes(a));
-    }
+    core::wire::write_address_list(w, c.addresses);
   }
 }
 

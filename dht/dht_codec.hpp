@@ -12,11 +12,12 @@
 #include "core/bytes.hpp"
 #include "core/identity.hpp"
 #include "core/node_id.hpp"
+#include "core/wire/message.hpp"
 
 namespace kadnet::dht {
 
 inline constexpr std::size_t max_contacts_per_reply = 32;
-inline constexpr std::size_t max_addresses_per_contact = 8;
+inline constexpr std::size_t max_addresses_per_contact = core::wire::max_announced_addresses;
 
 // A contact as it travels: a NodeId and the URIs it listens on (at least one: nodes that
 // cannot be dialed are never handed out).

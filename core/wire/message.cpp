@@ -167,19 +167,7 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
 }
 
 error_code decode_body(byte_reader& r, const decode_limits&, announce& m) {
-  std::uint8_t count = 0;
-  if (!r.u8(count)) return errc::truncated;
-  if (count == 0) return errc::bad_field;
-  if (count > max_announced_addresses) return errc::too_large;
-  for (std::uint8_t i = 0; i < count; ++i) {
-    std::uint8_t len = 0;
-    byte_span text;
-    if (!r.u8(len) || !r.span(len, text)) return errc::truncated;
-    if (len == 0) return errc::bad_field;
-    for (auto c : text)
-      if (c < 0x21 || c > 0x7e) return errc::bad_field;  // URIs are printable ASCII
-    m.addresses.emplace_back(as_chars(text));
-  }
+  if (auto ec = read_address_list(r, m.addresses)) return ec;
   return expect_end(r);
 }
 
@@ -261,15 +249,7 @@ struct body_encoder {
     }
     write_counted(w, m.value);
   }
-  void operator()(const announce& m) {
-    assert(!m.addresses.empty() && m.addresses.size() <= max_announced_addresses);
-    w.u8(static_cast<std::uint8_t>(m.addresses.size()));
-    for (const auto& a : m.addresses) {
-      assert(!a.empty() && a.size() <= 255);
-      w.u8(static_cast<std::uint8_t>(a.size()));
-      w.bytes(as_bytes(a));
-    }
-  }
+  void operator()(const announce& m) { write_address_list(w, m.addresses); }
   void operator()(const plugin_call& m) { w.bytes(m.payload); }
 };
 
@@ -328,6 +308,35 @@ error_code decode(byte_span in, message& out, const decode_limits& limits) {
   if (ec) return ec;
   out = std::move(m);
   return {};
+}
+
+error_code read_address_list(byte_reader& r, std::vector<std::string>& out) {
+  std::uint8_t count = 0;
+  if (!r.u8(count)) return errc::truncated;
+  if (count == 0) return errc::bad_field;
+  if (count > max_announced_addresses) return errc::too_large;
+  std::vector<std::string> addresses;
+  for (std::uint8_t i = 0; i < count; ++i) {
+    std::uint8_t len = 0;
+    byte_span text;
+    if (!r.u8(len) || !r.span(len, text)) return errc::truncated;
+    if (len == 0) return errc::bad_field;
+    for (auto c : text)
+      if (c < 0x21 || c > 0x7e) return errc::bad_field;  // URIs are printable ASCII
+    addresses.emplace_back(as_chars(text));
+  }
+  out = std::move(addresses);
+  return {};
+}
+
+void write_address_list(byte_writer& w, const std::vector<std::string>& addresses) {
+  assert(!addresses.empty() && addresses.size() <= max_announced_addresses);
+  w.u8(static_cast<std::uint8_t>(addresses.size()));
+  for (const auto& a : addresses) {
+    assert(!a.empty() && a.size() <= 255);
+    w.u8(static_cast<std::uint8_t>(a.size()));
+    w.bytes(as_bytes(a));
+  }
 }
 
 byte_vector shout_signed_bytes(const shout& s) {
