@@ -64,7 +64,10 @@ uri node_driver::listen(const uri& where) {
   asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
   auto bound = acceptor->local_endpoint();
   uri result{"tcp", bound.address().to_string(), bound.port()};
-  engine_.announce_on(result.to_string());
+  // The engine belongs to the strand; listen() may be called from any thread.
+  asio::dispatch(strand_, [self = shared_from_this(), text = result.to_string()] {
+    self->engine_.announce_on(text);
+  });
   return result;
 }
 
