@@ -103,8 +103,13 @@ void node_engine::on_bytes(connection_id c, time_point now, byte_span bytes) {
 }
 
 // Moves what a session produced into engine events and transmissions.
-void node_engine::pump_session(connection_id c, connection_state& st, time_point now) {
-  while (auto ev = st.sess.poll_event()) {
+void node_engine::pump_session(connection_id c, connection_state& first, time_point now) {
+  // Handlers run below (plugins) may close connections: look this one up again each time
+  // rather than trust a reference across them.
+  for (connection_state* current = &first;;) {
+    connection_state& st = *current;
+    auto ev = st.sess.poll_event();
+    if (!ev) break;
     if (std::holds_alternative<session::established>(*ev)) {
       on_established(c, st, now);
     } else if (auto* m = std::get_if<session::message>(&*ev)) {
@@ -114,9 +119,12 @@ void node_engine::pump_session(connection_id c, connection_state& st, time_point
       if (!st.sess.is_established() && !st.established_reported) ++counters_.handshakes_failed;
       cut_off(c, f->ec, std::move(f->text));
     }
-    if (st.closing) break;
+    auto it = connections_.find(c);
+    if (it == connections_.end() || it->second.closing) return;
+    current = &it->second;
   }
-  if (st.sess.has_transmit()) mark_dirty(c);
+  auto it = connections_.find(c);
+  if (it != connections_.end() && it->second.sess.has_transmit()) mark_dirty(c);
 }
 
 void node_engine::on_established(connection_id c, connection_state& st, time_point now) {
@@ -304,7 +312,15 @@ void node_engine::dispatch_plugin(connection_id c, connection_state& st, const w
 void node_engine::send_reply(connection_id c, std::uint32_t id, wire::message_body body) {
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
-  send_message(c, it->second, wire::make_message(id, std::move(body)));
+  std::uint8_t request_opcode = 0;
+  if (const auto* a = std::get_if<wire::ack>(&body)) request_opcode = a->request_opcode;
+  bool is_ack = std::holds_alternative<wire::ack>(body);
+  if (send_message(c, it->second, wire::make_message(id, std::move(body))) && is_ack) {
+    // A reply over the size limit becomes a NACK, so the caller learns why at once.
+    send_message(c, it->second,
+                 wire::make_message(id, wire::nack{request_opcode, wire::nack_code::too_large,
+                                                   "reply exceeds the maximum message size", {}}));
+  }
 }
 
 void node_engine::respond(connection_id c, std::uint32_t message_id, wire::message_body body) {
@@ -317,10 +333,13 @@ void node_engine::send_nack(connection_id c, std::uint8_t opcode, std::uint32_t 
   send_reply(c, id, wire::nack{opcode, code, nack_text(std::move(text)), std::move(data)});
 }
 
-void node_engine::send_message(connection_id c, connection_state& st, const wire::message& m) {
+boost::system::error_code node_engine::send_message(connection_id c, connection_state& st,
+                                                    const wire::message& m) {
   scratch_.clear();
   wire::encode(m, scratch_);
-  if (!st.sess.send(scratch_, send_method(st))) mark_dirty(c);
+  auto ec = st.sess.send(scratch_, send_method(st));
+  if (!ec) mark_dirty(c);
+  return ec;
 }
 
 std::optional<compression::codec_id> node_engine::send_method(const connection_state& st) const {
@@ -351,7 +370,11 @@ request_id node_engine::start_request(time_point now, connection_id c, std::uint
   std::uint32_t id = rpcs_.add(r, c, opcode, internal, now + timeout.value_or(config_.request_timeout));
   wire::message m{opcode, id, std::move(body)};
   ++counters_.requests_sent;
-  send_message(c, it->second, m);
+  if (auto ec = send_message(c, it->second, m)) {
+    // Too large to send: fail now rather than at the deadline.
+    rpcs_.take(c, id);
+    if (!internal) events_.push_back(request_done{r, reply{ec, {}, {}, {}}});
+  }
   return r;
 }
 
@@ -360,8 +383,7 @@ boost::system::error_code node_engine::send_oneway(connection_id c, std::uint8_t
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing || !it->second.sess.is_established())
     return errc::not_connected;
-  send_message(c, it->second, wire::message{opcode, 0, std::move(body)});
-  return {};
+  return send_message(c, it->second, wire::message{opcode, 0, std::move(body)});
 }
 
 void node_engine::enforce_outbound_limit(connection_id keep) {
@@ -393,6 +415,7 @@ void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::st
   mark_dirty(c);
   fail_requests(c, errc::connection_closed);
   const auto& peer = it->second.sess.peer();
+  if (peer) rebind_peer(peer->peer, c);
   events_.push_back(disconnected{c, peer ? std::optional(peer->peer) : std::nullopt, ec, std::move(why)});
 }
 
@@ -404,10 +427,7 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
     cut_off(c, ec ? ec : make_error_code(errc::connection_closed), {});
   }
   const auto& peer = it->second.sess.peer();
-  if (peer) {
-    auto p = by_peer_.find(peer->peer);
-    if (p != by_peer_.end() && p->second == c) by_peer_.erase(p);
-  }
+  if (peer) rebind_peer(peer->peer, c);
   counters_.sessions += it->second.sess.counters();
   dirty_.erase(c);
   connections_.erase(it);
@@ -463,6 +483,25 @@ std::optional<node_engine::event> node_engine::poll_event() {
   event e = std::move(events_.front());
   events_.pop_front();
   return e;
+}
+
+void node_engine::rebind_peer(const node_id& peer, connection_id gone) {
+  auto p = by_peer_.find(peer);
+  if (p == by_peer_.end() || p->second != gone) return;
+  // Both ends may have dialed at once: another session to the same peer can take over.
+  for (const auto& [c, st] : connections_) {
+    if (c != gone && !st.closing && st.sess.is_established() && st.sess.peer()->peer == peer) {
+      p->second = c;
+      return;
+    }
+  }
+  by_peer_.erase(p);
+}
+
+std::optional<node_id> node_engine::peer_of(connection_id c) const {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || !it->second.sess.is_established()) return std::nullopt;
+  return it->second.sess.peer()->peer;
 }
 
 std::optional<connection_id> node_engine::connection_to(const node_id& peer) const {

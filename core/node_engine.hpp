@@ -108,6 +108,8 @@ class node_engine {
 
   // The established connection to a peer, if any.
   std::optional<connection_id> connection_to(const node_id& peer) const;
+  // The peer at the other end of an established connection.
+  std::optional<node_id> peer_of(connection_id c) const;
   struct peer_info {
     connection_id connection;
     node_id peer;
@@ -153,10 +155,12 @@ class node_engine {
   void send_reply(connection_id c, std::uint32_t id, wire::message_body body);
   void send_nack(connection_id c, std::uint8_t opcode, std::uint32_t id, wire::nack_code code,
                  std::string text, byte_vector data = {});
-  void send_message(connection_id c, connection_state& st, const wire::message& m);
+  boost::system::error_code send_message(connection_id c, connection_state& st, const wire::message& m);
   void fail_requests(connection_id c, boost::system::error_code ec);
   std::optional<compression::codec_id> send_method(const connection_state& st) const;
   void mark_dirty(connection_id c) { dirty_.insert(c); }
+  // Points by_peer_ for `peer` at an established, open session other than `gone`, or drops it.
+  void rebind_peer(const node_id& peer, connection_id gone);
   void update_load(time_point now);
   // Keeps at most config_.max_outbound_sessions dialed sessions (ℓ), closing idle ones.
   void enforce_outbound_limit(connection_id keep);

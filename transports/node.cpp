@@ -42,20 +42,20 @@ void node::register_handler(std::uint8_t opcode, core::plugin_handler handler) {
   if (opcode < core::wire::first_plugin_opcode)
     throw std::invalid_argument("plugin opcode " + std::to_string(opcode) +
                                 " is reserved for kadnet; use 64..255");
-  boost::asio::dispatch(driver_->executor(), [d = driver_, opcode, h = std::move(handler)]() mutable {
+  boost::asio::post(driver_->executor(), [d = driver_, opcode, h = std::move(handler)]() mutable {
     d->engine().plugins().add(opcode, std::move(h));
   });
 }
 
 void node::set_log(std::function<void(const std::string&)> log) {
-  boost::asio::dispatch(driver_->executor(), [d = driver_, log = std::move(log)]() mutable {
+  boost::asio::post(driver_->executor(), [d = driver_, log = std::move(log)]() mutable {
     d->set_log(std::move(log));
   });
 }
 
 void node::stop() {
   if (!driver_) return;
-  boost::asio::dispatch(driver_->executor(), [d = driver_] { d->stop(); });
+  boost::asio::post(driver_->executor(), [d = driver_] { d->stop(); });
 }
 
 }  // namespace kadnet

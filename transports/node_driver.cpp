@@ -214,6 +214,14 @@ void node_driver::connect(uri where, std::optional<core::node_id> expected, conn
 
 void node_driver::dial(const uri& where, std::optional<core::node_id> expected, ready_handler then) {
   if (stopped_) return then(errc::shutting_down, 0);
+  if (expected) {
+    // A session reused or shared with another dial of this address was not checked against
+    // `expected` by its handshake: check the key that answered here.
+    then = [this, expected, then = std::move(then)](boost::system::error_code ec, core::connection_id c) {
+      if (!ec && engine_.peer_of(c) != expected) ec = errc::unexpected_identity;
+      then(ec, c);
+    };
+  }
   std::string key = where.to_string();
   if (auto it = dialed_.find(key); it != dialed_.end()) {
     auto waiting = waiting_.find(it->second);

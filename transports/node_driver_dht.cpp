@@ -35,11 +35,16 @@ void node_driver::on_dht_event(core::node_engine::event& ev) {
 bool node_driver::pump_dht() {
   if (!dht_ || stopped_) return false;
   bool progress = false;
-  while (auto out = dht_->poll_request()) {
+  // A completion handler may stop the node (dht_ gone) from inside these loops.
+  while (dht_ && !stopped_) {
+    auto out = dht_->poll_request();
+    if (!out) break;
     progress = true;
     send_dht_request(std::move(*out));
   }
-  while (auto done = dht_->poll_event()) {
+  while (dht_ && !stopped_) {
+    auto done = dht_->poll_event();
+    if (!done) break;
     progress = true;
     auto it = dht_ops_.find(done->id);
     if (it == dht_ops_.end()) continue;  // an operation the DHT runs for itself

@@ -434,6 +434,20 @@ TEST(NodeEngine, DialedSessionsBeyondEllCloseTheLeastRecentlyActiveIdleOne) {
   EXPECT_EQ(a.peers().size(), 2u);
 }
 
+TEST(NodeEngine, RequestOverTheSizeLimitFailsAtOnce) {
+  engine_pair p;
+  add_echo(p.b);
+  p.connect();
+  auto r = p.a.request(p.now, p.a_conn, echo, wire::plugin_call{byte_vector(2 << 20, 1)});
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  while (auto ev = p.a.poll_event()) p.a_events.push_back(*ev);
+  done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request, r);
+  EXPECT_EQ(done[0].result.ec, make_error_code(errc::too_large));
+  EXPECT_EQ(p.a.next_deadline(), std::nullopt);  // nothing left waiting for a timeout
+}
+
 TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config cfg;
   cfg.request_timeout = 0ms;

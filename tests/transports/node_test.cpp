@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "core/errors.hpp"
@@ -64,6 +65,47 @@ TEST(Node, DialingTheWrongIdentityFails) {
   auto other = core::identity::generate().id();
   auto [ec, peer] = wait<error_code, node_id>([&](auto h) { net[0].async_connect(net.address(1), other, h); });
   EXPECT_EQ(ec, make_error_code(core::errc::unexpected_identity));
+}
+
+TEST(Node, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {
+  loopback_nodes net;
+  net.add();
+  net.add();
+  EXPECT_FALSE(ping(net[0], net.address(1)));  // a session to that address now exists
+  auto other = core::identity::generate().id();
+  auto [ec, peer] = wait<error_code, node_id>([&](auto h) { net[0].async_connect(net.address(1), other, h); });
+  EXPECT_EQ(ec, make_error_code(core::errc::unexpected_identity));
+}
+
+TEST(Node, HandlerMayStopItsOwnNode) {
+  loopback_nodes net;
+  net.add();
+  auto& b = net.add();
+  b.add_handler(68, [&b](const node_id&, byte_span) {
+    b.stop();
+    return byte_vector{1};
+  });
+  error_code ec;
+  call(net[0], net.address(1), 68, {}, &ec);
+  // Whatever the caller saw (the reply raced the close), the stopped node did not crash and the
+  // caller's node still works.
+  net.add();
+  EXPECT_FALSE(ping(net[0], net.address(2)));
+}
+
+TEST(Node, CompletionNeverRunsInsideTheInitiatingCall) {
+  loopback_nodes net;
+  net.add();
+  std::promise<bool> inline_seen;
+  auto returned = std::make_shared<bool>(false);
+  boost::asio::post(net[0].get_executor(), [&, returned] {
+    // Fails at once (no session with that id), yet must complete only after this call returned.
+    net[0].async_ping(core::identity::generate().id(), [&, returned](error_code, std::chrono::microseconds) {
+      inline_seen.set_value(!*returned);
+    });
+    *returned = true;
+  });
+  EXPECT_FALSE(inline_seen.get_future().get());
 }
 
 TEST(Node, UnknownNodeIdIsNotConnected) {
