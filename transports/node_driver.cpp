@@ -60,10 +60,14 @@ uri node_driver::listen(const uri& where) {
   acceptor->bind(ep, ec);
   if (ec) throw std::runtime_error("cannot listen on " + where.to_string() + ": " + ec.message());
   acceptor->listen(asio::socket_base::max_listen_connections);
-  acceptors_.push_back(acceptor);
-  asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
   auto bound = acceptor->local_endpoint();
   uri result{"tcp", bound.address().to_string(), bound.port()};
+  {
+    std::lock_guard lock(acceptors_mutex_);
+    acceptors_.push_back(acceptor);
+    bound_.push_back(result);
+  }
+  asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
   // The engine belongs to the strand; listen() may be called from any thread.
   asio::dispatch(strand_, [self = shared_from_this(), text = result.to_string()] {
     self->engine_.announce_on(text);
@@ -72,13 +76,8 @@ uri node_driver::listen(const uri& where) {
 }
 
 std::vector<uri> node_driver::listening() const {
-  std::vector<uri> out;
-  for (const auto& a : acceptors_) {
-    boost::system::error_code ec;
-    auto ep = a->local_endpoint(ec);
-    if (!ec) out.push_back(uri{"tcp", ep.address().to_string(), ep.port()});
-  }
-  return out;
+  std::lock_guard lock(acceptors_mutex_);
+  return stopped_listening_ ? std::vector<uri>{} : bound_;
 }
 
 void node_driver::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
@@ -298,9 +297,13 @@ void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::mess
 void node_driver::stop() {
   if (stopped_) return;
   stopped_ = true;
-  for (auto& a : acceptors_) {
-    boost::system::error_code ignored;
-    a->close(ignored);
+  {
+    std::lock_guard lock(acceptors_mutex_);
+    stopped_listening_ = true;
+    for (auto& a : acceptors_) {
+      boost::system::error_code ignored;
+      a->close(ignored);
+    }
   }
   timer_.cancel();
   auto links = links_;

@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <filesystem>
+#include <mutex>
 
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
@@ -111,7 +112,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   core::node_engine engine_;
   boost::asio::steady_timer timer_;
   std::optional<core::time_point> timer_expiry_;
+  // listen() and listening() run on the caller's thread, stop() on the strand.
+  mutable std::mutex acceptors_mutex_;
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<uri> bound_;
+  bool stopped_listening_ = false;
   std::unordered_map<core::connection_id, std::shared_ptr<tcp_link>> links_;
   std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
   std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up
