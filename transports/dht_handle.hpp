@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
@@ -99,7 +100,7 @@ class dht_handle {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, dht::find_node_result)>(
         [d = driver_](auto handler) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::post(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
             d->rejoin_from_snapshot([d, shared](std::size_t answered) {
               if (answered == 0) {
@@ -123,7 +124,7 @@ class dht_handle {
   auto buckets(Token&& token) {
     return boost::asio::async_initiate<Token, void(std::vector<dht::bucket_view>)>(
         [d = driver_](auto handler) {
-          boost::asio::post(d->any_executor(), [d, h = std::move(handler)]() mutable {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
             std::vector<dht::bucket_view> view;
             if (d->dht()) view = d->dht()->table().buckets();
             detail::complete(std::move(h), d->any_executor(), std::move(view));
@@ -139,7 +140,7 @@ class dht_handle {
         [d = driver_, start = std::move(start), convert](auto handler) mutable {
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::post(d->any_executor(), [d, start = std::move(start), convert,
+          boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), convert,
                                                     h = std::move(handler), work = std::move(work)]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
             d->run_dht(std::move(start), [d, shared, convert](dht::dht_node::operation_done& done) mutable {

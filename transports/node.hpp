@@ -45,6 +45,8 @@ using core::reply;
 using transports::peer_ref;
 using transports::uri;
 
+// Initiations dispatch onto the node's strand (inline when already there); completions are
+// always posted (transports/completion.hpp), so a handler never runs inside its initiating call.
 class node {
  public:
   // A synchronous plugin handler returns the reply data; throwing sends NACK handler_failed.
@@ -81,7 +83,7 @@ class node {
         [d = driver_](auto handler, uri where, std::optional<node_id> expected) {
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::post(d->any_executor(), [d, where = std::move(where), expected,
+          boost::asio::dispatch(d->any_executor(), [d, where = std::move(where), expected,
                                                 h = std::move(handler), work = std::move(work)]() mutable {
             d->connect(std::move(where), expected,
                        [d, h = std::move(h), work = std::move(work)](boost::system::error_code ec,
@@ -127,7 +129,7 @@ class node {
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, core::wire::message_body body) {
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::post(d->any_executor(), [d, target = std::move(target), opcode,
+          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode,
                                                 body = std::move(body), h = std::move(handler),
                                                 work = std::move(work)]() mutable {
             d->request(std::move(target), opcode, std::move(body),
@@ -145,7 +147,7 @@ class node {
   auto async_peers(Token&& token) {
     return boost::asio::async_initiate<Token, void(std::vector<core::node_engine::peer_info>)>(
         [d = driver_](auto handler) {
-          boost::asio::post(d->any_executor(), [d, h = std::move(handler)]() mutable {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
             detail::complete(std::move(h), d->any_executor(), d->engine().peers());
           });
         },
@@ -155,7 +157,7 @@ class node {
   auto async_stats(Token&& token) {
     return boost::asio::async_initiate<Token, void(core::engine_counters)>(
         [d = driver_](auto handler) {
-          boost::asio::post(d->any_executor(), [d, h = std::move(handler)]() mutable {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
             detail::complete(std::move(h), d->any_executor(), d->engine().stats());
           });
         },
@@ -170,7 +172,7 @@ class node {
   auto async_stop(Token&& token) {
     return boost::asio::async_initiate<Token, void()>(
         [d = driver_](auto handler) {
-          boost::asio::post(d->any_executor(), [d, h = std::move(handler)]() mutable {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
             d->stop();
             detail::complete(std::move(h), d->any_executor());
           });
