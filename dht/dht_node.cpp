@@ -64,6 +64,15 @@ lookup_stats to_stats(const lookup::stats& s, std::size_t extra_messages = 0) {
 }  // namespace
 
 struct dht_node::impl {
+  // The lookups that need nothing more than their target to start.
+  operation_id start_plain_lookup(op_kind kind, const core::node_id& target, core::time_point now) {
+    arm(now);
+    auto& op = new_op(kind, target);
+    operation_id id = op.id;
+    start_lookup(op, now);
+    return id;
+  }
+
   struct pending {
     request_kind kind;
     operation_id op;
@@ -604,27 +613,15 @@ void dht_node::on_reply(request_token token, const core::reply& r, core::time_po
 }
 
 operation_id dht_node::bootstrap(core::time_point now) {
-  impl_->arm(now);
-  auto& op = impl_->new_op(op_kind::bootstrap, impl_->self.id());
-  operation_id id = op.id;
-  impl_->start_lookup(op, now);
-  return id;
+  return impl_->start_plain_lookup(op_kind::bootstrap, impl_->self.id(), now);
 }
 
 operation_id dht_node::find_node(const core::node_id& target, core::time_point now) {
-  impl_->arm(now);
-  auto& op = impl_->new_op(op_kind::find_node, target);
-  operation_id id = op.id;
-  impl_->start_lookup(op, now);
-  return id;
+  return impl_->start_plain_lookup(op_kind::find_node, target, now);
 }
 
 operation_id dht_node::get(const core::node_id& key, core::time_point now) {
-  impl_->arm(now);
-  auto& op = impl_->new_op(op_kind::get, key);
-  operation_id id = op.id;
-  impl_->start_lookup(op, now);
-  return id;
+  return impl_->start_plain_lookup(op_kind::get, key, now);
 }
 
 operation_id dht_node::put(const core::node_id& key, byte_vector value, put_options options,
