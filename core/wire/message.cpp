@@ -339,26 +339,25 @@ void write_address_list(byte_writer& w, const std::vector<std::string>& addresse
   }
 }
 
-byte_vector shout_signed_bytes(const shout& s) {
+// SHOUT and STORE signatures cover the same shape: context ‖ id ‖ u64 ‖ counted bytes.
+static byte_vector signed_bytes(std::string_view context, const node_id& id, std::uint64_t number,
+                                byte_span data) {
   byte_vector out;
-  out.reserve(shout_context.size() + node_id_size + 8 + 4 + s.payload.size());
+  out.reserve(context.size() + node_id_size + 8 + 4 + data.size());
   byte_writer w(out);
-  w.bytes(as_bytes(shout_context));
-  w.bytes(s.origin.bytes());
-  w.u64(s.sequence);
-  write_counted(w, s.payload);
+  w.bytes(as_bytes(context));
+  w.bytes(id.bytes());
+  w.u64(number);
+  write_counted(w, data);
   return out;
 }
 
+byte_vector shout_signed_bytes(const shout& s) {
+  return signed_bytes(shout_context, s.origin, s.sequence, s.payload);
+}
+
 byte_vector store_signed_bytes(const store& s) {
-  byte_vector out;
-  out.reserve(store_context.size() + node_id_size + 8 + 4 + s.value.size());
-  byte_writer w(out);
-  w.bytes(as_bytes(store_context));
-  w.bytes(s.key.bytes());
-  w.u64(s.version);
-  write_counted(w, s.value);
-  return out;
+  return signed_bytes(store_context, s.key, s.version, s.value);
 }
 
 }  // namespace kadnet::core::wire
