@@ -239,8 +239,9 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   };
   auto on_connected = [self, key, expected, fail_all](std::shared_ptr<tcp::socket> socket,
                                                       boost::system::error_code ec) {
-    if (ec) return fail_all(ec);
+    self->connecting_.erase(socket);
     if (self->stopped_) return fail_all(errc::shutting_down);
+    if (ec) return fail_all(ec);
     auto c = self->adopt(std::move(*socket), false, expected);
     self->dialed_[key] = c;
     auto waiters = std::move(self->resolving_[key]);
@@ -250,6 +251,7 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
     self->pump();
   };
   auto socket = std::make_shared<tcp::socket>(strand_);
+  connecting_.insert(socket);
   boost::system::error_code literal;
   auto address = asio::ip::make_address(where.host, literal);
   if (!literal) {
@@ -261,8 +263,8 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   auto resolver = std::make_shared<tcp::resolver>(strand_);
   resolver->async_resolve(
       where.host, std::to_string(where.port),
-      [resolver, socket, on_connected, fail_all](boost::system::error_code ec, tcp::resolver::results_type results) {
-        if (ec) return fail_all(ec);
+      [resolver, socket, on_connected](boost::system::error_code ec, tcp::resolver::results_type results) {
+        if (ec) return on_connected(socket, ec);
         asio::async_connect(*socket, results, [socket, on_connected](boost::system::error_code ec, const tcp::endpoint&) {
           on_connected(socket, ec);
         });
@@ -306,6 +308,11 @@ void node_driver::stop() {
     }
   }
   timer_.cancel();
+  // Dials still connecting end now (their handlers fail their waiters with shutting_down).
+  for (const auto& socket : connecting_) {
+    boost::system::error_code ignored;
+    socket->close(ignored);
+  }
   auto links = links_;
   for (auto& [c, link] : links) link->close(errc::shutting_down);
   // Operations still waiting for a connection fail now.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -121,6 +122,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
   std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up
   std::unordered_map<std::string, std::vector<ready_handler>> resolving_;  // dial in progress
+  // Sockets still connecting, so that stop() can abort them instead of waiting for the OS.
+  std::unordered_set<std::shared_ptr<boost::asio::ip::tcp::socket>> connecting_;
   std::unordered_map<core::request_id, reply_handler> requests_;
   std::function<void(const std::string&)> log_;
   std::function<void(const core::node_engine::incoming&)> incoming_;
