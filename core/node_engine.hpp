@@ -93,7 +93,6 @@ class node_engine {
   byte_vector take_transmit(connection_id c);
   bool wants_close(connection_id c) const;
   std::optional<event> poll_event();
-  bool has_events() const { return !events_.empty(); }
 
   // --- application side ---
   // Sends a request on an established connection and reports its reply as request_done with

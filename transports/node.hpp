@@ -18,7 +18,6 @@
 //   io.run();
 #include <chrono>
 #include <functional>
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>

@@ -172,8 +172,6 @@ void node_driver::on_event(core::node_engine::event& ev) {
     auto handler = std::move(it->second);
     requests_.erase(it);
     std::move(handler)(done->result.ec, std::move(done->result));
-  } else if (auto* in = std::get_if<core::node_engine::incoming>(&ev)) {
-    if (incoming_ && !is_dht_request(in->message.opcode)) incoming_(*in);
   }
 }
 

@@ -76,12 +76,13 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // result; fails with errc::not_connected... when the DHT is off (see node_driver_dht.cpp).
   void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
   dht::dht_node* dht() { return dht_.get(); }
+  // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
+  // `then` with how many answered.
+  void rejoin_from_snapshot(std::function<void(std::size_t)> then);
   void stop();
 
   // Called with a line for people when something notable happens (refusals, cut-offs).
   void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
-  // Called for each one-way message (SHOUT, SPEAK, WHISPER) a peer sends.
-  void set_incoming(std::function<void(const core::node_engine::incoming&)> f) { incoming_ = std::move(f); }
 
   // Runs after every engine call: transmissions, closes, events, the timer.
   void pump();
@@ -100,11 +101,6 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void send_dht_request(dht::dht_node::outgoing out);
   void on_dht_event(core::node_engine::event& ev);
   void save_dht_snapshot();
- public:
-  // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
-  // `then` with how many answered. Runs on the strand.
-  void rejoin_from_snapshot(std::function<void(std::size_t)> then);
- private:
   void arm_timer();
   void log(const std::string& line) { if (log_) log_(line); }
 
@@ -126,7 +122,6 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unordered_set<std::shared_ptr<boost::asio::ip::tcp::socket>> connecting_;
   std::unordered_map<core::request_id, reply_handler> requests_;
   std::function<void(const std::string&)> log_;
-  std::function<void(const core::node_engine::incoming&)> incoming_;
   bool stopped_ = false;
   // The DHT (null when disabled) and its store; the SQLite one when a data directory is set.
   std::unique_ptr<dht::value_store> store_;
