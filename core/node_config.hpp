@@ -8,6 +8,7 @@
 
 #include "compression/codec.hpp"
 #include "core/envelope.hpp"
+#include "core/session.hpp"
 
 namespace kadnet::core {
 
@@ -41,6 +42,11 @@ struct node_config {
   // FIND_NODE, FIND_VALUE and STORE become `incoming` events for the DHT, answered with
   // node_engine::respond(); without it they are NACKed unsupported_opcode.
   bool serve_dht = false;
+  // Datagram transports (UDP, the simulator): the reliable channel and the hello resends.
+  datagram_settings datagram;
+  // Sessions one transport address may have at once on a datagram transport (a simultaneous
+  // dial makes two; a restarted peer briefly one more).
+  std::size_t max_sessions_per_address = 4;
 
   void validate() const;
 };

@@ -74,11 +74,102 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
                         true, now, address_copy);
 }
 
+connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
+                                         byte_vector peer_address) {
+  return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
+                                               config_.datagram, now),
+                        false, now, peer_address);
+}
+
+void node_engine::on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram) {
+  const std::string key(peer_address.begin(), peer_address.end());
+  auto found = by_address_.find(key);
+  // A copy: feeding a session may add or remove connections at this address.
+  std::vector<connection_id> here = found == by_address_.end() ? std::vector<connection_id>{} : found->second;
+  auto type = datagram.size() >= 2 ? static_cast<wire::packet_type>(datagram[1]) : wire::packet_type::stream_data;
+  auto state_of = [&](connection_id c) -> connection_state* {
+    auto it = connections_.find(c);
+    return it == connections_.end() || it->second.closing ? nullptr : &it->second;
+  };
+  if (datagram.size() >= 2 && !wire::is_sealed(type)) {
+    // Handshake packets: the answer to our own dial first, then a responder that is mid-way
+    // (a hello again after a cookie) or that already answered this very hello.
+    for (auto c : here)
+      if (auto* st = state_of(c); st && !st->inbound && st->sess.awaits_hello(datagram)) {
+        feed_datagram(c, now, datagram);
+        return;
+      }
+    if (type != wire::packet_type::hello) {
+      ++counters_.datagrams_dropped;
+      return;
+    }
+    for (auto c : here)
+      if (auto* st = state_of(c);
+          st && st->inbound && (!st->sess.is_established() || st->sess.is_repeated_hello(datagram))) {
+        feed_datagram(c, now, datagram);
+        return;
+      }
+    // A new session: a first contact, the peer dialing us as we dial it, or a restarted peer.
+    if (here.size() >= config_.max_sessions_per_address) {
+      ++counters_.datagrams_dropped;
+      return;
+    }
+    update_load(now);
+    ++handshakes_in_window_;
+    connection_id c = add_connection(session::accept_datagram(responder_context_, peer_address, limits_of(config_),
+                                                              config_.datagram, now),
+                                     true, now, peer_address);
+    feed_datagram(c, now, datagram);
+    return;
+  }
+  for (auto c : here)
+    if (auto* st = state_of(c); st && st->sess.is_established() && feed_datagram(c, now, datagram)) return;
+  ++counters_.datagrams_dropped;
+}
+
+bool node_engine::feed_datagram(connection_id c, time_point now, byte_span datagram) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return false;
+  it->second.last_active = now;
+  bool taken = it->second.sess.handle_datagram(datagram, now);
+  pump_session(c, it->second, now);
+  return taken;
+}
+
+void node_engine::reschedule(connection_id c, connection_state& st) {
+  if (st.sess.transport_framing() != framing::datagram) return;
+  auto next = st.closing ? std::nullopt : st.sess.next_deadline();
+  if (next == st.timer) return;
+  if (st.timer) timers_.erase({*st.timer, c});
+  st.timer = next;
+  if (next) timers_.emplace(*next, c);
+}
+
+const byte_vector& node_engine::transport_address(connection_id c) const {
+  static const byte_vector none;
+  auto it = connections_.find(c);
+  return it == connections_.end() ? none : it->second.address;
+}
+
+bool node_engine::is_datagram(connection_id c) const {
+  auto it = connections_.find(c);
+  return it != connections_.end() && it->second.sess.transport_framing() == framing::datagram;
+}
+
+std::vector<connection_id> node_engine::datagram_connections() const {
+  std::vector<connection_id> out;
+  for (const auto& [address, list] : by_address_) out.insert(out.end(), list.begin(), list.end());
+  return out;
+}
+
 connection_id node_engine::add_connection(session s, bool inbound, time_point now,
                                           const byte_vector& peer_address) {
   connection_id c = next_connection_++;
   auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
   it->second.observed = address_text(peer_address);
+  it->second.address = peer_address;
+  if (it->second.sess.transport_framing() == framing::datagram)
+    by_address_[std::string(peer_address.begin(), peer_address.end())].push_back(c);
   it->second.handshake_deadline = now + config_.handshake_timeout;
   ++counters_.sessions_opened;
   pump_session(c, it->second, now);
@@ -124,7 +215,9 @@ void node_engine::pump_session(connection_id c, connection_state& first, time_po
     current = &it->second;
   }
   auto it = connections_.find(c);
-  if (it != connections_.end() && it->second.sess.has_transmit()) mark_dirty(c);
+  if (it == connections_.end()) return;
+  if (it->second.sess.has_transmit()) mark_dirty(c);
+  reschedule(c, it->second);
 }
 
 void node_engine::on_established(connection_id c, connection_state& st, time_point now) {
@@ -339,6 +432,8 @@ boost::system::error_code node_engine::send_message(connection_id c, connection_
   wire::encode(m, scratch_);
   auto ec = st.sess.send(scratch_, send_method(st));
   if (!ec) mark_dirty(c);
+  if (ec == errc::peer_cut_off) cut_off(c, ec, "the peer does not acknowledge what it is sent");
+  reschedule(c, st);
   return ec;
 }
 
@@ -408,7 +503,9 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
 void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::string why) {
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
+  it->second.sess.say_farewell();
   it->second.closing = true;
+  reschedule(c, it->second);
   *it->second.alive = false;
   it->second.alive.reset();
   if (ec == errc::peer_cut_off || ec == errc::too_large) ++counters_.peers_cut_off;
@@ -430,6 +527,14 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
   if (peer) rebind_peer(peer->peer, c);
   counters_.sessions += it->second.sess.counters();
   dirty_.erase(c);
+  if (it->second.timer) timers_.erase({*it->second.timer, c});
+  if (it->second.sess.transport_framing() == framing::datagram) {
+    auto a = by_address_.find(std::string(it->second.address.begin(), it->second.address.end()));
+    if (a != by_address_.end()) {
+      std::erase(a->second, c);
+      if (a->second.empty()) by_address_.erase(a);
+    }
+  }
   connections_.erase(it);
 }
 
@@ -451,6 +556,19 @@ void node_engine::handle_timeout(time_point now) {
     ++counters_.handshakes_failed;
     cut_off(c, errc::timeout, "handshake timed out");
   }
+  // Only what is due now: a session may file a new deadline that is already due.
+  std::vector<connection_id> due;
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    due.push_back(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+  }
+  for (auto c : due) {
+    auto it = connections_.find(c);
+    if (it == connections_.end()) continue;
+    it->second.timer.reset();
+    it->second.sess.handle_timeout(now);
+    pump_session(c, it->second, now);
+  }
 }
 
 std::optional<time_point> node_engine::next_deadline() const {
@@ -458,6 +576,7 @@ std::optional<time_point> node_engine::next_deadline() const {
   for (const auto& [c, st] : connections_)
     if (!st.closing && !st.sess.is_established() && (!next || st.handshake_deadline < *next))
       next = st.handshake_deadline;
+  if (!timers_.empty() && (!next || timers_.begin()->first < *next)) next = timers_.begin()->first;
   return next;
 }
 

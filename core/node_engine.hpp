@@ -3,9 +3,14 @@
 // deadlines, option negotiation, PING and plugin dispatch. Sans-I/O.
 //
 // Contract for drivers (transports/):
-//  * Tell the engine about transport connections: dial() before connecting out (then
-//    on_bytes as data arrives), accept() for an accepted one, on_transport_closed() when a
-//    transport connection ends for any reason.
+//  * Stream transports: tell the engine about transport connections: dial() before connecting
+//    out (then on_bytes as data arrives), accept() for an accepted one, on_transport_closed()
+//    when a transport connection ends for any reason.
+//  * Datagram transports: dial_datagram() to start a session to an address; every datagram
+//    received goes to on_datagram(), which finds its session (or accepts a new one for a hello).
+//    A connection's transmit holds whole packets back to back, one datagram each; the
+//    connection's address is transport_address(). When wants_close(), send what is left and
+//    call on_transport_closed().
 //  * After every call into the engine, drain it: for each id in take_dirty(), write
 //    take_transmit(id) to that connection and, if wants_close(id), close it once written (then
 //    call on_transport_closed); then handle poll_event() until empty; then arm a timer for
@@ -15,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -46,6 +52,7 @@ struct engine_counters {
   std::uint64_t peers_cut_off = 0;
   std::uint64_t requests_sent = 0, requests_received = 0, replies_unmatched = 0;
   std::uint64_t timeouts = 0, nacks_sent = 0, malformed_messages = 0;
+  std::uint64_t datagrams_dropped = 0;  // no session took them: forged, stale or unparseable
   // Summed over closed sessions; live sessions add theirs in stats().
   session_counters sessions;
 };
@@ -83,6 +90,12 @@ class node_engine {
   connection_id dial(time_point now, std::optional<node_id> expected, byte_vector peer_address = {});
   connection_id accept(time_point now, byte_vector peer_address);
   void on_bytes(connection_id c, time_point now, byte_span bytes);
+  connection_id dial_datagram(time_point now, std::optional<node_id> expected, byte_vector peer_address);
+  void on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram);
+  const byte_vector& transport_address(connection_id c) const;
+  bool is_datagram(connection_id c) const;
+  // Every datagram connection, open or closing (a driver that stops ends them all).
+  std::vector<connection_id> datagram_connections() const;
   void on_transport_closed(connection_id c, boost::system::error_code ec);
   // Cuts a connection off (e.g. its peer does not read what we queue); on_transport_closed follows.
   void cut_off(connection_id c, boost::system::error_code ec, std::string why);
@@ -135,12 +148,18 @@ class node_engine {
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
     std::string observed;                // the peer's transport address, "ip:port" ("" unknown)
+    byte_vector address;                 // the same as bytes (16-byte IPv6 ‖ port)
+    std::optional<time_point> timer;     // datagram sessions: when the session wants time
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Bumped when the connection goes away, so late plugin replies are dropped.
     std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   };
 
   connection_id add_connection(session s, bool inbound, time_point now, const byte_vector& peer_address);
+  // Datagram sessions: feeds one datagram to a connection; false if the session did not take it.
+  bool feed_datagram(connection_id c, time_point now, byte_span datagram);
+  // Datagram sessions: files the session's next deadline in timers_.
+  void reschedule(connection_id c, connection_state& st);
   void on_announce(connection_id c, connection_state& st, const wire::message& m);
   void pump_session(connection_id c, connection_state& st, time_point now);
   request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
@@ -173,6 +192,9 @@ class node_engine {
   rpc_tracker rpcs_;
   std::unordered_map<connection_id, connection_state> connections_;
   std::unordered_map<node_id, connection_id> by_peer_;
+  // Datagram sessions by transport address (bytes as a string), and their deadlines.
+  std::unordered_map<std::string, std::vector<connection_id>> by_address_;
+  std::set<std::pair<time_point, connection_id>> timers_;
   std::unordered_set<connection_id> dirty_;
   std::deque<event> events_;
   connection_id next_connection_ = 1;

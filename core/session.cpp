@@ -11,6 +11,17 @@ constexpr int max_hellos = 3;  // the first, and up to two more after cookie cha
 // Largest fragment that fits one stream_data packet: payload limit less the seal and flags.
 constexpr std::size_t max_fragment =
     wire::max_stream_payload - (crypto::packet_sealer::overhead - wire::packet_header_size) - 1;
+// On a datagram path a fragment is one channel unit: a datagram less the seal, the channel's
+// largest header and the flags.
+constexpr std::size_t max_datagram_fragment =
+    wire::max_datagram_size - crypto::packet_sealer::overhead - reliable_channel::max_header - 1;
+// The first byte of a sealed unreliable_data packet: what it carries (PROTOCOL.md 9.4).
+constexpr std::uint8_t farewell = 0x01;
+
+std::uint64_t to_ms(time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
 }  // namespace
 
 session session::dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
@@ -28,6 +39,130 @@ session session::accept(responder_context& context, byte_vector peer_address,
   s.responder_ = &context;
   s.peer_address_ = std::move(peer_address);
   return s;
+}
+
+session session::dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+                               session_limits limits, datagram_settings settings, time_point now) {
+  session s = dial(self, dynamic_ip, expected, limits);
+  s.framing_ = framing::datagram;
+  s.datagram_ = settings;
+  s.now_ = now;
+  s.last_hello_out_ = s.transmit_;
+  s.hello_resend_wait_ = settings.first_hello_resend;
+  s.hello_resend_at_ = now + s.hello_resend_wait_;
+  return s;
+}
+
+session session::accept_datagram(responder_context& context, byte_vector peer_address,
+                                 session_limits limits, datagram_settings settings, time_point now) {
+  session s = accept(context, std::move(peer_address), limits);
+  s.framing_ = framing::datagram;
+  s.datagram_ = settings;
+  s.now_ = now;
+  return s;
+}
+
+bool session::handle_datagram(byte_span datagram, time_point now) {
+  if (state_ == state::failed) return false;
+  now_ = std::max(now_, now);
+  counters_.bytes_in += datagram.size();
+  wire::packet_view p;
+  if (wire::parse_packet(datagram, p)) {
+    ++counters_.malformed;  // a datagram is not a stream: one bad one does not end the session
+    return false;
+  }
+  ++counters_.packets_in;
+  if (state_ == state::handshaking) {
+    // Sealed packets that overtook the responder's hello are lost; the channel resends them.
+    if (wire::is_sealed(p.type)) return false;
+    if (!initiator_ && p.type == wire::packet_type::hello) answered_hello_.assign(datagram.begin(), datagram.end());
+    on_handshake_packet(p, to_ms(now_));
+  } else if (!wire::is_sealed(p.type)) {
+    // A repeated hello means our answer was lost: answer again. Other plaintext is stale.
+    if (is_repeated_hello(datagram)) transmit_.insert(transmit_.end(), last_hello_out_.begin(), last_hello_out_.end());
+    else ++counters_.malformed;
+  } else {
+    // Forged datagrams cost an attacker nothing on UDP: they are dropped (the caller counts
+    // them), never held against the session.
+    if (auto ec = opener_->open(p, plaintext_)) {
+      if (ec == errc::replayed) ++counters_.replays;
+      return false;
+    }
+    on_channel_packet(p);
+  }
+  if (state_ == state::established) pump_channel();
+  return true;
+}
+
+bool session::is_repeated_hello(byte_span datagram) const {
+  return framing_ == framing::datagram && !initiator_ && state_ == state::established &&
+         !answered_hello_.empty() && std::equal(datagram.begin(), datagram.end(), answered_hello_.begin(), answered_hello_.end());
+}
+
+bool session::awaits_hello(byte_span datagram) const {
+  wire::packet_view p;
+  return initiator_ && state_ == state::handshaking && !wire::parse_packet(datagram, p) &&
+         initiator_->answers_us(p);
+}
+
+void session::handle_timeout(time_point now) {
+  if (framing_ != framing::datagram || state_ == state::failed) return;
+  now_ = std::max(now_, now);
+  if (state_ == state::handshaking) {
+    if (initiator_ && hello_resend_at_ && now_ >= *hello_resend_at_) {
+      transmit_.insert(transmit_.end(), last_hello_out_.begin(), last_hello_out_.end());
+      hello_resend_wait_ *= 2;
+      hello_resend_at_ = now_ + hello_resend_wait_;
+    }
+    return;
+  }
+  channel_->handle_timeout(now_);
+  pump_channel();
+}
+
+std::optional<time_point> session::next_deadline() const {
+  if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
+  if (state_ == state::handshaking) return initiator_ ? hello_resend_at_ : std::nullopt;
+  return channel_->next_deadline();
+}
+
+void session::say_farewell() {
+  if (framing_ != framing::datagram || state_ != state::established) return;
+  const std::uint8_t bye[] = {farewell};
+  sealer_->seal(wire::packet_type::unreliable_data, byte_span(bye, 1), transmit_);
+  ++counters_.packets_out;
+}
+
+void session::pump_channel() {
+  while (state_ == state::established) {
+    auto f = channel_->poll_transmit(now_);
+    if (!f) break;
+    std::size_t before = transmit_.size();
+    sealer_->seal(f->type, f->plaintext, transmit_);
+    counters_.bytes_out += transmit_.size() - before;
+    ++counters_.packets_out;
+  }
+  while (state_ == state::established) {
+    auto unit = channel_->poll_delivered();
+    if (!unit) break;
+    channel_->release(1);
+    on_fragment(*unit);
+  }
+  if (state_ == state::established && channel_->failure())
+    fail(channel_->failure(), "the peer went silent");
+}
+
+void session::on_channel_packet(const wire::packet_view& p) {
+  if (p.type == wire::packet_type::unreliable_data) {
+    if (!plaintext_.empty() && plaintext_[0] == farewell) return fail(errc::connection_closed, "the peer closed the session");
+    ++counters_.malformed;
+    return;
+  }
+  if (p.type != wire::packet_type::reliable_data && p.type != wire::packet_type::unreliable_data_ack) {
+    ++counters_.malformed;  // a type of a later version: ignored
+    return;
+  }
+  if (channel_->on_frame(p.type, plaintext_, now_)) ++counters_.malformed;
 }
 
 void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
@@ -59,7 +194,7 @@ void session::on_packet(const wire::packet_view& p, std::uint64_t now_ms) {
 void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms) {
   if (initiator_) {
     auto step = initiator_->on_packet(p);
-    if (!step.reply.empty()) transmit_.insert(transmit_.end(), step.reply.begin(), step.reply.end());
+    if (!step.reply.empty()) queue_handshake(step.reply);
     if (step.done) return complete_handshake(std::move(*step.done));
     if (step.ec) return fail(step.ec, std::move(step.refusal_text));
     return;
@@ -70,8 +205,7 @@ void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_
   }
   auto response = responder_->responder->on_hello(p, peer_address_, now_ms,
                                                   responder_->under_load, *responder_->cookies);
-  if (!response.reply.empty())
-    transmit_.insert(transmit_.end(), response.reply.begin(), response.reply.end());
+  if (!response.reply.empty()) queue_handshake(response.reply);
   if (response.done) return complete_handshake(std::move(*response.done));
   if ((response.ec == errc::cookie_required || response.ec == errc::bad_cookie) &&
       !response.reply.empty()) {
@@ -85,10 +219,25 @@ void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_
   fail(response.ec ? response.ec : make_error_code(errc::handshake_failed));
 }
 
+void session::queue_handshake(byte_span packet) {
+  transmit_.insert(transmit_.end(), packet.begin(), packet.end());
+  if (framing_ != framing::datagram) return;
+  last_hello_out_.assign(packet.begin(), packet.end());
+  if (initiator_) {
+    hello_resend_wait_ = datagram_.first_hello_resend;
+    hello_resend_at_ = now_ + hello_resend_wait_;
+  }
+}
+
 void session::complete_handshake(crypto::handshake_result result) {
   sealer_.emplace(result.keys.tx);
   opener_.emplace(result.keys.rx);
   peer_ = std::move(result);
+  if (framing_ == framing::datagram) {
+    channel_.emplace(datagram_.channel, now_);
+    hello_resend_at_.reset();
+    if (initiator_) last_hello_out_.clear();
+  }
   initiator_.reset();
   state_ = state::established;
   events_.push_back(established{*peer_});
@@ -140,23 +289,36 @@ boost::system::error_code session::send(byte_span opcode_message,
   if (opcode_message.size() > limits_.max_message_size) return errc::too_large;
   envelope_.clear();
   encode_envelope(opcode_message, compress_with, limits_.compression_threshold, envelope_);
+  const bool datagram = framing_ == framing::datagram;
+  const std::size_t fragment_limit = datagram ? max_datagram_fragment : max_fragment;
+  if (datagram && channel_->queued() + envelope_.size() / fragment_limit + 1 > datagram_.channel.max_send_queue) {
+    // The peer does not take what we send: cut it off, as a stream transport's full buffer does.
+    fail(errc::peer_cut_off, "the peer does not acknowledge what it is sent");
+    return errc::peer_cut_off;
+  }
   byte_vector fragment;
-  fragment.reserve(std::min(envelope_.size(), max_fragment) + 1);
+  fragment.reserve(std::min(envelope_.size(), fragment_limit) + 1);
   for (std::size_t offset = 0; offset < envelope_.size() || offset == 0;) {
-    std::size_t n = std::min(max_fragment, envelope_.size() - offset);
+    std::size_t n = std::min(fragment_limit, envelope_.size() - offset);
     bool last = offset + n == envelope_.size();
     fragment.clear();
     fragment.push_back(last ? fragment_fin : 0);
     fragment.insert(fragment.end(), envelope_.begin() + static_cast<std::ptrdiff_t>(offset),
                     envelope_.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    offset += n;
+    if (datagram) {
+      channel_->queue(fragment);
+      if (last) break;
+      continue;
+    }
     std::size_t before = transmit_.size();
     sealer_->seal(wire::packet_type::stream_data, fragment, transmit_);
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
-    offset += n;
     if (last) break;
   }
   ++counters_.messages_out;
+  if (datagram) pump_channel();
   return {};
 }
 

@@ -1,14 +1,20 @@
 #pragma once
-// One secure session over a stream transport (TCP, WebSocket), sans-I/O.
+// One secure session over a stream transport (TCP, WebSocket) or a datagram path (UDP, the
+// simulator), sans-I/O.
 //
-// Contract: the driver feeds every byte it reads to handle_bytes(), then drains take_transmit()
-// (bytes to write, in order) and poll_event() until empty. send() queues an opcode message,
-// which leaves through take_transmit(). A session that reports `failed` is finished: the driver
-// writes what take_transmit() still holds (a refusal, say) and closes the transport.
+// Contract: the driver feeds every byte it reads to handle_bytes() (stream) or every datagram to
+// handle_datagram(), then drains take_transmit() and poll_event() until empty. send() queues an
+// opcode message, which leaves through take_transmit(): bytes to write in order on a stream;
+// whole packets back to back on a datagram path, each of which is one datagram (the outer
+// header's length tells where the next begins). A datagram session also wants time:
+// handle_timeout(now) at next_deadline(). A session that reports `failed` is finished: the driver
+// sends what take_transmit() still holds (a refusal, a farewell) and closes the transport.
 //
 // The session runs the hello handshake (PROTOCOL.md 3), then seals every packet, splits messages
-// into stream_data fragments and unwraps envelopes. It decodes no opcode messages: the engine
-// does, so that it can NACK a message whose body is malformed.
+// into fragments and unwraps envelopes. On a stream the fragments are stream_data packets; on a
+// datagram path they are the units of a reliable_channel (PROTOCOL.md 9), which resends what
+// is lost. It decodes no opcode messages: the engine does, so that it can NACK a message whose
+// body is malformed.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -24,6 +30,7 @@
 #include "core/crypto/session_cipher.hpp"
 #include "core/envelope.hpp"
 #include "core/identity.hpp"
+#include "core/reliable_channel.hpp"
 #include "core/wire/packet.hpp"
 
 namespace kadnet::core {
@@ -39,6 +46,15 @@ struct session_limits {
   std::size_t max_message_size = (1u << 20) + 1024;
   std::size_t compression_threshold = default_compression_threshold;
   int max_auth_failures = 16;  // forged or altered packets tolerated before the peer is cut off
+};
+
+// How a session's packets travel.
+enum class framing { stream, datagram };
+
+// Datagram sessions only: the reliable channel's settings and the hello's resend schedule.
+struct datagram_settings {
+  reliable_config channel;
+  std::chrono::milliseconds first_hello_resend{250};  // doubles on each resend
 };
 
 struct session_counters {
@@ -73,8 +89,32 @@ class session {
   // An accepted session. `peer_address` is the transport's source address (for cookies).
   static session accept(responder_context& context, byte_vector peer_address,
                         session_limits limits);
+  // The same on a datagram path.
+  static session dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+                               session_limits limits, datagram_settings settings, time_point now);
+  static session accept_datagram(responder_context& context, byte_vector peer_address,
+                                 session_limits limits, datagram_settings settings, time_point now);
 
   void handle_bytes(byte_span bytes, std::uint64_t now_ms);
+  // One datagram (one outer packet). False when the session did not take it: unparseable, or
+  // sealed but not for this session (it fails authentication; the caller may try another
+  // session from the same address, and counts it if none takes it). Bad datagrams never end a
+  // session on their own.
+  bool handle_datagram(byte_span datagram, time_point now);
+  // Datagram sessions: resends, acknowledgements, keepalives and the idle timeout.
+  void handle_timeout(time_point now);
+  std::optional<time_point> next_deadline() const;
+  // Datagram sessions: tells the peer the session ends (a sealed farewell) so that it need not
+  // wait for the idle timeout. Does nothing on a stream, where closing the transport says it.
+  void say_farewell();
+  // Whether `datagram` is the hello this (responder) session already answered: the initiator
+  // did not get our answer and asked again. handle_datagram() answers it again.
+  bool is_repeated_hello(byte_span datagram) const;
+  // Whether an initiator still waiting for its answer would take this hello as that answer
+  // (checked without changing anything: a simultaneous dial from the same address is not).
+  bool awaits_hello(byte_span datagram) const;
+  framing transport_framing() const { return framing_; }
+  const reliable_channel* channel() const { return channel_ ? &*channel_ : nullptr; }
   // Queues an opcode message; `compress_with` is the negotiated method, if any.
   // Returns errc::not_connected before the handshake completed, errc::too_large when over the
   // limit.
@@ -100,10 +140,24 @@ class session {
   void on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms);
   void on_sealed_packet(const wire::packet_view& p);
   void on_fragment(byte_span plaintext);
+  void on_channel_packet(const wire::packet_view& p);
   void complete_handshake(crypto::handshake_result result);
   void fail(boost::system::error_code ec, std::string text = {});
+  void queue_handshake(byte_span packet);
+  // Datagram sessions: moves the channel's frames into sealed packets and its units into messages.
+  void pump_channel();
 
   session_limits limits_;
+  framing framing_ = framing::stream;
+  datagram_settings datagram_;
+  time_point now_{};
+  // Datagram handshakes: the last hello we sent (resent until answered), and as a responder the
+  // hello we answered and our answer (sent again if the initiator asks again).
+  byte_vector last_hello_out_;
+  byte_vector answered_hello_;
+  std::optional<time_point> hello_resend_at_;
+  std::chrono::milliseconds hello_resend_wait_{0};
+  std::optional<reliable_channel> channel_;
   state state_ = state::handshaking;
   std::unique_ptr<crypto::initiator_handshake> initiator_;
   responder_context* responder_ = nullptr;

@@ -11,7 +11,8 @@ const char* const usage_text = R"(usage:
   kadnet node [--listen URI]... [--bootstrap URI]... [--identity FILE]
               [--data-dir DIR] [--compression LIST] [--timeout MS] [--json]
       Run a node and read commands from standard input, one per line.
-      --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000 (port 0: any)
+      --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000 or
+                         udp://127.0.0.1:4000 (port 0: any; at most one udp://)
       --bootstrap URI    connect to URI at start and join the DHT through it (repeatable)
       --identity FILE    load the identity from FILE, creating it if missing
                          (default: DIR/identity.key with --data-dir, else a fresh
@@ -22,12 +23,12 @@ const char* const usage_text = R"(usage:
                          bz2,gzip,lzma,zlib,snappy,zstd or none (default zstd,snappy,zlib)
       --timeout MS       request timeout in milliseconds (default 5000)
       --json             print one JSON object per line instead of text
-  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp] [--json]
+  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp|udp] [--json]
       Run a DHT swarm of N nodes (default 64) on loopback in this process: join,
       put N values (--ops, default 200) from random nodes, get them back, kill a
       share F of the nodes (default 0.33), get them again; print settle time,
-      success %, latency median and p99 and lookup hops. (udp and sim transports
-      arrive with the UDP issue.)
+      success %, latency median and p99 and lookup hops. (The sim transport is
+      not available yet.)
   kadnet --help
 
 commands of `kadnet node`:

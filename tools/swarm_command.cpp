@@ -122,10 +122,10 @@ swarm_options parse_swarm_options(const std::vector<std::string>& args) {
     else if (args[i] == "--seed") o.seed = static_cast<std::uint64_t>(int_arg("--seed", value(), 0, 1LL << 62));
     else if (args[i] == "--transport") {
       o.transport = value();
-      if (o.transport == "udp" || o.transport == "sim")
-        throw std::invalid_argument("--transport " + o.transport +
-                                    ": not available yet (it arrives with the UDP transport and the simulator); use tcp");
-      if (o.transport != "tcp") throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp or sim");
+      if (o.transport == "sim")
+        throw std::invalid_argument("--transport sim: not available yet (the Node on the simulator is still to come); use tcp or udp");
+      if (o.transport != "tcp" && o.transport != "udp")
+        throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp or sim");
     } else if (args[i] == "--json") o.json = true;
     else throw std::invalid_argument("unknown argument '" + args[i] + "'");
   }
@@ -143,14 +143,17 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   dht.config.routing.max_per_prefix = 0;  // every node of this swarm is on 127.0.0.1
   core::node_config config;
   config.request_timeout = std::chrono::milliseconds(2000);
-  // Every session costs two descriptors in this one process (both ends): keep ℓ within them.
-  rlimit files{};
-  getrlimit(RLIMIT_NOFILE, &files);
-  config.max_outbound_sessions = std::clamp<std::size_t>(
-      (static_cast<std::size_t>(files.rlim_cur) - 256) / (3 * static_cast<std::size_t>(o.nodes)), 4, 48);
+  // Every TCP session costs two descriptors in this one process (both ends): keep ℓ within
+  // them. UDP sessions share their node's one socket.
+  if (o.transport == "tcp") {
+    rlimit files{};
+    getrlimit(RLIMIT_NOFILE, &files);
+    config.max_outbound_sessions = std::clamp<std::size_t>(
+        (static_cast<std::size_t>(files.rlim_cur) - 256) / (3 * static_cast<std::size_t>(o.nodes)), 4, 48);
+  }
   for (int i = 0; i < o.nodes; ++i) {
     nodes.push_back(std::make_unique<node>(io.get_executor(), core::identity::generate(), config, dht));
-    addresses.push_back(nodes.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
+    addresses.push_back(nodes.back()->listen(*transports::parse_uri(o.transport + "://127.0.0.1:0")));
   }
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });

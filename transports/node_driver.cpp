@@ -53,6 +53,7 @@ uri node_driver::listen(const uri& where) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
   if (ec) throw std::invalid_argument("cannot listen on " + where.to_string() + ": host must be an IP address");
+  if (where.scheme == "udp") return listen_udp(where, address);
   auto acceptor = std::make_shared<tcp::acceptor>(strand_);
   tcp::endpoint ep(address, where.port);
   acceptor->open(ep.protocol());
@@ -73,6 +74,97 @@ uri node_driver::listen(const uri& where) {
     self->engine_.announce_on(text);
   });
   return result;
+}
+
+uri node_driver::listen_udp(const uri& where, const asio::ip::address& address) {
+  // Runs on the caller's thread, like the TCP listener: the port is created here and only
+  // handed to the strand once it is bound.
+  {
+    std::lock_guard lock(acceptors_mutex_);
+    for (const auto& b : bound_)
+      if (b.scheme == "udp") throw std::invalid_argument("cannot listen on " + where.to_string() + ": this node already has its UDP socket (" + b.to_string() + ")");
+  }
+  auto port = std::make_shared<udp_port>(strand_, asio::ip::udp::endpoint(address, where.port));
+  auto bound = port->local_endpoint();
+  uri result{"udp", bound.address().to_string(), bound.port()};
+  {
+    std::lock_guard lock(acceptors_mutex_);
+    bound_.push_back(result);
+  }
+  asio::dispatch(strand_, [self = shared_from_this(), port, text = result.to_string()] {
+    // Sessions dialed from an ephemeral socket before this listen() end by their idle timeout.
+    if (self->udp_) self->udp_->close();
+    self->udp_ = port;
+    self->start_udp({});
+    self->engine_.announce_on(text);
+  });
+  return result;
+}
+
+void node_driver::start_udp(const asio::ip::udp::endpoint& bind_to) {
+  if (!udp_) udp_ = std::make_shared<udp_port>(strand_, bind_to);
+  std::weak_ptr<node_driver> weak = shared_from_this();
+  udp_->start(
+      [weak](const byte_vector& source, byte_span datagram) {
+        if (auto self = weak.lock(); self && !self->stopped_)
+          self->engine_.on_datagram(std::chrono::steady_clock::now(), source, datagram);
+      },
+      [weak] {
+        if (auto self = weak.lock(); self && !self->stopped_) self->pump();
+      });
+}
+
+void node_driver::transmit_datagrams(core::connection_id c) {
+  auto it = datagram_peers_.find(c);
+  if (it == datagram_peers_.end()) {
+    // A session the engine accepted from a hello: its address is the hello's source.
+    const auto& address = engine_.transport_address(c);
+    if (address.size() != 18 || !udp_) return;
+    it = datagram_peers_.emplace(c, udp_->endpoint_of(address)).first;
+  }
+  byte_vector packets = engine_.take_transmit(c);
+  if (udp_ && !packets.empty()) udp_->send_packets(it->second, packets);
+  if (engine_.wants_close(c)) {
+    datagram_peers_.erase(it);
+    engine_.on_transport_closed(c, {});
+  }
+}
+
+void node_driver::dial_udp(const uri& where, std::optional<core::node_id> expected, const std::string& key) {
+  auto self = shared_from_this();
+  auto start = [self, key, expected](boost::system::error_code ec, asio::ip::udp::endpoint ep) {
+    if (!ec && self->stopped_) ec = errc::shutting_down;
+    if (!ec && !self->udp_) {
+      try {
+        self->start_udp(asio::ip::udp::endpoint(ep.address().is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), 0));
+      } catch (const std::exception&) {
+        ec = errc::not_connected;
+      }
+    }
+    if (ec) {
+      auto waiters = std::move(self->resolving_[key]);
+      self->resolving_.erase(key);
+      for (auto& w : waiters) w(ec, 0);
+      return;
+    }
+    auto c = self->engine_.dial_datagram(std::chrono::steady_clock::now(), expected, udp_port::address_bytes(ep));
+    self->datagram_peers_[c] = self->udp_->endpoint_of(udp_port::address_bytes(ep));
+    self->dialed_[key] = c;
+    auto waiters = std::move(self->resolving_[key]);
+    self->resolving_.erase(key);
+    auto& queue = self->waiting_[c];
+    for (auto& w : waiters) queue.push_back(std::move(w));
+    self->pump();
+  };
+  boost::system::error_code literal;
+  auto address = asio::ip::make_address(where.host, literal);
+  if (!literal) return start({}, asio::ip::udp::endpoint(address, where.port));
+  auto resolver = std::make_shared<asio::ip::udp::resolver>(strand_);
+  resolver->async_resolve(where.host, std::to_string(where.port),
+                          [resolver, start](boost::system::error_code ec, asio::ip::udp::resolver::results_type results) {
+                            if (!ec && results.empty()) ec = asio::error::host_not_found;
+                            start(ec, ec ? asio::ip::udp::endpoint{} : results.begin()->endpoint());
+                          });
 }
 
 std::vector<uri> node_driver::listening() const {
@@ -131,7 +223,10 @@ void node_driver::pump() {
     for (auto c : engine_.take_dirty()) {
       progress = true;
       auto it = links_.find(c);
-      if (it == links_.end()) continue;
+      if (it == links_.end()) {
+        if (engine_.is_datagram(c)) transmit_datagrams(c);
+        continue;
+      }
       auto link = it->second;  // the link may leave links_ below
       std::size_t queued = link->send(engine_.take_transmit(c));
       if (engine_.wants_close(c)) {
@@ -229,6 +324,7 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   auto& queue = resolving_[key];
   queue.push_back(std::move(then));
   if (queue.size() > 1) return;  // a dial to this address is already under way
+  if (where.scheme == "udp") return dial_udp(where, expected, key);
   auto self = shared_from_this();
   auto fail_all = [self, key](boost::system::error_code ec) {
     auto waiters = std::move(self->resolving_[key]);
@@ -313,6 +409,13 @@ void node_driver::stop() {
   }
   auto links = links_;
   for (auto& [c, link] : links) link->close(errc::shutting_down);
+  // Datagram sessions say farewell (so peers need not wait for their idle timeout) and end.
+  for (auto c : engine_.datagram_connections()) {
+    engine_.cut_off(c, errc::shutting_down, {});
+    transmit_datagrams(c);
+  }
+  datagram_peers_.clear();
+  if (udp_) udp_->close();
   // Operations still waiting for a connection fail now.
   auto waiting = std::move(waiting_);
   waiting_.clear();

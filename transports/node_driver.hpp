@@ -26,13 +26,14 @@
 #include "dht/sqlite_store.hpp"
 #include "dht/value_store.hpp"
 #include "transports/tcp_link.hpp"
+#include "transports/udp_port.hpp"
 #include "transports/uri.hpp"
 
 namespace kadnet::transports {
 
 // Whom to talk to: a NodeId we have a session with, or an address to dial (reused once dialed).
 using peer_ref = std::variant<core::node_id, uri>;
-// Parses "tcp://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
+// Parses "tcp://host:port", "udp://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
 std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem = nullptr);
 
 using reply_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::reply)>;
@@ -65,6 +66,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   core::node_engine& engine() { return engine_; }
 
   // Binds a listener (synchronously, so bad addresses fail at start-up) and returns the bound URI.
+  // udp:// binds the node's one UDP socket, which then carries every UDP session (a node that
+  // dials udp:// before listening gets an ephemeral one; it cannot listen on udp:// after that).
   uri listen(const uri& where);
   std::vector<uri> listening() const;
 
@@ -91,6 +94,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   using ready_handler = std::function<void(boost::system::error_code, core::connection_id)>;
 
   void accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
+  uri listen_udp(const uri& where, const boost::asio::ip::address& address);
+  void start_udp(const boost::asio::ip::udp::endpoint& bind_to);
+  void dial_udp(const uri& where, std::optional<core::node_id> expected, const std::string& key);
+  // Sends what a datagram connection's session queued; ends it once the engine closed it.
+  void transmit_datagrams(core::connection_id c);
   core::connection_id adopt(boost::asio::ip::tcp::socket socket, bool inbound,
                             std::optional<core::node_id> expected);
   void with_connection(const peer_ref& target, ready_handler then);
@@ -115,6 +123,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::vector<uri> bound_;
   bool stopped_listening_ = false;
   std::unordered_map<core::connection_id, std::shared_ptr<tcp_link>> links_;
+  // The node's UDP socket (at most one) and where each of its sessions' datagrams go.
+  std::shared_ptr<udp_port> udp_;
+  std::unordered_map<core::connection_id, boost::asio::ip::udp::endpoint> datagram_peers_;
   std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
   std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up
   std::unordered_map<std::string, std::vector<ready_handler>> resolving_;  // dial in progress

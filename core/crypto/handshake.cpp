@@ -185,6 +185,15 @@ initiator_handshake::step initiator_handshake::on_packet(const wire::packet_view
   }
 }
 
+bool initiator_handshake::answers_us(const wire::packet_view& p) const {
+  if (state_ != state::waiting) return false;
+  if (p.type != wire::packet_type::hello) return true;
+  hello_fields h;
+  return !hello_fields::decode(p.payload, h) &&
+         sodium_memcmp(h.cookie.data(), cookie_.data(), cookie_.size()) == 0 &&
+         identity::verify(h.identity, responder_signed(sent_hello_, p.payload), h.sig);
+}
+
 initiator_handshake::step initiator_handshake::on_responder_hello(const wire::packet_view& p) {
   hello_fields h;
   if (auto ec = hello_fields::decode(p.payload, h)) return fail(ec);

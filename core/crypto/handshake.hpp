@@ -120,6 +120,10 @@ class initiator_handshake {
   //  * anything else, or anything after the handshake ended: handshake_failed.
   // Every error ends the handshake.
   step on_packet(const wire::packet_view& p);
+  // Whether on_packet would take `p` as the responder's answer (a hello whose signature covers
+  // our hello, a cookie or a refuse), checked without changing any state. On a datagram path a
+  // hello from the dialed address may instead be that node dialing us at the same moment.
+  bool answers_us(const wire::packet_view& p) const;
 
   bool finished() const { return state_ == state::done || state_ == state::failed; }
   int challenges() const { return challenges_; }

@@ -739,7 +739,7 @@ class UsageTest(KadnetTestCase):
         self.assert_usage_error(["frobnicate"], "frobnicate")
         self.assert_usage_error(["node", "--frobnicate"], "--frobnicate")
         self.assert_usage_error(["node", "--listen", "not-a-uri"], "--listen", "not-a-uri")
-        self.assert_usage_error(["node", "--listen", "udp://127.0.0.1:1"], "--listen", "udp")
+        self.assert_usage_error(["node", "--listen", "ws://127.0.0.1:1"], "--listen", "ws")
         self.assert_usage_error(["node", "--listen", "tcp://127.0.0.1:99999"], "--listen", "port")
         self.assert_usage_error(["node", "--listen"], "--listen")
         self.assert_usage_error(["node", "--bootstrap", "tcp://:1"], "--bootstrap")

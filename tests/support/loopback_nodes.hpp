@@ -1,8 +1,9 @@
 #pragma once
-// Real nodes on loopback TCP, on one io_context run by a background thread. Tests wait on
-// completion signals (futures filled by completion handlers), never on sleeps.
+// Real nodes on loopback TCP or UDP, on one io_context run by a background thread. Tests wait
+// on completion signals (futures filled by completion handlers), never on sleeps.
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +16,9 @@ namespace kadnet::testing {
 
 class loopback_nodes {
  public:
-  loopback_nodes() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  // `transport` is the scheme every node listens on: "tcp" or "udp".
+  explicit loopback_nodes(std::string transport = "tcp")
+      : transport_(std::move(transport)), work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
   ~loopback_nodes() {
     for (auto& n : nodes_) n->stop();
     nodes_.clear();
@@ -24,12 +27,12 @@ class loopback_nodes {
     thread_.join();
   }
 
-  // A node listening on 127.0.0.1 (any port).
+  // A node listening on 127.0.0.1 (any port) over the transport.
   node& add(core::node_config config = {}, std::optional<core::identity> id = std::nullopt) {
     nodes_.push_back(std::make_unique<node>(io_.get_executor(),
                                             id ? std::move(*id) : core::identity::generate(),
                                             std::move(config)));
-    addresses_.push_back(nodes_.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
+    addresses_.push_back(nodes_.back()->listen(*transports::parse_uri(transport_ + "://127.0.0.1:0")));
     return *nodes_.back();
   }
   node& operator[](std::size_t i) { return *nodes_[i]; }
@@ -38,6 +41,7 @@ class loopback_nodes {
   boost::asio::io_context& io() { return io_; }
 
  private:
+  std::string transport_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;

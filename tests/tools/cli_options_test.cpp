@@ -65,9 +65,9 @@ TEST(CliOptions, RepeatedBootstrapKeepsAllInOrder) {
 }
 
 TEST(CliOptions, BadListenUriNamesFlagAndUri) {
-  std::string what = error_of({"--listen", "udp://127.0.0.1:4000"});
+  std::string what = error_of({"--listen", "ws://127.0.0.1:4000"});
   EXPECT_CONTAINS(what, "--listen");
-  EXPECT_CONTAINS(what, "udp://127.0.0.1:4000");
+  EXPECT_CONTAINS(what, "ws://127.0.0.1:4000");
 }
 
 TEST(CliOptions, BadBootstrapUriNamesFlagAndUri) {

@@ -1,4 +1,4 @@
-// kadnet::node over real TCP sockets on loopback.
+// kadnet::node over real TCP and UDP sockets on loopback.
 #include "transports/node.hpp"
 
 #include <gtest/gtest.h>
@@ -34,13 +34,16 @@ reply call(node& from, const peer_ref& to, std::uint8_t opcode, byte_vector payl
   return r;
 }
 
+// The node's RPC and plugin behaviour is the same over every transport.
+class NodeOverTransport : public ::testing::TestWithParam<std::string> {};
+
 error_code ping(node& from, const peer_ref& to) {
   auto [ec, rtt] = wait<error_code, std::chrono::microseconds>([&](auto h) { from.async_ping(to, h); });
   return ec;
 }
 
-TEST(Node, PingsWorkBothWays) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, PingsWorkBothWays) {
+  loopback_nodes net(GetParam());
   net.add();
   net.add();
   EXPECT_FALSE(ping(net[0], net.address(1)));
@@ -49,8 +52,8 @@ TEST(Node, PingsWorkBothWays) {
   EXPECT_FALSE(ping(net[0], net[1].id()));
 }
 
-TEST(Node, ConnectReportsThePeerIdentity) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, ConnectReportsThePeerIdentity) {
+  loopback_nodes net(GetParam());
   net.add();
   auto& b = net.add();
   auto [ec, peer] = wait<error_code, node_id>([&](auto h) { net[0].async_connect(net.address(1), std::nullopt, h); });
@@ -58,8 +61,8 @@ TEST(Node, ConnectReportsThePeerIdentity) {
   EXPECT_EQ(peer, b.id());
 }
 
-TEST(Node, DialingTheWrongIdentityFails) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, DialingTheWrongIdentityFails) {
+  loopback_nodes net(GetParam());
   net.add();
   net.add();
   auto other = core::identity::generate().id();
@@ -67,8 +70,8 @@ TEST(Node, DialingTheWrongIdentityFails) {
   EXPECT_EQ(ec, make_error_code(core::errc::unexpected_identity));
 }
 
-TEST(Node, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {
+  loopback_nodes net(GetParam());
   net.add();
   net.add();
   EXPECT_FALSE(ping(net[0], net.address(1)));  // a session to that address now exists
@@ -77,8 +80,8 @@ TEST(Node, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {
   EXPECT_EQ(ec, make_error_code(core::errc::unexpected_identity));
 }
 
-TEST(Node, HandlerMayStopItsOwnNode) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, HandlerMayStopItsOwnNode) {
+  loopback_nodes net(GetParam());
   net.add();
   auto& b = net.add();
   b.add_handler(68, [&b](const node_id&, byte_span) {
@@ -93,8 +96,8 @@ TEST(Node, HandlerMayStopItsOwnNode) {
   EXPECT_FALSE(ping(net[0], net.address(2)));
 }
 
-TEST(Node, CompletionNeverRunsInsideTheInitiatingCall) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, CompletionNeverRunsInsideTheInitiatingCall) {
+  loopback_nodes net(GetParam());
   net.add();
   std::promise<bool> inline_seen;
   auto returned = std::make_shared<bool>(false);
@@ -108,8 +111,8 @@ TEST(Node, CompletionNeverRunsInsideTheInitiatingCall) {
   EXPECT_FALSE(inline_seen.get_future().get());
 }
 
-TEST(Node, UnknownNodeIdIsNotConnected) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, UnknownNodeIdIsNotConnected) {
+  loopback_nodes net(GetParam());
   net.add();
   EXPECT_EQ(ping(net[0], core::identity::generate().id()), make_error_code(core::errc::not_connected));
 }
@@ -120,8 +123,8 @@ boost::asio::awaitable<void> echo_once(node& from, uri to, std::promise<byte_vec
   got->set_value(r.data);
 }
 
-TEST(Node, PluginCallsWorkWithEveryCompletionToken) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, PluginCallsWorkWithEveryCompletionToken) {
+  loopback_nodes net(GetParam());
   net.add();
   add_echo(net.add());
   // Callback.
@@ -135,8 +138,8 @@ TEST(Node, PluginCallsWorkWithEveryCompletionToken) {
   EXPECT_EQ(got.get_future().get(), byte_vector{4});
 }
 
-TEST(Node, UnknownOpcodeAndThrowingHandlerAreNackedAndTheNodeGoesOn) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, UnknownOpcodeAndThrowingHandlerAreNackedAndTheNodeGoesOn) {
+  loopback_nodes net(GetParam());
   net.add();
   auto& b = net.add();
   add_echo(b);
@@ -151,8 +154,8 @@ TEST(Node, UnknownOpcodeAndThrowingHandlerAreNackedAndTheNodeGoesOn) {
   EXPECT_EQ(call(net[0], net.address(1), echo, {8}).data, byte_vector{8});
 }
 
-TEST(Node, AsyncHandlerMayAnswerFromAnotherThread) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, AsyncHandlerMayAnswerFromAnotherThread) {
+  loopback_nodes net(GetParam());
   net.add();
   auto& b = net.add();
   std::vector<std::thread> workers;
@@ -171,8 +174,8 @@ TEST(Node, AsyncHandlerMayAnswerFromAnotherThread) {
   for (auto& t : workers) t.join();
 }
 
-TEST(Node, RequestsTimeOutAsAnErrorCode) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, RequestsTimeOutAsAnErrorCode) {
+  loopback_nodes net(GetParam());
   core::node_config fast;
   fast.request_timeout = 200ms;
   net.add(fast);
@@ -183,12 +186,13 @@ TEST(Node, RequestsTimeOutAsAnErrorCode) {
   EXPECT_EQ(ec, make_error_code(core::errc::timeout));
 }
 
-class NodeCompression : public ::testing::TestWithParam<compression::codec_id> {};
+class NodeCompression : public ::testing::TestWithParam<std::tuple<std::string, compression::codec_id>> {};
 
 TEST_P(NodeCompression, CallsRoundTripCompressedWithTheOnlyCommonMethod) {
-  loopback_nodes net;
+  auto [transport, method] = GetParam();
+  loopback_nodes net(transport);
   core::node_config cfg;
-  cfg.compression = {GetParam()};
+  cfg.compression = {method};
   net.add(cfg);
   add_echo(net.add(cfg));
   std::string text;
@@ -201,18 +205,21 @@ TEST_P(NodeCompression, CallsRoundTripCompressedWithTheOnlyCommonMethod) {
   ASSERT_FALSE(ping(net[0], net.address(1)));
   auto before = peers_of(net[0]);
   ASSERT_EQ(before.size(), 1u);
-  EXPECT_EQ(before[0].sending_with, GetParam());
+  EXPECT_EQ(before[0].sending_with, method);
   EXPECT_EQ(call(net[0], net.address(1), echo, payload).data, payload);
   // The 64 KiB request went out compressed, and so did the 64 KiB reply.
   EXPECT_LT(peers_of(net[0])[0].counters.bytes_out - before[0].counters.bytes_out, payload.size() / 4);
   EXPECT_LT(peers_of(net[1])[0].counters.bytes_out, payload.size() / 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryMethod, NodeCompression, ::testing::ValuesIn(compression::all_codecs()),
-                         [](const auto& info) { return std::string(compression::codec_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(EveryMethod, NodeCompression,
+                         ::testing::Combine(::testing::Values("tcp", "udp"), ::testing::ValuesIn(compression::all_codecs())),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::string(compression::codec_name(std::get<1>(info.param)));
+                         });
 
-TEST(Node, TwentyNodesPingAndCallEachOther) {
-  loopback_nodes net;
+TEST_P(NodeOverTransport, TwentyNodesPingAndCallEachOther) {
+  loopback_nodes net(GetParam());
   for (int i = 0; i < 20; ++i) add_echo(net.add());
   std::vector<std::future<reply>> calls;
   for (std::size_t i = 0; i < net.size(); ++i)
@@ -229,6 +236,9 @@ TEST(Node, TwentyNodesPingAndCallEachOther) {
       }
   for (std::size_t i = 1; i < net.size(); ++i) EXPECT_FALSE(ping(net[0], net[i].id()));
 }
+
+INSTANTIATE_TEST_SUITE_P(Loopback, NodeOverTransport, ::testing::Values("tcp", "udp"),
+                         [](const auto& info) { return info.param; });
 
 core::engine_counters stats_of(node& n) {
   return std::get<0>(wait<core::engine_counters>([&](auto h) { n.async_stats(h); }));

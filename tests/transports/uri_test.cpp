@@ -70,7 +70,7 @@ TEST(Uri, RejectsMalformedNamingTheInput) {
   } cases[] = {
       {"127.0.0.1:4000", "scheme://host:port"},
       {"", "scheme://host:port"},
-      {"udp://127.0.0.1:4000", "unsupported scheme 'udp'"},
+      {"ws://127.0.0.1:4000", "unsupported scheme 'ws'"},
       {"TCP://127.0.0.1:4000", "unsupported scheme 'TCP'"},
       {"://127.0.0.1:4000", "unsupported scheme ''"},
       {"tcp://127.0.0.1", "missing :port"},
@@ -98,7 +98,7 @@ TEST(Uri, RejectsMalformedNamingTheInput) {
 }
 
 TEST(Uri, FailsWithoutProblemPointer) {
-  EXPECT_FALSE(parse_uri("udp://127.0.0.1:4000").has_value());
+  EXPECT_FALSE(parse_uri("ws://127.0.0.1:4000").has_value());
   EXPECT_FALSE(parse_uri("tcp://127.0.0.1").has_value());
 }
 

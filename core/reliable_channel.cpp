@@ -1,0 +1,356 @@
+#include "core/reliable_channel.hpp"
+
+#include <algorithm>
+
+#include "core/errors.hpp"
+
+namespace kadnet::core {
+namespace {
+using std::chrono::microseconds;
+constexpr std::uint32_t max_window = (1u << 24) - 1;
+constexpr std::uint32_t packet_threshold = 3;  // later packets acknowledged before a loss is declared
+constexpr std::uint32_t min_cwnd = 2;
+constexpr std::uint32_t max_cwnd = 1u << 20;
+constexpr int max_backoff = 6;
+constexpr std::uint32_t pacing_burst = 10;  // packets that may leave back to back
+// Sequence numbers never wrap: a session that sent this many units ends (PROTOCOL.md 9).
+constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
+}  // namespace
+
+reliable_channel::reliable_channel(reliable_config config, time_point now)
+    : config_(config),
+      cwnd_(std::max(config.initial_window, min_cwnd)),
+      last_sent_any_(now),
+      last_heard_(now) {
+  config_.receive_window = std::clamp<std::uint32_t>(config_.receive_window, 1, max_window);
+}
+
+bool reliable_channel::queue(byte_vector unit) {
+  if (!writable() || failure_) return false;
+  send_queue_.push_back(std::move(unit));
+  return true;
+}
+
+void reliable_channel::release(std::size_t units) {
+  bool was_closed = advertised_window() == 0;
+  unreleased_ -= std::min(units, unreleased_);
+  if (was_closed && advertised_window() > 0) ack_now_ = true;  // tell the sender it may go on
+}
+
+std::uint32_t reliable_channel::advertised_window() const {
+  std::size_t used = out_of_order_.size() + unreleased_;
+  return used >= config_.receive_window ? 0 : static_cast<std::uint32_t>(config_.receive_window - used);
+}
+
+// --- receiving ---
+
+boost::system::error_code reliable_channel::on_frame(wire::packet_type type, byte_span plaintext,
+                                                     time_point now) {
+  boost::system::error_code ec;
+  byte_reader r(plaintext);
+  std::uint32_t seq = 0;
+  if (type == wire::packet_type::reliable_data && !r.u32(seq)) ec = errc::truncated;
+  else if (type != wire::packet_type::reliable_data && type != wire::packet_type::unreliable_data_ack)
+    ec = errc::bad_field;
+  if (!ec) on_ack_block(r, now, ec);
+  if (ec) {
+    ++counters_.malformed;
+    return ec;
+  }
+  last_heard_ = now;
+  if (type != wire::packet_type::reliable_data) return {};
+
+  byte_span unit = r.rest();
+  if (seq < rcv_nxt_ || out_of_order_.count(seq)) {
+    ++counters_.duplicates_in;
+    ack_now_ = true;  // our acknowledgement was probably lost
+    return {};
+  }
+  std::size_t room = config_.receive_window > unreleased_ ? config_.receive_window - unreleased_ : 0;
+  if (seq - rcv_nxt_ >= room) {
+    ++counters_.out_of_window;
+    ack_now_ = true;
+    return {};
+  }
+  if (seq == rcv_nxt_) {
+    bool filled_gap = !out_of_order_.empty();
+    delivered_.emplace_back(unit.begin(), unit.end());
+    ++unreleased_;
+    ++rcv_nxt_;
+    for (auto it = out_of_order_.begin(); it != out_of_order_.end() && it->first == rcv_nxt_;) {
+      delivered_.push_back(std::move(it->second));
+      ++unreleased_;
+      ++rcv_nxt_;
+      it = out_of_order_.erase(it);
+    }
+    if (filled_gap) ack_now_ = true;
+  } else {
+    out_of_order_.emplace(seq, byte_vector(unit.begin(), unit.end()));
+    ack_now_ = true;  // a gap: the sender should hear about it at once (fast retransmit)
+  }
+  if (++unacked_in_ >= 2) ack_now_ = true;
+  else if (!ack_due_) ack_due_ = now + config_.ack_delay;
+  return {};
+}
+
+std::optional<byte_vector> reliable_channel::poll_delivered() {
+  if (delivered_.empty()) return std::nullopt;
+  byte_vector unit = std::move(delivered_.front());
+  delivered_.pop_front();
+  return unit;
+}
+
+// --- acknowledgements in ---
+
+void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::system::error_code& ec) {
+  std::uint32_t ack = 0, window = 0;
+  std::uint8_t ranges = 0;
+  if (!r.u32(ack) || !r.u24(window) || !r.u8(ranges)) {
+    ec = errc::truncated;
+    return;
+  }
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  if (ranges > max_ranges || ack > snd_nxt) {
+    ec = errc::bad_field;
+    return;
+  }
+  std::pair<std::uint32_t, std::uint32_t> range[max_ranges];
+  for (std::uint8_t i = 0; i < ranges; ++i) {
+    if (!r.u32(range[i].first) || !r.u32(range[i].second)) {
+      ec = errc::truncated;
+      return;
+    }
+    if (range[i].first >= range[i].second || range[i].second > snd_nxt) {
+      ec = errc::bad_field;
+      return;
+    }
+  }
+
+  bool progress = false, rtt_sampled = false;
+  // Newest first, so the RTT sample comes from the packet that left last (Karn: never a resend).
+  auto ack_range = [&](std::uint32_t from, std::uint32_t to) {
+    from = std::max(from, snd_una_);
+    for (std::uint32_t s = to; s > from; --s) {
+      sent_unit& u = in_flight_[s - 1 - snd_una_];
+      if (u.acked) continue;
+      on_unit_acked(u, now, rtt_sampled);
+      progress = true;
+    }
+    highest_acked_ = std::max(highest_acked_, to);
+  };
+  for (std::uint8_t i = ranges; i-- > 0;) ack_range(range[i].first, range[i].second);
+  if (ack > snd_una_) ack_range(snd_una_, ack);
+  while (!in_flight_.empty() && snd_una_ < ack) {
+    in_flight_.pop_front();
+    ++snd_una_;
+  }
+  // The window counts from the cumulative ack; an older ack must not shrink what a newer allowed.
+  if (ack >= snd_una_) peer_window_ = std::min(window, max_window);
+  if (peer_window_ > 0) probe_due_ = false;
+  if (progress) {
+    rto_backoff_ = 0;
+    rto_started_ = now;
+    if (in_recovery_ && snd_una_ >= recovery_end_) in_recovery_ = false;
+  }
+  detect_losses(now);
+}
+
+void reliable_channel::on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled) {
+  u.acked = true;
+  if (u.lost) {
+    u.lost = false;
+    --lost_pending_;
+  } else {
+    --outstanding_;
+  }
+  u.data = {};
+  if (!rtt_sampled && !u.retransmitted) {
+    sample_rtt(std::chrono::duration_cast<microseconds>(now - u.sent_at));
+    rtt_sampled = true;
+  }
+  if (in_recovery_) return;
+  if (cwnd_ < ssthresh_) {
+    ++cwnd_;
+  } else if (++cwnd_credit_ >= cwnd_) {
+    ++cwnd_;
+    cwnd_credit_ = 0;
+  }
+  cwnd_ = std::min(cwnd_, max_cwnd);
+}
+
+void reliable_channel::detect_losses(time_point now) {
+  if (highest_acked_ < snd_una_ + packet_threshold) return;
+  const std::uint32_t below = highest_acked_ - packet_threshold;
+  bool lost_any = false;
+  for (std::uint32_t s = snd_una_; s < below; ++s) {
+    sent_unit& u = in_flight_[s - snd_una_];
+    if (u.acked || u.lost) continue;
+    // A resend is judged again only once packets sent after it were acknowledged.
+    if (u.retransmitted && highest_acked_ < u.resend_mark + packet_threshold) continue;
+    u.lost = true;
+    --outstanding_;
+    ++lost_pending_;
+    ++counters_.fast_retransmits;
+    lost_any = true;
+  }
+  if (lost_any) on_congestion_event(now);
+}
+
+void reliable_channel::on_congestion_event(time_point) {
+  if (in_recovery_) return;  // one reduction per window of data (NewReno)
+  in_recovery_ = true;
+  recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  ssthresh_ = std::max(cwnd_ / 2, min_cwnd);
+  cwnd_ = ssthresh_;
+  cwnd_credit_ = 0;
+}
+
+void reliable_channel::sample_rtt(microseconds rtt) {
+  // RFC 6298 2.2 and 2.3, alpha = 1/8, beta = 1/4.
+  if (!have_rtt_) {
+    srtt_ = rtt;
+    rttvar_ = rtt / 2;
+    have_rtt_ = true;
+    return;
+  }
+  microseconds delta = srtt_ > rtt ? srtt_ - rtt : rtt - srtt_;
+  rttvar_ = (3 * rttvar_ + delta) / 4;
+  srtt_ = (7 * srtt_ + rtt) / 8;
+}
+
+microseconds reliable_channel::rto() const {
+  microseconds base = have_rtt_ ? srtt_ + std::max<microseconds>(microseconds(1000), 4 * rttvar_) +
+                                      std::chrono::duration_cast<microseconds>(config_.ack_delay)
+                                : std::chrono::duration_cast<microseconds>(config_.initial_rto);
+  base = std::clamp<microseconds>(base, config_.min_rto, config_.max_rto);
+  return std::min<microseconds>(base * (1 << rto_backoff_), config_.max_rto);
+}
+
+// --- sending ---
+
+bool reliable_channel::may_send_new() const {
+  if (send_queue_.empty()) return false;
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  if (snd_nxt >= last_sequence) return false;
+  bool window_open = snd_nxt - snd_una_ < peer_window_ || probe_due_;
+  return window_open && outstanding_ < cwnd_;
+}
+
+std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now) {
+  if (failure_) return std::nullopt;
+  auto data_frame = [&](std::uint32_t seq, sent_unit& u) {
+    frame f{wire::packet_type::reliable_data, {}};
+    f.plaintext.reserve(max_header + u.data.size());
+    byte_writer(f.plaintext).u32(seq);
+    write_ack_block(f.plaintext, max_ranges);
+    f.plaintext.insert(f.plaintext.end(), u.data.begin(), u.data.end());
+    u.sent_at = now;
+    if (outstanding_ == 0 && lost_pending_ == 0) rto_started_ = now;
+    ++outstanding_;
+    last_sent_any_ = now;
+    // Pacing: cwnd packets per smoothed RTT, 25 % headroom, bursts of pacing_burst allowed.
+    if (have_rtt_) {
+      auto interval = srtt_ * 4 / (5 * std::max<std::uint32_t>(cwnd_, 1));
+      next_send_ = std::max(next_send_, now - interval * pacing_burst) + interval;
+    }
+    return f;
+  };
+  const bool paced = now < next_send_;
+
+  if (lost_pending_ > 0 && !paced) {
+    for (std::size_t i = 0; i < in_flight_.size(); ++i) {
+      sent_unit& u = in_flight_[i];
+      if (!u.lost) continue;
+      u.lost = false;
+      u.retransmitted = true;
+      --lost_pending_;
+      ++counters_.retransmits;
+      u.resend_mark = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+      return data_frame(snd_una_ + static_cast<std::uint32_t>(i), u);
+    }
+  }
+  if (may_send_new() && !paced) {
+    probe_due_ = false;
+    in_flight_.push_back(sent_unit{std::move(send_queue_.front())});
+    send_queue_.pop_front();
+    ++counters_.units_sent;
+    return data_frame(snd_una_ + static_cast<std::uint32_t>(in_flight_.size() - 1), in_flight_.back());
+  }
+  if (ack_now_ || (ack_due_ && now >= *ack_due_) || now - last_sent_any_ >= config_.keepalive) {
+    frame f{wire::packet_type::unreliable_data_ack, {}};
+    write_ack_block(f.plaintext, max_ranges);
+    ++counters_.acks_sent;
+    last_sent_any_ = now;
+    return f;
+  }
+  return std::nullopt;
+}
+
+void reliable_channel::write_ack_block(byte_vector& out, std::size_t ranges_here) {
+  byte_writer w(out);
+  w.u32(rcv_nxt_);
+  w.u24(advertised_window());
+  std::size_t count_at = out.size();
+  w.u8(0);
+  std::uint8_t count = 0;
+  for (auto it = out_of_order_.begin(); it != out_of_order_.end() && count < ranges_here; ++count) {
+    std::uint32_t start = it->first, end = start;
+    while (it != out_of_order_.end() && it->first == end) ++end, ++it;
+    w.u32(start);
+    w.u32(end);
+  }
+  out[count_at] = count;
+  ack_now_ = false;
+  ack_due_.reset();
+  unacked_in_ = 0;
+}
+
+// --- time ---
+
+void reliable_channel::handle_timeout(time_point now) {
+  if (failure_) return;
+  // A silent peer, or one that hears but never acknowledges what we resend.
+  if (now - last_heard_ >= config_.idle_timeout ||
+      (outstanding_ + lost_pending_ > 0 && now - rto_started_ >= config_.idle_timeout)) {
+    failure_ = errc::timeout;
+    return;
+  }
+  if (outstanding_ > 0 && now >= rto_started_ + rto()) {
+    // Retransmission timeout (RFC 6298 5.4–5.7; RFC 5681 for the window): resend everything
+    // unacknowledged, from a window of min_cwnd, with the timer backed off.
+    ++counters_.timeouts;
+    for (auto& u : in_flight_) {
+      if (u.acked || u.lost) continue;
+      u.lost = true;
+      --outstanding_;
+      ++lost_pending_;
+    }
+    ssthresh_ = std::max(cwnd_ / 2, min_cwnd);
+    cwnd_ = min_cwnd;
+    cwnd_credit_ = 0;
+    in_recovery_ = true;
+    recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+    rto_backoff_ = std::min(rto_backoff_ + 1, max_backoff);
+    rto_started_ = now;
+    next_send_ = now;
+  }
+  // Zero window: probe with one unit after an RTO's wait, as TCP's persist timer does.
+  if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
+      now >= last_sent_any_ + rto())
+    probe_due_ = true;
+}
+
+std::optional<time_point> reliable_channel::next_deadline() const {
+  if (failure_) return std::nullopt;
+  time_point next = std::min(last_heard_ + config_.idle_timeout, last_sent_any_ + config_.keepalive);
+  if (ack_due_) next = std::min(next, *ack_due_);
+  if (ack_now_) next = std::min(next, last_sent_any_);
+  if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
+  if ((lost_pending_ > 0 || may_send_new()) && next_send_ > time_point{})
+    next = std::min(next, next_send_);
+  if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0)
+    next = std::min(next, last_sent_any_ + rto());
+  return next;
+}
+
+}  // namespace kadnet::core

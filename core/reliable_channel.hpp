@@ -1,0 +1,149 @@
+#pragma once
+// Reliable, ordered delivery of units (each at most one datagram's worth of bytes) over a lossy
+// datagram path, sans-I/O: the part of the UDP transport that TCP's kernel stack does for a
+// stream transport (docs/PROTOCOL.md 9).
+//
+// The channel numbers units with a 32-bit sequence; the peer acknowledges cumulatively, with up
+// to eight selective-acknowledgement ranges and a receive window counted in packets (24 bits,
+// seed 004). Loss is detected when three later packets were acknowledged (fast retransmit) or by
+// a retransmission timeout computed from measured RTT as RFC 6298 says. NewReno congestion
+// control with pacing decides how much may be in flight. Keepalives keep an idle path checked and
+// a silent peer fails the channel after the idle timeout.
+//
+// It produces and consumes plaintext frames; the session seals each into one packet:
+//  reliable_data (type 2):        seq u32 | ack block | unit
+//  unreliable_data_ack (type 4):  ack block            (an acknowledgement or a keepalive)
+//  ack block:                     ack u32 | window u24 | range count u8 | ranges (start u32, end u32)
+//
+// Contract: queue() units; after every call drain poll_transmit(now) until empty and
+// poll_delivered() until empty; call handle_timeout(now) at next_deadline().
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/rpc_tracker.hpp"
+#include "core/wire/packet.hpp"
+
+namespace kadnet::core {
+
+struct reliable_config {
+  std::uint32_t receive_window = 4096;  // units buffered ahead of the reader, advertised
+  std::size_t max_send_queue = 1u << 16;  // units queued and unacknowledged, at most
+  std::chrono::milliseconds initial_rto{500};
+  std::chrono::milliseconds min_rto{40};
+  std::chrono::milliseconds max_rto{8000};
+  std::chrono::milliseconds ack_delay{2};    // how long an acknowledgement may wait for data
+  std::chrono::milliseconds keepalive{10000};
+  std::chrono::milliseconds idle_timeout{30000};
+  std::uint32_t initial_window = 32;  // congestion window at start, packets
+};
+
+struct reliable_counters {
+  std::uint64_t units_sent = 0, retransmits = 0, fast_retransmits = 0, timeouts = 0;
+  std::uint64_t acks_sent = 0, duplicates_in = 0, out_of_window = 0, malformed = 0;
+};
+
+class reliable_channel {
+ public:
+  // Largest frame header of a reliable_data packet; a unit fills the rest of a datagram.
+  static constexpr std::size_t max_ranges = 8;
+  static constexpr std::size_t max_header = 4 + 4 + 3 + 1 + 8 * max_ranges;
+
+  struct frame {
+    wire::packet_type type;  // reliable_data or unreliable_data_ack
+    byte_vector plaintext;
+  };
+
+  reliable_channel(reliable_config config, time_point now);
+
+  // Queues one unit for reliable, in-order delivery. False (and nothing queued) when the send
+  // queue is full: the caller must wait for room (writable()) or fail.
+  bool queue(byte_vector unit);
+  bool writable() const { return send_queue_.size() + in_flight_.size() < config_.max_send_queue; }
+  std::size_t queued() const { return send_queue_.size() + in_flight_.size(); }
+
+  // A frame from the peer (after opening). Errors are malformed frames (counted; ignored).
+  boost::system::error_code on_frame(wire::packet_type type, byte_span plaintext, time_point now);
+
+  std::optional<frame> poll_transmit(time_point now);
+  std::optional<byte_vector> poll_delivered();
+
+  void handle_timeout(time_point now);
+  std::optional<time_point> next_deadline() const;
+
+  // Set when the peer stayed silent past the idle timeout (errc::timeout).
+  boost::system::error_code failure() const { return failure_; }
+
+  // Lets the reader hold back units (flow control): delivered units count against the receive
+  // window until release() says the reader consumed them. The session releases at once.
+  void release(std::size_t units);
+
+  const reliable_counters& counters() const { return counters_; }
+  std::chrono::microseconds smoothed_rtt() const { return srtt_; }
+  std::uint32_t congestion_window() const { return cwnd_; }
+  std::size_t in_flight() const { return in_flight_.size(); }
+
+ private:
+  struct sent_unit {
+    byte_vector data;
+    time_point sent_at{};
+    bool acked = false;
+    bool retransmitted = false;
+    bool lost = false;  // detected lost, waiting for its retransmission
+    std::uint32_t resend_mark = 0;  // the next new seq when it was resent
+  };
+
+  void write_ack_block(byte_vector& out, std::size_t max_ranges_here);
+  void on_ack_block(byte_reader& r, time_point now, boost::system::error_code& ec);
+  void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
+  void detect_losses(time_point now);
+  void on_congestion_event(time_point now);
+  void sample_rtt(std::chrono::microseconds rtt);
+  std::chrono::microseconds rto() const;
+  bool may_send_new() const;
+  std::uint32_t advertised_window() const;
+
+  reliable_config config_;
+  boost::system::error_code failure_;
+  reliable_counters counters_;
+
+  // Sending side.
+  std::deque<byte_vector> send_queue_;  // not yet sent
+  std::deque<sent_unit> in_flight_;     // seq snd_una_ + i
+  std::uint32_t snd_una_ = 0;           // lowest unacknowledged
+  std::uint32_t peer_window_ = 32;      // units the peer accepts beyond snd_una_
+  std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
+  std::size_t lost_pending_ = 0;        // units marked lost, not yet resent
+  std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way
+  // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
+  std::chrono::microseconds srtt_{0}, rttvar_{0};
+  bool have_rtt_ = false;
+  int rto_backoff_ = 0;
+  time_point rto_started_{};        // the retransmission timer runs from here
+  std::uint32_t cwnd_;
+  std::uint32_t ssthresh_ = 1u << 24;
+  std::uint32_t cwnd_credit_ = 0;   // acked packets toward the next +1 in avoidance
+  std::uint32_t recovery_end_ = 0;  // no new reduction until this seq is acknowledged
+  bool in_recovery_ = false;
+  time_point next_send_{};          // pacing
+  time_point last_sent_any_;        // for keepalives
+  bool probe_due_ = false;          // zero window: one unit may go past it
+
+  // Receiving side.
+  std::uint32_t rcv_nxt_ = 0;
+  std::map<std::uint32_t, byte_vector> out_of_order_;
+  std::deque<byte_vector> delivered_;
+  std::size_t unreleased_ = 0;
+  std::uint32_t unacked_in_ = 0;             // units received since our last ack
+  std::optional<time_point> ack_due_;        // delayed ack deadline
+  bool ack_now_ = false;
+  time_point last_heard_;
+};
+
+}  // namespace kadnet::core

@@ -1,0 +1,230 @@
+#include "core/reliable_channel.hpp"
+
+#include <map>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/errors.hpp"
+
+namespace kadnet::core {
+namespace {
+using namespace std::chrono_literals;
+
+// Two channels joined by a lossy, reordering path on virtual time. Every frame takes `delay`
+// (plus up to `jitter`) and is lost with probability `loss`; time jumps from event to event.
+struct channel_pair {
+  struct in_transit { int to; wire::packet_type type; byte_vector plaintext; };
+
+  explicit channel_pair(reliable_config config = {}, std::uint64_t seed = 1)
+      : rng(seed), a(config, now), b(config, now) {}
+
+  reliable_channel& side(int i) { return i == 0 ? a : b; }
+
+  void flush(int from) {
+    while (auto f = side(from).poll_transmit(now)) {
+      ++frames_sent;
+      if (std::bernoulli_distribution(loss)(rng)) continue;
+      auto extra = jitter.count() ? std::chrono::microseconds(std::uniform_int_distribution<long>(0, jitter.count())(rng))
+                                  : 0us;
+      wire_.emplace(now + delay + extra, in_transit{1 - from, f->type, std::move(f->plaintext)});
+    }
+  }
+  void pump() {
+    flush(0);
+    flush(1);
+    while (auto u = b.poll_delivered()) {
+      received.push_back(std::move(*u));
+      if (auto_release) b.release(1);
+    }
+    while (auto u = a.poll_delivered()) a.release(1);
+  }
+  // Runs until `done` holds or `limit` of virtual time passed; false on the limit.
+  template <typename Done>
+  bool run(Done done, std::chrono::milliseconds limit = 600s) {
+    const time_point end = now + limit;
+    pump();
+    while (!done()) {
+      time_point next = end;
+      if (!wire_.empty()) next = std::min(next, wire_.begin()->first);
+      for (int i = 0; i < 2; ++i)
+        if (auto d = side(i).next_deadline()) next = std::min(next, *d);
+      if (next >= end) return false;
+      now = std::max(now, next);
+      while (!wire_.empty() && wire_.begin()->first <= now) {
+        auto t = std::move(wire_.begin()->second);
+        wire_.erase(wire_.begin());
+        EXPECT_FALSE(side(t.to).on_frame(t.type, t.plaintext, now));
+      }
+      for (int i = 0; i < 2; ++i)
+        if (auto d = side(i).next_deadline(); d && *d <= now) side(i).handle_timeout(now);
+      pump();
+    }
+    return true;
+  }
+
+  time_point now{std::chrono::seconds(1000)};
+  std::mt19937_64 rng;
+  double loss = 0;
+  std::chrono::microseconds delay{5000};
+  std::chrono::microseconds jitter{0};
+  bool auto_release = true;
+  reliable_channel a, b;
+  std::vector<byte_vector> received;
+  std::size_t frames_sent = 0;
+  std::multimap<time_point, in_transit> wire_;
+};
+
+byte_vector unit_of(std::uint32_t i, std::size_t size = 1000) {
+  byte_vector u(size);
+  for (std::size_t k = 0; k < size; ++k) u[k] = static_cast<std::uint8_t>(i * 31 + k);
+  return u;
+}
+
+void expect_in_order(const std::vector<byte_vector>& received, std::uint32_t count) {
+  ASSERT_EQ(received.size(), count);
+  for (std::uint32_t i = 0; i < count; ++i) ASSERT_EQ(received[i], unit_of(i)) << "unit " << i;
+}
+
+TEST(ReliableChannel, DeliversInOrderOnACleanPath) {
+  channel_pair p;
+  for (std::uint32_t i = 0; i < 2000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 2000; }));
+  expect_in_order(p.received, 2000);
+  EXPECT_EQ(p.a.counters().retransmits, 0u);
+  EXPECT_EQ(p.b.counters().duplicates_in, 0u);
+  // The RTT estimate converges on the path's 10 ms round trip (plus at most the ack delay).
+  EXPECT_GE(p.a.smoothed_rtt(), 10ms);
+  EXPECT_LE(p.a.smoothed_rtt(), 13ms);
+}
+
+TEST(ReliableChannel, RecoversFromLossAndReorderingInOrder) {
+  channel_pair p({}, 7);
+  p.loss = 0.10;
+  p.jitter = 8000us;  // more than the spacing of packets: reorders heavily
+  for (std::uint32_t i = 0; i < 5000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 5000; }));
+  expect_in_order(p.received, 5000);
+  EXPECT_GT(p.a.counters().retransmits, 400u);
+  EXPECT_GT(p.a.counters().fast_retransmits, 0u);
+}
+
+TEST(ReliableChannel, ASingleLossIsRepairedByFastRetransmitWithoutATimeout) {
+  channel_pair p;
+  for (std::uint32_t i = 0; i < 50; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  // Lose exactly the third data frame A sends.
+  std::size_t data_frames = 0;
+  p.flush(0);
+  for (auto it = p.wire_.begin(); it != p.wire_.end(); ++it)
+    if (it->second.to == 1 && it->second.type == wire::packet_type::reliable_data && ++data_frames == 3) {
+      p.wire_.erase(it);
+      break;
+    }
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 50; }));
+  expect_in_order(p.received, 50);
+  EXPECT_EQ(p.a.counters().fast_retransmits, 1u);
+  EXPECT_EQ(p.a.counters().retransmits, 1u);
+  EXPECT_EQ(p.a.counters().timeouts, 0u);
+}
+
+TEST(ReliableChannel, TheLastUnitLostIsResentAfterTheRetransmissionTimeout) {
+  channel_pair p;
+  ASSERT_TRUE(p.a.queue(unit_of(0)));
+  p.flush(0);
+  ASSERT_EQ(p.wire_.size(), 1u);
+  p.wire_.clear();  // the only packet: no later one can reveal the loss
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 1; }));
+  expect_in_order(p.received, 1);
+  EXPECT_EQ(p.a.counters().timeouts, 1u);
+}
+
+TEST(ReliableChannel, ASlowReaderBoundsTheSender) {
+  reliable_config config;
+  config.receive_window = 64;
+  config.max_send_queue = 256;
+  channel_pair p(config);
+  p.auto_release = false;
+  std::uint32_t queued = 0;
+  while (p.a.queue(unit_of(queued))) ++queued;
+  EXPECT_EQ(queued, 256u);  // the sender's memory is bounded by its queue limit
+  // Nothing is read: the receiver holds at most its window and the sender stops there.
+  p.run([&] { return false; }, 5s);
+  EXPECT_EQ(p.received.size(), 64u);
+  EXPECT_EQ(p.a.queued(), 256u - 64u);
+  EXPECT_FALSE(p.a.failure());
+  // The reader catches up; the window reopens and everything arrives.
+  p.auto_release = true;
+  p.b.release(64);
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 256; }));
+  expect_in_order(p.received, 256);
+}
+
+TEST(ReliableChannel, ASilentPeerFailsTheChannelAfterTheIdleTimeout) {
+  reliable_config config;
+  config.idle_timeout = 3s;
+  channel_pair p(config);
+  p.loss = 1.0;  // the peer is gone
+  ASSERT_TRUE(p.a.queue(unit_of(0)));
+  const time_point start = p.now;
+  ASSERT_TRUE(p.run([&] { return bool(p.a.failure()); }));
+  EXPECT_EQ(p.a.failure(), make_error_code(errc::timeout));
+  EXPECT_GE(p.now - start, 3s);
+  EXPECT_LE(p.now - start, 3s + 100ms);
+}
+
+TEST(ReliableChannel, KeepalivesHoldAnIdlePathOpen) {
+  reliable_config config;
+  config.keepalive = 1s;
+  config.idle_timeout = 3s;
+  channel_pair p(config);
+  p.run([&] { return false; }, 60s);
+  EXPECT_FALSE(p.a.failure());
+  EXPECT_FALSE(p.b.failure());
+  EXPECT_GE(p.a.counters().acks_sent, 50u);
+  EXPECT_LE(p.a.counters().acks_sent, 70u);
+}
+
+TEST(ReliableChannel, MalformedFramesAreCountedAndChangeNothing) {
+  reliable_channel c({}, time_point{});
+  ASSERT_TRUE(c.queue(unit_of(0)));
+  ASSERT_TRUE(c.poll_transmit(time_point{}));
+  auto ack_frame = [](std::uint32_t ack, std::uint8_t ranges, std::vector<std::uint32_t> bounds) {
+    byte_vector f;
+    byte_writer w(f);
+    w.u32(ack);
+    w.u24(100);
+    w.u8(ranges);
+    for (auto b : bounds) w.u32(b);
+    return f;
+  };
+  const auto ack_type = wire::packet_type::unreliable_data_ack;
+  EXPECT_EQ(c.on_frame(ack_type, ack_frame(5, 0, {}), {}), make_error_code(errc::bad_field));  // acks unsent data
+  EXPECT_EQ(c.on_frame(ack_type, ack_frame(0, 9, {}), {}), make_error_code(errc::bad_field));  // too many ranges
+  EXPECT_EQ(c.on_frame(ack_type, ack_frame(0, 1, {0}), {}), make_error_code(errc::truncated));
+  EXPECT_EQ(c.on_frame(ack_type, ack_frame(0, 1, {1, 1}), {}), make_error_code(errc::bad_field));  // empty range
+  EXPECT_EQ(c.on_frame(ack_type, byte_vector{1, 2}, {}), make_error_code(errc::truncated));
+  EXPECT_EQ(c.on_frame(wire::packet_type::unreliable_data, byte_vector{}, {}), make_error_code(errc::bad_field));
+  EXPECT_EQ(c.counters().malformed, 6u);
+  EXPECT_EQ(c.in_flight(), 1u);  // still waiting for its acknowledgement
+  EXPECT_FALSE(c.on_frame(ack_type, ack_frame(1, 0, {}), {}));
+  EXPECT_EQ(c.in_flight(), 0u);
+}
+
+TEST(ReliableChannel, UnitsOutsideTheReceiveWindowAreDropped) {
+  reliable_config config;
+  config.receive_window = 4;
+  reliable_channel c(config, time_point{});
+  byte_vector f;
+  byte_writer w(f);
+  w.u32(10);  // seq far ahead of what the window admits
+  w.u32(0);
+  w.u24(0);
+  w.u8(0);
+  w.u8(42);
+  EXPECT_FALSE(c.on_frame(wire::packet_type::reliable_data, f, {}));
+  EXPECT_EQ(c.counters().out_of_window, 1u);
+  EXPECT_FALSE(c.poll_delivered());
+}
+
+}  // namespace
+}  // namespace kadnet::core

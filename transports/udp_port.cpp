@@ -1,0 +1,139 @@
+#include "transports/udp_port.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <vector>
+
+#include "core/wire/packet.hpp"
+
+namespace kadnet::transports {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+constexpr std::size_t batch = 64;                  // datagrams per recvmmsg/sendmmsg call
+constexpr std::size_t receive_buffer = 2048;       // above the 1,200-byte limit: oversize is seen
+constexpr int socket_buffer_bytes = 4 << 20;       // what we ask the kernel for (it may cap it)
+}  // namespace
+
+udp_port::udp_port(const executor& ex, const udp::endpoint& bind_to) : socket_(ex) {
+  boost::system::error_code ec;
+  socket_.open(bind_to.protocol(), ec);
+  if (!ec) socket_.bind(bind_to, ec);
+  if (ec) throw std::runtime_error("cannot bind udp://" + bind_to.address().to_string() + ":" +
+                                   std::to_string(bind_to.port()) + ": " + ec.message());
+  socket_.non_blocking(true);
+  socket_.set_option(asio::socket_base::receive_buffer_size(socket_buffer_bytes), ec);
+  socket_.set_option(asio::socket_base::send_buffer_size(socket_buffer_bytes), ec);
+}
+
+udp::endpoint udp_port::local_endpoint() const { return socket_.local_endpoint(); }
+
+void udp_port::start(datagram_handler handler, std::function<void()> batch_done) {
+  handler_ = std::move(handler);
+  batch_done_ = std::move(batch_done);
+  wait_readable();
+}
+
+void udp_port::close() {
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void udp_port::wait_readable() {
+  socket_.async_wait(udp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+    if (self->closed_ || ec) return;
+    self->drain();
+    if (!self->closed_ && self->batch_done_) self->batch_done_();
+    if (!self->closed_) self->wait_readable();
+  });
+}
+
+void udp_port::drain() {
+  // Up to a few batches per wake-up, so that one busy socket cannot starve a node's timers.
+  static thread_local std::vector<std::array<std::uint8_t, receive_buffer>> buffers(batch);
+  std::array<mmsghdr, batch> messages{};
+  std::array<iovec, batch> iov{};
+  std::array<sockaddr_storage, batch> from{};
+  for (int round = 0; round < 4 && !closed_; ++round) {
+    for (std::size_t i = 0; i < batch; ++i) {
+      iov[i] = {buffers[i].data(), buffers[i].size()};
+      messages[i].msg_hdr = msghdr{};
+      messages[i].msg_hdr.msg_iov = &iov[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_name = &from[i];
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    }
+    int n = ::recvmmsg(socket_.native_handle(), messages.data(), batch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    for (int i = 0; i < n && !closed_; ++i) {
+      ++counters_.datagrams_in;
+      std::size_t size = messages[i].msg_len;
+      if (size > core::wire::max_datagram_size || (messages[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+        ++counters_.oversized_in;  // no kadnet datagram is larger: dropped before any parsing
+        continue;
+      }
+      udp::endpoint source;
+      std::memcpy(source.data(), &from[i], std::min<std::size_t>(messages[i].msg_hdr.msg_namelen, source.capacity()));
+      source.resize(messages[i].msg_hdr.msg_namelen);
+      handler_(address_bytes(source), byte_span(buffers[i].data(), size));
+    }
+    if (static_cast<std::size_t>(n) < batch) return;
+  }
+}
+
+void udp_port::send_packets(const udp::endpoint& to, byte_span packets) {
+  if (closed_) return;
+  std::array<mmsghdr, batch> messages{};
+  std::array<iovec, batch> iov{};
+  std::size_t offset = 0;
+  while (offset < packets.size()) {
+    std::size_t count = 0;
+    for (; count < batch && offset + core::wire::packet_header_size <= packets.size(); ++count) {
+      std::size_t length = core::wire::packet_header_size +
+                           ((std::size_t{packets[offset + 2]} << 8) | packets[offset + 3]);
+      iov[count] = {const_cast<std::uint8_t*>(packets.data() + offset), length};
+      messages[count].msg_hdr = msghdr{};
+      messages[count].msg_hdr.msg_iov = &iov[count];
+      messages[count].msg_hdr.msg_iovlen = 1;
+      messages[count].msg_hdr.msg_name = const_cast<sockaddr*>(to.data());
+      messages[count].msg_hdr.msg_namelen = static_cast<socklen_t>(to.size());
+      offset += length;
+    }
+    if (count == 0) return;
+    std::size_t sent = 0;
+    while (sent < count) {
+      int n = ::sendmmsg(socket_.native_handle(), messages.data() + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+      if (n <= 0) break;  // the kernel's buffer is full (or the address is unreachable)
+      sent += static_cast<std::size_t>(n);
+    }
+    counters_.datagrams_out += sent;
+    counters_.send_drops += count - sent;
+  }
+}
+
+byte_vector udp_port::address_bytes(const udp::endpoint& ep) {
+  auto v6 = ep.address().is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, ep.address().to_v4())
+                                  : ep.address().to_v6();
+  auto b = v6.to_bytes();
+  byte_vector out(b.begin(), b.end());
+  out.push_back(static_cast<std::uint8_t>(ep.port() >> 8));
+  out.push_back(static_cast<std::uint8_t>(ep.port()));
+  return out;
+}
+
+udp::endpoint udp_port::endpoint_of(const byte_vector& address) const {
+  asio::ip::address_v6::bytes_type b{};
+  std::copy_n(address.begin(), 16, b.begin());
+  auto v6 = asio::ip::make_address_v6(b);
+  std::uint16_t port = static_cast<std::uint16_t>((address[16] << 8) | address[17]);
+  if (v6.is_v4_mapped() && socket_.local_endpoint().address().is_v4())
+    return udp::endpoint(asio::ip::make_address_v4(asio::ip::v4_mapped, v6), port);
+  return udp::endpoint(v6, port);
+}
+
+}  // namespace kadnet::transports

@@ -1,0 +1,59 @@
+#pragma once
+// A node's UDP socket: one serves all its peers (seed 004). It receives datagrams in batches
+// (recvmmsg) and hands each, with its source address, to the node; it sends a session's packets
+// in one batch (sendmmsg), one datagram each. Every handler runs on the node's strand; the port
+// holds no protocol state. A datagram the kernel cannot take now is dropped and counted: the
+// reliable channel above resends what matters.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "core/bytes.hpp"
+
+namespace kadnet::transports {
+
+struct udp_counters {
+  std::uint64_t datagrams_in = 0, datagrams_out = 0, send_drops = 0, oversized_in = 0;
+};
+
+class udp_port : public std::enable_shared_from_this<udp_port> {
+ public:
+  using executor = boost::asio::strand<boost::asio::any_io_executor>;
+  using datagram_handler = std::function<void(const byte_vector& source, byte_span datagram)>;
+
+  // Binds at once, so that a bad address fails at start-up (std::runtime_error naming it).
+  udp_port(const executor& ex, const boost::asio::ip::udp::endpoint& bind_to);
+
+  // Begins receiving; `handler` runs for every datagram until close(), and `batch_done` after
+  // each batch of them (the node does its work once per batch).
+  void start(datagram_handler handler, std::function<void()> batch_done);
+  // Sends `packets` (whole outer packets back to back, each one datagram) to `to`.
+  void send_packets(const boost::asio::ip::udp::endpoint& to, byte_span packets);
+  void close();
+
+  boost::asio::ip::udp::endpoint local_endpoint() const;
+  const udp_counters& counters() const { return counters_; }
+
+  // Transport addresses as the engine knows them: 16-byte IPv6 (IPv4-mapped) ‖ 2-byte port.
+  static byte_vector address_bytes(const boost::asio::ip::udp::endpoint& ep);
+  // The endpoint to send to through this port (IPv4-mapped addresses become IPv4 on an IPv4
+  // socket).
+  boost::asio::ip::udp::endpoint endpoint_of(const byte_vector& address) const;
+
+ private:
+  void wait_readable();
+  void drain();
+
+  boost::asio::ip::udp::socket socket_;
+  datagram_handler handler_;
+  std::function<void()> batch_done_;
+  udp_counters counters_;
+  bool closed_ = false;
+};
+
+}  // namespace kadnet::transports
