@@ -1,0 +1,168 @@
+// Node engines over a lossy, reordering datagram path (the UDP transport's sans-I/O core):
+// handshakes whose hellos are lost, large messages, simultaneous dials, restarts, farewells,
+// silent peers and forged datagrams.
+#include <gtest/gtest.h>
+
+#include "core/errors.hpp"
+#include "tests/support/datagram_engines.hpp"
+
+namespace kadnet::core {
+namespace {
+using namespace std::chrono_literals;
+using testing::datagram_engines;
+constexpr std::uint8_t echo = 64;
+const auto ping_op = static_cast<std::uint8_t>(wire::opcode::ping);
+
+void add_echo(node_engine& e) {
+  e.plugins().add(echo, [](const node_id&, byte_span in, plugin_reply reply) { reply(byte_vector(in.begin(), in.end())); });
+}
+
+std::size_t established(const datagram_engines& net, std::size_t i) {
+  return net.events_of<node_engine::connected>(i).size();
+}
+
+// Sends `count` requests on connection c of engine i and runs until all are answered.
+std::vector<reply> requests(datagram_engines& net, std::size_t i, connection_id c, std::uint8_t opcode,
+                            wire::message_body body, int count) {
+  std::vector<request_id> ids;
+  for (int k = 0; k < count; ++k) ids.push_back(net[i].request(net.now, c, opcode, body, 60s));
+  net.pump();
+  std::vector<reply> out;
+  auto all_done = [&] {
+    out.clear();
+    for (auto& d : net.events_of<node_engine::request_done>(i))
+      if (std::find(ids.begin(), ids.end(), d.request) != ids.end()) out.push_back(d.result);
+    return out.size() == ids.size();
+  };
+  EXPECT_TRUE(net.run(all_done, 120s));
+  return out;
+}
+
+TEST(DatagramSession, HandshakeAndPingsSurviveTwentyPercentLoss) {
+  datagram_engines net(3);
+  net.add();
+  net.add();
+  net.loss = 0.20;
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1 && established(net, 1) == 1; }));
+  for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 50)) EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(net[1].stats().sessions_opened, 1u);  // resent hellos did not open more sessions
+}
+
+TEST(DatagramSession, LargeMessagesArriveWholeThroughLossAndReordering) {
+  datagram_engines net(5);
+  net.add();
+  add_echo(net[net.add()]);
+  net.loss = 0.05;
+  net.jitter = 3000us;
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
+  byte_vector payload(300 * 1024);
+  for (std::size_t k = 0; k < payload.size(); ++k) payload[k] = static_cast<std::uint8_t>(k * 7 + k / 251);
+  auto replies = requests(net, 0, c, echo, wire::plugin_call{payload}, 3);
+  ASSERT_EQ(replies.size(), 3u);
+  for (const auto& r : replies) {
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.data, payload);
+  }
+}
+
+TEST(DatagramSession, ALostAnswerToAHelloIsSentAgainWithoutASecondSession) {
+  datagram_engines net;
+  net.add();
+  net.add();
+  int responder_hellos = 0;
+  net.filter = [&](const datagram_engines::datagram& d) {
+    bool hello = d.bytes[1] == static_cast<std::uint8_t>(wire::packet_type::hello);
+    return !(d.from == 1 && hello && ++responder_hellos == 1);  // lose B's first answer
+  };
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
+  EXPECT_EQ(responder_hellos, 2);
+  EXPECT_EQ(net[1].stats().sessions_opened, 1u);
+  for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
+}
+
+TEST(DatagramSession, BothSidesDialingAtOnceGetWorkingSessions) {
+  datagram_engines net;
+  net.add();
+  net.add();
+  auto ab = net[0].dial_datagram(net.now, net[1].id(), datagram_engines::address(1));
+  auto ba = net[1].dial_datagram(net.now, net[0].id(), datagram_engines::address(0));
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 2 && established(net, 1) == 2; }));
+  for (const auto& r : requests(net, 0, ab, ping_op, wire::ping{}, 3)) EXPECT_FALSE(r.ec);
+  for (const auto& r : requests(net, 1, ba, ping_op, wire::ping{}, 3)) EXPECT_FALSE(r.ec);
+}
+
+TEST(DatagramSession, ARestartedPeerAtTheSameAddressIsAcceptedAgain) {
+  node_config config;
+  config.datagram.channel.idle_timeout = 5s;
+  config.datagram.channel.keepalive = 1s;
+  datagram_engines net;
+  net.add(config);
+  net.add(config);
+  net.dial(1, 0);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
+  net.restart(1, config);
+  auto c = net.dial(1, 0);
+  ASSERT_TRUE(net.run([&] { return established(net, 1) == 1; }));
+  for (const auto& r : requests(net, 1, c, ping_op, wire::ping{}, 2)) EXPECT_FALSE(r.ec);
+  // The old session hears nothing more and ends after its idle timeout.
+  ASSERT_TRUE(net.run([&] { return !net.events_of<node_engine::disconnected>(0).empty(); }, 10s));
+  EXPECT_EQ(net.events_of<node_engine::disconnected>(0)[0].ec, make_error_code(errc::timeout));
+  EXPECT_EQ(net[0].peers().size(), 1u);
+}
+
+TEST(DatagramSession, AFarewellEndsThePeersSessionAtOnce) {
+  datagram_engines net;
+  net.add();
+  net.add();
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1 && established(net, 1) == 1; }));
+  const auto start = net.now;
+  net[0].cut_off(c, errc::connection_closed, {});
+  ASSERT_TRUE(net.run([&] { return !net.events_of<node_engine::disconnected>(1).empty(); }));
+  EXPECT_EQ(net.events_of<node_engine::disconnected>(1)[0].ec, make_error_code(errc::connection_closed));
+  EXPECT_LT(net.now - start, 100ms);
+}
+
+TEST(DatagramSession, ASilentPeerEndsTheSessionWithinTheIdleTimeout) {
+  node_config config;
+  config.datagram.channel.idle_timeout = 3s;
+  datagram_engines net;
+  net.add(config);
+  net.add(config);
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
+  net.loss = 1.0;  // B is gone
+  const auto start = net.now;
+  net[0].request(net.now, c, echo, wire::plugin_call{{1}}, 60s);
+  ASSERT_TRUE(net.run([&] { return !net.events_of<node_engine::disconnected>(0).empty(); }));
+  EXPECT_EQ(net.events_of<node_engine::disconnected>(0)[0].ec, make_error_code(errc::timeout));
+  EXPECT_LE(net.now - start, 3s + 50ms);
+  // The request failed with the session rather than waiting for its own minute.
+  auto done = net.events_of<node_engine::request_done>(0);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].result.ec);
+}
+
+TEST(DatagramSession, GarbageAndForgedDatagramsAreDroppedAndCountedAndTheSessionGoesOn) {
+  datagram_engines net;
+  net.add();
+  net.add();
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1 && established(net, 1) == 1; }));
+  const auto before = net[1].stats().datagrams_dropped;
+  net.inject(0, 1, {1, 2, 3});                                    // no packet
+  net.inject(0, 1, byte_vector(1300, 0xAB));                      // not one either
+  byte_vector forged{1, static_cast<std::uint8_t>(wire::packet_type::reliable_data), 0, 40};
+  forged.resize(44, 0x5A);                                        // sealed, but not by A
+  net.inject(0, 1, forged);
+  net.inject(0, 1, {1, static_cast<std::uint8_t>(wire::packet_type::cookie), 0, 32});  // no dial waits for it
+  EXPECT_EQ(net[1].stats().datagrams_dropped, before + 4);
+  EXPECT_EQ(net[1].peers().size(), 1u);
+  for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 2)) EXPECT_FALSE(r.ec);
+}
+
+}  // namespace
+}  // namespace kadnet::core
