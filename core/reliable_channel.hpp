@@ -34,7 +34,7 @@ namespace kadnet::core {
 
 struct reliable_config {
   std::uint32_t receive_window = 4096;  // units buffered ahead of the reader, advertised
-  std::size_t max_send_queue = 1u << 16;  // units queued and unacknowledged, at most
+  std::size_t max_send_queue = 1u << 14;  // units queued and unacknowledged (~18 MB), at most
   std::chrono::milliseconds initial_rto{500};
   std::chrono::milliseconds min_rto{40};
   std::chrono::milliseconds max_rto{8000};
