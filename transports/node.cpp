@@ -53,6 +53,10 @@ void node::set_log(std::function<void(const std::string&)> log) {
   });
 }
 
+void node::set_udp_impairment(const transports::udp_impairment& impairment) {
+  boost::asio::post(driver_->executor(), [d = driver_, impairment] { d->set_udp_impairment(impairment); });
+}
+
 void node::stop() {
   if (!driver_) return;
   boost::asio::post(driver_->executor(), [d = driver_] { d->stop(); });

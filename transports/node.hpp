@@ -73,6 +73,9 @@ class node {
   void add_async_handler(std::uint8_t opcode, async_handler handler);
   // Receives a line of text for each notable event (refusals, cut-off peers).
   void set_log(std::function<void(const std::string&)> log);
+  // Drops, delays, reorders and duplicates what this node sends over UDP, seeded (tests and
+  // benchmarks; see transports/udp_port.hpp).
+  void set_udp_impairment(const transports::udp_impairment& impairment);
 
   // Dials `where` and completes with the peer's NodeId once the handshake is done. With
   // `expected` set, a peer with another key fails with errc::unexpected_identity.

@@ -101,8 +101,14 @@ uri node_driver::listen_udp(const uri& where, const asio::ip::address& address) 
   return result;
 }
 
+void node_driver::set_udp_impairment(const udp_impairment& impairment) {
+  udp_impairment_ = impairment;
+  if (udp_) udp_->set_impairment(impairment);
+}
+
 void node_driver::start_udp(const asio::ip::udp::endpoint& bind_to) {
   if (!udp_) udp_ = std::make_shared<udp_port>(strand_, bind_to);
+  udp_->set_impairment(udp_impairment_);
   std::weak_ptr<node_driver> weak = shared_from_this();
   udp_->start(
       [weak](const byte_vector& source, byte_span datagram) {

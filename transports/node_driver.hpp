@@ -84,6 +84,10 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
   void stop();
 
+  // Impairs the datagrams this node's UDP socket sends (now and once it exists); on the strand.
+  void set_udp_impairment(const udp_impairment& impairment);
+  const udp_counters* udp_stats() const { return udp_ ? &udp_->counters() : nullptr; }
+
   // Called with a line for people when something notable happens (refusals, cut-offs).
   void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
@@ -125,6 +129,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unordered_map<core::connection_id, std::shared_ptr<tcp_link>> links_;
   // The node's UDP socket (at most one) and where each of its sessions' datagrams go.
   std::shared_ptr<udp_port> udp_;
+  udp_impairment udp_impairment_;
   std::unordered_map<core::connection_id, boost::asio::ip::udp::endpoint> datagram_peers_;
   std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
   std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up

@@ -19,7 +19,7 @@ constexpr std::size_t receive_buffer = 2048;       // above the 1,200-byte limit
 constexpr int socket_buffer_bytes = 4 << 20;       // what we ask the kernel for (it may cap it)
 }  // namespace
 
-udp_port::udp_port(const executor& ex, const udp::endpoint& bind_to) : socket_(ex) {
+udp_port::udp_port(const executor& ex, const udp::endpoint& bind_to) : socket_(ex), held_timer_(ex) {
   boost::system::error_code ec;
   socket_.open(bind_to.protocol(), ec);
   if (!ec) socket_.bind(bind_to, ec);
@@ -42,6 +42,14 @@ void udp_port::close() {
   closed_ = true;
   boost::system::error_code ignored;
   socket_.close(ignored);
+  held_timer_.cancel();
+  held_.clear();
+}
+
+void udp_port::set_impairment(const udp_impairment& impairment) {
+  impairment_.reset();
+  if (impairment.active()) impairment_ = impairment;
+  impairment_rng_.seed(impairment.seed);
 }
 
 void udp_port::wait_readable() {
@@ -88,6 +96,60 @@ void udp_port::drain() {
 
 void udp_port::send_packets(const udp::endpoint& to, byte_span packets) {
   if (closed_) return;
+  if (impairment_) return send_impaired(to, packets);
+  send_now(to, packets);
+}
+
+void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
+  const auto& imp = *impairment_;
+  auto chance = [&](double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(impairment_rng_) < p; };
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t offset = 0; offset + core::wire::packet_header_size <= packets.size();) {
+    std::size_t length = core::wire::packet_header_size + ((std::size_t{packets[offset + 2]} << 8) | packets[offset + 3]);
+    byte_span packet = packets.subspan(offset, std::min(length, packets.size() - offset));
+    offset += length;
+    if (chance(imp.loss)) {
+      ++counters_.impaired_lost;
+      continue;
+    }
+    int copies = chance(imp.duplicate) ? 2 : 1;
+    counters_.impaired_duplicated += copies - 1;
+    for (int k = 0; k < copies; ++k) {
+      auto wait = imp.delay;
+      if (imp.jitter.count() > 0)
+        wait += std::chrono::microseconds(std::uniform_int_distribution<long>(0, imp.jitter.count())(impairment_rng_));
+      if (chance(imp.reorder)) {
+        ++counters_.impaired_reordered;
+        wait += imp.reorder_delay;
+      }
+      if (wait.count() == 0) send_now(to, packet);
+      else held_.emplace(now + wait, std::make_pair(to, byte_vector(packet.begin(), packet.end())));
+    }
+  }
+  release_held();
+}
+
+void udp_port::release_held() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!held_.empty() && held_.begin()->first <= now) {
+    auto [to, bytes] = std::move(held_.begin()->second);
+    held_.erase(held_.begin());
+    send_now(to, bytes);
+  }
+  if (held_.empty() || closed_) return;
+  auto next = held_.begin()->first;
+  if (held_timer_at_ && *held_timer_at_ <= next) return;
+  held_timer_at_ = next;
+  held_timer_.expires_at(next);
+  held_timer_.async_wait([weak = std::weak_ptr<udp_port>(shared_from_this())](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->closed_) return;
+    self->held_timer_at_.reset();
+    self->release_held();
+  });
+}
+
+void udp_port::send_now(const udp::endpoint& to, byte_span packets) {
   std::array<mmsghdr, batch> messages{};
   std::array<iovec, batch> iov{};
   std::size_t offset = 0;

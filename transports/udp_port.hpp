@@ -4,13 +4,18 @@
 // in one batch (sendmmsg), one datagram each. Every handler runs on the node's strand; the port
 // holds no protocol state. A datagram the kernel cannot take now is dropped and counted: the
 // reliable channel above resends what matters.
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "core/bytes.hpp"
@@ -19,6 +24,20 @@ namespace kadnet::transports {
 
 struct udp_counters {
   std::uint64_t datagrams_in = 0, datagrams_out = 0, send_drops = 0, oversized_in = 0;
+  std::uint64_t impaired_lost = 0, impaired_duplicated = 0, impaired_reordered = 0;
+};
+
+// Seeded impairment of the datagrams a port sends, for tests and benchmarks on real sockets (the
+// kernel's netem is not available here). Each datagram is lost with probability `loss`, else
+// delayed by `delay` plus a uniform 0..`jitter`, held back a further `reorder_delay` with
+// probability `reorder` (later ones overtake it), and sent twice with probability `duplicate`.
+struct udp_impairment {
+  double loss = 0, duplicate = 0, reorder = 0;
+  std::chrono::microseconds delay{0}, jitter{0}, reorder_delay{2000};
+  std::uint64_t seed = 1;
+  bool active() const {
+    return loss > 0 || duplicate > 0 || reorder > 0 || delay.count() > 0 || jitter.count() > 0;
+  }
 };
 
 class udp_port : public std::enable_shared_from_this<udp_port> {
@@ -35,6 +54,8 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   // Sends `packets` (whole outer packets back to back, each one datagram) to `to`.
   void send_packets(const boost::asio::ip::udp::endpoint& to, byte_span packets);
   void close();
+  // Impairs what this port sends from now on (udp_impairment{} turns it off).
+  void set_impairment(const udp_impairment& impairment);
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   const udp_counters& counters() const { return counters_; }
@@ -48,8 +69,18 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
  private:
   void wait_readable();
   void drain();
+  void send_now(const boost::asio::ip::udp::endpoint& to, byte_span packets);
+  // Impairment: decides each packet's fate and holds delayed ones until their time.
+  void send_impaired(const boost::asio::ip::udp::endpoint& to, byte_span packets);
+  void release_held();
 
   boost::asio::ip::udp::socket socket_;
+  std::optional<udp_impairment> impairment_;
+  std::mt19937_64 impairment_rng_;
+  std::multimap<std::chrono::steady_clock::time_point,
+                std::pair<boost::asio::ip::udp::endpoint, byte_vector>> held_;
+  boost::asio::steady_timer held_timer_;
+  std::optional<std::chrono::steady_clock::time_point> held_timer_at_;
   datagram_handler handler_;
   std::function<void()> batch_done_;
   udp_counters counters_;

@@ -1,4 +1,4 @@
-// The DHT over real TCP sessions on loopback: joining, puts and gets between processes' worth of
+// The DHT over real TCP and UDP sessions on loopback: joining, puts and gets between processes' worth of
 // nodes, a node that cannot accept connections, and a restart that keeps a node's values.
 #include <gtest/gtest.h>
 
@@ -43,23 +43,27 @@ std::optional<std::string> get(node& n, std::string_view key) {
 
 class loopback_swarm : public testing::loopback_nodes {
  public:
+  explicit loopback_swarm(std::string transport) : loopback_nodes(transport), transport_(std::move(transport)) {}
   node& add_dht(transports::dht_settings s = loopback_dht(), bool listen = true,
                 std::optional<core::identity> id = std::nullopt) {
     own_.push_back(std::make_unique<node>(io().get_executor(), id ? std::move(*id) : core::identity::generate(),
                                           core::node_config{}, s));
-    if (listen) own_addresses_.push_back(own_.back()->listen(*transports::parse_uri("tcp://127.0.0.1:0")));
+    if (listen) own_addresses_.push_back(own_.back()->listen(*transports::parse_uri(transport_ + "://127.0.0.1:0")));
     else own_addresses_.push_back(uri{});
     return *own_.back();
   }
   ~loopback_swarm() {
     for (auto& n : own_) n->stop();
   }
+  std::string transport_;
   std::vector<std::unique_ptr<node>> own_;
   std::vector<uri> own_addresses_;
 };
 
-TEST(DhtOverTcp, ValuesPutOnOneNodeAreFoundFromEveryOther) {
-  loopback_swarm net;
+class DhtOverTransport : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DhtOverTransport, ValuesPutOnOneNodeAreFoundFromEveryOther) {
+  loopback_swarm net(GetParam());
   for (int i = 0; i < 16; ++i) net.add_dht();
   for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
   auto r = put(*net.own_[5], "colour", "blue");
@@ -69,8 +73,8 @@ TEST(DhtOverTcp, ValuesPutOnOneNodeAreFoundFromEveryOther) {
   EXPECT_EQ(ec, make_error_code(core::errc::not_found));
 }
 
-TEST(DhtOverTcp, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
-  loopback_swarm net;
+TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
+  loopback_swarm net(GetParam());
   for (int i = 0; i < 6; ++i) net.add_dht();
   for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
   node& hidden = net.add_dht(loopback_dht(), /*listen=*/false);
@@ -94,20 +98,20 @@ TEST(DhtOverTcp, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
   }
 }
 
-TEST(DhtOverTcp, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-restart-" + std::to_string(::getpid()));
+TEST_P(DhtOverTransport, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-restart-" + GetParam() + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto identity_file = dir / "identity.key";
   transports::dht_settings persistent = loopback_dht();
   persistent.data_dir = dir;
   {
-    loopback_swarm net;
+    loopback_swarm net(GetParam());
     node& keeper = net.add_dht(persistent);
     put(keeper, "kept", "across restarts");  // alone: stored on the keeper itself
     core::identity::load_or_create(identity_file);
   }
-  loopback_swarm net;
+  loopback_swarm net(GetParam());
   node& keeper = net.add_dht(persistent);
   node& reader = net.add_dht();
   join(reader, net.own_addresses_[0]);
@@ -116,13 +120,13 @@ TEST(DhtOverTcp, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
   (void)keeper;
 }
 
-TEST(DhtOverTcp, RestartedNodeRejoinsThroughItsSavedContacts) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-rejoin-" + std::to_string(::getpid()));
+TEST_P(DhtOverTransport, RestartedNodeRejoinsThroughItsSavedContacts) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-rejoin-" + GetParam() + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   transports::dht_settings persistent = loopback_dht();
   persistent.data_dir = dir;
-  loopback_swarm net;
+  loopback_swarm net(GetParam());
   for (int i = 0; i < 6; ++i) net.add_dht();
   for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
   put(*net.own_[3], "while-away", "still here");
@@ -140,6 +144,9 @@ TEST(DhtOverTcp, RestartedNodeRejoinsThroughItsSavedContacts) {
   back.stop();
   std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Loopback, DhtOverTransport, ::testing::Values("tcp", "udp"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace kadnet
