@@ -15,6 +15,7 @@ void node_config::validate() const {
     bad("max_message_size " + std::to_string(max_message_size) + " must be 1 KiB .. 64 MiB");
   if (max_inbound_requests_per_peer == 0) bad("max_inbound_requests_per_peer must be at least 1");
   if (max_outbound_sessions == 0) bad("max_outbound_sessions (ℓ) must be at least 1");
+  if (max_outbound_datagram_sessions == 0) bad("max_outbound_datagram_sessions (ℓ for UDP) must be at least 1");
   if (max_queued_bytes_per_peer < max_message_size)
     bad("max_queued_bytes_per_peer " + std::to_string(max_queued_bytes_per_peer) +
         " must be at least max_message_size");

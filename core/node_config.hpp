@@ -24,6 +24,9 @@ struct node_config {
   // ℓ (seed 003): sessions this node dialed that it keeps open. Beyond it, the least recently
   // active dialed session with nothing in flight is closed (peers reach us again on demand).
   std::size_t max_outbound_sessions = 48;
+  // ℓ for datagram (UDP) sessions, which share the node's one socket and cost only memory
+  // (a few KiB each): enough to keep a session with every contact of a full routing table.
+  std::size_t max_outbound_datagram_sessions = 512;
   // Bytes queued for a peer that does not read them before it is cut off.
   std::size_t max_queued_bytes_per_peer = 16u << 20;
   // Compression methods this node enables, most preferred first (empty: none).

@@ -171,6 +171,7 @@ connection_id node_engine::add_connection(session s, bool inbound, time_point no
   if (it->second.sess.transport_framing() == framing::datagram)
     by_address_[std::string(peer_address.begin(), peer_address.end())].push_back(c);
   it->second.handshake_deadline = now + config_.handshake_timeout;
+  handshake_deadlines_.emplace(it->second.handshake_deadline, c);
   ++counters_.sessions_opened;
   pump_session(c, it->second, now);
   return c;
@@ -223,6 +224,7 @@ void node_engine::pump_session(connection_id c, connection_state& first, time_po
 void node_engine::on_established(connection_id c, connection_state& st, time_point now) {
   const auto& peer = *st.sess.peer();
   st.established_reported = true;
+  handshake_deadlines_.erase({st.handshake_deadline, c});
   st.last_active = now;
   if (!st.inbound) enforce_outbound_limit(c);
   by_peer_[peer.peer] = c;
@@ -482,15 +484,21 @@ boost::system::error_code node_engine::send_oneway(connection_id c, std::uint8_t
 }
 
 void node_engine::enforce_outbound_limit(connection_id keep) {
+  // Stream and datagram sessions have limits of their own: a TCP session costs a descriptor,
+  // a UDP one only memory.
+  const framing kind = connections_.at(keep).sess.transport_framing();
+  const std::size_t limit = kind == framing::datagram ? config_.max_outbound_datagram_sessions
+                                                      : config_.max_outbound_sessions;
   std::size_t outbound = 0;
   for (const auto& [c, st] : connections_)
-    if (!st.inbound && !st.closing && st.sess.is_established()) ++outbound;
-  while (outbound > config_.max_outbound_sessions) {
+    if (!st.inbound && !st.closing && st.sess.is_established() && st.sess.transport_framing() == kind) ++outbound;
+  while (outbound > limit) {
     // The least recently active dialed session with no request of ours in flight.
     connection_id victim = 0;
     time_point oldest = time_point::max();
     for (const auto& [c, st] : connections_) {
       if (c == keep || st.inbound || st.closing || !st.sess.is_established()) continue;
+      if (st.sess.transport_framing() != kind) continue;
       if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
       if (st.last_active < oldest) oldest = st.last_active, victim = c;
     }
@@ -527,6 +535,7 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
   if (peer) rebind_peer(peer->peer, c);
   counters_.sessions += it->second.sess.counters();
   dirty_.erase(c);
+  handshake_deadlines_.erase({it->second.handshake_deadline, c});
   if (it->second.timer) timers_.erase({*it->second.timer, c});
   if (it->second.sess.transport_framing() == framing::datagram) {
     auto a = by_address_.find(std::string(it->second.address.begin(), it->second.address.end()));
@@ -550,8 +559,12 @@ void node_engine::handle_timeout(time_point now) {
     events_.push_back(request_done{e.request, reply{errc::timeout, {}, {}, {}}});
   }
   std::vector<connection_id> stalled;
-  for (auto& [c, st] : connections_)
-    if (!st.closing && !st.sess.is_established() && st.handshake_deadline <= now) stalled.push_back(c);
+  while (!handshake_deadlines_.empty() && handshake_deadlines_.begin()->first <= now) {
+    connection_id c = handshake_deadlines_.begin()->second;
+    handshake_deadlines_.erase(handshake_deadlines_.begin());
+    auto it = connections_.find(c);
+    if (it != connections_.end() && !it->second.closing && !it->second.sess.is_established()) stalled.push_back(c);
+  }
   for (auto c : stalled) {
     ++counters_.handshakes_failed;
     cut_off(c, errc::timeout, "handshake timed out");
@@ -573,9 +586,8 @@ void node_engine::handle_timeout(time_point now) {
 
 std::optional<time_point> node_engine::next_deadline() const {
   std::optional<time_point> next = rpcs_.next_deadline();
-  for (const auto& [c, st] : connections_)
-    if (!st.closing && !st.sess.is_established() && (!next || st.handshake_deadline < *next))
-      next = st.handshake_deadline;
+  if (!handshake_deadlines_.empty() && (!next || handshake_deadlines_.begin()->first < *next))
+    next = handshake_deadlines_.begin()->first;
   if (!timers_.empty() && (!next || timers_.begin()->first < *next)) next = timers_.begin()->first;
   return next;
 }

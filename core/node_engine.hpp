@@ -195,6 +195,8 @@ class node_engine {
   // Datagram sessions by transport address (bytes as a string), and their deadlines.
   std::unordered_map<std::string, std::vector<connection_id>> by_address_;
   std::set<std::pair<time_point, connection_id>> timers_;
+  // Deadlines of the handshakes under way.
+  std::set<std::pair<time_point, connection_id>> handshake_deadlines_;
   std::unordered_set<connection_id> dirty_;
   std::deque<event> events_;
   connection_id next_connection_ = 1;

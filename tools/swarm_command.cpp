@@ -67,9 +67,10 @@ struct batch {
   double success_pct() const { return ok + failed == 0 ? 0 : 100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed); }
 };
 
-// Runs `count` operations, 64 in flight; `issue(k, done)` starts operation k and calls
+// Runs `count` operations, `in_flight` at a time; `issue(k, done)` starts operation k and calls
 // done(ok, rounds) when it completes.
-batch run_batch(std::size_t count, const std::function<void(std::size_t, std::function<void(bool, int)>)>& issue) {
+batch run_batch(std::size_t count, const std::function<void(std::size_t, std::function<void(bool, int)>)>& issue,
+                int in_flight = 64) {
   batch b;
   std::mutex m;
   std::size_t started = 0;
@@ -101,7 +102,7 @@ batch run_batch(std::size_t count, const std::function<void(std::size_t, std::fu
       else next();
     });
   };
-  for (int w = 0; w < 64; ++w) next();
+  for (int w = 0; w < in_flight; ++w) next();
   all_done.get_future().wait();
   b.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   return b;
@@ -195,23 +196,25 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
     nodes[pick()]->dht().put(key_of(k), byte_vector(text.begin(), text.end()),
                              [done](boost::system::error_code ec, dht::put_outcome r) { done(!ec, r.stats.rounds); });
   });
-  auto get_all = [&] {
-    return run_batch(ops, [&](std::size_t k, auto done) {
+  auto get_all = [&](std::size_t count, int in_flight) {
+    return run_batch(count, [&](std::size_t k, auto done) {
       std::string expected = "value " + std::to_string(k);
       nodes[pick()]->dht().get(key_of(k), [done, expected](boost::system::error_code ec, dht::get_result r) {
         bool ok = !ec && r.value && std::string(r.value->value.begin(), r.value->value.end()) == expected;
         done(ok, r.stats.rounds);
       });
-    });
+    }, in_flight);
   };
-  batch gets = get_all();
+  batch gets = get_all(ops, 64);
+  // Latency without queueing behind other operations: one get at a time.
+  batch serial = get_all(std::min<std::size_t>(ops, 200), 1);
 
   // Churn: stop a share of the nodes (never node 0's survivors all), then read everything again.
   std::shuffle(alive.begin(), alive.end(), rng);
   std::size_t kill = static_cast<std::size_t>(o.churn * o.nodes);
   for (std::size_t i = 0; i < kill; ++i) nodes[alive[i]]->stop();
   alive.erase(alive.begin(), alive.begin() + static_cast<std::ptrdiff_t>(kill));
-  batch after = kill ? get_all() : batch{};
+  batch after = kill ? get_all(ops, 64) : batch{};
 
   core::engine_counters totals;
   for (auto& n : nodes) {
@@ -226,7 +229,7 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   io.stop();
   for (auto& t : threads) t.join();
 
-  bool ok = joins.failed == 0 && puts.failed == 0 && gets.failed == 0;
+  bool ok = joins.failed == 0 && puts.failed == 0 && gets.failed == 0 && serial.failed == 0;
   if (o.json) {
     out << boost::json::serialize(boost::json::object{
                {"bench", "swarm"}, {"nodes", o.nodes}, {"transport", o.transport}, {"seed", o.seed},
@@ -235,6 +238,8 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
                {"put_median_ms", percentile(puts.latency_ms, 0.5)}, {"put_p99_ms", percentile(puts.latency_ms, 0.99)},
                {"gets", ops}, {"get_success_pct", gets.success_pct()},
                {"get_median_ms", percentile(gets.latency_ms, 0.5)}, {"get_p99_ms", percentile(gets.latency_ms, 0.99)},
+               {"get_one_at_a_time_median_ms", percentile(serial.latency_ms, 0.5)},
+               {"get_one_at_a_time_p99_ms", percentile(serial.latency_ms, 0.99)},
                {"lookup_rounds_median", percentile(gets.rounds, 0.5)}, {"lookup_rounds_p99", percentile(gets.rounds, 0.99)},
                {"get_ops_per_s", gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0},
                {"put_ops_per_s", puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0},
@@ -251,6 +256,8 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
       << percentile(puts.latency_ms, 0.5) << " ms, p99 " << percentile(puts.latency_ms, 0.99) << " ms\n"
       << "  gets                " << ops << ", " << gets.success_pct() << " % found, median "
       << percentile(gets.latency_ms, 0.5) << " ms, p99 " << percentile(gets.latency_ms, 0.99) << " ms\n"
+      << "  gets one at a time  " << serial.ok + serial.failed << ", " << serial.success_pct() << " % found, median "
+      << percentile(serial.latency_ms, 0.5) << " ms, p99 " << percentile(serial.latency_ms, 0.99) << " ms\n"
       << "  lookup hops         median " << percentile(gets.rounds, 0.5) << ", p99 " << percentile(gets.rounds, 0.99) << "\n"
       << "  throughput          " << (puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0) << " puts/s, "
       << (gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0) << " gets/s (64 in flight)\n"

@@ -164,5 +164,24 @@ TEST(DatagramSession, GarbageAndForgedDatagramsAreDroppedAndCountedAndTheSession
   for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 2)) EXPECT_FALSE(r.ec);
 }
 
+TEST(DatagramSession, DialedSessionsBeyondTheirOwnEllCloseTheIdlestWithAFarewell) {
+  node_config config;
+  config.max_outbound_sessions = 1;           // ℓ for stream sessions: not what counts here
+  config.max_outbound_datagram_sessions = 2;  // ℓ for datagram sessions
+  datagram_engines net;
+  net.add(config);
+  for (int i = 0; i < 3; ++i) net.add();
+  for (std::size_t peer = 1; peer <= 3; ++peer) {
+    net.dial(0, peer);
+    ASSERT_TRUE(net.run([&] { return established(net, 0) == peer; }));
+    net.run([] { return false; }, 1s);  // the next dial comes later: this one is less recent
+  }
+  EXPECT_EQ(net[0].peers().size(), 2u);
+  // The first peer heard the farewell at once rather than after its idle timeout.
+  ASSERT_EQ(net.events_of<node_engine::disconnected>(1).size(), 1u);
+  EXPECT_EQ(net.events_of<node_engine::disconnected>(1)[0].ec, make_error_code(errc::connection_closed));
+  EXPECT_TRUE(net.events_of<node_engine::disconnected>(2).empty());
+}
+
 }  // namespace
 }  // namespace kadnet::core
