@@ -20,7 +20,9 @@ usage: ./run.sh COMMAND [ARGS]
   test             install, build, and run the whole test suite (non-zero exit on any failure)
   build            install and build (Release with debug info, Ninja, ccache) into build/
   bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it),
-                   swarm [--nodes 64,256] [--json] (DHT swarms on loopback TCP)
+                   swarm [--nodes 64,256] [--json] (DHT swarms on loopback TCP),
+                   sim [--nodes 1000,10000,100000] [--lookups 1000] [--loss P] [--json]
+                   (DHT nodes on the simulated network: build time, lookup rounds, memory)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
@@ -87,7 +89,7 @@ case "$cmd" in
     ;;
   bench)
     name=${1:-}
-    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro)" >&2; exit 2; }
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim)" >&2; exit 2; }
     shift
     build >/dev/null
     case "$name" in
@@ -104,12 +106,17 @@ case "$cmd" in
           "$BUILD_DIR/bin/kadnet" swarm --nodes "$n" --ops 1000 "${rest[@]}"
         done
         ;;
+      sim)
+        # ./run.sh bench sim [--nodes 1000,10000,100000] [--json] [--loss P] [other flags of
+        # kadnet_bench_sim]; each size runs in a process of its own.
+        "$BUILD_DIR/bin/kadnet_bench_sim" "$@"
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim)" >&2; exit 2 ;;
     esac
     ;;
   swarm)
