@@ -45,8 +45,12 @@ std::string nack_text(std::string text) {
 
 }  // namespace
 
-node_engine::node_engine(const identity& self, node_config config)
-    : self_(self), config_(std::move(config)), responder_(self_, config_.dynamic_ip) {
+node_engine::node_engine(const identity& self, node_config config, crypto::random_source random)
+    : self_(self),
+      config_(std::move(config)),
+      random_(std::move(random)),
+      responder_(self_, config_.dynamic_ip, random_),
+      cookies_(random_) {
   config_.validate();
   responder_context_.responder = &responder_;
   responder_context_.cookies = &cookies_;
@@ -61,7 +65,7 @@ static session_limits limits_of(const node_config& c) {
 
 connection_id node_engine::dial(time_point now, std::optional<node_id> expected,
                                 byte_vector peer_address) {
-  return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_)),
+  return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_), random_),
                         false, now, peer_address);
 }
 
@@ -77,7 +81,7 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
 connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
                                          byte_vector peer_address) {
   return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
-                                               config_.datagram, now),
+                                               config_.datagram, now, random_),
                         false, now, peer_address);
 }
 

@@ -74,7 +74,9 @@ class node_engine {
   struct announced { connection_id connection; node_id peer; std::vector<std::string> addresses; };
   using event = std::variant<connected, disconnected, request_done, incoming, announced>;
 
-  node_engine(const identity& self, node_config config);
+  // `random` feeds ephemeral keys and cookie secrets; empty means libsodium's CSPRNG. A seeded
+  // source is for tests and simulations that must replay a run exactly.
+  node_engine(const identity& self, node_config config, crypto::random_source random = {});
   node_engine(const node_engine&) = delete;
   node_engine& operator=(const node_engine&) = delete;
 
@@ -185,6 +187,7 @@ class node_engine {
 
   const identity self_;  // a copy: callers may pass a temporary
   node_config config_;
+  crypto::random_source random_;
   crypto::responder responder_;
   crypto::cookie_jar cookies_;
   responder_context responder_context_;

@@ -25,9 +25,9 @@ std::uint64_t to_ms(time_point t) {
 }  // namespace
 
 session session::dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                      session_limits limits) {
+                      session_limits limits, crypto::random_source random) {
   session s(limits);
-  s.initiator_ = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected);
+  s.initiator_ = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
   byte_vector hello = s.initiator_->first_packet();
   s.transmit_.insert(s.transmit_.end(), hello.begin(), hello.end());
   return s;
@@ -42,8 +42,9 @@ session session::accept(responder_context& context, byte_vector peer_address,
 }
 
 session session::dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                               session_limits limits, datagram_settings settings, time_point now) {
-  session s = dial(self, dynamic_ip, expected, limits);
+                               session_limits limits, datagram_settings settings, time_point now,
+                               crypto::random_source random) {
+  session s = dial(self, dynamic_ip, expected, limits, std::move(random));
   s.framing_ = framing::datagram;
   s.datagram_ = settings;
   s.now_ = now;

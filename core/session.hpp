@@ -85,13 +85,14 @@ class session {
 
   // A dialing session; its hello is queued at once.
   static session dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                      session_limits limits);
+                      session_limits limits, crypto::random_source random = {});
   // An accepted session. `peer_address` is the transport's source address (for cookies).
   static session accept(responder_context& context, byte_vector peer_address,
                         session_limits limits);
   // The same on a datagram path.
   static session dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                               session_limits limits, datagram_settings settings, time_point now);
+                               session_limits limits, datagram_settings settings, time_point now,
+                               crypto::random_source random = {});
   static session accept_datagram(responder_context& context, byte_vector peer_address,
                                  session_limits limits, datagram_settings settings, time_point now);
 
