@@ -38,6 +38,8 @@ class category final : public boost::system::error_category {
       case errc::shutting_down: return "node shutting down";
       case errc::not_found: return "value not found";
       case errc::store_refused: return "no replica accepted the value";
+      case errc::not_supported: return "not supported by this transport";
+      case errc::too_many: return "too many open at once";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

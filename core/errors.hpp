@@ -34,6 +34,8 @@ enum class errc {
   shutting_down,          // the node is stopping
   not_found,              // a DHT lookup ended without finding the value
   store_refused,          // no replica accepted a STORE (each NACKed it; see its code)
+  not_supported,          // the transport cannot do that (byte streams over TCP sessions)
+  too_many,               // a per-session limit is reached (open streams)
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -86,6 +86,7 @@ connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> 
 }
 
 void node_engine::on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram) {
+  last_now_ = now;
   const std::string key(peer_address.begin(), peer_address.end());
   auto found = by_address_.find(key);
   // A copy: feeding a session may add or remove connections at this address.
@@ -210,6 +211,8 @@ void node_engine::pump_session(connection_id c, connection_state& first, time_po
       on_established(c, st, now);
     } else if (auto* m = std::get_if<session::message>(&*ev)) {
       on_message(c, st, std::move(m->bytes));
+    } else if (auto* se = std::get_if<session::stream_event>(&*ev)) {
+      events_.push_back(stream_event{c, st.sess.peer()->peer, se->stream, se->kind, se->ec});
     } else if (auto* f = std::get_if<session::failed>(&*ev)) {
       if (f->ec == errc::version_mismatch) ++counters_.version_refusals;
       if (!st.sess.is_established() && !st.established_reported) ++counters_.handshakes_failed;
@@ -512,6 +515,78 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
   }
 }
 
+stream_mux* node_engine::streams_of(connection_id c) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return nullptr;
+  return it->second.sess.streams();
+}
+
+void node_engine::flush_streams(connection_id c) {
+  auto it = connections_.find(c);
+  if (it == connections_.end()) return;
+  it->second.sess.flush();
+  // Events the streams raised (e.g. `closed` after a reset) reach the driver like any other.
+  pump_session(c, it->second, last_now_);
+}
+
+std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system::error_code& ec) {
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing || !it->second.sess.is_established()) {
+    ec = errc::not_connected;
+    return std::nullopt;
+  }
+  auto* mux = it->second.sess.streams();
+  if (!mux) {
+    ec = errc::not_supported;
+    return std::nullopt;
+  }
+  auto id = mux->open(time_point{});
+  if (!id) ec = errc::too_many;
+  return id;
+}
+
+std::size_t node_engine::write_stream(connection_id c, stream_id s, byte_span bytes) {
+  auto* mux = streams_of(c);
+  if (!mux) return 0;
+  std::size_t n = mux->write(s, bytes);
+  flush_streams(c);
+  return n;
+}
+
+std::size_t node_engine::read_stream(connection_id c, stream_id s, mutable_byte_span out) {
+  auto* mux = streams_of(c);
+  if (!mux) return 0;
+  std::size_t n = mux->read(s, out);
+  flush_streams(c);  // the window may have opened
+  return n;
+}
+
+bool node_engine::stream_at_end(connection_id c, stream_id s) {
+  auto* mux = streams_of(c);
+  return !mux || mux->at_end(s);
+}
+
+void node_engine::shutdown_stream(connection_id c, stream_id s) {
+  if (auto* mux = streams_of(c)) {
+    mux->shutdown(s);
+    flush_streams(c);
+  }
+}
+
+void node_engine::close_stream(connection_id c, stream_id s) {
+  if (auto* mux = streams_of(c)) {
+    mux->close(s);
+    flush_streams(c);
+  }
+}
+
+void node_engine::reset_stream(connection_id c, stream_id s) {
+  if (auto* mux = streams_of(c)) {
+    mux->reset(s);
+    flush_streams(c);
+  }
+}
+
 void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::string why) {
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
@@ -557,6 +632,7 @@ void node_engine::fail_requests(connection_id c, boost::system::error_code ec) {
 }
 
 void node_engine::handle_timeout(time_point now) {
+  last_now_ = now;
   for (const auto& e : rpcs_.take_expired(now)) {
     if (e.internal) continue;
     ++counters_.timeouts;

@@ -72,7 +72,9 @@ class node_engine {
   struct incoming { connection_id connection; node_id peer; wire::message message; };
   // A peer told us where it listens; `addresses` passed the source-address check (PROTOCOL.md 7).
   struct announced { connection_id connection; node_id peer; std::vector<std::string> addresses; };
-  using event = std::variant<connected, disconnected, request_done, incoming, announced>;
+  // Something happened on one of a session's byte streams (datagram sessions).
+  struct stream_event { connection_id connection; node_id peer; stream_id stream; stream_mux::event_kind kind; boost::system::error_code ec; };
+  using event = std::variant<connected, disconnected, request_done, incoming, announced, stream_event>;
 
   // `random` feeds ephemeral keys and cookie secrets; empty means libsodium's CSPRNG. A seeded
   // source is for tests and simulations that must replay a run exactly.
@@ -119,6 +121,17 @@ class node_engine {
   void respond(connection_id c, std::uint32_t message_id, wire::message_body body);
   // Sends a message that gets no reply (SHOUT, SPEAK).
   boost::system::error_code send_oneway(connection_id c, std::uint8_t opcode, wire::message_body body);
+
+  // Byte streams over an established datagram session (PROTOCOL.md 9.6); see stream_mux for
+  // what each does. open_stream fails with not_connected (no such session), not_supported (a
+  // stream transport: TCP has no streams of its own) or too_many (the session's limit).
+  std::optional<stream_id> open_stream(connection_id c, boost::system::error_code& ec);
+  std::size_t write_stream(connection_id c, stream_id s, byte_span bytes);
+  std::size_t read_stream(connection_id c, stream_id s, mutable_byte_span out);
+  bool stream_at_end(connection_id c, stream_id s);
+  void shutdown_stream(connection_id c, stream_id s);
+  void close_stream(connection_id c, stream_id s);
+  void reset_stream(connection_id c, stream_id s);
 
   // The established connection to a peer, if any.
   std::optional<connection_id> connection_to(const node_id& peer) const;
@@ -182,6 +195,10 @@ class node_engine {
   // Points by_peer_ for `peer` at an established, open session other than `gone`, or drops it.
   void rebind_peer(const node_id& peer, connection_id gone);
   void update_load(time_point now);
+  // The stream mux of an established datagram session, or null.
+  stream_mux* streams_of(connection_id c);
+  // Seals what a session's streams queued and files its next deadline.
+  void flush_streams(connection_id c);
   // Keeps at most config_.max_outbound_sessions dialed sessions (ℓ), closing idle ones.
   void enforce_outbound_limit(connection_id keep);
 
@@ -208,6 +225,7 @@ class node_engine {
   std::size_t handshakes_in_window_ = 0;
   engine_counters counters_;
   std::optional<std::string> observed_self_;
+  time_point last_now_{};  // the latest time a driver gave us, for calls that bring none
   byte_vector scratch_;
 };
 

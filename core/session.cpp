@@ -118,13 +118,17 @@ void session::handle_timeout(time_point now) {
     return;
   }
   channel_->handle_timeout(now_);
+  streams_->handle_timeout(now_);
   pump_channel();
 }
 
 std::optional<time_point> session::next_deadline() const {
   if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
   if (state_ == state::handshaking) return initiator_ ? hello_resend_at_ : std::nullopt;
-  return channel_->next_deadline();
+  auto next = channel_->next_deadline();
+  auto streams = streams_->next_deadline();
+  if (streams && (!next || *streams < *next)) next = streams;
+  return next;
 }
 
 void session::say_farewell() {
@@ -144,6 +148,15 @@ void session::pump_channel() {
     ++counters_.packets_out;
   }
   while (state_ == state::established) {
+    auto f = streams_->poll_transmit(now_);
+    if (!f) break;
+    std::size_t before = transmit_.size();
+    sealer_->seal(wire::packet_type::stream, *f, transmit_);
+    counters_.bytes_out += transmit_.size() - before;
+    ++counters_.packets_out;
+  }
+  while (auto e = streams_->poll_event()) events_.push_back(*e);
+  while (state_ == state::established) {
     auto unit = channel_->poll_delivered();
     if (!unit) break;
     channel_->release(1);
@@ -157,6 +170,10 @@ void session::on_channel_packet(const wire::packet_view& p) {
   if (p.type == wire::packet_type::unreliable_data) {
     if (!plaintext_.empty() && plaintext_[0] == farewell) return fail(errc::connection_closed, "the peer closed the session");
     ++counters_.malformed;
+    return;
+  }
+  if (p.type == wire::packet_type::stream) {
+    if (streams_->on_frame(plaintext_, now_)) ++counters_.malformed;
     return;
   }
   if (p.type != wire::packet_type::reliable_data && p.type != wire::packet_type::unreliable_data_ack) {
@@ -236,6 +253,7 @@ void session::complete_handshake(crypto::handshake_result result) {
   peer_ = std::move(result);
   if (framing_ == framing::datagram) {
     channel_.emplace(datagram_.channel, now_);
+    streams_.emplace(initiator_ != nullptr, datagram_.streams);
     hello_resend_at_.reset();
     if (initiator_) last_hello_out_.clear();
   }

@@ -31,6 +31,7 @@
 #include "core/envelope.hpp"
 #include "core/identity.hpp"
 #include "core/reliable_channel.hpp"
+#include "core/stream_mux.hpp"
 #include "core/wire/packet.hpp"
 
 namespace kadnet::core {
@@ -54,6 +55,7 @@ enum class framing { stream, datagram };
 // Datagram sessions only: the reliable channel's settings and the hello's resend schedule.
 struct datagram_settings {
   reliable_config channel;
+  stream_limits streams;
   std::chrono::milliseconds first_hello_resend{250};  // doubles on each resend
 };
 
@@ -81,7 +83,8 @@ class session {
     boost::system::error_code ec;
     std::string text;  // a refusal's text, or detail for the log
   };
-  using event = std::variant<established, message, failed>;
+  using stream_event = stream_mux::event;
+  using event = std::variant<established, message, failed, stream_event>;
 
   // A dialing session; its hello is queued at once.
   static session dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
@@ -115,6 +118,12 @@ class session {
   // (checked without changing anything: a simultaneous dial from the same address is not).
   bool awaits_hello(byte_span datagram) const;
   framing transport_framing() const { return framing_; }
+  // The session's byte streams (datagram sessions, once established; null otherwise). After
+  // calling into them, flush() seals what they want to send.
+  stream_mux* streams() { return streams_ ? &*streams_ : nullptr; }
+  void flush() {
+    if (framing_ == framing::datagram && state_ == state::established) pump_channel();
+  }
   const reliable_channel* channel() const { return channel_ ? &*channel_ : nullptr; }
   // Queues an opcode message; `compress_with` is the negotiated method, if any.
   // Returns errc::not_connected before the handshake completed, errc::too_large when over the
@@ -159,6 +168,7 @@ class session {
   std::optional<time_point> hello_resend_at_;
   std::chrono::milliseconds hello_resend_wait_{0};
   std::optional<reliable_channel> channel_;
+  std::optional<stream_mux> streams_;
   state state_ = state::handshaking;
   std::unique_ptr<crypto::initiator_handshake> initiator_;
   responder_context* responder_ = nullptr;

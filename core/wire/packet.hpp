@@ -30,8 +30,9 @@ enum class packet_type : std::uint8_t {
   introduction_ack = 8,      // sealed
   refuse = 9,                // plaintext: the handshake is refused (version, load, identity)
   stream_data = 10,          // sealed; message fragments on stream transports
+  stream = 11,               // sealed; UDP transport: a frame of one of the session's byte streams
 };
-inline constexpr std::uint8_t max_packet_type = 10;
+inline constexpr std::uint8_t max_packet_type = 11;
 
 // Whether packets of this type are AEAD-sealed (everything after the handshake is).
 constexpr bool is_sealed(packet_type t) {

@@ -61,10 +61,11 @@ class datagram_engines {
     pump();
   }
 
-  // Sends what every engine queued, and records their events.
+  // Sends what every engine queued, and records their events; `after_pump` (if set) runs each
+  // round and returns true if it did something (an application reading its streams, say).
   void pump() {
     for (bool moved = true; moved;) {
-      moved = false;
+      moved = after_pump && after_pump();
       for (std::size_t i = 0; i < engines_.size(); ++i) {
         auto& e = *engines_[i];
         for (auto c : e.take_dirty()) {
@@ -123,6 +124,7 @@ class datagram_engines {
   double loss = 0;
   std::chrono::microseconds delay{2000}, jitter{0};
   filter_fn filter;
+  std::function<bool()> after_pump;
   std::vector<std::vector<core::node_engine::event>> events;
   std::size_t sent = 0, delivered = 0;
 

@@ -1,0 +1,243 @@
+#include "core/stream_mux.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/errors.hpp"
+
+namespace kadnet::core {
+namespace {
+enum frame_kind : std::uint8_t { data = 0, ack = 1, reset_frame = 2 };
+constexpr std::uint8_t fin = 0x01;
+}  // namespace
+
+stream_mux::stream_mux(bool dialer, stream_limits limits)
+    : dialer_(dialer), limits_(limits), next_local_(dialer ? 1 : 2) {
+  channel_config_.receive_window = limits_.window_units;
+  channel_config_.max_send_queue = limits_.window_units;
+  // The session's own channel watches the peer's liveness; a quiet stream is not a dead one.
+  channel_config_.keepalive = std::chrono::hours(24);
+  channel_config_.idle_timeout = std::chrono::hours(24);
+}
+
+stream_mux::stream_state& stream_mux::create(stream_id id, time_point now) {
+  return streams_.try_emplace(id, channel_config_, now).first->second;
+}
+
+std::optional<stream_id> stream_mux::open(time_point now) {
+  now_ = std::max(now_, now);
+  if (streams_.size() >= limits_.max_streams || next_local_ > 0xFFFFFFF0u) return std::nullopt;
+  stream_id id = next_local_;
+  next_local_ += 2;
+  create(id, now_);
+  return id;
+}
+
+std::size_t stream_mux::write(stream_id id, byte_span bytes) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || it->second.fin_wanted) return 0;
+  stream_state& s = it->second;
+  std::size_t taken = 0;
+  while (taken < bytes.size() && s.channel.writable()) {
+    std::size_t n = std::min(max_unit_bytes, bytes.size() - taken);
+    byte_vector unit;
+    unit.reserve(n + 1);
+    unit.push_back(0);
+    unit.insert(unit.end(), bytes.begin() + static_cast<std::ptrdiff_t>(taken),
+                bytes.begin() + static_cast<std::ptrdiff_t>(taken + n));
+    s.channel.queue(std::move(unit));
+    taken += n;
+  }
+  if (taken < bytes.size()) s.write_blocked = true;
+  return taken;
+}
+
+std::size_t stream_mux::read(stream_id id, mutable_byte_span out) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return 0;
+  stream_state& s = it->second;
+  std::size_t copied = 0;
+  while (copied < out.size() && !s.incoming.empty()) {
+    byte_vector& front = s.incoming.front();
+    std::size_t n = std::min(out.size() - copied, front.size() - s.read_offset);
+    std::memcpy(out.data() + copied, front.data() + s.read_offset, n);
+    copied += n;
+    s.read_offset += n;
+    if (s.read_offset == front.size()) {
+      s.incoming.pop_front();
+      s.read_offset = 0;
+      s.channel.release(1);  // the reader took it: the window opens again
+    }
+  }
+  check_done(id, s, now_);
+  return copied;
+}
+
+bool stream_mux::at_end(stream_id id) const {
+  auto it = streams_.find(id);
+  return it == streams_.end() || (it->second.fin_received && it->second.incoming.empty());
+}
+
+void stream_mux::shutdown(stream_id id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || it->second.fin_wanted) return;
+  it->second.fin_wanted = true;
+  queue_fin(it->second);
+}
+
+void stream_mux::queue_fin(stream_state& s) {
+  // The FIN is a unit of its own: when the send queue is full it waits for room like data.
+  if (s.fin_wanted && !s.fin_queued && s.channel.queue(byte_vector{fin})) s.fin_queued = true;
+}
+
+void stream_mux::close(stream_id id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  shutdown(id);
+  stream_state& s = it->second;
+  s.discarding = true;
+  s.channel.release(s.incoming.size());
+  s.incoming.clear();
+  s.read_offset = 0;
+  check_done(id, s, now_);
+}
+
+void stream_mux::queue_reset(stream_id id) {
+  byte_vector f;
+  byte_writer w(f);
+  w.u32(id);
+  w.u8(reset_frame);
+  w.u8(0);
+  resets_out_.push_back(std::move(f));
+}
+
+void stream_mux::reset(stream_id id) {
+  if (streams_.erase(id) == 0) return;
+  queue_reset(id);
+  events_.push_back({id, event_kind::closed, {}});
+}
+
+boost::system::error_code stream_mux::on_frame(byte_span plaintext, time_point now) {
+  now_ = std::max(now_, now);
+  byte_reader r(plaintext);
+  std::uint32_t id = 0;
+  std::uint8_t kind = 0;
+  if (!r.u32(id) || !r.u8(kind) || kind > reset_frame || id == 0) {
+    ++malformed_;
+    return errc::bad_field;
+  }
+  auto it = streams_.find(id);
+  const bool peers_parity = (id % 2 == 1) != dialer_;
+  if (kind == reset_frame) {
+    if (it != streams_.end()) {
+      streams_.erase(it);
+      events_.push_back({id, event_kind::failed, errc::connection_closed});
+    }
+    return {};
+  }
+  if (it == streams_.end()) {
+    // Only new data opens a stream; anything for a freed or unknown stream is stale.
+    if (kind != data || !peers_parity || id <= highest_peer_) return {};
+    highest_peer_ = id;
+    if (streams_.size() >= limits_.max_streams) {
+      queue_reset(id);
+      return {};
+    }
+    create(id, now_);
+    it = streams_.find(id);
+    events_.push_back({id, event_kind::opened, {}});
+  }
+  auto type = kind == data ? wire::packet_type::reliable_data : wire::packet_type::unreliable_data_ack;
+  if (auto ec = it->second.channel.on_frame(type, r.rest(), now_)) {
+    ++malformed_;
+    return ec;
+  }
+  after_input(id, it->second, now_);
+  return {};
+}
+
+void stream_mux::after_input(stream_id id, stream_state& s, time_point now) {
+  bool arrived = false;
+  while (auto unit = s.channel.poll_delivered()) {
+    if (unit->empty() || (unit->front() & ~fin) != 0 || s.fin_received) {
+      ++malformed_;  // bad flags, or bytes after the end: dropped
+      s.channel.release(1);
+      continue;
+    }
+    if (unit->front() & fin) s.fin_received = true;
+    if (s.discarding || unit->size() == 1) {
+      s.channel.release(1);
+    } else {
+      unit->erase(unit->begin());
+      s.incoming.push_back(std::move(*unit));
+    }
+    arrived = true;
+  }
+  if (arrived && !s.discarding) events_.push_back({id, event_kind::readable, {}});
+  queue_fin(s);
+  if (s.write_blocked && s.channel.writable()) {
+    s.write_blocked = false;
+    events_.push_back({id, event_kind::writable, {}});
+  }
+  check_done(id, s, now);
+}
+
+void stream_mux::check_done(stream_id, stream_state& s, time_point now) {
+  if (s.linger_until) return;
+  bool sent_all = s.fin_queued && s.channel.queued() == 0;
+  bool read_all = s.fin_received && s.incoming.empty();
+  if (sent_all && read_all) s.linger_until = now + limits_.linger;
+}
+
+std::optional<byte_vector> stream_mux::poll_transmit(time_point now) {
+  now_ = std::max(now_, now);
+  if (!resets_out_.empty()) {
+    byte_vector f = std::move(resets_out_.front());
+    resets_out_.pop_front();
+    return f;
+  }
+  for (auto& [id, s] : streams_) {
+    if (auto f = s.channel.poll_transmit(now_)) {
+      byte_vector out;
+      out.reserve(5 + f->plaintext.size());
+      byte_writer w(out);
+      w.u32(id);
+      w.u8(f->type == wire::packet_type::reliable_data ? data : ack);
+      w.bytes(f->plaintext);
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<stream_mux::event> stream_mux::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  event e = events_.front();
+  events_.pop_front();
+  return e;
+}
+
+void stream_mux::handle_timeout(time_point now) {
+  now_ = std::max(now_, now);
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    stream_state& s = it->second;
+    if (s.linger_until && *s.linger_until <= now_) {
+      events_.push_back({it->first, event_kind::closed, {}});
+      it = streams_.erase(it);
+      continue;
+    }
+    s.channel.handle_timeout(now_);
+    ++it;
+  }
+}
+
+std::optional<time_point> stream_mux::next_deadline() const {
+  std::optional<time_point> next;
+  for (const auto& [id, s] : streams_) {
+    for (auto d : {s.linger_until, s.channel.next_deadline()})
+      if (d && (!next || *d < *next)) next = d;
+  }
+  return next;
+}
+
+}  // namespace kadnet::core

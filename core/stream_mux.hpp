@@ -1,0 +1,120 @@
+#pragma once
+// The byte streams of one datagram session (seed 004: any number of reliable, ordered streams
+// to a peer over one socket), sans-I/O. Each stream is a reliable_channel of its own (sequence
+// numbers, SACK, RTO, congestion and flow control) whose units are `flags | bytes`; the session
+// seals the mux's frames as `stream` packets (type 11) and hands the opened ones back.
+//
+//  stream frame:  stream id u32 | kind u8 | body
+//    kind 0  data:   a reliable_data body (seq | ack block | unit)
+//    kind 1  ack:    an ack block
+//    kind 2  reset:  code u8 — the sender abandoned the stream in both directions
+//  unit:          flags u8 (bit 0: FIN, no more bytes from the sender) | bytes
+//
+// The dialing side of the session opens odd ids, the accepting side even ones; a frame for an
+// unknown id of the peer's parity, above every id it used before, opens a stream. A stream whose
+// both directions ended (FIN sent and acknowledged, FIN received and read) lingers a moment to
+// acknowledge late resends, then is freed. Memory per stream is bounded by its windows.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/bytes.hpp"
+#include "core/crypto/session_cipher.hpp"
+#include "core/reliable_channel.hpp"
+
+namespace kadnet::core {
+
+using stream_id = std::uint32_t;
+
+struct stream_limits {
+  std::size_t max_streams = 4096;              // open at once per session, both directions
+  std::uint32_t window_units = 256;            // receive window and send queue per stream (~280 KB)
+  std::chrono::milliseconds linger{2000};      // a finished stream answers late resends this long
+};
+
+class stream_mux {
+ public:
+  // Bytes of a stream in one unit: a datagram less the seal, the frame's headers and the flags.
+  static constexpr std::size_t max_unit_bytes =
+      wire::max_datagram_size - crypto::packet_sealer::overhead - 5 - reliable_channel::max_header - 1;
+
+  enum class event_kind {
+    opened,    // the peer opened this stream
+    readable,  // bytes (or the end of the stream) arrived
+    writable,  // room again for write() after it accepted less than asked
+    failed,    // reset by the peer (ec = errc::connection_closed); nothing more will happen
+    closed,    // both directions ended and the stream was freed
+  };
+  struct event {
+    stream_id stream;
+    event_kind kind;
+    boost::system::error_code ec;
+  };
+
+  stream_mux(bool dialer, stream_limits limits);
+
+  // Opens a stream; nullopt when max_streams are open.
+  std::optional<stream_id> open(time_point now);
+  // Queues bytes; returns how many were taken (fewer when the stream's send queue is full: a
+  // `writable` event follows when there is room). 0 for an unknown, shut or reset stream.
+  std::size_t write(stream_id id, byte_span data);
+  // Copies bytes that arrived, in order; 0 when none are waiting (see at_end()).
+  std::size_t read(stream_id id, mutable_byte_span out);
+  // The peer ended its direction and every byte before the end was read.
+  bool at_end(stream_id id) const;
+  // Ends this side's direction once the queued bytes are sent (a FIN).
+  void shutdown(stream_id id);
+  // shutdown(), and bytes still arriving are discarded; the stream is freed once both ends are done.
+  void close(stream_id id);
+  // Abandons the stream in both directions at once and tells the peer.
+  void reset(stream_id id);
+  bool contains(stream_id id) const { return streams_.count(id) != 0; }
+  std::size_t size() const { return streams_.size(); }
+
+  // A stream frame from the peer (after opening). Malformed frames are counted and ignored.
+  boost::system::error_code on_frame(byte_span plaintext, time_point now);
+  // Plaintexts of stream frames to seal and send.
+  std::optional<byte_vector> poll_transmit(time_point now);
+  std::optional<event> poll_event();
+  void handle_timeout(time_point now);
+  std::optional<time_point> next_deadline() const;
+
+  std::uint64_t malformed() const { return malformed_; }
+
+ private:
+  struct stream_state {
+    stream_state(const reliable_config& c, time_point now) : channel(c, now) {}
+    reliable_channel channel;
+    std::deque<byte_vector> incoming;  // delivered units, flags byte stripped
+    std::size_t read_offset = 0;       // into incoming.front()
+    bool fin_received = false;         // the peer's FIN unit was delivered
+    bool fin_wanted = false;           // shutdown() was called: write() takes nothing more
+    bool fin_queued = false;           // ...and the FIN unit is in the channel
+    bool discarding = false;           // closed by the application: incoming bytes are dropped
+    bool write_blocked = false;        // write() took less than asked; owe a `writable`
+    std::optional<time_point> linger_until;
+  };
+
+  stream_state& create(stream_id id, time_point now);
+  void after_input(stream_id id, stream_state& s, time_point now);
+  void check_done(stream_id id, stream_state& s, time_point now);
+  void queue_reset(stream_id id);
+  void queue_fin(stream_state& s);
+
+  bool dialer_;
+  stream_limits limits_;
+  reliable_config channel_config_;
+  std::map<stream_id, stream_state> streams_;
+  stream_id next_local_;
+  stream_id highest_peer_ = 0;
+  std::deque<byte_vector> resets_out_;
+  std::deque<event> events_;
+  std::uint64_t malformed_ = 0;
+  time_point now_{};
+};
+
+}  // namespace kadnet::core
