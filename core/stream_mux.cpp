@@ -29,7 +29,9 @@ std::optional<stream_id> stream_mux::open(time_point now) {
   if (streams_.size() >= limits_.max_streams || next_local_ > 0xFFFFFFF0u) return std::nullopt;
   stream_id id = next_local_;
   next_local_ += 2;
-  create(id, now_);
+  // An empty unit opens the stream at the peer at once, so its accept completes before any
+  // bytes are written (as a TCP accept does).
+  create(id, now_).channel.queue(byte_vector{0});
   return id;
 }
 
@@ -165,13 +167,13 @@ void stream_mux::after_input(stream_id id, stream_state& s, time_point now) {
       continue;
     }
     if (unit->front() & fin) s.fin_received = true;
+    arrived = arrived || (unit->front() & fin) || unit->size() > 1;
     if (s.discarding || unit->size() == 1) {
       s.channel.release(1);
     } else {
       unit->erase(unit->begin());
       s.incoming.push_back(std::move(*unit));
     }
-    arrived = true;
   }
   if (arrived && !s.discarding) events_.push_back({id, event_kind::readable, {}});
   queue_fin(s);

@@ -10,8 +10,9 @@
 //    kind 2  reset:  code u8 — the sender abandoned the stream in both directions
 //  unit:          flags u8 (bit 0: FIN, no more bytes from the sender) | bytes
 //
-// The dialing side of the session opens odd ids, the accepting side even ones; a frame for an
-// unknown id of the peer's parity, above every id it used before, opens a stream. A stream whose
+// The dialing side of the session opens odd ids, the accepting side even ones; a data frame for
+// an unknown id of the peer's parity, above every id it used before, opens a stream (the opener
+// sends an empty unit at once, so the peer learns of the stream before any bytes flow). A stream whose
 // both directions ended (FIN sent and acknowledged, FIN received and read) lingers a moment to
 // acknowledge late resends, then is freed. Memory per stream is bounded by its windows.
 #include <chrono>

@@ -34,6 +34,7 @@
 #include "transports/completion.hpp"
 #include "transports/dht_handle.hpp"
 #include "transports/node_driver.hpp"
+#include "transports/stream.hpp"
 #include "transports/uri.hpp"
 
 namespace kadnet {
@@ -142,6 +143,40 @@ class node {
           });
         },
         token, std::move(target), opcode, std::move(body));
+  }
+
+  // Opens a byte stream to a peer over its UDP session (dialing udp:// URIs as needed).
+  // Fails with errc::not_supported over TCP, errc::too_many beyond the session's stream limit.
+  template <typename Token>
+  auto async_open_stream(peer_ref target, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
+        [d = driver_](auto handler, peer_ref target) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
+                                                    work = std::move(work)]() mutable {
+            d->open_stream(std::move(target), [d, h = std::move(h), work = std::move(work)](
+                                                  boost::system::error_code ec,
+                                                  std::shared_ptr<transports::stream_state> s) mutable {
+              detail::complete(std::move(h), d->any_executor(), ec, s ? stream(d, std::move(s)) : stream());
+            });
+          });
+        },
+        token, std::move(target));
+  }
+  // Completes with the next stream a peer opens to this node.
+  template <typename Token>
+  auto async_accept_stream(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
+        [d = driver_](auto handler) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
+            d->accept_stream([d, h = std::move(h), work = std::move(work)](
+                                 boost::system::error_code ec, std::shared_ptr<transports::stream_state> s) mutable {
+              detail::complete(std::move(h), d->any_executor(), ec, s ? stream(d, std::move(s)) : stream());
+            });
+          });
+        },
+        token);
   }
 
   // A snapshot of the node's sessions and counters, taken on its strand.

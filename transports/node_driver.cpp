@@ -255,6 +255,7 @@ void node_driver::pump() {
 
 void node_driver::on_event(core::node_engine::event& ev) {
   on_dht_event(ev);
+  on_stream_event(ev);
   if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
     auto waiters = std::move(waiting_[up->connection]);
     waiting_.erase(up->connection);
@@ -428,6 +429,13 @@ void node_driver::stop() {
   for (auto& [c, ws] : waiting)
     for (auto& w : ws) w(errc::shutting_down, c);
   while (auto ev = engine_.poll_event()) on_event(*ev);
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [key, s] : streams) fail_stream(*s, errc::shutting_down);
+  unaccepted_.clear();
+  auto acceptors = std::move(acceptors_waiting_);
+  acceptors_waiting_.clear();
+  for (auto& a : acceptors) accept_stream(std::move(a));  // completes with shutting_down
   auto ops = std::move(dht_ops_);
   dht_ops_.clear();
   for (auto& [id, done] : ops) {

@@ -17,7 +17,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 #include "core/identity.hpp"
@@ -26,6 +28,7 @@
 #include "dht/sqlite_store.hpp"
 #include "dht/value_store.hpp"
 #include "transports/tcp_link.hpp"
+#include "transports/stream_state.hpp"
 #include "transports/udp_port.hpp"
 #include "transports/uri.hpp"
 
@@ -37,6 +40,8 @@ using peer_ref = std::variant<core::node_id, uri>;
 std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem = nullptr);
 
 using reply_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::reply)>;
+using stream_handler =
+    boost::asio::any_completion_handler<void(boost::system::error_code, std::shared_ptr<stream_state>)>;
 using connect_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::node_id)>;
 
 // The node's DHT: on by default, in memory unless a data directory keeps its values and a
@@ -82,6 +87,17 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
   // `then` with how many answered.
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
+
+  // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
+  void open_stream(peer_ref target, stream_handler handler);
+  // Completes with the next stream a peer opens (those not yet accepted wait, up to a backlog).
+  void accept_stream(stream_handler handler);
+  void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
+                   stream_io_handler handler);
+  void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler);
+  void stream_shutdown(const std::shared_ptr<stream_state>& s);
+  void stream_close(const std::shared_ptr<stream_state>& s);
+  void stream_reset(const std::shared_ptr<stream_state>& s);
   void stop();
 
   // Impairs the datagrams this node's UDP socket sends (now and once it exists); on the strand.
@@ -112,6 +128,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   bool pump_dht();
   void send_dht_request(dht::dht_node::outgoing out);
   void on_dht_event(core::node_engine::event& ev);
+  // The streams' side of on_event: wakes pending reads and writes, hands out opened streams.
+  void on_stream_event(core::node_engine::event& ev);
+  void try_read(stream_state& s);
+  void try_write(stream_state& s);
+  void fail_stream(stream_state& s, boost::system::error_code ec);
   void save_dht_snapshot();
   void arm_timer();
   void log(const std::string& line) { if (log_) log_(line); }
@@ -144,6 +165,10 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   dht::sqlite_store* sqlite_ = nullptr;
   std::unique_ptr<dht::dht_node> dht_;
   std::unordered_map<dht::operation_id, dht_done> dht_ops_;
+  // Streams by (connection, stream id); streams opened by peers not yet accepted; acceptors.
+  std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
+  std::deque<std::shared_ptr<stream_state>> unaccepted_;
+  std::deque<stream_handler> acceptors_waiting_;
 };
 
 }  // namespace kadnet::transports

@@ -1,0 +1,171 @@
+// node_driver's byte streams: opening and accepting them, and completing reads and writes as the
+// engine reports bytes, room, ends and failures (core/stream_mux.hpp, PROTOCOL.md 9.6). Handlers
+// here are the public API's wrappers, which post the application's handler: calling them on the
+// strand, even inside an initiating call, is safe.
+#include <boost/asio/error.hpp>
+
+#include "core/errors.hpp"
+#include "transports/node_driver.hpp"
+
+namespace kadnet::transports {
+
+using core::errc;
+namespace {
+// Streams peers opened that nobody accepted yet; beyond this, new ones are reset.
+constexpr std::size_t accept_backlog = 256;
+}  // namespace
+
+void node_driver::open_stream(peer_ref target, stream_handler handler) {
+  auto shared = std::make_shared<stream_handler>(std::move(handler));
+  with_connection(target, [this, shared](boost::system::error_code ec, core::connection_id c) {
+    std::shared_ptr<stream_state> s;
+    if (!ec) {
+      if (auto id = engine_.open_stream(c, ec)) {
+        s = std::make_shared<stream_state>();
+        s->connection = c;
+        s->id = *id;
+        s->peer = *engine_.peer_of(c);
+        streams_[{c, *id}] = s;
+      }
+    }
+    std::move(*shared)(ec, std::move(s));
+  });
+}
+
+void node_driver::accept_stream(stream_handler handler) {
+  if (stopped_) return std::move(handler)(make_error_code(errc::shutting_down), std::shared_ptr<stream_state>{});
+  if (!unaccepted_.empty()) {
+    auto s = std::move(unaccepted_.front());
+    unaccepted_.pop_front();
+    return std::move(handler)(boost::system::error_code{}, std::move(s));
+  }
+  acceptors_waiting_.push_back(std::move(handler));
+}
+
+void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
+                              stream_io_handler handler) {
+  if (s->read) throw std::logic_error("kadnet::stream: a read is already pending");
+  s->read.emplace(stream_state::pending_read{std::move(buffers), std::move(handler)});
+  try_read(*s);
+  pump();
+}
+
+void node_driver::stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler) {
+  if (s->write) throw std::logic_error("kadnet::stream: a write is already pending");
+  s->write.emplace(stream_state::pending_write{std::move(bytes), std::move(handler)});
+  try_write(*s);
+  pump();
+}
+
+void node_driver::try_read(stream_state& s) {
+  if (!s.read) return;
+  std::size_t total = 0, wanted = 0;
+  boost::system::error_code ec = s.failure;
+  if (!ec) {
+    for (const auto& b : s.read->buffers) {
+      wanted += b.size();
+      std::size_t n = engine_.read_stream(s.connection, s.id, mutable_byte_span(static_cast<std::uint8_t*>(b.data()), b.size()));
+      total += n;
+      if (n < b.size()) break;
+    }
+    if (total == 0 && wanted > 0) {
+      if (!engine_.stream_at_end(s.connection, s.id)) return;  // nothing yet: wait for `readable`
+      ec = boost::asio::error::eof;
+    }
+  }
+  auto handler = std::move(s.read->handler);
+  s.read.reset();
+  std::move(handler)(ec, total);
+}
+
+void node_driver::try_write(stream_state& s) {
+  if (!s.write) return;
+  boost::system::error_code ec = s.failure;
+  std::size_t n = 0;
+  if (!ec && !s.write->bytes.empty()) {
+    n = engine_.write_stream(s.connection, s.id, s.write->bytes);
+    if (n == 0) return;  // the stream's queue is full: wait for `writable`
+  }
+  auto handler = std::move(s.write->handler);
+  s.write.reset();
+  std::move(handler)(ec, n);
+}
+
+void node_driver::fail_stream(stream_state& s, boost::system::error_code ec) {
+  if (!s.failure) s.failure = ec;
+  try_read(s);
+  try_write(s);
+}
+
+void node_driver::stream_shutdown(const std::shared_ptr<stream_state>& s) {
+  if (!s->failure) engine_.shutdown_stream(s->connection, s->id);
+  pump();
+}
+
+void node_driver::stream_close(const std::shared_ptr<stream_state>& s) {
+  if (s->closed_by_us) return;
+  s->closed_by_us = true;
+  if (!s->failure) engine_.close_stream(s->connection, s->id);
+  fail_stream(*s, boost::asio::error::operation_aborted);
+  pump();
+}
+
+void node_driver::stream_reset(const std::shared_ptr<stream_state>& s) {
+  if (!s->failure) engine_.reset_stream(s->connection, s->id);
+  fail_stream(*s, boost::asio::error::operation_aborted);
+  pump();
+}
+
+void node_driver::on_stream_event(core::node_engine::event& ev) {
+  using kind = core::stream_mux::event_kind;
+  if (auto* down = std::get_if<core::node_engine::disconnected>(&ev)) {
+    // The session ended: every stream on it fails with the session's reason.
+    for (auto it = streams_.lower_bound({down->connection, 0});
+         it != streams_.end() && it->first.first == down->connection;) {
+      auto s = it->second;
+      it = streams_.erase(it);
+      fail_stream(*s, down->ec ? down->ec : make_error_code(errc::connection_closed));
+    }
+    return;
+  }
+  auto* e = std::get_if<core::node_engine::stream_event>(&ev);
+  if (!e) return;
+  const std::pair key{e->connection, e->stream};
+  if (e->kind == kind::opened) {
+    auto s = std::make_shared<stream_state>();
+    s->connection = e->connection;
+    s->id = e->stream;
+    s->peer = e->peer;
+    streams_[key] = s;
+    if (!acceptors_waiting_.empty()) {
+      auto handler = std::move(acceptors_waiting_.front());
+      acceptors_waiting_.pop_front();
+      std::move(handler)(boost::system::error_code{}, std::move(s));
+    } else if (unaccepted_.size() < accept_backlog) {
+      unaccepted_.push_back(std::move(s));
+    } else {
+      streams_.erase(key);
+      engine_.reset_stream(e->connection, e->stream);
+    }
+    return;
+  }
+  auto it = streams_.find(key);
+  if (it == streams_.end()) return;
+  auto s = it->second;
+  switch (e->kind) {
+    case kind::readable: try_read(*s); break;
+    case kind::writable: try_write(*s); break;
+    case kind::failed:
+      streams_.erase(it);
+      fail_stream(*s, boost::asio::error::connection_reset);
+      break;
+    case kind::closed:
+      // Both directions ended and were read: anything still waiting sees the end.
+      streams_.erase(it);
+      fail_stream(*s, boost::asio::error::eof);
+      break;
+    case kind::opened: break;
+  }
+}
+
+}  // namespace kadnet::transports

@@ -1,0 +1,111 @@
+#pragma once
+// kadnet::stream — a reliable, ordered byte stream to a peer, over the node's UDP session with it
+// (seed 004; PROTOCOL.md 9.6). It models Asio's AsyncReadStream and AsyncWriteStream, so
+// boost::asio::async_read, async_write and async_read_until work on it unchanged:
+//
+//   kadnet::stream s = co_await a.async_open_stream(b_uri, boost::asio::use_awaitable);
+//   co_await boost::asio::async_write(s, boost::asio::buffer(data), boost::asio::use_awaitable);
+//   s.shutdown_send();                              // the peer's reads end with asio::error::eof
+//
+// Reads end with boost::asio::error::eof once the peer shut its direction and everything was
+// read; they fail with connection_reset when the peer reset the stream, and with the session's
+// error (errc::connection_closed, errc::timeout) when the peer is lost. A write completes once
+// the stream took some bytes (at most its window's worth); a reader that does not read makes the
+// writer wait, never buffer without bound. One read and one write may be pending at a time.
+// Destroying a stream closes it.
+#include <memory>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "transports/completion.hpp"
+#include "transports/node_driver.hpp"
+#include "transports/stream_state.hpp"
+
+namespace kadnet {
+
+class stream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  stream() = default;
+  stream(std::shared_ptr<transports::node_driver> driver, std::shared_ptr<transports::stream_state> state)
+      : driver_(std::move(driver)), state_(std::move(state)) {}
+  stream(stream&&) noexcept = default;
+  stream& operator=(stream&& other) noexcept {
+    if (this != &other) {
+      close();
+      driver_ = std::move(other.driver_);
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ~stream() { close(); }
+
+  bool is_open() const { return state_ != nullptr; }
+  executor_type get_executor() const { return driver_->any_executor(); }
+  const core::node_id& peer() const { return state_->peer; }
+  core::stream_id id() const { return state_->id; }
+
+  template <typename MutableBufferSequence, typename Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [d = driver_, s = state_](auto handler, std::vector<boost::asio::mutable_buffer> bufs) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, s, bufs = std::move(bufs), h = std::move(handler),
+                                                    work = std::move(work)]() mutable {
+            d->stream_read(s, std::move(bufs), [d, h = std::move(h), work = std::move(work)](
+                                                   boost::system::error_code ec, std::size_t n) mutable {
+              detail::complete(std::move(h), d->any_executor(), ec, n);
+            });
+          });
+        },
+        token, std::vector<boost::asio::mutable_buffer>(boost::asio::buffer_sequence_begin(buffers),
+                                                        boost::asio::buffer_sequence_end(buffers)));
+  }
+
+  template <typename ConstBufferSequence, typename Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    // Gathered into one block of at most a window's worth: a write may take fewer bytes.
+    byte_vector bytes(std::min<std::size_t>(boost::asio::buffer_size(buffers), max_write));
+    boost::asio::buffer_copy(boost::asio::buffer(bytes), buffers);
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [d = driver_, s = state_](auto handler, byte_vector bytes) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, s, bytes = std::move(bytes), h = std::move(handler),
+                                                    work = std::move(work)]() mutable {
+            d->stream_write(s, std::move(bytes), [d, h = std::move(h), work = std::move(work)](
+                                                     boost::system::error_code ec, std::size_t n) mutable {
+              detail::complete(std::move(h), d->any_executor(), ec, n);
+            });
+          });
+        },
+        token, std::move(bytes));
+  }
+
+  // Ends this side's direction once what was written is delivered.
+  void shutdown_send() {
+    if (state_) boost::asio::dispatch(driver_->any_executor(), [d = driver_, s = state_] { d->stream_shutdown(s); });
+  }
+  // shutdown_send(), and stops reading: pending operations end with operation_aborted.
+  void close() {
+    if (!state_) return;
+    boost::asio::dispatch(driver_->any_executor(), [d = driver_, s = std::move(state_)] { d->stream_close(s); });
+  }
+  // Abandons both directions at once; the peer's operations fail with connection_reset.
+  void reset() {
+    if (!state_) return;
+    boost::asio::dispatch(driver_->any_executor(), [d = driver_, s = std::move(state_)] { d->stream_reset(s); });
+  }
+
+ private:
+  static constexpr std::size_t max_write = 256 * 1024;
+  std::shared_ptr<transports::node_driver> driver_;
+  std::shared_ptr<transports::stream_state> state_;
+};
+
+}  // namespace kadnet

@@ -1,0 +1,35 @@
+#pragma once
+// What the driver and a kadnet::stream share about one byte stream: where it is (connection,
+// stream id, peer), the one read and the one write that may be pending on it, and how it ended.
+// Touched only on the node's strand.
+#include <optional>
+#include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/buffer.hpp>
+
+#include "core/node_engine.hpp"
+
+namespace kadnet::transports {
+
+using stream_io_handler = boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
+
+struct stream_state {
+  core::connection_id connection = 0;
+  core::stream_id id = 0;
+  core::node_id peer;
+  struct pending_read {
+    std::vector<boost::asio::mutable_buffer> buffers;
+    stream_io_handler handler;
+  };
+  struct pending_write {
+    byte_vector bytes;  // gathered from the caller's buffers (at most one window's worth)
+    stream_io_handler handler;
+  };
+  std::optional<pending_read> read;
+  std::optional<pending_write> write;
+  boost::system::error_code failure;  // set once the stream was reset or its session ended
+  bool closed_by_us = false;
+};
+
+}  // namespace kadnet::transports
