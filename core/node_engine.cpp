@@ -80,13 +80,14 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
 
 connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
                                          byte_vector peer_address) {
+  last_now_ = std::max(last_now_, now);
   return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
                                                config_.datagram, now, random_),
                         false, now, peer_address);
 }
 
 void node_engine::on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram) {
-  last_now_ = now;
+  last_now_ = std::max(last_now_, now);
   const std::string key(peer_address.begin(), peer_address.end());
   auto found = by_address_.find(key);
   // A copy: feeding a session may add or remove connections at this address.
@@ -191,6 +192,7 @@ void node_engine::update_load(time_point now) {
 }
 
 void node_engine::on_bytes(connection_id c, time_point now, byte_span bytes) {
+  last_now_ = std::max(last_now_, now);
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return;
   if (!it->second.sess.is_established()) update_load(now);
@@ -439,6 +441,7 @@ boost::system::error_code node_engine::send_message(connection_id c, connection_
                                                     const wire::message& m) {
   scratch_.clear();
   wire::encode(m, scratch_);
+  st.sess.advance_clock(last_now_);
   auto ec = st.sess.send(scratch_, send_method(st));
   if (!ec) mark_dirty(c);
   if (ec == errc::peer_cut_off) cut_off(c, ec, "the peer does not acknowledge what it is sent");
@@ -464,6 +467,7 @@ request_id node_engine::start_request(time_point now, connection_id c, std::uint
                                       wire::message_body body,
                                       std::optional<std::chrono::milliseconds> timeout,
                                       bool internal) {
+  last_now_ = std::max(last_now_, now);
   request_id r = next_request_++;
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing || !it->second.sess.is_established()) {
@@ -632,7 +636,7 @@ void node_engine::fail_requests(connection_id c, boost::system::error_code ec) {
 }
 
 void node_engine::handle_timeout(time_point now) {
-  last_now_ = now;
+  last_now_ = std::max(last_now_, now);
   for (const auto& e : rpcs_.take_expired(now)) {
     if (e.internal) continue;
     ++counters_.timeouts;

@@ -9,7 +9,6 @@ namespace {
 using std::chrono::microseconds;
 constexpr std::uint32_t max_window = (1u << 24) - 1;
 constexpr std::uint32_t packet_threshold = 3;  // later packets acknowledged before a loss is declared
-constexpr std::uint32_t min_cwnd = 2;
 constexpr std::uint32_t max_cwnd = 1u << 20;
 constexpr int max_backoff = 6;
 constexpr std::uint32_t pacing_burst = 10;  // packets that may leave back to back
@@ -19,7 +18,7 @@ constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
 
 reliable_channel::reliable_channel(reliable_config config, time_point now)
     : config_(config),
-      cwnd_(std::max(config.initial_window, min_cwnd)),
+      cwnd_(std::max(config.initial_window, config.min_window)),
       last_sent_any_(now),
       last_heard_(now) {
   config_.receive_window = std::clamp<std::uint32_t>(config_.receive_window, 1, max_window);
@@ -157,6 +156,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
 
 void reliable_channel::on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled) {
   u.acked = true;
+  largest_acked_sent_at_ = std::max(largest_acked_sent_at_, u.sent_at);
   if (u.lost) {
     u.lost = false;
     --lost_pending_;
@@ -179,33 +179,59 @@ void reliable_channel::on_unit_acked(sent_unit& u, time_point now, bool& rtt_sam
 }
 
 void reliable_channel::detect_losses(time_point now) {
-  if (highest_acked_ < snd_una_ + packet_threshold) return;
-  const std::uint32_t below = highest_acked_ - packet_threshold;
-  bool lost_any = false;
-  for (std::uint32_t s = snd_una_; s < below; ++s) {
+  // RFC 9002 6.1: a unit is lost once a unit sent after it was acknowledged and either three
+  // later sequence numbers were acknowledged or it has waited 9/8 of an RTT. Sending order
+  // also judges resends: a resend is lost when a unit sent after it was acknowledged and it
+  // waited that long, without waiting for new data to be sent behind it.
+  loss_time_.reset();
+  const auto rtt = std::max(srtt_, latest_rtt_);
+  const microseconds loss_delay = std::max<microseconds>(rtt * 9 / 8, microseconds(1000));
+  std::uint32_t lost_now = 0;
+  for (std::uint32_t s = snd_una_; s < highest_acked_; ++s) {
     sent_unit& u = in_flight_[s - snd_una_];
-    if (u.acked || u.lost) continue;
-    // A resend is judged again only once packets sent after it were acknowledged.
-    if (u.retransmitted && highest_acked_ < u.resend_mark + packet_threshold) continue;
-    u.lost = true;
-    --outstanding_;
-    ++lost_pending_;
-    ++counters_.fast_retransmits;
-    lost_any = true;
+    if (u.acked || u.lost || u.sent_at > largest_acked_sent_at_) continue;
+    const bool by_count = u.retransmitted ? highest_acked_ >= u.resend_mark + packet_threshold
+                                          : highest_acked_ >= s + 1 + packet_threshold;
+    if (by_count || now - u.sent_at >= loss_delay) {
+      u.lost = true;
+      --outstanding_;
+      ++lost_pending_;
+      ++counters_.fast_retransmits;
+      ++lost_now;
+    } else if (!loss_time_ || u.sent_at + loss_delay < *loss_time_) {
+      loss_time_ = u.sent_at + loss_delay;
+    }
   }
-  if (lost_any) on_congestion_event(now);
+  if (lost_now > 0) on_congestion_event(now, lost_now);
 }
 
-void reliable_channel::on_congestion_event(time_point) {
+void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
+  // Losses in this window of data; a new window starts once everything sent before is acked.
+  if (snd_una_ >= loss_window_end_) {
+    loss_window_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+    losses_in_window_ = 0;
+  }
+  losses_in_window_ += lost;
   if (in_recovery_) return;  // one reduction per window of data (NewReno)
+  // A loss with no queue behind it (the RTT near its minimum) and few losses is noise on the
+  // path, not congestion: the window stays (PROTOCOL.md 9.5).
+  const bool queue_building = !have_rtt_ || srtt_ > min_rtt_ + std::max<microseconds>(min_rtt_ / 4, microseconds(1000));
+  const bool many = losses_in_window_ * 8 > cwnd_;
+  if (!queue_building && !many) {
+    ++counters_.losses_tolerated;
+    return;
+  }
+  (void)now;
   in_recovery_ = true;
   recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
-  ssthresh_ = std::max(cwnd_ / 2, min_cwnd);
+  ssthresh_ = std::max(cwnd_ / 2, config_.min_window);
   cwnd_ = ssthresh_;
   cwnd_credit_ = 0;
 }
 
 void reliable_channel::sample_rtt(microseconds rtt) {
+  latest_rtt_ = rtt;
+  if (!have_rtt_ || rtt < min_rtt_) min_rtt_ = rtt;
   // RFC 6298 2.2 and 2.3, alpha = 1/8, beta = 1/4.
   if (!have_rtt_) {
     srtt_ = rtt;
@@ -315,9 +341,10 @@ void reliable_channel::handle_timeout(time_point now) {
     failure_ = errc::timeout;
     return;
   }
+  if (loss_time_ && now >= *loss_time_) detect_losses(now);
   if (outstanding_ > 0 && now >= rto_started_ + rto()) {
     // Retransmission timeout (RFC 6298 5.4–5.7; RFC 5681 for the window): resend everything
-    // unacknowledged, from a window of min_cwnd, with the timer backed off.
+    // unacknowledged, from the minimum window, with the timer backed off.
     ++counters_.timeouts;
     for (auto& u : in_flight_) {
       if (u.acked || u.lost) continue;
@@ -325,8 +352,8 @@ void reliable_channel::handle_timeout(time_point now) {
       --outstanding_;
       ++lost_pending_;
     }
-    ssthresh_ = std::max(cwnd_ / 2, min_cwnd);
-    cwnd_ = min_cwnd;
+    ssthresh_ = std::max(cwnd_ / 2, config_.min_window);
+    cwnd_ = config_.min_window;
     cwnd_credit_ = 0;
     in_recovery_ = true;
     recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
@@ -346,6 +373,7 @@ std::optional<time_point> reliable_channel::next_deadline() const {
   if (ack_due_) next = std::min(next, *ack_due_);
   if (ack_now_) next = std::min(next, last_sent_any_);
   if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
+  if (loss_time_) next = std::min(next, *loss_time_);
   if ((lost_pending_ > 0 || may_send_new()) && next_send_ > time_point{})
     next = std::min(next, next_send_);
   if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0)

@@ -5,9 +5,10 @@
 //
 // The channel numbers units with a 32-bit sequence; the peer acknowledges cumulatively, with up
 // to eight selective-acknowledgement ranges and a receive window counted in packets (24 bits,
-// seed 004). Loss is detected when three later packets were acknowledged (fast retransmit) or by
-// a retransmission timeout computed from measured RTT as RFC 6298 says. NewReno congestion
-// control with pacing decides how much may be in flight. Keepalives keep an idle path checked and
+// seed 004). Loss is detected as RFC 9002 says (three later packets acknowledged, or 9/8 of an
+// RTT passed since a later-sent one was) or by a retransmission timeout computed from measured
+// RTT as RFC 6298 says. NewReno congestion control with pacing decides how much may be in
+// flight; a loss with no queue behind it (RTT near its minimum) does not shrink the window. Keepalives keep an idle path checked and
 // a silent peer fails the channel after the idle timeout.
 //
 // It produces and consumes plaintext frames; the session seals each into one packet:
@@ -42,11 +43,13 @@ struct reliable_config {
   std::chrono::milliseconds keepalive{10000};
   std::chrono::milliseconds idle_timeout{30000};
   std::uint32_t initial_window = 32;  // congestion window at start, packets
+  std::uint32_t min_window = 4;       // the congestion window never shrinks below this
 };
 
 struct reliable_counters {
   std::uint64_t units_sent = 0, retransmits = 0, fast_retransmits = 0, timeouts = 0;
   std::uint64_t acks_sent = 0, duplicates_in = 0, out_of_window = 0, malformed = 0;
+  std::uint64_t losses_tolerated = 0;  // losses taken for noise, not congestion (no reduction)
 };
 
 class reliable_channel {
@@ -103,7 +106,7 @@ class reliable_channel {
   void on_ack_block(byte_reader& r, time_point now, boost::system::error_code& ec);
   void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
   void detect_losses(time_point now);
-  void on_congestion_event(time_point now);
+  void on_congestion_event(time_point now, std::uint32_t lost);
   void sample_rtt(std::chrono::microseconds rtt);
   std::chrono::microseconds rto() const;
   bool may_send_new() const;
@@ -122,7 +125,10 @@ class reliable_channel {
   std::size_t lost_pending_ = 0;        // units marked lost, not yet resent
   std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way
   // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
-  std::chrono::microseconds srtt_{0}, rttvar_{0};
+  std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
+  time_point largest_acked_sent_at_{};  // when the most recently sent acknowledged unit left
+  std::optional<time_point> loss_time_;  // when an outstanding unit reaches the time threshold
+  std::uint32_t loss_window_end_ = 0, losses_in_window_ = 0;
   bool have_rtt_ = false;
   int rto_backoff_ = 0;
   time_point rto_started_{};        // the retransmission timer runs from here

@@ -118,6 +118,9 @@ class session {
   // (checked without changing anything: a simultaneous dial from the same address is not).
   bool awaits_hello(byte_span datagram) const;
   framing transport_framing() const { return framing_; }
+  // Tells a datagram session the time before send(): its channel stamps units with it (a stale
+  // clock would make the first unit after a pause look overdue at once).
+  void advance_clock(time_point now) { now_ = std::max(now_, now); }
   // The session's byte streams (datagram sessions, once established; null otherwise). After
   // calling into them, flush() seals what they want to send.
   stream_mux* streams() { return streams_ ? &*streams_ : nullptr; }

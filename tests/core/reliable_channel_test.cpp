@@ -184,6 +184,29 @@ TEST(ReliableChannel, KeepalivesHoldAnIdlePathOpen) {
   EXPECT_LE(p.a.counters().acks_sent, 70u);
 }
 
+TEST(ReliableChannel, RandomLossOnAPathWithoutAQueueDoesNotShrinkTheWindow) {
+  channel_pair p({}, 11);
+  p.loss = 0.02;  // constant delay: the RTT never rises, so losses are noise, not congestion
+  for (std::uint32_t i = 0; i < 3000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 3000; }));
+  expect_in_order(p.received, 3000);
+  EXPECT_GT(p.a.counters().losses_tolerated, 0u);
+  EXPECT_GE(p.a.congestion_window(), reliable_config{}.initial_window);
+}
+
+TEST(ReliableChannel, HeavyLossShrinksTheWindowEvenWithoutAQueue) {
+  channel_pair p({}, 12);
+  p.loss = 0.30;  // more losses per window than noise explains
+  for (std::uint32_t i = 0; i < 2000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  std::uint32_t smallest = p.a.congestion_window();
+  ASSERT_TRUE(p.run([&] {
+    smallest = std::min(smallest, p.a.congestion_window());
+    return p.received.size() == 2000;
+  }));
+  expect_in_order(p.received, 2000);
+  EXPECT_LT(smallest, reliable_config{}.initial_window / 2);
+}
+
 TEST(ReliableChannel, MalformedFramesAreCountedAndChangeNothing) {
   reliable_channel c({}, time_point{});
   ASSERT_TRUE(c.queue(unit_of(0)));
