@@ -43,7 +43,7 @@ struct reliable_config {
   std::chrono::milliseconds keepalive{10000};
   std::chrono::milliseconds idle_timeout{30000};
   std::uint32_t initial_window = 32;  // congestion window at start, packets
-  std::uint32_t min_window = 4;       // the congestion window never shrinks below this
+  std::uint32_t min_window = 8;       // the congestion window never shrinks below this (see 9.5)
 };
 
 struct reliable_counters {
