@@ -1,9 +1,11 @@
 #include "transports/udp_port.hpp"
 
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "core/wire/packet.hpp"
@@ -17,6 +19,8 @@ namespace {
 constexpr std::size_t batch = 64;                  // datagrams per recvmmsg/sendmmsg call
 constexpr std::size_t receive_buffer = 2048;       // above the 1,200-byte limit: oversize is seen
 constexpr int socket_buffer_bytes = 4 << 20;       // what we ask the kernel for (it may cap it)
+constexpr std::size_t max_gso_segments = 64;       // the kernel's UDP_MAX_SEGMENTS
+constexpr std::size_t max_gso_bytes = 65000;       // one GSO message stays below 64 KiB
 }  // namespace
 
 udp_port::udp_port(const executor& ex, const udp::endpoint& bind_to) : socket_(ex), held_timer_(ex) {
@@ -150,31 +154,60 @@ void udp_port::release_held() {
 }
 
 void udp_port::send_now(const udp::endpoint& to, byte_span packets) {
+  // One sendmmsg per batch. Where the kernel has UDP GSO, a run of equal-sized packets (a
+  // stream's full data units) goes as one message the kernel segments: fewer, larger copies.
   std::array<mmsghdr, batch> messages{};
   std::array<iovec, batch> iov{};
+  std::array<std::size_t, batch> segments{};
+  alignas(cmsghdr) std::array<std::array<char, CMSG_SPACE(sizeof(std::uint16_t))>, batch> control{};
+  auto length_at = [&](std::size_t offset) {
+    return core::wire::packet_header_size + ((std::size_t{packets[offset + 2]} << 8) | packets[offset + 3]);
+  };
   std::size_t offset = 0;
-  while (offset < packets.size()) {
+  while (offset + core::wire::packet_header_size <= packets.size()) {
+    const std::size_t batch_start = offset;
     std::size_t count = 0;
     for (; count < batch && offset + core::wire::packet_header_size <= packets.size(); ++count) {
-      std::size_t length = core::wire::packet_header_size +
-                           ((std::size_t{packets[offset + 2]} << 8) | packets[offset + 3]);
-      iov[count] = {const_cast<std::uint8_t*>(packets.data() + offset), length};
+      const std::size_t length = length_at(offset);
+      std::size_t run = 1;
+      while (gso_ && run < max_gso_segments && (run + 1) * length <= max_gso_bytes &&
+             offset + run * length + core::wire::packet_header_size <= packets.size() &&
+             length_at(offset + run * length) == length)
+        ++run;
+      iov[count] = {const_cast<std::uint8_t*>(packets.data() + offset), run * length};
       messages[count].msg_hdr = msghdr{};
       messages[count].msg_hdr.msg_iov = &iov[count];
       messages[count].msg_hdr.msg_iovlen = 1;
       messages[count].msg_hdr.msg_name = const_cast<sockaddr*>(to.data());
       messages[count].msg_hdr.msg_namelen = static_cast<socklen_t>(to.size());
-      offset += length;
+      segments[count] = run;
+      if (run > 1) {
+        messages[count].msg_hdr.msg_control = control[count].data();
+        messages[count].msg_hdr.msg_controllen = control[count].size();
+        cmsghdr* c = CMSG_FIRSTHDR(&messages[count].msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto size = static_cast<std::uint16_t>(length);
+        std::memcpy(CMSG_DATA(c), &size, sizeof size);
+      }
+      offset += run * length;
     }
-    if (count == 0) return;
     std::size_t sent = 0;
     while (sent < count) {
       int n = ::sendmmsg(socket_.native_handle(), messages.data() + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+      if (n < 0 && segments[sent] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+        // No GSO here (an old kernel, or a device without checksum offload): send plainly.
+        gso_ = false;
+        offset = batch_start;
+        for (std::size_t k = 0; k < sent; ++k) offset += iov[k].iov_len;
+        count = sent;
+        break;
+      }
       if (n <= 0) break;  // the kernel's buffer is full (or the address is unreachable)
       sent += static_cast<std::size_t>(n);
     }
-    counters_.datagrams_out += sent;
-    counters_.send_drops += count - sent;
+    for (std::size_t k = 0; k < count; ++k) (k < sent ? counters_.datagrams_out : counters_.send_drops) += segments[k];
   }
 }
 

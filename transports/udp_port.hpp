@@ -1,7 +1,8 @@
 #pragma once
 // A node's UDP socket: one serves all its peers (seed 004). It receives datagrams in batches
 // (recvmmsg) and hands each, with its source address, to the node; it sends a session's packets
-// in one batch (sendmmsg), one datagram each. Every handler runs on the node's strand; the port
+// in one batch (sendmmsg), one datagram each, runs of equal-sized ones as one UDP GSO message
+// where the kernel can segment them. Every handler runs on the node's strand; the port
 // holds no protocol state. A datagram the kernel cannot take now is dropped and counted: the
 // reliable channel above resends what matters.
 #include <chrono>
@@ -85,6 +86,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   std::function<void()> batch_done_;
   udp_counters counters_;
   bool closed_ = false;
+  bool gso_ = true;  // until the kernel refuses UDP_SEGMENT
 };
 
 }  // namespace kadnet::transports
