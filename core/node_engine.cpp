@@ -130,6 +130,12 @@ void node_engine::on_datagram(time_point now, const byte_vector& peer_address, b
   }
   for (auto c : here)
     if (auto* st = state_of(c); st && st->sess.is_established() && feed_datagram(c, now, datagram)) return;
+  // Sealed packets can overtake the responder's hello: a dial still waiting for it keeps them.
+  for (auto c : here)
+    if (auto* st = state_of(c); st && !st->inbound && !st->sess.is_established()) {
+      st->sess.keep_early(datagram);
+      return;
+    }
   ++counters_.datagrams_dropped;
 }
 
@@ -213,6 +219,8 @@ void node_engine::pump_session(connection_id c, connection_state& first, time_po
       on_established(c, st, now);
     } else if (auto* m = std::get_if<session::message>(&*ev)) {
       on_message(c, st, std::move(m->bytes));
+    } else if (auto* u = std::get_if<session::unreliable_message>(&*ev)) {
+      on_unreliable(c, st, u->bytes);
     } else if (auto* se = std::get_if<session::stream_event>(&*ev)) {
       events_.push_back(stream_event{c, st.sess.peer()->peer, se->stream, se->kind, se->ec});
     } else if (auto* f = std::get_if<session::failed>(&*ev)) {
@@ -272,6 +280,29 @@ void node_engine::on_message(connection_id c, connection_state& st, byte_vector 
       m.opcode == static_cast<std::uint8_t>(wire::opcode::nack))
     return on_reply(c, m);
   on_request(c, st, std::move(m));
+}
+
+void node_engine::on_unreliable(connection_id c, connection_state& st, const byte_vector& bytes) {
+  wire::message m;
+  wire::decode_limits limits;
+  limits.max_payload = config_.max_message_size;
+  const auto* call = wire::decode(bytes, m, limits) ? nullptr : std::get_if<wire::plugin_call>(&m.body);
+  if (!call) {
+    ++counters_.malformed_messages;  // only plugin messages travel unreliably; nothing to answer
+    return;
+  }
+  events_.push_back(datagram_in{c, st.sess.peer()->peer, m.opcode, call->payload});
+}
+
+boost::system::error_code node_engine::send_unreliable(connection_id c, std::uint8_t opcode, byte_span payload) {
+  if (opcode < wire::first_plugin_opcode) return errc::bad_field;
+  auto it = connections_.find(c);
+  if (it == connections_.end() || it->second.closing) return errc::not_connected;
+  scratch_.clear();
+  wire::encode(wire::message{opcode, 0, wire::plugin_call{byte_vector(payload.begin(), payload.end())}}, scratch_);
+  auto ec = it->second.sess.send_unreliable(scratch_);
+  if (!ec) mark_dirty(c);
+  return ec;
 }
 
 void node_engine::on_reply(connection_id c, const wire::message& m) {

@@ -74,7 +74,9 @@ class node_engine {
   struct announced { connection_id connection; node_id peer; std::vector<std::string> addresses; };
   // Something happened on one of a session's byte streams (datagram sessions).
   struct stream_event { connection_id connection; node_id peer; stream_id stream; stream_mux::event_kind kind; boost::system::error_code ec; };
-  using event = std::variant<connected, disconnected, request_done, incoming, announced, stream_event>;
+  // A plugin message that came unreliably (an unreliable_data packet): no reply is owed.
+  struct datagram_in { connection_id connection; node_id peer; std::uint8_t opcode; byte_vector payload; };
+  using event = std::variant<connected, disconnected, request_done, incoming, announced, stream_event, datagram_in>;
 
   // `random` feeds ephemeral keys and cookie secrets; empty means libsodium's CSPRNG. A seeded
   // source is for tests and simulations that must replay a run exactly.
@@ -119,6 +121,10 @@ class node_engine {
   // Answers a request that surfaced as an `incoming` event (the DHT's FIND_NODE, FIND_VALUE,
   // STORE); `body` is the ACK or NACK.
   void respond(connection_id c, std::uint32_t message_id, wire::message_body body);
+  // Sends a plugin message (opcode 64..255) once over a datagram session, unacknowledged and never
+  // resent: it may be lost, duplicated or overtaken. Errors: not_connected, not_supported (a
+  // stream session), too_large (beyond one datagram), bad_field (not a plugin opcode).
+  boost::system::error_code send_unreliable(connection_id c, std::uint8_t opcode, byte_span payload);
   // Sends a message that gets no reply (SHOUT, SPEAK).
   boost::system::error_code send_oneway(connection_id c, std::uint8_t opcode, wire::message_body body);
 
@@ -183,6 +189,7 @@ class node_engine {
   void on_established(connection_id c, connection_state& st, time_point now);
   void on_message(connection_id c, connection_state& st, byte_vector bytes);
   void on_reply(connection_id c, const wire::message& m);
+  void on_unreliable(connection_id c, connection_state& st, const byte_vector& bytes);
   void on_request(connection_id c, connection_state& st, wire::message m);
   void dispatch_plugin(connection_id c, connection_state& st, const wire::message& m);
   void send_reply(connection_id c, std::uint32_t id, wire::message_body body);

@@ -17,6 +17,7 @@ constexpr std::size_t max_datagram_fragment =
     wire::max_datagram_size - crypto::packet_sealer::overhead - reliable_channel::max_header - 1;
 // The first byte of a sealed unreliable_data packet: what it carries (PROTOCOL.md 9.4).
 constexpr std::uint8_t farewell = 0x01;
+constexpr std::uint8_t unreliable_message_tag = 0x02;
 
 std::uint64_t to_ms(time_point t) {
   return static_cast<std::uint64_t>(
@@ -100,6 +101,12 @@ bool session::is_repeated_hello(byte_span datagram) const {
          !answered_hello_.empty() && std::equal(datagram.begin(), datagram.end(), answered_hello_.begin(), answered_hello_.end());
 }
 
+void session::keep_early(byte_span datagram) {
+  constexpr std::size_t max_early = 16;
+  if (initiator_ && state_ == state::handshaking && early_.size() < max_early)
+    early_.emplace_back(datagram.begin(), datagram.end());
+}
+
 bool session::awaits_hello(byte_span datagram) const {
   wire::packet_view p;
   return initiator_ && state_ == state::handshaking && !wire::parse_packet(datagram, p) &&
@@ -169,6 +176,11 @@ void session::pump_channel() {
 void session::on_channel_packet(const wire::packet_view& p) {
   if (p.type == wire::packet_type::unreliable_data) {
     if (!plaintext_.empty() && plaintext_[0] == farewell) return fail(errc::connection_closed, "the peer closed the session");
+    if (plaintext_.size() > 1 && plaintext_[0] == unreliable_message_tag) {
+      ++counters_.messages_in;
+      events_.push_back(unreliable_message{byte_vector(plaintext_.begin() + 1, plaintext_.end())});
+      return;
+    }
     ++counters_.malformed;
     return;
   }
@@ -260,6 +272,12 @@ void session::complete_handshake(crypto::handshake_result result) {
   initiator_.reset();
   state_ = state::established;
   events_.push_back(established{*peer_});
+  auto early = std::move(early_);
+  early_.clear();
+  for (const auto& d : early) {
+    wire::packet_view p;
+    if (!wire::parse_packet(d, p) && !opener_->open(p, plaintext_)) on_channel_packet(p);
+  }
 }
 
 void session::on_sealed_packet(const wire::packet_view& p) {
@@ -338,6 +356,22 @@ boost::system::error_code session::send(byte_span opcode_message,
   }
   ++counters_.messages_out;
   if (datagram) pump_channel();
+  return {};
+}
+
+boost::system::error_code session::send_unreliable(byte_span opcode_message) {
+  if (framing_ != framing::datagram) return errc::not_supported;
+  if (state_ != state::established) return errc::not_connected;
+  if (opcode_message.size() > max_unreliable_message) return errc::too_large;
+  byte_vector plaintext;
+  plaintext.reserve(opcode_message.size() + 1);
+  plaintext.push_back(unreliable_message_tag);
+  plaintext.insert(plaintext.end(), opcode_message.begin(), opcode_message.end());
+  std::size_t before = transmit_.size();
+  sealer_->seal(wire::packet_type::unreliable_data, plaintext, transmit_);
+  counters_.bytes_out += transmit_.size() - before;
+  ++counters_.packets_out;
+  ++counters_.messages_out;
   return {};
 }
 

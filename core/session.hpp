@@ -84,7 +84,8 @@ class session {
     std::string text;  // a refusal's text, or detail for the log
   };
   using stream_event = stream_mux::event;
-  using event = std::variant<established, message, failed, stream_event>;
+  struct unreliable_message { byte_vector bytes; };  // an opcode message from an unreliable_data packet
+  using event = std::variant<established, message, failed, stream_event, unreliable_message>;
 
   // A dialing session; its hello is queued at once.
   static session dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
@@ -117,6 +118,9 @@ class session {
   // Whether an initiator still waiting for its answer would take this hello as that answer
   // (checked without changing anything: a simultaneous dial from the same address is not).
   bool awaits_hello(byte_span datagram) const;
+  // An initiator still waiting for the responder's hello keeps a few sealed datagrams that
+  // overtook it and opens them once the keys exist (otherwise they wait for a resend).
+  void keep_early(byte_span datagram);
   framing transport_framing() const { return framing_; }
   // Tells a datagram session the time before send(): its channel stamps units with it (a stale
   // clock would make the first unit after a pause look overdue at once).
@@ -133,6 +137,12 @@ class session {
   // limit.
   boost::system::error_code send(byte_span opcode_message,
                                  std::optional<compression::codec_id> compress_with);
+
+  // Datagram sessions: sends an opcode message once, unacknowledged and never resent, in one
+  // unreliable_data packet (PROTOCOL.md 9.4). Errors: not_supported on a stream, not_connected
+  // before the handshake, too_large beyond max_unreliable_message.
+  static constexpr std::size_t max_unreliable_message = wire::max_datagram_size - 28 - 1;
+  boost::system::error_code send_unreliable(byte_span opcode_message);
 
   byte_vector take_transmit();
   bool has_transmit() const { return !transmit_.empty(); }
@@ -172,6 +182,7 @@ class session {
   std::chrono::milliseconds hello_resend_wait_{0};
   std::optional<reliable_channel> channel_;
   std::optional<stream_mux> streams_;
+  std::vector<byte_vector> early_;  // sealed datagrams that arrived before our keys
   state state_ = state::handshaking;
   std::unique_ptr<crypto::initiator_handshake> initiator_;
   responder_context* responder_ = nullptr;

@@ -189,9 +189,12 @@ bool initiator_handshake::answers_us(const wire::packet_view& p) const {
   if (state_ != state::waiting) return false;
   if (p.type != wire::packet_type::hello) return true;
   hello_fields h;
-  return !hello_fields::decode(p.payload, h) &&
-         sodium_memcmp(h.cookie.data(), cookie_.data(), cookie_.size()) == 0 &&
-         identity::verify(h.identity, responder_signed(sent_hello_, p.payload), h.sig);
+  const bool ok = !hello_fields::decode(p.payload, h) &&
+                  sodium_memcmp(h.cookie.data(), cookie_.data(), cookie_.size()) == 0 &&
+                  identity::verify(h.identity, responder_signed(sent_hello_, p.payload), h.sig);
+  // on_packet() will be handed this very hello next: it need not verify the signature again.
+  if (ok) verified_answer_.assign(p.payload.begin(), p.payload.end());
+  return ok;
 }
 
 initiator_handshake::step initiator_handshake::on_responder_hello(const wire::packet_view& p) {
@@ -201,7 +204,9 @@ initiator_handshake::step initiator_handshake::on_responder_hello(const wire::pa
   // malformed hello rather than a forgery.
   if (sodium_memcmp(h.cookie.data(), cookie_.data(), cookie_.size()) != 0)
     return fail(errc::bad_field);
-  if (!identity::verify(h.identity, responder_signed(sent_hello_, p.payload), h.sig))
+  const bool verified = verified_answer_.size() == p.payload.size() &&
+                        std::equal(p.payload.begin(), p.payload.end(), verified_answer_.begin());
+  if (!verified && !identity::verify(h.identity, responder_signed(sent_hello_, p.payload), h.sig))
     return fail(errc::bad_signature);
   if (expected_peer_ && h.identity != *expected_peer_) {
     const std::string text = "peer identity " + h.identity.short_hex() +

@@ -145,6 +145,7 @@ class initiator_handshake {
   std::array<std::uint8_t, hello_fields::size> sent_hello_{};  // what the responder signs over
   int challenges_ = 0;
   state state_ = state::idle;
+  mutable byte_vector verified_answer_;  // a hello answers_us() already checked
 };
 
 // The listening side: one per node, no state per hello (the cookie_jar is the node's).

@@ -3,6 +3,8 @@
 // silent peers and forged datagrams.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/errors.hpp"
 #include "tests/support/datagram_engines.hpp"
 
@@ -80,6 +82,8 @@ TEST(DatagramSession, ALostAnswerToAHelloIsSentAgainWithoutASecondSession) {
   ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
   EXPECT_EQ(responder_hellos, 2);
   EXPECT_EQ(net[1].stats().sessions_opened, 1u);
+  // B's first sealed packets overtook its repeated answer: A kept them rather than drop them.
+  EXPECT_EQ(net[0].stats().datagrams_dropped, 0u);
   for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
 }
 
@@ -181,6 +185,32 @@ TEST(DatagramSession, DialedSessionsBeyondTheirOwnEllCloseTheIdlestWithAFarewell
   ASSERT_EQ(net.events_of<node_engine::disconnected>(1).size(), 1u);
   EXPECT_EQ(net.events_of<node_engine::disconnected>(1)[0].ec, make_error_code(errc::connection_closed));
   EXPECT_TRUE(net.events_of<node_engine::disconnected>(2).empty());
+}
+
+TEST(DatagramSession, UnreliableMessagesArriveOnceOrNotAtAllAndAreNeverResent) {
+  datagram_engines net(21);
+  net.add();
+  net.add();
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1 && established(net, 1) == 1; }));
+  net.loss = 0.20;
+  for (std::uint8_t k = 0; k < 200; ++k) EXPECT_FALSE(net[0].send_unreliable(c, 70, byte_vector{k, 1, 2}));
+  net.pump();
+  net.run([] { return false; }, 5s);
+  auto got = net.events_of<node_engine::datagram_in>(1);
+  std::set<std::uint8_t> seen;
+  for (const auto& d : got) {
+    EXPECT_EQ(d.opcode, 70);
+    EXPECT_EQ(d.peer, net[0].id());
+    ASSERT_EQ(d.payload.size(), 3u);
+    EXPECT_TRUE(seen.insert(d.payload[0]).second) << "delivered twice";
+  }
+  EXPECT_GT(got.size(), 120u);  // about 160 of 200 get through 20 % loss...
+  EXPECT_LT(got.size(), 190u);  // ...and the lost ones are not sent again
+  // Only plugin opcodes, and only what fits one datagram.
+  EXPECT_EQ(net[0].send_unreliable(c, 2, byte_vector{}), make_error_code(errc::bad_field));
+  EXPECT_EQ(net[0].send_unreliable(c, 70, byte_vector(1200, 0)), make_error_code(errc::too_large));
+  EXPECT_EQ(net[0].send_unreliable(999, 70, byte_vector{}), make_error_code(errc::not_connected));
 }
 
 }  // namespace
