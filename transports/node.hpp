@@ -71,6 +71,9 @@ class node {
   std::vector<uri> listening() const { return driver_->listening(); }
 
   void add_handler(std::uint8_t opcode, sync_handler handler);
+  // Receives the unreliable messages (async_send_datagram) of a plugin opcode, on the node's
+  // strand. Messages with no handler are dropped.
+  void add_datagram_handler(std::uint8_t opcode, std::function<void(const node_id& sender, byte_span payload)> handler);
   void add_async_handler(std::uint8_t opcode, async_handler handler);
   // Receives a line of text for each notable event (refusals, cut-off peers).
   void set_log(std::function<void(const std::string&)> log);
@@ -106,6 +109,26 @@ class node {
   auto async_call(peer_ref target, std::uint8_t opcode, byte_vector payload, Token&& token) {
     return async_request(std::move(target), opcode,
                          core::wire::plugin_call{std::move(payload)}, std::forward<Token>(token));
+  }
+
+  // Sends a plugin message (opcode 64..255, at most about 1,150 bytes) once over the peer's UDP
+  // session: unacknowledged and never resent, so it may be lost, duplicated or overtaken
+  // (PROTOCOL.md 9.4). Completes when it was handed to the socket, or with errc::too_large,
+  // errc::not_supported (a TCP session), errc::not_connected.
+  template <typename Token>
+  auto async_send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, byte_vector payload) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode, payload = std::move(payload),
+                                                    h = std::move(handler), work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            d->send_datagram(std::move(target), opcode, std::move(payload), [d, shared](boost::system::error_code ec) {
+              detail::complete(std::move(*shared), d->any_executor(), ec);
+            });
+          });
+        },
+        token, std::move(target), opcode, std::move(payload));
   }
 
   // PING: completes with the round-trip time.

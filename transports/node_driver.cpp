@@ -256,6 +256,11 @@ void node_driver::pump() {
 void node_driver::on_event(core::node_engine::event& ev) {
   on_dht_event(ev);
   on_stream_event(ev);
+  if (auto* d = std::get_if<core::node_engine::datagram_in>(&ev)) {
+    auto it = datagram_handlers_.find(d->opcode);
+    if (it != datagram_handlers_.end()) it->second(d->peer, d->payload);  // none: dropped, as UDP would
+    return;
+  }
   if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
     auto waiters = std::move(waiting_[up->connection]);
     waiting_.erase(up->connection);
@@ -378,6 +383,17 @@ void node_driver::with_connection(const peer_ref& target, ready_handler then) {
     return then(errc::not_connected, 0);
   }
   dial(std::get<uri>(target), std::nullopt, std::move(then));
+}
+
+void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload,
+                                std::function<void(boost::system::error_code)> done) {
+  auto shared = std::make_shared<byte_vector>(std::move(payload));
+  with_connection(target, [this, shared, opcode, done = std::move(done)](boost::system::error_code ec,
+                                                                          core::connection_id c) {
+    if (!ec) ec = engine_.send_unreliable(c, opcode, *shared);
+    done(ec);
+    pump();
+  });
 }
 
 void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,

@@ -88,6 +88,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // `then` with how many answered.
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
 
+  // Unreliable plugin messages (PROTOCOL.md 9.4): a handler per opcode, on the strand.
+  using datagram_handler = std::function<void(const core::node_id&, byte_span)>;
+  void set_datagram_handler(std::uint8_t opcode, datagram_handler handler) { datagram_handlers_[opcode] = std::move(handler); }
+  void send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload,
+                     std::function<void(boost::system::error_code)> done);
+
   // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
   void open_stream(peer_ref target, stream_handler handler);
   // Completes with the next stream a peer opens (those not yet accepted wait, up to a backlog).
@@ -169,6 +175,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
   std::deque<std::shared_ptr<stream_state>> unaccepted_;
   std::deque<stream_handler> acceptors_waiting_;
+  std::unordered_map<std::uint8_t, datagram_handler> datagram_handlers_;
 };
 
 }  // namespace kadnet::transports

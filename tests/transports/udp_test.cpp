@@ -77,5 +77,22 @@ TEST(UdpTransport, AStoppedNodeSaysFarewellSoItsPeersNeedNotWait) {
   EXPECT_EQ(ec, make_error_code(core::errc::connection_closed));
 }
 
+TEST(UdpTransport, UnreliableMessagesReachTheirHandler) {
+  loopback_nodes net("udp");
+  auto& a = net.add();
+  auto& b = net.add();
+  std::promise<std::pair<node_id, byte_vector>> got;
+  b.add_datagram_handler(90, [&](const node_id& from, byte_span payload) {
+    got.set_value({from, byte_vector(payload.begin(), payload.end())});
+  });
+  auto [ec] = wait<error_code>([&](auto h) { a.async_send_datagram(net.address(1), 90, byte_vector{4, 5, 6}, h); });
+  EXPECT_FALSE(ec) << ec.message();
+  auto [from, payload] = got.get_future().get();
+  EXPECT_EQ(from, a.id());
+  EXPECT_EQ(payload, (byte_vector{4, 5, 6}));
+  auto [big] = wait<error_code>([&](auto h) { a.async_send_datagram(net.address(1), 90, byte_vector(1300, 1), h); });
+  EXPECT_EQ(big, make_error_code(core::errc::too_large));
+}
+
 }  // namespace
 }  // namespace kadnet
