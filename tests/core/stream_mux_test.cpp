@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/errors.hpp"
+#include "tests/support/byte_pattern.hpp"
 #include "tests/support/datagram_engines.hpp"
 
 namespace kadnet::core {
@@ -13,15 +14,7 @@ using namespace std::chrono_literals;
 using testing::datagram_engines;
 using kind = stream_mux::event_kind;
 
-byte_vector pattern(std::size_t size, std::uint32_t seed) {
-  byte_vector b(size);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-    v = static_cast<std::uint8_t>(x);
-  }
-  return b;
-}
+constexpr auto pattern = testing::byte_pattern;
 
 // Both ends of a set of streams: what each side still has to write, and what it has read.
 struct stream_app {

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/errors.hpp"
+#include "tests/support/byte_pattern.hpp"
 #include "tests/support/loopback_nodes.hpp"
 #include "transports/node.hpp"
 
@@ -19,15 +20,7 @@ using testing::wait;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
-byte_vector pattern(std::size_t size, std::uint32_t seed) {
-  byte_vector b(size);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-    v = static_cast<std::uint8_t>(x);
-  }
-  return b;
-}
+constexpr auto pattern = testing::byte_pattern;
 
 stream open(node& from, const uri& to) {
   auto [ec, s] = wait<error_code, stream>([&](auto h) { from.async_open_stream(to, h); });
