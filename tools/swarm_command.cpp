@@ -1,10 +1,8 @@
 #include "tools/swarm_command.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <functional>
 #include <future>
-#include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -12,60 +10,18 @@
 #include <thread>
 
 #include <sys/resource.h>
-#include <unistd.h>
-
-#include <fstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/json.hpp>
 
+#include "tools/sim_swarm.hpp"
+#include "tools/swarm_report.hpp"
 #include "transports/node.hpp"
 
 namespace kadnet::tools {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-long long int_arg(const std::string& flag, const std::string& text, long long lo, long long hi) {
-  long long v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
-    throw std::invalid_argument(flag + ": '" + text + "' must be a number from " + std::to_string(lo) +
-                                " to " + std::to_string(hi));
-  return v;
-}
-
-double fraction_arg(const std::string& flag, const std::string& text) {
-  double v = -1;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 0 || v >= 1)
-    throw std::invalid_argument(flag + ": '" + text + "' must be a fraction from 0 to below 1 (e.g. 0.33)");
-  return v;
-}
-
-// Resident memory of this process in KiB (Linux /proc), 0 if unreadable.
-double resident_kib() {
-  std::ifstream statm("/proc/self/statm");
-  double pages = 0, resident = 0;
-  if (!(statm >> pages >> resident)) return 0;
-  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1024.0;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-// Results of one batch of operations.
-struct batch {
-  std::size_t ok = 0, failed = 0;
-  std::vector<double> latency_ms;
-  std::vector<double> rounds;
-  double seconds = 0;
-  double success_pct() const { return ok + failed == 0 ? 0 : 100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed); }
-};
 
 // Runs `count` operations, `in_flight` at a time; `issue(k, done)` starts operation k and calls
 // done(ok, rounds) when it completes.
@@ -110,30 +66,8 @@ batch run_batch(std::size_t count, const std::function<void(std::size_t, std::fu
 
 }  // namespace
 
-swarm_options parse_swarm_options(const std::vector<std::string>& args) {
-  swarm_options o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
-      return args[++i];
-    };
-    if (args[i] == "--nodes") o.nodes = static_cast<int>(int_arg("--nodes", value(), 2, 5000));
-    else if (args[i] == "--ops") o.ops = static_cast<int>(int_arg("--ops", value(), 1, 1000000));
-    else if (args[i] == "--churn") o.churn = fraction_arg("--churn", value());
-    else if (args[i] == "--seed") o.seed = static_cast<std::uint64_t>(int_arg("--seed", value(), 0, 1LL << 62));
-    else if (args[i] == "--transport") {
-      o.transport = value();
-      if (o.transport == "sim")
-        throw std::invalid_argument("--transport sim: not available yet (the Node on the simulator is still to come); use tcp or udp");
-      if (o.transport != "tcp" && o.transport != "udp")
-        throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp or sim");
-    } else if (args[i] == "--json") o.json = true;
-    else throw std::invalid_argument("unknown argument '" + args[i] + "'");
-  }
-  return o;
-}
-
 int run_swarm(const swarm_options& o, std::ostream& out) {
+  if (o.transport == "sim") return print_swarm(o, run_sim_swarm(o), out);
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   double rss_before = resident_kib();
@@ -229,45 +163,15 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   io.stop();
   for (auto& t : threads) t.join();
 
-  bool ok = joins.failed == 0 && puts.failed == 0 && gets.failed == 0 && serial.failed == 0;
-  if (o.json) {
-    out << boost::json::serialize(boost::json::object{
-               {"bench", "swarm"}, {"nodes", o.nodes}, {"transport", o.transport}, {"seed", o.seed},
-               {"settle_s", settle_s}, {"joins_failed", joins.failed},
-               {"puts", ops}, {"put_success_pct", puts.success_pct()},
-               {"put_median_ms", percentile(puts.latency_ms, 0.5)}, {"put_p99_ms", percentile(puts.latency_ms, 0.99)},
-               {"gets", ops}, {"get_success_pct", gets.success_pct()},
-               {"get_median_ms", percentile(gets.latency_ms, 0.5)}, {"get_p99_ms", percentile(gets.latency_ms, 0.99)},
-               {"get_one_at_a_time_median_ms", percentile(serial.latency_ms, 0.5)},
-               {"get_one_at_a_time_p99_ms", percentile(serial.latency_ms, 0.99)},
-               {"lookup_rounds_median", percentile(gets.rounds, 0.5)}, {"lookup_rounds_p99", percentile(gets.rounds, 0.99)},
-               {"get_ops_per_s", gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0},
-               {"put_ops_per_s", puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0},
-               {"rss_per_node_kib", rss_per_node_kib},
-               {"killed", kill}, {"get_after_churn_success_pct", after.success_pct()},
-               {"get_after_churn_median_ms", percentile(after.latency_ms, 0.5)}})
-        << "\n";
-    return ok ? 0 : 1;
-  }
-  out << std::fixed << std::setprecision(2) << "kadnet swarm: " << o.nodes << " nodes on " << o.transport
-      << " loopback, one process, seed " << o.seed << "\n"
-      << "  time to settle      " << settle_s << " s (" << joins.ok << " joins, " << joins.failed << " failed)\n"
-      << "  puts                " << ops << ", " << puts.success_pct() << " % stored, median "
-      << percentile(puts.latency_ms, 0.5) << " ms, p99 " << percentile(puts.latency_ms, 0.99) << " ms\n"
-      << "  gets                " << ops << ", " << gets.success_pct() << " % found, median "
-      << percentile(gets.latency_ms, 0.5) << " ms, p99 " << percentile(gets.latency_ms, 0.99) << " ms\n"
-      << "  gets one at a time  " << serial.ok + serial.failed << ", " << serial.success_pct() << " % found, median "
-      << percentile(serial.latency_ms, 0.5) << " ms, p99 " << percentile(serial.latency_ms, 0.99) << " ms\n"
-      << "  lookup hops         median " << percentile(gets.rounds, 0.5) << ", p99 " << percentile(gets.rounds, 0.99) << "\n"
-      << "  throughput          " << (puts.seconds > 0 ? static_cast<double>(ops) / puts.seconds : 0) << " puts/s, "
-      << (gets.seconds > 0 ? static_cast<double>(ops) / gets.seconds : 0) << " gets/s (64 in flight)\n"
-      << "  memory              " << rss_per_node_kib << " KiB resident per node\n"
-      << "  sessions            " << totals.sessions_opened << " opened, " << totals.handshakes_failed
-      << " handshakes failed; " << totals.requests_sent << " requests, " << totals.timeouts << " timed out\n";
-  if (kill)
-    out << "  after killing " << kill << "    " << after.success_pct() << " % of gets found, median "
-        << percentile(after.latency_ms, 0.5) << " ms, p99 " << percentile(after.latency_ms, 0.99) << " ms\n";
-  return ok ? 0 : 1;
+  swarm_results r;
+  r.network = o.transport + " loopback";
+  r.settle_s = settle_s;
+  r.joins = std::move(joins), r.puts = std::move(puts), r.gets = std::move(gets);
+  r.serial = std::move(serial), r.after = std::move(after);
+  r.killed = kill;
+  r.rss_per_node_kib = rss_per_node_kib;
+  r.totals = totals;
+  return print_swarm(o, r, out);
 }
 
 }  // namespace kadnet::tools

@@ -1,6 +1,7 @@
 #pragma once
-// `kadnet swarm`: a DHT swarm on loopback in one process: forms it, stores and reads back values
-// from random nodes, kills a share of the nodes, reads again, and prints what it measured.
+// `kadnet swarm`: a DHT swarm in one process, on loopback sockets or on the simulated network:
+// forms it, stores and reads back values from random nodes, kills a share of the nodes, reads
+// again, and prints what it measured.
 #include <cstdint>
 #include <iosfwd>
 #include <string>
@@ -8,12 +9,16 @@
 
 namespace kadnet::tools {
 
+// Real sockets cost descriptors and kernel buffers; simulated nodes only memory.
+inline constexpr int max_socket_nodes = 5000;
+inline constexpr int max_sim_nodes = 100000;
+
 struct swarm_options {
   int nodes = 64;
   int ops = 200;           // puts, then as many gets (and again after the churn)
   double churn = 0.33;     // share of nodes killed before the second round of gets
   std::uint64_t seed = 1;
-  std::string transport = "tcp";
+  std::string transport = "tcp";  // tcp, udp, or sim: full nodes on the simulated network
   bool json = false;
 };
 

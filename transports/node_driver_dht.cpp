@@ -4,32 +4,16 @@
 #include "transports/node_driver.hpp"
 
 #include "core/errors.hpp"
+#include "dht/engine_bridge.hpp"
 
 namespace kadnet::transports {
 
 using core::errc;
 
-bool is_dht_request(std::uint8_t op) {
-  using core::wire::opcode;
-  return op == static_cast<std::uint8_t>(opcode::find_node) ||
-         op == static_cast<std::uint8_t>(opcode::find_value) ||
-         op == static_cast<std::uint8_t>(opcode::store);
-}
+bool is_dht_request(std::uint8_t op) { return dht::is_dht_request(op); }
 
 void node_driver::on_dht_event(core::node_engine::event& ev) {
-  if (!dht_) return;
-  auto now = std::chrono::steady_clock::now();
-  if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
-    dht_->on_peer_connected(up->peer, now);
-  } else if (auto* ann = std::get_if<core::node_engine::announced>(&ev)) {
-    dht_->on_peer_announced(ann->peer, ann->addresses, now);
-  } else if (auto* down = std::get_if<core::node_engine::disconnected>(&ev)) {
-    // Another session to the same peer may remain (both dialed at once).
-    if (down->peer && !engine_.connection_to(*down->peer)) dht_->on_peer_disconnected(*down->peer);
-  } else if (auto* in = std::get_if<core::node_engine::incoming>(&ev)) {
-    if (!is_dht_request(in->message.opcode)) return;
-    engine_.respond(in->connection, in->message.id, dht_->handle_request(in->peer, in->message, now));
-  }
+  if (dht_) dht::feed_engine_event(*dht_, engine_, ev, std::chrono::steady_clock::now());
 }
 
 bool node_driver::pump_dht() {
