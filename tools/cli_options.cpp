@@ -9,7 +9,7 @@ const char* const usage_text = R"(usage:
   kadnet keygen FILE
       Create an Ed25519 identity in FILE (mode 0600) and print its NodeId.
   kadnet node [--listen URI]... [--bootstrap URI]... [--identity FILE]
-              [--data-dir DIR] [--compression LIST] [--timeout MS] [--json]
+              [--data-dir DIR] [--inbox DIR] [--compression LIST] [--timeout MS] [--json]
       Run a node and read commands from standard input, one per line.
       --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000 or
                          udp://127.0.0.1:4000 (port 0: any; at most one udp://)
@@ -19,16 +19,21 @@ const char* const usage_text = R"(usage:
                          identity for this run)
       --data-dir DIR     keep the identity, the DHT values (SQLite) and a routing-table
                          snapshot in DIR (created if missing), so a restart keeps them
+      --inbox DIR        accept files peers send (sendfile) into DIR (created if missing);
+                         a transfer cut off resumes from DIR/NAME.part. Without it, offered
+                         files are refused
       --compression LIST methods to accept and prefer, in order, comma separated:
                          bz2,gzip,lzma,zlib,snappy,zstd or none (default zstd,snappy,zlib)
       --timeout MS       request timeout in milliseconds (default 5000)
       --json             print one JSON object per line instead of text
-  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp|udp] [--json]
-      Run a DHT swarm of N nodes (default 64) on loopback in this process: join,
-      put N values (--ops, default 200) from random nodes, get them back, kill a
-      share F of the nodes (default 0.33), get them again; print settle time,
-      success %, latency median and p99 and lookup hops. (The sim transport is
-      not available yet.)
+  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp|udp|sim] [--json]
+      Run a DHT swarm of N nodes (default 64) in this process: join, put N values
+      (--ops, default 200) from random nodes, get them back, kill a share F of the
+      nodes (default 0.33), get them again; print settle time, success %, latency
+      median and p99 and lookup hops. tcp and udp (at most 5000 nodes) run on
+      loopback sockets; sim (up to 100000 nodes) runs the same full nodes on the
+      simulated network in virtual time (20 ms +- 5 ms links), so its times and
+      latencies are virtual, and one seed replays the same run.
   kadnet --help
 
 commands of `kadnet node`:
@@ -36,6 +41,9 @@ commands of `kadnet node`:
   ping URI|ID              PING a peer and print the round-trip time
   send URI|ID OPCODE TEXT  call plugin OPCODE (64..255) with TEXT; every kadnet node
                            answers opcode 64 by echoing the text back
+  sendfile URI|ID PATH     send the file PATH (the rest of the line) to a peer, which
+                           stores it in its --inbox; needs a udp:// session. Resumes
+                           what the peer holds of it already
   put KEY VALUE            store VALUE (the rest of the line) under KEY in the DHT; KEY
                            is text, hashed to 32 bytes with BLAKE2b-256
   get KEY                  find the value stored under KEY
@@ -90,6 +98,7 @@ node_options parse_node_options(const std::vector<std::string>& args) {
     else if (a == "--bootstrap") o.bootstrap.push_back(uri_arg(a, value()));
     else if (a == "--identity") o.identity_file = value();
     else if (a == "--data-dir") o.data_dir = value();
+    else if (a == "--inbox") o.inbox = value();
     else if (a == "--compression") o.compression = compression_arg(value());
     else if (a == "--json") o.json = true;
     else if (a == "--help" || a == "-h") o.help = true;

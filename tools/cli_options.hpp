@@ -15,6 +15,7 @@ struct node_options {
   std::vector<transports::uri> bootstrap;
   std::optional<std::string> identity_file;
   std::optional<std::string> data_dir;  // identity, DHT values and a routing snapshot
+  std::optional<std::string> inbox;     // where offered files are accepted (none: all refused)
   std::vector<compression::codec_id> compression{compression::codec_id::zstd,
                                                  compression::codec_id::snappy,
                                                  compression::codec_id::zlib};

@@ -5,15 +5,20 @@
 #include <future>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 
 #include "core/errors.hpp"
+#include "core/wire/utf8.hpp"
+#include "tools/transfer_progress.hpp"
+#include "transports/file_transfer.hpp"
 #include "transports/node.hpp"
 
 namespace kadnet::tools {
@@ -21,18 +26,33 @@ namespace {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
+namespace fs = std::filesystem;
+namespace wire = core::wire;
 
 constexpr std::uint8_t echo_opcode = 64;
 
-// Prints results as text or as one JSON object per line; safe from any thread.
+// Prints results as text or as one JSON object per line; safe from any thread. On a terminal,
+// progress can be a line redrawn in place, which the next output replaces.
 class printer {
  public:
-  printer(std::ostream& out, bool json) : out_(out), json_(json) {}
+  printer(std::ostream& out, bool json, bool terminal) : out_(out), json_(json), terminal_(terminal && !json) {}
+
+  bool terminal() const { return terminal_; }
 
   void result(json::object fields, const std::string& text) {
     std::lock_guard lock(mutex_);
+    clear_progress();
     if (json_) out_ << json::serialize(fields) << "\n";
     else out_ << text << "\n";
+    out_.flush();
+  }
+  // A progress report: redrawn in place on a terminal, a line of its own otherwise.
+  void progress(json::object fields, const std::string& text) {
+    std::lock_guard lock(mutex_);
+    if (json_) out_ << json::serialize(fields) << "\n";
+    else if (terminal_) out_ << "\r" << text << "\x1b[K";
+    else out_ << text << "\n";
+    progress_shown_ = terminal_;
     out_.flush();
   }
   void error(const std::string& command, const std::string& message) {
@@ -41,10 +61,45 @@ class printer {
   void log(const std::string& line) { result({{"event", "log"}, {"text", line}}, "log: " + line); }
 
  private:
+  void clear_progress() {
+    if (progress_shown_) out_ << "\r\x1b[K";
+    progress_shown_ = false;
+  }
+
   std::ostream& out_;
   bool json_;
+  bool terminal_;
+  bool progress_shown_ = false;
   std::mutex mutex_;
 };
+
+// Text from peers (names, reasons) goes to terminals and JSON: control characters are shown as
+// '?', and so is every non-ASCII byte of text that is not UTF-8.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  bool utf8 = wire::valid_utf8(as_bytes(text));
+  for (auto& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || (u >= 0x80 && !utf8)) c = '?';
+  }
+  return out;
+}
+
+const char* reject_code_name(wire::file_reject_code code) {
+  using c = wire::file_reject_code;
+  switch (code) {
+    case c::unspecified: return "unspecified";
+    case c::declined: return "declined";
+    case c::bad_name: return "bad_name";
+    case c::too_large: return "too_large";
+    case c::not_accepting: return "not_accepting";
+    case c::exists: return "exists";
+    case c::busy: return "busy";
+    case c::io_error: return "io_error";
+    case c::malformed: return "malformed";
+  }
+  return "unspecified";
+}
 
 // Runs an asynchronous node operation and waits for its completion values. (Boost 1.81's
 // as_tuple cannot wrap use_future, so a callback fills a promise.)
@@ -64,15 +119,16 @@ std::string describe(const boost::system::error_code& ec, const core::reply& r) 
 
 class shell {
  public:
-  shell(const node_options& o, std::ostream& out)
+  shell(const node_options& o, std::ostream& out, bool terminal)
       : options_(o),
-        print_(out, o.json),
+        print_(out, o.json, terminal),
         node_(io_.get_executor(), load_identity(o), make_config(o), make_dht(o)) {
     node_.add_handler(echo_opcode, [](const core::node_id&, byte_span payload) {
       return byte_vector(payload.begin(), payload.end());
     });
     node_.set_log([this](const std::string& line) { print_.log(line); });
     for (const auto& u : o.listen) bound_.push_back(node_.listen(u));
+    start_receiver();
     io_thread_ = std::thread([this] {
       auto guard = asio::make_work_guard(io_);
       io_.run();
@@ -80,7 +136,9 @@ class shell {
   }
 
   ~shell() {
-    node_.stop();
+    // Waits for the stop to run, so that peers get its farewell (PROTOCOL.md 9.4) and their
+    // transfers end now rather than at their idle timeout.
+    node_.async_stop(asio::use_future).get();
     io_.stop();
     io_thread_.join();
   }
@@ -160,13 +218,15 @@ class shell {
     if (command == "help") return print_.result({{"cmd", "help"}, {"ok", true}, {"text", usage_text}}, usage_text);
     if (command == "ping") return ping(words);
     if (command == "send") return send(words);
+    if (command == "sendfile") return sendfile(words);
     if (command == "peers") return peers();
     if (command == "put") return put(words);
     if (command == "get") return get(words);
     if (command == "find") return find(words);
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
-    print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | put KEY VALUE | "
+    print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
+                          "put KEY VALUE | "
                           "get KEY | find ID | buckets | peers | stats | help | quit");
   }
 
@@ -212,6 +272,108 @@ class shell {
     if (ec) return print_.error("send", describe(ec, r));
     std::string reply(r.data.begin(), r.data.end());
     print_.result({{"cmd", "send"}, {"ok", true}, {"reply", reply}}, "reply: " + reply);
+  }
+
+  // Offers are answered on the node's strand: accepted into --inbox, refused without one.
+  void start_receiver() {
+    if (options_.inbox) {
+      inbox_ = fs::absolute(*options_.inbox);
+      fs::create_directories(inbox_);
+    }
+    file_receiver_settings s;
+    s.policy = [this](const file_offer_info& f) {
+      if (inbox_.empty())
+        return file_decision::reject(wire::file_reject_code::not_accepting,
+                                     "this node accepts no files (it runs without --inbox)");
+      print_.result({{"event", "file_offer"}, {"peer", f.peer.to_hex()}, {"name", printable(f.name)},
+                     {"size", f.size}, {"inbox", inbox_.string()}},
+                    "file offer from " + f.peer.to_hex() + ": " + printable(f.name) + " (" +
+                        std::to_string(f.size) + " bytes)");
+      return file_decision::accept_into(inbox_);
+    };
+    s.on_progress = [this](const file_offer_info& f, std::uint64_t done) {
+      auto now = transfer_meter::clock::now();
+      auto& meter = incoming_.try_emplace(f.peer.to_hex() + "/" + f.name, f.size, now).first->second;
+      // Lines, not a bar: the user may be typing a command.
+      if (!meter.update(done, false, now)) return;
+      print_.result({{"event", "file_progress"}, {"peer", f.peer.to_hex()}, {"name", printable(f.name)},
+                     {"bytes", done}, {"size", f.size}, {"mb_per_s", meter.mb_per_s()}},
+                    meter.line("receiving", printable(f.name)));
+    };
+    s.on_done = [this](const file_offer_info& f, boost::system::error_code ec, const file_receive_result& r) {
+      incoming_.erase(f.peer.to_hex() + "/" + f.name);
+      const std::string name = printable(f.name), peer = f.peer.to_hex();
+      if (!ec)
+        return print_.result({{"event", "file_received"}, {"ok", true}, {"peer", peer}, {"name", name},
+                              {"path", r.path.string()}, {"size", f.size}, {"resumed_from", r.resumed_from}},
+                             "received " + name + " (" + std::to_string(f.size) + " bytes) from " + peer + ": " +
+                                 r.path.string());
+      if (r.reject_code)
+        return print_.result({{"event", "file_refused"}, {"peer", peer}, {"name", name}, {"size", f.size},
+                              {"code", reject_code_name(*r.reject_code)}, {"reason", printable(r.reason)}},
+                             "refused file '" + name + "' from " + peer + ": " + printable(r.reason));
+      print_.result({{"event", "file_received"}, {"ok", false}, {"peer", peer}, {"name", name}, {"error", ec.message()}},
+                    "receiving '" + name + "' from " + peer + " failed: " + ec.message());
+    };
+    receiver_ = std::make_unique<file_receiver>(node_, std::move(s));
+    receiver_->start();
+  }
+
+  void sendfile(std::istringstream& words) {
+    const char* usage = "sendfile URI|ID PATH";
+    auto ref = target("sendfile", words, usage);
+    if (!ref) return;
+    std::string path;
+    std::getline(words >> std::ws, path);
+    if (path.empty()) return print_.error("sendfile", std::string("missing PATH; usage: ") + usage);
+    // Name the file in what goes wrong with it before the library's errno says it alone.
+    std::error_code fec;
+    auto status = fs::status(path, fec);
+    if (fec || !fs::exists(status))
+      return print_.error("sendfile", "cannot read '" + path + "': " + (fec ? fec.message() : "no such file"));
+    if (!fs::is_regular_file(status)) return print_.error("sendfile", "'" + path + "' is not a regular file");
+    const std::string name = fs::path(path).filename().string();
+    if (auto problem = wire::check_file_name(name); problem != wire::file_name_problem::none)
+      return print_.error("sendfile", "the file name '" + printable(name) + "' cannot be sent: it " +
+                                          wire::describe(problem));
+
+    const auto start = transfer_meter::clock::now();
+    const bool terminal = print_.terminal();
+    std::optional<transfer_meter> meter;  // touched by the progress callback only, on the node's strand
+    auto [ec, r] = wait_for<boost::system::error_code, file_send_result>([&](auto cb) {
+      async_send_file(
+          node_, *ref, path,
+          [&, this](std::uint64_t done, std::uint64_t total) {
+            if (!meter) meter.emplace(total, start);
+            if (!meter->update(done, terminal, transfer_meter::clock::now())) return;
+            print_.progress({{"event", "send_progress"}, {"name", printable(name)}, {"bytes", done}, {"size", total},
+                             {"mb_per_s", meter->mb_per_s()}},
+                            terminal ? meter->bar(printable(name)) : meter->line("sending", printable(name)));
+          },
+          cb);
+    });
+    if (ec == file_errc::rejected) {
+      auto code = reject_code_name(r.reject_code.value_or(wire::file_reject_code::unspecified));
+      return print_.result({{"cmd", "sendfile"}, {"ok", false}, {"code", code}, {"reason", printable(r.reason)},
+                            {"error", "the peer refused " + printable(name) + ": " + printable(r.reason)}},
+                           "sendfile: the peer refused " + printable(name) + ": " + printable(r.reason) + " (" +
+                               code + ")");
+    }
+    if (ec == core::errc::not_supported)
+      return print_.error("sendfile", "file transfer needs a UDP session, and the session with this peer is TCP "
+                                      "(use the peer's udp:// URI)");
+    if (ec) return print_.error("sendfile", "sending '" + path + "' failed: " + ec.message());
+    double seconds = std::chrono::duration<double>(transfer_meter::clock::now() - start).count();
+    double mb_per_s = seconds > 0 ? static_cast<double>(r.bytes_sent) / seconds / 1e6 : 0.0;
+    std::ostringstream text;
+    text << "sent " << printable(name) << " (" << r.size << " bytes";
+    if (r.resumed_from > 0) text << ", resumed from byte " << r.resumed_from;
+    text << ") in " << std::fixed << std::setprecision(2) << seconds << " s, " << std::setprecision(1) << mb_per_s
+         << " MB/s";
+    print_.result({{"cmd", "sendfile"}, {"ok", true}, {"name", printable(name)}, {"size", r.size},
+                   {"sent", r.bytes_sent}, {"resumed_from", r.resumed_from}, {"seconds", seconds},
+                   {"mb_per_s", mb_per_s}, {"blake2b", to_hex(r.digest)}},
+                  text.str());
   }
 
   void put(std::istringstream& words) {
@@ -325,12 +487,16 @@ class shell {
   node node_;
   std::vector<uri> bound_;
   std::thread io_thread_;
+  fs::path inbox_;  // empty: offered files are refused
+  std::map<std::string, transfer_meter> incoming_;  // by peer/name; on the node's strand
+  // Last: destroyed first, so that its callbacks never see the members above gone.
+  std::unique_ptr<file_receiver> receiver_;
 };
 
 }  // namespace
 
 int run_node_shell(const node_options& options, std::istream& in, std::ostream& out) {
-  shell s(options, out);
+  shell s(options, out, &out == &std::cout && ::isatty(STDOUT_FILENO));
   s.run(in);
   return 0;
 }

@@ -92,5 +92,14 @@ case "$name" in
     { printf '\x05'; zstd -q -c <"$dir/.plain"; } >"$dir/zstd"
     rm -f "$dir/.plain"
     ;;
+  file_transfer_fuzzer)
+    # The frames of PROTOCOL.md 9.7 as each side of a transfer sends them (the codec test's bytes).
+    offer=5050002d0000000000000005324dcf027dd4a30a932c441f365a25e86b173defa4b8e58948253471b81b72cf612e747874
+    accept=515100280000000000000003324dcf027dd4a30a932c441f365a25e86b173defa4b8e58948253471b81b72cf
+    echo "${offer}545400080000000000000000535300056865${offer:0:4}" | unhex >"$dir/sender_cut"
+    echo "${offer}5454000800000000000000005353000568656c6c6f" | unhex >"$dir/sender"
+    echo "${accept}5555000100" | unhex >"$dir/receiver_ok"
+    echo "5252000705657869737473" | unhex >"$dir/receiver_reject"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac

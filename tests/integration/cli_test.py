@@ -6,6 +6,7 @@ Usage: cli_test.py PATH_TO_KADNET [unittest arguments...]
 Everything runs on 127.0.0.1. Every wait is bounded: the test reads a node's output until the
 line it expects shows up (or a deadline passes); there are no fixed sleeps.
 """
+import hashlib
 import json
 import os
 import queue
@@ -54,10 +55,10 @@ def parse_packets(data):
 class Node:
     """A `kadnet node` process driven through its stdin, its stdout read line by line."""
 
-    def __init__(self, *extra, listen=True, json_mode=True, identity=None, compression=None):
+    def __init__(self, *extra, listen=True, json_mode=True, identity=None, compression=None, scheme="tcp"):
         argv = [KADNET, "node", "--timeout", NODE_REQUEST_TIMEOUT_MS]
         if listen:
-            argv += ["--listen", "tcp://127.0.0.1:0"]
+            argv += ["--listen", f"{scheme}://127.0.0.1:0"]
         if json_mode:
             argv.append("--json")
         if identity:
@@ -158,7 +159,7 @@ class Node:
                 self.uri = self.expect_text(lambda l: l.startswith("listening "), START_TIMEOUT).split()[1]
         assert HEX64.match(self.id or ""), f"bad NodeId {self.id!r}"
         if self.uri:
-            m = re.fullmatch(r"tcp://127\.0\.0\.1:(\d+)", self.uri)
+            m = re.fullmatch(r"(?:tcp|udp)://127\.0\.0\.1:(\d+)", self.uri)
             assert m, f"unexpected listening URI {self.uri!r}"
             self.port = int(m.group(1))
             assert self.port != 0, "the listening URI must show the bound port, not 0"
@@ -752,10 +753,11 @@ class UsageTest(KadnetTestCase):
             r = run_cli(*args)
             self.assertEqual(r.returncode, 0, args)
             for word in ("keygen", "node", "--listen", "--bootstrap", "--identity", "--compression",
-                         "--timeout", "--json", "id", "ping", "send", "peers", "stats", "help", "quit"):
+                         "--timeout", "--json", "--inbox", "id", "ping", "send", "sendfile", "peers", "stats",
+                         "help", "quit"):
                 self.assertIn(word, r.stdout, f"{args}: help does not mention {word}")
-            for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "peers", "stats",
-                            "help", "quit"):
+            for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "sendfile URI|ID PATH", "peers",
+                            "stats", "help", "quit"):
                 self.assertRegex(r.stdout, r"(?m)^\s+" + re.escape(command),
                                  f"{args}: help lacks a line for {command!r}")
 
@@ -796,6 +798,120 @@ class UsageTest(KadnetTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(str(a.port), r.stderr)
         self.assertEqual(a.quit(), 0)
+
+
+# 5b --------------------------------------------------------------------------------------------
+class FileTransferTest(KadnetTestCase):
+    """sendfile between two `kadnet node` processes over udp://127.0.0.1 (PROTOCOL.md 9.7)."""
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp.name, "src", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def received(self, node, name):
+        """Waits for the receiver's file_received / file_refused event about `name`."""
+        return node.expect_json(lambda o: o.get("event") in ("file_received", "file_refused")
+                                and o.get("name") == name)
+
+    def test_sendfile_arrives_intact_and_resumes(self):
+        inbox = os.path.join(self.tmp.name, "inbox")
+        b = self.node("--inbox", inbox, scheme="udp")
+        a = self.node(listen=False)
+        data = secrets.token_bytes(3 * 1024 * 1024 + 17)
+        src = self.write("payload.bin", data)
+
+        r = a.command(f"sendfile {b.uri} {src}")
+        self.assertIs(r.get("ok"), True, r)
+        self.assertEqual((r["name"], r["size"], r["sent"], r["resumed_from"]), ("payload.bin", len(data), len(data), 0))
+        self.assertEqual(r["blake2b"], hashlib.blake2b(data, digest_size=32).hexdigest())
+        progress = [e["bytes"] for e in a.events if e.get("event") == "send_progress"]
+        self.assertTrue(progress, f"no progress shown: {a.events}")
+        self.assertEqual(progress, sorted(progress))
+        self.assertEqual(progress[-1], len(data))
+
+        done = self.received(b, "payload.bin")
+        self.assertEqual(done["event"], "file_received", done)
+        self.assertIs(done["ok"], True, done)
+        self.assertEqual(done["peer"], a.id)
+        self.assertEqual(os.path.realpath(done["path"]), os.path.realpath(os.path.join(inbox, "payload.bin")))
+        self.assertTrue(any(e.get("event") == "file_offer" and e.get("name") == "payload.bin" for e in b.events),
+                        f"the offer was not shown: {b.events}")
+        with open(os.path.join(inbox, "payload.bin"), "rb") as f:
+            self.assertTrue(f.read() == data, "the received file differs")
+        self.assertEqual(sorted(os.listdir(inbox)), ["payload.bin"])
+
+        # A partial file left by an interrupted transfer: only the rest is sent.
+        more = secrets.token_bytes(1024 * 1024)
+        src2 = self.write("second.bin", more)
+        with open(os.path.join(inbox, "second.bin.part"), "wb") as f:
+            f.write(more[:300000])
+        r = a.command(f"sendfile {b.id} {src2}")  # by NodeId over the session just made
+        self.assertIs(r.get("ok"), True, r)
+        self.assertEqual((r["resumed_from"], r["sent"]), (300000, len(more) - 300000))
+        self.assertIs(self.received(b, "second.bin").get("ok"), True)
+        with open(os.path.join(inbox, "second.bin"), "rb") as f:
+            self.assertTrue(f.read() == more)
+
+        # The same name again: refused, and the reason reaches the sender.
+        r = a.command(f"sendfile {b.uri} {src}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertEqual(r.get("code"), "exists", r)
+        self.assertIn("exists", r.get("reason", ""))
+        self.assertEqual(self.received(b, "payload.bin").get("event"), "file_refused")
+        self.assertEqual(a.quit(), 0)
+        self.assertEqual(b.quit(), 0)
+
+    def test_refused_names_and_bad_input(self):
+        inbox = os.path.join(self.tmp.name, "inbox")
+        b = self.node("--inbox", inbox, scheme="udp")
+        a = self.node(listen=False)
+        # A name the sender cannot offer: refused before anything is sent, naming the problem.
+        sneaky = self.write("..sneaky", b"x")
+        r = a.command(f"sendfile {b.uri} {sneaky}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertIn("..sneaky", r.get("error", ""))
+        self.assertIn("..", r["error"])
+        # A name the receiver refuses (too long to keep as NAME.part): its reason reaches the sender.
+        long_name = "n" * 251
+        r = a.command(f"sendfile {b.uri} {self.write(long_name, b'y')}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertEqual(r.get("code"), "bad_name", r)
+        self.assertIn("name", r.get("reason", ""))
+        refused = self.received(b, long_name)
+        self.assertEqual(refused.get("event"), "file_refused", refused)
+        self.assertEqual(os.listdir(inbox), [])
+        self.assertEqual(sorted(os.listdir(self.tmp.name)), ["inbox", "src"])
+
+        # Bad input: each gets a message naming the problem, and the node goes on.
+        missing = os.path.join(self.tmp.name, "src", "missing.bin")
+        cases = [
+            (f"sendfile {b.uri} {missing}", "missing.bin"),
+            (f"sendfile {b.uri}", "PATH"),
+            ("sendfile", "missing"),
+            (f"sendfile nonsense {sneaky}", "nonsense"),
+            (f"sendfile {b.uri} {os.path.join(self.tmp.name, 'src')}", "not a regular file"),
+        ]
+        for line, mention in cases:
+            r = a.command(line)
+            self.assertIs(r.get("ok"), False, f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
+            self.assertEqual(a.command("id").get("id"), a.id, f"no id answer after {line!r}")
+
+        # A node without --inbox refuses offers with a reason; a TCP session cannot carry streams.
+        c = self.node(scheme="udp")
+        r = a.command(f"sendfile {c.uri} {self.write('hello.txt', b'hello')}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertEqual(r.get("code"), "not_accepting", r)
+        self.assertIn("--inbox", r.get("reason", ""))
+        d = self.node("--inbox", os.path.join(self.tmp.name, "d_inbox"))
+        r = a.command(f"sendfile {d.uri} {self.write('hello2.txt', b'hello')}")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertIn("UDP", r.get("error", ""))
+        for n in (a, b, c, d):
+            self.assertEqual(n.quit(), 0)
 
 
 # 6 ---------------------------------------------------------------------------------------------

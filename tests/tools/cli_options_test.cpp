@@ -195,8 +195,15 @@ TEST(CliOptions, FlagMissingItsValueIsNamed) {
 TEST(CliOptions, UsageMentionsEveryFlag) {
   std::string usage = usage_text;
   for (const char* flag :
-       {"--listen", "--bootstrap", "--identity", "--compression", "--timeout", "--json", "--help"})
+       {"--listen", "--bootstrap", "--identity", "--compression", "--timeout", "--json", "--help", "--inbox"})
     EXPECT_CONTAINS(usage, flag);
+  EXPECT_CONTAINS(usage, "sendfile URI|ID PATH");
+}
+
+TEST(CliOptions, Inbox) {
+  EXPECT_FALSE(parse_node_options({}).inbox.has_value());
+  EXPECT_EQ(parse_node_options({"--inbox", "/tmp/in box"}).inbox, "/tmp/in box");
+  EXPECT_EQ(error_of({"--inbox"}), "--inbox needs a value");
 }
 
 }  // namespace
