@@ -350,8 +350,9 @@ struct dht_node::impl {
     }
     // Nodes beyond the k closest that answered with an older version (cached copies) get the new
     // one too, so that the lookup's own path serves no stale value; they are not replicas.
-    for (const auto& [c, version] : op.holders) {
-      if (version >= v.version) continue;
+    for (const auto& holder : op.holders) {
+      const contact& c = holder.first;  // not a structured binding: clang 14 cannot capture one
+      if (holder.second >= v.version) continue;
       if (std::any_of(targets.begin(), targets.end(), [&](const contact& t) { return t.id == c.id; })) continue;
       send(request_kind::store_quiet, 0, c, s, now);
       ++op.stats.messages;
