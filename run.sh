@@ -8,7 +8,7 @@ BUILD_DIR=${KADNET_BUILD_DIR:-build}
 PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang libclang-rt-14-dev
   libboost1.81-dev libsodium-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libsnappy-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev pybind11-dev python3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libudt-dev libsqlite3-dev pybind11-dev python3-dev
   gzip bzip2 xz-utils zstd python3 python3-snappy iproute2
 )
 
@@ -22,7 +22,13 @@ usage: ./run.sh COMMAND [ARGS]
   bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it),
                    swarm [--nodes 64,256] [--json] (DHT swarms on loopback TCP),
                    sim [--nodes 1000,10000,100000] [--lookups 1000] [--loss P] [--json]
-                   (DHT nodes on the simulated network: build time, lookup rounds, memory)
+                   (DHT nodes on the simulated network: build time, lookup rounds, memory),
+                   latency [--seed S] [--in-order] [--json] (KCP's test: 1,000 8-byte requests
+                   every 20 ms over a UDP session on the simulated network, RTT 60-125 ms,
+                   10 % round-trip loss; one-way and round-trip latency, retransmits),
+                   stream [--bytes N] [--loss P] [--json] (the same N bytes, default 256MiB,
+                   over 127.0.0.1 through one kadnet stream, UDT, TCP and raw UDP; goodput,
+                   ratios, integrity, memory)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
@@ -89,7 +95,7 @@ case "$cmd" in
     ;;
   bench)
     name=${1:-}
-    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim)" >&2; exit 2; }
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream)" >&2; exit 2; }
     shift
     build >/dev/null
     case "$name" in
@@ -111,12 +117,22 @@ case "$cmd" in
         # kadnet_bench_sim]; each size runs in a process of its own.
         "$BUILD_DIR/bin/kadnet_bench_sim" "$@"
         ;;
+      latency)
+        # ./run.sh bench latency [--seed S] [--in-order] [--json] [other flags of
+        # kadnet_bench_latency, e.g. --loss 0.1 --messages 1000]
+        "$BUILD_DIR/bin/kadnet_bench_latency" "$@"
+        ;;
+      stream)
+        # ./run.sh bench stream [--bytes N] [--loss P] [--json] [other flags of
+        # kadnet_bench_stream: --reorder R, --seed S, --timeout S, --window U, --only LIST]
+        "$BUILD_DIR/bin/kadnet_bench_stream" "$@"
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream)" >&2; exit 2 ;;
     esac
     ;;
   swarm)

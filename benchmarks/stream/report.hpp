@@ -1,0 +1,25 @@
+#pragma once
+// The stream benchmark's output: a table for people, or one JSON object (--json).
+#include <optional>
+#include <ostream>
+
+#include "benchmarks/stream/options.hpp"
+#include "benchmarks/stream/transfer.hpp"
+
+namespace kadnet::bench {
+
+struct bench_run {
+  options opts;
+  double blake2b_mbps = 0;
+  std::optional<transfer_result> kadnet;           // (a), impaired by the nodes' sockets
+  std::optional<transfer_result> kadnet_relay;     // (a) through the relay UDT uses (loss > 0)
+  std::optional<transfer_result> kadnet_lossless;  // (a) at 0 % loss, for the loss run's own ratio
+  std::optional<transfer_result> udt, tcp, raw_udp;
+};
+
+// Every kadnet stream arrived whole and intact, and UDT's did too if it finished.
+bool all_intact(const bench_run& run);
+void print_table(const bench_run& run, std::ostream& out);
+void print_json(const bench_run& run, std::ostream& out);
+
+}  // namespace kadnet::bench
