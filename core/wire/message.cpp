@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/errors.hpp"
+#include "core/wire/utf8.hpp"
 
 namespace kadnet::core::wire {
 namespace {
@@ -21,40 +22,6 @@ constexpr std::string_view store_context = "kadnet-store-1";
 constexpr std::uint8_t body_opcode(std::size_t index) { return static_cast<std::uint8_t>(index); }
 static_assert(std::variant_size_v<message_body> == last_defined_opcode + 2);
 static_assert(std::is_same_v<std::variant_alternative_t<9, message_body>, store>);
-
-// UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates, nothing above U+10FFFF.
-// Neither the standard library nor our dependencies offer a non-throwing check.
-bool valid_utf8(byte_span s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::uint8_t b = s[i];
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t extra;
-    std::uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
-    if (b >= 0xc2 && b <= 0xdf) {
-      extra = 1;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      extra = 2;
-      if (b == 0xe0) lo = 0xa0;   // overlong
-      if (b == 0xed) hi = 0x9f;   // surrogates
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      extra = 3;
-      if (b == 0xf0) lo = 0x90;   // overlong
-      if (b == 0xf4) hi = 0x8f;   // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (s.size() - i <= extra) return false;
-    if (s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (std::size_t k = 2; k <= extra; ++k)
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-    i += extra + 1;
-  }
-  return true;
-}
 
 byte_vector to_vector(byte_span s) { return byte_vector(s.begin(), s.end()); }
 
