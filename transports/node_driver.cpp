@@ -147,20 +147,10 @@ void node_driver::dial_udp(const uri& where, std::optional<core::node_id> expect
         ec = errc::not_connected;
       }
     }
-    if (ec) {
-      auto waiters = std::move(self->resolving_[key]);
-      self->resolving_.erase(key);
-      for (auto& w : waiters) w(ec, 0);
-      return;
-    }
+    if (ec) return self->dial_finished(key, ec, 0);
     auto c = self->engine_.dial_datagram(std::chrono::steady_clock::now(), expected, udp_port::address_bytes(ep));
     self->datagram_peers_[c] = self->udp_->endpoint_of(udp_port::address_bytes(ep));
-    self->dialed_[key] = c;
-    auto waiters = std::move(self->resolving_[key]);
-    self->resolving_.erase(key);
-    auto& queue = self->waiting_[c];
-    for (auto& w : waiters) queue.push_back(std::move(w));
-    self->pump();
+    self->dial_finished(key, {}, c);
   };
   boost::system::error_code literal;
   auto address = asio::ip::make_address(where.host, literal);
@@ -338,23 +328,11 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   if (queue.size() > 1) return;  // a dial to this address is already under way
   if (where.scheme == "udp") return dial_udp(where, expected, key);
   auto self = shared_from_this();
-  auto fail_all = [self, key](boost::system::error_code ec) {
-    auto waiters = std::move(self->resolving_[key]);
-    self->resolving_.erase(key);
-    for (auto& w : waiters) w(ec, 0);
-  };
-  auto on_connected = [self, key, expected, fail_all](std::shared_ptr<tcp::socket> socket,
-                                                      boost::system::error_code ec) {
+  auto on_connected = [self, key, expected](std::shared_ptr<tcp::socket> socket, boost::system::error_code ec) {
     self->connecting_.erase(socket);
-    if (self->stopped_) return fail_all(errc::shutting_down);
-    if (ec) return fail_all(ec);
-    auto c = self->adopt(std::move(*socket), false, expected);
-    self->dialed_[key] = c;
-    auto waiters = std::move(self->resolving_[key]);
-    self->resolving_.erase(key);
-    auto& queue = self->waiting_[c];
-    for (auto& w : waiters) queue.push_back(std::move(w));
-    self->pump();
+    if (self->stopped_) return self->dial_finished(key, errc::shutting_down, 0);
+    if (ec) return self->dial_finished(key, ec, 0);
+    self->dial_finished(key, {}, self->adopt(std::move(*socket), false, expected));
   };
   auto socket = std::make_shared<tcp::socket>(strand_);
   connecting_.insert(socket);
@@ -375,6 +353,20 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
           on_connected(socket, ec);
         });
       });
+}
+
+void node_driver::dial_finished(const std::string& key, boost::system::error_code ec, core::connection_id c) {
+  auto waiters = std::move(resolving_[key]);
+  resolving_.erase(key);
+  if (ec) {
+    for (auto& w : waiters) w(ec, 0);
+    return;
+  }
+  // The dial is under way: its waiters hear once the handshake is done (or failed).
+  dialed_[key] = c;
+  auto& queue = waiting_[c];
+  for (auto& w : waiters) queue.push_back(std::move(w));
+  pump();
 }
 
 void node_driver::with_connection(const peer_ref& target, ready_handler then) {

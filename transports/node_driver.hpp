@@ -123,6 +123,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   uri listen_udp(const uri& where, const boost::asio::ip::address& address);
   void start_udp(const boost::asio::ip::udp::endpoint& bind_to);
   void dial_udp(const uri& where, std::optional<core::node_id> expected, const std::string& key);
+  // A dial of `key` has its connection (or failed): its waiters move on.
+  void dial_finished(const std::string& key, boost::system::error_code ec, core::connection_id c);
   // Sends what a datagram connection's session queued; ends it once the engine closed it.
   void transmit_datagrams(core::connection_id c);
   core::connection_id adopt(boost::asio::ip::tcp::socket socket, bool inbound,
