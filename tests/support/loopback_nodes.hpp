@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "tests/support/fixed_keys.hpp"
 #include "transports/node.hpp"
@@ -20,7 +21,9 @@ class loopback_nodes {
   explicit loopback_nodes(std::string transport = "tcp")
       : transport_(std::move(transport)), work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
   ~loopback_nodes() {
-    for (auto& n : nodes_) n->stop();
+    // Wait for each stop to run: it completes pending operations, whose handlers may hold the
+    // node (a stream's pending read, an accept), before the io_context goes away.
+    for (auto& n : nodes_) n->async_stop(boost::asio::use_future).get();
     nodes_.clear();
     work_.reset();
     io_.stop();
