@@ -225,7 +225,9 @@ class node {
   }
 
   // Closes listeners and sessions; pending operations fail with errc::shutting_down; with a
-  // data directory the routing-table snapshot is saved. Also done by the destructor.
+  // data directory the routing-table snapshot is saved. Also done by the destructor, which only
+  // posts it: keep the io_context running until it has run (or await async_stop), since a
+  // pending stream read or accept holds the node until it completes.
   void stop();
   // stop(), completing once it has run (e.g. before reopening the same data directory).
   template <typename Token>
