@@ -36,8 +36,7 @@ void local_file::close() {
   fd_ = -1;
 }
 
-local_file local_file::open_for_sending(const std::filesystem::path& path, error_code& ec) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+local_file local_file::regular_file(int fd, error_code& ec) {
   if (fd < 0) {
     ec = last_error();
     return {};
@@ -51,20 +50,13 @@ local_file local_file::open_for_sending(const std::filesystem::path& path, error
   return f;
 }
 
+local_file local_file::open_for_sending(const std::filesystem::path& path, error_code& ec) {
+  return regular_file(::open(path.c_str(), O_RDONLY | O_CLOEXEC), ec);
+}
+
 local_file local_file::open_partial(const std::filesystem::path& path, error_code& ec) {
   // O_NOFOLLOW: a symlink planted under the partial name must not redirect the write elsewhere.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    ec = last_error();
-    return {};
-  }
-  local_file f(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) ec = last_error();
-  else if (!S_ISREG(st.st_mode)) ec = file_errc::not_a_file;
-  else ec = {};
-  if (ec) f.close();
-  return f;
+  return regular_file(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644), ec);
 }
 
 std::uint64_t local_file::size(error_code& ec) const {

@@ -42,6 +42,8 @@ class local_file {
 
  private:
   explicit local_file(int fd) : fd_(fd) {}
+  // Takes the descriptor an open() returned: fails (closing it) unless it is a regular file.
+  static local_file regular_file(int fd, boost::system::error_code& ec);
   int fd_ = -1;
 };
 

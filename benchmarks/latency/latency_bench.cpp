@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "benchmarks/common/number_args.hpp"
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
 #include "core/wire/packet.hpp"
@@ -75,32 +76,6 @@ const char* const usage_text =
     "                session's own start-up exchange (compression options) is over\n"
     "  --*-rto-ms, --ack-delay-ms   override node_config::datagram.channel on both nodes\n"
     "  --trace       one line per message: index, issued (ms), one-way, round trip (ms)\n";
-
-std::uint64_t parse_number(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-')
-    throw std::invalid_argument(flag + ": '" + text + "' is not a whole number");
-  return v;
-}
-
-double parse_real(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || !(v >= 0))
-    throw std::invalid_argument(flag + ": '" + text + "' is not a non-negative number");
-  return v;
-}
 
 options parse_options(int argc, char** argv) {
   options o;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/common/number_args.hpp"
 #include "benchmarks/sim/dht_swarm.hpp"
 #include "benchmarks/sim/report.hpp"
 
@@ -50,19 +51,6 @@ struct options {
 const char* const usage_text =
     "usage: kadnet_bench_sim [--nodes 1000,10000] [--lookups 1000] [--values 100] [--loss P]\n"
     "                        [--latency-ms 10] [--jitter-ms 5] [--join-interval-ms 1] [--seed S] [--json]\n";
-
-std::uint64_t parse_number(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-')
-    throw std::invalid_argument(flag + ": '" + text + "' is not a whole number");
-  return v;
-}
 
 options parse_options(int argc, char** argv) {
   options o;
