@@ -362,9 +362,6 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
         st.peer_prefers = static_cast<compression::codec_id>(opt.setting);
       return send_reply(c, m.id, wire::ack{m.opcode, {opt.option, opt.setting}});
     }
-    case opcode::shout:  // a flood is never acknowledged
-      events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
-      return;
     case opcode::speak:
       send_reply(c, m.id, wire::ack{m.opcode, {}});
       events_.push_back(incoming{c, st.sess.peer()->peer, std::move(m)});
@@ -381,6 +378,7 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
     }
     case opcode::announce:
       return on_announce(c, st, m);
+    case opcode::shout:  // broadcast along the routing table: the DHT's job
     case opcode::find_node:
     case opcode::find_value:
     case opcode::store:
@@ -515,14 +513,6 @@ request_id node_engine::start_request(time_point now, connection_id c, std::uint
     if (!internal) events_.push_back(request_done{r, reply{ec, {}, {}, {}}});
   }
   return r;
-}
-
-boost::system::error_code node_engine::send_oneway(connection_id c, std::uint8_t opcode,
-                                                   wire::message_body body) {
-  auto it = connections_.find(c);
-  if (it == connections_.end() || it->second.closing || !it->second.sess.is_established())
-    return errc::not_connected;
-  return send_message(c, it->second, wire::message{opcode, 0, std::move(body)});
 }
 
 void node_engine::enforce_outbound_limit(connection_id keep) {

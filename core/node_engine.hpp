@@ -119,14 +119,12 @@ class node_engine {
   request_id request(time_point now, connection_id c, std::uint8_t opcode, wire::message_body body,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Answers a request that surfaced as an `incoming` event (the DHT's FIND_NODE, FIND_VALUE,
-  // STORE); `body` is the ACK or NACK.
+  // STORE, SHOUT); `body` is the ACK or NACK.
   void respond(connection_id c, std::uint32_t message_id, wire::message_body body);
   // Sends a plugin message (opcode 64..255) once over a datagram session, unacknowledged and never
   // resent: it may be lost, duplicated or overtaken. Errors: not_connected, not_supported (a
   // stream session), too_large (beyond one datagram), bad_field (not a plugin opcode).
   boost::system::error_code send_unreliable(connection_id c, std::uint8_t opcode, byte_span payload);
-  // Sends a message that gets no reply (SHOUT, SPEAK).
-  boost::system::error_code send_oneway(connection_id c, std::uint8_t opcode, wire::message_body body);
 
   // Byte streams over an established datagram session (PROTOCOL.md 9.6); see stream_mux for
   // what each does. open_stream fails with not_connected (no such session), not_supported (a

@@ -23,7 +23,7 @@ constexpr std::size_t max_maintenance_queue = 1024;
 constexpr std::size_t max_pending_requests = 1u << 16;
 
 enum class op_kind { find_node, bootstrap, get, put, refresh, republish };
-enum class request_kind { lookup, store, store_quiet, ping };
+enum class request_kind { lookup, store, store_quiet, ping, shout };
 
 bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish; }
 bool sends_find_value(op_kind k) {
@@ -57,6 +57,11 @@ byte_vector u64_be(std::uint64_t v) {
   return out;
 }
 
+routing_table::random_source sodium_random() {
+  core::ensure_sodium();
+  return [](mutable_byte_span out) { randombytes_buf(out.data(), out.size()); };
+}
+
 lookup_stats to_stats(const lookup::stats& s, std::size_t extra_messages = 0) {
   return lookup_stats{s.rounds, s.messages + extra_messages};
 }
@@ -75,7 +80,7 @@ struct dht_node::impl {
 
   struct pending {
     request_kind kind;
-    operation_id op;
+    operation_id op;  // for a SHOUT: the broadcaster's handle
     contact to;
     core::time_point sent;
   };
@@ -110,11 +115,9 @@ struct dht_node::impl {
   impl(const core::identity& self_, dht_config config_, value_store& store,
        std::function<void(mutable_byte_span)> random_)
       : self(self_), config(std::move(config_)), values(store),
-        table(self_.id(), config.routing), random(std::move(random_)) {
-    if (!random) {
-      core::ensure_sodium();
-      random = [](mutable_byte_span out) { randombytes_buf(out.data(), out.size()); };
-    }
+        table(self_.id(), config.routing), random(std::move(random_)),
+        shouts(self_, table, config.broadcast, random ? random : sodium_random()) {
+    if (!random) random = sodium_random();
     // The lookup's k is the replication factor and the reply size; keep them one number.
     config.lookup.k = std::min(config.lookup.k, max_contacts_per_reply);
   }
@@ -124,6 +127,7 @@ struct dht_node::impl {
   value_store& values;
   routing_table table;
   routing_table::random_source random;
+  broadcaster shouts;
 
   std::unordered_map<request_token, pending> pending_requests;
   std::unordered_map<operation_id, operation> ops;
@@ -155,6 +159,7 @@ struct dht_node::impl {
           if constexpr (std::is_same_v<T, wire::find_node>) return wire::opcode::find_node;
           else if constexpr (std::is_same_v<T, wire::find_value>) return wire::opcode::find_value;
           else if constexpr (std::is_same_v<T, wire::store>) return wire::opcode::store;
+          else if constexpr (std::is_same_v<T, wire::shout>) return wire::opcode::shout;
           else return wire::opcode::ping;
         },
         body));
@@ -203,7 +208,24 @@ struct dht_node::impl {
         if (auto held = values.get(s->key, now)) n.data = u64_be(held->version);
       return n;
     }
+    if (std::holds_alternative<wire::shout>(m.body)) {
+      auto reply = shouts.receive(from, m, now);
+      flush_shouts(now);
+      return reply;
+    }
     return wire::nack{m.opcode, wire::nack_code::bad_request, "not a DHT request", {}};
+  }
+
+  // Queues the broadcaster's SHOUTs and reports our shouts that are done.
+  void flush_shouts(core::time_point now) {
+    while (auto r = shouts.poll_send()) send(request_kind::shout, r->handle, r->to, std::move(r->message), now);
+    while (auto f = shouts.poll_finished()) {
+      shout_outcome o;
+      o.sequence = f->sequence;
+      o.delegates = f->delegates;
+      if (f->delegates == 0) o.ec = core::errc::not_connected;
+      if (f->owner != 0) events.push_back(operation_done{f->owner, std::move(o)});
+    }
   }
 
   // --- operations ---
@@ -251,7 +273,7 @@ struct dht_node::impl {
     }
   }
 
-  void complete(operation& op, std::variant<find_node_result, get_result, put_outcome> result) {
+  void complete(operation& op, decltype(operation_done::result) result) {
     if (reported(op.kind)) events.push_back(operation_done{op.id, std::move(result)});
     else if (maintenance_in_flight > 0) --maintenance_in_flight;
     ops.erase(op.id);
@@ -550,6 +572,10 @@ struct dht_node::impl {
           op->second.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
         if (--op->second.stores_outstanding == 0) finish_put(op->second);
         break;
+      case request_kind::shout:
+        shouts.on_reply(p.op, r, now);
+        flush_shouts(now);
+        break;
       case request_kind::store_quiet:
       case request_kind::ping:
         break;
@@ -636,6 +662,17 @@ operation_id dht_node::put(const core::node_id& key, byte_vector value, put_opti
   return id;
 }
 
+operation_id dht_node::shout(byte_vector payload, core::time_point now) {
+  impl_->arm(now);
+  operation_id id = impl_->next_op++;
+  if (!impl_->shouts.originate(std::move(payload), id, now))
+    impl_->events.push_back(operation_done{id, shout_outcome{core::make_error_code(core::errc::too_large), 0, 0}});
+  impl_->flush_shouts(now);
+  return id;
+}
+
+std::optional<shout_delivery> dht_node::poll_shout() { return impl_->shouts.poll_delivery(); }
+
 std::optional<dht_node::operation_done> dht_node::poll_event() {
   if (impl_->events.empty()) return std::nullopt;
   operation_done e = std::move(impl_->events.front());
@@ -650,5 +687,7 @@ std::optional<core::time_point> dht_node::next_deadline() const { return impl_->
 const routing_table& dht_node::table() const { return impl_->table; }
 
 const value_store& dht_node::store() const { return impl_->values; }
+
+const broadcast_counters& dht_node::broadcast_stats() const { return impl_->shouts.counters(); }
 
 }  // namespace kadnet::dht

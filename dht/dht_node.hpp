@@ -31,6 +31,7 @@
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
 #include "core/wire/message.hpp"
+#include "dht/broadcast.hpp"
 #include "dht/contact.hpp"
 #include "dht/lookup.hpp"
 #include "dht/routing_table.hpp"
@@ -52,6 +53,7 @@ struct dht_config {
   std::chrono::milliseconds republish_interval{default_republish_interval};
   // Holders hand their values to the current k closest this often (and when a closer node joins).
   std::chrono::milliseconds replicate_interval{default_republish_interval};
+  broadcast_config broadcast;           // SHOUT (dht/broadcast.hpp)
 };
 
 // How a put wants its value stored.
@@ -84,17 +86,23 @@ struct put_outcome {
   lookup_stats stats;
 };
 
+struct shout_outcome {
+  boost::system::error_code ec;  // clear when at least one node took the shout, else not_connected
+  std::uint64_t sequence = 0;    // the shout's (origin, sequence) name
+  std::size_t delegates = 0;     // nodes this node handed it to (each covers a part of the network)
+};
+
 class dht_node {
  public:
   struct outgoing {
     request_token token;
     contact to;
-    std::uint8_t opcode;  // FIND_NODE, FIND_VALUE or STORE (or PING for a bucket's eviction check)
+    std::uint8_t opcode;  // FIND_NODE, FIND_VALUE, STORE or SHOUT (or PING for a bucket's eviction check)
     core::wire::message_body body;
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome> result;
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome> result;
   };
 
   // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
@@ -109,7 +117,7 @@ class dht_node {
   void on_peer_connected(const core::node_id& peer, core::time_point now);
   void on_peer_announced(const core::node_id& peer, std::vector<std::string> addresses, core::time_point now);
   void on_peer_disconnected(const core::node_id& peer);
-  // The ACK or NACK body answering a FIND_NODE, FIND_VALUE or STORE from `from`.
+  // The ACK or NACK body answering a FIND_NODE, FIND_VALUE, STORE or SHOUT from `from`.
   core::wire::message_body handle_request(const core::node_id& from, const core::wire::message& m,
                                           core::time_point now);
 
@@ -124,7 +132,12 @@ class dht_node {
   operation_id find_node(const core::node_id& target, core::time_point now);
   operation_id get(const core::node_id& key, core::time_point now);
   operation_id put(const core::node_id& key, byte_vector value, put_options options, core::time_point now);
+  // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
+  // this node; done when the nodes it handed the shout to have taken it.
+  operation_id shout(byte_vector payload, core::time_point now);
   std::optional<operation_done> poll_event();
+  // Shouts from other nodes, each once, in the order they arrived.
+  std::optional<shout_delivery> poll_shout();
 
   // --- time ---
   void handle_timeout(core::time_point now);
@@ -132,6 +145,7 @@ class dht_node {
 
   const routing_table& table() const;
   const value_store& store() const;
+  const broadcast_counters& broadcast_stats() const;
 
  private:
   struct impl;

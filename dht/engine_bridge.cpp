@@ -10,7 +10,7 @@ bool is_dht_request(std::uint8_t op) {
   using core::wire::opcode;
   return op == static_cast<std::uint8_t>(opcode::find_node) ||
          op == static_cast<std::uint8_t>(opcode::find_value) ||
-         op == static_cast<std::uint8_t>(opcode::store);
+         op == static_cast<std::uint8_t>(opcode::store) || op == static_cast<std::uint8_t>(opcode::shout);
 }
 
 void feed_engine_event(dht_node& dht, node_engine& engine, const node_engine::event& ev, core::time_point now) {

@@ -31,7 +31,7 @@
 
 namespace kadnet::dht {
 
-// FIND_NODE, FIND_VALUE and STORE: the requests a DHT answers.
+// FIND_NODE, FIND_VALUE, STORE and SHOUT: the requests a DHT answers.
 bool is_dht_request(std::uint8_t opcode);
 
 // Feeds one engine event to the DHT: session up, announced or down, and the answer to a DHT

@@ -78,7 +78,7 @@ error_code decode_body(byte_reader& r, const decode_limits&, set_connection_opt&
 error_code decode_body(byte_reader& r, const decode_limits& limits, shout& m) {
   if (auto ec = read_id(r, m.origin)) return ec;
   std::uint32_t payload_len = 0;
-  if (!r.u64(m.sequence) || !r.u8(m.hops) || !r.u32(payload_len)) return errc::truncated;
+  if (!r.u64(m.sequence) || !r.u8(m.hops) || !r.u8(m.scope) || !r.u32(payload_len)) return errc::truncated;
   byte_span payload;
   if (auto ec = read_counted(r, payload_len, limits.max_payload, payload)) return ec;
   if (!r.array(m.sig)) return errc::truncated;
@@ -189,6 +189,7 @@ struct body_encoder {
     w.bytes(m.origin.bytes());
     w.u64(m.sequence);
     w.u8(m.hops);
+    w.u8(m.scope);
     write_counted(w, m.payload);
     w.bytes(m.sig);
   }

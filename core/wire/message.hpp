@@ -105,11 +105,12 @@ struct set_connection_opt {
   friend bool operator==(const set_connection_opt&, const set_connection_opt&) = default;
 };
 
-// SHOUT 4: a broadcast every node forwards once; signed by its origin.
+// SHOUT 4: a broadcast that reaches every node once, along a tree; signed by its origin.
 struct shout {
   node_id origin;
   std::uint64_t sequence = 0;
-  std::uint8_t hops = 0;  // not signed: each forwarder increments it
+  std::uint8_t hops = 0;   // not signed: each forwarder increments it
+  std::uint8_t scope = 0;  // not signed: the receiver covers the ids sharing its first `scope` bits
   byte_vector payload;
   signature sig{};        // over shout_signed_bytes()
   friend bool operator==(const shout&, const shout&) = default;

@@ -164,11 +164,11 @@ TEST_F(EngineBridge, AReadyAfterTheBridgeIsGoneDoesNothing) {
   EXPECT_TRUE(a.engine.take_dirty().empty());
 }
 
-TEST(EngineBridgeGlue, OnlyFindNodeFindValueAndStoreAreDhtRequests) {
+TEST(EngineBridgeGlue, FindNodeFindValueStoreAndShoutAreDhtRequests) {
   using core::wire::opcode;
-  for (auto op : {opcode::find_node, opcode::find_value, opcode::store})
+  for (auto op : {opcode::find_node, opcode::find_value, opcode::store, opcode::shout})
     EXPECT_TRUE(is_dht_request(static_cast<std::uint8_t>(op)));
-  for (auto op : {opcode::ack, opcode::nack, opcode::ping, opcode::shout, opcode::announce})
+  for (auto op : {opcode::ack, opcode::nack, opcode::ping, opcode::speak, opcode::whisper, opcode::announce})
     EXPECT_FALSE(is_dht_request(static_cast<std::uint8_t>(op)));
   EXPECT_FALSE(is_dht_request(64));
 }

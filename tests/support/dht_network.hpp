@@ -49,6 +49,8 @@ class dht_network {
     bool alive = true;
     std::unordered_set<std::size_t> sessions;
     std::unordered_map<dht::operation_id, dht::dht_node::operation_done> done;
+    std::vector<dht::shout_delivery> shouts;  // shouts delivered to this node, in order
+    std::size_t shout_copies = 0;             // SHOUT requests that reached it (duplicates too)
   };
 
   explicit dht_network(std::uint64_t seed, dht::dht_config config = {})
@@ -100,6 +102,12 @@ class dht_network {
     auto id = node(i).dht->put(key, std::move(value), options, now_);
     dirty(i);
     return std::get<dht::put_outcome>(wait(i, id).result);
+  }
+
+  dht::shout_outcome shout(std::size_t i, byte_vector payload) {
+    auto id = node(i).dht->shout(std::move(payload), now_);
+    dirty(i);
+    return std::get<dht::shout_outcome>(wait(i, id).result);
   }
 
   // A request sent straight from node `from` to node `to`, outside any DHT operation (e.g. a
@@ -248,6 +256,7 @@ class dht_network {
         if (n.alive) deliver(i, std::move(*o));
       }
       while (auto e = n.dht->poll_event()) n.done.insert_or_assign(e->id, std::move(*e));
+      while (auto d = n.dht->poll_shout()) n.shouts.push_back(std::move(*d));
     }
   }
 
@@ -282,6 +291,7 @@ class dht_network {
       if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) {
         body = core::wire::ack{m.opcode, {}};
       } else {
+        if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::shout)) ++node(target).shout_copies;
         body = node(target).dht->handle_request(node(from).identity.id(), m, now_);
         dirty(target);
       }

@@ -1,0 +1,298 @@
+#include "dht/broadcast.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/errors.hpp"
+#include "dht/routing_table.hpp"
+
+namespace kadnet::dht {
+
+namespace {
+
+namespace wire = core::wire;
+
+// Whether `id` starts with the same `bits` leading bits as `of`.
+bool shares_prefix(const core::node_id& id, const core::node_id& of, int bits) {
+  return id.common_prefix_length(of) >= bits;
+}
+
+bool unreachable(const core::reply& r) {
+  using core::errc;
+  return r.ec == errc::timeout || r.ec == errc::not_connected || r.ec == errc::connection_closed ||
+         r.ec == errc::peer_cut_off || r.ec == errc::shutting_down;
+}
+
+wire::nack refuse(wire::nack_code code, std::string text) {
+  return wire::nack{static_cast<std::uint8_t>(wire::opcode::shout), code, std::move(text), {}};
+}
+
+// One contact (or this node, when `to` is null) and the part of the id space it covers.
+struct share {
+  const core::node_id* id;
+  const contact* to;  // null: this node
+  int scope = -1;     // -1: no part of its own (a delegate next to it covers it)
+};
+
+// The delegate among candidates: the fastest measured, else the most recently seen.
+share& fastest(std::vector<share>& shares, std::size_t lo, std::size_t hi) {
+  auto better = [](const share& a, const share& b) {
+    auto ra = a.to->rtt.count(), rb = b.to->rtt.count();
+    if ((ra > 0) != (rb > 0)) return ra > 0;
+    if (ra != rb) return ra < rb;
+    return a.to->last_seen > b.to->last_seen;
+  };
+  return *std::min_element(shares.begin() + static_cast<std::ptrdiff_t>(lo),
+                           shares.begin() + static_cast<std::ptrdiff_t>(hi), better);
+}
+
+// Cuts the ids in shares[lo, hi) — sorted, all sharing their first `depth` bits, and covering
+// the ids that share the first `scope` — into parts. A bit where the ids fall on both sides cuts
+// the range in two. A bit where they all fall on one side says nothing about the other side
+// unless the range holds this node (Kademlia's tables know every non-empty subtree next to their
+// own id): along our own path the empty side is empty; elsewhere the cutting stops and one
+// delegate takes the whole range, to cover it from the inside.
+void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int scope, int depth, const core::node_id* self) {
+  auto holds_self = [&](std::size_t from, std::size_t to) {
+    return self && std::any_of(shares.begin() + static_cast<std::ptrdiff_t>(from),
+                               shares.begin() + static_cast<std::ptrdiff_t>(to),
+                               [](const share& s) { return s.to == nullptr; });
+  };
+  bool ours = holds_self(lo, hi);
+  while (hi - lo > 1 && depth < core::id_bits) {
+    auto first_one = std::partition_point(shares.begin() + static_cast<std::ptrdiff_t>(lo),
+                                          shares.begin() + static_cast<std::ptrdiff_t>(hi),
+                                          [depth](const share& s) { return !s.id->bit(depth); });
+    auto m = static_cast<std::size_t>(first_one - shares.begin());
+    if (m == lo || m == hi) {
+      if (!ours) break;
+      ++depth;
+      continue;
+    }
+    bool left_ours = holds_self(lo, m);
+    cut(shares, lo, m, depth + 1, depth + 1, left_ours ? self : nullptr);
+    lo = m;
+    ours = ours && !left_ours;
+    scope = ++depth;
+  }
+  if (ours) return;  // our own part: we hold the shout already
+  fastest(shares, lo, hi).scope = scope;
+}
+
+}  // namespace
+
+broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
+                         const std::function<void(mutable_byte_span)>& random)
+    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {
+  std::uint8_t start[8];
+  random(mutable_byte_span(start, sizeof start));
+  std::uint64_t s = 0;
+  for (std::uint8_t b : start) s = (s << 8) | b;
+  next_sequence_ = s >> 1;  // room to count up for a very long time without wrapping
+}
+
+std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::uint64_t owner, core::time_point now) {
+  if (payload.size() > config_.max_payload) return std::nullopt;
+  shout_key key{self_.id(), next_sequence_++};
+  seen_.insert(key.origin, key.sequence, now);  // marked with scope 0: we cover everything
+  active_shout& s = active_[key];
+  s.message.origin = key.origin;
+  s.message.sequence = key.sequence;
+  s.message.payload = std::move(payload);
+  s.message.sig = self_.sign(wire::shout_signed_bytes(s.message));
+  s.owner = owner;
+  s.originated = true;
+  forward(key, s, 0, core::id_bits + 1);
+  if (s.sends_out == 0) settle(key);
+  return key.sequence;
+}
+
+wire::message_body broadcaster::receive(const core::node_id& from, const wire::message& m, core::time_point now) {
+  const auto* in = std::get_if<wire::shout>(&m.body);
+  if (!in) return refuse(wire::nack_code::bad_request, "not a SHOUT");
+  shout_key key{in->origin, in->sequence};
+  const wire::ack taken{m.opcode, {}};
+  auto covered = seen_.mark(key.origin, key.sequence, now);
+  if (covered && (config_.flood || in->scope >= *covered)) {
+    ++counters_.duplicates;
+    return taken;
+  }
+  if (in->payload.size() > config_.max_payload) {
+    ++counters_.too_large;
+    return refuse(wire::nack_code::too_large, "shout payload over " + std::to_string(config_.max_payload) + " bytes");
+  }
+  if (!core::identity::verify(in->origin, wire::shout_signed_bytes(*in), in->sig)) {
+    ++counters_.forged;
+    return refuse(wire::nack_code::bad_request, "shout signature does not verify");
+  }
+  if (covered) {
+    // Seen, but now asked to cover more (a delegate next to us died): cover the difference.
+    ++counters_.duplicates;
+    seen_.set_mark(key.origin, key.sequence, in->scope);
+    if (in->hops < 255) forward(key, start_forwarding(key, *in, from), in->scope, *covered);
+    if (active_[key].sends_out == 0) active_.erase(key);
+    return taken;
+  }
+  if (!take_token(in->origin, now)) {
+    ++counters_.rate_limited;
+    return refuse(wire::nack_code::rate_limited, "too many shouts from this origin");
+  }
+  seen_.insert(key.origin, key.sequence, now);
+  seen_.set_mark(key.origin, key.sequence, in->scope);
+  ++counters_.delivered;
+  deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
+  if (in->hops < 255) {
+    forward(key, start_forwarding(key, *in, from), in->scope, core::id_bits + 1);
+    if (active_[key].sends_out == 0) active_.erase(key);
+  }
+  return taken;
+}
+
+broadcaster::active_shout& broadcaster::start_forwarding(const shout_key& key, const wire::shout& in,
+                                                         const core::node_id& from) {
+  active_shout& s = active_[key];
+  if (s.sends_out == 0) {
+    s.message = in;
+    s.message.hops = static_cast<std::uint8_t>(in.hops + 1);
+  }
+  s.excluded.push_back(from);  // never back to the sender: it has the shout
+  return s;
+}
+
+void broadcaster::forward(const shout_key& key, active_shout& s, int scope, int covered) {
+  std::vector<contact> known = table_.all();
+  std::erase_if(known, [&](const contact& c) {
+    return c.id == key.origin || std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
+  });
+  if (config_.flood) {
+    for (const contact& c : known) send(key, s, c, 0, 1);
+    return;
+  }
+  std::erase_if(known, [&](const contact& c) {
+    int shared = c.id.common_prefix_length(self_.id());
+    return shared < scope || shared >= covered;
+  });
+  split_among(key, s, static_cast<std::uint8_t>(scope), known, true);
+}
+
+void broadcaster::split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
+                              const std::vector<contact>& candidates, bool include_self) {
+  std::vector<share> shares;
+  shares.reserve(candidates.size() + 1);
+  for (const contact& c : candidates) shares.push_back(share{&c.id, &c});
+  if (include_self) shares.push_back(share{&self_.id(), nullptr});
+  if (shares.empty()) return;
+  std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
+  cut(shares, 0, shares.size(), scope, scope, include_self ? &self_.id() : nullptr);
+  for (const share& part : shares)
+    if (part.to && part.scope >= 0) send(key, s, *part.to, static_cast<std::uint8_t>(std::min(part.scope, 255)), config_.attempts_per_delegate);
+}
+
+void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, std::uint8_t scope, int attempts) {
+  std::uint64_t handle = next_handle_++;
+  sends_.emplace(handle, pending_send{key, to, scope, attempts - 1});
+  ++s.sends_out;
+  ++counters_.forwarded;
+  wire::shout m = s.message;
+  m.scope = scope;
+  out_.push_back(send_request{handle, to, std::move(m)});
+}
+
+void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::time_point) {
+  auto it = sends_.find(handle);
+  if (it == sends_.end()) return;
+  pending_send p = std::move(it->second);
+  sends_.erase(it);
+  auto a = active_.find(p.key);
+  if (a == active_.end()) return;
+  active_shout& s = a->second;
+  --s.sends_out;
+  if (!r.ec) {
+    ++s.delegates;
+  } else if (unreachable(r)) {
+    if (p.attempts_left > 0) {
+      ++counters_.resent;
+      send(p.key, s, p.to, p.scope, p.attempts_left);
+    } else if (!config_.flood) {
+      ++counters_.reassigned;
+      s.excluded.push_back(p.to.id);
+      reassign(p, s);
+    }
+  }
+  if (s.sends_out == 0) settle(p.key);
+}
+
+// The delegate of a part is gone: the other contacts we know in the part split it; knowing none,
+// a contact in the next wider part covers it with that wider scope (it covers the difference).
+void broadcaster::reassign(const pending_send& failed, active_shout& s) {
+  std::vector<contact> known = table_.all();
+  std::erase_if(known, [&](const contact& c) {
+    return c.id == failed.key.origin || std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
+  });
+  auto within = [&](int bits) {
+    std::vector<contact> in;
+    for (const contact& c : known)
+      if (c.id.common_prefix_length(failed.to.id) >= bits) in.push_back(c);
+    return in;
+  };
+  if (auto inside = within(failed.scope); !inside.empty())
+    return split_among(failed.key, s, failed.scope, inside, false);
+  for (int wider = failed.scope - 1; wider >= 0; --wider) {
+    if (self_.id().common_prefix_length(failed.to.id) >= wider) return;  // our own part: nobody else there
+    if (auto around = within(wider); !around.empty())
+      return split_among(failed.key, s, static_cast<std::uint8_t>(wider), around, false);
+  }
+}
+
+// Every part of the shout was taken or given up.
+void broadcaster::settle(const shout_key& key) {
+  auto a = active_.find(key);
+  if (a == active_.end()) return;
+  if (a->second.originated) finished_.push_back(finished{a->second.owner, key.sequence, a->second.delegates});
+  active_.erase(a);
+}
+
+bool broadcaster::take_token(const core::node_id& origin, core::time_point now) {
+  auto it = origins_.find(origin);
+  if (it == origins_.end()) {
+    if (origins_.size() >= config_.max_origins_tracked) {
+      // Forget the origins that have refilled completely: they are indistinguishable from new.
+      std::erase_if(origins_, [&](const auto& e) {
+        double idle = std::chrono::duration<double>(now - e.second.refilled).count();
+        return e.second.tokens + idle * config_.origin_rate >= config_.origin_burst;
+      });
+      if (origins_.size() >= config_.max_origins_tracked) return false;
+    }
+    it = origins_.emplace(origin, origin_bucket{config_.origin_burst, now}).first;
+  }
+  origin_bucket& b = it->second;
+  double elapsed = std::chrono::duration<double>(now - b.refilled).count();
+  b.tokens = std::min(config_.origin_burst, b.tokens + std::max(0.0, elapsed) * config_.origin_rate);
+  b.refilled = now;
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
+}
+
+std::optional<broadcaster::send_request> broadcaster::poll_send() {
+  if (out_.empty()) return std::nullopt;
+  send_request r = std::move(out_.front());
+  out_.pop_front();
+  return r;
+}
+
+std::optional<shout_delivery> broadcaster::poll_delivery() {
+  if (deliveries_.empty()) return std::nullopt;
+  shout_delivery d = std::move(deliveries_.front());
+  deliveries_.pop_front();
+  return d;
+}
+
+std::optional<broadcaster::finished> broadcaster::poll_finished() {
+  if (finished_.empty()) return std::nullopt;
+  finished f = finished_.front();
+  finished_.pop_front();
+  return f;
+}
+
+}  // namespace kadnet::dht

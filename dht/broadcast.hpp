@@ -1,0 +1,168 @@
+#pragma once
+// SHOUT, sans-I/O: a broadcast that reaches every node once, along a tree cut from the routing
+// tables (PROTOCOL.md 5.5 and "Broadcast").
+//
+// The tree. A SHOUT carries a scope: the number of leading id bits the receiver is responsible
+// for, i.e. every node whose id starts with the same `scope` bits as the receiver's. The origin
+// sends with scope 0 (everyone). A node responsible for a prefix P splits P among the contacts it
+// knows inside it: it walks the id bits below P, and wherever its known contacts (and itself) fall
+// on both sides of a bit it cuts there; a contact alone in its part becomes the part's delegate
+// and gets the SHOUT with that part's prefix length as scope. A part where this node knows no one
+// is taken to be empty: Kademlia's tables know at least one node in every non-empty subtree next
+// to their own id, and the delegate of a part lies inside it, so it knows that part from the
+// inside. Parts never overlap, so in a healthy network every node gets exactly one copy, and each
+// hop narrows the prefix by about log2(k) bits (a few hops for 10,000 nodes).
+//
+// Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
+// gets the same SHOUT again (`attempts_per_delegate` sends in all); after that its part is split
+// again among the other contacts this node knows in it, or, if it knows none, handed with a wider
+// scope to a contact in the next larger part. A node that gets a SHOUT it has seen, with a wider
+// scope than it covered, covers the difference (it remembers the widest scope per shout). A NACK
+// (rate limit, bad signature) is not repaired.
+//
+// Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
+// and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
+// again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
+// The scope is not signed: a node sent a genuine SHOUT with a wider scope than its share forwards
+// it to more nodes, who drop it as seen — bounded by one table's worth of copies per node.
+//
+// `flood` turns the tree off (every node forwards to every contact, once): the baseline the
+// broadcast benchmark compares against.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/identity.hpp"
+#include "core/node_engine.hpp"
+#include "core/wire/message.hpp"
+#include "dht/contact.hpp"
+#include "dht/seen_cache.hpp"
+
+namespace kadnet::dht {
+
+class routing_table;
+
+struct broadcast_config {
+  std::size_t max_payload = 16 * 1024;
+  // Shouts remembered to drop duplicates, and for how long.
+  std::size_t seen_capacity = 1u << 16;
+  std::chrono::milliseconds seen_lifetime{std::chrono::minutes(10)};
+  // Per origin: a token bucket of `origin_burst` shouts refilled at `origin_rate` per second.
+  double origin_rate = 20.0;
+  double origin_burst = 50.0;
+  std::size_t max_origins_tracked = 4096;
+  // Sends of one SHOUT to one delegate before its part goes to others.
+  int attempts_per_delegate = 2;
+  // Benchmark baseline: forward to every contact instead of along the tree.
+  bool flood = false;
+};
+
+// A shout from another node, delivered once.
+struct shout_delivery {
+  core::node_id origin;
+  std::uint64_t sequence = 0;
+  std::uint8_t hops = 0;  // forwards between the origin and this node
+  byte_vector payload;
+};
+
+struct broadcast_counters {
+  std::uint64_t delivered = 0;      // shouts handed to the application
+  std::uint64_t duplicates = 0;     // copies of shouts already seen
+  std::uint64_t forged = 0;         // bad signature: dropped
+  std::uint64_t rate_limited = 0;   // over the origin's rate: dropped
+  std::uint64_t too_large = 0;      // payload over max_payload: dropped
+  std::uint64_t forwarded = 0;      // SHOUT requests sent (first sends and resends)
+  std::uint64_t resent = 0;         // resends to a silent delegate
+  std::uint64_t reassigned = 0;     // parts given to other delegates after one stayed silent
+};
+
+class broadcaster {
+ public:
+  // A SHOUT this node wants sent to `to`; report its reply with on_reply(handle, ...).
+  struct send_request {
+    std::uint64_t handle;
+    contact to;
+    core::wire::shout message;
+  };
+
+  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
+  broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
+              const std::function<void(mutable_byte_span)>& random);
+
+  // Starts a shout of ours; nullopt when the payload is too large. The sends come from
+  // poll_send(); `owner` is reported back by poll_finished() once every part was taken or given
+  // up (0: nobody waits).
+  std::optional<std::uint64_t> originate(byte_vector payload, std::uint64_t owner, core::time_point now);
+  // A SHOUT from a peer: the reply to send (ACK, or NACK with the reason).
+  core::wire::message_body receive(const core::node_id& from, const core::wire::message& m, core::time_point now);
+  // What became of a send: ACK, NACK or a transport error (timeout, no session).
+  void on_reply(std::uint64_t handle, const core::reply& r, core::time_point now);
+
+  std::optional<send_request> poll_send();
+  std::optional<shout_delivery> poll_delivery();
+  // An originated shout all of whose parts were taken (or given up): its owner and how many
+  // delegates took it.
+  struct finished { std::uint64_t owner; std::uint64_t sequence; std::size_t delegates; };
+  std::optional<finished> poll_finished();
+
+  const broadcast_counters& counters() const { return counters_; }
+  std::size_t in_flight() const { return sends_.size(); }
+
+ private:
+  using shout_key = message_name;
+  // A shout this node is forwarding: the message, and the work still out for it.
+  struct active_shout {
+    core::wire::shout message;
+    std::size_t sends_out = 0;
+    std::uint64_t owner = 0;      // originated here: who waits for it
+    bool originated = false;
+    std::size_t delegates = 0;    // parts taken
+    // Never sent to (again): the node it came from, and delegates that stayed silent.
+    std::vector<core::node_id> excluded;
+  };
+  struct pending_send {
+    shout_key key;
+    contact to;
+    std::uint8_t scope;
+    int attempts_left;  // further sends if this one goes unanswered
+  };
+  struct origin_bucket {
+    double tokens;
+    core::time_point refilled;
+  };
+
+  // Hands the shout on over the part of the id space sharing our first `scope` bits, less the
+  // part sharing our first `covered` bits (already handled).
+  void forward(const shout_key& key, active_shout& s, int scope, int covered);
+  active_shout& start_forwarding(const shout_key& key, const core::wire::shout& in, const core::node_id& from);
+  void reassign(const pending_send& failed, active_shout& s);
+  void split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
+                   const std::vector<contact>& candidates, bool include_self);
+  void send(const shout_key& key, active_shout& s, const contact& to, std::uint8_t scope, int attempts);
+  void settle(const shout_key& key);
+  bool take_token(const core::node_id& origin, core::time_point now);
+
+  const core::identity& self_;
+  const routing_table& table_;
+  broadcast_config config_;
+  std::uint64_t next_sequence_;
+  std::uint64_t next_handle_ = 1;
+
+  std::unordered_map<shout_key, active_shout, message_name_hash> active_;
+  std::unordered_map<std::uint64_t, pending_send> sends_;
+  std::deque<send_request> out_;
+  std::deque<shout_delivery> deliveries_;
+  std::deque<finished> finished_;
+
+  seen_cache seen_;
+  std::unordered_map<core::node_id, origin_bucket> origins_;
+
+  broadcast_counters counters_;
+};
+
+}  // namespace kadnet::dht

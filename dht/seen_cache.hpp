@@ -1,0 +1,55 @@
+#pragma once
+// Which broadcast messages (SHOUT, SPEAK) a node has already seen, named by (origin, sequence):
+// bounded in count and in time, so a flood of fresh names costs a fixed amount of memory and an
+// old name is forgotten after `lifetime`. Sans-I/O: `now` is a parameter.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "core/node_id.hpp"
+#include "core/rpc_tracker.hpp"
+
+namespace kadnet::dht {
+
+// A broadcast message's name: its origin and the origin's sequence number.
+struct message_name {
+  core::node_id origin;
+  std::uint64_t sequence = 0;
+  bool operator==(const message_name&) const = default;
+};
+struct message_name_hash {
+  std::size_t operator()(const message_name& n) const;
+};
+
+class seen_cache {
+ public:
+  seen_cache(std::size_t capacity, std::chrono::milliseconds lifetime) : capacity_(capacity), lifetime_(lifetime) {}
+
+  // Records the name; false when it was already recorded (and not yet forgotten).
+  bool insert(const core::node_id& origin, std::uint64_t sequence, core::time_point now);
+  bool contains(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
+  std::size_t size() const { return entries_.size(); }
+
+  // One byte a user may keep with a recorded name (SHOUT: the widest part this node covered).
+  // mark() is nullopt for a name not recorded; set_mark() ignores one.
+  std::optional<std::uint8_t> mark(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
+  void set_mark(const core::node_id& origin, std::uint64_t sequence, std::uint8_t mark);
+
+ private:
+  struct entry {
+    core::time_point forget_at;
+    std::uint8_t mark = 0;
+  };
+  // Drops names past their lifetime, and the oldest beyond capacity.
+  void expire(core::time_point now);
+
+  std::size_t capacity_;
+  std::chrono::milliseconds lifetime_;
+  std::unordered_map<message_name, entry, message_name_hash> entries_;
+  std::deque<std::pair<message_name, core::time_point>> order_;  // insertion order = expiry order
+};
+
+}  // namespace kadnet::dht
