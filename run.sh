@@ -95,7 +95,7 @@ case "$cmd" in
     ;;
   bench)
     name=${1:-}
-    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream)" >&2; exit 2; }
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast)" >&2; exit 2; }
     shift
     build >/dev/null
     case "$name" in
@@ -127,12 +127,17 @@ case "$cmd" in
         # kadnet_bench_stream: --reorder R, --seed S, --timeout S, --window U, --only LIST]
         "$BUILD_DIR/bin/kadnet_bench_stream" "$@"
         ;;
+      broadcast)
+        # ./run.sh bench broadcast [--nodes 1000,10000] [--transport sim] [--json] [other flags of
+        # kadnet_bench_broadcast: --shouts N, --payload B, --churn F, --loss P, --seed S]
+        "$BUILD_DIR/bin/kadnet_bench_broadcast" "$@"
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream, broadcast)" >&2; exit 2 ;;
     esac
     ;;
   swarm)

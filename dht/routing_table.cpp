@@ -126,9 +126,14 @@ void routing_table::split(std::size_t index) {
 
   buckets_.insert(buckets_.begin() + static_cast<std::ptrdiff_t>(index) + 1, std::move(high));
   // Both halves now have room: waiting replacements are known-good nodes, use them.
-  for (std::size_t i : {index, index + 1})
+  for (std::size_t i : {index, index + 1}) {
     while (promote_replacement(buckets_[i])) {
     }
+    // A half that starts empty is a subtree next to our own id we know nobody in. Kademlia
+    // (and SHOUT's tree, dht/broadcast.hpp) relies on knowing someone in every non-empty one:
+    // look it up at the next refresh rather than an interval later.
+    if (buckets_[i].contacts.empty()) buckets_[i].last_touched = never;
+  }
 }
 
 void routing_table::add_replacement(bucket& b, contact c) {

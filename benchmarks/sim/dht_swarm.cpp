@@ -7,6 +7,7 @@
 
 #include "core/errors.hpp"
 #include "core/wire/message.hpp"
+#include "dht/engine_bridge.hpp"
 #include "transports/sim/address.hpp"
 
 namespace kadnet::bench {
@@ -32,9 +33,6 @@ core::reply to_reply(const wire::message_body& body) {
 
 bool is(std::uint8_t code, wire::opcode op) { return code == static_cast<std::uint8_t>(op); }
 
-bool is_dht_request(std::uint8_t code) {
-  return is(code, wire::opcode::find_node) || is(code, wire::opcode::find_value) || is(code, wire::opcode::store);
-}
 
 std::uint64_t completion_key(std::uint32_t node, dht::operation_id op) {
   // Operation ids count up from 1 per node; 40 bits outlast any run.
@@ -91,10 +89,24 @@ void dht_swarm::put(std::uint32_t i, const core::node_id& key, byte_vector value
   expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::put_outcome>(e.result)); });
 }
 
+void dht_swarm::shout(std::uint32_t i, byte_vector payload, shout_done done) {
+  auto op = nodes_[i].dht.shout(std::move(payload), net_.now());
+  expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::shout_outcome>(e.result)); });
+}
+
+void dht_swarm::kill(std::uint32_t i) {
+  net_.set_down(i, true);
+  if (nodes_[i].timer != 0) net_.cancel(nodes_[i].timer);
+  nodes_[i].timer = 0;
+}
+
 // --- driving a node ---
 
 void dht_swarm::drain(std::uint32_t i) {
   node& n = nodes_[i];
+  if (net_.is_down(i)) return;
+  while (auto d = n.dht.poll_shout())
+    if (on_delivery_) on_delivery_(i, *d);
   while (auto o = n.dht.poll_request()) send_request(i, std::move(*o));
   while (auto e = n.dht.poll_event()) {
     auto it = completions_.find(completion_key(i, e->id));
@@ -170,6 +182,10 @@ void dht_swarm::send_request(std::uint32_t self, dht::dht_node::outgoing o) {
   if (message_id == 0) message_id = next_message_id_++;
   scratch_.clear();
   wire::encode(wire::make_message(message_id, std::move(o.body)), scratch_);
+  if (is(o.opcode, wire::opcode::shout)) {
+    ++counters_.shouts_sent;
+    counters_.shout_bytes += scratch_.size();
+  }
   const sim::timer_id timeout = net_.schedule_after(settings_.dht.lookup.slot_timeout, [this, message_id] {
     auto it = pending_.find(message_id);
     if (it == pending_.end()) return;
@@ -209,10 +225,15 @@ void dht_swarm::receive(std::uint32_t self, std::uint32_t from, byte_span bytes)
   }
   wire::message_body reply;
   if (is(m.opcode, wire::opcode::ping)) reply = wire::ack{m.opcode, {}};
-  else if (is_dht_request(m.opcode)) reply = nodes_[self].dht.handle_request(id(from), m, net_.now());
+  else if (dht::is_dht_request(m.opcode)) reply = nodes_[self].dht.handle_request(id(from), m, net_.now());
   else reply = wire::nack{m.opcode, wire::nack_code::unsupported_opcode, "not served in the DHT swarm", {}};
   scratch_.clear();
   wire::encode(wire::make_message(m.id, std::move(reply)), scratch_);
+  if (is(m.opcode, wire::opcode::shout)) {
+    ++counters_.shouts_received;
+    ++counters_.shout_replies;
+    counters_.shout_reply_bytes += scratch_.size();
+  }
   net_.send(self, from, scratch_);
   drain(self);
 }

@@ -46,10 +46,17 @@ class dht_swarm {
     std::uint64_t malformed = 0;  // datagrams that did not decode
     std::uint64_t undialable = 0;  // contacts without a usable sim:// address
     std::uint64_t sessions = 0;
+    // SHOUT traffic: requests (the payload's copies) and their ACKs/NACKs, counted as sent.
+    std::uint64_t shouts_sent = 0, shout_bytes = 0;
+    std::uint64_t shout_replies = 0, shout_reply_bytes = 0;
+    std::uint64_t shouts_received = 0;  // SHOUT requests that reached a live node
   };
   using find_node_done = std::function<void(const dht::find_node_result&)>;
   using get_done = std::function<void(const dht::get_result&)>;
   using put_done = std::function<void(const dht::put_outcome&)>;
+  using shout_done = std::function<void(const dht::shout_outcome&)>;
+  // Called for every shout a node delivers, when it delivers it.
+  using delivery_fn = std::function<void(std::uint32_t node, const dht::shout_delivery&)>;
 
   explicit dht_swarm(const settings& s);
   dht_swarm(const dht_swarm&) = delete;
@@ -65,6 +72,11 @@ class dht_swarm {
   void find_node(std::uint32_t i, const core::node_id& target, find_node_done done);
   void get(std::uint32_t i, const core::node_id& key, get_done done);
   void put(std::uint32_t i, const core::node_id& key, byte_vector value, put_done done);
+  void shout(std::uint32_t i, byte_vector payload, shout_done done);
+  void on_delivery(delivery_fn f) { on_delivery_ = std::move(f); }
+  // The node dies silently: its endpoint goes down; others learn it only by its silence.
+  void kill(std::uint32_t i);
+  bool alive(std::uint32_t i) const { return !net_.is_down(i); }
 
   sim::network& network() { return net_; }
   std::mt19937_64& rng() { return rng_; }
@@ -109,6 +121,7 @@ class dht_swarm {
   std::uint32_t next_message_id_ = 1;
   byte_vector scratch_;
   counters counters_;
+  delivery_fn on_delivery_;
   // Guards against a node whose deadline never moves past now (it would spin the loop forever).
   sim::time_point spin_time_{};
   std::uint64_t spins_ = 0;

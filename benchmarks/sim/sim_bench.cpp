@@ -27,14 +27,13 @@
 #include "benchmarks/common/number_args.hpp"
 #include "benchmarks/sim/dht_swarm.hpp"
 #include "benchmarks/sim/report.hpp"
+#include "benchmarks/sim/swarm_build.hpp"
 
 namespace kadnet::bench {
 namespace {
 
 using namespace std::chrono_literals;
 using wall_clock = std::chrono::steady_clock;  // only to time the run, never inside it
-
-constexpr int max_join_attempts = 3;
 
 struct options {
   std::vector<std::size_t> nodes{1000, 10000};
@@ -117,21 +116,6 @@ double seconds_since(wall_clock::time_point t) {
   return std::chrono::duration<double>(wall_clock::now() - t).count();
 }
 
-// Starts `count` operations `interval` apart of virtual time (start(j, done) begins the j-th and
-// calls done when it finishes) and runs the network until all finished; returns how many did.
-std::size_t run_phase(dht_swarm& swarm, std::size_t count, sim::duration interval,
-                      const std::function<void(std::size_t, std::function<void()>)>& start) {
-  std::size_t finished = 0;
-  std::function<void(std::size_t)> launch = [&](std::size_t j) {
-    start(j, [&finished] { ++finished; });
-    if (j + 1 < count) swarm.network().schedule_after(interval, [&launch, j] { launch(j + 1); });
-  };
-  if (count > 0) launch(0);
-  sim::network& net = swarm.network();
-  net.run_until([&] { return finished == count; }, net.now() + interval * count + 24h);
-  return finished;
-}
-
 // The node closest to target by brute force over every id, the asker excluded (a lookup never
 // returns its own node).
 struct id_words {
@@ -191,28 +175,10 @@ figures run_one(std::size_t n, const options& o) {
 
   // --- build ---
   for (std::size_t i = 0; i < n; ++i) swarm.add_node();
-  std::vector<std::uint32_t> joined{0};
-  std::size_t joins_failed = 0, join_retries = 0;
-  // A bootstrap whose only seed lost the request (or the reply) learns nothing; like any
-  // application, try again through another node.
-  std::function<void(std::uint32_t, int, std::function<void()>)> join = [&](std::uint32_t i, int attempt, auto done) {
-    swarm.join(i, joined[pick(joined.size())], [&, i, attempt, done](const dht::find_node_result& r) {
-      if (!r.ec && !r.closest.empty()) {
-        joined.push_back(i);
-        done();
-      } else if (attempt < max_join_attempts) {
-        ++join_retries;
-        net.schedule(net.now(), [&join, i, attempt, done] { join(i, attempt + 1, done); });
-      } else {
-        ++joins_failed;
-        done();
-      }
-    });
-  };
-  const std::size_t joins_done = run_phase(swarm, n - 1, o.join_interval, [&](std::size_t j, auto done) {
-    join(static_cast<std::uint32_t>(j + 1), 1, std::move(done));
-  });
-  joins_failed += (n - 1) - joins_done;
+  join_tally tally;
+  tally.joined.push_back(0);
+  join_nodes(swarm, 1, static_cast<std::uint32_t>(n), o.join_interval, tally);
+  const std::size_t joins_failed = tally.failed, join_retries = tally.retries;
   const double build_s = seconds_since(build_start);
   const double build_virtual_s = std::chrono::duration<double>(net.now() - sim::epoch).count();
   const std::size_t rss_after = resident_bytes();

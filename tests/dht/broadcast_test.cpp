@@ -208,8 +208,11 @@ TEST(BroadcastTree, PartsCoverTheIdSpaceWithoutOverlap) {
   // another delegate, so they are disjoint, and every known contact lies in exactly one.
   for (const auto& [id, scope] : parts) {
     EXPECT_LT(self.id().common_prefix_length(id), scope) << "the origin is outside every part";
-    for (const auto& [other, unused] : parts)
-      if (other != id) EXPECT_LT(other.common_prefix_length(id), scope);
+    for (const auto& [other, unused] : parts) {
+      if (other != id) {
+        EXPECT_LT(other.common_prefix_length(id), scope);
+      }
+    }
   }
   for (const contact& c : table.all()) {
     int holders = 0;

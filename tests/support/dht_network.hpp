@@ -61,7 +61,7 @@ class dht_network {
     std::array<std::uint8_t, 32> key_seed{};
     for (auto& b : key_seed) b = static_cast<std::uint8_t>(rng_());
     auto n = std::make_unique<sim_node>(sim_node{core::identity::from_seed(key_seed), nullptr,
-                                                 std::mt19937_64(rng_()), nullptr, true, {}, {}});
+                                                 std::mt19937_64(rng_()), nullptr, true, {}, {}, {}, 0});
     dht::dht_config config = config_;
     if (limits) config.limits = *limits;
     n->store = std::make_unique<dht::memory_store>(config.limits);
