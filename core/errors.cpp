@@ -40,6 +40,7 @@ class category final : public boost::system::error_category {
       case errc::store_refused: return "no replica accepted the value";
       case errc::not_supported: return "not supported by this transport";
       case errc::too_many: return "too many open at once";
+      case errc::receipt_mismatch: return "delivery receipt does not match the message sent";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

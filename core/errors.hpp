@@ -36,6 +36,7 @@ enum class errc {
   store_refused,          // no replica accepted a STORE (each NACKed it; see its code)
   not_supported,          // the transport cannot do that (byte streams over TCP sessions)
   too_many,               // a per-session limit is reached (open streams)
+  receipt_mismatch,       // a WHISPER's receipt is not the hash of the bytes sent (PROTOCOL.md 5.7)
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -48,9 +48,16 @@ commands of `kadnet node`:
                            is text, hashed to 32 bytes with BLAKE2b-256
   get KEY                  find the value stored under KEY
   find ID                  the k nodes closest to a NodeId (64 hex digits)
+  shout TEXT               broadcast TEXT to every node of the network, signed by this
+                           node; each node prints it once, with the hops it took
+  speak TEXT               send TEXT to this node's direct peers (its sessions) only
+  whisper ID TEXT          send TEXT to the node ID alone, sealed to its key; found
+                           through the DHT when not a direct peer. Done once the
+                           node's receipt (a hash of what it got) matches
   buckets                  the routing table, bucket by bucket
   peers                    the sessions this node has
-  stats                    counters: sessions, packets, dropped packets, requests
+  stats                    counters: sessions, packets, dropped packets, requests,
+                           shouts, speaks and whispers received
   help                     this list
   quit                     stop the node (end of input does the same)
 )";

@@ -85,6 +85,11 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+// Message payloads from peers, printed as text.
+std::string printable(byte_span bytes) {
+  return printable(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
 const char* reject_code_name(wire::file_reject_code code) {
   using c = wire::file_reject_code;
   switch (code) {
@@ -127,6 +132,7 @@ class shell {
       return byte_vector(payload.begin(), payload.end());
     });
     node_.set_log([this](const std::string& line) { print_.log(line); });
+    print_incoming_messages();
     for (const auto& u : o.listen) bound_.push_back(node_.listen(u));
     start_receiver();
     io_thread_ = std::thread([this] {
@@ -223,11 +229,14 @@ class shell {
     if (command == "put") return put(words);
     if (command == "get") return get(words);
     if (command == "find") return find(words);
+    if (command == "shout") return shout(words);
+    if (command == "speak") return speak(words);
+    if (command == "whisper") return whisper(words);
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
     print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
-                          "put KEY VALUE | "
-                          "get KEY | find ID | buckets | peers | stats | help | quit");
+                          "put KEY VALUE | get KEY | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
+                          "buckets | peers | stats | help | quit");
   }
 
   std::optional<peer_ref> target(const std::string& command, std::istringstream& words, const char* usage) {
@@ -421,6 +430,78 @@ class shell {
     print_.result({{"cmd", "find"}, {"ok", true}, {"nodes", arr}, {"rounds", r.stats.rounds}}, out);
   }
 
+  // Incoming SHOUT, SPEAK and WHISPER are printed as they arrive (on the node's strand); the
+  // shell forwards no speak.
+  void print_incoming_messages() {
+    node_.on_shout([this](const dht::shout_delivery& s) {
+      std::string text = printable(s.payload);
+      print_.result({{"event", "shout"}, {"origin", s.origin.to_hex()}, {"sequence", s.sequence}, {"hops", s.hops},
+                     {"text", text}},
+                    "shout from " + s.origin.short_hex() + " (hops " + std::to_string(s.hops) + "): " + text);
+    });
+    node_.on_speak([this](const core::node_id& origin, const core::node_id& from, byte_span payload) {
+      std::string text = printable(payload);
+      std::string via = from == origin ? "" : " via " + from.short_hex();
+      print_.result({{"event", "speak"}, {"origin", origin.to_hex()}, {"from", from.to_hex()}, {"text", text}},
+                    "speak from " + origin.short_hex() + via + ": " + text);
+      return false;
+    });
+    node_.on_whisper([this](const core::node_id& sender, byte_span plaintext, bool sealed) {
+      std::string text = printable(plaintext);
+      print_.result({{"event", "whisper"}, {"sender", sender.to_hex()}, {"sealed", sealed}, {"text", text}},
+                    "whisper from " + sender.short_hex() + (sealed ? "" : " (not sealed)") + ": " + text);
+    });
+  }
+
+  // The rest of the line as a message, or nullopt after saying it is missing.
+  std::optional<byte_vector> message_text(const std::string& command, std::istringstream& words, const char* usage) {
+    std::string text;
+    std::getline(words >> std::ws, text);
+    if (!text.empty()) return byte_vector(text.begin(), text.end());
+    print_.error(command, std::string("missing TEXT; usage: ") + usage);
+    return std::nullopt;
+  }
+
+  void shout(std::istringstream& words) {
+    auto text = message_text("shout", words, "shout TEXT");
+    if (!text) return;
+    auto [ec, r] = wait_for<boost::system::error_code, dht::shout_outcome>(
+        [&](auto cb) { node_.async_shout(std::move(*text), cb); });
+    if (ec) return print_.error("shout", ec.message());
+    print_.result({{"cmd", "shout"}, {"ok", true}, {"sequence", r.sequence}, {"delegates", r.delegates}},
+                  "shouted (sequence " + std::to_string(r.sequence) + "), handed to " + std::to_string(r.delegates) +
+                      " node(s)");
+  }
+
+  void speak(std::istringstream& words) {
+    auto text = message_text("speak", words, "speak TEXT");
+    if (!text) return;
+    auto [ec, peers] = wait_for<boost::system::error_code, std::size_t>(
+        [&](auto cb) { node_.async_speak(std::move(*text), cb); });
+    if (ec == core::errc::not_connected) return print_.error("speak", "no direct peer to speak to");
+    if (ec) return print_.error("speak", ec.message());
+    print_.result({{"cmd", "speak"}, {"ok", true}, {"peers", peers}},
+                  "spoke to " + std::to_string(peers) + " direct peer(s)");
+  }
+
+  void whisper(std::istringstream& words) {
+    std::string id_text;
+    if (!(words >> id_text)) return print_.error("whisper", "missing ID; usage: whisper ID TEXT");
+    auto id = core::node_id::from_hex(id_text);
+    if (!id) return print_.error("whisper", "'" + id_text + "' is not a NodeId (64 hex digits); usage: whisper ID TEXT");
+    auto text = message_text("whisper", words, "whisper ID TEXT");
+    if (!text) return;
+    if (*id == node_.id()) return print_.error("whisper", "that is this node's own id");
+    auto [ec] = wait_for<boost::system::error_code>(
+        [&](auto cb) { node_.async_whisper(*id, std::move(*text), cb); });
+    if (ec == core::errc::not_found) return print_.error("whisper", "node " + id->short_hex() + " not found in the DHT");
+    if (ec == core::errc::bad_field)
+      return print_.error("whisper", "'" + id_text + "' is not an Ed25519 public key: no node can have that id");
+    if (ec) return print_.error("whisper", ec.message());
+    print_.result({{"cmd", "whisper"}, {"ok", true}, {"to", id->to_hex()}},
+                  "whispered to " + id->short_hex() + " (sealed; receipt checked)");
+  }
+
   void buckets() {
     auto view = std::get<0>(wait_for<std::vector<dht::bucket_view>>([&](auto cb) { node_.dht().buckets(cb); }));
     json::array arr;
@@ -455,6 +536,7 @@ class shell {
 
   void stats() {
     auto s = node_.async_stats(asio::use_future).get();
+    auto m = node_.async_message_stats(asio::use_future).get();
     json::object o{{"cmd", "stats"},
                    {"ok", true},
                    {"sessions_opened", s.sessions_opened},
@@ -471,7 +553,13 @@ class shell {
                    {"auth_failures", s.sessions.auth_failures},
                    {"replays", s.sessions.replays},
                    {"cookie_challenges", s.sessions.cookie_challenges},
-                   {"malformed_packets", s.sessions.malformed}};
+                   {"malformed_packets", s.sessions.malformed},
+                   {"shouts_received", m.shouts_received},
+                   {"speaks_received", m.speaks_received},
+                   {"speaks_duplicate", m.speaks_duplicate},
+                   {"whispers_received", m.whispers_received},
+                   {"whispers_unopened", m.whispers_unopened},
+                   {"whispers_misattributed", m.whispers_misattributed}};
     std::string text;
     for (const auto& [k, v] : o) {
       if (k == "cmd" || k == "ok") continue;

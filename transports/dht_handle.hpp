@@ -80,6 +80,21 @@ class dht_handle {
         });
   }
 
+  // Broadcasts `payload` to every node (PROTOCOL.md 5.5), signed by this node: errc::too_large
+  // beyond the broadcast's payload limit, errc::not_connected when no node took it.
+  template <typename Token>
+  auto shout(byte_vector payload, Token&& token) {
+    return run<void(boost::system::error_code, dht::shout_outcome)>(
+        std::forward<Token>(token),
+        [payload = std::move(payload)](dht::dht_node& d, core::time_point now) mutable {
+          return d.shout(std::move(payload), now);
+        },
+        [](dht::dht_node::operation_done& done) {
+          auto* r = std::get_if<dht::shout_outcome>(&done.result);
+          return r ? *r : dht::shout_outcome{detail::error_of(done), 0, 0};
+        });
+  }
+
   // Joins the network: a lookup of the node's own id through the sessions it has (dial
   // bootstrap peers first, with node::async_connect).
   template <typename Token>

@@ -55,6 +55,18 @@ void node::register_handler(std::uint8_t opcode, core::plugin_handler handler) {
   });
 }
 
+void node::on_speak(speak_handler handler) {
+  boost::asio::post(driver_->executor(), [d = driver_, h = std::move(handler)]() mutable { d->set_speak_handler(std::move(h)); });
+}
+
+void node::on_whisper(whisper_handler handler) {
+  boost::asio::post(driver_->executor(), [d = driver_, h = std::move(handler)]() mutable { d->set_whisper_handler(std::move(h)); });
+}
+
+void node::on_shout(shout_handler handler) {
+  boost::asio::post(driver_->executor(), [d = driver_, h = std::move(handler)]() mutable { d->set_shout_handler(std::move(h)); });
+}
+
 void node::set_log(std::function<void(const std::string&)> log) {
   boost::asio::post(driver_->executor(), [d = driver_, log = std::move(log)]() mutable {
     d->set_log(std::move(log));

@@ -42,8 +42,17 @@ namespace kadnet {
 
 using core::node_id;
 using core::reply;
+using transports::message_counters;
 using transports::peer_ref;
 using transports::uri;
+
+// How a WHISPER travels (PROTOCOL.md 5.7).
+struct whisper_options {
+  // Sealed to the target's key, so that only the target can read it (relays, captures and
+  // anyone holding the session keys see ciphertext). Off: the payload goes as it is, still
+  // inside the session's encryption.
+  bool sealed = true;
+};
 
 // Initiations dispatch onto the node's strand (inline when already there); completions are
 // always posted (transports/completion.hpp), so a handler never runs inside its initiating call.
@@ -80,6 +89,59 @@ class node {
   // Drops, delays, reorders and duplicates what this node sends over UDP, seeded (tests and
   // benchmarks; see transports/udp_port.hpp).
   void set_udp_impairment(const transports::udp_impairment& impairment);
+
+  // --- SPEAK, WHISPER and SHOUT (PROTOCOL.md 5.5–5.7) ---
+  // Handlers run on the node's strand, one message at a time; setting one replaces the last.
+  //
+  // A SPEAK from a direct peer, each (origin, sequence) once: `origin` wrote it, `from_peer`
+  // handed it to us (the same node unless someone forwarded it). Returning true forwards it, as
+  // it is, to our other direct peers; without a handler nothing is forwarded.
+  using speak_handler = transports::node_driver::speak_handler;
+  // A WHISPER for this node: `sender` is the session's peer (whispers are never forwarded);
+  // sealed ones arrive opened. One sealed to another key, or altered, is dropped and counted
+  // (async_message_stats) — after the engine ACKed it: a receipt proves arrival, not reading.
+  using whisper_handler = transports::node_driver::whisper_handler;
+  // A SHOUT from anywhere in the network, each once: origin, sequence, hops, payload.
+  using shout_handler = transports::node_driver::shout_handler;
+  void on_speak(speak_handler handler);
+  void on_whisper(whisper_handler handler);
+  void on_shout(shout_handler handler);
+
+  // Sends `payload` to every direct peer (every session this node has). Completes with how many
+  // ACKed; ec is clear when at least one did (errc::not_connected with no peers).
+  template <typename Token>
+  auto async_speak(byte_vector payload, Token&& token) {
+    return initiate<boost::system::error_code, std::size_t>(
+        std::forward<Token>(token), [payload = std::move(payload)](transports::node_driver& d, auto done) mutable {
+          d.speak(std::move(payload), std::move(done));
+        });
+  }
+
+  // Sends `payload` to the node `target` alone, over the session with it or, without one, at an
+  // address a DHT lookup finds for it (the answering key must be `target`'s). Completes once the
+  // target's receipt matched the bytes sent: errc::receipt_mismatch if not, errc::not_found when
+  // the lookup does not find the target, errc::bad_field for our own id or an id that is no
+  // Ed25519 key (nothing can be sealed to it, and no node holds it).
+  template <typename Token>
+  auto async_whisper(node_id target, byte_vector payload, whisper_options options, Token&& token) {
+    return initiate<boost::system::error_code>(
+        std::forward<Token>(token),
+        [target, payload = std::move(payload), options](transports::node_driver& d, auto done) mutable {
+          d.whisper(target, std::move(payload), options.sealed, std::move(done));
+        });
+  }
+  template <typename Token>
+  auto async_whisper(node_id target, byte_vector payload, Token&& token) {
+    return async_whisper(target, std::move(payload), whisper_options{}, std::forward<Token>(token));
+  }
+
+  // Broadcasts `payload` to every node of the network, signed by this node (node.dht().shout).
+  // Completes once the nodes it handed the shout to took it; the outcome names the shout's
+  // sequence. errc::too_large beyond dht::broadcast_config::max_payload (16 KiB by default).
+  template <typename Token>
+  auto async_shout(byte_vector payload, Token&& token) {
+    return dht().shout(std::move(payload), std::forward<Token>(token));
+  }
 
   // Dials `where` and completes with the peer's NodeId once the handshake is done. With
   // `expected` set, a peer with another key fails with errc::unexpected_identity.
@@ -213,6 +275,17 @@ class node {
         },
         token);
   }
+  // What became of the speaks, whispers and shouts that reached the node.
+  template <typename Token>
+  auto async_message_stats(Token&& token) {
+    return boost::asio::async_initiate<Token, void(message_counters)>(
+        [d = driver_](auto handler) {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
+            detail::complete(std::move(h), d->any_executor(), d->message_stats());
+          });
+        },
+        token);
+  }
   template <typename Token>
   auto async_stats(Token&& token) {
     return boost::asio::async_initiate<Token, void(core::engine_counters)>(
@@ -243,6 +316,23 @@ class node {
   }
 
  private:
+  // Runs `start(driver, done)` on the strand; calling `done(values...)` completes the operation
+  // on the handler's executor.
+  template <typename... Values, typename Token, typename Start>
+  auto initiate(Token&& token, Start start) {
+    return boost::asio::async_initiate<Token, void(Values...)>(
+        [d = driver_, start = std::move(start)](auto handler) mutable {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), h = std::move(handler),
+                                                    work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            start(*d, std::function<void(Values...)>([d, shared, work](Values... values) {
+                    detail::complete(std::move(*shared), d->any_executor(), std::move(values)...);
+                  }));
+          });
+        },
+        token);
+  }
   void register_handler(std::uint8_t opcode, core::plugin_handler handler);
   std::shared_ptr<transports::node_driver> driver_;
 };

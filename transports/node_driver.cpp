@@ -246,6 +246,7 @@ void node_driver::pump() {
 void node_driver::on_event(core::node_engine::event& ev) {
   on_dht_event(ev);
   on_stream_event(ev);
+  on_message_event(ev);
   if (auto* d = std::get_if<core::node_engine::datagram_in>(&ev)) {
     auto it = datagram_handlers_.find(d->opcode);
     if (it != datagram_handlers_.end()) it->second(d->peer, d->payload);  // none: dropped, as UDP would
@@ -353,6 +354,17 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
           on_connected(socket, ec);
         });
       });
+}
+
+void node_driver::dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then) {
+  if (addresses.empty()) return then(errc::not_connected, 0);
+  uri where = std::move(addresses.front());
+  addresses.erase(addresses.begin());
+  dial(where, expected, [this, rest = std::move(addresses), expected, then = std::move(then)](
+                            boost::system::error_code ec, core::connection_id c) mutable {
+    if (!ec || rest.empty() || ec == errc::shutting_down) return then(ec, c);
+    dial_any(std::move(rest), expected, std::move(then));
+  });
 }
 
 void node_driver::dial_finished(const std::string& key, boost::system::error_code ec, core::connection_id c) {

@@ -25,6 +25,7 @@
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
 #include "dht/dht_node.hpp"
+#include "dht/seen_cache.hpp"
 #include "dht/sqlite_store.hpp"
 #include "dht/value_store.hpp"
 #include "transports/tcp_link.hpp"
@@ -50,6 +51,17 @@ struct dht_settings {
   bool enabled = true;
   dht::dht_config config;
   std::optional<std::filesystem::path> data_dir;
+};
+
+// What became of the SPEAKs, WHISPERs and SHOUTs that reached the node (node_driver_broadcast.cpp).
+struct message_counters {
+  std::uint64_t speaks_received = 0;     // new speaks, handed to the application
+  std::uint64_t speaks_duplicate = 0;    // speaks seen before (or our own, come back): dropped
+  std::uint64_t speaks_forwarded = 0;    // speaks sent on to our other peers, as the application asked
+  std::uint64_t whispers_received = 0;   // handed to the application
+  std::uint64_t whispers_unopened = 0;   // sealed, but not to our key or altered: dropped
+  std::uint64_t whispers_misattributed = 0;  // `sender` is not the session's peer: dropped
+  std::uint64_t shouts_received = 0;     // delivered by the DHT's broadcast, each once
 };
 
 // FIND_NODE, FIND_VALUE and STORE: the requests the DHT answers.
@@ -94,6 +106,23 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload,
                      std::function<void(boost::system::error_code)> done);
 
+  // SPEAK, WHISPER and SHOUT (node_driver_broadcast.cpp), on the strand. The application's
+  // handlers run on the strand too, posted: never inside the engine's or the DHT's pump.
+  using speak_handler = std::function<bool(const core::node_id& origin, const core::node_id& from_peer, byte_span payload)>;
+  using whisper_handler = std::function<void(const core::node_id& sender, byte_span plaintext, bool was_sealed)>;
+  using shout_handler = std::function<void(const dht::shout_delivery& shout)>;
+  void set_speak_handler(speak_handler handler) { speak_handler_ = std::move(handler); }
+  void set_whisper_handler(whisper_handler handler) { whisper_handler_ = std::move(handler); }
+  void set_shout_handler(shout_handler handler) { shout_handler_ = std::move(handler); }
+  // SPEAK to every direct peer; `done` gets how many ACKed (not_connected, or the last error,
+  // when none did).
+  void speak(byte_vector payload, std::function<void(boost::system::error_code, std::size_t)> done);
+  // WHISPER to `target`, sealed to its key or not, over the session we have with it or one
+  // dialed at the addresses a DHT lookup finds; `done` once the receipt was checked.
+  void whisper(core::node_id target, byte_vector payload, bool sealed,
+               std::function<void(boost::system::error_code)> done);
+  const message_counters& message_stats() const { return message_counters_; }
+
   // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
   void open_stream(peer_ref target, stream_handler handler);
   // Completes with the next stream a peer opens (those not yet accepted wait, up to a backlog).
@@ -131,6 +160,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
                             std::optional<core::node_id> expected);
   void with_connection(const peer_ref& target, ready_handler then);
   void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
+  // Dials the addresses in turn until one answers with the `expected` key.
+  void dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then);
   void on_event(core::node_engine::event& ev);
   // The DHT's side of pump(): its requests out and its finished operations.
   bool pump_dht();
@@ -141,6 +172,18 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void try_read(stream_state& s);
   void try_write(stream_state& s);
   void fail_stream(stream_state& s, boost::system::error_code ec);
+  // The broadcast side of on_event: SPEAK and WHISPER that the engine ACKed and passed up.
+  void on_message_event(core::node_engine::event& ev);
+  void on_speak(const core::node_id& from, core::wire::speak s);
+  void on_whisper(const core::node_id& from, core::wire::whisper w);
+  // Sends a SPEAK to every direct peer but `except` (and its origin); `done` may be empty.
+  void send_speak(const core::wire::speak& s, std::optional<core::node_id> except,
+                  std::function<void(boost::system::error_code, std::size_t)> done);
+  // The session with `peer`: the one we have, else one dialed where the DHT finds it.
+  void reach(const core::node_id& peer, ready_handler then);
+  // Hands the DHT's shout deliveries to the application; whether there were any.
+  bool deliver_shouts();
+  static std::uint64_t random_sequence_start();
   void save_dht_snapshot();
   void arm_timer();
   void log(const std::string& line) { if (log_) log_(line); }
@@ -178,6 +221,13 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::deque<std::shared_ptr<stream_state>> unaccepted_;
   std::deque<stream_handler> acceptors_waiting_;
   std::unordered_map<std::uint8_t, datagram_handler> datagram_handlers_;
+  // Broadcast: the application's handlers, the speaks seen, our next speak's sequence.
+  speak_handler speak_handler_;
+  whisper_handler whisper_handler_;
+  shout_handler shout_handler_;
+  dht::seen_cache speaks_seen_{1u << 14, std::chrono::minutes(10)};
+  std::uint64_t next_speak_sequence_ = random_sequence_start();
+  message_counters message_counters_;
 };
 
 }  // namespace kadnet::transports

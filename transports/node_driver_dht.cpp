@@ -36,6 +36,7 @@ bool node_driver::pump_dht() {
     dht_ops_.erase(it);
     handler(*done);
   }
+  if (deliver_shouts()) progress = true;
   return progress;
 }
 

@@ -754,10 +754,10 @@ class UsageTest(KadnetTestCase):
             self.assertEqual(r.returncode, 0, args)
             for word in ("keygen", "node", "--listen", "--bootstrap", "--identity", "--compression",
                          "--timeout", "--json", "--inbox", "id", "ping", "send", "sendfile", "peers", "stats",
-                         "help", "quit"):
+                         "shout", "speak", "whisper", "help", "quit"):
                 self.assertIn(word, r.stdout, f"{args}: help does not mention {word}")
             for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "sendfile URI|ID PATH", "peers",
-                            "stats", "help", "quit"):
+                            "shout TEXT", "speak TEXT", "whisper ID TEXT", "stats", "help", "quit"):
                 self.assertRegex(r.stdout, r"(?m)^\s+" + re.escape(command),
                                  f"{args}: help lacks a line for {command!r}")
 
@@ -773,6 +773,12 @@ class UsageTest(KadnetTestCase):
             (f"send {a.uri} 256 hi", "send", "256"),
             (f"send {a.uri} abc hi", "send", "abc"),
             ("ping tcp://127.0.0.1:notaport", "ping", "port"),
+            ("shout", "shout", "missing TEXT"),
+            ("speak", "speak", "missing TEXT"),
+            ("speak anyone there?", "speak", "no direct peer"),
+            ("whisper", "whisper", "missing ID"),
+            ("whisper bob hello", "whisper", "'bob' is not a NodeId"),
+            (f"whisper {'ab' * 32}", "whisper", "missing TEXT"),
         ]
         for line, cmd, mention in cases:
             r = a.command(line)
@@ -910,6 +916,64 @@ class FileTransferTest(KadnetTestCase):
         r = a.command(f"sendfile {d.uri} {self.write('hello2.txt', b'hello')}")
         self.assertIs(r.get("ok"), False, r)
         self.assertIn("UDP", r.get("error", ""))
+        for n in (a, b, c, d):
+            self.assertEqual(n.quit(), 0)
+
+
+# 5c --------------------------------------------------------------------------------------------
+class BroadcastTest(KadnetTestCase):
+    """shout, speak and whisper between `kadnet node` processes (PROTOCOL.md 5.5-5.7)."""
+
+    def joined(self, *extra, **kw):
+        n = self.node(*extra, **kw)
+        if kw.get("json_mode", True):
+            ev = n.expect_json(lambda o: o.get("event") == "joined" or o.get("cmd") == "join", START_TIMEOUT)
+            self.assertEqual(ev.get("event"), "joined", ev)
+        return n
+
+    def test_shout_speak_and_whisper(self):
+        a = self.node()
+        b = self.joined("--bootstrap", a.uri)
+        c = self.joined("--bootstrap", b.uri)
+
+        # Every other node prints a shout once, with its origin, sequence and hops.
+        r = c.command("shout hello, everyone")
+        self.assertIs(r.get("ok"), True, r)
+        for n in (a, b):
+            ev = n.expect_json(lambda o: o.get("event") == "shout")
+            self.assertEqual((ev["origin"], ev["sequence"], ev["text"]), (c.id, r["sequence"], "hello, everyone"))
+            self.assertIsInstance(ev["hops"], int)
+
+        # A speak reaches the speaker's direct peers, whoever they are by now.
+        peers_of_b = {p["id"] for p in b.command("peers")["peers"]}
+        self.assertIn(a.id, peers_of_b)
+        r = b.command("speak hi, neighbours")
+        self.assertEqual((r.get("ok"), r.get("peers")), (True, len(peers_of_b)), r)
+        ev = a.expect_json(lambda o: o.get("event") == "speak")
+        self.assertEqual((ev["origin"], ev["from"], ev["text"]), (b.id, b.id, "hi, neighbours"))
+
+        # A whisper by NodeId arrives opened, and the sender saw its receipt.
+        r = a.command(f"whisper {c.id} just between us")
+        self.assertEqual((r.get("ok"), r.get("to")), (True, c.id), r)
+        ev = c.expect_json(lambda o: o.get("event") == "whisper")
+        self.assertEqual((ev["sender"], ev["sealed"], ev["text"]), (a.id, True, "just between us"))
+        self.assertEqual(c.stats()["whispers_received"], 1)
+        # A key nobody in the network holds; an id that is no key at all; our own id.
+        stranger = run_cli("keygen", os.path.join(self.tmp.name, "stranger.key")).stdout.strip()
+        for target, problem in ((stranger, "not found"), ("00" * 32, "not an Ed25519 public key"), (a.id, "own")):
+            r = a.command(f"whisper {target} anyone?")
+            self.assertIs(r.get("ok"), False, r)
+            self.assertIn(problem, r.get("error", ""), r)
+
+        # In text mode, incoming messages are lines of their own.
+        d = self.joined("--bootstrap", a.uri, json_mode=False)
+        d.expect_text(lambda l: l.startswith("joined the DHT"), START_TIMEOUT)
+        a.command("speak plain text")
+        line = d.expect_text(lambda l: l.startswith("speak from"))
+        self.assertEqual(line, f"speak from {a.id[:12]}: plain text")
+        b.command("shout once more")
+        line = d.expect_text(lambda l: l.startswith("shout from"))
+        self.assertRegex(line, r"^shout from " + b.id[:12] + r" \(hops \d+\): once more$")
         for n in (a, b, c, d):
             self.assertEqual(n.quit(), 0)
 

@@ -15,6 +15,13 @@
 
 namespace kadnet::testing {
 
+// DHT settings for nodes that all live on 127.0.0.1: no limit of contacts per /24.
+inline transports::dht_settings loopback_dht() {
+  transports::dht_settings s;
+  s.config.routing.max_per_prefix = 0;
+  return s;
+}
+
 class loopback_nodes {
  public:
   // `transport` is the scheme every node listens on: "tcp" or "udp".
@@ -31,10 +38,11 @@ class loopback_nodes {
   }
 
   // A node listening on 127.0.0.1 (any port) over the transport.
-  node& add(core::node_config config = {}, std::optional<core::identity> id = std::nullopt) {
+  node& add(core::node_config config = {}, std::optional<core::identity> id = std::nullopt,
+            transports::dht_settings dht = loopback_dht()) {
     nodes_.push_back(std::make_unique<node>(io_.get_executor(),
                                             id ? std::move(*id) : core::identity::generate(),
-                                            std::move(config)));
+                                            std::move(config), std::move(dht)));
     addresses_.push_back(nodes_.back()->listen(*transports::parse_uri(transport_ + "://127.0.0.1:0")));
     return *nodes_.back();
   }

@@ -13,13 +13,8 @@ namespace kadnet {
 namespace {
 
 using boost::system::error_code;
+using testing::loopback_dht;
 using testing::wait;
-
-transports::dht_settings loopback_dht() {
-  transports::dht_settings s;
-  s.config.routing.max_per_prefix = 0;  // every test node is on 127.0.0.1
-  return s;
-}
 
 void join(node& n, const uri& via) {
   auto [ec, peer] = wait<error_code, node_id>([&](auto h) { n.async_connect(via, std::nullopt, h); });
