@@ -12,11 +12,6 @@ namespace {
 
 namespace wire = core::wire;
 
-// Whether `id` starts with the same `bits` leading bits as `of`.
-bool shares_prefix(const core::node_id& id, const core::node_id& of, int bits) {
-  return id.common_prefix_length(of) >= bits;
-}
-
 bool unreachable(const core::reply& r) {
   using core::errc;
   return r.ec == errc::timeout || r.ec == errc::not_connected || r.ec == errc::connection_closed ||
@@ -94,7 +89,7 @@ broadcaster::broadcaster(const core::identity& self, const routing_table& table,
 std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::uint64_t owner, core::time_point now) {
   if (payload.size() > config_.max_payload) return std::nullopt;
   shout_key key{self_.id(), next_sequence_++};
-  seen_.insert(key.origin, key.sequence, now);  // marked with scope 0: we cover everything
+  seen_.insert(key.origin, key.sequence, now);
   active_shout& s = active_[key];
   s.message.origin = key.origin;
   s.message.sequence = key.sequence;
@@ -102,7 +97,7 @@ std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::ui
   s.message.sig = self_.sign(wire::shout_signed_bytes(s.message));
   s.owner = owner;
   s.originated = true;
-  forward(key, s, 0, core::id_bits + 1);
+  forward(key, s, 0);
   if (s.sends_out == 0) settle(key);
   return key.sequence;
 }
@@ -112,8 +107,7 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
   if (!in) return refuse(wire::nack_code::bad_request, "not a SHOUT");
   shout_key key{in->origin, in->sequence};
   const wire::ack taken{m.opcode, {}};
-  auto covered = seen_.mark(key.origin, key.sequence, now);
-  if (covered && (config_.flood || in->scope >= *covered)) {
+  if (seen_.contains(key.origin, key.sequence, now)) {
     ++counters_.duplicates;
     return taken;
   }
@@ -125,54 +119,40 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     ++counters_.forged;
     return refuse(wire::nack_code::bad_request, "shout signature does not verify");
   }
-  if (covered) {
-    // Seen, but now asked to cover more (a delegate next to us died): cover the difference.
-    ++counters_.duplicates;
-    seen_.set_mark(key.origin, key.sequence, in->scope);
-    if (in->hops < 255) forward(key, start_forwarding(key, *in, from), in->scope, *covered);
-    if (active_[key].sends_out == 0) active_.erase(key);
-    return taken;
-  }
   if (!take_token(in->origin, now)) {
     ++counters_.rate_limited;
     return refuse(wire::nack_code::rate_limited, "too many shouts from this origin");
   }
   seen_.insert(key.origin, key.sequence, now);
-  seen_.set_mark(key.origin, key.sequence, in->scope);
   ++counters_.delivered;
   deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
   if (in->hops < 255) {
-    forward(key, start_forwarding(key, *in, from), in->scope, core::id_bits + 1);
-    if (active_[key].sends_out == 0) active_.erase(key);
+    active_shout& s = active_[key];
+    s.message = *in;
+    s.message.hops = static_cast<std::uint8_t>(in->hops + 1);
+    s.excluded.push_back(from);  // never back to the sender: it has the shout
+    forward(key, s, in->scope);
+    if (s.sends_out == 0) active_.erase(key);
   }
   return taken;
 }
 
-broadcaster::active_shout& broadcaster::start_forwarding(const shout_key& key, const wire::shout& in,
-                                                         const core::node_id& from) {
-  active_shout& s = active_[key];
-  if (s.sends_out == 0) {
-    s.message = in;
-    s.message.hops = static_cast<std::uint8_t>(in.hops + 1);
-  }
-  s.excluded.push_back(from);  // never back to the sender: it has the shout
-  return s;
-}
-
-void broadcaster::forward(const shout_key& key, active_shout& s, int scope, int covered) {
+std::vector<contact> broadcaster::candidates(const shout_key& key, const active_shout& s, const core::node_id& around,
+                                             int scope) const {
   std::vector<contact> known = table_.all();
   std::erase_if(known, [&](const contact& c) {
-    return c.id == key.origin || std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
+    return c.id == key.origin || c.id.common_prefix_length(around) < scope ||
+           std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
   });
+  return known;
+}
+
+void broadcaster::forward(const shout_key& key, active_shout& s, int scope) {
   if (config_.flood) {
-    for (const contact& c : known) send(key, s, c, 0, 1);
+    for (const contact& c : candidates(key, s, self_.id(), 0)) send(key, s, c, 0, 1);
     return;
   }
-  std::erase_if(known, [&](const contact& c) {
-    int shared = c.id.common_prefix_length(self_.id());
-    return shared < scope || shared >= covered;
-  });
-  split_among(key, s, static_cast<std::uint8_t>(scope), known, true);
+  split_among(key, s, static_cast<std::uint8_t>(scope), candidates(key, s, self_.id(), scope), true);
 }
 
 void broadcaster::split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
@@ -222,26 +202,34 @@ void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::tim
   if (s.sends_out == 0) settle(p.key);
 }
 
-// The delegate of a part is gone: the other contacts we know in the part split it; knowing none,
-// a contact in the next wider part covers it with that wider scope (it covers the difference).
+// The delegate of a part is gone: the other contacts we know in the part split it; knowing none
+// (the dead one was our only contact in that subtree), the live nodes a lookup finds there do.
 void broadcaster::reassign(const pending_send& failed, active_shout& s) {
-  std::vector<contact> known = table_.all();
-  std::erase_if(known, [&](const contact& c) {
-    return c.id == failed.key.origin || std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
-  });
-  auto within = [&](int bits) {
-    std::vector<contact> in;
-    for (const contact& c : known)
-      if (c.id.common_prefix_length(failed.to.id) >= bits) in.push_back(c);
-    return in;
-  };
-  if (auto inside = within(failed.scope); !inside.empty())
-    return split_among(failed.key, s, failed.scope, inside, false);
-  for (int wider = failed.scope - 1; wider >= 0; --wider) {
-    if (self_.id().common_prefix_length(failed.to.id) >= wider) return;  // our own part: nobody else there
-    if (auto around = within(wider); !around.empty())
-      return split_among(failed.key, s, static_cast<std::uint8_t>(wider), around, false);
-  }
+  auto inside = candidates(failed.key, s, failed.to.id, failed.scope);
+  if (!inside.empty()) return split_among(failed.key, s, failed.scope, inside, false);
+  ++counters_.repair_lookups;
+  std::uint64_t handle = next_handle_++;
+  lookups_.emplace(handle, failed);
+  lookups_out_.push_back(lookup_request{handle, failed.to.id});
+  ++s.sends_out;
+}
+
+void broadcaster::on_lookup_done(std::uint64_t handle, const std::vector<contact>& found) {
+  auto it = lookups_.find(handle);
+  if (it == lookups_.end()) return;
+  pending_send failed = std::move(it->second);
+  lookups_.erase(it);
+  auto a = active_.find(failed.key);
+  if (a == active_.end()) return;
+  active_shout& s = a->second;
+  --s.sends_out;
+  // Every node found answered just now: even the silent delegate, if it did (its SHOUTs or their
+  // ACKs were lost, or we had a stale address for it), is worth another try.
+  std::vector<contact> inside;
+  for (const contact& c : found)
+    if (c.id.common_prefix_length(failed.to.id) >= failed.scope && c.id != failed.key.origin) inside.push_back(c);
+  split_among(failed.key, s, failed.scope, inside, false);  // nobody found: the part is empty
+  if (s.sends_out == 0) settle(failed.key);
 }
 
 // Every part of the shout was taken or given up.
@@ -278,6 +266,13 @@ std::optional<broadcaster::send_request> broadcaster::poll_send() {
   if (out_.empty()) return std::nullopt;
   send_request r = std::move(out_.front());
   out_.pop_front();
+  return r;
+}
+
+std::optional<broadcaster::lookup_request> broadcaster::poll_lookup() {
+  if (lookups_out_.empty()) return std::nullopt;
+  lookup_request r = lookups_out_.front();
+  lookups_out_.pop_front();
   return r;
 }
 

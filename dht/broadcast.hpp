@@ -15,10 +15,9 @@
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
 // gets the same SHOUT again (`attempts_per_delegate` sends in all); after that its part is split
-// again among the other contacts this node knows in it, or, if it knows none, handed with a wider
-// scope to a contact in the next larger part. A node that gets a SHOUT it has seen, with a wider
-// scope than it covered, covers the difference (it remembers the widest scope per shout). A NACK
-// (rate limit, bad signature) is not repaired.
+// again among the other contacts this node knows in it or, when it knows none there (its only
+// contact in that subtree was the dead one), among the live nodes a lookup of the dead delegate's
+// id finds inside the part. A NACK (rate limit, bad signature) is not repaired.
 //
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
 // and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
@@ -79,6 +78,7 @@ struct broadcast_counters {
   std::uint64_t forwarded = 0;      // SHOUT requests sent (first sends and resends)
   std::uint64_t resent = 0;         // resends to a silent delegate
   std::uint64_t reassigned = 0;     // parts given to other delegates after one stayed silent
+  std::uint64_t repair_lookups = 0; // of those, parts where this node knew nobody else: looked up
 };
 
 class broadcaster {
@@ -88,6 +88,11 @@ class broadcaster {
     std::uint64_t handle;
     contact to;
     core::wire::shout message;
+  };
+  // A lookup (FIND_NODE) the repair needs: report the live nodes it found with on_lookup_done.
+  struct lookup_request {
+    std::uint64_t handle;
+    core::node_id target;
   };
 
   // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
@@ -103,7 +108,10 @@ class broadcaster {
   // What became of a send: ACK, NACK or a transport error (timeout, no session).
   void on_reply(std::uint64_t handle, const core::reply& r, core::time_point now);
 
+  void on_lookup_done(std::uint64_t handle, const std::vector<contact>& found);
+
   std::optional<send_request> poll_send();
+  std::optional<lookup_request> poll_lookup();
   std::optional<shout_delivery> poll_delivery();
   // An originated shout all of whose parts were taken (or given up): its owner and how many
   // delegates took it.
@@ -111,14 +119,14 @@ class broadcaster {
   std::optional<finished> poll_finished();
 
   const broadcast_counters& counters() const { return counters_; }
-  std::size_t in_flight() const { return sends_.size(); }
+  std::size_t in_flight() const { return sends_.size() + lookups_.size(); }
 
  private:
   using shout_key = message_name;
   // A shout this node is forwarding: the message, and the work still out for it.
   struct active_shout {
     core::wire::shout message;
-    std::size_t sends_out = 0;
+    std::size_t sends_out = 0;    // SHOUTs and repair lookups not yet answered
     std::uint64_t owner = 0;      // originated here: who waits for it
     bool originated = false;
     std::size_t delegates = 0;    // parts taken
@@ -136,11 +144,13 @@ class broadcaster {
     core::time_point refilled;
   };
 
-  // Hands the shout on over the part of the id space sharing our first `scope` bits, less the
-  // part sharing our first `covered` bits (already handled).
-  void forward(const shout_key& key, active_shout& s, int scope, int covered);
-  active_shout& start_forwarding(const shout_key& key, const core::wire::shout& in, const core::node_id& from);
+  // Hands the shout on over the part of the id space sharing our first `scope` bits.
+  void forward(const shout_key& key, active_shout& s, int scope);
   void reassign(const pending_send& failed, active_shout& s);
+  // The contacts of the table inside the part `scope` bits around `around`, that this shout may
+  // still go to.
+  std::vector<contact> candidates(const shout_key& key, const active_shout& s, const core::node_id& around,
+                                  int scope) const;
   void split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
                    const std::vector<contact>& candidates, bool include_self);
   void send(const shout_key& key, active_shout& s, const contact& to, std::uint8_t scope, int attempts);
@@ -155,7 +165,9 @@ class broadcaster {
 
   std::unordered_map<shout_key, active_shout, message_name_hash> active_;
   std::unordered_map<std::uint64_t, pending_send> sends_;
+  std::unordered_map<std::uint64_t, pending_send> lookups_;  // repairs waiting for a lookup
   std::deque<send_request> out_;
+  std::deque<lookup_request> lookups_out_;
   std::deque<shout_delivery> deliveries_;
   std::deque<finished> finished_;
 

@@ -22,10 +22,11 @@ constexpr std::size_t max_maintenance_queue = 1024;
 // only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
 constexpr std::size_t max_pending_requests = 1u << 16;
 
-enum class op_kind { find_node, bootstrap, get, put, refresh, republish };
+enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair };
 enum class request_kind { lookup, store, store_quiet, ping, shout };
 
-bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish; }
+bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair; }
+bool is_maintenance(op_kind k) { return k == op_kind::refresh || k == op_kind::republish; }
 bool sends_find_value(op_kind k) {
   return k == op_kind::get || k == op_kind::put || k == op_kind::republish;
 }
@@ -105,6 +106,8 @@ struct dht_node::impl {
     boost::system::error_code first_refusal;
     std::uint64_t version = 0;
     lookup_stats stats;
+    // shout_repair: the broadcaster's handle for the lookup
+    std::uint64_t repair = 0;
   };
 
   struct maintenance_job {
@@ -216,9 +219,14 @@ struct dht_node::impl {
     return wire::nack{m.opcode, wire::nack_code::bad_request, "not a DHT request", {}};
   }
 
-  // Queues the broadcaster's SHOUTs and reports our shouts that are done.
+  // Queues the broadcaster's SHOUTs and repair lookups, and reports our shouts that are done.
   void flush_shouts(core::time_point now) {
     while (auto r = shouts.poll_send()) send(request_kind::shout, r->handle, r->to, std::move(r->message), now);
+    while (auto l = shouts.poll_lookup()) {
+      operation& op = new_op(op_kind::shout_repair, l->target);
+      op.repair = l->handle;
+      start_lookup(op, now);  // may finish at once, and come back here
+    }
     while (auto f = shouts.poll_finished()) {
       shout_outcome o;
       o.sequence = f->sequence;
@@ -275,13 +283,21 @@ struct dht_node::impl {
 
   void complete(operation& op, decltype(operation_done::result) result) {
     if (reported(op.kind)) events.push_back(operation_done{op.id, std::move(result)});
-    else if (maintenance_in_flight > 0) --maintenance_in_flight;
+    else if (is_maintenance(op.kind) && maintenance_in_flight > 0) --maintenance_in_flight;
     ops.erase(op.id);
   }
 
   void lookup_done(operation& op, core::time_point now) {
     auto stats = op.search->get_stats();
     switch (op.kind) {
+      case op_kind::shout_repair: {
+        std::uint64_t handle = op.repair;
+        auto found = op.search->closest_answered();
+        complete(op, find_node_result{});
+        shouts.on_lookup_done(handle, found);
+        flush_shouts(now);
+        return;
+      }
       case op_kind::find_node:
       case op_kind::bootstrap:
       case op_kind::refresh: {

@@ -202,11 +202,14 @@ insert_result routing_table::insert(const contact& c, core::time_point now) {
     }
 
     if (!prefix_allows(b.contacts, c)) return {insert_outcome::rejected_prefix, std::nullopt};
-    // Drop a cached copy first so a split cannot promote it behind our back; re-added below.
-    if (std::size_t pos = index_of(b.replacements, c.id); pos < b.replacements.size())
-      b.replacements.erase(b.replacements.begin() + static_cast<std::ptrdiff_t>(pos));
-
     contact fresh = c;
+    // Drop a cached copy first so a split cannot promote it behind our back; re-added below,
+    // with the addresses it had when this insert brings none (a request over its own session).
+    if (std::size_t pos = index_of(b.replacements, c.id); pos < b.replacements.size()) {
+      if (fresh.addresses.empty()) fresh.addresses = std::move(b.replacements[pos].addresses);
+      b.replacements.erase(b.replacements.begin() + static_cast<std::ptrdiff_t>(pos));
+    }
+
     fresh.last_seen = now;
     fresh.failures = 0;
 

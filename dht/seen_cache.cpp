@@ -15,31 +15,20 @@ bool seen_cache::insert(const core::node_id& origin, std::uint64_t sequence, cor
   expire(now);
   message_name key{origin, sequence};
   auto forget = now + lifetime_;
-  if (!entries_.emplace(key, entry{forget}).second) return false;
+  if (!forget_at_.emplace(key, forget).second) return false;
   order_.emplace_back(key, forget);
   expire(now);  // over capacity: the oldest name goes
   return true;
 }
 
 bool seen_cache::contains(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const {
-  return mark(origin, sequence, now).has_value();
-}
-
-std::optional<std::uint8_t> seen_cache::mark(const core::node_id& origin, std::uint64_t sequence,
-                                             core::time_point now) const {
-  auto it = entries_.find(message_name{origin, sequence});
-  if (it == entries_.end() || it->second.forget_at <= now) return std::nullopt;
-  return it->second.mark;
-}
-
-void seen_cache::set_mark(const core::node_id& origin, std::uint64_t sequence, std::uint8_t mark) {
-  auto it = entries_.find(message_name{origin, sequence});
-  if (it != entries_.end()) it->second.mark = mark;
+  auto it = forget_at_.find(message_name{origin, sequence});
+  return it != forget_at_.end() && it->second > now;
 }
 
 void seen_cache::expire(core::time_point now) {
   while (!order_.empty() && (order_.front().second <= now || order_.size() > capacity_)) {
-    entries_.erase(order_.front().first);
+    forget_at_.erase(order_.front().first);
     order_.pop_front();
   }
 }

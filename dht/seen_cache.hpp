@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -31,24 +30,15 @@ class seen_cache {
   // Records the name; false when it was already recorded (and not yet forgotten).
   bool insert(const core::node_id& origin, std::uint64_t sequence, core::time_point now);
   bool contains(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
-  std::size_t size() const { return entries_.size(); }
-
-  // One byte a user may keep with a recorded name (SHOUT: the widest part this node covered).
-  // mark() is nullopt for a name not recorded; set_mark() ignores one.
-  std::optional<std::uint8_t> mark(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
-  void set_mark(const core::node_id& origin, std::uint64_t sequence, std::uint8_t mark);
+  std::size_t size() const { return forget_at_.size(); }
 
  private:
-  struct entry {
-    core::time_point forget_at;
-    std::uint8_t mark = 0;
-  };
   // Drops names past their lifetime, and the oldest beyond capacity.
   void expire(core::time_point now);
 
   std::size_t capacity_;
   std::chrono::milliseconds lifetime_;
-  std::unordered_map<message_name, entry, message_name_hash> entries_;
+  std::unordered_map<message_name, core::time_point, message_name_hash> forget_at_;
   std::deque<std::pair<message_name, core::time_point>> order_;  // insertion order = expiry order
 };
 

@@ -3,7 +3,7 @@
 //
 //   kadnet_bench_broadcast [--nodes 1000,10000] [--transport sim] [--shouts 3] [--payload 1024]
 //                          [--churn 0.10] [--loss 0.05] [--latency-ms 10] [--jitter-ms 5]
-//                          [--seed S] [--json]
+//                          [--seed S] [--only tree|flood] [--json]
 //
 // For each N and each algorithm, one swarm of N DHT nodes is built by joins (the same seed gives
 // both algorithms the same swarm), then shouts of `payload` bytes go out from random live nodes,
@@ -49,12 +49,13 @@ struct options {
   std::chrono::milliseconds latency{10}, jitter{5};
   std::uint64_t seed = 1;
   bool json = false;
+  bool tree = true, flood = true;  // --only picks one
 };
 
 const char* const usage_text =
     "usage: kadnet_bench_broadcast [--nodes 1000,10000] [--transport sim] [--shouts 3] [--payload 1024]\n"
     "                              [--churn 0.10] [--loss 0.05] [--latency-ms 10] [--jitter-ms 5]\n"
-    "                              [--seed S] [--json]\n";
+    "                              [--seed S] [--only tree|flood] [--json]\n";
 
 double parse_probability(const std::string& flag, const std::string& v) {
   std::size_t used = 0;
@@ -91,6 +92,11 @@ options parse_options(int argc, char** argv) {
       if (o.nodes.empty()) throw std::invalid_argument("--nodes: empty list");
     } else if (a == "--transport") {
       if (value() != "sim") throw std::invalid_argument("--transport: only 'sim' is measured by this benchmark");
+    } else if (a == "--only") {
+      const std::string& v = value();
+      if (v != "tree" && v != "flood") throw std::invalid_argument("--only: '" + v + "' is neither tree nor flood");
+      o.tree = v == "tree";
+      o.flood = v == "flood";
     } else if (a == "--shouts") {
       o.shouts = parse_number(a, value());
       if (o.shouts == 0) throw std::invalid_argument("--shouts: must be at least 1");
@@ -299,6 +305,7 @@ int run(std::size_t n, const options& o) {
       {"steady", 0, 0}, {"loss", 0, o.loss}, {"churn", o.churn, 0}, {"churn+loss", o.churn, o.loss}};
   std::vector<figures> tree, flood;
   for (bool flooding : {false, true}) {
+    if (!(flooding ? o.flood : o.tree)) continue;
     broadcast_run r(n, flooding, o);
     if (r.joins().failed > 0)
       std::cerr << "kadnet_bench_broadcast: " << r.joins().failed << " of " << n << " joins failed\n";
@@ -306,7 +313,7 @@ int run(std::size_t n, const options& o) {
       (flooding ? flood : tree).push_back(to_figures(n, flooding ? "flood" : "tree", sc, r.run(sc), o));
   }
   // The tree against flooding, scenario by scenario: bytes on the wire and time to full coverage.
-  for (std::size_t i = 0; i < tree.size(); ++i) {
+  for (std::size_t i = 0; i < std::min(tree.size(), flood.size()); ++i) {
     tree[i].number("bytes_ratio_vs_flood", *tree[i].number_of("bytes_per_node") / *flood[i].number_of("bytes_per_node"), 4);
     tree[i].number("time_ratio_vs_flood",
                    *tree[i].number_of("full_coverage_ms") / std::max(1e-9, *flood[i].number_of("full_coverage_ms")), 3);

@@ -80,13 +80,15 @@ TEST(Broadcast, DeadDelegatesHaveTheirPartsCoveredByOthers) {
   }
   auto outcome = net.shout(0, text("still everyone"));
   ASSERT_FALSE(outcome.ec);
-  std::uint64_t reassigned = 0;
+  std::uint64_t reassigned = 0, looked_up = 0;
   for (std::size_t i = 0; i < net.size(); ++i) {
     reassigned += net.node(i).dht->broadcast_stats().reassigned;
+    looked_up += net.node(i).dht->broadcast_stats().repair_lookups;
     if (dead[i] || i == 0) continue;
     EXPECT_EQ(net.node(i).shouts.size(), 1u) << "live node " << i;
   }
   EXPECT_GT(reassigned, 0u) << "dead delegates were met and their parts handed on";
+  EXPECT_GT(looked_up, 0u) << "some parts had no other known contact: found by lookups";
 }
 
 TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {

@@ -335,6 +335,22 @@ TEST(RoutingTable, PingFailedEvictsAndPromotesNewestReplacement) {
   expect_well_formed(f.table);
 }
 
+TEST(RoutingTable, AWaitingReplacementKeepsItsAddressesWhenHeardFromAgain) {
+  full_bucket_fixture f;
+  node_id waiting = id_with_prefix(f.self, 0, 90);
+  ASSERT_EQ(f.table.insert(make_contact(waiting, unique_v4(10)), t0 + 10s).outcome,
+            insert_outcome::pending_ping);
+  // A request over its own session: known alive, no addresses in hand.
+  contact bare;
+  bare.id = waiting;
+  ASSERT_EQ(f.table.insert(bare, t0 + 11s).outcome, insert_outcome::cached);
+  f.table.on_ping_failed(f.far[0]);
+  auto promoted = f.table.find(waiting);
+  ASSERT_TRUE(promoted);
+  EXPECT_TRUE(promoted->dialable()) << "the addresses it announced are still where it listens";
+  expect_well_formed(f.table);
+}
+
 TEST(RoutingTable, ThreeRequestFailuresRemoveAContact) {
   full_bucket_fixture f;
   node_id waiting = id_with_prefix(f.self, 0, 90);

@@ -44,19 +44,5 @@ TEST(SeenCache, BeyondCapacityTheOldestNameGoes) {
   EXPECT_TRUE(seen.contains(a, 99, t0));
 }
 
-TEST(SeenCache, AMarkStaysWithItsName) {
-  seen_cache seen(8, 10s);
-  auto a = testing::fixed_identity(1).id();
-  core::time_point t0{};
-  EXPECT_FALSE(seen.mark(a, 1, t0)) << "no name, no mark";
-  seen.set_mark(a, 1, 9);
-  EXPECT_FALSE(seen.contains(a, 1, t0)) << "marking an unknown name does not record it";
-  ASSERT_TRUE(seen.insert(a, 1, t0));
-  EXPECT_EQ(seen.mark(a, 1, t0), 0);
-  seen.set_mark(a, 1, 9);
-  EXPECT_EQ(seen.mark(a, 1, t0 + 1s), 9);
-  EXPECT_FALSE(seen.mark(a, 1, t0 + 10s)) << "forgotten with its name";
-}
-
 }  // namespace
 }  // namespace kadnet::dht
