@@ -101,5 +101,10 @@ case "$name" in
     echo "${accept}5555000100" | unhex >"$dir/receiver_ok"
     echo "5252000705657869737473" | unhex >"$dir/receiver_reject"
     ;;
+  value_patch_fuzzer)
+    # A base of 64 bytes (first byte 16), then a patch: two splices, and an empty patch.
+    echo "1000020000000200000001000000026869000000300000000000000003616263" | unhex >"$dir/two_splices"
+    echo "100000" | unhex >"$dir/empty"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac
