@@ -25,7 +25,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,19 +56,6 @@ const char* const usage_text =
     "                              [--churn 0.10] [--loss 0.05] [--latency-ms 10] [--jitter-ms 5]\n"
     "                              [--seed S] [--only tree|flood] [--json]\n";
 
-double parse_probability(const std::string& flag, const std::string& v) {
-  std::size_t used = 0;
-  double p = -1;
-  try {
-    p = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != v.size() || !(p >= 0 && p < 1))
-    throw std::invalid_argument(flag + ": '" + v + "' must be a fraction in [0, 1)");
-  return p;
-}
-
 options parse_options(int argc, char** argv) {
   options o;
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -82,14 +68,7 @@ options parse_options(int argc, char** argv) {
     if (a == "--json") {
       o.json = true;
     } else if (a == "--nodes") {
-      o.nodes.clear();
-      std::stringstream list(value());
-      for (std::string item; std::getline(list, item, ',');) {
-        auto n = parse_number("--nodes", item);
-        if (n < 3) throw std::invalid_argument("--nodes: " + item + " is too few (at least 3)");
-        o.nodes.push_back(n);
-      }
-      if (o.nodes.empty()) throw std::invalid_argument("--nodes: empty list");
+      o.nodes = parse_count_list(a, value(), 3);
     } else if (a == "--transport") {
       if (value() != "sim") throw std::invalid_argument("--transport: only 'sim' is measured by this benchmark");
     } else if (a == "--only") {
@@ -103,9 +82,9 @@ options parse_options(int argc, char** argv) {
     } else if (a == "--payload") {
       o.payload = parse_number(a, value());
     } else if (a == "--churn") {
-      o.churn = parse_probability(a, value());
+      o.churn = parse_fraction(a, value());
     } else if (a == "--loss") {
-      o.loss = parse_probability(a, value());
+      o.loss = parse_fraction(a, value());
     } else if (a == "--latency-ms") {
       o.latency = std::chrono::milliseconds(parse_number(a, value()));
     } else if (a == "--jitter-ms") {

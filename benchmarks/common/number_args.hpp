@@ -3,7 +3,9 @@
 // naming the flag and the text, which the program prints with its usage line.
 #include <cstdint>
 #include <stdexcept>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace kadnet::bench {
 
@@ -31,6 +33,31 @@ inline double parse_real(const std::string& flag, const std::string& text) {
   if (used != text.size() || text.empty() || !(v >= 0))
     throw std::invalid_argument(flag + ": '" + text + "' is not a non-negative number");
   return v;
+}
+
+// A probability or share: a number in [0, 1).
+inline double parse_fraction(const std::string& flag, const std::string& text) {
+  double v = -1;
+  try {
+    v = parse_real(flag, text);
+  } catch (const std::invalid_argument&) {
+  }
+  if (!(v >= 0 && v < 1)) throw std::invalid_argument(flag + ": '" + text + "' must be a fraction in [0, 1)");
+  return v;
+}
+
+// A comma-separated list of whole numbers, each at least `least` ("--nodes 1000,10000").
+inline std::vector<std::size_t> parse_count_list(const std::string& flag, const std::string& text, std::size_t least) {
+  std::vector<std::size_t> out;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) {
+    auto n = parse_number(flag, item);
+    if (n < least)
+      throw std::invalid_argument(flag + ": " + item + " is too few (at least " + std::to_string(least) + ")");
+    out.push_back(static_cast<std::size_t>(n));
+  }
+  if (out.empty()) throw std::invalid_argument(flag + ": empty list");
+  return out;
 }
 
 }  // namespace kadnet::bench

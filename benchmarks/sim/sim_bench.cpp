@@ -19,7 +19,6 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,29 +62,14 @@ options parse_options(int argc, char** argv) {
     if (a == "--json") {
       o.json = true;
     } else if (a == "--nodes") {
-      o.nodes.clear();
-      std::stringstream list(value());
-      for (std::string item; std::getline(list, item, ',');) {
-        auto n = parse_number("--nodes", item);
-        if (n < 2) throw std::invalid_argument("--nodes: " + item + " is too few (at least 2)");
-        o.nodes.push_back(n);
-      }
-      if (o.nodes.empty()) throw std::invalid_argument("--nodes: empty list");
+      o.nodes = parse_count_list(a, value(), 2);
     } else if (a == "--lookups") {
       o.lookups = parse_number(a, value());
     } else if (a == "--values") {
       o.values = parse_number(a, value());
       if (o.values == 0) throw std::invalid_argument("--values: must be at least 1");
     } else if (a == "--loss") {
-      const std::string& v = value();
-      std::size_t used = 0;
-      try {
-        o.loss = std::stod(v, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != v.size() || !(o.loss >= 0 && o.loss < 1))
-        throw std::invalid_argument("--loss: '" + v + "' must be a probability in [0, 1)");
+      o.loss = parse_fraction(a, value());
     } else if (a == "--latency-ms") {
       o.latency = std::chrono::milliseconds(parse_number(a, value()));
     } else if (a == "--jitter-ms") {

@@ -29,6 +29,17 @@ dht_network joined_network(std::size_t n, std::uint64_t seed, dht_config config 
   return net;
 }
 
+// A SHOUT named (origin's id, sequence), signed by `signer` (the origin itself, or a forger).
+core::wire::shout signed_shout(const core::node_id& origin, std::uint64_t sequence, byte_vector payload,
+                               const core::identity& signer) {
+  core::wire::shout s;
+  s.origin = origin;
+  s.sequence = sequence;
+  s.payload = std::move(payload);
+  s.sig = signer.sign(core::wire::shout_signed_bytes(s));
+  return s;
+}
+
 std::size_t delivered_count(dht_network& net, const core::node_id& origin, std::uint64_t sequence) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < net.size(); ++i)
@@ -94,21 +105,13 @@ TEST(Broadcast, DeadDelegatesHaveTheirPartsCoveredByOthers) {
 TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
   auto net = joined_network(60, 14);
   // Node 1 writes a shout in node 2's name: the signature is node 1's, not node 2's.
-  core::wire::shout forged;
-  forged.origin = net.node(2).identity.id();
-  forged.sequence = 99;
-  forged.payload = text("I am node 2");
-  forged.sig = net.node(1).identity.sign(core::wire::shout_signed_bytes(forged));
+  auto forged = signed_shout(net.node(2).identity.id(), 99, text("I am node 2"), net.node(1).identity);
   core::reply r = net.request(1, 7, forged);
   EXPECT_EQ(r.ec, core::errc::nack);
   EXPECT_EQ(r.code, core::wire::nack_code::bad_request);
 
   // A genuine shout altered on the way (the payload changed after signing).
-  core::wire::shout altered;
-  altered.origin = net.node(2).identity.id();
-  altered.sequence = 100;
-  altered.payload = text("original");
-  altered.sig = net.node(2).identity.sign(core::wire::shout_signed_bytes(altered));
+  auto altered = signed_shout(net.node(2).identity.id(), 100, text("original"), net.node(2).identity);
   altered.payload = text("altered!");
   EXPECT_EQ(net.request(1, 8, altered).ec, core::errc::nack);
 
@@ -121,11 +124,7 @@ TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
 
 TEST(Broadcast, AReplayedShoutIsNotDeliveredAgain) {
   auto net = joined_network(40, 15);
-  core::wire::shout s;
-  s.origin = net.node(3).identity.id();
-  s.sequence = 5;
-  s.payload = text("once");
-  s.sig = net.node(3).identity.sign(core::wire::shout_signed_bytes(s));
+  auto s = signed_shout(net.node(3).identity.id(), 5, text("once"), net.node(3).identity);
   EXPECT_FALSE(net.request(3, 9, s).ec);
   net.advance(1min);
   EXPECT_EQ(delivered_count(net, s.origin, 5), net.size() - 1) << "everyone but the origin";
@@ -143,11 +142,7 @@ TEST(Broadcast, AnOriginOverItsRateIsRefused) {
   auto net = joined_network(20, 16, config);
   int refused = 0;
   for (std::uint64_t seq = 1; seq <= 5; ++seq) {
-    core::wire::shout s;
-    s.origin = net.node(4).identity.id();
-    s.sequence = seq;
-    s.sig = net.node(4).identity.sign(core::wire::shout_signed_bytes(s));
-    core::reply r = net.request(4, 6, s);
+    core::reply r = net.request(4, 6, signed_shout(net.node(4).identity.id(), seq, {}, net.node(4).identity));
     if (r.ec) {
       EXPECT_EQ(r.code, core::wire::nack_code::rate_limited);
       ++refused;
@@ -155,11 +150,8 @@ TEST(Broadcast, AnOriginOverItsRateIsRefused) {
   }
   EXPECT_EQ(refused, 2) << "a burst of 3, then refusals until the bucket refills";
   net.advance(2s);
-  core::wire::shout later;
-  later.origin = net.node(4).identity.id();
-  later.sequence = 6;
-  later.sig = net.node(4).identity.sign(core::wire::shout_signed_bytes(later));
-  EXPECT_FALSE(net.request(4, 6, later).ec) << "refilled at 1 per second";
+  EXPECT_FALSE(net.request(4, 6, signed_shout(net.node(4).identity.id(), 6, {}, net.node(4).identity)).ec)
+      << "refilled at 1 per second";
 }
 
 TEST(Broadcast, AnOversizedShoutIsRefusedAtTheOrigin) {
