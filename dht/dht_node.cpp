@@ -118,8 +118,7 @@ struct dht_node::impl {
   impl(const core::identity& self_, dht_config config_, value_store& store,
        std::function<void(mutable_byte_span)> random_)
       : self(self_), config(std::move(config_)), values(store),
-        table(self_.id(), config.routing), random(std::move(random_)),
-        shouts(self_, table, config.broadcast, random ? random : sodium_random()) {
+        table(self_.id(), config.routing), random(std::move(random_)) {
     if (!random) random = sodium_random();
     // The lookup's k is the replication factor and the reply size; keep them one number.
     config.lookup.k = std::min(config.lookup.k, max_contacts_per_reply);
@@ -130,7 +129,13 @@ struct dht_node::impl {
   value_store& values;
   routing_table table;
   routing_table::random_source random;
-  broadcaster shouts;
+  // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
+  std::unique_ptr<broadcaster> broadcasts;
+
+  broadcaster& shouts() {
+    if (!broadcasts) broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast, random);
+    return *broadcasts;
+  }
 
   std::unordered_map<request_token, pending> pending_requests;
   std::unordered_map<operation_id, operation> ops;
@@ -212,7 +217,7 @@ struct dht_node::impl {
       return n;
     }
     if (std::holds_alternative<wire::shout>(m.body)) {
-      auto reply = shouts.receive(from, m, now);
+      auto reply = shouts().receive(from, m, now);
       flush_shouts(now);
       return reply;
     }
@@ -221,6 +226,8 @@ struct dht_node::impl {
 
   // Queues the broadcaster's SHOUTs and repair lookups, and reports our shouts that are done.
   void flush_shouts(core::time_point now) {
+    if (!broadcasts) return;
+    broadcaster& shouts = *broadcasts;
     while (auto r = shouts.poll_send()) send(request_kind::shout, r->handle, r->to, std::move(r->message), now);
     while (auto l = shouts.poll_lookup()) {
       operation& op = new_op(op_kind::shout_repair, l->target);
@@ -294,7 +301,7 @@ struct dht_node::impl {
         std::uint64_t handle = op.repair;
         auto found = op.search->closest_answered();
         complete(op, find_node_result{});
-        shouts.on_lookup_done(handle, found);
+        shouts().on_lookup_done(handle, found);
         flush_shouts(now);
         return;
       }
@@ -589,7 +596,7 @@ struct dht_node::impl {
         if (--op->second.stores_outstanding == 0) finish_put(op->second);
         break;
       case request_kind::shout:
-        shouts.on_reply(p.op, r, now);
+        shouts().on_reply(p.op, r, now);
         flush_shouts(now);
         break;
       case request_kind::store_quiet:
@@ -681,13 +688,16 @@ operation_id dht_node::put(const core::node_id& key, byte_vector value, put_opti
 operation_id dht_node::shout(byte_vector payload, core::time_point now) {
   impl_->arm(now);
   operation_id id = impl_->next_op++;
-  if (!impl_->shouts.originate(std::move(payload), id, now))
+  if (!impl_->shouts().originate(std::move(payload), id, now))
     impl_->events.push_back(operation_done{id, shout_outcome{core::make_error_code(core::errc::too_large), 0, 0}});
   impl_->flush_shouts(now);
   return id;
 }
 
-std::optional<shout_delivery> dht_node::poll_shout() { return impl_->shouts.poll_delivery(); }
+std::optional<shout_delivery> dht_node::poll_shout() {
+  if (!impl_->broadcasts) return std::nullopt;
+  return impl_->broadcasts->poll_delivery();
+}
 
 std::optional<dht_node::operation_done> dht_node::poll_event() {
   if (impl_->events.empty()) return std::nullopt;
@@ -704,6 +714,9 @@ const routing_table& dht_node::table() const { return impl_->table; }
 
 const value_store& dht_node::store() const { return impl_->values; }
 
-const broadcast_counters& dht_node::broadcast_stats() const { return impl_->shouts.counters(); }
+const broadcast_counters& dht_node::broadcast_stats() const {
+  static const broadcast_counters none;
+  return impl_->broadcasts ? impl_->broadcasts->counters() : none;
+}
 
 }  // namespace kadnet::dht

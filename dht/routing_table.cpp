@@ -100,7 +100,7 @@ bool routing_table::should_split(const bucket& b, const core::node_id& newcomer)
   return true;
 }
 
-void routing_table::split(std::size_t index) {
+void routing_table::split(std::size_t index, core::time_point now) {
   bucket& low = buckets_[index];
   const int d = low.depth;
   assert(d < core::id_bits);
@@ -131,8 +131,10 @@ void routing_table::split(std::size_t index) {
     }
     // A half that starts empty is a subtree next to our own id we know nobody in. Kademlia
     // (and SHOUT's tree, dht/broadcast.hpp) relies on knowing someone in every non-empty one:
-    // look it up at the next refresh rather than an interval later.
-    if (buckets_[i].contacts.empty()) buckets_[i].last_touched = never;
+    // if it is still empty a little later (a node filling its table splits many buckets that
+    // its first lookups fill anyway), look it up then rather than an interval later.
+    if (buckets_[i].contacts.empty())
+      buckets_[i].last_touched = now - config_.refresh_interval + config_.empty_bucket_refresh;
   }
 }
 
@@ -220,7 +222,7 @@ insert_result routing_table::insert(const contact& c, core::time_point now) {
       return {insert_outcome::added, std::nullopt};
     }
     if (should_split(b, c.id)) {
-      split(index);
+      split(index, now);
       continue;  // b is invalidated; look the bucket up again
     }
 

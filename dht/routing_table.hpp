@@ -58,6 +58,8 @@ struct routing_table_config {
   std::size_t max_per_prefix = 2;       // contacts per /24 or /64 in one bucket; 0 = unlimited
   std::size_t replacement_cache = default_k;  // replacements kept per bucket
   std::chrono::milliseconds refresh_interval = default_refresh_interval;
+  // A bucket that splits off empty is refreshed this soon if it is still empty then.
+  std::chrono::milliseconds empty_bucket_refresh{std::chrono::seconds(3)};
 };
 
 enum class insert_outcome {
@@ -151,7 +153,7 @@ class routing_table {
   };
 
   std::size_t bucket_for(const core::node_id& id) const;
-  void split(std::size_t index);
+  void split(std::size_t index, core::time_point now);
   bool should_split(const bucket& b, const core::node_id& newcomer) const;
   bool prefix_allows(const std::vector<contact>& in, const contact& c) const;
   void add_replacement(bucket& b, contact c);

@@ -6,7 +6,7 @@
 //                          [--seed S] [--only tree|flood] [--json]
 //
 // For each N and each algorithm, one swarm of N DHT nodes is built by joins (the same seed gives
-// both algorithms the same swarm), then shouts of `payload` bytes go out from random live nodes,
+// both algorithms the same swarm) and runs for a minute of virtual time, then shouts of `payload` bytes go out from random live nodes,
 // one at a time, in four scenarios in this order:
 //   steady      no churn, no loss
 //   loss        every datagram lost with probability --loss
@@ -131,6 +131,9 @@ class broadcast_run {
     for (std::size_t i = 0; i < n; ++i) swarm_->add_node();
     joins_.joined.push_back(0);
     join_nodes(*swarm_, 1, static_cast<std::uint32_t>(n), 1ms, joins_);
+    // A minute of steady state: the joins' follow-up refreshes (buckets that split off empty,
+    // PROTOCOL.md 8.3) have run.
+    swarm_->network().run_for(1min);
     swarm_->on_delivery([this](std::uint32_t node, const dht::shout_delivery& d) { delivered(node, d); });
   }
 

@@ -568,6 +568,36 @@ TEST(RoutingTable, RefreshTargetsOnlyForStaleBucketsInsideTheirRange) {
   EXPECT_EQ(table.refresh_targets(t0 + 26min, random).size(), 1u);  // the one looked up at +10
 }
 
+TEST(RoutingTable, ABucketThatSplitsOffEmptyIsRefreshedSoonIfStillEmpty) {
+  std::mt19937_64 rng(15);
+  node_id self = random_id(rng);
+  routing_table_config cfg = unlimited();
+  routing_table table(self, cfg);
+  auto random = [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  };
+  // k contacts sharing at least 3 bits with self, then one more: the own bucket splits three
+  // times, each time leaving a half with nobody in it (the ids that differ at bit 0, 1 or 2).
+  for (int i = 0; i < static_cast<int>(cfg.k); ++i) table.insert(make_contact(id_with_prefix(self, 3 + i % 5, 500 + i)), t0);
+  for (const auto& b : table.buckets()) table.touched(b.prefix, t0);
+  ASSERT_EQ(table.insert(make_contact(id_with_prefix(self, 4, 900)), t0 + 1min).outcome, insert_outcome::added);
+  std::vector<bucket_view> empty;
+  for (const auto& b : table.buckets())
+    if (b.contacts.empty()) empty.push_back(b);
+  ASSERT_GE(empty.size(), 3u);
+  EXPECT_EQ(table.next_refresh(), t0 + 1min + cfg.empty_bucket_refresh);
+  // One of them hears from a node meanwhile: only the others are still worth a lookup.
+  node_id heard = id_with_prefix(self, empty[0].prefix.common_prefix_length(self), 901);
+  ASSERT_TRUE(in_range(empty[0], heard));
+  table.insert(make_contact(heard), t0 + 1min + 1s);
+  auto targets = table.refresh_targets(t0 + 1min + cfg.empty_bucket_refresh, random);
+  EXPECT_EQ(targets.size(), empty.size() - 1);
+  for (const auto& target : targets) {
+    EXPECT_FALSE(in_range(empty[0], target));
+    EXPECT_TRUE(std::any_of(empty.begin(), empty.end(), [&](const bucket_view& b) { return in_range(b, target); }));
+  }
+}
+
 TEST(RoutingTable, RefreshTargetsRandomiseBitsBelowDepth) {
   node_id self = id_with_prefix(node_id{}, 0, 15);
   routing_table table(self, unlimited(2));
