@@ -23,7 +23,7 @@ constexpr std::size_t max_maintenance_queue = 1024;
 constexpr std::size_t max_pending_requests = 1u << 16;
 
 enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair };
-enum class request_kind { lookup, store, store_quiet, ping, shout };
+enum class request_kind { lookup, store, store_quiet, ping, shout, probe };
 
 bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair; }
 bool is_maintenance(op_kind k) { return k == op_kind::refresh || k == op_kind::republish; }
@@ -418,6 +418,30 @@ struct dht_node::impl {
   }
 
   // A lookup request came back: feed the lookup, learn the contacts.
+  // Inserts the dialable contacts of a FIND_NODE or FIND_VALUE reply; returns them.
+  std::vector<contact> learn_contacts(const std::vector<wire_contact>& in, core::time_point now) {
+    std::vector<contact> learned;
+    learned.reserve(in.size());
+    for (const wire_contact& w : in) {
+      if (w.id == self.id() || w.addresses.empty()) continue;
+      contact c;
+      c.id = w.id;
+      c.addresses = w.addresses;
+      c.last_seen = now;
+      insert_contact(c, now);
+      learned.push_back(std::move(c));
+    }
+    return learned;
+  }
+
+  // An empty bucket's refresh: one FIND_NODE round to the alpha contacts closest to a random id
+  // in it. They share our path down to the bucket, so their tables know the subtree it covers
+  // (Kademlia's table property); a full lookup would cost several rounds more to learn the same.
+  void probe(const core::node_id& target, core::time_point now) {
+    for (const contact& c : table.closest(target, config.lookup.alpha, true))
+      send(request_kind::probe, 0, c, wire::find_node{target}, now);
+  }
+
   void lookup_reply(operation& op, const contact& asked, const core::reply& r, core::time_point now) {
     lookup& search = *op.search;
     const core::node_id& from = asked.id;
@@ -425,20 +449,7 @@ struct dht_node::impl {
       search.on_failure(from);
       return;
     }
-    auto learn = [&](const std::vector<wire_contact>& in) {
-      std::vector<contact> learned;
-      learned.reserve(in.size());
-      for (const wire_contact& w : in) {
-        if (w.id == self.id() || w.addresses.empty()) continue;
-        contact c;
-        c.id = w.id;
-        c.addresses = w.addresses;
-        c.last_seen = now;
-        insert_contact(c, now);
-        learned.push_back(std::move(c));
-      }
-      return learned;
-    };
+    auto learn = [&](const std::vector<wire_contact>& in) { return learn_contacts(in, now); };
     if (!sends_find_value(op.kind)) {
       std::vector<wire_contact> contacts;
       if (decode_contacts(r.data, contacts)) {
@@ -532,7 +543,10 @@ struct dht_node::impl {
     for (operation_id id : due) pump(id, now);
 
     if (table.next_refresh() <= now)
-      for (const core::node_id& t : table.refresh_targets(now, random)) queue_maintenance(true, t);
+      for (const core::node_id& t : table.refresh_targets(now, random)) {
+        if (table.bucket_empty(t)) probe(t, now);
+        else queue_maintenance(true, t);
+      }
     if (now >= *next_republish) {
       for (const stored_value& v : values.all(now))
         if (v.original) queue_maintenance(false, v.key);
@@ -598,6 +612,12 @@ struct dht_node::impl {
       case request_kind::shout:
         shouts().on_reply(p.op, r, now);
         flush_shouts(now);
+        break;
+      case request_kind::probe:
+        if (!r.ec) {
+          std::vector<wire_contact> contacts;
+          if (!decode_contacts(r.data, contacts)) learn_contacts(contacts, now);
+        }
         break;
       case request_kind::store_quiet:
       case request_kind::ping:

@@ -373,6 +373,10 @@ core::time_point routing_table::next_refresh() const {
   return next;
 }
 
+bool routing_table::bucket_empty(const core::node_id& id_in_range) const {
+  return buckets_[bucket_for(id_in_range)].contacts.empty();
+}
+
 std::vector<bucket_view> routing_table::buckets() const {
   std::vector<bucket_view> views;
   views.reserve(buckets_.size());

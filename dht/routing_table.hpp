@@ -137,6 +137,8 @@ class routing_table {
   core::time_point next_refresh() const;
 
   std::vector<bucket_view> buckets() const;
+  // Whether the bucket covering id_in_range holds no contact.
+  bool bucket_empty(const core::node_id& id_in_range) const;
   // Every contact in the table (for a snapshot), bucket by bucket.
   std::vector<contact> all() const;
 

@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/errors.hpp"
+#include "dht/dht_codec.hpp"
 #include "tests/support/dht_network.hpp"
 
 namespace kadnet::dht {
@@ -325,6 +327,64 @@ TEST(DhtNode, WorksWithDelaysAndDeadNodes) {
   EXPECT_EQ(g.value->value, bytes_of("late but fine"));
   auto f = net.find_node(9, key);
   EXPECT_EQ(hex(f.closest), hex(net.true_closest(key, default_k, 9)));
+}
+
+// An id sharing exactly `shared` leading bits with `of`, the rest random.
+node_id sharing(const node_id& of, int shared, std::mt19937_64& rng) {
+  node_id::bytes_type b = random_id(rng).bytes();
+  for (int i = 0; i < core::id_bits; ++i) {
+    const int byte = i / 8, bit = 7 - i % 8;
+    const bool want = i < shared ? of.bit(i) : (i == shared ? !of.bit(i) : ((b[byte] >> bit) & 1));
+    b[byte] = static_cast<std::uint8_t>(want ? (b[byte] | (1 << bit)) : (b[byte] & ~(1 << bit)));
+  }
+  return node_id(b);
+}
+
+TEST(DhtNode, ASubtreeNextToUsThatWeKnowNobodyInIsProbedInOneRound) {
+  std::mt19937_64 rng(31);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{9});
+  memory_store store(store_limits{});
+  dht_config config;
+  dht_node node(self, config, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point t0{};
+  // 21 contacts all sharing 3 or more bits with us: our bucket splits at bits 0, 1 and 2, and
+  // the halves that differ from us there start empty.
+  for (int i = 0; i < 21; ++i)
+    node.on_peer_announced(sharing(self.id(), 3 + i % 6, rng), {"sim://" + std::to_string(i)}, t0);
+  while (node.poll_request()) {
+  }
+  // Inserting touched every bucket but the empty ones, which are due 3 s after their split.
+  node.handle_timeout(t0 + config.routing.empty_bucket_refresh);
+  std::map<int, int> probes_by_level;  // the level at which the target leaves our path
+  std::vector<std::pair<request_token, node_id>> asked;
+  while (auto out = node.poll_request()) {
+    const auto* f = std::get_if<core::wire::find_node>(&out->body);
+    if (!f) continue;
+    const int level = f->target.common_prefix_length(self.id());
+    if (level >= 3) continue;
+    ++probes_by_level[level];
+    asked.emplace_back(out->token, f->target);
+  }
+  ASSERT_EQ(probes_by_level.size(), 3u) << "one probe per empty subtree (levels 0, 1, 2)";
+  for (auto [level, sends] : probes_by_level)
+    EXPECT_EQ(sends, static_cast<int>(config.lookup.alpha)) << "alpha FIND_NODEs at level " << level;
+
+  // Each answer names a node in the subtree: it is learned, and nothing more is asked (a full
+  // lookup would go on to ask the nodes it just learned).
+  int n = 100;
+  for (const auto& [token, target] : asked) {
+    core::reply r;
+    encode_contacts({wire_contact{target, {"sim://" + std::to_string(n++)}}}, r.data);
+    node.on_reply(token, r, t0 + config.routing.empty_bucket_refresh + 10ms);
+  }
+  while (auto out = node.poll_request()) {
+    if (const auto* f = std::get_if<core::wire::find_node>(&out->body)) {
+      EXPECT_GE(f->target.common_prefix_length(self.id()), 3) << "no second round";
+    }
+  }
+  for (const auto& [token, target] : asked) EXPECT_TRUE(node.table().find(target)) << target.short_hex();
 }
 
 TEST(DhtNode, LoneNodeStoresLocally) {
