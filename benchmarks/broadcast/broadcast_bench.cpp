@@ -58,13 +58,9 @@ const char* const usage_text =
 
 options parse_options(int argc, char** argv) {
   options o;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-      return args[++i];
-    };
+  for (flag_walker args(argc, argv); args.next();) {
+    const std::string& a = args.flag();
+    auto value = [&]() -> const std::string& { return args.value(); };
     if (a == "--json") {
       o.json = true;
     } else if (a == "--nodes") {

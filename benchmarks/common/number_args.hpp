@@ -1,5 +1,5 @@
 #pragma once
-// Numeric command-line values of the benchmark programs: a bad one throws std::invalid_argument
+// Command-line arguments of the benchmark programs: walking the flags, and numeric values. A bad
 // naming the flag and the text, which the program prints with its usage line.
 #include <cstdint>
 #include <stdexcept>
@@ -34,6 +34,24 @@ inline double parse_real(const std::string& flag, const std::string& text) {
     throw std::invalid_argument(flag + ": '" + text + "' is not a non-negative number");
   return v;
 }
+
+// Walks a program's arguments: each flag in turn, and the word after it as the flag's value
+// (a missing one throws std::invalid_argument naming the flag).
+class flag_walker {
+ public:
+  flag_walker(int argc, char** argv) : args_(argv + 1, argv + argc) {}
+  // Moves to the next flag; false when there is none.
+  bool next() { return ++at_ < args_.size(); }
+  const std::string& flag() const { return args_[at_]; }
+  const std::string& value() {
+    if (at_ + 1 >= args_.size()) throw std::invalid_argument(flag() + " needs a value");
+    return args_[++at_];
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::size_t at_ = static_cast<std::size_t>(-1);
+};
 
 // A probability or share: a number in [0, 1).
 inline double parse_fraction(const std::string& flag, const std::string& text) {
