@@ -44,9 +44,8 @@ struct options {
   std::size_t shouts = 3;
   std::size_t payload = 1024;
   double churn = 0.10;
-  double loss = 0.05;
-  std::chrono::milliseconds latency{10}, jitter{5};
-  std::uint64_t seed = 1;
+  double loss = 0.05;  // the loss scenarios' (the swarm is built without loss)
+  sim_links links;
   bool json = false;
   bool tree = true, flood = true;  // --only picks one
 };
@@ -61,7 +60,10 @@ options parse_options(int argc, char** argv) {
   for (flag_walker args(argc, argv); args.next();) {
     const std::string& a = args.flag();
     auto value = [&]() -> const std::string& { return args.value(); };
-    if (a == "--json") {
+    if (a == "--loss") {  // the loss scenarios' loss, not the links' (sim_links would take it)
+      o.loss = parse_fraction(a, value());
+    } else if (o.links.take(a, args)) {
+    } else if (a == "--json") {
       o.json = true;
     } else if (a == "--nodes") {
       o.nodes = parse_count_list(a, value(), 3);
@@ -79,14 +81,6 @@ options parse_options(int argc, char** argv) {
       o.payload = parse_number(a, value());
     } else if (a == "--churn") {
       o.churn = parse_fraction(a, value());
-    } else if (a == "--loss") {
-      o.loss = parse_fraction(a, value());
-    } else if (a == "--latency-ms") {
-      o.latency = std::chrono::milliseconds(parse_number(a, value()));
-    } else if (a == "--jitter-ms") {
-      o.jitter = std::chrono::milliseconds(parse_number(a, value()));
-    } else if (a == "--seed") {
-      o.seed = parse_number(a, value());
     } else if (a == "-h" || a == "--help") {
       std::cout << usage_text;
       std::exit(0);
@@ -94,7 +88,7 @@ options parse_options(int argc, char** argv) {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
   }
-  if (o.jitter > o.latency) throw std::invalid_argument("--jitter-ms must not exceed --latency-ms");
+  o.links.check();
   return o;
 }
 
@@ -117,9 +111,8 @@ class broadcast_run {
  public:
   broadcast_run(std::size_t n, bool flood, const options& o) : o_(o) {
     dht_swarm::settings settings;
-    settings.seed = o.seed;
-    settings.link.latency = o.latency;
-    settings.link.jitter = o.jitter;
+    o.links.apply(settings);
+    settings.link.loss = 0;  // loss comes with the scenarios
     settings.dht.broadcast.flood = flood;
     // One origin shouts many times in a row here; the default rate limit would refuse it.
     settings.dht.broadcast.origin_burst = 1e9;
@@ -297,8 +290,8 @@ int run(std::size_t n, const options& o) {
                    *tree[i].number_of("full_coverage_ms") / std::max(1e-9, *flood[i].number_of("full_coverage_ms")), 3);
   }
   if (!o.json) {
-    std::cout << "kadnet broadcast: " << n << " nodes on the simulated network, links " << o.latency.count() << " ± "
-              << o.jitter.count() << " ms, " << o.payload << "-byte shouts, " << o.shouts << " per scenario\n"
+    std::cout << "kadnet broadcast: " << n << " nodes on the simulated network, links " << o.links.latency.count() << " ± "
+              << o.links.jitter.count() << " ms, " << o.payload << "-byte shouts, " << o.shouts << " per scenario\n"
               << "  " << std::left << std::setw(6) << "algo" << std::setw(11) << "scenario" << std::right
               << std::setw(10) << "coverage" << std::setw(10) << "payload/n" << std::setw(10) << "control/n"
               << std::setw(12) << "bytes/node" << std::setw(6) << "hops" << std::setw(6) << "max" << std::setw(12)

@@ -1,6 +1,7 @@
 #pragma once
 // Command-line arguments of the benchmark programs: walking the flags, and numeric values. A bad
-// naming the flag and the text, which the program prints with its usage line.
+// one throws std::invalid_argument naming the flag and the text, which the program prints with
+// its usage line.
 #include <cstdint>
 #include <stdexcept>
 #include <sstream>

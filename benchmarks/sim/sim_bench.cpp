@@ -38,11 +38,9 @@ struct options {
   std::vector<std::size_t> nodes{1000, 10000};
   std::size_t lookups = 1000;
   std::size_t values = 100;
-  double loss = 0;
-  std::chrono::milliseconds latency{10}, jitter{5};
+  sim_links links;
   std::chrono::milliseconds join_interval{1};  // one join starts this often
   std::chrono::milliseconds op_interval{10};   // one put or lookup starts this often
-  std::uint64_t seed = 1;
   bool json = false;
 };
 
@@ -55,7 +53,8 @@ options parse_options(int argc, char** argv) {
   for (flag_walker args(argc, argv); args.next();) {
     const std::string& a = args.flag();
     auto value = [&]() -> const std::string& { return args.value(); };
-    if (a == "--json") {
+    if (o.links.take(a, args)) {
+    } else if (a == "--json") {
       o.json = true;
     } else if (a == "--nodes") {
       o.nodes = parse_count_list(a, value(), 2);
@@ -64,16 +63,8 @@ options parse_options(int argc, char** argv) {
     } else if (a == "--values") {
       o.values = parse_number(a, value());
       if (o.values == 0) throw std::invalid_argument("--values: must be at least 1");
-    } else if (a == "--loss") {
-      o.loss = parse_fraction(a, value());
-    } else if (a == "--latency-ms") {
-      o.latency = std::chrono::milliseconds(parse_number(a, value()));
-    } else if (a == "--jitter-ms") {
-      o.jitter = std::chrono::milliseconds(parse_number(a, value()));
     } else if (a == "--join-interval-ms") {
       o.join_interval = std::chrono::milliseconds(parse_number(a, value()));
-    } else if (a == "--seed") {
-      o.seed = parse_number(a, value());
     } else if (a == "-h" || a == "--help") {
       std::cout << usage_text;
       std::exit(0);
@@ -81,7 +72,7 @@ options parse_options(int argc, char** argv) {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
   }
-  if (o.jitter > o.latency) throw std::invalid_argument("--jitter-ms must not exceed --latency-ms");
+  o.links.check();
   return o;
 }
 
@@ -136,18 +127,15 @@ figures run_one(std::size_t n, const options& o) {
   f.text("bench", "sim");
   f.number("nodes", static_cast<double>(n));
   f.text("transport", "sim");
-  f.number("seed", static_cast<double>(o.seed));
-  f.number("loss", o.loss, 3);
-  f.number("latency_ms", static_cast<double>(o.latency.count()));
-  f.number("jitter_ms", static_cast<double>(o.jitter.count()));
+  f.number("seed", static_cast<double>(o.links.seed));
+  f.number("loss", o.links.loss, 3);
+  f.number("latency_ms", static_cast<double>(o.links.latency.count()));
+  f.number("jitter_ms", static_cast<double>(o.links.jitter.count()));
 
   const std::size_t rss_before = resident_bytes();
   const auto build_start = wall_clock::now();
   dht_swarm::settings settings;
-  settings.seed = o.seed;
-  settings.link.latency = o.latency;
-  settings.link.jitter = o.jitter;
-  settings.link.loss = o.loss;
+  o.links.apply(settings);
   dht_swarm swarm(settings);
   sim::network& net = swarm.network();
   auto& rng = swarm.rng();

@@ -8,6 +8,26 @@ namespace {
 constexpr int max_join_attempts = 3;
 }
 
+bool sim_links::take(const std::string& flag, flag_walker& args) {
+  if (flag == "--loss") loss = parse_fraction(flag, args.value());
+  else if (flag == "--latency-ms") latency = std::chrono::milliseconds(parse_number(flag, args.value()));
+  else if (flag == "--jitter-ms") jitter = std::chrono::milliseconds(parse_number(flag, args.value()));
+  else if (flag == "--seed") seed = parse_number(flag, args.value());
+  else return false;
+  return true;
+}
+
+void sim_links::check() const {
+  if (jitter > latency) throw std::invalid_argument("--jitter-ms must not exceed --latency-ms");
+}
+
+void sim_links::apply(dht_swarm::settings& s) const {
+  s.seed = seed;
+  s.link.latency = latency;
+  s.link.jitter = jitter;
+  s.link.loss = loss;
+}
+
 std::size_t run_phase(dht_swarm& swarm, std::size_t count, sim::duration interval,
                       const std::function<void(std::size_t, std::function<void()>)>& start) {
   using namespace std::chrono_literals;
