@@ -308,13 +308,7 @@ int run(std::size_t n, const options& o) {
 
 int main(int argc, char** argv) {
   using namespace kadnet::bench;
-  options o;
-  try {
-    o = parse_options(argc, argv);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "kadnet_bench_broadcast: " << e.what() << "\n" << usage_text;
-    return 2;
-  }
+  const options o = parse_or_exit("kadnet_bench_broadcast", usage_text, [&] { return parse_options(argc, argv); });
   try {
     for (std::size_t n : o.nodes) run(n, o);
   } catch (const std::exception& e) {

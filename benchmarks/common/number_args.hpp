@@ -3,6 +3,8 @@
 // one throws std::invalid_argument naming the flag and the text, which the program prints with
 // its usage line.
 #include <cstdint>
+#include <cstdlib>
+#include <iostream>
 #include <stdexcept>
 #include <sstream>
 #include <string>
@@ -53,6 +55,18 @@ class flag_walker {
   std::vector<std::string> args_;
   std::size_t at_ = static_cast<std::size_t>(-1);
 };
+
+// Runs `parse` (the program's argument parser); a bad argument prints "program: problem" and the
+// usage on standard error, and ends the program with status 2.
+template <typename Parse>
+auto parse_or_exit(const char* program, const char* usage, Parse parse) {
+  try {
+    return parse();
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << "\n" << usage;
+    std::exit(2);
+  }
+}
 
 // A probability or share: a number in [0, 1).
 inline double parse_fraction(const std::string& flag, const std::string& text) {

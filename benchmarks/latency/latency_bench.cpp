@@ -435,13 +435,7 @@ void latency_run::report(std::ostream& out) const {
 
 int main(int argc, char** argv) {
   using namespace kadnet::bench;
-  options o;
-  try {
-    o = parse_options(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "kadnet_bench_latency: " << e.what() << "\n" << usage_text;
-    return 2;
-  }
+  const options o = parse_or_exit("kadnet_bench_latency", usage_text, [&] { return parse_options(argc, argv); });
   latency_run run(o);
   run.run();
   run.report(std::cout);
