@@ -12,10 +12,13 @@ namespace {
 
 namespace wire = core::wire;
 
-bool unreachable(const core::reply& r) {
-  using core::errc;
-  return r.ec == errc::timeout || r.ec == errc::not_connected || r.ec == errc::connection_closed ||
-         r.ec == errc::peer_cut_off || r.ec == errc::shutting_down;
+// The oldest entry of a queue, taken out of it.
+template <typename T>
+std::optional<T> take_front(std::deque<T>& queue) {
+  if (queue.empty()) return std::nullopt;
+  T front = std::move(queue.front());
+  queue.pop_front();
+  return front;
 }
 
 wire::nack refuse(wire::nack_code code, std::string text) {
@@ -42,18 +45,16 @@ share& fastest(std::vector<share>& shares, std::size_t lo, std::size_t hi) {
 }
 
 // Cuts the ids in shares[lo, hi) — sorted, all sharing their first `depth` bits, and covering
-// the ids that share the first `scope` — into parts. A bit where the ids fall on both sides cuts
+// the ids that share the first `scope`; `ours` when the range holds this node — into parts. A bit where the ids fall on both sides cuts
 // the range in two. A bit where they all fall on one side says nothing about the other side
 // unless the range holds this node (Kademlia's tables know every non-empty subtree next to their
 // own id): along our own path the empty side is empty; elsewhere the cutting stops and one
 // delegate takes the whole range, to cover it from the inside.
-void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int scope, int depth, const core::node_id* self) {
+void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int scope, int depth, bool ours) {
   auto holds_self = [&](std::size_t from, std::size_t to) {
-    return self && std::any_of(shares.begin() + static_cast<std::ptrdiff_t>(from),
-                               shares.begin() + static_cast<std::ptrdiff_t>(to),
-                               [](const share& s) { return s.to == nullptr; });
+    return std::any_of(shares.begin() + static_cast<std::ptrdiff_t>(from),
+                       shares.begin() + static_cast<std::ptrdiff_t>(to), [](const share& s) { return s.to == nullptr; });
   };
-  bool ours = holds_self(lo, hi);
   while (hi - lo > 1 && depth < core::id_bits) {
     auto first_one = std::partition_point(shares.begin() + static_cast<std::ptrdiff_t>(lo),
                                           shares.begin() + static_cast<std::ptrdiff_t>(hi),
@@ -64,8 +65,8 @@ void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int scope, 
       ++depth;
       continue;
     }
-    bool left_ours = holds_self(lo, m);
-    cut(shares, lo, m, depth + 1, depth + 1, left_ours ? self : nullptr);
+    bool left_ours = ours && holds_self(lo, m);
+    cut(shares, lo, m, depth + 1, depth + 1, left_ours);
     lo = m;
     ours = ours && !left_ours;
     scope = ++depth;
@@ -163,7 +164,7 @@ void broadcaster::split_among(const shout_key& key, active_shout& s, std::uint8_
   if (include_self) shares.push_back(share{&self_.id(), nullptr});
   if (shares.empty()) return;
   std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
-  cut(shares, 0, shares.size(), scope, scope, include_self ? &self_.id() : nullptr);
+  cut(shares, 0, shares.size(), scope, scope, include_self);
   for (const share& part : shares)
     if (part.to && part.scope >= 0) send(key, s, *part.to, static_cast<std::uint8_t>(std::min(part.scope, 255)), config_.attempts_per_delegate);
 }
@@ -262,32 +263,12 @@ bool broadcaster::take_token(const core::node_id& origin, core::time_point now) 
   return true;
 }
 
-std::optional<broadcaster::send_request> broadcaster::poll_send() {
-  if (out_.empty()) return std::nullopt;
-  send_request r = std::move(out_.front());
-  out_.pop_front();
-  return r;
-}
+std::optional<broadcaster::send_request> broadcaster::poll_send() { return take_front(out_); }
 
-std::optional<broadcaster::lookup_request> broadcaster::poll_lookup() {
-  if (lookups_out_.empty()) return std::nullopt;
-  lookup_request r = lookups_out_.front();
-  lookups_out_.pop_front();
-  return r;
-}
+std::optional<broadcaster::lookup_request> broadcaster::poll_lookup() { return take_front(lookups_out_); }
 
-std::optional<shout_delivery> broadcaster::poll_delivery() {
-  if (deliveries_.empty()) return std::nullopt;
-  shout_delivery d = std::move(deliveries_.front());
-  deliveries_.pop_front();
-  return d;
-}
+std::optional<shout_delivery> broadcaster::poll_delivery() { return take_front(deliveries_); }
 
-std::optional<broadcaster::finished> broadcaster::poll_finished() {
-  if (finished_.empty()) return std::nullopt;
-  finished f = finished_.front();
-  finished_.pop_front();
-  return f;
-}
+std::optional<broadcaster::finished> broadcaster::poll_finished() { return take_front(finished_); }
 
 }  // namespace kadnet::dht

@@ -119,7 +119,6 @@ class broadcaster {
   std::optional<finished> poll_finished();
 
   const broadcast_counters& counters() const { return counters_; }
-  std::size_t in_flight() const { return sends_.size() + lookups_.size(); }
 
  private:
   using shout_key = message_name;

@@ -5,6 +5,9 @@
 
 #include <arpa/inet.h>
 
+#include "core/errors.hpp"
+#include "core/node_engine.hpp"
+
 namespace kadnet::dht {
 
 std::optional<std::string> network_prefix(const contact& c) {
@@ -38,6 +41,12 @@ std::optional<std::string> network_prefix(const contact& c) {
 std::chrono::microseconds smooth_rtt(std::chrono::microseconds old, std::chrono::microseconds sample) {
   if (old.count() == 0) return sample;
   return old + (sample - old) / 8;
+}
+
+bool unreachable(const core::reply& r) {
+  using core::errc;
+  return r.ec == errc::timeout || r.ec == errc::not_connected || r.ec == errc::connection_closed ||
+         r.ec == errc::peer_cut_off || r.ec == errc::shutting_down;
 }
 
 }  // namespace kadnet::dht

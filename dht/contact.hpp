@@ -9,6 +9,10 @@
 #include "core/node_id.hpp"
 #include "core/rpc_tracker.hpp"
 
+namespace kadnet::core {
+struct reply;  // core/node_engine.hpp
+}
+
 namespace kadnet::dht {
 
 struct contact {
@@ -26,6 +30,11 @@ struct contact {
 // The network a contact's first address belongs to, for eclipse resistance: "v4:a.b.c" (the /24)
 // or "v6:xxxx:xxxx:xxxx:xxxx" (the /64); nullopt when it has no IP address.
 std::optional<std::string> network_prefix(const contact& c);
+
+// A reply that says nothing about whether the peer is alive (it never got the request or never
+// answered: timeout, no session, session lost), as opposed to an ACK or a NACK, which prove it
+// is up.
+bool unreachable(const core::reply& r);
 
 // Folds a new RTT sample into the smoothed value (RFC 6298's 1/8 gain).
 std::chrono::microseconds smooth_rtt(std::chrono::microseconds old, std::chrono::microseconds sample);

@@ -31,15 +31,6 @@ bool sends_find_value(op_kind k) {
   return k == op_kind::get || k == op_kind::put || k == op_kind::republish;
 }
 
-// A reply that says nothing about whether the peer is alive (it never got the request or never
-// answered) as opposed to an ACK or a NACK, which prove it is up.
-bool unreachable(const core::reply& r) {
-  using core::errc;
-  return r.ec == errc::timeout || r.ec == errc::not_connected ||
-         r.ec == errc::connection_closed || r.ec == errc::peer_cut_off ||
-         r.ec == errc::shutting_down;
-}
-
 std::vector<wire_contact> to_wire(const std::vector<contact>& contacts) {
   std::vector<wire_contact> out;
   out.reserve(contacts.size());
