@@ -102,20 +102,14 @@ std::optional<options> parse_options(int argc, char** argv, std::string& problem
         return std::nullopt;
       }
       o.bytes = *n;
-    } else if (name == "--loss") {
+    } else if (name == "--loss" || name == "--reorder") {
       auto p = parse_loss(*v);
       if (!p) {
-        problem = "--loss: '" + *v + "' is not a loss rate in [0, 1) (e.g. 0.01 or 1%)";
+        problem = name + ": '" + *v + "' is not " + (name == "--loss" ? "a loss rate" : "a rate") +
+                  " in [0, 1) (e.g. 0.01 or 1%)";
         return std::nullopt;
       }
-      o.loss = *p;
-    } else if (name == "--reorder") {
-      auto p = parse_loss(*v);
-      if (!p) {
-        problem = "--reorder: '" + *v + "' is not a rate in [0, 1) (e.g. 0.01 or 1%)";
-        return std::nullopt;
-      }
-      o.reorder = *p;
+      (name == "--loss" ? o.loss : o.reorder) = *p;
     } else if (name == "--seed") {
       try {
         o.seed = std::stoull(*v);
