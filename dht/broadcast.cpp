@@ -29,7 +29,8 @@ wire::nack refuse(wire::nack_code code, std::string text) {
 struct share {
   const core::node_id* id;
   const contact* to;  // null: this node
-  int scope = -1;     // -1: no part of its own (a delegate next to it covers it)
+  int scope = -1;     // -1: no part of its own
+  std::vector<std::uint8_t> also_levels;
 };
 
 // The delegate among candidates: the fastest measured, else the most recently seen.
@@ -44,42 +45,50 @@ share& fastest(std::vector<share>& shares, std::size_t lo, std::size_t hi) {
                            shares.begin() + static_cast<std::ptrdiff_t>(hi), better);
 }
 
-// Cuts the ids in shares[lo, hi) — sorted, all sharing their first `depth` bits, and covering
-// the ids that share the first `scope`; `ours` when the range holds this node — into parts. A bit where the ids fall on both sides cuts
-// the range in two. A bit where they all fall on one side says nothing about the other side
-// unless the range holds this node (Kademlia's tables know every non-empty subtree next to their
-// own id): along our own path the empty side is empty; elsewhere the cutting stops and one
-// delegate takes the whole range, to cover it from the inside.
-void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int scope, int depth, bool ours) {
+// Cuts the ids in shares[lo, hi) — sorted, all sharing their first `depth` bits, covering the
+// subtree of those bits; `ours` when that subtree holds this node — into parts. A bit where the
+// ids fall on both sides cuts the range in two. Where they all fall on one side, the other side
+// is empty along our own path (Kademlia's tables know every non-empty subtree next to their own
+// id); elsewhere one contact here covers it as an "also" level, from the inside.
+void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int depth, bool ours) {
   auto holds_self = [&](std::size_t from, std::size_t to) {
     return std::any_of(shares.begin() + static_cast<std::ptrdiff_t>(from),
                        shares.begin() + static_cast<std::ptrdiff_t>(to), [](const share& s) { return s.to == nullptr; });
   };
+  int scope = depth;
   while (hi - lo > 1 && depth < core::id_bits) {
     auto first_one = std::partition_point(shares.begin() + static_cast<std::ptrdiff_t>(lo),
                                           shares.begin() + static_cast<std::ptrdiff_t>(hi),
                                           [depth](const share& s) { return !s.id->bit(depth); });
     auto m = static_cast<std::size_t>(first_one - shares.begin());
     if (m == lo || m == hi) {
-      if (!ours) break;
-      ++depth;
-      continue;
+      if (!ours) fastest(shares, lo, hi).also_levels.push_back(static_cast<std::uint8_t>(depth));
+    } else {
+      bool left_ours = ours && holds_self(lo, m);
+      cut(shares, lo, m, depth + 1, left_ours);
+      lo = m;
+      ours = ours && !left_ours;
     }
-    bool left_ours = ours && holds_self(lo, m);
-    cut(shares, lo, m, depth + 1, depth + 1, left_ours);
-    lo = m;
-    ours = ours && !left_ours;
     scope = ++depth;
   }
   if (ours) return;  // our own part: we hold the shout already
   fastest(shares, lo, hi).scope = scope;
 }
 
+// The id `around` with bit `level` flipped: inside the subtree next to its path at that level.
+core::node_id across(const core::node_id& around, int level) {
+  auto bytes = around.bytes();
+  bytes[static_cast<std::size_t>(level / 8)] ^= static_cast<std::uint8_t>(0x80u >> (level % 8));
+  return core::node_id(bytes);
+}
+
 }  // namespace
 
 broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-                         const std::function<void(mutable_byte_span)>& random)
-    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {
+                         const std::function<void(mutable_byte_span)>& random,
+                         std::function<bool(const core::node_id&)> has_session)
+    : self_(self), table_(table), has_session_(std::move(has_session)), config_(config),
+      seen_(config.seen_capacity, config.seen_lifetime) {
   std::uint8_t start[8];
   random(mutable_byte_span(start, sizeof start));
   std::uint64_t s = 0;
@@ -98,7 +107,7 @@ std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::ui
   s.message.sig = self_.sign(wire::shout_signed_bytes(s.message));
   s.owner = owner;
   s.originated = true;
-  forward(key, s, 0);
+  forward(key, s, part{});
   if (s.sends_out == 0) settle(key);
   return key.sequence;
 }
@@ -132,50 +141,63 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     s.message = *in;
     s.message.hops = static_cast<std::uint8_t>(in->hops + 1);
     s.excluded.push_back(from);  // never back to the sender: it has the shout
-    forward(key, s, in->scope);
+    forward(key, s, part{in->scope, in->also_levels});
     if (s.sends_out == 0) active_.erase(key);
   }
   return taken;
 }
 
-std::vector<contact> broadcaster::candidates(const shout_key& key, const active_shout& s, const core::node_id& around,
-                                             int scope) const {
+std::vector<contact> broadcaster::candidates(const shout_key& key, const active_shout& s,
+                                             const std::function<bool(const core::node_id&)>& inside) const {
+  // The table's contacts, and the replacements we have a session with: more contacts, smaller
+  // parts, fewer hops; a replacement without a session would cost a dial on the shout's path.
   std::vector<contact> known = table_.all();
+  for (contact& c : table_.replacements())
+    if (c.dialable() && has_session_(c.id)) known.push_back(std::move(c));
   std::erase_if(known, [&](const contact& c) {
-    return c.id == key.origin || c.id.common_prefix_length(around) < scope ||
+    return c.id == key.origin || !inside(c.id) ||
            std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
   });
   return known;
 }
 
-void broadcaster::forward(const shout_key& key, active_shout& s, int scope) {
+void broadcaster::forward(const shout_key& key, active_shout& s, const part& ours) {
   if (config_.flood) {
-    for (const contact& c : candidates(key, s, self_.id(), 0)) send(key, s, c, 0, 1);
+    for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; })) send(key, s, c, part{}, 1);
     return;
   }
-  split_among(key, s, static_cast<std::uint8_t>(scope), candidates(key, s, self_.id(), scope), true);
+  auto inside = [&](const core::node_id& id) {
+    int shared = id.common_prefix_length(self_.id());
+    return shared >= ours.scope ||
+           std::binary_search(ours.also_levels.begin(), ours.also_levels.end(), static_cast<std::uint8_t>(shared));
+  };
+  int widest = ours.also_levels.empty() ? ours.scope : ours.also_levels.front();
+  split_among(key, s, widest, candidates(key, s, inside), true);
 }
 
-void broadcaster::split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
-                              const std::vector<contact>& candidates, bool include_self) {
+void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, const std::vector<contact>& candidates,
+                              bool include_self) {
   std::vector<share> shares;
   shares.reserve(candidates.size() + 1);
   for (const contact& c : candidates) shares.push_back(share{&c.id, &c});
   if (include_self) shares.push_back(share{&self_.id(), nullptr});
   if (shares.empty()) return;
   std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
-  cut(shares, 0, shares.size(), scope, scope, include_self);
-  for (const share& part : shares)
-    if (part.to && part.scope >= 0) send(key, s, *part.to, static_cast<std::uint8_t>(std::min(part.scope, 255)), config_.attempts_per_delegate);
+  cut(shares, 0, shares.size(), depth, include_self);
+  for (share& piece : shares)
+    if (piece.to && piece.scope >= 0)
+      send(key, s, *piece.to, part{static_cast<std::uint8_t>(std::min(piece.scope, 255)), std::move(piece.also_levels)},
+           config_.attempts_per_delegate);
 }
 
-void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, std::uint8_t scope, int attempts) {
+void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts) {
   std::uint64_t handle = next_handle_++;
-  sends_.emplace(handle, pending_send{key, to, scope, attempts - 1});
+  wire::shout m = s.message;
+  m.scope = covers.scope;
+  m.also_levels = covers.also_levels;
+  sends_.emplace(handle, pending_send{key, to, std::move(covers), attempts - 1});
   ++s.sends_out;
   ++counters_.forwarded;
-  wire::shout m = s.message;
-  m.scope = scope;
   out_.push_back(send_request{handle, to, std::move(m)});
 }
 
@@ -193,7 +215,7 @@ void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::tim
   } else if (unreachable(r)) {
     if (p.attempts_left > 0) {
       ++counters_.resent;
-      send(p.key, s, p.to, p.scope, p.attempts_left);
+      send(p.key, s, p.to, p.covers, p.attempts_left);
     } else if (!config_.flood) {
       ++counters_.reassigned;
       s.excluded.push_back(p.to.id);
@@ -203,24 +225,33 @@ void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::tim
   if (s.sends_out == 0) settle(p.key);
 }
 
-// The delegate of a part is gone: the other contacts we know in the part split it; knowing none
-// (the dead one was our only contact in that subtree), the live nodes a lookup finds there do.
+// The delegate of a part is gone: each subtree of its part (the one its scope names, and one per
+// also level) is split among the other contacts we know in it; knowing none there (the dead one
+// was our only contact in that subtree), among the live nodes a lookup into it finds.
 void broadcaster::reassign(const pending_send& failed, active_shout& s) {
-  auto inside = candidates(failed.key, s, failed.to.id, failed.scope);
-  if (!inside.empty()) return split_among(failed.key, s, failed.scope, inside, false);
-  ++counters_.repair_lookups;
-  std::uint64_t handle = next_handle_++;
-  lookups_.emplace(handle, failed);
-  lookups_out_.push_back(lookup_request{handle, failed.to.id});
-  ++s.sends_out;
+  std::vector<subtree> pieces{{failed.to.id, failed.covers.scope}};
+  for (std::uint8_t level : failed.covers.also_levels) pieces.push_back({across(failed.to.id, level), level + 1});
+  for (const subtree& piece : pieces) {
+    auto in_piece = [&](const core::node_id& id) { return id.common_prefix_length(piece.around) >= piece.length; };
+    auto inside = candidates(failed.key, s, in_piece);
+    if (!inside.empty()) {
+      split_among(failed.key, s, piece.length, inside, false);
+      continue;
+    }
+    ++counters_.repair_lookups;
+    std::uint64_t handle = next_handle_++;
+    lookups_.emplace(handle, pending_lookup{failed.key, piece});
+    lookups_out_.push_back(lookup_request{handle, piece.around});
+    ++s.sends_out;
+  }
 }
 
 void broadcaster::on_lookup_done(std::uint64_t handle, const std::vector<contact>& found) {
   auto it = lookups_.find(handle);
   if (it == lookups_.end()) return;
-  pending_send failed = std::move(it->second);
+  pending_lookup repair = std::move(it->second);
   lookups_.erase(it);
-  auto a = active_.find(failed.key);
+  auto a = active_.find(repair.key);
   if (a == active_.end()) return;
   active_shout& s = a->second;
   --s.sends_out;
@@ -228,9 +259,10 @@ void broadcaster::on_lookup_done(std::uint64_t handle, const std::vector<contact
   // ACKs were lost, or we had a stale address for it), is worth another try.
   std::vector<contact> inside;
   for (const contact& c : found)
-    if (c.id.common_prefix_length(failed.to.id) >= failed.scope && c.id != failed.key.origin) inside.push_back(c);
-  split_among(failed.key, s, failed.scope, inside, false);  // nobody found: the part is empty
-  if (s.sends_out == 0) settle(failed.key);
+    if (c.id.common_prefix_length(repair.where.around) >= repair.where.length && c.id != repair.key.origin)
+      inside.push_back(c);
+  split_among(repair.key, s, repair.where.length, inside, false);  // nobody found: the subtree is empty
+  if (s.sends_out == 0) settle(repair.key);
 }
 
 // Every part of the shout was taken or given up.

@@ -1,28 +1,31 @@
 #pragma once
 // SHOUT, sans-I/O: a broadcast that reaches every node once, along a tree cut from the routing
-// tables (PROTOCOL.md 5.5 and "Broadcast").
+// tables (PROTOCOL.md 5.5 and 8.4).
 //
-// The tree. A SHOUT carries a scope: the number of leading id bits the receiver is responsible
-// for, i.e. every node whose id starts with the same `scope` bits as the receiver's. The origin
-// sends with scope 0 (everyone). A node responsible for a prefix P splits P among the contacts it
-// knows inside it: it walks the id bits below P, and wherever its known contacts (and itself) fall
-// on both sides of a bit it cuts there; a contact alone in its part becomes the part's delegate
-// and gets the SHOUT with that part's prefix length as scope. A part where this node knows no one
-// is taken to be empty: Kademlia's tables know at least one node in every non-empty subtree next
-// to their own id, and the delegate of a part lies inside it, so it knows that part from the
-// inside. Parts never overlap, so in a healthy network every node gets exactly one copy, and each
-// hop narrows the prefix by about log2(k) bits (a few hops for 10,000 nodes).
+// The tree. A SHOUT tells its receiver which part of the id space it covers, relative to the
+// receiver's own id: the ids sharing its first `scope` bits, plus the subtrees next to its path
+// listed in `also_levels` (the ids sharing exactly ℓ leading bits with it). The origin sends with
+// scope 0 (everyone). A node splits its part among the contacts it knows inside it: it walks the
+// id bits, and wherever its known contacts (and itself) fall on both sides of a bit it cuts
+// there; a contact alone in its piece becomes that piece's delegate. Where the contacts of a
+// piece all fall on one side of a bit, the other side may hold nodes this node does not know:
+// along this node's own path it is empty (Kademlia's tables know at least one node in every
+// non-empty subtree next to their own id); elsewhere one contact of the piece is asked to cover
+// it too, as an "also" level — for that contact it is the subtree next to its own path at that
+// level, which its own table knows from the inside. So every contact this node knows in its part
+// gets the shout straight from it, and parts never overlap: in a healthy network every node gets
+// exactly one copy, and each hop narrows the part by about log2(k) bits.
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
-// gets the same SHOUT again (`attempts_per_delegate` sends in all); after that its part is split
-// again among the other contacts this node knows in it or, when it knows none there (its only
-// contact in that subtree was the dead one), among the live nodes a lookup of the dead delegate's
-// id finds inside the part. A NACK (rate limit, bad signature) is not repaired.
+// gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
+// its part is split again among the other contacts this node knows in it or, when it knows none
+// there, among the live nodes a lookup into that subtree finds. A NACK (rate limit, bad
+// signature) is not repaired.
 //
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
 // and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
 // again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
-// The scope is not signed: a node sent a genuine SHOUT with a wider scope than its share forwards
+// The part is not signed: a node sent a genuine SHOUT with a wider part than its share forwards
 // it to more nodes, who drop it as seen — bounded by one table's worth of copies per node.
 //
 // `flood` turns the tree off (every node forwards to every contact, once): the baseline the
@@ -95,9 +98,11 @@ class broadcaster {
     core::node_id target;
   };
 
-  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
+  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number;
+  // `has_session` says whether a session with a node is up (replacements with one are used too).
   broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-              const std::function<void(mutable_byte_span)>& random);
+              const std::function<void(mutable_byte_span)>& random,
+              std::function<bool(const core::node_id&)> has_session = [](const core::node_id&) { return false; });
 
   // Starts a shout of ours; nullopt when the payload is too large. The sends come from
   // poll_send(); `owner` is reported back by poll_finished() once every part was taken or given
@@ -122,6 +127,17 @@ class broadcaster {
 
  private:
   using shout_key = message_name;
+  // The part of the id space a SHOUT asks its receiver to cover, relative to the receiver's id
+  // (the wire's scope and also_levels).
+  struct part {
+    std::uint8_t scope = 0;
+    std::vector<std::uint8_t> also_levels;  // ascending, each below scope
+  };
+  // One subtree: the ids sharing their first `length` bits with `around`.
+  struct subtree {
+    core::node_id around;
+    int length = 0;
+  };
   // A shout this node is forwarding: the message, and the work still out for it.
   struct active_shout {
     core::wire::shout message;
@@ -135,36 +151,42 @@ class broadcaster {
   struct pending_send {
     shout_key key;
     contact to;
-    std::uint8_t scope;
+    part covers;
     int attempts_left;  // further sends if this one goes unanswered
+  };
+  struct pending_lookup {
+    shout_key key;
+    subtree where;  // the subtree of a silent delegate's part that nobody else we know is in
   };
   struct origin_bucket {
     double tokens;
     core::time_point refilled;
   };
 
-  // Hands the shout on over the part of the id space sharing our first `scope` bits.
-  void forward(const shout_key& key, active_shout& s, int scope);
+  // Hands the shout on over our part of the id space.
+  void forward(const shout_key& key, active_shout& s, const part& ours);
   void reassign(const pending_send& failed, active_shout& s);
-  // The contacts of the table inside the part `scope` bits around `around`, that this shout may
-  // still go to.
-  std::vector<contact> candidates(const shout_key& key, const active_shout& s, const core::node_id& around,
-                                  int scope) const;
-  void split_among(const shout_key& key, active_shout& s, std::uint8_t scope,
-                   const std::vector<contact>& candidates, bool include_self);
-  void send(const shout_key& key, active_shout& s, const contact& to, std::uint8_t scope, int attempts);
+  // The contacts of the table for which `inside` holds, that this shout may still go to.
+  std::vector<contact> candidates(const shout_key& key, const active_shout& s,
+                                  const std::function<bool(const core::node_id&)>& inside) const;
+  // Cuts the ids below the first `depth` bits that candidates (and this node, with include_self)
+  // share into parts and sends each its part.
+  void split_among(const shout_key& key, active_shout& s, int depth, const std::vector<contact>& candidates,
+                   bool include_self);
+  void send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts);
   void settle(const shout_key& key);
   bool take_token(const core::node_id& origin, core::time_point now);
 
   const core::identity& self_;
   const routing_table& table_;
+  std::function<bool(const core::node_id&)> has_session_;
   broadcast_config config_;
   std::uint64_t next_sequence_;
   std::uint64_t next_handle_ = 1;
 
   std::unordered_map<shout_key, active_shout, message_name_hash> active_;
   std::unordered_map<std::uint64_t, pending_send> sends_;
-  std::unordered_map<std::uint64_t, pending_send> lookups_;  // repairs waiting for a lookup
+  std::unordered_map<std::uint64_t, pending_lookup> lookups_;  // repairs waiting for a lookup
   std::deque<send_request> out_;
   std::deque<lookup_request> lookups_out_;
   std::deque<shout_delivery> deliveries_;

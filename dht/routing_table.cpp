@@ -392,4 +392,10 @@ std::vector<contact> routing_table::all() const {
   return out;
 }
 
+std::vector<contact> routing_table::replacements() const {
+  std::vector<contact> out;
+  for (const bucket& b : buckets_) out.insert(out.end(), b.replacements.begin(), b.replacements.end());
+  return out;
+}
+
 }  // namespace kadnet::dht

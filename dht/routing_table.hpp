@@ -141,6 +141,8 @@ class routing_table {
   bool bucket_empty(const core::node_id& id_in_range) const;
   // Every contact in the table (for a snapshot), bucket by bucket.
   std::vector<contact> all() const;
+  // The contacts waiting in the replacement caches, bucket by bucket.
+  std::vector<contact> replacements() const;
 
  private:
   struct bucket {

@@ -3,11 +3,13 @@
 //
 //   kadnet_bench_broadcast [--nodes 1000,10000] [--transport sim] [--shouts 3] [--payload 1024]
 //                          [--churn 0.10] [--loss 0.05] [--latency-ms 10] [--jitter-ms 5]
-//                          [--seed S] [--only tree|flood] [--json]
+//                          [--settle-s 7200] [--seed S] [--only tree|flood] [--json]
 //
 // For each N and each algorithm, one swarm of N DHT nodes is built by joins (the same seed gives
-// both algorithms the same swarm) and runs for a minute of virtual time, then shouts of `payload` bytes go out from random live nodes,
-// one at a time, in four scenarios in this order:
+// both algorithms the same swarm) and runs for --settle-s of virtual time (default two hours,
+// two bucket-refresh intervals: the steady state of a network that has been up a while), then
+// shouts of `payload` bytes go out from random live nodes, one at a time, in four scenarios in
+// this order:
 //   steady      no churn, no loss
 //   loss        every datagram lost with probability --loss
 //   churn       --churn of the live nodes die silently (tables still list them) and as many
@@ -48,12 +50,16 @@ struct options {
   sim_links links;
   bool json = false;
   bool tree = true, flood = true;  // --only picks one
+  // Virtual time the swarm runs between the joins and the shouts: two bucket-refresh intervals,
+  // so every bucket has been refreshed by a lookup at least once, as in a network that has been
+  // up a while.
+  std::chrono::seconds settle{2 * std::chrono::duration_cast<std::chrono::seconds>(dht::default_refresh_interval)};
 };
 
 const char* const usage_text =
     "usage: kadnet_bench_broadcast [--nodes 1000,10000] [--transport sim] [--shouts 3] [--payload 1024]\n"
     "                              [--churn 0.10] [--loss 0.05] [--latency-ms 10] [--jitter-ms 5]\n"
-    "                              [--seed S] [--only tree|flood] [--json]\n";
+    "                              [--settle-s 7200] [--seed S] [--only tree|flood] [--json]\n";
 
 options parse_options(int argc, char** argv) {
   options o;
@@ -79,6 +85,8 @@ options parse_options(int argc, char** argv) {
       if (o.shouts == 0) throw std::invalid_argument("--shouts: must be at least 1");
     } else if (a == "--payload") {
       o.payload = parse_number(a, value());
+    } else if (a == "--settle-s") {
+      o.settle = std::chrono::seconds(parse_number(a, value()));
     } else if (a == "--churn") {
       o.churn = parse_fraction(a, value());
     } else if (a == "-h" || a == "--help") {
@@ -120,9 +128,8 @@ class broadcast_run {
     for (std::size_t i = 0; i < n; ++i) swarm_->add_node();
     joins_.joined.push_back(0);
     join_nodes(*swarm_, 1, static_cast<std::uint32_t>(n), 1ms, joins_);
-    // A minute of steady state: the joins' follow-up refreshes (buckets that split off empty,
-    // PROTOCOL.md 8.3) have run.
-    swarm_->network().run_for(1min);
+    // Steady state: the joins' follow-ups (PROTOCOL.md 8.3) and every bucket's refresh have run.
+    swarm_->network().run_for(o.settle);
     swarm_->on_delivery([this](std::uint32_t node, const dht::shout_delivery& d) { delivered(node, d); });
   }
 

@@ -78,7 +78,16 @@ error_code decode_body(byte_reader& r, const decode_limits&, set_connection_opt&
 error_code decode_body(byte_reader& r, const decode_limits& limits, shout& m) {
   if (auto ec = read_id(r, m.origin)) return ec;
   std::uint32_t payload_len = 0;
-  if (!r.u64(m.sequence) || !r.u8(m.hops) || !r.u8(m.scope) || !r.u32(payload_len)) return errc::truncated;
+  std::uint8_t level_count = 0;
+  if (!r.u64(m.sequence) || !r.u8(m.hops) || !r.u8(m.scope) || !r.u8(level_count)) return errc::truncated;
+  // Levels strictly ascend below scope, so there are at most `scope` of them.
+  if (level_count > m.scope) return errc::bad_field;
+  byte_span levels;
+  if (!r.span(level_count, levels)) return errc::truncated;
+  for (std::size_t i = 0; i < levels.size(); ++i)
+    if (levels[i] >= m.scope || (i > 0 && levels[i] <= levels[i - 1])) return errc::bad_field;
+  m.also_levels.assign(levels.begin(), levels.end());
+  if (!r.u32(payload_len)) return errc::truncated;
   byte_span payload;
   if (auto ec = read_counted(r, payload_len, limits.max_payload, payload)) return ec;
   if (!r.array(m.sig)) return errc::truncated;
@@ -190,6 +199,8 @@ struct body_encoder {
     w.u64(m.sequence);
     w.u8(m.hops);
     w.u8(m.scope);
+    w.u8(static_cast<std::uint8_t>(m.also_levels.size()));
+    for (std::uint8_t level : m.also_levels) w.u8(level);
     write_counted(w, m.payload);
     w.bytes(m.sig);
   }

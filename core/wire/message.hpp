@@ -12,7 +12,8 @@
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
 //   unknown_opcode  opcode 11..63 (reserved for kadnet, not defined in this version)
-//   bad_field       a flags byte with an undefined bit set, or NACK text that is not UTF-8
+//   bad_field       a flags byte with an undefined bit set, NACK text that is not UTF-8, or SHOUT
+//                   levels that do not ascend below its scope
 //   too_large       a length (or the bytes a field takes up) beyond decode_limits
 // Values the codec cannot judge (a connection option or setting, a NACK code, the opcode an ACK
 // answers) decode as they are: the node decides what to do with them.
@@ -113,6 +114,9 @@ struct shout {
   std::uint8_t scope = 0;  // not signed: the receiver covers the ids sharing its first `scope` bits
   byte_vector payload;
   signature sig{};        // over shout_signed_bytes()
+  // Not signed: the receiver also covers the ids sharing exactly ℓ leading bits with it, for each
+  // ℓ here (ascending, each below `scope`). On the wire it follows `scope`.
+  std::vector<std::uint8_t> also_levels;
   friend bool operator==(const shout&, const shout&) = default;
 };
 

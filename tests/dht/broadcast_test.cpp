@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -182,36 +183,166 @@ TEST(Broadcast, FloodingReachesEveryoneWithManyCopies) {
   EXPECT_GT(copies, 5 * (net.size() - 1)) << "the baseline the tree is measured against";
 }
 
-// The tree's cut on its own: a broadcaster over a hand-filled table.
-TEST(BroadcastTree, PartsCoverTheIdSpaceWithoutOverlap) {
-  core::identity self = testing::fixed_identity(1);
-  routing_table table(self.id(), {});
-  core::time_point now{};
-  for (std::uint8_t i = 2; i < 60; ++i) {
+// The tree's cut on its own: broadcasters over hand-filled tables.
+struct sent_part {
+  core::node_id to;
+  std::uint8_t scope;
+  std::vector<std::uint8_t> also_levels;
+  // Whether `x` lies in this part: it shares at least `scope` leading bits with the delegate, or
+  // exactly one of the also levels.
+  bool holds(const core::node_id& x) const {
+    int shared = x.common_prefix_length(to);
+    return shared >= scope || std::find(also_levels.begin(), also_levels.end(), shared) != also_levels.end();
+  }
+};
+
+std::vector<sent_part> parts_sent(broadcaster& b) {
+  std::vector<sent_part> parts;
+  while (auto s = b.poll_send()) parts.push_back({s->to.id, s->message.scope, s->message.also_levels});
+  return parts;
+}
+
+routing_table table_of(const core::identity& self, const std::vector<core::node_id>& ids,
+                       routing_table_config config = {}) {
+  routing_table table(self.id(), config);
+  for (const auto& id : ids) {
     contact c;
-    c.id = testing::fixed_identity(i).id();
-    c.addresses = {"sim://" + std::to_string(i)};
-    table.insert(c, now);
+    c.id = id;
+    c.addresses = {"sim://" + id.short_hex()};
+    table.insert(c, core::time_point{});
   }
-  broadcaster b(self, table, {}, [](mutable_byte_span out) { std::fill(out.begin(), out.end(), 7); });
-  ASSERT_TRUE(b.originate(text("x"), 1, now));
-  std::vector<std::pair<core::node_id, int>> parts;
-  while (auto s = b.poll_send()) parts.emplace_back(s->to.id, s->message.scope);
+  return table;
+}
+
+void no_random(mutable_byte_span out) { std::fill(out.begin(), out.end(), 7); }
+
+TEST(BroadcastTree, PartsAreDisjointAndLeaveOutOnlyWhatTheTableKnowsIsEmpty) {
+  core::identity self = testing::fixed_identity(1);
+  std::vector<core::node_id> ids;
+  for (std::uint8_t i = 2; i < 60; ++i) ids.push_back(testing::fixed_identity(i).id());
+  routing_table table = table_of(self, ids);
+  broadcaster b(self, table, {}, no_random);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  auto parts = parts_sent(b);
   ASSERT_FALSE(parts.empty());
-  // Parts are prefixes: the delegate's first `scope` bits. They hold neither the origin nor
-  // another delegate, so they are disjoint, and every known contact lies in exactly one.
-  for (const auto& [id, scope] : parts) {
-    EXPECT_LT(self.id().common_prefix_length(id), scope) << "the origin is outside every part";
-    for (const auto& [other, unused] : parts) {
-      if (other != id) {
-        EXPECT_LT(other.common_prefix_length(id), scope);
-      }
-    }
-  }
+  EXPECT_EQ(parts.size(), table.all().size()) << "every known contact gets the shout straight from the origin";
   for (const contact& c : table.all()) {
     int holders = 0;
-    for (const auto& [id, scope] : parts) holders += c.id.common_prefix_length(id) >= scope;
+    for (const auto& p : parts) holders += p.holds(c.id);
     EXPECT_EQ(holders, 1) << "contact " << c.id.to_hex();
+  }
+  // Any id at all: in at most one part, and in none only when it is the origin or lies in a
+  // subtree next to the origin's path where the origin knows nobody (so Kademlia says it is empty).
+  std::mt19937_64 rng(5);
+  std::vector<int> known_at_level(core::id_bits + 1, 0);
+  for (const contact& c : table.all()) ++known_at_level[static_cast<std::size_t>(c.id.common_prefix_length(self.id()))];
+  for (int trial = 0; trial < 5000; ++trial) {
+    core::node_id::bytes_type bytes;
+    for (auto& byte : bytes) byte = static_cast<std::uint8_t>(rng());
+    core::node_id x(bytes);
+    int holders = 0;
+    for (const auto& p : parts) holders += p.holds(x);
+    ASSERT_LE(holders, 1) << "parts overlap at " << x.to_hex();
+    if (holders == 0) {
+      EXPECT_EQ(known_at_level[static_cast<std::size_t>(x.common_prefix_length(self.id()))], 0)
+          << x.to_hex() << " is in a subtree the origin knows someone in, yet in no part";
+    }
+  }
+}
+
+TEST(BroadcastTree, ASubtreeNobodyKnownIsInGoesToAContactNextToIt) {
+  // The origin knows two contacts far from it that agree on their next three bits: the subtrees
+  // beside them at those bits may hold nodes, and one of the two is asked to cover them.
+  core::identity self = testing::fixed_identity(1);
+  auto with_prefix = [&](std::uint8_t top) {
+    core::node_id::bytes_type bytes = self.id().bytes();
+    bytes[0] = top;
+    bytes[31] ^= 1;
+    return core::node_id(bytes);
+  };
+  const std::uint8_t far = static_cast<std::uint8_t>(~self.id().bytes()[0] & 0x80);  // other half from the origin
+  std::vector<core::node_id> ids{with_prefix(static_cast<std::uint8_t>(far | 0x40)),    // 1 1 0 0 ... or 0 1 0 0 ...
+                                 with_prefix(static_cast<std::uint8_t>(far | 0x48))};   // same first 4 bits, then 1
+  routing_table table = table_of(self, ids);
+  broadcaster b(self, table, {}, no_random);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  auto parts = parts_sent(b);
+  ASSERT_EQ(parts.size(), 2u);
+  std::vector<std::uint8_t> all_levels;
+  for (const auto& p : parts) {
+    EXPECT_EQ(p.scope, 5) << "each keeps the subtree of the first bits it differs from the other in";
+    all_levels.insert(all_levels.end(), p.also_levels.begin(), p.also_levels.end());
+  }
+  std::sort(all_levels.begin(), all_levels.end());
+  EXPECT_EQ(all_levels, (std::vector<std::uint8_t>{0 + 1, 2, 3})) << "bits 1..3, where both went the same way";
+}
+
+TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
+  // k = 2: most contacts wait in replacement caches. Those we have a session with are as good as
+  // bucket contacts for a shout; the others would cost a dial, and are left to their buckets'.
+  core::identity self = testing::fixed_identity(1);
+  std::vector<core::node_id> ids;
+  for (std::uint8_t i = 2; i < 40; ++i) ids.push_back(testing::fixed_identity(i).id());
+  routing_table_config small;
+  small.k = 2;
+  small.max_per_prefix = 0;
+  routing_table table = table_of(self, ids, small);
+  auto waiting = table.replacements();
+  ASSERT_GE(waiting.size(), 4u);
+  std::vector<core::node_id> with_session{waiting[0].id, waiting[2].id};
+  auto has_session = [&](const core::node_id& id) {
+    return std::find(with_session.begin(), with_session.end(), id) != with_session.end();
+  };
+  broadcaster b(self, table, {}, no_random, has_session);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  std::vector<core::node_id> delegates;
+  for (const auto& p : parts_sent(b)) delegates.push_back(p.to);
+  for (const contact& c : table.all()) EXPECT_NE(std::find(delegates.begin(), delegates.end(), c.id), delegates.end());
+  for (const contact& c : waiting)
+    EXPECT_EQ(std::find(delegates.begin(), delegates.end(), c.id) != delegates.end(), has_session(c.id)) << c.id.short_hex();
+  EXPECT_EQ(delegates.size(), table.all().size() + with_session.size());
+}
+
+TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
+  core::identity self = testing::fixed_identity(1);
+  std::vector<core::node_id> ids;
+  for (std::uint8_t i = 2; i < 80; ++i) ids.push_back(testing::fixed_identity(i).id());
+  routing_table table = table_of(self, ids);
+  broadcaster b(self, table, {}, no_random);
+  core::identity origin = testing::fixed_identity(200);
+  core::wire::message m;
+  m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
+  auto s = signed_shout(origin.id(), 1, text("x"), origin);
+  s.scope = 3;
+  s.also_levels = {1};
+  m.body = s;
+  auto reply = b.receive(origin.id(), m, core::time_point{});
+  ASSERT_TRUE(std::holds_alternative<core::wire::ack>(reply));
+  const sent_part mine{self.id(), 3, {1}};
+  std::size_t inside = 0;
+  for (const contact& c : table.all()) inside += mine.holds(c.id);
+  auto parts = parts_sent(b);
+  EXPECT_EQ(parts.size(), inside) << "every contact inside the part, and no other, is a delegate";
+  // A delegate's part never reaches outside ours: random ids in the delegate's part are in ours.
+  std::mt19937_64 rng(9);
+  for (const auto& p : parts) {
+    EXPECT_TRUE(mine.holds(p.to));
+    for (int trial = 0; trial < 200; ++trial) {
+      core::node_id::bytes_type bytes;
+      for (auto& byte : bytes) byte = static_cast<std::uint8_t>(rng());
+      // Keep the delegate's first `keep` bits, with the last of them flipped for an also level.
+      int keep = trial % 2 == 0 || p.also_levels.empty() ? p.scope
+                                                          : p.also_levels[static_cast<std::size_t>(trial) % p.also_levels.size()] + 1;
+      for (int bit = 0; bit < keep; ++bit) {
+        bool want = p.to.bit(bit) != (keep != p.scope && bit == keep - 1);
+        auto mask = static_cast<std::uint8_t>(0x80u >> (bit % 8));
+        bytes[static_cast<std::size_t>(bit / 8)] = want ? (bytes[static_cast<std::size_t>(bit / 8)] | mask)
+                                                        : (bytes[static_cast<std::size_t>(bit / 8)] & ~mask);
+      }
+      core::node_id x(bytes);
+      ASSERT_TRUE(p.holds(x));
+      EXPECT_TRUE(mine.holds(x)) << "delegate " << p.to.short_hex() << " got ids outside our part";
+    }
   }
 }
 

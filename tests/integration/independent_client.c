@@ -332,14 +332,17 @@ static void check_vectors(const char* dir) {
     buf_u64(&m, 42);
     buf_u8(&m, 3);  /* hops */
     buf_u8(&m, 17); /* scope */
+    buf_u8(&m, 2);  /* also levels: 4 and 9 */
+    buf_u8(&m, 4);
+    buf_u8(&m, 9);
     buf_u32(&m, plen);
     buf_add(&m, payload, plen);
     buf_add(&m, sig, 64);
     check_vector(dir, "shout", &m,
                  "04000000048a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c000000"
-                 "000000002a0311000000136b61646e65742073686f757420766563746f72f73138ad4de9d2d02296"
-                 "69e391f8cad0f1e1b23a9ffca3a181b8361165160b116f9e51c89ad6a1a99eed8a79fa87a8ba427a"
-                 "337f8636cc332d48630c31ef6d01");
+                 "000000002a0311020409000000136b61646e65742073686f757420766563746f72f73138ad4de9d2"
+                 "d0229669e391f8cad0f1e1b23a9ffca3a181b8361165160b116f9e51c89ad6a1a99eed8a79fa87a8"
+                 "ba427a337f8636cc332d48630c31ef6d01");
     buf_free(&m);
   }
   /* speak (5.6) */

@@ -196,7 +196,7 @@ TEST(MalformedMessages, HugeLengthsNeverAllocate) {
   EXPECT_EQ(decode(st, *std::make_unique<message>()), errc::too_large);
 
   byte_vector sh = {0x04, 0, 0, 0, 1};
-  sh.resize(5 + 32 + 8 + 1 + 1, 0);  // through hops and scope
+  sh.resize(5 + 32 + 8 + 1 + 1 + 1, 0);  // through hops, scope and the level count
   for (int i = 0; i < 4; ++i) sh.push_back(0xff);
   EXPECT_EQ(decode(sh, *std::make_unique<message>()), errc::too_large);
 

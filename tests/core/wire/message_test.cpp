@@ -165,8 +165,11 @@ TEST(MessageLayout, FixedBytes) {
   shout s{id_filled(3), 0x0102030405060708, 9, 0x2a, {0xee, 0xff}, {}};
   s.sig.fill(0x44);
   byte_vector sh = encoded(make_message(6, s));
-  ASSERT_EQ(sh.size(), 5u + 32 + 8 + 1 + 1 + 4 + 2 + 64);
-  EXPECT_EQ(to_hex(byte_span(sh).subspan(37, 16)), "0102030405060708" "09" "2a" "00000002" "eeff");
+  ASSERT_EQ(sh.size(), 5u + 32 + 8 + 1 + 1 + 1 + 4 + 2 + 64);
+  EXPECT_EQ(to_hex(byte_span(sh).subspan(37, 17)), "0102030405060708" "09" "2a" "00" "00000002" "eeff");
+  s.also_levels = {3, 0x29};
+  sh = encoded(make_message(6, s));
+  EXPECT_EQ(to_hex(byte_span(sh).subspan(46, 5)), "2a" "02" "03" "29" "00");
 
   store st{id_filled(4), 1, 0x00000e10, store_owner{id_filled(5), {}}, {0x77}};
   byte_vector so = encoded(make_message(7, st));
@@ -314,10 +317,29 @@ TEST(MessageDecode, WhisperFlags) {
   EXPECT_TRUE(std::get<whisper>(m.body).sealed);
 }
 
+TEST(MessageDecode, ShoutLevelsAscendBelowTheScope) {
+  shout s = signed_shout();  // scope 4
+  auto decoded_levels = [&](std::vector<std::uint8_t> levels) {
+    shout t = s;
+    t.also_levels = std::move(levels);
+    return decode_err(encoded(make_message(1, t)));
+  };
+  EXPECT_FALSE(decoded_levels({0, 3}));
+  EXPECT_EQ(decoded_levels({4}), errc::bad_field) << "a level at the scope";
+  EXPECT_EQ(decoded_levels({2, 2}), errc::bad_field) << "repeated";
+  EXPECT_EQ(decoded_levels({3, 1}), errc::bad_field) << "descending";
+  EXPECT_EQ(decoded_levels({0, 1, 2, 3, 3}), errc::bad_field) << "more levels than the scope has room for";
+  message m;
+  shout t = s;
+  t.also_levels = {1, 3};
+  ASSERT_FALSE(decode(encoded(make_message(1, t)), m));
+  EXPECT_EQ(std::get<shout>(m.body).also_levels, (std::vector<std::uint8_t>{1, 3}));
+}
+
 TEST(MessageDecode, ShoutLengths) {
   shout s = signed_shout();
   byte_vector wire = encoded(make_message(1, s));
-  const std::size_t len_at = 5 + 32 + 8 + 1 + 1;  // after hops and scope
+  const std::size_t len_at = 5 + 32 + 8 + 1 + 1 + 1;  // after hops, scope and the level count (0)
   auto with_len = [&](std::uint32_t len) {
     byte_vector b = wire;
     for (int i = 0; i < 4; ++i) b[len_at + i] = static_cast<std::uint8_t>(len >> (24 - 8 * i));

@@ -125,11 +125,13 @@ vector_case vector_shout() {
   s.sequence = 42;
   s.hops = 3;
   s.scope = 17;
+  s.also_levels = {4, 9};
   s.payload = text_bytes("kadnet shout vector");
   s.sig = alice().sign(shout_signed_bytes(s));
   return message_case(
       {"# SHOUT (opcode 4)", "# message id: 0x00000004", alice_line, "# origin: alice",
-       "# sequence: 42", "# hops: 3", "# scope: 17", "# payload: \"kadnet shout vector\" (19 bytes, ASCII)",
+       "# sequence: 42", "# hops: 3", "# scope: 17",
+       "# also levels: 2 of them: 4, 9", "# payload: \"kadnet shout vector\" (19 bytes, ASCII)",
        "# signature: Ed25519 by alice over \"kadnet-shout-1\" || origin || sequence (u64) ||",
        "#   payload_len (u32) || payload = " + to_hex(shout_signed_bytes(s))},
       make_message(4, s));
