@@ -9,6 +9,8 @@ namespace {
 using std::chrono::microseconds;
 constexpr std::uint32_t max_window = (1u << 24) - 1;
 constexpr std::uint32_t packet_threshold = 3;  // later packets acknowledged before a loss is declared
+constexpr std::uint32_t max_reorder_packets = 1024;
+constexpr std::uint32_t max_reorder_eighths = 32;  // 4 RTTs
 constexpr std::uint32_t max_cwnd = 1u << 20;
 constexpr int max_backoff = 6;
 constexpr std::uint32_t pacing_burst = 10;  // packets that may leave back to back
@@ -19,6 +21,7 @@ constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
 reliable_channel::reliable_channel(reliable_config config, time_point now)
     : config_(config),
       cwnd_(std::max(config.initial_window, config.min_window)),
+      reorder_packets_(packet_threshold),
       last_sent_any_(now),
       last_heard_(now) {
   config_.receive_window = std::clamp<std::uint32_t>(config_.receive_window, 1, max_window);
@@ -132,6 +135,10 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
     for (std::uint32_t s = to; s > from; --s) {
       sent_unit& u = in_flight_[s - 1 - snd_una_];
       if (u.acked) continue;
+      // Declared lost, yet acknowledged before its resend left or sooner after it than any
+      // round trip: the first copy arrived, only late.
+      const bool spurious = u.lost || (u.retransmitted && have_rtt_ && now - u.sent_at < min_rtt_ / 2);
+      if (spurious) on_spurious_loss(u, std::max(highest_acked_, to) - s, now);
       on_unit_acked(u, now, rtt_sampled);
       progress = true;
     }
@@ -185,24 +192,52 @@ void reliable_channel::detect_losses(time_point now) {
   // waited that long, without waiting for new data to be sent behind it.
   loss_time_.reset();
   const auto rtt = std::max(srtt_, latest_rtt_);
-  const microseconds loss_delay = std::max<microseconds>(rtt * 9 / 8, microseconds(1000));
+  const microseconds loss_delay = std::max<microseconds>(rtt * reorder_eighths_ / 8, microseconds(1000));
   std::uint32_t lost_now = 0;
+  std::vector<std::uint32_t> lost_seqs;
   for (std::uint32_t s = snd_una_; s < highest_acked_; ++s) {
     sent_unit& u = in_flight_[s - snd_una_];
     if (u.acked || u.lost || u.sent_at > largest_acked_sent_at_) continue;
-    const bool by_count = u.retransmitted ? highest_acked_ >= u.resend_mark + packet_threshold
-                                          : highest_acked_ >= s + 1 + packet_threshold;
+    const bool by_count = u.retransmitted ? highest_acked_ >= u.resend_mark + reorder_packets_
+                                          : highest_acked_ >= s + 1 + reorder_packets_;
     if (by_count || now - u.sent_at >= loss_delay) {
       u.lost = true;
       --outstanding_;
       ++lost_pending_;
       ++counters_.fast_retransmits;
       ++lost_now;
+      lost_seqs.push_back(s);
     } else if (!loss_time_ || u.sent_at + loss_delay < *loss_time_) {
       loss_time_ = u.sent_at + loss_delay;
     }
   }
-  if (lost_now > 0) on_congestion_event(now, lost_now);
+  if (lost_now == 0) return;
+  const bool was_in_recovery = in_recovery_;
+  on_congestion_event(now, lost_now);
+  if (was_in_recovery || !in_recovery_) return;
+  // These losses cut the window: remember which units they were, to undo the cut if every one
+  // of them proves spurious.
+  for (sent_unit& u : in_flight_) u.cut_window = false;
+  for (std::uint32_t s : lost_seqs) in_flight_[s - snd_una_].cut_window = true;
+  cut_losses_unproven_ = lost_now;
+}
+
+void reliable_channel::on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by, time_point now) {
+  ++counters_.spurious_losses;
+  // Tolerate the reordering just seen: as many later units, and as long a wait (when the unit
+  // was not resent, its round trip is how late it was), plus an eighth of an RTT.
+  reorder_packets_ = std::clamp(overtaken_by + 1, reorder_packets_, max_reorder_packets);
+  std::uint32_t eighths = reorder_eighths_ + 1;
+  if (const auto rtt = std::max(srtt_, latest_rtt_); u.lost && rtt.count() > 0)
+    eighths = static_cast<std::uint32_t>(std::chrono::duration_cast<microseconds>(now - u.sent_at) * 8 / rtt) + 1;
+  reorder_eighths_ = std::clamp(eighths, reorder_eighths_, max_reorder_eighths);
+  if (!u.cut_window || cut_losses_unproven_ == 0) return;
+  if (--cut_losses_unproven_ > 0) return;
+  // Every loss behind the last reduction was reordering: the path was never congested.
+  cwnd_ = std::max(cwnd_, cwnd_before_cut_);
+  ssthresh_ = std::max(ssthresh_, ssthresh_before_cut_);
+  in_recovery_ = false;
+  ++counters_.reductions_undone;
 }
 
 void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
@@ -224,6 +259,8 @@ void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   (void)now;
   in_recovery_ = true;
   recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  cwnd_before_cut_ = cwnd_;
+  ssthresh_before_cut_ = ssthresh_;
   ssthresh_ = std::max(cwnd_ / 2, config_.min_window);
   cwnd_ = ssthresh_;
   cwnd_credit_ = 0;

@@ -50,6 +50,8 @@ struct reliable_counters {
   std::uint64_t units_sent = 0, retransmits = 0, fast_retransmits = 0, timeouts = 0;
   std::uint64_t acks_sent = 0, duplicates_in = 0, out_of_window = 0, malformed = 0;
   std::uint64_t losses_tolerated = 0;  // losses taken for noise, not congestion (no reduction)
+  std::uint64_t spurious_losses = 0;   // units declared lost whose first copy was acknowledged
+  std::uint64_t reductions_undone = 0; // window cuts taken back: every loss behind them was spurious
 };
 
 class reliable_channel {
@@ -99,6 +101,7 @@ class reliable_channel {
     bool acked = false;
     bool retransmitted = false;
     bool lost = false;  // detected lost, waiting for its retransmission
+    bool cut_window = false;  // its loss made the current window reduction
     std::uint32_t resend_mark = 0;  // the next new seq when it was resent
   };
 
@@ -107,6 +110,7 @@ class reliable_channel {
   void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
   void detect_losses(time_point now);
   void on_congestion_event(time_point now, std::uint32_t lost);
+  void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by, time_point now);
   void sample_rtt(std::chrono::microseconds rtt);
   std::chrono::microseconds rto() const;
   bool may_send_new() const;
@@ -137,6 +141,13 @@ class reliable_channel {
   std::uint32_t cwnd_credit_ = 0;   // acked packets toward the next +1 in avoidance
   std::uint32_t recovery_end_ = 0;  // no new reduction until this seq is acknowledged
   bool in_recovery_ = false;
+  // Reordering tolerance (RFC 8985's spirit): later units acknowledged, and eighths of an RTT
+  // waited, before a unit is declared lost. Both grow when a declared loss proves spurious.
+  std::uint32_t reorder_packets_;
+  std::uint32_t reorder_eighths_ = 9;
+  // The window before the last reduction, and how many of the losses that made it are not yet
+  // proven spurious: at zero the reduction is undone (Eifel, RFC 3522).
+  std::uint32_t cwnd_before_cut_ = 0, ssthresh_before_cut_ = 0, cut_losses_unproven_ = 0;
   time_point next_send_{};          // pacing
   time_point last_sent_any_;        // for keepalives
   bool probe_due_ = false;          // zero window: one unit may go past it

@@ -27,6 +27,8 @@ struct channel_pair {
       if (std::bernoulli_distribution(loss)(rng)) continue;
       auto extra = jitter.count() ? std::chrono::microseconds(std::uniform_int_distribution<long>(0, jitter.count())(rng))
                                   : 0us;
+      if (from == 0 && f->type == wire::packet_type::reliable_data && hold_every > 0 && ++data_frames_a % hold_every == 0)
+        extra += hold_for;
       wire_.emplace(now + delay + extra, in_transit{1 - from, f->type, std::move(f->plaintext)});
     }
   }
@@ -68,6 +70,9 @@ struct channel_pair {
   double loss = 0;
   std::chrono::microseconds delay{5000};
   std::chrono::microseconds jitter{0};
+  // Every hold_every-th data frame from A is held back hold_for more: later ones overtake it.
+  std::size_t hold_every = 0, data_frames_a = 0;
+  std::chrono::microseconds hold_for{0};
   bool auto_release = true;
   reliable_channel a, b;
   std::vector<byte_vector> received;
@@ -125,6 +130,39 @@ TEST(ReliableChannel, ASingleLossIsRepairedByFastRetransmitWithoutATimeout) {
   EXPECT_EQ(p.a.counters().fast_retransmits, 1u);
   EXPECT_EQ(p.a.counters().retransmits, 1u);
   EXPECT_EQ(p.a.counters().timeouts, 0u);
+}
+
+// Sends `units` through a path that loses nothing but holds back one data frame in `every` by
+// 4 ms (the path takes 5 ms), so dozens of later units overtake it; returns A's counters.
+reliable_counters through_reordering(std::size_t every, std::uint32_t units) {
+  channel_pair p;
+  p.hold_every = every;
+  p.hold_for = 4000us;
+  std::uint32_t queued = 0;
+  EXPECT_TRUE(p.run([&] {
+    while (queued < units && p.a.writable()) EXPECT_TRUE(p.a.queue(unit_of(queued++)));
+    return p.received.size() == units;
+  }));
+  expect_in_order(p.received, units);
+  EXPECT_EQ(p.a.counters().timeouts, 0u);
+  return p.a.counters();
+}
+
+TEST(ReliableChannel, ReorderingWithoutLossIsLearnedNotRetransmitted) {
+  // The first held-back units are declared lost and prove spurious; from then on the channel
+  // waits long enough for the late ones.
+  const auto c = through_reordering(25, 20000);
+  EXPECT_GT(c.spurious_losses, 0u);
+  EXPECT_LT(c.retransmits, 20000u / 25 / 20) << "nearly every held-back unit was waited for, not resent";
+}
+
+TEST(ReliableChannel, AWindowCutMadeByReorderingAloneIsUndone) {
+  // Every other frame late: enough false losses in the first window to cut it, then all proven
+  // spurious.
+  const auto c = through_reordering(2, 5000);
+  EXPECT_GT(c.spurious_losses, 0u);
+  EXPECT_GT(c.reductions_undone, 0u);
+  EXPECT_LT(c.retransmits, 5000u / 2 / 20);
 }
 
 TEST(ReliableChannel, TheLastUnitLostIsResentAfterTheRetransmissionTimeout) {
