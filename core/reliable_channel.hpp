@@ -97,7 +97,7 @@ class reliable_channel {
  private:
   struct sent_unit {
     byte_vector data;
-    time_point sent_at{};
+    time_point sent_at{};  // the last send
     bool acked = false;
     bool retransmitted = false;
     bool lost = false;  // detected lost, waiting for its retransmission
@@ -110,7 +110,7 @@ class reliable_channel {
   void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
   void detect_losses(time_point now);
   void on_congestion_event(time_point now, std::uint32_t lost);
-  void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by, time_point now);
+  void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by);
   void sample_rtt(std::chrono::microseconds rtt);
   std::chrono::microseconds rto() const;
   bool may_send_new() const;
@@ -141,10 +141,9 @@ class reliable_channel {
   std::uint32_t cwnd_credit_ = 0;   // acked packets toward the next +1 in avoidance
   std::uint32_t recovery_end_ = 0;  // no new reduction until this seq is acknowledged
   bool in_recovery_ = false;
-  // Reordering tolerance (RFC 8985's spirit): later units acknowledged, and eighths of an RTT
-  // waited, before a unit is declared lost. Both grow when a declared loss proves spurious.
+  // Reordering tolerance: later units acknowledged before a unit is declared lost; grows when a
+  // declared loss proves spurious.
   std::uint32_t reorder_packets_;
-  std::uint32_t reorder_eighths_ = 9;
   // The window before the last reduction, and how many of the losses that made it are not yet
   // proven spurious: at zero the reduction is undone (Eifel, RFC 3522).
   std::uint32_t cwnd_before_cut_ = 0, ssthresh_before_cut_ = 0, cut_losses_unproven_ = 0;
