@@ -109,7 +109,11 @@ std::optional<options> parse_options(int argc, char** argv, std::string& problem
                   " in [0, 1) (e.g. 0.01 or 1%)";
         return std::nullopt;
       }
-      (name == "--loss" ? o.loss : o.reorder) = *p;
+      if (name == "--loss") {
+        o.loss = *p;
+      } else {
+        o.reorder = *p;
+      }
     } else if (name == "--seed") {
       try {
         o.seed = std::stoull(*v);
