@@ -67,8 +67,8 @@ using update_function = std::function<std::optional<byte_vector>(const std::opti
 
 struct cas_outcome {
   // clear: done (written says whether our value was written); cas_conflict: the key was not at the
-  // expected version, or (update) every attempt lost; no_quorum: no majority answered in time;
-  // owned_key; too_large (the new value); not_connected.
+  // expected version; no_quorum: no majority answered in time, or the attempts ran out; owned_key;
+  // too_large (the new value); not_connected.
   boost::system::error_code ec;
   std::uint64_t version = 0;        // written: the new version; otherwise the current one (0: none)
   std::optional<byte_vector> value; // the value of `version` (nullopt for version 0)
