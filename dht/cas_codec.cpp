@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/errors.hpp"
+#include "dht/dht_codec.hpp"
 
 namespace kadnet::dht {
 namespace {
@@ -31,16 +32,10 @@ void write_value(byte_writer& w, const byte_vector& value) {
   w.bytes(value);
 }
 
-// A counted value that must end the input: the limit first, then the bytes there are.
+// A counted value that must end the input.
 error_code read_last_value(byte_reader& r, std::size_t max_value_size, byte_vector& out) {
-  std::uint32_t len = 0;
-  byte_span value;
-  if (!r.u32(len)) return errc::truncated;
-  if (len > max_value_size) return errc::too_large;
-  if (!r.span(len, value)) return errc::truncated;
-  if (!r.empty()) return errc::trailing_bytes;
-  out.assign(value.begin(), value.end());
-  return {};
+  if (auto ec = read_value(r, max_value_size, out)) return ec;
+  return r.empty() ? error_code{} : error_code{errc::trailing_bytes};
 }
 
 }  // namespace

@@ -65,7 +65,9 @@ struct CasAcceptor : ::testing::Test {
     const auto* a = std::get_if<wire::ack>(&body);
     EXPECT_TRUE(a) << "not a promise: " << (std::holds_alternative<wire::nack>(body) ? std::get<wire::nack>(body).text : "");
     cas_promise p;
-    if (a) EXPECT_FALSE(decode_promise(a->data, p, 1024));
+    if (a) {
+      EXPECT_FALSE(decode_promise(a->data, p, 1024));
+    }
     return p;
   }
   wire::nack refused(const wire::store& s) {

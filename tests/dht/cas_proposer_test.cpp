@@ -160,7 +160,9 @@ struct cluster {
       now = std::max(now, *wake);
     }
     std::vector<cas_outcome> out;
-    for (auto& d : done) out.push_back(d.value_or(cas_outcome{errc::timeout}));
+    cas_outcome unfinished;
+    unfinished.ec = errc::timeout;
+    for (auto& d : done) out.push_back(d.value_or(unfinished));
     return out;
   }
   cas_outcome run(cas_proposer& p) { return run(std::vector<cas_proposer*>{&p})[0]; }
@@ -411,7 +413,9 @@ TEST(CasProposer, OfTwoProposersOfOneSlotExactlyOneWins) {
     EXPECT_NE(r[0].written, r[1].written) << r[0].ec.message() << " / " << r[1].ec.message();
     const cas_outcome& loser = r[0].written ? r[1] : r[0];
     const cas_outcome& winner = r[0].written ? r[0] : r[1];
-    if (loser.ec == errc::cas_conflict) EXPECT_EQ(loser.value, winner.value);
+    if (loser.ec == errc::cas_conflict) {
+      EXPECT_EQ(loser.value, winner.value);
+    }
     c.lose_reply = nullptr;
     cas_proposer read(c.settings(0x40), [](const std::optional<versioned_value>&) { return std::nullopt; });
     EXPECT_EQ(c.run(read).value, winner.value);

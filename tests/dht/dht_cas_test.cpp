@@ -1,7 +1,7 @@
 // Compare-and-swap through dht::dht_node (dht_node::cas / update) on the in-memory network of
-// tests/support/dht_network.hpp, on virtual time: two writers of one version, the 32-client
-// counter with and without message loss, lagging replicas, owner-signed keys. Fixed seeds, printed
-// on failure.
+// tests/support/dht_network.hpp, on virtual time: create, swap and conflict, two writers of one
+// version, the 32-client counter with and without message loss, owner-signed keys, a lone node.
+// Fixed seeds, printed on failure.
 #include "dht/dht_node.hpp"
 
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "tests/support/cas_counter.hpp"
 #include "tests/support/dht_network.hpp"
 
 namespace kadnet::dht {
@@ -23,29 +24,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using core::node_id;
+using testing::counter_of;
 using testing::dht_network;
+using testing::increment;
 
 constexpr std::uint64_t default_seed = 0x636173ull;  // "cas"
 
 byte_vector bytes_of(const std::string& s) { return byte_vector(s.begin(), s.end()); }
-
-byte_vector counter_bytes(std::uint64_t n) {
-  byte_vector out;
-  byte_writer(out).u64(n);
-  return out;
-}
-
-std::uint64_t counter_of(const byte_vector& b) {
-  std::uint64_t n = 0;
-  byte_reader r(b);
-  if (!r.u64(n) || !r.empty()) throw std::runtime_error("not a counter");
-  return n;
-}
-
-// update()'s function for a counter: 1 for a new key, else one more.
-std::optional<byte_vector> increment(const std::optional<versioned_value>& current) {
-  return counter_bytes(current ? counter_of(current->value) + 1 : 1);
-}
 
 std::string seed_text(std::uint64_t seed) { return "seed " + std::to_string(seed); }
 
@@ -59,7 +44,7 @@ std::unique_ptr<dht_network> joined_network(std::uint64_t seed, std::size_t n, d
 
 // The value a majority of the key's replicas committed: an update whose function declines.
 cas_outcome quorum_read(dht_network& net, std::size_t from, const node_id& key) {
-  return net.update(from, key, [](const std::optional<versioned_value>&) { return std::nullopt; });
+  return net.update(from, key, testing::read_only);
 }
 
 TEST(DhtCas, CreateThenSwapThenConflict) {
@@ -123,6 +108,31 @@ TEST(DhtCas, TwoWritersOfOneVersionOneWins) {
     EXPECT_EQ(now.version, 2u);
     EXPECT_EQ(now.value, winner.value);
   }
+}
+
+TEST(DhtCas, OwnerSignedKeysRefuseCompareAndSwap) {
+  SCOPED_TRACE(seed_text(default_seed + 2));
+  auto net = joined_network(default_seed + 2, 30);
+  node_id key = node_id::hash_of(bytes_of("owned"));
+  put_options signed_put;
+  signed_put.signed_by_self = true;
+  ASSERT_FALSE(net->put(4, key, bytes_of("mine alone"), signed_put).ec);
+  auto r = net->cas(9, key, 1, bytes_of("taken over"));
+  EXPECT_EQ(r.ec, core::errc::owned_key);
+  EXPECT_FALSE(r.written);
+  EXPECT_EQ(net->get(12, key).value->value, bytes_of("mine alone"));
+}
+
+TEST(DhtCas, ALoneNodeIsItsOwnMajority) {
+  dht_network net(default_seed + 3);
+  net.add_node();
+  node_id key = node_id::hash_of(bytes_of("alone"));
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    auto r = net.update(0, key, increment);
+    ASSERT_TRUE(r.written) << r.ec.message();
+    EXPECT_EQ(r.version, n);
+  }
+  EXPECT_EQ(counter_of(net.node(0).store->get(key, net.now())->value), 3u);
 }
 
 // The test: 32 clients on random nodes each increment one counter 50 times with update();
