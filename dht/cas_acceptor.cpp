@@ -145,17 +145,16 @@ void cas_acceptor::remember(slot_state& st, std::uint64_t version, const proposa
   while (st.chosen.size() > limits_.history) st.chosen.pop_front();
 }
 
-slot_outcome cas_acceptor::outcome(const core::node_id& key, std::uint64_t version,
-                                   const proposal_id& proposal) const {
+std::optional<proposal_id> cas_acceptor::writer_of(const core::node_id& key, std::uint64_t version) const {
   auto it = slots_.find(key);
-  if (it == slots_.end()) return slot_outcome::unknown;
+  if (it == slots_.end()) return std::nullopt;
   for (const auto& [v, p] : it->second.chosen)
-    if (v == version) return p == proposal ? slot_outcome::yours : slot_outcome::another;
-  return slot_outcome::unknown;
+    if (v == version) return p;
+  return std::nullopt;
 }
 
 wire::nack cas_acceptor::conflict(const wire::store& s, std::uint64_t version, byte_vector value) const {
-  cas_conflict c{version, outcome(s.key, s.version, s.consensus->proposal), std::move(value)};
+  cas_conflict c{version, writer_of(s.key, s.version), std::move(value)};
   wire::nack n = refuse(wire::nack_code::version_conflict, "the slot is decided: version " + std::to_string(version));
   encode_conflict(c, n.data);
   return n;

@@ -11,7 +11,8 @@
 // plain STORE, replication) closes the slot below it.
 //
 // Rules, for a request about slot s (the STORE's version) with ballot b and proposal P:
-//   prepare  held version >= s: conflict (the held version and value, and whether P made s).
+//   prepare  held version >= s: conflict (the held version and value, and which proposal made s
+//            if it remembers).
 //            held version < s-1: the STORE's value is the base (version s-1, chosen, as the
 //            sender read it from a majority): it is stored first, so a lagging replica catches up.
 //            held version = s-1 with other bytes than the base: conflict (the held value).
@@ -74,7 +75,7 @@ class cas_acceptor {
   static void close_slot(slot_state& st);
   bool make_room(core::time_point now);
   void remember(slot_state& st, std::uint64_t version, const proposal_id& proposal);
-  slot_outcome outcome(const core::node_id& key, std::uint64_t version, const proposal_id& proposal) const;
+  std::optional<proposal_id> writer_of(const core::node_id& key, std::uint64_t version) const;
   core::wire::nack conflict(const core::wire::store& s, std::uint64_t version, byte_vector value) const;
   core::wire::nack outbid(const ballot& promised) const;
 

@@ -12,7 +12,8 @@ namespace {
 using boost::system::error_code;
 using core::errc;
 
-constexpr std::uint8_t accepted_flag = 0x01;
+constexpr std::uint8_t accepted_flag = 0x01;  // promise flags bit 0
+constexpr std::uint8_t writer_flag = 0x01;    // conflict flags bit 0
 
 void write_ballot(byte_writer& w, const ballot& b) {
   w.u64(b.round);
@@ -70,17 +71,22 @@ error_code decode_promise(byte_span in, cas_promise& out, std::size_t max_value_
 void encode_conflict(const cas_conflict& c, byte_vector& out) {
   byte_writer w(out);
   w.u64(c.version);
-  w.u8(static_cast<std::uint8_t>(c.outcome));
+  w.u8(c.writer ? writer_flag : 0);
+  if (c.writer) w.bytes(*c.writer);
   write_value(w, c.value);
 }
 
 error_code decode_conflict(byte_span in, cas_conflict& out, std::size_t max_value_size) {
   byte_reader r(in);
   cas_conflict c;
-  std::uint8_t outcome = 0;
-  if (!r.u64(c.version) || !r.u8(outcome)) return errc::truncated;
-  if (outcome > static_cast<std::uint8_t>(slot_outcome::another)) return errc::bad_field;
-  c.outcome = static_cast<slot_outcome>(outcome);
+  std::uint8_t flags = 0;
+  if (!r.u64(c.version) || !r.u8(flags)) return errc::truncated;
+  if (flags & ~writer_flag) return errc::bad_field;
+  if (flags & writer_flag) {
+    proposal_id writer;
+    if (!r.array(writer)) return errc::truncated;
+    c.writer = writer;
+  }
   if (auto ec = read_last_value(r, max_value_size, c.value)) return ec;
   out = std::move(c);
   return {};

@@ -6,7 +6,8 @@
 //
 //   promise   (ACK of a prepare)        flags (1) [bit 0: accepted] | accepted proposal?
 //             accepted proposal = round (8) | proposer (32) | proposal (16) | value length (4) | value
-//   conflict  (NACK version_conflict)   version (8) | outcome (1) | value length (4) | value
+//   conflict  (NACK version_conflict)   version (8) | flags (1) [bit 0: writer known] | writer (16)? |
+//                                       value length (4) | value
 //   outbid    (NACK locked)             round (8) | proposer (32): the ballot the acceptor promised
 //   behind    (NACK not_found)          version (8): the acceptor holds an older version than the
 //                                       one the slot builds on
@@ -44,17 +45,12 @@ struct cas_promise {
   friend bool operator==(const cas_promise&, const cas_promise&) = default;
 };
 
-// Whether the proposal a request named is the one that made the slot's version.
-enum class slot_outcome : std::uint8_t {
-  unknown = 0,  // the acceptor does not remember who wrote that version
-  yours = 1,    // the request's proposal was chosen for the slot
-  another = 2,  // another proposal was chosen for the slot
-};
-
 struct cas_conflict {
-  std::uint64_t version = 0;  // the version the acceptor holds (0: none)
-  slot_outcome outcome = slot_outcome::unknown;
-  byte_vector value;          // the value of that version
+  std::uint64_t version = 0;            // the version the acceptor holds (0: none)
+  // The proposal chosen for the slot the request asked about, if the acceptor remembers it: how a
+  // proposer whose own replies were lost learns whether it won.
+  std::optional<proposal_id> writer;
+  byte_vector value;                    // the value of `version`
   friend bool operator==(const cas_conflict&, const cas_conflict&) = default;
 };
 

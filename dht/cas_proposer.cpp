@@ -76,18 +76,22 @@ void cas_proposer::on_reply(std::size_t replica, std::uint64_t tag, const core::
 
 // --- the exchanges ---
 
-bool cas_proposer::begin_exchange(stage s) {
+bool cas_proposer::begin_attempt(stage s) {
   if (attempts_ >= settings_.config.max_attempts) {
     // Out of attempts: the last thing learned stands.
     finish(errc::no_quorum, base_, false, my_accept_sent_);
     return false;
   }
   ++attempts_;
+  open_exchange(s);
+  return true;
+}
+
+void cas_proposer::open_exchange(stage s) {
   stage_ = s;
-  ++tag_;
+  ++tag_;  // replies to anything sent before are ignored from now on
   answered_.assign(settings_.replicas, false);
   yes_ = no_ = 0;
-  return true;
 }
 
 void cas_proposer::send_all(const wire::message_body& body, std::uint64_t tag) {
@@ -107,13 +111,13 @@ wire::store cas_proposer::consensus_store(wire::consensus_phase phase, const byt
 }
 
 void cas_proposer::start_read() {
-  if (!begin_exchange(stage::read)) return;
+  if (!begin_attempt(stage::read)) return;
   best_read_.reset();
   send_all(wire::find_value{settings_.key}, tag_);
 }
 
 void cas_proposer::start_prepare() {
-  if (!begin_exchange(stage::prepare)) return;
+  if (!begin_attempt(stage::prepare)) return;
   const std::uint64_t above = std::max(round_, highest_round_seen_);
   round_ = settings_.take_round ? settings_.take_round(above) : above + 1;
   highest_accepted_.reset();
@@ -123,10 +127,7 @@ void cas_proposer::start_prepare() {
 
 void cas_proposer::start_accept(byte_vector value, const proposal_id& proposal) {
   // Not a new attempt: the same round goes on with its second phase.
-  stage_ = stage::accept;
-  ++tag_;
-  answered_.assign(settings_.replicas, false);
-  yes_ = no_ = 0;
+  open_exchange(stage::accept);
   proposing_value_ = std::move(value);
   proposing_ = proposal;
   if (proposing_ == my_proposal_) my_accept_sent_ = true;
@@ -221,12 +222,8 @@ void cas_proposer::on_accept_reply(const core::reply& r) {
 void cas_proposer::on_decided(const cas_conflict& c) {
   versioned_value current{c.version, c.value};
   if (c.version >= slot()) {
-    // "yours" is about the proposal the request named: in an accept that completes another
-    // writer's value, that is theirs.
-    const proposal_id& named = stage_ == stage::accept ? proposing_ : my_proposal_;
-    if (c.outcome == slot_outcome::yours && named == my_proposal_)
-      return finish({}, versioned_value{slot(), mine_}, true);
-    if (c.outcome == slot_outcome::unknown && my_accept_sent_) {
+    if (c.writer == my_proposal_) return finish({}, versioned_value{slot(), mine_}, true);
+    if (!c.writer && my_accept_sent_) {
       // Decided, but by whom is forgotten and it may be us: other replicas may remember.
       undecided_ = std::move(current);
       ++no_;

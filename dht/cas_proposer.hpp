@@ -62,7 +62,8 @@ struct versioned_value {
 };
 
 // update()'s function: the new value from the current one (nullopt: the key holds nothing), or
-// nullopt to leave the key as it is. Called once per attempt, on the node's thread.
+// nullopt to leave the key as it is. Called once per attempt, on the node's thread; it must not
+// throw (the exception would leave through whatever call fed the DHT).
 using update_function = std::function<std::optional<byte_vector>(const std::optional<versioned_value>& current)>;
 
 struct cas_outcome {
@@ -123,7 +124,9 @@ class cas_proposer {
   std::size_t majority() const { return settings_.replicas / 2 + 1; }
   std::uint64_t slot() const { return base_.version + 1; }
 
-  bool begin_exchange(stage s);
+  // A read or prepare round: false (and finished) when the attempts are used up.
+  bool begin_attempt(stage s);
+  void open_exchange(stage s);
   void send_all(const core::wire::message_body& body, std::uint64_t tag);
   core::wire::store consensus_store(core::wire::consensus_phase phase, const byte_vector& value,
                                     const proposal_id& proposal) const;

@@ -136,20 +136,19 @@ TEST_F(CasAcceptor, CommitStoresTheVersionAndOpensTheNextSlot) {
   EXPECT_EQ(held_version(), 1u);
 }
 
-TEST_F(CasAcceptor, ADecidedSlotAnswersConflictAndWhoseProposalMadeIt) {
+TEST_F(CasAcceptor, ADecidedSlotAnswersConflictAndWhichProposalMadeIt) {
   ASSERT_TRUE(accepted(commit(1, bytes_of("one"), 0xc1)));
   ASSERT_TRUE(accepted(commit(2, bytes_of("two"), 0xc2)));
   auto mine = conflict(prepare(1, 9, 0x10, {}, 0xc1));
   EXPECT_EQ(mine.version, 2u);
   EXPECT_EQ(mine.value, bytes_of("two"));
-  EXPECT_EQ(mine.outcome, slot_outcome::yours);
-  EXPECT_EQ(conflict(prepare(1, 9, 0x10, {}, 0xee)).outcome, slot_outcome::another);
-  EXPECT_EQ(conflict(accept(2, 9, 0x10, bytes_of("x"), 0xc2)).outcome, slot_outcome::yours);
-  // The history is bounded (3 here): old versions are forgotten, and then the outcome is unknown.
+  EXPECT_EQ(mine.writer, proposal_filled(0xc1)) << "slot 1 was made by proposal c1";
+  EXPECT_EQ(conflict(accept(2, 9, 0x10, bytes_of("x"), 0xee)).writer, proposal_filled(0xc2));
+  // The history is bounded (3 here): old versions are forgotten, and then the writer is unknown.
   ASSERT_TRUE(accepted(commit(3, bytes_of("3"), 0xc3)));
   ASSERT_TRUE(accepted(commit(4, bytes_of("4"), 0xc4)));
-  EXPECT_EQ(conflict(prepare(1, 9, 0x10, {}, 0xc1)).outcome, slot_outcome::unknown);
-  EXPECT_EQ(conflict(prepare(2, 9, 0x10, {}, 0xc2)).outcome, slot_outcome::yours);
+  EXPECT_EQ(conflict(prepare(1, 9, 0x10, {}, 0xc1)).writer, std::nullopt);
+  EXPECT_EQ(conflict(prepare(2, 9, 0x10, {}, 0xc2)).writer, proposal_filled(0xc2));
 }
 
 TEST_F(CasAcceptor, ALaggingReplicaLearnsTheBaseFromThePrepare) {

@@ -79,10 +79,20 @@ TEST(CasCodec, PromiseRefusesUndefinedFlagsAndLongValues) {
 }
 
 TEST(CasCodec, ConflictLayoutAndRoundTrip) {
-  cas_conflict c{7, slot_outcome::another, bytes_of("now")};
+  cas_conflict unknown{7, std::nullopt, bytes_of("now")};
+  byte_vector short_wire;
+  encode_conflict(unknown, short_wire);
+  EXPECT_EQ(to_hex(short_wire), "0000000000000007" "00" "00000003" "6e6f77");
+  cas_conflict back_unknown;
+  ASSERT_FALSE(decode_conflict(short_wire, back_unknown, 1024));
+  EXPECT_EQ(back_unknown, unknown);
+
+  proposal_id writer;
+  writer.fill(0x5e);
+  cas_conflict c{7, writer, bytes_of("now")};
   byte_vector wire;
   encode_conflict(c, wire);
-  EXPECT_EQ(to_hex(wire), "0000000000000007" "02" "00000003" "6e6f77");
+  EXPECT_EQ(to_hex(wire), "0000000000000007" "01" "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e" "00000003" "6e6f77");
   cas_conflict back;
   ASSERT_FALSE(decode_conflict(wire, back, 1024));
   EXPECT_EQ(back, c);
@@ -90,9 +100,11 @@ TEST(CasCodec, ConflictLayoutAndRoundTrip) {
     cas_conflict x;
     return decode_conflict(in, x, 1024);
   });
-  byte_vector bad = wire;
-  bad[8] = 3;
-  EXPECT_EQ(decode_conflict(bad, back, 1024), errc::bad_field);
+  for (int flags = 2; flags < 256; ++flags) {
+    byte_vector bad = wire;
+    bad[8] = static_cast<std::uint8_t>(flags);
+    EXPECT_EQ(decode_conflict(bad, back, 1024), errc::bad_field) << flags;
+  }
   EXPECT_EQ(decode_conflict(wire, back, 2), errc::too_large);
 }
 

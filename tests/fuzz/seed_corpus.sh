@@ -109,11 +109,11 @@ case "$name" in
   cas_reply_fuzzer)
     # The compare-and-swap accept vector (an acceptor input), a promise with an accepted value
     # (ballot round 2 by 32 x 0x11, proposal 16 x 0x42, value "v"), a conflict (version 3,
-    # outcome 2, value "now") and an outbid ballot.
+    # writer 16 x 0x42, value "now") and an outbid ballot.
     vector store_cas_accept >"$dir/store_cas_accept"
     echo "01000000000000000211111111111111111111111111111111111111111111111111111111111111114242424242424242424242424242424200000001" | unhex >"$dir/promise"
     printf 'v' >>"$dir/promise"
-    echo "00000000000000030200000003" | unhex >"$dir/conflict"
+    echo "0000000000000003014242424242424242424242424242424200000003" | unhex >"$dir/conflict"
     printf 'now' >>"$dir/conflict"
     echo "00000000000000021111111111111111111111111111111111111111111111111111111111111111" | unhex >"$dir/ballot"
     ;;
