@@ -176,7 +176,7 @@ struct store {
   std::uint32_t ttl_seconds = 0;  // not signed: it shrinks as the value is replicated
   std::optional<store_owner> owner;
   byte_vector value;  // at most decode_limits::max_value bytes
-  std::optional<store_consensus> consensus;  // last, so that {key, version, ttl, owner, value} still reads
+  std::optional<store_consensus> consensus = std::nullopt;  // last: {key, version, ttl, owner, value} still reads
   friend bool operator==(const store&, const store&) = default;
 };
 

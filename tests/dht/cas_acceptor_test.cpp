@@ -7,6 +7,8 @@
 #include <string>
 
 #include "dht/memory_store.hpp"
+#include "tests/support/fixed_keys.hpp"
+#include "tests/support/signed_store.hpp"
 
 namespace kadnet::dht {
 namespace {
@@ -198,14 +200,8 @@ TEST_F(CasAcceptor, HostileRequestsAreRefusedWithoutStateChange) {
 }
 
 TEST_F(CasAcceptor, AnOwnerSignedKeyRefusesEveryPhase) {
-  auto owner = core::identity::from_seed(std::array<std::uint8_t, 32>{7});
-  wire::store s;
-  s.key = key;
-  s.version = 1;
-  s.ttl_seconds = 60;
-  s.value = bytes_of("owned");
-  s.owner = wire::store_owner{owner.id(), owner.sign(wire::store_signed_bytes(s))};
-  ASSERT_EQ(store.put(from_store(s, t0), t0), put_result::stored);
+  wire::store s{key, 1, 60, std::nullopt, bytes_of("owned")};
+  ASSERT_EQ(store.put(from_store(testing::signed_by(testing::fixed_identity(7), s), t0), t0), put_result::stored);
   for (const auto& r : {prepare(2, 1, 0x10, bytes_of("owned")), accept(2, 1, 0x10, bytes_of("x")), commit(2, bytes_of("x"))}) {
     auto n = refused(r);
     EXPECT_EQ(n.code, wire::nack_code::bad_request);

@@ -17,6 +17,8 @@
 #include "dht/cas_acceptor.hpp"
 #include "dht/dht_codec.hpp"
 #include "dht/memory_store.hpp"
+#include "tests/support/fixed_keys.hpp"
+#include "tests/support/signed_store.hpp"
 
 namespace kadnet::dht {
 namespace {
@@ -359,14 +361,9 @@ TEST(CasProposer, MalformedRepliesCountAsNo) {
 
 TEST(CasProposer, AnOwnerSignedValueIsRefused) {
   cluster c(3);
-  auto owner = core::identity::from_seed(std::array<std::uint8_t, 32>{9});
-  wire::store s;
-  s.key = key;
-  s.version = 1;
-  s.ttl_seconds = 60;
-  s.value = bytes_of("owned");
-  s.owner = wire::store_owner{owner.id(), owner.sign(wire::store_signed_bytes(s))};
-  ASSERT_EQ(c.replicas[1]->store.put(from_store(s, c.now), c.now), put_result::stored);
+  wire::store s{key, 1, 60, std::nullopt, bytes_of("owned")};
+  ASSERT_EQ(c.replicas[1]->store.put(from_store(testing::signed_by(testing::fixed_identity(9), s), c.now), c.now),
+            put_result::stored);
   cas_proposer p(c.settings(), 1, bytes_of("take over"));
   EXPECT_EQ(c.run(p).ec, errc::owned_key);
 }
