@@ -370,8 +370,7 @@ struct dht_node::impl {
     contact me;
     me.id = self.id();
     op.replica_set.push_back(me);
-    std::sort(op.replica_set.begin(), op.replica_set.end(),
-              [&](const contact& a, const contact& b) { return a.id.distance(op.target) < b.id.distance(op.target); });
+    std::ranges::sort(op.replica_set, core::closer_to(op.target), &contact::id);
     if (op.replica_set.size() > k()) op.replica_set.resize(k());
 
     cas_proposer::settings s;
