@@ -41,6 +41,9 @@ class category final : public boost::system::error_category {
       case errc::not_supported: return "not supported by this transport";
       case errc::too_many: return "too many open at once";
       case errc::receipt_mismatch: return "delivery receipt does not match the message sent";
+      case errc::cas_conflict: return "the key is not at the expected version";
+      case errc::no_quorum: return "no majority of the key's replicas answered";
+      case errc::owned_key: return "compare-and-swap is for unowned keys; this one is owner-signed";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

@@ -37,6 +37,10 @@ enum class errc {
   not_supported,          // the transport cannot do that (byte streams over TCP sessions)
   too_many,               // a per-session limit is reached (open streams)
   receipt_mismatch,       // a WHISPER's receipt is not the hash of the bytes sent (PROTOCOL.md 5.7)
+  cas_conflict,           // compare-and-swap: the key is not at the expected version (the result
+                          // carries the current version and value)
+  no_quorum,              // compare-and-swap: no majority of the key's replicas answered in time
+  owned_key,              // compare-and-swap on an owner-signed key: it is for unowned keys only
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -102,14 +102,19 @@ boost::system::error_code decode_find_value_reply(byte_span in, find_value_reply
     v.owner = core::node_id(owner);
     v.sig = sig;
   }
+  if (auto ec = read_value(r, max_value_size, v.value)) return ec;
+  if (!r.empty()) return errc::trailing_bytes;
+  out = std::move(v);
+  return {};
+}
+
+boost::system::error_code read_value(byte_reader& r, std::size_t max_value_size, byte_vector& out) {
   std::uint32_t len = 0;
   byte_span value;
   if (!r.u32(len)) return errc::truncated;
   if (len > max_value_size) return errc::too_large;
   if (!r.span(len, value)) return errc::truncated;
-  if (!r.empty()) return errc::trailing_bytes;
-  v.value.assign(value.begin(), value.end());
-  out = std::move(v);
+  out.assign(value.begin(), value.end());
   return {};
 }
 

@@ -41,6 +41,10 @@ struct wire_value {
 void encode_contacts(const std::vector<wire_contact>& contacts, byte_vector& out);
 boost::system::error_code decode_contacts(byte_span in, std::vector<wire_contact>& out);
 
+// A value as the DHT's records end: value length (u32) | value, the length checked against
+// max_value_size before the bytes are read. errc::truncated or too_large.
+boost::system::error_code read_value(byte_reader& r, std::size_t max_value_size, byte_vector& out);
+
 // FIND_VALUE's ACK data: status (1) = 0 | contacts, or status = 1 | value record.
 using find_value_reply = std::variant<std::vector<wire_contact>, wire_value>;
 void encode_find_value_reply(const find_value_reply& reply, byte_vector& out);

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "core/errors.hpp"
+#include "dht/cas_acceptor.hpp"
 #include "dht/dht_codec.hpp"
 
 namespace kadnet::dht {
@@ -22,8 +23,8 @@ constexpr std::size_t max_maintenance_queue = 1024;
 // only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
 constexpr std::size_t max_pending_requests = 1u << 16;
 
-enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair };
-enum class request_kind { lookup, store, store_quiet, ping, shout, probe };
+enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas };
+enum class request_kind { lookup, store, store_quiet, ping, shout, probe, cas };
 
 bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair; }
 bool is_maintenance(op_kind k) { return k == op_kind::refresh || k == op_kind::republish; }
@@ -43,10 +44,19 @@ std::vector<wire_contact> to_wire(const std::vector<contact>& contacts) {
   return out;
 }
 
-byte_vector u64_be(std::uint64_t v) {
-  byte_vector out(8);
-  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v);
-  return out;
+// A reply this node gives itself (it is one of a key's replicas), as a peer's would arrive.
+core::reply local_reply(wire::message_body body) {
+  core::reply r;
+  if (auto* a = std::get_if<wire::ack>(&body)) {
+    r.data = std::move(a->data);
+    return r;
+  }
+  auto& n = std::get<wire::nack>(body);
+  r.ec = core::errc::nack;
+  r.code = n.code;
+  r.text = std::move(n.text);
+  r.data = std::move(n.data);
+  return r;
 }
 
 routing_table::random_source sodium_random() {
@@ -75,6 +85,8 @@ struct dht_node::impl {
     operation_id op;  // for a SHOUT: the broadcaster's handle
     contact to;
     core::time_point sent;
+    std::size_t replica = 0;  // cas: the proposer's replica index and exchange tag
+    std::uint64_t tag = 0;
   };
 
   struct operation {
@@ -82,7 +94,7 @@ struct dht_node::impl {
     op_kind kind = op_kind::find_node;
     core::node_id target;
     std::unique_ptr<lookup> search;          // while the lookup runs
-    std::optional<core::time_point> wake;    // the lookup's next slot deadline
+    std::optional<core::time_point> wake;    // the lookup's next slot deadline, or the proposer's backoff
     bool had_seeds = false;
     // get
     std::optional<stored_value> found;
@@ -99,6 +111,11 @@ struct dht_node::impl {
     lookup_stats stats;
     // shout_repair: the broadcaster's handle for the lookup
     std::uint64_t repair = 0;
+    // cas: what to write (value, or update_fn), then the proposer over the replicas found
+    std::optional<std::uint64_t> expected_version;
+    update_function update_fn;
+    std::vector<contact> replica_set;
+    std::unique_ptr<cas_proposer> proposer;
   };
 
   struct maintenance_job {
@@ -109,7 +126,8 @@ struct dht_node::impl {
   impl(const core::identity& self_, dht_config config_, value_store& store,
        std::function<void(mutable_byte_span)> random_)
       : self(self_), config(std::move(config_)), values(store),
-        table(self_.id(), config.routing), random(std::move(random_)) {
+        table(self_.id(), config.routing), random(std::move(random_)),
+        acceptor(store, cas_acceptor_limits{.max_value_size = config.limits.max_value_size}) {
     if (!random) random = sodium_random();
     // The lookup's k is the replication factor and the reply size; keep them one number.
     config.lookup.k = std::min(config.lookup.k, max_contacts_per_reply);
@@ -120,6 +138,8 @@ struct dht_node::impl {
   value_store& values;
   routing_table table;
   routing_table::random_source random;
+  cas_acceptor acceptor;  // this node's part in deciding its keys' versions
+  std::uint64_t last_round = 0;  // the last ballot round a proposer of this node took
   // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
   std::unique_ptr<broadcaster> broadcasts;
   std::unordered_set<core::node_id> sessions;  // peers with a session up
@@ -152,9 +172,9 @@ struct dht_node::impl {
   // --- requests out ---
 
   request_token send(request_kind kind, operation_id op, const contact& to, wire::message_body body,
-                     core::time_point now) {
+                     core::time_point now, std::size_t replica = 0, std::uint64_t tag = 0) {
     request_token token = next_token++;
-    pending_requests.emplace(token, pending{kind, op, to, now});
+    pending_requests.emplace(token, pending{kind, op, to, now, replica, tag});
     auto opcode = static_cast<std::uint8_t>(std::visit(
         [](const auto& b) -> wire::opcode {
           using T = std::decay_t<decltype(b)>;
@@ -203,11 +223,12 @@ struct dht_node::impl {
       return a;
     }
     if (const auto* s = std::get_if<wire::store>(&m.body)) {
+      if (s->consensus) return acceptor.handle(*s, now);
       put_result r = values.put(from_store(*s, now), now);
       if (accepted(r)) return wire::ack{m.opcode, {}};
       wire::nack n = make_nack(r);
       if (r == put_result::version_conflict)
-        if (auto held = values.get(s->key, now)) n.data = u64_be(held->version);
+        if (auto held = values.get(s->key, now)) encode_version(held->version, n.data);
       return n;
     }
     if (std::holds_alternative<wire::shout>(m.body)) {
@@ -336,6 +357,66 @@ struct dht_node::impl {
       case op_kind::republish:
         start_stores(op, now);
         return;
+      case op_kind::cas:
+        start_consensus(op, now);
+        return;
+    }
+  }
+
+  // --- compare-and-swap: the lookup found the key's k closest; a proposer runs over them ---
+
+  void start_consensus(operation& op, core::time_point now) {
+    // The replicas: the k closest the lookup asked (answered or not) and this node, if it is one.
+    op.replica_set = op.search->closest_asked();
+    op.stats = to_stats(op.search->get_stats());
+    op.search.reset();
+    contact me;
+    me.id = self.id();
+    op.replica_set.push_back(me);
+    std::ranges::sort(op.replica_set, core::closer_to(op.target), &contact::id);
+    if (op.replica_set.size() > k()) op.replica_set.resize(k());
+
+    cas_proposer::settings s;
+    s.key = op.target;
+    s.self = self.id();
+    s.replicas = op.replica_set.size();
+    s.ttl = config.default_ttl;
+    s.max_value_size = config.limits.max_value_size;
+    s.config = config.cas;
+    s.random = random;
+    s.take_round = [this](std::uint64_t above) { return last_round = std::max(last_round, above) + 1; };
+    if (op.expected_version) op.proposer = std::make_unique<cas_proposer>(std::move(s), *op.expected_version, std::move(op.value));
+    else op.proposer = std::make_unique<cas_proposer>(std::move(s), std::move(op.update_fn));
+    pump_consensus(op.id, now);
+  }
+
+  // Runs the proposer as far as it goes now; this node answers its own part at once. The
+  // operation may be gone on return.
+  void pump_consensus(operation_id id, core::time_point now) {
+    auto it = ops.find(id);
+    if (it == ops.end() || !it->second.proposer) return;
+    operation& op = it->second;
+    for (;;) {
+      cas_proposer::action a = op.proposer->next(now);
+      if (auto* s = std::get_if<cas_proposer::send>(&a)) {
+        const contact& to = op.replica_set[s->replica];
+        if (to.id == self.id()) {
+          auto m = wire::make_message(0, std::move(s->body));
+          op.proposer->on_reply(s->replica, s->tag, local_reply(answer(self.id(), m, now)), now);
+        } else {
+          send(request_kind::cas, op.id, to, std::move(s->body), now, s->replica, s->tag);
+        }
+        continue;
+      }
+      if (auto* w = std::get_if<cas_proposer::waiting>(&a)) {
+        op.wake = w->until;
+        return;
+      }
+      op.wake.reset();
+      cas_outcome outcome = std::get<cas_proposer::finished>(a).outcome;
+      outcome.messages += op.stats.messages;
+      complete(op, std::move(outcome));
+      return;
     }
   }
 
@@ -533,8 +614,11 @@ struct dht_node::impl {
 
     std::vector<operation_id> due;
     for (const auto& [id, op] : ops)
-      if (op.search && op.wake && *op.wake <= now) due.push_back(id);
-    for (operation_id id : due) pump(id, now);
+      if (op.wake && *op.wake <= now) due.push_back(id);
+    for (operation_id id : due) {
+      pump(id, now);
+      pump_consensus(id, now);
+    }
 
     if (table.next_refresh() <= now)
       for (const core::node_id& t : table.refresh_targets(now, random)) {
@@ -567,8 +651,7 @@ struct dht_node::impl {
     fold(table.next_refresh());
     fold(next_republish);
     fold(next_replicate);
-    for (const auto& [id, op] : ops)
-      if (op.search) fold(op.wake);
+    for (const auto& [id, op] : ops) fold(op.wake);
     return d;
   }
 
@@ -602,6 +685,11 @@ struct dht_node::impl {
         else if (!op->second.first_refusal && !dead)
           op->second.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
         if (--op->second.stores_outstanding == 0) finish_put(op->second);
+        break;
+      case request_kind::cas:
+        if (op == ops.end() || !op->second.proposer) return;
+        op->second.proposer->on_reply(p.replica, p.tag, r, now);
+        pump_consensus(p.op, now);
         break;
       case request_kind::shout:
         shouts().on_reply(p.op, r, now);
@@ -696,6 +784,27 @@ operation_id dht_node::put(const core::node_id& key, byte_vector value, put_opti
   auto& op = impl_->new_op(op_kind::put, key);
   op.value = std::move(value);
   op.options = options;
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+operation_id dht_node::cas(const core::node_id& key, std::uint64_t expected_version, byte_vector value,
+                           core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::cas, key);
+  op.expected_version = expected_version;
+  op.value = std::move(value);
+  operation_id id = op.id;
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+operation_id dht_node::update(const core::node_id& key, update_function fn, core::time_point now) {
+  if (!fn) throw std::invalid_argument("dht_node::update: no function");
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::cas, key);
+  op.update_fn = std::move(fn);
   operation_id id = op.id;
   impl_->start_lookup(op, now);
   return id;

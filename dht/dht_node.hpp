@@ -32,6 +32,7 @@
 #include "core/node_engine.hpp"
 #include "core/wire/message.hpp"
 #include "dht/broadcast.hpp"
+#include "dht/cas_proposer.hpp"
 #include "dht/contact.hpp"
 #include "dht/lookup.hpp"
 #include "dht/routing_table.hpp"
@@ -54,6 +55,7 @@ struct dht_config {
   // Holders hand their values to the current k closest this often (and when a closer node joins).
   std::chrono::milliseconds replicate_interval{default_republish_interval};
   broadcast_config broadcast;           // SHOUT (dht/broadcast.hpp)
+  cas_config cas;                       // compare-and-swap attempts and backoff (dht/cas_proposer.hpp)
 };
 
 // How a put wants its value stored.
@@ -102,7 +104,7 @@ class dht_node {
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome, shout_outcome> result;
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome> result;
   };
 
   // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
@@ -132,6 +134,18 @@ class dht_node {
   operation_id find_node(const core::node_id& target, core::time_point now);
   operation_id get(const core::node_id& key, core::time_point now);
   operation_id put(const core::node_id& key, byte_vector value, put_options options, core::time_point now);
+  // Compare-and-swap (docs/PROTOCOL.md 8.6): writes `value` as version expected_version + 1 if
+  // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest
+  // nodes, so that of two writers of the same version at most one succeeds. A cas_outcome: clear
+  // ec and the new version, or cas_conflict with the current version and value, or an error
+  // (no_quorum, owned_key for an owner-signed key, too_large, not_connected).
+  operation_id cas(const core::node_id& key, std::uint64_t expected_version, byte_vector value,
+                   core::time_point now);
+  // Read-modify-cas until it sticks: `fn` maps the current value to the next (or declines), and
+  // is applied again to the winner's value whenever another writer got in first, at most
+  // dht_config::cas.max_attempts times. A cas_outcome: written with the new version, or (fn
+  // declined) not written with the current one, or an error as for cas.
+  operation_id update(const core::node_id& key, update_function fn, core::time_point now);
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);

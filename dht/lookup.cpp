@@ -207,11 +207,12 @@ void lookup::on_failure(const core::node_id& from) {
   }
 }
 
-std::vector<const lookup::peer*> lookup::answered_closest() const {
+std::vector<const lookup::peer*> lookup::closest_in(bool answered_only) const {
   std::vector<const peer*> out;
   for (const path& p : paths_)
     for (const peer& q : p.peers)
-      if (q.state == peer_state::succeeded) out.push_back(&q);
+      if (answered_only ? q.state == peer_state::succeeded : q.state != peer_state::not_contacted)
+        out.push_back(&q);
   auto by_distance = [](const peer* a, const peer* b) { return a->distance < b->distance; };
   std::size_t n = std::min(out.size(), config_.k);
   std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
@@ -222,7 +223,13 @@ std::vector<const lookup::peer*> lookup::answered_closest() const {
 
 std::vector<contact> lookup::closest_answered() const {
   std::vector<contact> out;
-  for (const peer* q : answered_closest()) out.push_back(q->info);
+  for (const peer* q : closest_in(true)) out.push_back(q->info);
+  return out;
+}
+
+std::vector<contact> lookup::closest_asked() const {
+  std::vector<contact> out;
+  for (const peer* q : closest_in(false)) out.push_back(q->info);
   return out;
 }
 
@@ -241,7 +248,7 @@ std::optional<contact> lookup::cache_target() const {
 lookup::stats lookup::get_stats() const {
   stats s = stats_;
   s.rounds = 0;
-  for (const peer* q : answered_closest()) s.rounds = std::max(s.rounds, q->hop);
+  for (const peer* q : closest_in(true)) s.rounds = std::max(s.rounds, q->hop);
   return s;
 }
 

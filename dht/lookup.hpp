@@ -96,6 +96,11 @@ class lookup {
 
   // Up to k contacts that answered (without or with the value), closest first, over all paths.
   std::vector<contact> closest_answered() const;
+  // Up to k contacts that were asked, closest first, whether they answered, failed or are still
+  // silent: the nodes the network names closest. A compare-and-swap's replica set is this, so that
+  // a lost reply does not swap a replica for the next node out (majorities of two sets that
+  // differ in more than one node need not overlap).
+  std::vector<contact> closest_asked() const;
   const std::optional<byte_vector>& value() const { return value_; }
   // FIND_VALUE with a value found: the closest contact that answered without the value, where
   // the caller should store a copy (Kademlia's caching along the path). nullopt otherwise.
@@ -128,7 +133,7 @@ class lookup {
   peer* answerable_peer(const core::node_id& from, std::size_t& path_index,
                         bool finished_path_ok);
   void release_slot(path& p, peer& q);
-  std::vector<const peer*> answered_closest() const;
+  std::vector<const peer*> closest_in(bool answered_only) const;
 
   core::node_id target_;
   core::node_id self_;

@@ -13,11 +13,11 @@
 //                 before it answers quota_full).
 //   all(now)      the live values in key order, for replication and republish (`original`).
 //
-// Versions are the ground for the next issue's operations, built on put/get in the node's single
-// thread without new storage: cas(key, expected, value) is get() + a check that the held version
-// equals `expected` + put() of version expected+1; a lock lease is an owned value whose version is
-// the fencing token; patch(key, base, splices) applies to the value of version `base` and puts
-// base+1. Every one of them needs only "versions of a key strictly increase", which put() keeps.
+// Versions are the ground for the operations built on top: compare-and-swap keeps each committed
+// version here as a plain value (dht/cas_acceptor.hpp holds only the undecided slot beside it); a
+// lock lease is an owned value whose version is the fencing token; patch(key, base, splices)
+// applies to the value of version `base` and puts base+1. Every one of them needs only "versions
+// of a key strictly increase", which put() keeps.
 #include <cstddef>
 #include <optional>
 #include <string_view>

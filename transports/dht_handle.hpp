@@ -4,6 +4,7 @@
 //   auto key = kadnet::text_key("greeting");             // BLAKE2b-256 of the text
 //   node.dht().put(key, bytes, [](error_code ec, kadnet::dht::put_outcome r) { ... r.replicas });
 //   auto [ec, value] = co_await node.dht().get(key, as_tuple(use_awaitable));
+//   node.dht().update(key, [](const auto& current) { return next_of(current); }, handler);  // CAS
 //
 // Results complete on the handler's associated executor (the node's strand when it has none).
 #include <memory>
@@ -66,6 +67,28 @@ class dht_handle {
           auto* r = std::get_if<dht::get_result>(&done.result);
           return r ? *r : dht::get_result{detail::error_of(done), std::nullopt, {}};
         });
+  }
+
+  // Compare-and-swap (docs/PROTOCOL.md 8.6): writes `value` as version expected_version + 1 if
+  // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest.
+  // Completes with ec clear and r.version the new version, or errc::cas_conflict with the current
+  // r.version and r.value, or another error (no_quorum, owned_key, too_large, not_connected).
+  template <typename Token>
+  auto cas(core::node_id key, std::uint64_t expected_version, byte_vector value, Token&& token) {
+    return run_cas(std::forward<Token>(token),
+                   [key, expected_version, value = std::move(value)](dht::dht_node& d, core::time_point now) mutable {
+                     return d.cas(key, expected_version, std::move(value), now);
+                   });
+  }
+
+  // Read-modify-cas until `fn`'s value is written (r.written, r.version) or fn declines (then
+  // r.version and r.value are the current ones: a quorum read). fn runs on the node's strand,
+  // once per attempt.
+  template <typename Token>
+  auto update(core::node_id key, dht::update_function fn, Token&& token) {
+    return run_cas(std::forward<Token>(token), [key, fn = std::move(fn)](dht::dht_node& d, core::time_point now) mutable {
+      return d.update(key, std::move(fn), now);
+    });
   }
 
   // The k nodes closest to `id` that answered, closest first.
@@ -166,6 +189,17 @@ class dht_handle {
           });
         },
         token);
+  }
+
+  template <typename Token, typename Start>
+  auto run_cas(Token&& token, Start start) {
+    return run<void(boost::system::error_code, dht::cas_outcome)>(
+        std::forward<Token>(token), std::move(start), [](dht::dht_node::operation_done& done) {
+          if (auto* r = std::get_if<dht::cas_outcome>(&done.result)) return *r;
+          dht::cas_outcome failed;
+          failed.ec = detail::error_of(done);
+          return failed;
+        });
   }
 
   std::shared_ptr<transports::node_driver> driver_;

@@ -15,6 +15,7 @@ using boost::system::error_code;
 
 constexpr std::uint8_t sealed_flag = 0x01;       // WHISPER flags bit 0
 constexpr std::uint8_t owner_signed_flag = 0x01;  // STORE flags bit 0
+constexpr std::uint8_t consensus_flag = 0x02;     // STORE flags bit 1
 constexpr std::string_view shout_context = "kadnet-shout-1";
 constexpr std::string_view store_context = "kadnet-store-1";
 
@@ -126,12 +127,26 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
   if (auto ec = read_id(r, m.key)) return ec;
   std::uint8_t flags = 0;
   if (!r.u64(m.version) || !r.u32(m.ttl_seconds) || !r.u8(flags)) return errc::truncated;
-  if (flags & ~owner_signed_flag) return errc::bad_field;
+  if (flags & ~(owner_signed_flag | consensus_flag)) return errc::bad_field;
+  // Compare-and-swap is defined for unowned keys only.
+  if ((flags & owner_signed_flag) && (flags & consensus_flag)) return errc::bad_field;
   if (flags & owner_signed_flag) {
     store_owner o;
     if (auto ec = read_id(r, o.owner)) return ec;
     if (!r.array(o.sig)) return errc::truncated;
     m.owner = o;
+  }
+  if (flags & consensus_flag) {
+    store_consensus c;
+    std::uint8_t phase = 0;
+    if (!r.u8(phase) || !r.u64(c.round)) return errc::truncated;
+    if (auto ec = read_id(r, c.proposer)) return ec;
+    if (!r.array(c.proposal)) return errc::truncated;
+    if (phase < static_cast<std::uint8_t>(consensus_phase::prepare) ||
+        phase > static_cast<std::uint8_t>(consensus_phase::commit))
+      return errc::bad_field;
+    c.phase = static_cast<consensus_phase>(phase);
+    m.consensus = c;
   }
   std::uint32_t value_len = 0;
   if (!r.u32(value_len)) return errc::truncated;
@@ -221,10 +236,17 @@ struct body_encoder {
     w.bytes(m.key.bytes());
     w.u64(m.version);
     w.u32(m.ttl_seconds);
-    w.u8(m.owner ? owner_signed_flag : 0);
+    assert(!(m.owner && m.consensus));
+    w.u8(static_cast<std::uint8_t>((m.owner ? owner_signed_flag : 0) | (m.consensus ? consensus_flag : 0)));
     if (m.owner) {
       w.bytes(m.owner->owner.bytes());
       w.bytes(m.owner->sig);
+    }
+    if (m.consensus) {
+      w.u8(static_cast<std::uint8_t>(m.consensus->phase));
+      w.u64(m.consensus->round);
+      w.bytes(m.consensus->proposer.bytes());
+      w.bytes(m.consensus->proposal);
     }
     write_counted(w, m.value);
   }

@@ -12,11 +12,13 @@
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
 //   unknown_opcode  opcode 11..63 (reserved for kadnet, not defined in this version)
-//   bad_field       a flags byte with an undefined bit set, NACK text that is not UTF-8, or SHOUT
-//                   levels that do not ascend below its scope
+//   bad_field       a flags byte with an undefined bit set (or STORE's bits 0 and 1 together), an
+//                   undefined consensus phase, NACK text that is not UTF-8, or SHOUT levels that
+//                   do not ascend below its scope
 //   too_large       a length (or the bytes a field takes up) beyond decode_limits
 // Values the codec cannot judge (a connection option or setting, a NACK code, the opcode an ACK
 // answers) decode as they are: the node decides what to do with them.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -156,13 +158,29 @@ struct store_owner {
   friend bool operator==(const store_owner&, const store_owner&) = default;
 };
 
-// STORE 9.
+// The compare-and-swap part of a STORE (flags bit 1): one phase of the single-decree Paxos that
+// decides each version of a key (docs/PROTOCOL.md 8.6). The phase says what the STORE's version
+// and value mean: prepare — the slot asked for and the committed value of the version before it
+// (the base); accept — the slot and the proposed value; commit — the slot and the chosen value.
+enum class consensus_phase : std::uint8_t { prepare = 1, accept = 2, commit = 3 };
+inline constexpr std::size_t proposal_id_size = 16;
+using proposal_id = std::array<std::uint8_t, proposal_id_size>;
+struct store_consensus {
+  consensus_phase phase = consensus_phase::prepare;
+  std::uint64_t round = 0;  // the ballot: (round, proposer), compared in that order
+  node_id proposer;
+  proposal_id proposal{};   // names the value proposed (prepare: the one the sender means to propose)
+  friend bool operator==(const store_consensus&, const store_consensus&) = default;
+};
+
+// STORE 9. At most one of owner and consensus: compare-and-swap is for unowned keys.
 struct store {
   node_id key;
   std::uint64_t version = 0;
   std::uint32_t ttl_seconds = 0;  // not signed: it shrinks as the value is replicated
   std::optional<store_owner> owner;
   byte_vector value;  // at most decode_limits::max_value bytes
+  std::optional<store_consensus> consensus = std::nullopt;  // last: {key, version, ttl, owner, value} still reads
   friend bool operator==(const store&, const store&) = default;
 };
 

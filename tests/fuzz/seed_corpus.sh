@@ -106,5 +106,16 @@ case "$name" in
     echo "1000020000000200000001000000026869000000300000000000000003616263" | unhex >"$dir/two_splices"
     echo "100000" | unhex >"$dir/empty"
     ;;
+  cas_reply_fuzzer)
+    # The compare-and-swap accept vector (an acceptor input), a promise with an accepted value
+    # (ballot round 2 by 32 x 0x11, proposal 16 x 0x42, value "v"), a conflict (version 3,
+    # writer 16 x 0x42, value "now") and an outbid ballot.
+    vector store_cas_accept >"$dir/store_cas_accept"
+    echo "01000000000000000211111111111111111111111111111111111111111111111111111111111111114242424242424242424242424242424200000001" | unhex >"$dir/promise"
+    printf 'v' >>"$dir/promise"
+    echo "0000000000000003014242424242424242424242424242424200000003" | unhex >"$dir/conflict"
+    printf 'now' >>"$dir/conflict"
+    echo "00000000000000021111111111111111111111111111111111111111111111111111111111111111" | unhex >"$dir/ballot"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac

@@ -421,6 +421,31 @@ static void check_vectors(const char* dir) {
                  "7565");
     buf_free(&m);
   }
+  /* store_cas_accept (5.10 flags bit 1, 8.6): a compare-and-swap accept */
+  {
+    const char* value = "counter=3";
+    uint32_t vlen = (uint32_t)strlen(value);
+    uint8_t proposal[16];
+    memset(proposal, 0x42, sizeof proposal);
+    buf m = {0};
+    buf_u8(&m, 9);
+    buf_u32(&m, 0x209);
+    buf_add(&m, key, 32);
+    buf_u64(&m, 3);
+    buf_u32(&m, 86400);
+    buf_u8(&m, 2);            /* flags: consensus */
+    buf_u8(&m, 2);            /* phase: accept */
+    buf_u64(&m, 2);           /* ballot round */
+    buf_add(&m, alice_pk, 32); /* ballot proposer */
+    buf_add(&m, proposal, 16);
+    buf_u32(&m, vlen);
+    buf_add(&m, value, vlen);
+    check_vector(dir, "store_cas_accept", &m,
+                 "0900000209182c37d2eda565b2f4eb8d4028670a2d6dee44a49e3f58e04dfb814c0e4863b0000000"
+                 "000000000300015180020200000000000000028a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d"
+                 "94121bf3748801b40f6f5c4242424242424242424242424242424200000009636f756e7465723d33");
+    buf_free(&m);
+  }
   /* plugin_call (5.11) */
   {
     const char* payload = "{\"method\":\"echo\"}";

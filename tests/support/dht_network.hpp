@@ -8,6 +8,9 @@
 // (or answered ACK for a PING, which the real node engine answers), and the reply comes back
 // through on_reply, either at once or after `delay` of virtual time. A killed node answers
 // nothing: the sender gets an errc::timeout reply after `timeout` (the lookup slot timeout).
+// With set_loss(p) each request and each reply is lost with probability p (a seeded draw): a
+// lost request is never handled, a lost reply after its request was; either way the sender gets
+// the timeout reply. PINGs are never lost (the node engine answers them, not the DHT).
 //
 // Sessions: the first time two nodes exchange a message, both ends get on_peer_connected and
 // on_peer_announced("sim://<index>"), as after a handshake and an ANNOUNCE. Killing a node ends
@@ -54,7 +57,8 @@ class dht_network {
   };
 
   explicit dht_network(std::uint64_t seed, dht::dht_config config = {})
-      : seed_(seed), config_(config), rng_(seed), timeout_(config.lookup.slot_timeout) {}
+      : seed_(seed), config_(config), rng_(seed), loss_rng_(seed ^ 0x6c6f7373ull),
+        timeout_(config.lookup.slot_timeout) {}
 
   // Adds a node (not yet joined); `limits` overrides the store's (and the config's) limits.
   std::size_t add_node(std::optional<dht::store_limits> limits = std::nullopt) {
@@ -102,6 +106,25 @@ class dht_network {
     auto id = node(i).dht->put(key, std::move(value), options, now_);
     dirty(i);
     return std::get<dht::put_outcome>(wait(i, id).result);
+  }
+
+  dht::cas_outcome cas(std::size_t i, const core::node_id& key, std::uint64_t expected, byte_vector value) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.cas(key, expected, std::move(value), now); });
+    return std::get<dht::cas_outcome>(wait(i, id).result);
+  }
+  dht::cas_outcome update(std::size_t i, const core::node_id& key, dht::update_function fn) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.update(key, std::move(fn), now); });
+    return std::get<dht::cas_outcome>(wait(i, id).result);
+  }
+
+  // Starts an operation on node i without waiting for it (`begin` calls one of dht_node's
+  // operations); its result lands in node(i).done. Safe to call from a run_until condition.
+  template <typename Begin>
+  dht::operation_id start(std::size_t i, Begin&& begin) {
+    auto id = begin(*node(i).dht, now_);
+    dirty(i);
+    drain();
+    return id;
   }
 
   dht::shout_outcome shout(std::size_t i, byte_vector payload) {
@@ -207,6 +230,8 @@ class dht_network {
   void set_delay(std::chrono::milliseconds d) { delay_ = d; }
   // How long a request to a dead node waits before its timeout reply.
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  // The chance that a request, and separately its reply, is lost.
+  void set_loss(double p) { loss_ = p; }
 
   // The first time two nodes talk: a session, with both ends announcing their address.
   void connect(std::size_t a, std::size_t b) {
@@ -268,25 +293,27 @@ class dht_network {
     return back;
   }
 
+  bool lost(const core::wire::message& m) {
+    if (loss_ <= 0 || m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) return false;
+    return std::uniform_real_distribution<double>(0, 1)(loss_rng_) < loss_;
+  }
+
+  void time_out(std::size_t from, dht::request_token token) {
+    core::reply r;
+    r.ec = core::errc::timeout;
+    schedule(now_ + timeout_, [this, from, token, r] { answer(from, token, r); });
+  }
+
   void deliver(std::size_t from, dht::dht_node::outgoing o) {
     ++messages_;
     auto to = index_of(o.to.id);
     const dht::request_token token = o.token;
-    if (!to || !node(*to).alive || *to == from) {
-      core::reply r;
-      r.ec = core::errc::timeout;
-      schedule(now_ + timeout_, [this, from, token, r] { answer(from, token, r); });
-      return;
-    }
+    if (!to || !node(*to).alive || *to == from) return time_out(from, token);
     connect(from, *to);
     auto m = roundtrip(core::wire::make_message(next_message_id_++, std::move(o.body)));
+    if (lost(m)) return time_out(from, token);
     auto handle = [this, from, target = *to, token, m] {
-      if (!node(target).alive) {
-        core::reply r;
-        r.ec = core::errc::timeout;
-        schedule(now_ + timeout_, [this, from, token, r] { answer(from, token, r); });
-        return;
-      }
+      if (!node(target).alive) return time_out(from, token);
       core::wire::message_body body;
       if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) {
         body = core::wire::ack{m.opcode, {}};
@@ -296,6 +323,7 @@ class dht_network {
         dirty(target);
       }
       auto reply = to_reply(roundtrip(core::wire::make_message(m.id, std::move(body))).body);
+      if (lost(m)) return time_out(from, token);
       if (delay_.count() == 0) answer(from, token, reply);
       else schedule(now_ + delay_, [this, from, token, reply] { answer(from, token, reply); });
     };
@@ -324,6 +352,8 @@ class dht_network {
   std::uint64_t seed_;
   dht::dht_config config_;
   std::mt19937_64 rng_;
+  std::mt19937_64 loss_rng_;  // apart from rng_, so that loss leaves the rest of a run's draws alone
+  double loss_ = 0;
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds delay_{0};
   std::vector<std::unique_ptr<sim_node>> nodes_;

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <future>
 
 #include "core/errors.hpp"
 #include "dht/dht_codec.hpp"
+#include "tests/support/cas_counter.hpp"
 #include "tests/support/loopback_nodes.hpp"
 #include "transports/node.hpp"
 
@@ -66,6 +69,39 @@ TEST_P(DhtOverTransport, ValuesPutOnOneNodeAreFoundFromEveryOther) {
   for (auto& n : net.own_) EXPECT_EQ(get(*n, "colour"), "blue");
   auto [ec, missing] = wait<error_code, dht::get_result>([&](auto h) { net.own_[3]->dht().get(text_key("nothing"), h); });
   EXPECT_EQ(ec, make_error_code(core::errc::not_found));
+}
+
+TEST_P(DhtOverTransport, CompareAndSwapAndConcurrentUpdatesLoseNothing) {
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 8; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  const auto key = text_key("loopback counter");
+  auto [ec, created] = wait<error_code, dht::cas_outcome>([&](auto h) { net.own_[1]->dht().cas(key, 0, testing::counter_bytes(0), h); });
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(created.version, 1u);
+  auto [stale_ec, stale] = wait<error_code, dht::cas_outcome>([&](auto h) { net.own_[2]->dht().cas(key, 0, testing::counter_bytes(9), h); });
+  EXPECT_EQ(stale_ec, make_error_code(core::errc::cas_conflict));
+  EXPECT_EQ(stale.value, testing::counter_bytes(0));
+
+  // Four nodes increment at once, five times each, each update started when its last one ended.
+  constexpr int writers = 4, rounds = 5;
+  std::vector<std::promise<int>> finished(writers);
+  std::vector<std::function<void(int, int)>> next(writers);
+  for (int w = 0; w < writers; ++w) {
+    next[w] = [&, w](int left, int failures) {
+      if (left == 0) return finished[w].set_value(failures);
+      net.own_[2 + w]->dht().update(key, testing::increment, [&, w, left, failures](error_code e, dht::cas_outcome r) {
+        next[w](left - 1, failures + ((e || !r.written) ? 1 : 0));
+      });
+    };
+    next[w](rounds, 0);
+  }
+  for (auto& f : finished) EXPECT_EQ(f.get_future().get(), 0) << "failed updates";
+  auto [rec, read] = wait<error_code, dht::cas_outcome>(
+      [&](auto h) { net.own_[7]->dht().update(key, testing::read_only, h); });
+  ASSERT_FALSE(rec) << rec.message();
+  EXPECT_EQ(read.value, testing::counter_bytes(writers * rounds));
+  EXPECT_EQ(read.version, 1u + writers * rounds);
 }
 
 TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {

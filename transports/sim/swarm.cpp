@@ -218,6 +218,29 @@ void swarm::put(std::size_t i, const core::node_id& key, byte_vector value, put_
   track<dht::put_outcome>(i, nodes_[i].run->dht.put(key, std::move(value), options, net_.now()), std::move(done));
 }
 
+template <typename Result, typename Begin>
+void swarm::start_tracked(std::size_t i, Begin begin, std::function<void(const Result&)> done) {
+  if (!alive(i)) {
+    Result failed;
+    failed.ec = errc::shutting_down;
+    net_.schedule(net_.now(), [done = std::move(done), failed] { done(failed); });
+    return;
+  }
+  track<Result>(i, begin(nodes_[i].run->dht, net_.now()), std::move(done));
+}
+
+void swarm::cas(std::size_t i, const core::node_id& key, std::uint64_t expected_version, byte_vector value,
+                cas_done done) {
+  start_tracked<dht::cas_outcome>(
+      i, [&](dht::dht_node& d, time_point now) { return d.cas(key, expected_version, std::move(value), now); },
+      std::move(done));
+}
+
+void swarm::update(std::size_t i, const core::node_id& key, dht::update_function fn, cas_done done) {
+  start_tracked<dht::cas_outcome>(
+      i, [&](dht::dht_node& d, time_point now) { return d.update(key, std::move(fn), now); }, std::move(done));
+}
+
 bool swarm::run_until(const std::function<bool()>& done, duration limit) {
   return net_.run_until(done, net_.now() + limit);
 }

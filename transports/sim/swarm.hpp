@@ -66,6 +66,7 @@ class swarm {
   using find_node_done = std::function<void(const dht::find_node_result&)>;
   using get_done = std::function<void(const dht::get_result&)>;
   using put_done = std::function<void(const dht::put_outcome&)>;
+  using cas_done = std::function<void(const dht::cas_outcome&)>;
 
   explicit swarm(swarm_settings settings);
   ~swarm();
@@ -96,6 +97,10 @@ class swarm {
   void get(std::size_t i, const core::node_id& key, get_done done);
   void put(std::size_t i, const core::node_id& key, byte_vector value, put_done done,
            dht::put_options options = {});
+  // Compare-and-swap and read-modify-cas (dht_node::cas, dht_node::update).
+  void cas(std::size_t i, const core::node_id& key, std::uint64_t expected_version, byte_vector value,
+           cas_done done);
+  void update(std::size_t i, const core::node_id& key, dht::update_function fn, cas_done done);
 
   // --- the event loop (virtual time) ---
   // Runs until `done` holds (true) or `limit` of virtual time passed (false).
@@ -131,6 +136,9 @@ class swarm {
   void on_timer(std::size_t i);
   template <typename Result>
   void track(std::size_t i, dht::operation_id op, std::function<void(const Result&)> done);
+  // Starts `begin` on node i and tracks it; on a dead node `done` gets errc::shutting_down.
+  template <typename Result, typename Begin>
+  void start_tracked(std::size_t i, Begin begin, std::function<void(const Result&)> done);
 
   swarm_settings settings_;
   std::mt19937_64 rng_;

@@ -96,7 +96,8 @@ std::vector<std::pair<std::size_t, int>> length_fields(const byte_vector& in) {
     case 9: {
       const std::size_t flags_at = 5 + 32 + 8 + 4;
       bool owned = in.size() > flags_at && (in[flags_at] & 1);
-      return {{flags_at + 1 + (owned ? 96 : 0), 4}};  // STORE value_len
+      bool consensus = in.size() > flags_at && (in[flags_at] & 2);
+      return {{flags_at + 1 + (owned ? 96 : 0) + (consensus ? 57 : 0), 4}};  // STORE value_len
     }
     default: return {};
   }

@@ -56,6 +56,11 @@ std::vector<sample> samples() {
   store plain{id_filled(0x11), 5, 60, std::nullopt, bytes_of("v")};
   store owned{id_filled(0x12), 6, 61, store_owner{id_filled(0x13), {}}, bytes_of("owned")};
   owned.owner->sig.fill(0x5a);
+  store cas_accept{id_filled(0x14), 7, 62, std::nullopt, bytes_of("next")};
+  cas_accept.consensus = store_consensus{consensus_phase::accept, 0x0102030405060708, id_filled(0x15), {}};
+  cas_accept.consensus->proposal.fill(0x6b);
+  store cas_prepare{id_filled(0x16), 1, 0, std::nullopt, {}};
+  cas_prepare.consensus = store_consensus{consensus_phase::prepare, 1, id_filled(0x17), {}};
   return {
       {"ack", make_message(1, ack{2, {}}), 6},
       {"ack_data", make_message(2, ack{6, byte_vector(32, 0xab)}), 6},
@@ -75,6 +80,8 @@ std::vector<sample> samples() {
       {"store_plain", make_message(14, plain), 0},
       {"store_signed", make_message(15, owned), 0},
       {"store_empty", make_message(16, store{id_filled(7), 0, 0, std::nullopt, {}}), 0},
+      {"store_cas_accept", make_message(20, cas_accept), 0},
+      {"store_cas_prepare", make_message(21, cas_prepare), 0},
       {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
@@ -360,11 +367,15 @@ TEST(MessageDecode, StoreFieldsAndLimits) {
   byte_vector wire = encoded(make_message(1, st));
   const std::size_t flags_at = 5 + 32 + 8 + 4;
   const std::size_t len_at = flags_at + 1;
-  for (int flags = 2; flags < 256; ++flags) {
+  for (int flags = 3; flags < 256; ++flags) {
     byte_vector b = wire;
     b[flags_at] = static_cast<std::uint8_t>(flags);
     EXPECT_EQ(decode_err(b), errc::bad_field) << flags;
   }
+  // Flag bit 1 without the consensus fields: the input ends inside them.
+  byte_vector consensus_flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
+  consensus_flagged[flags_at] = 2;
+  EXPECT_EQ(decode_err(consensus_flagged), errc::truncated);
   // Flag bit 0 without the owner fields: the input ends inside the owner.
   byte_vector flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
   flagged[flags_at] = 1;

@@ -194,6 +194,27 @@ vector_case vector_store_signed() {
       make_message(0x109, s));
 }
 
+vector_case vector_store_cas_accept() {
+  store s;
+  s.key = vector_key();
+  s.version = 3;
+  s.ttl_seconds = 86400;
+  s.value = text_bytes("counter=3");
+  store_consensus c;
+  c.phase = consensus_phase::accept;
+  c.round = 2;
+  c.proposer = alice().id();
+  c.proposal.fill(0x42);
+  s.consensus = c;
+  return message_case(
+      {"# STORE (opcode 9), compare-and-swap phase 2 (accept), PROTOCOL.md 8.6",
+       "# message id: 0x00000209", alice_line, key_line, "# version: 3 (the slot being decided)",
+       "# ttl_seconds: 86400", "# flags: 2 (consensus)", "# phase: 2 (accept)",
+       "# ballot: round 2, proposer alice", "# proposal: 16 bytes 0x42",
+       "# value: \"counter=3\" (9 bytes, ASCII)"},
+      make_message(0x209, s));
+}
+
 vector_case vector_plugin_call() {
   return message_case({"# plugin RPC (opcode 64)", "# message id: 0x00000040",
                        "# payload: \"{\\\"method\\\":\\\"echo\\\"}\" (17 bytes, ASCII)"},
@@ -260,6 +281,7 @@ const named_vector all_vectors[] = {
     {"find_value", vector_find_value},
     {"store_plain", vector_store_plain},
     {"store_signed", vector_store_signed},
+    {"store_cas_accept", vector_store_cas_accept},
     {"plugin_call", vector_plugin_call},
     {"packet_hello", vector_packet_hello},
 };

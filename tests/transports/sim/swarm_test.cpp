@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/errors.hpp"
+#include "tests/support/cas_counter.hpp"
 #include "transports/sim/node_address.hpp"
 
 namespace kadnet::sim {
@@ -100,6 +102,55 @@ TEST(SimSwarm, LossAndJitterAreRecoveredBySessions) {
   EXPECT_EQ(gets.ok, 100u);
   EXPECT_GT(s.net().counters().lost, 0u);
 }
+
+// The compare-and-swap counter of issue 5 on whole nodes (sessions, reliable channel, AEAD): 32
+// clients on random nodes each increment one key 50 times with update(); it ends at exactly
+// 1,600. With loss, the reliable channel resends most datagrams, and what it cannot save in time
+// reaches the proposer as request timeouts.
+void count_to_1600_on_the_simulator(std::uint64_t seed, double loss) {
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  auto settings = settings_for(seed, {.latency = 10ms, .jitter = 5ms, .loss = loss});
+  settings.dht.cas.max_attempts = 1000;  // 32 writers on one key: a client may lose many slots
+  swarm s(settings);
+  s.add_nodes(48);
+  ASSERT_EQ(s.join_all(join_via::random_earlier).ok, 47u);
+  const auto key = core::node_id::hash_of(as_bytes(std::string_view("sim counter")));
+  constexpr std::size_t clients = 32, increments = 50;
+  struct progress {
+    std::size_t written = 0, failed = 0, finished = 0;
+  };
+  auto p = std::make_shared<progress>();
+  std::function<void(std::size_t, std::size_t)> run_client = [&, p](std::size_t node, std::size_t left) {
+    if (left == 0) return void(++p->finished);
+    s.update(node, key, testing::increment, [&, p, node, left](const dht::cas_outcome& r) {
+      ++(r.written ? p->written : p->failed);
+      if (!r.written) ADD_FAILURE() << "node " << node << ": " << r.ec.message() << (r.maybe_written ? " (maybe written)" : "");
+      run_client(node, left - 1);
+    });
+  };
+  for (std::size_t c = 0; c < clients; ++c) run_client(random_alive(s), increments);
+  ASSERT_TRUE(s.run_until([&] { return p->finished == clients; }, 24h));
+  EXPECT_EQ(p->written, clients * increments);
+  EXPECT_EQ(p->failed, 0u);
+
+  dht::cas_outcome read;
+  bool done = false;
+  s.update(random_alive(s), key, testing::read_only, [&](const dht::cas_outcome& r) {
+    read = r;
+    done = true;
+  });
+  ASSERT_TRUE(s.run_until([&] { return done; }, 1h));
+  ASSERT_FALSE(read.ec) << read.ec.message();
+  ASSERT_TRUE(read.value);
+  EXPECT_EQ(testing::counter_of(*read.value), clients * increments);
+  if (loss > 0) {
+    EXPECT_GT(s.net().counters().lost, 0u);
+  }
+}
+
+TEST(SimSwarm, CompareAndSwapCounterLosesNoIncrement) { count_to_1600_on_the_simulator(11, 0); }
+
+TEST(SimSwarm, CompareAndSwapCounterLosesNoIncrementWithTenPercentLoss) { count_to_1600_on_the_simulator(12, 0.1); }
 
 TEST(SimSwarm, GetsSucceedWhileNodesAreKilled) {
   swarm s(settings_for(3));
