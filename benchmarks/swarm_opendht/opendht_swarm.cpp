@@ -47,8 +47,9 @@ constexpr const char* usage =
 
 // How long the routing tables may take to fill after the joins (see settle()).
 constexpr auto settle_limit = std::chrono::seconds(30);
-constexpr auto settle_quiet = std::chrono::seconds(2);
+constexpr auto settle_quiet = std::chrono::seconds(3);
 constexpr auto settle_poll = std::chrono::milliseconds(250);
+constexpr unsigned settle_min_good = 8;  // OpenDHT's TARGET_NODES: a search's width
 
 // The lowest descriptor number this process would be handed next: OpenDHT's sockets get
 // numbers from here up.
@@ -75,26 +76,29 @@ std::unique_ptr<dht::DhtRunner> start_node() {
 unsigned good_nodes(const dht::DhtRunner& n) { return n.getNodesStats(AF_INET).good_nodes; }
 
 // OpenDHT offers no signal that a node's routing table is as full as it will get, so this waits
-// on the wall clock, bounded: until every node is connected (knows a good node) and the swarm's
-// total of good routing-table entries has not grown for `settle_quiet`, or `settle_limit` has
-// passed. Returns when the total last grew: the time the swarm took to settle, without the
-// quiet period spent making sure of it.
+// on the wall clock, bounded by `settle_limit`: until every node knows `settle_min_good` good
+// nodes (or all others) and the swarm's total of good routing-table entries has grown by less
+// than 1 % over `settle_quiet`. Each node looks itself up a few seconds after its bootstrap ping
+// is answered, which is when the tables fill; later maintenance adds a few entries at a time.
+// Returns when the total last grew by 1 % or more: the time the swarm took to settle, without
+// the quiet period spent making sure of it.
 clock_type::time_point settle(const std::vector<std::unique_ptr<dht::DhtRunner>>& nodes) {
   const auto deadline = clock_type::now() + settle_limit;
-  std::size_t best = 0;
+  const unsigned enough = std::min<unsigned>(settle_min_good, static_cast<unsigned>(nodes.size() - 1));
+  std::size_t mark = 0;  // the total when it last grew by 1 % or more
   auto last_growth = clock_type::now();
   while (clock_type::now() < deadline) {
     std::size_t total = 0;
-    bool all_connected = true;
+    bool all_enough = true;
     for (auto& n : nodes) {
       const unsigned good = good_nodes(*n);
       total += good;
-      all_connected = all_connected && good > 0;  // OpenDHT's "Connected": a good node known
+      all_enough = all_enough && good >= enough;
     }
-    if (total > best) {
-      best = total;
+    if (total * 100 >= mark * 101 && total > mark) {
+      mark = total;
       last_growth = clock_type::now();
-    } else if (all_connected && clock_type::now() - last_growth >= settle_quiet) {
+    } else if (all_enough && clock_type::now() - last_growth >= settle_quiet) {
       break;
     }
     std::this_thread::sleep_for(settle_poll);  // the bounded wall-clock wait described above
