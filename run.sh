@@ -12,6 +12,15 @@ PACKAGES=(
   gzip bzip2 xz-utils zstd python3 python3-snappy iproute2
 )
 
+# Only for `./run.sh bench swarm --vs opendht`: OpenDHT's library and the -dev packages its headers
+# need. Not libopendht-dev itself: it depends on libmsgpack-cxx-dev, which pulls libboost-dev 1.74
+# and so removes libboost1.81-dev; its headers and msgpack's are unpacked instead (install_opendht).
+OPENDHT_PACKAGES=(
+  libopendht2 libgnutls28-dev libargon2-dev libasio-dev libjsoncpp-dev libhttp-parser-dev libssl-dev
+  libfmt-dev nettle-dev
+)
+OPENDHT_ROOT="$BUILD_DIR/third_party/opendht-debs"
+
 usage() {
   cat <<'USAGE'
 usage: ./run.sh COMMAND [ARGS]
@@ -21,6 +30,9 @@ usage: ./run.sh COMMAND [ARGS]
   build            install and build (Release with debug info, Ninja, ccache) into build/
   bench NAME [...] run a benchmark: micro (Google Benchmark; extra args go to it),
                    swarm [--nodes 64,256] [--json] (DHT swarms on loopback TCP),
+                   swarm --vs opendht [--nodes 64,256] [--json] (the same workload on kadnet,
+                   over UDP unless --transport says otherwise, and on OpenDHT, in the same run:
+                   both results and kadnet's ratios; installs OpenDHT for this only),
                    sim [--nodes 1000,10000,100000] [--lookups 1000] [--loss P] [--json]
                    (DHT nodes on the simulated network: build time, lookup rounds, memory),
                    latency [--seed S] [--in-order] [--json] (KCP's test: 1,000 8-byte requests
@@ -37,15 +49,50 @@ USAGE
 
 install_missing() {
   local missing=() p
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
+  for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "run.sh: installing ${missing[*]}"
-  local sudo=()
-  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+as_root() {
+  if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi
+}
+
+installed() {  # installed PACKAGE: true when dpkg has it installed
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+# Installs what `bench swarm --vs opendht` needs, idempotently, and refuses anything that would
+# install or remove a Boost package (kadnet needs libboost1.81-dev to stay). OpenDHT's headers and
+# msgpack-cxx's come from their Debian packages, downloaded and unpacked into $OPENDHT_ROOT.
+install_opendht() {
+  local missing=() p
+  for p in "${OPENDHT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    as_root apt-get update -qq
+    local plan
+    plan=$(as_root apt-get install -s --no-install-recommends "${missing[@]}")
+    if grep -E '^(Inst|Remv|Purg) libboost' <<<"$plan"; then
+      echo "run.sh: installing ${missing[*]} would change the Boost packages above; not doing it" >&2
+      exit 1
+    fi
+    echo "run.sh: installing ${missing[*]} (for the OpenDHT comparison only)"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  installed libboost1.81-dev || { echo "run.sh: libboost1.81-dev is not installed" >&2; exit 1; }
+  if [ ! -f "$OPENDHT_ROOT/usr/include/opendht/dhtrunner.h" ] || [ ! -f "$OPENDHT_ROOT/usr/include/msgpack.hpp" ]; then
+    # The headers must match the library: the same version of libopendht-dev as libopendht2.
+    local version debs
+    version=$(dpkg-query -W -f='${Version}' libopendht2)
+    debs=$(mktemp -d)
+    chmod 755 "$debs"  # apt's download user writes there
+    (cd "$debs" && apt-get download -q "libopendht-dev=$version" libmsgpack-cxx-dev)
+    mkdir -p "$OPENDHT_ROOT"
+    for p in "$debs"/*.deb; do dpkg-deb -x "$p" "$OPENDHT_ROOT"; done
+    rm -rf "$debs"
+  fi
 }
 
 configure() {  # configure DIR [cmake args...]
@@ -97,20 +144,47 @@ case "$cmd" in
     name=${1:-}
     [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast)" >&2; exit 2; }
     shift
-    build >/dev/null
+    # The swarm benchmark builds only the programs it runs.
+    [ "$name" = swarm ] || build >/dev/null
     case "$name" in
       swarm)
-        # ./run.sh bench swarm [--nodes 64,256] [--json] [other kadnet swarm flags]
-        sizes="64,256" rest=()
+        # ./run.sh bench swarm [--vs opendht] [--nodes 64,256] [--json] [other kadnet swarm flags]
+        sizes="64,256" vs="" json="" transport="" rest=()
         while [ $# -gt 0 ]; do
           case "$1" in
             --nodes) sizes=${2:?--nodes needs a list, e.g. 64,256}; shift 2 ;;
+            --vs) vs=${2:?--vs needs a system: opendht}; shift 2 ;;
+            --json) json=--json; shift ;;
+            --transport) transport=${2:?--transport needs tcp, udp or sim}; shift 2 ;;
             *) rest+=("$1"); shift ;;
           esac
         done
+        install_missing
+        if [ -z "$vs" ]; then
+          configure "$BUILD_DIR"
+          ninja -C "$BUILD_DIR" kadnet_cli >/dev/null
+          for n in ${sizes//,/ }; do
+            "$BUILD_DIR/bin/kadnet" swarm --nodes "$n" --ops 1000 ${transport:+--transport "$transport"} $json "${rest[@]}"
+          done
+          exit 0
+        fi
+        [ "$vs" = opendht ] || { echo "run.sh bench swarm: --vs knows only opendht, not '$vs'" >&2; exit 2; }
+        install_opendht
+        configure "$BUILD_DIR" -DKADNET_OPENDHT_ROOT="$PWD/$OPENDHT_ROOT"
+        ninja -C "$BUILD_DIR" kadnet_cli kadnet_bench_opendht >/dev/null
+        # Both over UDP unless told otherwise: OpenDHT speaks only UDP.
+        transport=${transport:-udp}
+        results=$(mktemp -d)
+        status=0
         for n in ${sizes//,/ }; do
-          "$BUILD_DIR/bin/kadnet" swarm --nodes "$n" --ops 1000 "${rest[@]}"
+          # Each exits non-zero when some operation failed; that is a result to show, not a stop.
+          "$BUILD_DIR/bin/kadnet" swarm --nodes "$n" --ops 1000 --transport "$transport" --json "${rest[@]}" \
+            >"$results/kadnet" || status=1
+          "$BUILD_DIR/bin/kadnet_bench_opendht" --nodes "$n" --ops 1000 --json "${rest[@]}" >"$results/opendht" || true
+          python3 benchmarks/swarm_opendht/compare.py "$results/kadnet" "$results/opendht" $json
         done
+        rm -rf "$results"
+        exit "$status"
         ;;
       sim)
         # ./run.sh bench sim [--nodes 1000,10000,100000] [--json] [--loss P] [other flags of

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "tools/run_batch.hpp"
 #include "tools/sim_swarm.hpp"
 #include "tools/swarm_report.hpp"
 #include "transports/node.hpp"
@@ -22,47 +23,6 @@ namespace kadnet::tools {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// Runs `count` operations, `in_flight` at a time; `issue(k, done)` starts operation k and calls
-// done(ok, rounds) when it completes.
-batch run_batch(std::size_t count, const std::function<void(std::size_t, std::function<void(bool, int)>)>& issue,
-                int in_flight = 64) {
-  batch b;
-  std::mutex m;
-  std::size_t started = 0;
-  std::promise<void> all_done;
-  auto t0 = clock::now();
-  if (count == 0) return b;
-  std::function<void()> next = [&] {
-    std::size_t k;
-    {
-      std::lock_guard lock(m);
-      if (started == count) return;
-      k = started++;
-    }
-    auto op_start = clock::now();
-    issue(k, [&, op_start](bool ok, int rounds) {
-      bool last;
-      {
-        std::lock_guard lock(m);
-        if (ok) {
-          ++b.ok;
-          b.latency_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - op_start).count());
-          b.rounds.push_back(rounds);
-        } else {
-          ++b.failed;
-        }
-        last = b.ok + b.failed == count;
-      }
-      if (last) all_done.set_value();
-      else next();
-    });
-  };
-  for (int w = 0; w < in_flight; ++w) next();
-  all_done.get_future().wait();
-  b.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-  return b;
-}
 
 }  // namespace
 

@@ -32,7 +32,7 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
   const std::size_t ops = static_cast<std::size_t>(o.ops);
   if (o.json) {
     boost::json::object j{
-        {"bench", "swarm"}, {"nodes", o.nodes}, {"transport", o.transport}, {"seed", o.seed},
+        {"bench", "swarm"}, {"system", r.system}, {"nodes", o.nodes}, {"transport", o.transport}, {"seed", o.seed},
         {"settle_s", r.settle_s}, {"joins_failed", r.joins.failed},
         {"puts", ops}, {"put_success_pct", r.puts.success_pct()},
         {"put_median_ms", percentile(r.puts.latency_ms, 0.5)}, {"put_p99_ms", percentile(r.puts.latency_ms, 0.99)},
@@ -40,12 +40,15 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
         {"get_median_ms", percentile(r.gets.latency_ms, 0.5)}, {"get_p99_ms", percentile(r.gets.latency_ms, 0.99)},
         {"get_one_at_a_time_median_ms", percentile(r.serial.latency_ms, 0.5)},
         {"get_one_at_a_time_p99_ms", percentile(r.serial.latency_ms, 0.99)},
-        {"lookup_rounds_median", percentile(r.gets.rounds, 0.5)}, {"lookup_rounds_p99", percentile(r.gets.rounds, 0.99)},
         {"get_ops_per_s", r.gets.seconds > 0 ? static_cast<double>(ops) / r.gets.seconds : 0},
         {"put_ops_per_s", r.puts.seconds > 0 ? static_cast<double>(ops) / r.puts.seconds : 0},
         {"rss_per_node_kib", r.rss_per_node_kib},
         {"killed", r.killed}, {"get_after_churn_success_pct", r.after.success_pct()},
         {"get_after_churn_median_ms", percentile(r.after.latency_ms, 0.5)}};
+    if (!r.gets.rounds.empty()) {  // OpenDHT does not say how many rounds a lookup took
+      j["lookup_rounds_median"] = percentile(r.gets.rounds, 0.5);
+      j["lookup_rounds_p99"] = percentile(r.gets.rounds, 0.99);
+    }
     if (r.virtual_time) {
       // Times above are virtual; these say what the run cost for real.
       j["time"] = "virtual";
@@ -58,7 +61,7 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
     return r.ok() ? 0 : 1;
   }
   const char* unit = r.virtual_time ? " virtual" : "";
-  out << std::fixed << std::setprecision(2) << "kadnet swarm: " << o.nodes << " nodes on " << r.network
+  out << std::fixed << std::setprecision(2) << r.system << " swarm: " << o.nodes << " nodes on " << r.network
       << ", one process, seed " << o.seed << "\n";
   if (r.virtual_time)
     out << "  (times and latencies are virtual: simulated network time, not the wall clock)\n";
@@ -68,13 +71,15 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
       << "  gets                " << ops << ", " << r.gets.success_pct() << " % found, median "
       << percentile(r.gets.latency_ms, 0.5) << unit << " ms, p99 " << percentile(r.gets.latency_ms, 0.99) << unit << " ms\n"
       << "  gets one at a time  " << r.serial.ok + r.serial.failed << ", " << r.serial.success_pct() << " % found, median "
-      << percentile(r.serial.latency_ms, 0.5) << unit << " ms, p99 " << percentile(r.serial.latency_ms, 0.99) << unit << " ms\n"
-      << "  lookup hops         median " << percentile(r.gets.rounds, 0.5) << ", p99 " << percentile(r.gets.rounds, 0.99) << "\n"
-      << "  throughput          " << (r.puts.seconds > 0 ? static_cast<double>(ops) / r.puts.seconds : 0) << " puts/s, "
+      << percentile(r.serial.latency_ms, 0.5) << unit << " ms, p99 " << percentile(r.serial.latency_ms, 0.99) << unit << " ms\n";
+  if (!r.gets.rounds.empty())
+    out << "  lookup hops         median " << percentile(r.gets.rounds, 0.5) << ", p99 " << percentile(r.gets.rounds, 0.99) << "\n";
+  out << "  throughput          " << (r.puts.seconds > 0 ? static_cast<double>(ops) / r.puts.seconds : 0) << " puts/s, "
       << (r.gets.seconds > 0 ? static_cast<double>(ops) / r.gets.seconds : 0) << " gets/s (64 in flight" << (r.virtual_time ? ", per virtual second" : "") << ")\n"
-      << "  memory              " << r.rss_per_node_kib << " KiB resident per node\n"
-      << "  sessions            " << r.totals.sessions_opened << " opened, " << r.totals.handshakes_failed
-      << " handshakes failed; " << r.totals.requests_sent << " requests, " << r.totals.timeouts << " timed out\n";
+      << "  memory              " << r.rss_per_node_kib << " KiB resident per node\n";
+  if (r.system == "kadnet")
+    out << "  sessions            " << r.totals.sessions_opened << " opened, " << r.totals.handshakes_failed
+        << " handshakes failed; " << r.totals.requests_sent << " requests, " << r.totals.timeouts << " timed out\n";
   if (r.killed)
     out << "  after killing " << r.killed << "    " << r.after.success_pct() << " % of gets found, median "
         << percentile(r.after.latency_ms, 0.5) << unit << " ms, p99 " << percentile(r.after.latency_ms, 0.99) << unit << " ms\n";

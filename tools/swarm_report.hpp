@@ -26,6 +26,7 @@ double percentile(std::vector<double> v, double p);
 double resident_kib();
 
 struct swarm_results {
+  std::string system = "kadnet";  // which DHT ran: "kadnet", or "opendht" (benchmarks/swarm_opendht)
   // On the simulator, times and latencies are virtual (wall_s is the real time the run took).
   bool virtual_time = false;
   std::string network;  // how the nodes were connected, for the header line
@@ -33,7 +34,7 @@ struct swarm_results {
   batch joins, puts, gets, serial, after;
   std::size_t killed = 0;
   double rss_per_node_kib = 0;
-  core::engine_counters totals;
+  core::engine_counters totals;  // kadnet only: OpenDHT has no sessions to count
   // Simulator only.
   double wall_s = 0;
   double build_wall_s = 0;  // making and joining the nodes
