@@ -179,8 +179,8 @@ void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, 
                               bool include_self) {
   std::vector<share> shares;
   shares.reserve(candidates.size() + 1);
-  for (const contact& c : candidates) shares.push_back(share{&c.id, &c});
-  if (include_self) shares.push_back(share{&self_.id(), nullptr});
+  for (const contact& c : candidates) shares.push_back(share{&c.id, &c, -1, {}});
+  if (include_self) shares.push_back(share{&self_.id(), nullptr, -1, {}});
   if (shares.empty()) return;
   std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
   cut(shares, 0, shares.size(), depth, include_self);

@@ -72,7 +72,7 @@ struct stream_app {
 };
 
 struct stream_fixture {
-  explicit stream_fixture(node_config config = {}, std::uint64_t seed = 1) : net(seed), app{net, {}, {}} {
+  explicit stream_fixture(node_config config = {}, std::uint64_t seed = 1) : net(seed), app{net, {}, {}, {}} {
     net.add(config);
     net.add(config);
     app.conn[0] = net.dial(0, 1);

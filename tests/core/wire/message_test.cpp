@@ -47,7 +47,7 @@ struct sample {
 
 shout signed_shout() {
   identity origin = identity::from_seed(std::array<std::uint8_t, 32>{7});
-  shout s{origin.id(), 9, 1, 4, bytes_of("broadcast"), {}};
+  shout s{origin.id(), 9, 1, 4, bytes_of("broadcast"), {}, {}};
   s.sig = origin.sign(shout_signed_bytes(s));
   return s;
 }
@@ -69,7 +69,7 @@ std::vector<sample> samples() {
       {"ping", make_message(5, ping{}), 0},
       {"set_connection_opt", make_message(6, set_connection_opt{0, 5}), 0},
       {"shout", make_message(7, signed_shout()), 0},
-      {"shout_empty", make_message(8, shout{id_filled(1), 0, 0, 0, {}, {}}), 0},
+      {"shout_empty", make_message(8, shout{id_filled(1), 0, 0, 0, {}, {}, {}}), 0},
       {"speak", make_message(9, speak{id_filled(2), 77, bytes_of("hi")}), 45},
       {"whisper", make_message(10, whisper{id_filled(3), id_filled(4), false, bytes_of("w")}),
        70},
@@ -169,7 +169,7 @@ TEST(MessageLayout, FixedBytes) {
   ASSERT_EQ(w.size(), 5u + 32 + 32 + 1 + 1);
   EXPECT_EQ(w[69], 0x01);
 
-  shout s{id_filled(3), 0x0102030405060708, 9, 0x2a, {0xee, 0xff}, {}};
+  shout s{id_filled(3), 0x0102030405060708, 9, 0x2a, {0xee, 0xff}, {}, {}};
   s.sig.fill(0x44);
   byte_vector sh = encoded(make_message(6, s));
   ASSERT_EQ(sh.size(), 5u + 32 + 8 + 1 + 1 + 1 + 4 + 2 + 64);
@@ -423,7 +423,7 @@ TEST(MessageDecode, RestOfInputFieldsRespectMaxPayload) {
 }
 
 TEST(MessageSigning, ShoutSignedBytesLayout) {
-  shout s{id_filled(0xab), 0x0102030405060708, 200, 7, {0x01, 0x02, 0x03}, {}};
+  shout s{id_filled(0xab), 0x0102030405060708, 200, 7, {0x01, 0x02, 0x03}, {}, {}};
   byte_vector expected = bytes_of("kadnet-shout-1");
   expected.insert(expected.end(), 32, 0xab);
   for (std::uint8_t b : {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 3, 1, 2, 3}) expected.push_back(b);
@@ -452,7 +452,7 @@ TEST(MessageSigning, StoreSignedBytesLayout) {
 
 TEST(MessageSigning, SignaturesSurviveTheWireAndHopChanges) {
   identity owner = identity::from_seed(std::array<std::uint8_t, 32>{3});
-  shout s = {owner.id(), 1, 0, 0, bytes_of("news"), {}};
+  shout s = {owner.id(), 1, 0, 0, bytes_of("news"), {}, {}};
   s.sig = owner.sign(shout_signed_bytes(s));
   message m;
   ASSERT_FALSE(decode(encoded(make_message(1, s)), m));
