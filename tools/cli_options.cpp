@@ -47,6 +47,9 @@ commands of `kadnet node`:
   put KEY VALUE            store VALUE (the rest of the line) under KEY in the DHT; KEY
                            is text, hashed to 32 bytes with BLAKE2b-256
   get KEY                  find the value stored under KEY
+  cas KEY VERSION VALUE    write VALUE as version VERSION + 1 of KEY only if KEY is at
+                           VERSION now (0: holds nothing), decided by a majority of
+                           its k closest nodes; a conflict prints the current version
   find ID                  the k nodes closest to a NodeId (64 hex digits)
   shout TEXT               broadcast TEXT to every node of the network, signed by this
                            node; each node prints it once, with the hops it took

@@ -228,6 +228,7 @@ class shell {
     if (command == "peers") return peers();
     if (command == "put") return put(words);
     if (command == "get") return get(words);
+    if (command == "cas") return cas(words);
     if (command == "find") return find(words);
     if (command == "shout") return shout(words);
     if (command == "speak") return speak(words);
@@ -235,7 +236,7 @@ class shell {
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
     print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
-                          "put KEY VALUE | get KEY | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
+                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
                           "buckets | peers | stats | help | quit");
   }
 
@@ -409,6 +410,32 @@ class shell {
     print_.result({{"cmd", "get"}, {"ok", true}, {"value", value}, {"version", r.value->version},
                    {"rounds", r.stats.rounds}},
                   "value: " + value + " (version " + std::to_string(r.value->version) + ")");
+  }
+
+  void cas(std::istringstream& words) {
+    const char* usage = "; usage: cas KEY VERSION VALUE";
+    std::string key, version_text, value;
+    if (!(words >> key)) return print_.error("cas", std::string("missing KEY") + usage);
+    if (!(words >> version_text)) return print_.error("cas", std::string("missing VERSION") + usage);
+    std::uint64_t expected = 0;
+    auto [end, problem] = std::from_chars(version_text.data(), version_text.data() + version_text.size(), expected);
+    if (problem != std::errc{} || end != version_text.data() + version_text.size())
+      return print_.error("cas", "VERSION '" + version_text + "' is not a number" + usage);
+    std::getline(words >> std::ws, value);
+    if (value.empty()) return print_.error("cas", std::string("missing VALUE") + usage);
+    auto [ec, r] = wait_for<boost::system::error_code, dht::cas_outcome>([&](auto cb) {
+      node_.dht().cas(text_key(key), expected, byte_vector(value.begin(), value.end()), cb);
+    });
+    if (ec == core::errc::cas_conflict) {
+      std::string current = r.value ? std::string(r.value->begin(), r.value->end()) : std::string();
+      json::object o{{"cmd", "cas"}, {"ok", false}, {"error", ec.message()}, {"version", r.version}};
+      if (r.value) o["value"] = current;
+      return print_.result(std::move(o), "conflict: the key is at version " + std::to_string(r.version) +
+                                             (r.value ? ", value: " + current : std::string(" (no value)")));
+    }
+    if (ec) return print_.error("cas", ec.message());
+    print_.result({{"cmd", "cas"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"version", r.version}},
+                  "written as version " + std::to_string(r.version));
   }
 
   void find(std::istringstream& words) {

@@ -322,6 +322,14 @@ class KadnetTestCase(unittest.TestCase):
         self.addCleanup(n.kill)
         return n.start()
 
+    def joined(self, *extra, **kw):
+        """A node started with `extra` (a --bootstrap), once it reports it joined the DHT."""
+        n = self.node(*extra, **kw)
+        if kw.get("json_mode", True):
+            ev = n.expect_json(lambda o: o.get("event") == "joined" or o.get("cmd") == "join", START_TIMEOUT)
+            self.assertEqual(ev.get("event"), "joined", ev)
+        return n
+
     def assert_send(self, node, target, text):
         r = node.command(f"send {target} 64 {text}")
         self.assertTrue(r.get("ok"), f"send failed: {r}")
@@ -754,10 +762,11 @@ class UsageTest(KadnetTestCase):
             self.assertEqual(r.returncode, 0, args)
             for word in ("keygen", "node", "--listen", "--bootstrap", "--identity", "--compression",
                          "--timeout", "--json", "--inbox", "id", "ping", "send", "sendfile", "peers", "stats",
-                         "shout", "speak", "whisper", "help", "quit"):
+                         "shout", "speak", "whisper", "cas", "help", "quit"):
                 self.assertIn(word, r.stdout, f"{args}: help does not mention {word}")
             for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "sendfile URI|ID PATH", "peers",
-                            "shout TEXT", "speak TEXT", "whisper ID TEXT", "stats", "help", "quit"):
+                            "shout TEXT", "speak TEXT", "whisper ID TEXT", "cas KEY VERSION VALUE", "stats", "help",
+                            "quit"):
                 self.assertRegex(r.stdout, r"(?m)^\s+" + re.escape(command),
                                  f"{args}: help lacks a line for {command!r}")
 
@@ -924,13 +933,6 @@ class FileTransferTest(KadnetTestCase):
 class BroadcastTest(KadnetTestCase):
     """shout, speak and whisper between `kadnet node` processes (PROTOCOL.md 5.5-5.7)."""
 
-    def joined(self, *extra, **kw):
-        n = self.node(*extra, **kw)
-        if kw.get("json_mode", True):
-            ev = n.expect_json(lambda o: o.get("event") == "joined" or o.get("cmd") == "join", START_TIMEOUT)
-            self.assertEqual(ev.get("event"), "joined", ev)
-        return n
-
     def test_shout_speak_and_whisper(self):
         a = self.node()
         b = self.joined("--bootstrap", a.uri)
@@ -979,6 +981,40 @@ class BroadcastTest(KadnetTestCase):
 
 
 # 6 ---------------------------------------------------------------------------------------------
+class DhtCommandsTest(KadnetTestCase):
+    """put, get and cas between `kadnet node` processes (PROTOCOL.md 8.3, 8.6)."""
+
+    def test_put_get_and_compare_and_swap(self):
+        a = self.node()
+        b = self.joined("--bootstrap", a.uri)
+        c = self.joined("--bootstrap", b.uri)
+
+        r = a.command("put greeting hello there")
+        self.assertIs(r.get("ok"), True, r)
+        r = c.command("get greeting")
+        self.assertEqual((r.get("ok"), r.get("value")), (True, "hello there"), r)
+
+        # Version 0 means "holds nothing": the first cas writes version 1, a second writer of
+        # version 1 learns the current version and value, and then writes version 2.
+        r = a.command("cas counter 0 one")
+        self.assertEqual((r.get("ok"), r.get("version")), (True, 1), r)
+        r = b.command("cas counter 0 uno")
+        self.assertEqual((r.get("ok"), r.get("version"), r.get("value")), (False, 1, "one"), r)
+        self.assertIn("not at the expected version", r.get("error", ""))
+        r = b.command("cas counter 1 two")
+        self.assertEqual((r.get("ok"), r.get("version")), (True, 2), r)
+        r = c.command("get counter")
+        self.assertEqual((r.get("ok"), r.get("value"), r.get("version")), (True, "two", 2), r)
+
+        for line, mention in [("cas", "missing KEY"), ("cas counter", "missing VERSION"),
+                              ("cas counter two three", "'two' is not a number"), ("cas counter 2", "missing VALUE")]:
+            r = a.command(line)
+            self.assertEqual((r.get("cmd"), r.get("ok")), ("cas", False), f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
+        for n in (a, b, c):
+            self.assertEqual(n.quit(), 0)
+
+
 class ShutdownTest(KadnetTestCase):
     def test_quit(self):
         a = self.node()
