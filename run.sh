@@ -40,7 +40,11 @@ usage: ./run.sh COMMAND [ARGS]
                    10 % round-trip loss; one-way and round-trip latency, retransmits),
                    stream [--bytes N] [--loss P] [--json] (the same N bytes, default 256MiB,
                    over 127.0.0.1 through one kadnet stream, UDT, TCP and raw UDP; goodput,
-                   ratios, integrity, memory)
+                   ratios, integrity, memory),
+                   broadcast [--nodes 1000,10000] [--json] (SHOUT's tree against flooding on
+                   the simulated network: coverage, copies, bytes, hops, time),
+                   atomic [--clients 1,8,32] [--loss P] [--json] (compare-and-swap updates
+                   of one counter by contending clients on the simulated network)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
@@ -142,7 +146,7 @@ case "$cmd" in
     ;;
   bench)
     name=${1:-}
-    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast)" >&2; exit 2; }
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast, atomic)" >&2; exit 2; }
     shift
     # The swarm benchmark builds only the programs it runs.
     [ "$name" = swarm ] || build >/dev/null
@@ -206,12 +210,16 @@ case "$cmd" in
         # kadnet_bench_broadcast: --shouts N, --payload B, --churn F, --loss P, --seed S]
         "$BUILD_DIR/bin/kadnet_bench_broadcast" "$@"
         ;;
+      atomic)
+        # ./run.sh bench atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--loss P] [--json]
+        "$BUILD_DIR/bin/kadnet_bench_atomic" "$@"
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream, broadcast)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream, broadcast, atomic)" >&2; exit 2 ;;
     esac
     ;;
   swarm)

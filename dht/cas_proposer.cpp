@@ -83,6 +83,7 @@ bool cas_proposer::begin_attempt(stage s) {
     return false;
   }
   ++attempts_;
+  if (s == stage::read) ++reads_;
   open_exchange(s);
   return true;
 }
@@ -283,6 +284,7 @@ void cas_proposer::finish(boost::system::error_code ec, versioned_value current,
   o.written = written;
   o.maybe_written = maybe_written;
   o.attempts = attempts_;
+  o.reads = reads_;
   o.messages = messages_;
   result_ = std::move(o);
   stage_ = stage::done;

@@ -77,6 +77,7 @@ struct cas_outcome {
   bool maybe_written = false;       // no_quorum after our value was sent to be accepted: it may yet
                                     // be chosen; a retry could write it twice
   std::size_t attempts = 0;         // reads and prepare rounds
+  std::size_t reads = 0;            // of those, reads
   std::size_t messages = 0;         // requests sent
 };
 
@@ -160,7 +161,7 @@ class cas_proposer {
   std::uint64_t tag_ = 0;                   // the current exchange; commits use 0
   std::vector<bool> answered_;
   std::size_t yes_ = 0, no_ = 0;
-  std::size_t attempts_ = 0, failures_in_a_row_ = 0, messages_ = 0;
+  std::size_t attempts_ = 0, reads_ = 0, failures_in_a_row_ = 0, messages_ = 0;
   core::time_point now_{};                  // of the latest call in
   core::time_point wake_{};
   resume after_backoff_ = resume::read;

@@ -94,6 +94,11 @@ void dht_swarm::shout(std::uint32_t i, byte_vector payload, shout_done done) {
   expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::shout_outcome>(e.result)); });
 }
 
+void dht_swarm::update(std::uint32_t i, const core::node_id& key, dht::update_function fn, cas_done done) {
+  auto op = nodes_[i].dht.update(key, std::move(fn), net_.now());
+  expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::cas_outcome>(e.result)); });
+}
+
 void dht_swarm::kill(std::uint32_t i) {
   net_.set_down(i, true);
   if (nodes_[i].timer != 0) net_.cancel(nodes_[i].timer);

@@ -61,12 +61,18 @@ std::string figures::text_of(const std::string& name) const {
   return {};
 }
 
-double percentile(std::vector<int> sample, double p) {
+namespace {
+template <typename T>
+double nearest_rank(std::vector<T> sample, double p) {
   if (sample.empty()) return 0;
   std::sort(sample.begin(), sample.end());
   auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sample.size())));
-  return sample[std::clamp<std::size_t>(rank, 1, sample.size()) - 1];
+  return static_cast<double>(sample[std::clamp<std::size_t>(rank, 1, sample.size()) - 1]);
 }
+}  // namespace
+
+double percentile(std::vector<int> sample, double p) { return nearest_rank(std::move(sample), p); }
+double percentile(std::vector<double> sample, double p) { return nearest_rank(std::move(sample), p); }
 
 void print_json(std::ostream& out, const figures& f) {
   out << "{";

@@ -32,6 +32,7 @@ class figures {
 
 // Nearest-rank percentile (p in (0, 1]) of a sample; 0 for an empty one.
 double percentile(std::vector<int> sample, double p);
+double percentile(std::vector<double> sample, double p);
 
 void print_json(std::ostream& out, const figures& f);
 void print_table(std::ostream& out, const figures& f);

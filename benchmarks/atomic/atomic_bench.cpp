@@ -1,0 +1,225 @@
+// kadnet_bench_atomic: the DHT's atomic operations on the simulated network (PROTOCOL.md 8.6).
+//
+//   kadnet_bench_atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--loss P]
+//                       [--latency-ms 10] [--jitter-ms 5] [--seed S] [--json]
+//
+// A swarm of --nodes DHT nodes is built by joins on transports/sim and runs a minute of virtual
+// time. Then, for each client count C, C clients on distinct random nodes increment one shared
+// counter key (a fresh key per C) --updates times each with dht_node::update(), each client
+// starting its next update when the last finished. Printed per C: updates that succeeded, the
+// counter's final value read by a quorum read (it must equal C × updates: no lost update),
+// update throughput (successful updates per second of virtual time), the conflict rate (the
+// share of prepare rounds that did not write the client's value: another writer took the slot,
+// or the round was outbid or lost), rounds (reads and prepares) and messages per update, and
+// update latency (median, p99, virtual ms).
+#include <algorithm>
+#include <cstdint>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "benchmarks/common/number_args.hpp"
+#include "benchmarks/sim/dht_swarm.hpp"
+#include "benchmarks/sim/report.hpp"
+#include "benchmarks/sim/swarm_build.hpp"
+
+namespace kadnet::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct options {
+  std::size_t nodes = 64;
+  std::vector<std::size_t> clients{1, 8, 32};
+  std::size_t updates = 20;
+  sim_links links;
+  bool json = false;
+};
+
+const char* const usage_text =
+    "usage: kadnet_bench_atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--loss P]\n"
+    "                           [--latency-ms 10] [--jitter-ms 5] [--seed S] [--json]\n";
+
+options parse_options(int argc, char** argv) {
+  options o;
+  for (flag_walker args(argc, argv); args.next();) {
+    const std::string& a = args.flag();
+    if (o.links.take(a, args)) {
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--nodes") {
+      o.nodes = parse_number(a, args.value());
+      if (o.nodes < 2) throw std::invalid_argument("--nodes: at least 2");
+    } else if (a == "--clients") {
+      o.clients = parse_count_list(a, args.value(), 1);
+    } else if (a == "--updates") {
+      o.updates = parse_number(a, args.value());
+      if (o.updates == 0) throw std::invalid_argument("--updates: at least 1");
+    } else if (a == "-h" || a == "--help") {
+      std::cout << usage_text;
+      std::exit(0);
+    } else {
+      throw std::invalid_argument("unknown argument '" + a + "'");
+    }
+  }
+  o.links.check();
+  for (std::size_t c : o.clients)
+    if (c > o.nodes) throw std::invalid_argument("--clients: " + std::to_string(c) + " is more than --nodes");
+  return o;
+}
+
+byte_vector counter_bytes(std::uint64_t n) {
+  byte_vector out;
+  byte_writer(out).u64(n);
+  return out;
+}
+
+std::uint64_t counter_of(const byte_vector& b) {
+  std::uint64_t n = 0;
+  byte_reader r(b);
+  if (!r.u64(n) || !r.empty()) throw std::runtime_error("the counter key holds something else");
+  return n;
+}
+
+std::optional<byte_vector> increment(const std::optional<dht::versioned_value>& current) {
+  return counter_bytes(current ? counter_of(current->value) + 1 : 1);
+}
+
+// What the contention of C clients measured.
+struct contention {
+  std::size_t clients = 0, succeeded = 0, failed = 0;
+  std::uint64_t final_value = 0;
+  bool final_read = false;
+  double seconds = 0;  // virtual, from the first update's start to the last one's end
+  std::size_t rounds = 0, reads = 0, messages = 0;
+  std::vector<double> latency_ms;
+};
+
+contention contend(dht_swarm& swarm, const std::vector<std::uint32_t>& live, std::size_t clients, std::size_t updates) {
+  contention c;
+  c.clients = clients;
+  sim::network& net = swarm.network();
+  std::vector<std::uint32_t> nodes = live;
+  std::shuffle(nodes.begin(), nodes.end(), swarm.rng());
+  nodes.resize(clients);
+  const core::node_id key = core::node_id::hash_of(as_bytes("atomic bench counter " + std::to_string(clients)));
+
+  std::size_t running = clients;
+  const sim::time_point start = net.now();
+  // Each client runs its updates one after another.
+  std::function<void(std::size_t, std::size_t)> next = [&](std::size_t client, std::size_t left) {
+    if (left == 0) {
+      --running;
+      return;
+    }
+    const sim::time_point began = net.now();
+    swarm.update(nodes[client], key, increment, [&, client, left, began](const dht::cas_outcome& r) {
+      c.rounds += r.attempts;
+      c.reads += r.reads;
+      c.messages += r.messages;
+      if (!r.ec && r.written) {
+        ++c.succeeded;
+        c.latency_ms.push_back(std::chrono::duration<double, std::milli>(net.now() - began).count());
+      } else {
+        ++c.failed;
+      }
+      next(client, left - 1);
+    });
+  };
+  for (std::size_t i = 0; i < clients; ++i) next(i, updates);
+  net.run_until([&] { return running == 0; }, net.now() + 24h);
+  c.seconds = std::chrono::duration<double>(net.now() - start).count();
+
+  // The counter as a majority of its replicas holds it: an update that declines.
+  bool read = false;
+  swarm.update(nodes[0], key, [](const std::optional<dht::versioned_value>&) { return std::optional<byte_vector>{}; },
+               [&](const dht::cas_outcome& r) {
+                 read = true;
+                 c.final_read = !r.ec && r.value.has_value();
+                 if (c.final_read) c.final_value = counter_of(*r.value);
+               });
+  net.run_until([&] { return read; }, net.now() + 10min);
+  return c;
+}
+
+figures to_figures(const options& o, const contention& c) {
+  figures f;
+  const double updates = static_cast<double>(c.succeeded + c.failed);
+  f.text("bench", "atomic");
+  f.text("transport", "sim");
+  f.number("nodes", static_cast<double>(o.nodes));
+  f.number("loss_pct", 100 * o.links.loss, 1);
+  f.number("clients", static_cast<double>(c.clients));
+  f.number("updates", updates);
+  f.number("succeeded", static_cast<double>(c.succeeded));
+  f.number("final_value", static_cast<double>(c.final_value));
+  f.text("no_lost_update", c.final_read && c.final_value == c.succeeded ? "yes" : "NO");
+  f.number("cas_per_s", static_cast<double>(c.succeeded) / std::max(1e-9, c.seconds), 1);
+  // Of the prepare rounds (every round but the reads), those that did not write the client's value.
+  const double prepares = static_cast<double>(c.rounds - c.reads);
+  f.number("conflict_rate", prepares == 0 ? 0 : 1.0 - static_cast<double>(c.succeeded) / prepares, 3);
+  f.number("rounds_per_update", static_cast<double>(c.rounds) / std::max(1.0, updates), 2);
+  f.number("messages_per_update", static_cast<double>(c.messages) / std::max(1.0, updates), 1);
+  f.number("latency_median_ms", percentile(c.latency_ms, 0.5), 1);
+  f.number("latency_p99_ms", percentile(c.latency_ms, 0.99), 1);
+  return f;
+}
+
+void print(const figures& f, bool json) {
+  if (json) {
+    print_json(std::cout, f);
+    return;
+  }
+  std::cout << std::right << std::fixed << std::setw(8) << std::setprecision(0) << *f.number_of("clients")
+            << std::setw(9) << *f.number_of("succeeded") << std::setw(7) << *f.number_of("final_value") << "  "
+            << std::setw(4) << f.text_of("no_lost_update") << std::setprecision(1) << std::setw(10)
+            << *f.number_of("cas_per_s") << std::setprecision(3) << std::setw(10) << *f.number_of("conflict_rate")
+            << std::setprecision(2) << std::setw(9) << *f.number_of("rounds_per_update") << std::setprecision(1)
+            << std::setw(10) << *f.number_of("messages_per_update") << std::setw(10)
+            << *f.number_of("latency_median_ms") << std::setw(10) << *f.number_of("latency_p99_ms") << "\n";
+}
+
+int run(const options& o) {
+  dht_swarm::settings settings;
+  o.links.apply(settings);
+  // Many writers on one key lose many slots in a row before their turn: let them keep trying.
+  settings.dht.cas.max_attempts = 1000;
+  dht_swarm swarm(settings);
+  for (std::size_t i = 0; i < o.nodes; ++i) swarm.add_node();
+  join_tally joins;
+  joins.joined.push_back(0);
+  join_nodes(swarm, 1, static_cast<std::uint32_t>(o.nodes), 1ms, joins);
+  swarm.network().run_for(1min);
+  if (!o.json) {
+    std::cout << "kadnet atomic: " << o.nodes << " nodes on the simulated network, links " << o.links.latency.count()
+              << " ± " << o.links.jitter.count() << " ms, loss " << 100 * o.links.loss << " %, " << o.updates
+              << " updates per client\n"
+              << "compare-and-swap (update: read, then prepare/accept/commit among the key's k closest)\n"
+              << "  clients  written  final  exact   CAS/s    conflict  rounds/op  msgs/op  median ms  p99 ms\n";
+  }
+  bool all_counted = true;
+  for (std::size_t clients : o.clients) {
+    auto c = contend(swarm, joins.joined, clients, o.updates);
+    figures f = to_figures(o, c);
+    all_counted = all_counted && f.text_of("no_lost_update") == "yes";
+    print(f, o.json);
+  }
+  return all_counted ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace kadnet::bench
+
+int main(int argc, char** argv) {
+  using namespace kadnet::bench;
+  const options o = parse_or_exit("kadnet_bench_atomic", usage_text, [&] { return parse_options(argc, argv); });
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::cerr << "kadnet_bench_atomic: " << e.what() << "\n";
+    return 1;
+  }
+}
