@@ -58,11 +58,8 @@ options parse_options(int argc, char** argv) {
     } else if (a == "--updates") {
       o.updates = parse_number(a, args.value());
       if (o.updates == 0) throw std::invalid_argument("--updates: at least 1");
-    } else if (a == "-h" || a == "--help") {
-      std::cout << usage_text;
-      std::exit(0);
     } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
+      args.help_or_unknown(usage_text);
     }
   }
   o.links.check();

@@ -89,11 +89,8 @@ options parse_options(int argc, char** argv) {
       o.settle = std::chrono::seconds(parse_number(a, value()));
     } else if (a == "--churn") {
       o.churn = parse_fraction(a, value());
-    } else if (a == "-h" || a == "--help") {
-      std::cout << usage_text;
-      std::exit(0);
     } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
+      args.help_or_unknown(usage_text);
     }
   }
   o.links.check();

@@ -50,6 +50,15 @@ class flag_walker {
     if (at_ + 1 >= args_.size()) throw std::invalid_argument(flag() + " needs a value");
     return args_[++at_];
   }
+  // For a flag the program does not take: -h or --help prints `usage` and ends the program
+  // with status 0; anything else is an unknown argument (std::invalid_argument).
+  [[noreturn]] void help_or_unknown(const char* usage) const {
+    if (flag() == "-h" || flag() == "--help") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    throw std::invalid_argument("unknown argument '" + flag() + "'");
+  }
 
  private:
   std::vector<std::string> args_;

@@ -100,11 +100,8 @@ options parse_options(int argc, char** argv) {
     else if (a == "--ack-delay-ms") o.ack_delay = ms();
     else if (a == "--max-rto-ms") o.max_rto = ms();
     else if (a == "--min-window") o.min_window = static_cast<std::uint32_t>(parse_number(a, value()));
-    else if (a == "-h" || a == "--help") {
-      std::cout << usage_text;
-      std::exit(0);
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
+    else {
+      args.help_or_unknown(usage_text);
     }
   }
   if (o.messages == 0) throw std::invalid_argument("--messages: must be at least 1");

@@ -65,11 +65,8 @@ options parse_options(int argc, char** argv) {
       if (o.values == 0) throw std::invalid_argument("--values: must be at least 1");
     } else if (a == "--join-interval-ms") {
       o.join_interval = std::chrono::milliseconds(parse_number(a, value()));
-    } else if (a == "-h" || a == "--help") {
-      std::cout << usage_text;
-      std::exit(0);
     } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
+      args.help_or_unknown(usage_text);
     }
   }
   o.links.check();
