@@ -85,10 +85,8 @@ core::node_id across(const core::node_id& around, int level) {
 }  // namespace
 
 broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-                         const std::function<void(mutable_byte_span)>& random,
-                         std::function<bool(const core::node_id&)> has_session)
-    : self_(self), table_(table), has_session_(std::move(has_session)), config_(config),
-      seen_(config.seen_capacity, config.seen_lifetime) {
+                         const std::function<void(mutable_byte_span)>& random)
+    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {
   std::uint8_t start[8];
   random(mutable_byte_span(start, sizeof start));
   std::uint64_t s = 0;
@@ -153,7 +151,7 @@ std::vector<contact> broadcaster::candidates(const shout_key& key, const active_
   // parts, fewer hops; a replacement without a session would cost a dial on the shout's path.
   std::vector<contact> known = table_.all();
   for (contact& c : table_.replacements())
-    if (c.dialable() && has_session_(c.id)) known.push_back(std::move(c));
+    if (c.dialable() && c.connected) known.push_back(std::move(c));
   std::erase_if(known, [&](const contact& c) {
     return c.id == key.origin || !inside(c.id) ||
            std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();

@@ -98,11 +98,9 @@ class broadcaster {
     core::node_id target;
   };
 
-  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number;
-  // `has_session` says whether a session with a node is up (replacements with one are used too).
+  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
   broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-              const std::function<void(mutable_byte_span)>& random,
-              std::function<bool(const core::node_id&)> has_session = [](const core::node_id&) { return false; });
+              const std::function<void(mutable_byte_span)>& random);
 
   // Starts a shout of ours; nullopt when the payload is too large. The sends come from
   // poll_send(); `owner` is reported back by poll_finished() once every part was taken or given
@@ -179,7 +177,6 @@ class broadcaster {
 
   const core::identity& self_;
   const routing_table& table_;
-  std::function<bool(const core::node_id&)> has_session_;
   broadcast_config config_;
   std::uint64_t next_sequence_;
   std::uint64_t next_handle_ = 1;

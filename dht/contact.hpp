@@ -23,6 +23,9 @@ struct contact {
   core::time_point last_seen{};
   std::chrono::microseconds rtt{0};  // smoothed round-trip time, 0 until measured
   int failures = 0;                  // consecutive unanswered requests
+  // A session with it is up (from on_peer_connected until on_peer_disconnected): a request to it
+  // costs no dial. Not persisted.
+  bool connected = false;
 
   bool dialable() const { return !addresses.empty(); }
 };

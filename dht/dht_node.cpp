@@ -142,12 +142,9 @@ struct dht_node::impl {
   std::uint64_t last_round = 0;  // the last ballot round a proposer of this node took
   // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
   std::unique_ptr<broadcaster> broadcasts;
-  std::unordered_set<core::node_id> sessions;  // peers with a session up
 
   broadcaster& shouts() {
-    if (!broadcasts)
-      broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast, random,
-                                                 [this](const core::node_id& id) { return sessions.contains(id); });
+    if (!broadcasts) broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast, random);
     return *broadcasts;
   }
 
@@ -717,11 +714,11 @@ dht_node::~dht_node() = default;
 
 void dht_node::on_peer_connected(const core::node_id& peer, core::time_point now) {
   impl_->arm(now);
-  impl_->sessions.insert(peer);
   contact c;
   c.id = peer;
   c.last_seen = now;
   impl_->insert_contact(c, now);
+  impl_->table.set_connected(peer, true);
 }
 
 void dht_node::on_peer_announced(const core::node_id& peer, std::vector<std::string> addresses,
@@ -735,7 +732,7 @@ void dht_node::on_peer_announced(const core::node_id& peer, std::vector<std::str
 }
 
 void dht_node::on_peer_disconnected(const core::node_id& peer) {
-  impl_->sessions.erase(peer);
+  impl_->table.set_connected(peer, false);
   // Without an address nobody can reach it any more; with one, it stays until requests fail.
   auto c = impl_->table.find(peer);
   if (c && !c->dialable()) impl_->table.remove(peer);

@@ -209,6 +209,7 @@ insert_result routing_table::insert(const contact& c, core::time_point now) {
     // with the addresses it had when this insert brings none (a request over its own session).
     if (std::size_t pos = index_of(b.replacements, c.id); pos < b.replacements.size()) {
       if (fresh.addresses.empty()) fresh.addresses = std::move(b.replacements[pos].addresses);
+      fresh.connected = fresh.connected || b.replacements[pos].connected;
       b.replacements.erase(b.replacements.begin() + static_cast<std::ptrdiff_t>(pos));
     }
 
@@ -232,6 +233,12 @@ insert_result routing_table::insert(const contact& c, core::time_point now) {
     b.pending_ping = b.contacts.front().id;
     return {insert_outcome::pending_ping, b.contacts.front()};
   }
+}
+
+void routing_table::set_connected(const core::node_id& id, bool connected) {
+  bucket& b = buckets_[bucket_for(id)];
+  for (auto* list : {&b.contacts, &b.replacements})
+    if (std::size_t pos = index_of(*list, id); pos < list->size()) (*list)[pos].connected = connected;
 }
 
 void routing_table::on_seen(const core::node_id& id, core::time_point now,

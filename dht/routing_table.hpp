@@ -111,6 +111,8 @@ class routing_table {
   // A request to the node went unanswered. After max_consecutive_failures in a row the contact
   // is removed (from the bucket or from the replacement cache) and replaced from the cache.
   void on_request_failed(const core::node_id& id);
+  // A session with the node came up or ended (contact::connected); unknown ids are ignored.
+  void set_connected(const core::node_id& id, bool connected);
   // Any successful interaction: refreshes last_seen, resets failures, folds in rtt when nonzero,
   // moves the contact to most recently seen. Does not add unknown nodes (use insert for that).
   void on_seen(const core::node_id& id, core::time_point now, std::chrono::microseconds rtt);

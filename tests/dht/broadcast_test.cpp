@@ -290,10 +290,11 @@ TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
   auto waiting = table.replacements();
   ASSERT_GE(waiting.size(), 4u);
   std::vector<core::node_id> with_session{waiting[0].id, waiting[2].id};
+  for (const auto& id : with_session) table.set_connected(id, true);
   auto has_session = [&](const core::node_id& id) {
     return std::find(with_session.begin(), with_session.end(), id) != with_session.end();
   };
-  broadcaster b(self, table, {}, no_random, has_session);
+  broadcaster b(self, table, {}, no_random);
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   std::vector<core::node_id> delegates;
   for (const auto& p : parts_sent(b)) delegates.push_back(p.to);

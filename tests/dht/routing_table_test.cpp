@@ -351,6 +351,30 @@ TEST(RoutingTable, AWaitingReplacementKeepsItsAddressesWhenHeardFromAgain) {
   expect_well_formed(f.table);
 }
 
+TEST(RoutingTable, ASessionMarksAContactOrAReplacementUntilItEnds) {
+  full_bucket_fixture f;
+  node_id waiting = id_with_prefix(f.self, 0, 90);
+  ASSERT_EQ(f.table.insert(make_contact(waiting, unique_v4(10)), t0 + 10s).outcome,
+            insert_outcome::pending_ping);
+  f.table.set_connected(waiting, true);
+  f.table.set_connected(f.far[1], true);
+  auto connected_replacement = [&] {
+    for (const contact& c : f.table.replacements())
+      if (c.id == waiting) return c.connected;
+    return false;
+  };
+  EXPECT_TRUE(connected_replacement());
+  EXPECT_TRUE(f.table.find(f.far[1])->connected);
+  EXPECT_FALSE(f.table.find(f.far[2])->connected);
+  // Heard of again from a FIND_NODE reply (which knows nothing of our sessions): still connected.
+  ASSERT_EQ(f.table.insert(make_contact(waiting, unique_v4(10)), t0 + 12s).outcome, insert_outcome::cached);
+  EXPECT_TRUE(connected_replacement());
+  f.table.on_ping_failed(f.far[0]);
+  EXPECT_TRUE(f.table.find(waiting)->connected) << "promoted with its session";
+  f.table.set_connected(waiting, false);
+  EXPECT_FALSE(f.table.find(waiting)->connected);
+}
+
 TEST(RoutingTable, ThreeRequestFailuresRemoveAContact) {
   full_bucket_fixture f;
   node_id waiting = id_with_prefix(f.self, 0, 90);
