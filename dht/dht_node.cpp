@@ -7,7 +7,10 @@
 
 #include "core/errors.hpp"
 #include "dht/cas_acceptor.hpp"
+#include "dht/cas_codec.hpp"
 #include "dht/dht_codec.hpp"
+#include "dht/patch_request.hpp"
+#include "dht/store_write.hpp"
 
 namespace kadnet::dht {
 
@@ -23,8 +26,9 @@ constexpr std::size_t max_maintenance_queue = 1024;
 // only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
 constexpr std::size_t max_pending_requests = 1u << 16;
 
-enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas };
-enum class request_kind { lookup, store, store_quiet, ping, shout, probe, cas };
+enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas, patch };
+// store_diff: a patched STORE (its NACK may call for the whole value).
+enum class request_kind { lookup, store, store_quiet, store_diff, ping, shout, probe, cas };
 
 bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair; }
 bool is_maintenance(op_kind k) { return k == op_kind::refresh || k == op_kind::republish; }
@@ -106,7 +110,14 @@ struct dht_node::impl {
     std::vector<std::pair<contact, std::uint64_t>> holders;  // answered with a value (version)
     std::size_t stores_outstanding = 0;
     std::size_t replicas = 0;
+    std::size_t bytes_sent = 0;
     boost::system::error_code first_refusal;
+    // patch: the diff (value holds the whole result), the whole STORE for replicas that lack the
+    // base, and how many took which
+    std::optional<byte_vector> diff;
+    std::uint64_t base_version = 0;
+    wire::store whole;
+    std::size_t by_diff = 0, by_whole = 0;
     std::uint64_t version = 0;
     lookup_stats stats;
     // shout_repair: the broadcaster's handle for the lookup
@@ -221,11 +232,12 @@ struct dht_node::impl {
     }
     if (const auto* s = std::get_if<wire::store>(&m.body)) {
       if (s->consensus) return acceptor.handle(*s, now);
-      put_result r = values.put(from_store(*s, now), now);
-      if (accepted(r)) return wire::ack{m.opcode, {}};
-      wire::nack n = make_nack(r);
-      if (r == put_result::version_conflict)
-        if (auto held = values.get(s->key, now)) encode_version(held->version, n.data);
+      // A patched write's applied diff (w.diff) is where listeners will take the change from.
+      store_write w = write_store(values, *s, patch_limits{.max_value = config.limits.max_value_size}, now);
+      if (accepted(w.result)) return wire::ack{m.opcode, {}};
+      wire::nack n = make_nack(w.result);
+      // The held version (0: none), so that a patch's sender knows why its base did not fit.
+      if (w.result == put_result::version_conflict) encode_version(w.held_version, n.data);
       return n;
     }
     if (std::holds_alternative<wire::shout>(m.body)) {
@@ -357,6 +369,9 @@ struct dht_node::impl {
       case op_kind::cas:
         start_consensus(op, now);
         return;
+      case op_kind::patch:
+        start_patch_stores(op, now);
+        return;
     }
   }
 
@@ -417,6 +432,22 @@ struct dht_node::impl {
     }
   }
 
+  // A patch starts like a put, with a FIND_NODE lookup: it needs the k closest, not their values
+  // (the replicas' versions come back in their NACKs, and only from those that lack the base).
+  operation_id start_patch(const core::node_id& key, std::uint64_t base_version, patch_body body,
+                           patch_options options, core::time_point now) {
+    arm(now);
+    auto& op = new_op(op_kind::patch, key);
+    op.base_version = base_version;
+    op.value = std::move(body.value);
+    op.diff = std::move(body.diff);
+    op.options.ttl = options.ttl;
+    op.options.signed_by_self = options.signed_by_self;
+    operation_id id = op.id;
+    start_lookup(op, now);
+    return id;
+  }
+
   // The second half of a put: the lookup found the k closest and the versions they hold.
   void start_stores(operation& op, core::time_point now) {
     auto targets = op.search->closest_answered();
@@ -464,6 +495,7 @@ struct dht_node::impl {
       send(request_kind::store, op.id, c, s, now);
       ++op.stores_outstanding;
       ++op.stats.messages;
+      op.bytes_sent += store_message_size(s);
     }
     // Nodes beyond the k closest that answered with an older version (cached copies) get the new
     // one too, so that the lookup's own path serves no stale value; they are not replicas.
@@ -473,8 +505,105 @@ struct dht_node::impl {
       if (std::any_of(targets.begin(), targets.end(), [&](const contact& t) { return t.id == c.id; })) continue;
       send(request_kind::store_quiet, 0, c, s, now);
       ++op.stats.messages;
+      op.bytes_sent += store_message_size(s);
     }
     if (op.stores_outstanding == 0) finish_put(op);
+  }
+
+  // The second half of a patch: the FIND_NODE lookup found the k closest. Each gets the diff (or
+  // the whole value when there is no diff worth sending); store_reply() sends the whole value to
+  // those that answer the diff with a NACK.
+  void start_patch_stores(operation& op, core::time_point now) {
+    auto targets = op.search->closest_answered();
+    op.stats = to_stats(op.search->get_stats());
+    op.search.reset();
+
+    stored_value v;
+    v.key = op.target;
+    v.version = op.base_version + 1;
+    v.value = std::move(op.value);
+    if (op.options.signed_by_self) {
+      // The signature covers the whole result, in the diff's STORE too.
+      wire::store signed_part;
+      signed_part.key = v.key;
+      signed_part.version = v.version;
+      signed_part.value = v.value;
+      v.owner = self.id();
+      v.sig = self.sign(wire::store_signed_bytes(signed_part));
+    }
+    std::chrono::seconds ttl = op.options.ttl.value_or(config.default_ttl);
+    v.expires = now + ttl;
+    op.version = v.version;
+    original_ttl[v.key] = ttl;
+
+    const bool self_counts = targets.size() < k() ||
+                             self.id().distance(v.key) < targets.back().id.distance(v.key);
+    stored_value local = v;
+    local.original = true;
+    put_result lr = values.put(std::move(local), now);
+    if (self_counts) {
+      if (accepted(lr)) ++op.replicas;
+      else if (!op.first_refusal) op.first_refusal = core::errc::store_refused;
+    }
+
+    op.whole = to_store(v, now);
+    wire::store diff_store = op.whole;
+    if (op.diff) {
+      diff_store.value = std::move(*op.diff);
+      diff_store.patch = true;
+    }
+    for (const contact& c : targets) {
+      const wire::store& s = op.diff ? diff_store : op.whole;
+      send(op.diff ? request_kind::store_diff : request_kind::store, op.id, c, s, now);
+      ++op.stores_outstanding;
+      ++op.stats.messages;
+      op.bytes_sent += store_message_size(s);
+    }
+    if (op.stores_outstanding == 0) finish_stores(op);
+  }
+
+  // A STORE of a put or patch came back; a NACKed diff turns into a STORE of the whole value.
+  void store_reply(operation& op, const pending& p, const core::reply& r, bool dead, core::time_point now) {
+    if (!r.ec) {
+      ++op.replicas;
+      if (p.kind == request_kind::store_diff) ++op.by_diff;
+      else if (op.kind == op_kind::patch) ++op.by_whole;
+    } else if (p.kind == request_kind::store_diff && r.ec == core::errc::nack && wants_whole(op, r)) {
+      send(request_kind::store, op.id, p.to, op.whole, now);
+      ++op.stats.messages;
+      op.bytes_sent += store_message_size(op.whole);
+      return;  // still outstanding
+    } else if (!op.first_refusal && !dead) {
+      op.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
+    }
+    if (--op.stores_outstanding == 0) finish_stores(op);
+  }
+
+  // A replica refused the diff: it lacks the base (version_conflict with a lower version or
+  // none; the same version too, which a whole STORE refreshes when the bytes agree) or the diff
+  // did not fit its copy of the base (bad_request). A replica already past the new version, or
+  // short of room, would refuse the whole value as well.
+  static bool wants_whole(const operation& op, const core::reply& r) {
+    if (r.code == wire::nack_code::bad_request) return true;
+    if (r.code != wire::nack_code::version_conflict) return false;
+    std::uint64_t held = 0;
+    return decode_version(r.data, held) || held <= op.version;
+  }
+
+  void finish_stores(operation& op) {
+    if (op.kind != op_kind::patch) return finish_put(op);
+    patch_outcome r;
+    r.replicas = op.replicas;
+    r.by_diff = op.by_diff;
+    r.by_whole = op.by_whole;
+    r.version = op.version;
+    r.stats = op.stats;
+    r.bytes_sent = op.bytes_sent;
+    if (r.replicas == 0) {
+      if (op.first_refusal) r.ec = op.first_refusal;
+      else r.ec = op.had_seeds ? core::errc::store_refused : core::errc::not_connected;
+    }
+    complete(op, std::move(r));
   }
 
   void finish_put(operation& op) {
@@ -482,6 +611,7 @@ struct dht_node::impl {
     r.replicas = op.replicas;
     r.version = op.version;
     r.stats = op.stats;
+    r.bytes_sent = op.bytes_sent;
     if (r.replicas == 0) {
       if (op.first_refusal) r.ec = op.first_refusal;
       else r.ec = op.had_seeds ? core::errc::store_refused : core::errc::not_connected;
@@ -677,11 +807,9 @@ struct dht_node::impl {
         pump(p.op, now);
         break;
       case request_kind::store:
+      case request_kind::store_diff:
         if (op == ops.end()) return;
-        if (!r.ec) ++op->second.replicas;
-        else if (!op->second.first_refusal && !dead)
-          op->second.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
-        if (--op->second.stores_outstanding == 0) finish_put(op->second);
+        store_reply(op->second, p, r, dead, now);
         break;
       case request_kind::cas:
         if (op == ops.end() || !op->second.proposer) return;
@@ -784,6 +912,37 @@ operation_id dht_node::put(const core::node_id& key, byte_vector value, put_opti
   operation_id id = op.id;
   impl_->start_lookup(op, now);
   return id;
+}
+
+namespace {
+patch_limits limits_of(const dht_config& c) { return patch_limits{.max_value = c.limits.max_value_size}; }
+}  // namespace
+
+operation_id dht_node::patch(const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+                             byte_vector next_value, patch_options options, core::time_point now) {
+  if (next_value.size() > impl_->config.limits.max_value_size || base_version == UINT64_MAX) {
+    operation_id id = impl_->next_op++;
+    patch_outcome refused;
+    refused.ec = next_value.size() > impl_->config.limits.max_value_size ? core::errc::too_large : core::errc::bad_field;
+    impl_->events.push_back(operation_done{id, std::move(refused)});
+    return id;
+  }
+  return impl_->start_patch(key, base_version, patch_from_values(base_value, std::move(next_value)), options, now);
+}
+
+operation_id dht_node::patch(const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+                             const value_patch& diff, patch_options options, core::time_point now) {
+  patch_body body;
+  auto ec = patch_from_diff(base_value, diff, limits_of(impl_->config), body);
+  if (!ec && base_version == UINT64_MAX) ec = core::errc::bad_field;
+  if (ec) {
+    operation_id id = impl_->next_op++;
+    patch_outcome refused;
+    refused.ec = ec;
+    impl_->events.push_back(operation_done{id, std::move(refused)});
+    return id;
+  }
+  return impl_->start_patch(key, base_version, std::move(body), options, now);
 }
 
 operation_id dht_node::cas(const core::node_id& key, std::uint64_t expected_version, byte_vector value,

@@ -38,6 +38,7 @@
 #include "dht/routing_table.hpp"
 #include "dht/store_rules.hpp"
 #include "dht/stored_value.hpp"
+#include "dht/value_patch.hpp"
 #include "dht/value_store.hpp"
 
 namespace kadnet::dht {
@@ -65,6 +66,12 @@ struct put_options {
   bool signed_by_self = false;              // owner-signed (BEP 44 mutable item) by this node's key
 };
 
+// How a patch wants its result stored (the version is always base_version + 1).
+struct patch_options {
+  std::optional<std::chrono::seconds> ttl;  // default: dht_config::default_ttl
+  bool signed_by_self = false;              // owner-signed by this node's key, over the whole result
+};
+
 struct lookup_stats {
   int rounds = 0;
   std::size_t messages = 0;
@@ -86,6 +93,20 @@ struct put_outcome {
   std::size_t replicas = 0;      // nodes that ACKed the STORE
   std::uint64_t version = 0;     // the version stored
   lookup_stats stats;
+  std::size_t bytes_sent = 0;    // STORE messages sent, as encoded (lookups not counted)
+};
+
+struct patch_outcome {
+  boost::system::error_code ec;  // as put_outcome's; before anything is sent: bad_field when the
+                                 // diff does not fit the base, too_large when the result is over
+                                 // the value limit
+  std::size_t replicas = 0;      // nodes that took the new version: by_diff + by_whole, plus this
+                                 // node when it is one of the k closest
+  std::size_t by_diff = 0;       // remote replicas that ACKed the diff
+  std::size_t by_whole = 0;      // remote replicas that lacked the base and took the whole value
+  std::uint64_t version = 0;     // the version stored: base_version + 1
+  lookup_stats stats;
+  std::size_t bytes_sent = 0;    // STORE messages sent, diffs and whole values (lookups not counted)
 };
 
 struct shout_outcome {
@@ -104,7 +125,7 @@ class dht_node {
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome> result;
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, patch_outcome> result;
   };
 
   // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
@@ -134,6 +155,18 @@ class dht_node {
   operation_id find_node(const core::node_id& target, core::time_point now);
   operation_id get(const core::node_id& key, core::time_point now);
   operation_id put(const core::node_id& key, byte_vector value, put_options options, core::time_point now);
+  // Diff-based write (docs/PROTOCOL.md 8.8): stores the value that `base_value` (version
+  // base_version, as the caller read it) becomes, as version base_version + 1, sending each of
+  // the key's k closest nodes only the diff; a replica that does not hold base_version answers
+  // with a NACK and gets the whole value (same version, same signature). The diff is
+  // make_patch(base_value, next_value), or the caller's own (applied here first: one that does
+  // not fit base_value fails with bad_field, nothing sent). When the diff would not be smaller
+  // than the value, every replica gets the whole value. Like put, not a compare-and-swap: a
+  // replica that moved past base_version keeps its newer version. A patch_outcome.
+  operation_id patch(const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+                     byte_vector next_value, patch_options options, core::time_point now);
+  operation_id patch(const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+                     const value_patch& diff, patch_options options, core::time_point now);
   // Compare-and-swap (docs/PROTOCOL.md 8.6): writes `value` as version expected_version + 1 if
   // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest
   // nodes, so that of two writers of the same version at most one succeeds. A cas_outcome: clear

@@ -11,7 +11,8 @@ core::wire::nack_code to_nack(put_result r) {
     case put_result::refreshed: return nack_code::unspecified;
     case put_result::version_conflict: return nack_code::version_conflict;
     case put_result::bad_signature:
-    case put_result::owner_mismatch: return nack_code::bad_request;
+    case put_result::owner_mismatch:
+    case put_result::bad_patch: return nack_code::bad_request;
     case put_result::too_large: return nack_code::too_large;
     case put_result::quota_full: return nack_code::quota_full;
     case put_result::storage_failed: return nack_code::handler_failed;
@@ -29,6 +30,7 @@ std::string_view nack_text(put_result r) {
     case put_result::too_large: return "value larger than this node accepts";
     case put_result::quota_full: return "storage quota full";
     case put_result::storage_failed: return "value storage failed";
+    case put_result::bad_patch: return "diff does not apply to the version held";
   }
   return "unknown";
 }

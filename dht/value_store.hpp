@@ -39,6 +39,8 @@ enum class put_result {
   too_large,         // the value exceeds store_limits::max_value_size
   quota_full,        // keeping it would exceed store_limits::max_values or max_bytes
   storage_failed,    // a persistent backend could not write (disk full, I/O error): nothing kept
+  bad_patch,         // a patched STORE whose diff does not decode or does not fit the held base
+                     // (dht/store_write.hpp; never returned by put())
 };
 
 // stored and refreshed; everything else is a refusal, answered with a NACK.
@@ -47,7 +49,7 @@ inline bool accepted(put_result r) {
 }
 
 // The NACK code that answers a refused STORE: version_conflict, quota_full and too_large have
-// their own; bad_signature and owner_mismatch are bad_request (the text tells them apart);
+// their own; bad_signature, owner_mismatch and bad_patch are bad_request (the text tells them apart);
 // storage_failed is handler_failed. Accepted results map to unspecified (they are ACKed).
 core::wire::nack_code to_nack(put_result r);
 // The NACK text: what was wrong, for people ("value signed by another owner", ...).

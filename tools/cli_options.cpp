@@ -50,6 +50,13 @@ commands of `kadnet node`:
   cas KEY VERSION VALUE    write VALUE as version VERSION + 1 of KEY only if KEY is at
                            VERSION now (0: holds nothing), decided by a majority of
                            its k closest nodes; a conflict prints the current version
+  patch KEY VERSION OFFSET REMOVE TEXT
+                           edit KEY's version VERSION: replace REMOVE bytes at byte
+                           OFFSET with TEXT (the rest of the line, may be empty) and
+                           store it as version VERSION + 1, sending the k closest
+                           nodes only that change (a node lacking VERSION gets the
+                           whole value). Reads KEY first (a get); if it is not at
+                           VERSION, prints the version found and writes nothing
   find ID                  the k nodes closest to a NodeId (64 hex digits)
   shout TEXT               broadcast TEXT to every node of the network, signed by this
                            node; each node prints it once, with the hops it took

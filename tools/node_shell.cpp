@@ -229,6 +229,7 @@ class shell {
     if (command == "put") return put(words);
     if (command == "get") return get(words);
     if (command == "cas") return cas(words);
+    if (command == "patch") return patch(words);
     if (command == "find") return find(words);
     if (command == "shout") return shout(words);
     if (command == "speak") return speak(words);
@@ -236,7 +237,7 @@ class shell {
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
     print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
-                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
+                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | patch KEY VERSION OFFSET REMOVE TEXT | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
                           "buckets | peers | stats | help | quit");
   }
 
@@ -436,6 +437,58 @@ class shell {
     if (ec) return print_.error("cas", ec.message());
     print_.result({{"cmd", "cas"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"version", r.version}},
                   "written as version " + std::to_string(r.version));
+  }
+
+  // patch KEY VERSION OFFSET REMOVE TEXT: the shell holds no values, so it reads KEY first (a get,
+  // which takes the first value on the lookup's path) and splices TEXT into that copy; a copy at
+  // another version is reported and nothing is written.
+  void patch(std::istringstream& words) {
+    const char* usage = "; usage: patch KEY VERSION OFFSET REMOVE TEXT";
+    std::string key;
+    if (!(words >> key)) return print_.error("patch", std::string("missing KEY") + usage);
+    std::uint64_t numbers[3] = {};
+    const char* names[3] = {"VERSION", "OFFSET", "REMOVE"};
+    for (int i = 0; i < 3; ++i) {
+      std::string text;
+      if (!(words >> text)) return print_.error("patch", std::string("missing ") + names[i] + usage);
+      auto [end, problem] = std::from_chars(text.data(), text.data() + text.size(), numbers[i]);
+      if (problem != std::errc{} || end != text.data() + text.size())
+        return print_.error("patch", std::string(names[i]) + " '" + text + "' is not a number" + usage);
+    }
+    const auto [version, offset, remove] = numbers;
+    std::string text;
+    if (words.peek() == ' ') words.get();  // one separator; the rest, spaces included, is TEXT
+    std::getline(words, text);
+
+    auto [gec, got] = wait_for<boost::system::error_code, dht::get_result>(
+        [&](auto cb) { node_.dht().get(text_key(key), cb); });
+    if (gec == core::errc::not_found) return print_.error("patch", "KEY holds no value to patch (use put)");
+    if (gec) return print_.error("patch", "reading the current value failed: " + gec.message());
+    if (got.value->version != version)
+      return print_.result({{"cmd", "patch"}, {"ok", false}, {"version", got.value->version},
+                            {"error", "the key is at version " + std::to_string(got.value->version)}},
+                           "conflict: the key is at version " + std::to_string(got.value->version));
+    const byte_vector& base = got.value->value;
+    if (offset > base.size() || remove > base.size() - offset)
+      return print_.error("patch", "OFFSET + REMOVE (" + std::to_string(offset) + " + " + std::to_string(remove) +
+                                       ") reaches past the value's " + std::to_string(base.size()) + " bytes");
+    dht::value_patch diff{{dht::splice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(remove),
+                                       byte_vector(text.begin(), text.end())}}};
+    auto [ec, r] = wait_for<boost::system::error_code, dht::patch_outcome>([&](auto cb) {
+      node_.dht().patch(text_key(key), version, base, std::move(diff), cb);
+    });
+    if (ec) return print_.error("patch", ec.message());
+    byte_vector next = base;
+    next.erase(next.begin() + static_cast<std::ptrdiff_t>(offset),
+               next.begin() + static_cast<std::ptrdiff_t>(offset + remove));
+    next.insert(next.begin() + static_cast<std::ptrdiff_t>(offset), text.begin(), text.end());
+    std::string value = printable(next);
+    print_.result({{"cmd", "patch"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"version", r.version},
+                   {"replicas", r.replicas}, {"by_diff", r.by_diff}, {"by_whole", r.by_whole},
+                   {"bytes_sent", r.bytes_sent}, {"value", value}},
+                  "stored version " + std::to_string(r.version) + " on " + std::to_string(r.replicas) + " node(s) (" +
+                      std::to_string(r.by_diff) + " by diff, " + std::to_string(r.by_whole) + " whole; " +
+                      std::to_string(r.bytes_sent) + " bytes sent): " + value);
   }
 
   void find(std::istringstream& words) {

@@ -5,8 +5,10 @@
 //   node.dht().put(key, bytes, [](error_code ec, kadnet::dht::put_outcome r) { ... r.replicas });
 //   auto [ec, value] = co_await node.dht().get(key, as_tuple(use_awaitable));
 //   node.dht().update(key, [](const auto& current) { return next_of(current); }, handler);  // CAS
+//   node.dht().patch(key, r.value->version, r.value->value, edited, handler);  // sends a diff
 //
 // Results complete on the handler's associated executor (the node's strand when it has none).
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -49,12 +51,42 @@ class dht_handle {
         },
         [](dht::dht_node::operation_done& done) {
           auto* r = std::get_if<dht::put_outcome>(&done.result);
-          return r ? *r : dht::put_outcome{detail::error_of(done), 0, 0, {}};
+          return r ? *r : dht::put_outcome{detail::error_of(done), 0, 0, {}, 0};
         });
   }
   template <typename Token>
   auto put(core::node_id key, byte_vector value, Token&& token) {
     return put(key, std::move(value), dht::put_options{}, std::forward<Token>(token));
+  }
+
+  // Diff-based write (docs/PROTOCOL.md 8.8): stores what `base_value` (version base_version, as
+  // read with get) becomes as version base_version + 1, sending the k closest nodes only the
+  // diff; a node that lacks the base gets the whole value. `change` is the new value (the diff is
+  // computed) or a dht::value_patch against base_value (refused with errc::bad_field when it does
+  // not fit). Completes like put: ec clear once a replica took it; r.by_diff and r.by_whole say
+  // how, r.bytes_sent what the STOREs cost.
+  template <typename Change, typename Token>
+    requires std::same_as<std::decay_t<Change>, byte_vector> || std::same_as<std::decay_t<Change>, dht::value_patch>
+  auto patch(core::node_id key, std::uint64_t base_version, byte_vector base_value, Change&& change,
+             dht::patch_options options, Token&& token) {
+    return run<void(boost::system::error_code, dht::patch_outcome)>(
+        std::forward<Token>(token),
+        [key, base_version, base = std::move(base_value), change = std::decay_t<Change>(std::forward<Change>(change)),
+         options](dht::dht_node& d, core::time_point now) mutable {
+          return d.patch(key, base_version, base, std::move(change), options, now);
+        },
+        [](dht::dht_node::operation_done& done) {
+          if (auto* r = std::get_if<dht::patch_outcome>(&done.result)) return *r;
+          dht::patch_outcome failed;
+          failed.ec = detail::error_of(done);
+          return failed;
+        });
+  }
+  template <typename Change, typename Token>
+    requires std::same_as<std::decay_t<Change>, byte_vector> || std::same_as<std::decay_t<Change>, dht::value_patch>
+  auto patch(core::node_id key, std::uint64_t base_version, byte_vector base_value, Change&& change, Token&& token) {
+    return patch(key, base_version, std::move(base_value), std::forward<Change>(change), dht::patch_options{},
+                 std::forward<Token>(token));
   }
 
   // Finds the value stored under `key`: errc::not_found when no node on the path holds it.

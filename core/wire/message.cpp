@@ -16,6 +16,7 @@ using boost::system::error_code;
 constexpr std::uint8_t sealed_flag = 0x01;       // WHISPER flags bit 0
 constexpr std::uint8_t owner_signed_flag = 0x01;  // STORE flags bit 0
 constexpr std::uint8_t consensus_flag = 0x02;     // STORE flags bit 1
+constexpr std::uint8_t patch_flag = 0x04;         // STORE flags bit 2
 constexpr std::string_view shout_context = "kadnet-shout-1";
 constexpr std::string_view store_context = "kadnet-store-1";
 
@@ -127,9 +128,12 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
   if (auto ec = read_id(r, m.key)) return ec;
   std::uint8_t flags = 0;
   if (!r.u64(m.version) || !r.u32(m.ttl_seconds) || !r.u8(flags)) return errc::truncated;
-  if (flags & ~(owner_signed_flag | consensus_flag)) return errc::bad_field;
-  // Compare-and-swap is defined for unowned keys only.
+  if (flags & ~(owner_signed_flag | consensus_flag | patch_flag)) return errc::bad_field;
+  // Compare-and-swap is defined for unowned keys only; a patch is a plain write of version
+  // base + 1, so it has a base (version >= 1) and is no phase of compare-and-swap.
   if ((flags & owner_signed_flag) && (flags & consensus_flag)) return errc::bad_field;
+  if ((flags & patch_flag) && ((flags & consensus_flag) || m.version == 0)) return errc::bad_field;
+  m.patch = (flags & patch_flag) != 0;
   if (flags & owner_signed_flag) {
     store_owner o;
     if (auto ec = read_id(r, o.owner)) return ec;
@@ -237,7 +241,9 @@ struct body_encoder {
     w.u64(m.version);
     w.u32(m.ttl_seconds);
     assert(!(m.owner && m.consensus));
-    w.u8(static_cast<std::uint8_t>((m.owner ? owner_signed_flag : 0) | (m.consensus ? consensus_flag : 0)));
+    assert(!(m.patch && (m.consensus || m.version == 0)));
+    w.u8(static_cast<std::uint8_t>((m.owner ? owner_signed_flag : 0) | (m.consensus ? consensus_flag : 0) |
+                                   (m.patch ? patch_flag : 0)));
     if (m.owner) {
       w.bytes(m.owner->owner.bytes());
       w.bytes(m.owner->sig);

@@ -12,7 +12,8 @@
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
 //   unknown_opcode  opcode 11..63 (reserved for kadnet, not defined in this version)
-//   bad_field       a flags byte with an undefined bit set (or STORE's bits 0 and 1 together), an
+//   bad_field       a flags byte with an undefined bit set (or STORE's bits 0 and 1 together, or
+//                   its bits 1 and 2 together, or bit 2 with version 0), an
 //                   undefined consensus phase, NACK text that is not UTF-8, or SHOUT levels that
 //                   do not ascend below its scope
 //   too_large       a length (or the bytes a field takes up) beyond decode_limits
@@ -173,7 +174,10 @@ struct store_consensus {
   friend bool operator==(const store_consensus&, const store_consensus&) = default;
 };
 
-// STORE 9. At most one of owner and consensus: compare-and-swap is for unowned keys.
+// STORE 9. At most one of owner and consensus: compare-and-swap is for unowned keys. With
+// `patch` (flags bit 2, PROTOCOL.md 8.8) `value` is a diff (dht/value_patch.hpp) that turns the
+// receiver's version `version - 1` into version `version`; the owner's signature still covers
+// the whole resulting value. Not with consensus; version >= 1.
 struct store {
   node_id key;
   std::uint64_t version = 0;
@@ -181,6 +185,7 @@ struct store {
   std::optional<store_owner> owner;
   byte_vector value;  // at most decode_limits::max_value bytes
   std::optional<store_consensus> consensus = std::nullopt;  // last: {key, version, ttl, owner, value} still reads
+  bool patch = false;  // flags bit 2: `value` is a diff against version - 1
   friend bool operator==(const store&, const store&) = default;
 };
 
@@ -236,6 +241,8 @@ void write_address_list(byte_writer& w, const std::vector<std::string>& addresse
 byte_vector shout_signed_bytes(const shout& s);
 // The bytes an owner signs for a STORE:
 //   "kadnet-store-1" ‖ key ‖ version (u64) ‖ value length (u32) ‖ value
+// For a patched STORE the value signed is the whole value after the diff, not s.value: build
+// the store of the result (patch unset) to sign or check it.
 byte_vector store_signed_bytes(const store& s);
 
 }  // namespace kadnet::core::wire

@@ -982,7 +982,7 @@ class BroadcastTest(KadnetTestCase):
 
 # 6 ---------------------------------------------------------------------------------------------
 class DhtCommandsTest(KadnetTestCase):
-    """put, get and cas between `kadnet node` processes (PROTOCOL.md 8.3, 8.6)."""
+    """put, get, cas and patch between `kadnet node` processes (PROTOCOL.md 8.3, 8.6, 8.8)."""
 
     def test_put_get_and_compare_and_swap(self):
         a = self.node()
@@ -1010,6 +1010,34 @@ class DhtCommandsTest(KadnetTestCase):
                               ("cas counter two three", "'two' is not a number"), ("cas counter 2", "missing VALUE")]:
             r = a.command(line)
             self.assertEqual((r.get("cmd"), r.get("ok")), ("cas", False), f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
+
+        # patch reads the key, splices the text into that version and sends the replicas only the
+        # change (a diff smaller than the value; a short value goes whole).
+        r = a.command("put doc the quick brown fox jumps over the lazy dog")
+        self.assertEqual((r.get("ok"), r.get("version")), (True, 1), r)
+        r = b.command("patch doc 1 10 5 red")
+        self.assertEqual((r.get("ok"), r.get("version"), r.get("value")),
+                         (True, 2, "the quick red fox jumps over the lazy dog"), r)
+        self.assertGreaterEqual(r.get("by_diff", 0), 1, r)
+        self.assertEqual(r.get("by_whole"), 0, r)
+        r = c.command("patch doc 2 41 0 , twice")
+        self.assertEqual((r.get("ok"), r.get("version"), r.get("value")),
+                         (True, 3, "the quick red fox jumps over the lazy dog, twice"), r)
+        r = a.command("get doc")
+        self.assertEqual((r.get("ok"), r.get("value"), r.get("version")),
+                         (True, "the quick red fox jumps over the lazy dog, twice", 3), r)
+        # At another version: the version found, nothing written.
+        r = a.command("patch doc 2 0 0 x")
+        self.assertEqual((r.get("ok"), r.get("version")), (False, 3), r)
+        self.assertIn("at version 3", r.get("error", ""))
+        for line, mention in [("patch", "missing KEY"), ("patch doc", "missing VERSION"),
+                              ("patch doc 3 x 1 a", "OFFSET 'x' is not a number"),
+                              ("patch doc 3 0", "missing REMOVE"),
+                              ("patch doc 3 40 9 a", "reaches past the value's 48 bytes"),
+                              ("patch nothing-here 1 0 0 a", "no value to patch")]:
+            r = a.command(line)
+            self.assertEqual((r.get("cmd"), r.get("ok")), ("patch", False), f"{line!r}: {r}")
             self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
         for n in (a, b, c):
             self.assertEqual(n.quit(), 0)

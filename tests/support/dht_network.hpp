@@ -112,6 +112,15 @@ class dht_network {
     auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.cas(key, expected, std::move(value), now); });
     return std::get<dht::cas_outcome>(wait(i, id).result);
   }
+  // A patch of key from (base_version, base) to `change`: the new value, or a value_patch.
+  template <typename Change>
+  dht::patch_outcome patch(std::size_t i, const core::node_id& key, std::uint64_t base_version, const byte_vector& base,
+                           Change change, dht::patch_options options = {}) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) {
+      return d.patch(key, base_version, base, std::move(change), options, now);
+    });
+    return std::get<dht::patch_outcome>(wait(i, id).result);
+  }
   dht::cas_outcome update(std::size_t i, const core::node_id& key, dht::update_function fn) {
     auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.update(key, std::move(fn), now); });
     return std::get<dht::cas_outcome>(wait(i, id).result);

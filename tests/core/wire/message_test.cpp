@@ -61,6 +61,10 @@ std::vector<sample> samples() {
   cas_accept.consensus->proposal.fill(0x6b);
   store cas_prepare{id_filled(0x16), 1, 0, std::nullopt, {}};
   cas_prepare.consensus = store_consensus{consensus_phase::prepare, 1, id_filled(0x17), {}};
+  store patched{id_filled(0x18), 8, 63, std::nullopt, bytes_of("diff")};
+  patched.patch = true;
+  store patched_owned = owned;
+  patched_owned.patch = true;
   return {
       {"ack", make_message(1, ack{2, {}}), 6},
       {"ack_data", make_message(2, ack{6, byte_vector(32, 0xab)}), 6},
@@ -82,6 +86,8 @@ std::vector<sample> samples() {
       {"store_empty", make_message(16, store{id_filled(7), 0, 0, std::nullopt, {}}), 0},
       {"store_cas_accept", make_message(20, cas_accept), 0},
       {"store_cas_prepare", make_message(21, cas_prepare), 0},
+      {"store_patch", make_message(22, patched), 0},
+      {"store_patch_signed", make_message(23, patched_owned), 0},
       {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
@@ -183,6 +189,10 @@ TEST(MessageLayout, FixedBytes) {
   ASSERT_EQ(so.size(), 5u + 32 + 8 + 4 + 1 + 32 + 64 + 4 + 1);
   EXPECT_EQ(to_hex(byte_span(so).subspan(37, 13)), "0000000000000001" "00000e10" "01");
   EXPECT_EQ(to_hex(byte_span(so).subspan(146, 5)), "0000000177");
+  st.patch = true;
+  so = encoded(make_message(7, st));
+  ASSERT_EQ(so.size(), 5u + 32 + 8 + 4 + 1 + 32 + 64 + 4 + 1);
+  EXPECT_EQ(to_hex(byte_span(so).subspan(37, 13)), "0000000000000001" "00000e10" "05");
 }
 
 TEST(MessageLayout, NackCodesAreStable) {
@@ -368,6 +378,7 @@ TEST(MessageDecode, StoreFieldsAndLimits) {
   const std::size_t flags_at = 5 + 32 + 8 + 4;
   const std::size_t len_at = flags_at + 1;
   for (int flags = 3; flags < 256; ++flags) {
+    if (flags == 4 || flags == 5) continue;  // patch, and patch of an owner-signed value: below
     byte_vector b = wire;
     b[flags_at] = static_cast<std::uint8_t>(flags);
     EXPECT_EQ(decode_err(b), errc::bad_field) << flags;
@@ -376,6 +387,20 @@ TEST(MessageDecode, StoreFieldsAndLimits) {
   byte_vector consensus_flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
   consensus_flagged[flags_at] = 2;
   EXPECT_EQ(decode_err(consensus_flagged), errc::truncated);
+  // Flag bit 2 (patch) adds no field; it needs a base (version >= 1). With bit 0 the owner
+  // fields follow as without it.
+  byte_vector patch_flagged = wire;
+  patch_flagged[flags_at] = 4;
+  message pm;
+  ASSERT_FALSE(decode(patch_flagged, pm));
+  EXPECT_TRUE(std::get<store>(pm.body).patch);
+  EXPECT_EQ(std::get<store>(pm.body).value, st.value);
+  byte_vector owned_patch = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
+  owned_patch[flags_at] = 5;
+  EXPECT_EQ(decode_err(owned_patch), errc::truncated);
+  byte_vector patch_v0 = encoded(make_message(1, store{id_filled(1), 0, 10, std::nullopt, {1}}));
+  patch_v0[flags_at] = 4;
+  EXPECT_EQ(decode_err(patch_v0), errc::bad_field);
   // Flag bit 0 without the owner fields: the input ends inside the owner.
   byte_vector flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
   flagged[flags_at] = 1;
