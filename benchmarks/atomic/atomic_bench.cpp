@@ -12,6 +12,12 @@
 // share of prepare rounds that did not write the client's value: another writer took the slot,
 // or the round was outbid or lost), rounds (reads and prepares) and messages per update, and
 // update latency (median, p99, virtual ms).
+//
+// Then diffs (PROTOCOL.md 8.8): one node writes a --value-kib value (default 64) and edits it
+// --edits times (default 100), each edit overwriting 3 runs of 16 bytes at random places, once
+// with patch() and once, on another key, with whole put()s of the same values; printed: the
+// STORE bytes each sent (lookups not counted on either side), their ratio, and how many replicas
+// took each patch as a diff.
 #include <algorithm>
 #include <cstdint>
 #include <iomanip>
@@ -35,13 +41,15 @@ struct options {
   std::size_t nodes = 64;
   std::vector<std::size_t> clients{1, 8, 32};
   std::size_t updates = 20;
+  std::size_t value_kib = 64, edits = 100;
   sim_links links;
   bool json = false;
 };
 
 const char* const usage_text =
-    "usage: kadnet_bench_atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--loss P]\n"
-    "                           [--latency-ms 10] [--jitter-ms 5] [--seed S] [--json]\n";
+    "usage: kadnet_bench_atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--value-kib 64]\n"
+    "                           [--edits 100] [--loss P] [--latency-ms 10] [--jitter-ms 5] [--seed S]\n"
+    "                           [--json]\n";
 
 options parse_options(int argc, char** argv) {
   options o;
@@ -55,6 +63,12 @@ options parse_options(int argc, char** argv) {
       if (o.nodes < 2) throw std::invalid_argument("--nodes: at least 2");
     } else if (a == "--clients") {
       o.clients = parse_count_list(a, args.value(), 1);
+    } else if (a == "--value-kib") {
+      o.value_kib = parse_number(a, args.value());
+      if (o.value_kib == 0) throw std::invalid_argument("--value-kib: at least 1");
+    } else if (a == "--edits") {
+      o.edits = parse_number(a, args.value());
+      if (o.edits == 0) throw std::invalid_argument("--edits: at least 1");
     } else if (a == "--updates") {
       o.updates = parse_number(a, args.value());
       if (o.updates == 0) throw std::invalid_argument("--updates: at least 1");
@@ -142,11 +156,81 @@ contention contend(dht_swarm& swarm, const std::vector<std::uint32_t>& live, std
   return c;
 }
 
+// What editing one value by diffs and by whole puts sent.
+struct editing {
+  std::size_t patch_bytes = 0, put_bytes = 0, edits_done = 0, puts_done = 0, by_diff = 0, by_whole = 0;
+};
+
+editing edit(dht_swarm& swarm, std::uint32_t writer, const options& o) {
+  editing e;
+  sim::network& net = swarm.network();
+  auto& rng = swarm.rng();
+  byte_vector value(o.value_kib * 1024);
+  for (auto& b : value) b = static_cast<std::uint8_t>(rng());
+  const core::node_id by_patch = core::node_id::hash_of(as_bytes("atomic bench patched value"));
+  const core::node_id by_put = core::node_id::hash_of(as_bytes("atomic bench put value"));
+  // Runs one operation to its end.
+  auto await = [&](auto start) {
+    bool done = false;
+    start([&] { done = true; });
+    net.run_until([&] { return done; }, net.now() + 10min);
+  };
+  for (const core::node_id& key : {by_patch, by_put})
+    await([&](auto finished) { swarm.put(writer, key, value, [finished](const dht::put_outcome&) { finished(); }); });
+  std::uint64_t version = 1;
+  for (std::size_t i = 0; i < o.edits; ++i) {
+    byte_vector next = value;
+    for (int run = 0; run < 3; ++run) {
+      std::size_t at = rng() % (next.size() - 16);
+      for (std::size_t k = 0; k < 16; ++k) next[at + k] = static_cast<std::uint8_t>(rng());
+    }
+    await([&](auto finished) {
+      swarm.patch(writer, by_patch, version, value, next, [&, finished](const dht::patch_outcome& r) {
+        if (!r.ec) ++e.edits_done;
+        e.patch_bytes += r.bytes_sent;
+        e.by_diff += r.by_diff;
+        e.by_whole += r.by_whole;
+        finished();
+      });
+    });
+    await([&](auto finished) {
+      swarm.put(writer, by_put, next, [&, finished](const dht::put_outcome& r) {
+        if (!r.ec) ++e.puts_done;
+        e.put_bytes += r.bytes_sent;
+        finished();
+      });
+    });
+    value = std::move(next);
+    ++version;
+  }
+  return e;
+}
+
+figures to_figures(const options& o, const editing& e) {
+  figures f;
+  f.text("bench", "atomic");
+  f.text("transport", "sim");
+  f.text("operation", "patch");
+  f.number("nodes", static_cast<double>(o.nodes));
+  f.number("loss_pct", 100 * o.links.loss, 1);
+  f.number("value_bytes", static_cast<double>(o.value_kib * 1024));
+  f.number("edits", static_cast<double>(o.edits));
+  f.number("patches_stored", static_cast<double>(e.edits_done));
+  f.number("puts_stored", static_cast<double>(e.puts_done));
+  f.number("patch_bytes", static_cast<double>(e.patch_bytes));
+  f.number("put_bytes", static_cast<double>(e.put_bytes));
+  f.number("bytes_ratio", static_cast<double>(e.put_bytes) / std::max<double>(1, static_cast<double>(e.patch_bytes)), 1);
+  f.number("replicas_by_diff", static_cast<double>(e.by_diff));
+  f.number("replicas_by_whole", static_cast<double>(e.by_whole));
+  return f;
+}
+
 figures to_figures(const options& o, const contention& c) {
   figures f;
   const double updates = static_cast<double>(c.succeeded + c.failed);
   f.text("bench", "atomic");
   f.text("transport", "sim");
+  f.text("operation", "update");
   f.number("nodes", static_cast<double>(o.nodes));
   f.number("loss_pct", 100 * o.links.loss, 1);
   f.number("clients", static_cast<double>(c.clients));
@@ -204,7 +288,19 @@ int run(const options& o) {
     all_counted = all_counted && f.text_of("no_lost_update") == "yes";
     print(f, o.json);
   }
-  return all_counted ? 0 : 1;
+  const editing e = edit(swarm, joins.joined[1], o);
+  figures f = to_figures(o, e);
+  if (o.json) {
+    print_json(std::cout, f);
+  } else {
+    std::cout << "diffs: a " << o.value_kib << " KiB value edited " << o.edits << " times (3 runs of 16 bytes each)\n"
+              << "  patch: " << e.edits_done << " stored, " << e.patch_bytes << " STORE bytes (replicas by diff "
+              << e.by_diff << ", whole " << e.by_whole << ")\n"
+              << "  put:   " << e.puts_done << " stored, " << e.put_bytes << " STORE bytes\n"
+              << "  whole puts / patches: " << std::fixed << std::setprecision(1) << *f.number_of("bytes_ratio")
+              << " x (target >= 20 x)\n";
+  }
+  return all_counted && e.edits_done == o.edits ? 0 : 1;
 }
 
 }  // namespace

@@ -99,6 +99,12 @@ void dht_swarm::update(std::uint32_t i, const core::node_id& key, dht::update_fu
   expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::cas_outcome>(e.result)); });
 }
 
+void dht_swarm::patch(std::uint32_t i, const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+                      byte_vector next_value, patch_done done) {
+  auto op = nodes_[i].dht.patch(key, base_version, base_value, std::move(next_value), {}, net_.now());
+  expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::patch_outcome>(e.result)); });
+}
+
 void dht_swarm::kill(std::uint32_t i) {
   net_.set_down(i, true);
   if (nodes_[i].timer != 0) net_.cancel(nodes_[i].timer);

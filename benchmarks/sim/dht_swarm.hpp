@@ -56,6 +56,7 @@ class dht_swarm {
   using put_done = std::function<void(const dht::put_outcome&)>;
   using shout_done = std::function<void(const dht::shout_outcome&)>;
   using cas_done = std::function<void(const dht::cas_outcome&)>;
+  using patch_done = std::function<void(const dht::patch_outcome&)>;
   // Called for every shout a node delivers, when it delivers it.
   using delivery_fn = std::function<void(std::uint32_t node, const dht::shout_delivery&)>;
 
@@ -75,6 +76,8 @@ class dht_swarm {
   void put(std::uint32_t i, const core::node_id& key, byte_vector value, put_done done);
   void shout(std::uint32_t i, byte_vector payload, shout_done done);
   void update(std::uint32_t i, const core::node_id& key, dht::update_function fn, cas_done done);
+  void patch(std::uint32_t i, const core::node_id& key, std::uint64_t base_version, byte_span base_value,
+             byte_vector next_value, patch_done done);
   void on_delivery(delivery_fn f) { on_delivery_ = std::move(f); }
   // The node dies silently: its endpoint goes down; others learn it only by its silence.
   void kill(std::uint32_t i);
