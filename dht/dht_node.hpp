@@ -34,6 +34,7 @@
 #include "dht/broadcast.hpp"
 #include "dht/cas_proposer.hpp"
 #include "dht/contact.hpp"
+#include "dht/lock_ops.hpp"
 #include "dht/lookup.hpp"
 #include "dht/routing_table.hpp"
 #include "dht/store_rules.hpp"
@@ -82,7 +83,9 @@ struct get_result {
 };
 struct put_outcome {
   boost::system::error_code ec;  // clear when at least one replica stored it, else
-                                 // store_refused (or the NACK code's error) or not_connected
+                                 // store_refused (or the NACK code's error) or not_connected;
+                                 // locked when any replica refused it for another node's lease
+                                 // (PROTOCOL.md 8.8), whatever the others did
   std::size_t replicas = 0;      // nodes that ACKed the STORE
   std::uint64_t version = 0;     // the version stored
   lookup_stats stats;
@@ -104,7 +107,7 @@ class dht_node {
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome> result;
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, lock_outcome> result;
   };
 
   // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
@@ -146,6 +149,16 @@ class dht_node {
   // dht_config::cas.max_attempts times. A cas_outcome: written with the new version, or (fn
   // declined) not written with the current one, or an error as for cas.
   operation_id update(const core::node_id& key, update_function fn, core::time_point now);
+  // Locks (docs/PROTOCOL.md 8.8): a lock record under `key`, written by compare-and-swap. lock
+  // grants this node a lease of `lease` with a fencing token above every earlier grant's, unless
+  // another node's lease is live at the replicas (then locked, naming the holder); while it runs,
+  // the replicas refuse other nodes' writes to the key with NACK `locked`. renew starts the lease
+  // of grant `token` again; unlock frees the key (the token stays, so the next grant is larger).
+  // A lock_outcome each. The lease must be 1 ms .. 24 h (std::invalid_argument otherwise).
+  operation_id lock(const core::node_id& key, std::chrono::milliseconds lease, core::time_point now);
+  operation_id renew(const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
+                     core::time_point now);
+  operation_id unlock(const core::node_id& key, std::uint64_t token, core::time_point now);
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);

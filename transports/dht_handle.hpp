@@ -5,6 +5,7 @@
 //   node.dht().put(key, bytes, [](error_code ec, kadnet::dht::put_outcome r) { ... r.replicas });
 //   auto [ec, value] = co_await node.dht().get(key, as_tuple(use_awaitable));
 //   node.dht().update(key, [](const auto& current) { return next_of(current); }, handler);  // CAS
+//   node.dht().lock(key, 10s, [](error_code ec, kadnet::dht::lock_outcome r) { ... r.token });
 //
 // Results complete on the handler's associated executor (the node's strand when it has none).
 #include <memory>
@@ -88,6 +89,33 @@ class dht_handle {
   auto update(core::node_id key, dht::update_function fn, Token&& token) {
     return run_cas(std::forward<Token>(token), [key, fn = std::move(fn)](dht::dht_node& d, core::time_point now) mutable {
       return d.update(key, std::move(fn), now);
+    });
+  }
+
+  // Locks (docs/PROTOCOL.md 8.8). lock: a lease of `lease` on `key` with a fencing token above
+  // every earlier grant's (r.token), or errc::locked naming the holder (r.holder, r.remaining);
+  // count on it until r.expires_at at the latest and present r.token to whatever it guards.
+  // renew: the lease of grant `fencing_token` starts again (errc::not_lock_holder when it was
+  // taken over or released). unlock: frees the key. The lease must be 1 ms .. 24 h
+  // (std::invalid_argument, thrown on the node's strand otherwise: check it first).
+  template <typename Token>
+  auto lock(core::node_id key, std::chrono::milliseconds lease, Token&& token) {
+    dht::check_lease(lease);
+    return run_lock(std::forward<Token>(token), [key, lease](dht::dht_node& d, core::time_point now) {
+      return d.lock(key, lease, now);
+    });
+  }
+  template <typename Token>
+  auto renew(core::node_id key, std::uint64_t fencing_token, std::chrono::milliseconds lease, Token&& token) {
+    dht::check_lease(lease);
+    return run_lock(std::forward<Token>(token), [key, fencing_token, lease](dht::dht_node& d, core::time_point now) {
+      return d.renew(key, fencing_token, lease, now);
+    });
+  }
+  template <typename Token>
+  auto unlock(core::node_id key, std::uint64_t fencing_token, Token&& token) {
+    return run_lock(std::forward<Token>(token), [key, fencing_token](dht::dht_node& d, core::time_point now) {
+      return d.unlock(key, fencing_token, now);
     });
   }
 
@@ -197,6 +225,17 @@ class dht_handle {
         std::forward<Token>(token), std::move(start), [](dht::dht_node::operation_done& done) {
           if (auto* r = std::get_if<dht::cas_outcome>(&done.result)) return *r;
           dht::cas_outcome failed;
+          failed.ec = detail::error_of(done);
+          return failed;
+        });
+  }
+
+  template <typename Token, typename Start>
+  auto run_lock(Token&& token, Start start) {
+    return run<void(boost::system::error_code, dht::lock_outcome)>(
+        std::forward<Token>(token), std::move(start), [](dht::dht_node::operation_done& done) {
+          if (auto* r = std::get_if<dht::lock_outcome>(&done.result)) return *r;
+          dht::lock_outcome failed;
           failed.ec = detail::error_of(done);
           return failed;
         });
