@@ -141,7 +141,8 @@ class dht_node {
   // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest
   // nodes, so that of two writers of the same version at most one succeeds. A cas_outcome: clear
   // ec and the new version, or cas_conflict with the current version and value, or an error
-  // (no_quorum, owned_key for an owner-signed key, too_large, not_connected).
+  // (no_quorum, owned_key for an owner-signed key, too_large, not_connected, locked when another
+  // node holds a live lock lease on the key, 8.8).
   operation_id cas(const core::node_id& key, std::uint64_t expected_version, byte_vector value,
                    core::time_point now);
   // Read-modify-cas until it sticks: `fn` maps the current value to the next (or declines), and

@@ -1,6 +1,6 @@
 // The lock record and lock refusal codecs (dht/lock_record.hpp), the acquire / renew / release
-// rules, and a replica's lease judgement (dht/lease_guard.hpp), including the acceptor refusing
-// another node's prepare while a lease runs.
+// rules, and a replica's lease judgement (dht/lease_guard.hpp, kept here beside the record it
+// reads), including the acceptor refusing another node's prepare while a lease runs.
 #include "dht/lock_record.hpp"
 
 #include <gtest/gtest.h>

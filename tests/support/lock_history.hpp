@@ -1,6 +1,7 @@
 #pragma once
 // The lock tests' history checker: every lease a client counted on, as an interval of virtual
-// time, and the check that no two grants' intervals overlap and that tokens grow in grant order.
+// time, and the check that no two grants' intervals overlap and that tokens grow in grant order
+// (grants sorted by when their holders learned of them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,6 +28,8 @@ inline void check_lock_history(std::vector<lease_interval> history) {
       const auto& a = history[i];
       const auto& b = history[j];
       if (a.token == b.token) continue;  // a grant and its renewals
+      // A grant learned only after its lease was over (its replies were lost) is never counted on.
+      if (a.end <= a.start || b.end <= b.start) continue;
       EXPECT_TRUE(a.end <= b.start || b.end <= a.start)
           << "leases overlap: client " << a.client << " token " << a.token << " and client " << b.client
           << " token " << b.token << " by "
@@ -35,7 +38,6 @@ inline void check_lock_history(std::vector<lease_interval> history) {
     }
   std::uint64_t last = 0;
   for (const auto& g : history) {
-    EXPECT_LT(g.start, g.end) << "a lease that was over when it came, client " << g.client;
     if (g.renewal) {
       EXPECT_EQ(g.token, last) << "a renewal of another grant than the latest";
       continue;
