@@ -44,6 +44,9 @@ class category final : public boost::system::error_category {
       case errc::cas_conflict: return "the key is not at the expected version";
       case errc::no_quorum: return "no majority of the key's replicas answered";
       case errc::owned_key: return "compare-and-swap is for unowned keys; this one is owner-signed";
+      case errc::locked: return "the key is locked by another node";
+      case errc::not_lock_holder: return "this node does not hold the lock under that token";
+      case errc::not_a_lock: return "the key holds a value that is not a lock record";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

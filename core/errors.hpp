@@ -41,6 +41,10 @@ enum class errc {
                           // carries the current version and value)
   no_quorum,              // compare-and-swap: no majority of the key's replicas answered in time
   owned_key,              // compare-and-swap on an owner-signed key: it is for unowned keys only
+  locked,                 // the key is locked by another node whose lease is live at the replicas
+                          // (PROTOCOL.md 8.9); the result names the holder
+  not_lock_holder,        // renew or unlock by a node that does not hold the lock under that token
+  not_a_lock,             // a lock operation on a key that holds a value other than a lock record
 };
 
 const boost::system::error_category& error_category() noexcept;

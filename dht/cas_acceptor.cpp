@@ -31,6 +31,20 @@ cas_acceptor::cas_acceptor(value_store& store, cas_acceptor_limits limits)
     : store_(store), limits_(limits) {}
 
 wire::message_body cas_acceptor::handle(const wire::store& s, core::time_point now) {
+  return dispatch(s, nullptr, now);
+}
+
+wire::message_body cas_acceptor::handle(const wire::store& s, const core::node_id& from, core::time_point now) {
+  return dispatch(s, &from, now);
+}
+
+std::optional<wire::nack> cas_acceptor::leased(const core::node_id& key, const core::node_id* from,
+                                               core::time_point now) {
+  if (!guard_ || !from) return std::nullopt;
+  return guard_->check(*from, store_.get(key, now), now);
+}
+
+wire::message_body cas_acceptor::dispatch(const wire::store& s, const core::node_id* from, core::time_point now) {
   if (s.version == 0) return refuse(wire::nack_code::bad_request, "version 0 is no slot: versions start at 1");
   if (s.ttl_seconds == 0) return refuse(wire::nack_code::bad_request, "a compare-and-swap value needs a ttl");
   if (s.value.size() > limits_.max_value_size) return make_nack(put_result::too_large);
@@ -38,15 +52,15 @@ wire::message_body cas_acceptor::handle(const wire::store& s, core::time_point n
   if (held && held->signed_value())
     return refuse(wire::nack_code::bad_request, "owner-signed key: compare-and-swap is for unowned keys");
   switch (s.consensus->phase) {
-    case wire::consensus_phase::prepare: return prepare(s, std::move(held), now);
-    case wire::consensus_phase::accept: return accept(s, std::move(held), now);
+    case wire::consensus_phase::prepare: return prepare(s, std::move(held), from, now);
+    case wire::consensus_phase::accept: return accept(s, std::move(held), from, now);
     case wire::consensus_phase::commit: return commit(s, held ? held->version : 0, now);
   }
   return refuse(wire::nack_code::bad_request, "unknown consensus phase");
 }
 
 wire::message_body cas_acceptor::prepare(const wire::store& s, std::optional<stored_value> held,
-                                         core::time_point now) {
+                                         const core::node_id* from, core::time_point now) {
   const std::uint64_t slot = s.version;
   std::uint64_t version = held ? held->version : 0;
   if (version >= slot) return conflict(s, version, std::move(held->value));
@@ -58,6 +72,7 @@ wire::message_body cas_acceptor::prepare(const wire::store& s, std::optional<sto
     // Same version, other bytes: someone wrote this key outside compare-and-swap.
     return conflict(s, version, std::move(held->value));
   }
+  if (auto refused = leased(s.key, from, now)) return *refused;
   slot_state* st = open_slot(s.key, slot, now);
   if (!st) return make_nack(put_result::quota_full);
   ballot b = ballot_of(s);
@@ -69,7 +84,7 @@ wire::message_body cas_acceptor::prepare(const wire::store& s, std::optional<sto
 }
 
 wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stored_value> held,
-                                        core::time_point now) {
+                                        const core::node_id* from, core::time_point now) {
   const std::uint64_t slot = s.version;
   const std::uint64_t version = held ? held->version : 0;
   if (version >= slot) return conflict(s, version, std::move(held->value));
@@ -78,6 +93,7 @@ wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stor
     encode_version(version, data);
     return refuse(wire::nack_code::not_found, "the version before the slot is not held here", std::move(data));
   }
+  if (auto refused = leased(s.key, from, now)) return *refused;
   slot_state* st = open_slot(s.key, slot, now);
   if (!st) return make_nack(put_result::quota_full);
   ballot b = ballot_of(s);

@@ -22,6 +22,11 @@
 //   commit   stores version s (the chosen value) unless it holds s or newer, and remembers P.
 // An owner-signed held value refuses every phase (compare-and-swap is for unowned keys).
 //
+// Locks (8.9): with a lease_guard set, prepare and accept from a node other than the holder of a
+// live lease on the key are refused with NACK `locked` — judged after a prepare's catch-up, so a
+// lagging replica judges the record the proposer read. Commits are never refused: their value was
+// chosen by a majority that judged it.
+//
 // Memory is bounded: at most max_keys keys have state; when full, a key whose slot holds no
 // promise makes room, and when none does a new key is refused with quota_full. Promises are never
 // dropped to make room: a forgotten promise could let two values be chosen for one version.
@@ -35,6 +40,7 @@
 #include "core/rpc_tracker.hpp"
 #include "core/wire/message.hpp"
 #include "dht/cas_codec.hpp"
+#include "dht/lease_guard.hpp"
 #include "dht/value_store.hpp"
 
 namespace kadnet::dht {
@@ -49,8 +55,13 @@ class cas_acceptor {
  public:
   explicit cas_acceptor(value_store& store, cas_acceptor_limits limits = {});
 
-  // The ACK or NACK answering a STORE whose consensus part is set (the caller checks).
+  // The ACK or NACK answering a STORE whose consensus part is set (the caller checks). `from`,
+  // the sending node, is what the lease guard judges; without it no lease is checked.
   core::wire::message_body handle(const core::wire::store& request, core::time_point now);
+  core::wire::message_body handle(const core::wire::store& request, const core::node_id& from,
+                                  core::time_point now);
+  // Leases to respect (may be null); it must outlive the acceptor.
+  void set_guard(lease_guard* guard) { guard_ = guard; }
 
   std::size_t keys() const { return slots_.size(); }
 
@@ -62,10 +73,13 @@ class cas_acceptor {
     std::deque<std::pair<std::uint64_t, proposal_id>> chosen;  // version -> proposal, oldest first
   };
 
+  core::wire::message_body dispatch(const core::wire::store& s, const core::node_id* from, core::time_point now);
   core::wire::message_body prepare(const core::wire::store& s, std::optional<stored_value> held,
-                                   core::time_point now);
+                                   const core::node_id* from, core::time_point now);
   core::wire::message_body accept(const core::wire::store& s, std::optional<stored_value> held,
-                                  core::time_point now);
+                                  const core::node_id* from, core::time_point now);
+  // NACK `locked` when a live lease of another node than `from` covers the key.
+  std::optional<core::wire::nack> leased(const core::node_id& key, const core::node_id* from, core::time_point now);
   core::wire::message_body commit(const core::wire::store& s, std::uint64_t held_version, core::time_point now);
 
   // The state of `key`, made on first use; null when the table is full and nothing can go.
@@ -81,6 +95,7 @@ class cas_acceptor {
 
   value_store& store_;
   cas_acceptor_limits limits_;
+  lease_guard* guard_ = nullptr;
   std::unordered_map<core::node_id, slot_state> slots_;
 };
 

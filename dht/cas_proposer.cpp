@@ -93,6 +93,7 @@ void cas_proposer::open_exchange(stage s) {
   ++tag_;  // replies to anything sent before are ignored from now on
   answered_.assign(settings_.replicas, false);
   yes_ = no_ = 0;
+  locked_by_.reset();
 }
 
 void cas_proposer::send_all(const wire::message_body& body, std::uint64_t tag) {
@@ -161,6 +162,7 @@ void cas_proposer::on_current(versioned_value current) {
   }
   if (mine_.size() > settings_.max_value_size) return finish(errc::too_large, std::move(current));
   base_ = std::move(current);
+  value_since_ = now_;
   settings_.random(my_proposal_);
   my_accept_sent_ = false;
   undecided_.reset();
@@ -246,8 +248,12 @@ void cas_proposer::lost_slot(versioned_value current) {
 
 void cas_proposer::on_outbid(const core::reply& r) {
   ballot promised;
-  if (nacked_with(r, wire::nack_code::locked) && !decode_ballot(r.data, promised))
-    highest_round_seen_ = std::max(highest_round_seen_, promised.round);
+  lock_refusal lease;
+  if (nacked_with(r, wire::nack_code::locked)) {
+    if (!decode_ballot(r.data, promised)) highest_round_seen_ = std::max(highest_round_seen_, promised.round);
+    else if (!decode_lock_refusal(r.data, lease) && (!locked_by_ || locked_by_->remaining < lease.remaining))
+      locked_by_ = lease;
+  }
   ++no_;
 }
 
@@ -257,6 +263,13 @@ void cas_proposer::check_failed() {
   if (undecided_) {
     // Nobody could say whether the slot went to us: report it rather than risk writing twice.
     finish(errc::no_quorum, *undecided_, false, true);
+    return;
+  }
+  if (locked_by_) {
+    // Another node's lease runs at replicas we needed: retrying now would only be refused again.
+    auto held = *locked_by_;
+    finish(errc::locked, base_, false, my_accept_sent_);
+    result_->locked_by = held;
     return;
   }
   ++failures_in_a_row_;
@@ -286,6 +299,7 @@ void cas_proposer::finish(boost::system::error_code ec, versioned_value current,
   o.attempts = attempts_;
   o.reads = reads_;
   o.messages = messages_;
+  o.value_since = value_since_;
   result_ = std::move(o);
   stage_ = stage::done;
 }

@@ -29,6 +29,9 @@
 //   * waiting{until}: call next() again after any on_reply, or at `until` (a backoff) at the latest.
 //   * finished: the outcome; next() keeps returning it.
 // Every bad reply (does not decode, wrong kind) counts as that replica saying no.
+// A prepare or accept that cannot reach a majority while some replica refused it with NACK
+// `locked` and a lock_refusal (another node holds a live lease on the key, 8.8) is not retried: the
+// operation ends with errc::locked, naming the holder.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +49,7 @@
 #include "core/rpc_tracker.hpp"
 #include "core/wire/message.hpp"
 #include "dht/cas_codec.hpp"
+#include "dht/lock_record.hpp"
 
 namespace kadnet::dht {
 
@@ -79,6 +83,11 @@ struct cas_outcome {
   std::size_t attempts = 0;         // reads and prepare rounds
   std::size_t reads = 0;            // of those, reads
   std::size_t messages = 0;         // requests sent
+  // When the proposer made the value it last proposed of its own (none was sent anywhere before):
+  // a replica can hold it no earlier. Locks count a granted lease from here.
+  core::time_point value_since{};
+  // locked: the refusal of the replica that counts the lease longest.
+  std::optional<lock_refusal> locked_by;
 };
 
 class cas_proposer {
@@ -161,6 +170,7 @@ class cas_proposer {
   std::uint64_t tag_ = 0;                   // the current exchange; commits use 0
   std::vector<bool> answered_;
   std::size_t yes_ = 0, no_ = 0;
+  std::optional<lock_refusal> locked_by_;   // in the current exchange
   std::size_t attempts_ = 0, reads_ = 0, failures_in_a_row_ = 0, messages_ = 0;
   core::time_point now_{};                  // of the latest call in
   core::time_point wake_{};
@@ -169,6 +179,7 @@ class cas_proposer {
   std::optional<versioned_value> best_read_;
   versioned_value base_;                    // the committed version the slot builds on
   byte_vector mine_;                        // our value for the slot
+  core::time_point value_since_{};          // when mine_ was made
   proposal_id my_proposal_{};
   bool my_accept_sent_ = false;             // our value may be accepted somewhere for this slot
   std::uint64_t round_ = 0, highest_round_seen_ = 0;

@@ -9,6 +9,7 @@
 #include "dht/cas_acceptor.hpp"
 #include "dht/cas_codec.hpp"
 #include "dht/dht_codec.hpp"
+#include "dht/lease_guard.hpp"
 #include "dht/patch_request.hpp"
 #include "dht/store_write.hpp"
 
@@ -118,6 +119,7 @@ struct dht_node::impl {
     std::uint64_t base_version = 0;
     wire::store whole;
     std::size_t by_diff = 0, by_whole = 0;
+    bool refused_locked = false;             // a replica refused: another node's lease covers the key
     std::uint64_t version = 0;
     lookup_stats stats;
     // shout_repair: the broadcaster's handle for the lookup
@@ -127,6 +129,7 @@ struct dht_node::impl {
     update_function update_fn;
     std::vector<contact> replica_set;
     std::unique_ptr<cas_proposer> proposer;
+    std::optional<lock_request> lock;        // a lock operation: how to read the proposer's outcome
   };
 
   struct maintenance_job {
@@ -140,6 +143,7 @@ struct dht_node::impl {
         table(self_.id(), config.routing), random(std::move(random_)),
         acceptor(store, cas_acceptor_limits{.max_value_size = config.limits.max_value_size}) {
     if (!random) random = sodium_random();
+    acceptor.set_guard(&leases);
     // The lookup's k is the replication factor and the reply size; keep them one number.
     config.lookup.k = std::min(config.lookup.k, max_contacts_per_reply);
   }
@@ -149,6 +153,7 @@ struct dht_node::impl {
   value_store& values;
   routing_table table;
   routing_table::random_source random;
+  lease_guard leases;     // lock leases as this replica counts them (8.9)
   cas_acceptor acceptor;  // this node's part in deciding its keys' versions
   std::uint64_t last_round = 0;  // the last ballot round a proposer of this node took
   // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
@@ -231,14 +236,10 @@ struct dht_node::impl {
       return a;
     }
     if (const auto* s = std::get_if<wire::store>(&m.body)) {
-      if (s->consensus) return acceptor.handle(*s, now);
-      // A patched write's applied diff (w.diff) is where listeners will take the change from.
-      store_write w = write_store(values, *s, patch_limits{.max_value = config.limits.max_value_size}, now);
-      if (accepted(w.result)) return wire::ack{m.opcode, {}};
-      wire::nack n = make_nack(w.result);
-      // The held version (0: none), so that a patch's sender knows why its base did not fit.
-      if (w.result == put_result::version_conflict) encode_version(w.held_version, n.data);
-      return n;
+      auto reply = store_request(from, *s, now);
+      // A lock record that arrived (any phase, a plain STORE, replication) is dated now.
+      if (s->value.size() == lock_record_size) leases.observe(values.get(s->key, now), now);
+      return reply;
     }
     if (std::holds_alternative<wire::shout>(m.body)) {
       auto reply = shouts().receive(from, m, now);
@@ -246,6 +247,20 @@ struct dht_node::impl {
       return reply;
     }
     return wire::nack{m.opcode, wire::nack_code::bad_request, "not a DHT request", {}};
+  }
+
+  // A STORE: the compare-and-swap phases go to the acceptor; a plain one to the store, unless a
+  // lease of another node covers the key (8.9).
+  wire::message_body store_request(const core::node_id& from, const wire::store& s, core::time_point now) {
+    if (s.consensus) return acceptor.handle(s, from, now);
+    if (auto refused = leases.check(from, values.get(s.key, now), now)) return *refused;
+    // A patched write's applied diff (w.diff) is where listeners will take the change from.
+    store_write w = write_store(values, s, patch_limits{.max_value = config.limits.max_value_size}, now);
+    if (accepted(w.result)) return wire::ack{static_cast<std::uint8_t>(wire::opcode::store), {}};
+    wire::nack n = make_nack(w.result);
+    // The held version (0: none), so that a patch's sender knows why its base did not fit.
+    if (w.result == put_result::version_conflict) encode_version(w.held_version, n.data);
+    return n;
   }
 
   // Queues the broadcaster's SHOUTs and repair lookups, and reports our shouts that are done.
@@ -402,6 +417,17 @@ struct dht_node::impl {
     pump_consensus(op.id, now);
   }
 
+  // A lock operation is an update of the lock record (dht/lock_ops.hpp).
+  operation_id start_lock(const core::node_id& key, const lock_request& request, core::time_point now) {
+    arm(now);
+    auto& op = new_op(op_kind::cas, key);
+    op.update_fn = lock_update(request, self.id());
+    op.lock = request;
+    operation_id id = op.id;
+    start_lookup(op, now);
+    return id;
+  }
+
   // Runs the proposer as far as it goes now; this node answers its own part at once. The
   // operation may be gone on return.
   void pump_consensus(operation_id id, core::time_point now) {
@@ -427,7 +453,8 @@ struct dht_node::impl {
       op.wake.reset();
       cas_outcome outcome = std::get<cas_proposer::finished>(a).outcome;
       outcome.messages += op.stats.messages;
-      complete(op, std::move(outcome));
+      if (op.lock) complete(op, to_lock_outcome(*op.lock, self.id(), outcome, now));
+      else complete(op, std::move(outcome));
       return;
     }
   }
@@ -484,11 +511,14 @@ struct dht_node::impl {
                              self.id().distance(v.key) < targets.back().id.distance(v.key);
     stored_value local = v;
     local.original = true;
-    put_result lr = values.put(local, now);
+    // Our own copy obeys the leases this node counts, as a peer's STORE would (8.9).
+    const bool leased = leases.check(self.id(), values.get(v.key, now), now).has_value();
+    const bool kept = !leased && accepted(values.put(local, now));
     if (self_counts) {
-      if (accepted(lr)) ++op.replicas;
-      else if (!op.first_refusal) op.first_refusal = core::errc::store_refused;
+      if (kept) ++op.replicas;
+      else if (!op.first_refusal) op.first_refusal = leased ? core::errc::locked : core::errc::store_refused;
     }
+    op.refused_locked = leased;
 
     wire::store s = to_store(v, now);
     for (const contact& c : targets) {
@@ -573,6 +603,8 @@ struct dht_node::impl {
       ++op.stats.messages;
       op.bytes_sent += store_message_size(op.whole);
       return;  // still outstanding
+    } else if (r.ec == core::errc::nack && r.code == wire::nack_code::locked) {
+      op.refused_locked = true;
     } else if (!op.first_refusal && !dead) {
       op.first_refusal = r.ec == core::errc::nack ? core::make_error_code(core::errc::store_refused) : r.ec;
     }
@@ -616,6 +648,9 @@ struct dht_node::impl {
       if (op.first_refusal) r.ec = op.first_refusal;
       else r.ec = op.had_seeds ? core::errc::store_refused : core::errc::not_connected;
     }
+    // A locked key (8.8): nodes outside the lock's replicas may have taken the value, but the
+    // lock's replicas did not, and reads by majority will not see it.
+    if (op.refused_locked) r.ec = core::errc::locked;
     complete(op, std::move(r));
   }
 
@@ -964,6 +999,21 @@ operation_id dht_node::update(const core::node_id& key, update_function fn, core
   operation_id id = op.id;
   impl_->start_lookup(op, now);
   return id;
+}
+
+operation_id dht_node::lock(const core::node_id& key, std::chrono::milliseconds lease, core::time_point now) {
+  check_lease(lease);
+  return impl_->start_lock(key, lock_request{lock_action::acquire, 0, lease}, now);
+}
+
+operation_id dht_node::renew(const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
+                             core::time_point now) {
+  check_lease(lease);
+  return impl_->start_lock(key, lock_request{lock_action::renew, token, lease}, now);
+}
+
+operation_id dht_node::unlock(const core::node_id& key, std::uint64_t token, core::time_point now) {
+  return impl_->start_lock(key, lock_request{lock_action::release, token, {}}, now);
 }
 
 operation_id dht_node::shout(byte_vector payload, core::time_point now) {

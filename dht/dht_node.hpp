@@ -34,6 +34,7 @@
 #include "dht/broadcast.hpp"
 #include "dht/cas_proposer.hpp"
 #include "dht/contact.hpp"
+#include "dht/lock_ops.hpp"
 #include "dht/lookup.hpp"
 #include "dht/routing_table.hpp"
 #include "dht/store_rules.hpp"
@@ -89,7 +90,9 @@ struct get_result {
 };
 struct put_outcome {
   boost::system::error_code ec;  // clear when at least one replica stored it, else
-                                 // store_refused (or the NACK code's error) or not_connected
+                                 // store_refused (or the NACK code's error) or not_connected;
+                                 // locked when any replica refused it for another node's lease
+                                 // (PROTOCOL.md 8.9), whatever the others did
   std::size_t replicas = 0;      // nodes that ACKed the STORE
   std::uint64_t version = 0;     // the version stored
   lookup_stats stats;
@@ -125,7 +128,8 @@ class dht_node {
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, patch_outcome> result;
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, patch_outcome, lock_outcome>
+        result;
   };
 
   // `self` and `store` must outlive the DHT. `random` seeds refresh targets (tests pass a seeded
@@ -171,7 +175,8 @@ class dht_node {
   // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest
   // nodes, so that of two writers of the same version at most one succeeds. A cas_outcome: clear
   // ec and the new version, or cas_conflict with the current version and value, or an error
-  // (no_quorum, owned_key for an owner-signed key, too_large, not_connected).
+  // (no_quorum, owned_key for an owner-signed key, too_large, not_connected, locked when another
+  // node holds a live lock lease on the key, 8.9).
   operation_id cas(const core::node_id& key, std::uint64_t expected_version, byte_vector value,
                    core::time_point now);
   // Read-modify-cas until it sticks: `fn` maps the current value to the next (or declines), and
@@ -179,6 +184,16 @@ class dht_node {
   // dht_config::cas.max_attempts times. A cas_outcome: written with the new version, or (fn
   // declined) not written with the current one, or an error as for cas.
   operation_id update(const core::node_id& key, update_function fn, core::time_point now);
+  // Locks (docs/PROTOCOL.md 8.9): a lock record under `key`, written by compare-and-swap. lock
+  // grants this node a lease of `lease` with a fencing token above every earlier grant's, unless
+  // another node's lease is live at the replicas (then locked, naming the holder); while it runs,
+  // the replicas refuse other nodes' writes to the key with NACK `locked`. renew starts the lease
+  // of grant `token` again; unlock frees the key (the token stays, so the next grant is larger).
+  // A lock_outcome each. The lease must be 1 ms .. 24 h (std::invalid_argument otherwise).
+  operation_id lock(const core::node_id& key, std::chrono::milliseconds lease, core::time_point now);
+  operation_id renew(const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
+                     core::time_point now);
+  operation_id unlock(const core::node_id& key, std::uint64_t token, core::time_point now);
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);

@@ -6,6 +6,7 @@
 //   auto [ec, value] = co_await node.dht().get(key, as_tuple(use_awaitable));
 //   node.dht().update(key, [](const auto& current) { return next_of(current); }, handler);  // CAS
 //   node.dht().patch(key, r.value->version, r.value->value, edited, handler);  // sends a diff
+//   node.dht().lock(key, 10s, [](error_code ec, kadnet::dht::lock_outcome r) { ... r.token });
 //
 // Results complete on the handler's associated executor (the node's strand when it has none).
 #include <concepts>
@@ -104,10 +105,11 @@ class dht_handle {
   // Compare-and-swap (docs/PROTOCOL.md 8.6): writes `value` as version expected_version + 1 if
   // the key is at expected_version (0: it holds nothing), decided by a majority of its k closest.
   // Completes with ec clear and r.version the new version, or errc::cas_conflict with the current
-  // r.version and r.value, or another error (no_quorum, owned_key, too_large, not_connected).
+  // r.version and r.value, or another error (no_quorum, owned_key, too_large, not_connected,
+  // locked: another node holds the key's lock, PROTOCOL.md 8.9).
   template <typename Token>
   auto cas(core::node_id key, std::uint64_t expected_version, byte_vector value, Token&& token) {
-    return run_cas(std::forward<Token>(token),
+    return run_outcome<dht::cas_outcome>(std::forward<Token>(token),
                    [key, expected_version, value = std::move(value)](dht::dht_node& d, core::time_point now) mutable {
                      return d.cas(key, expected_version, std::move(value), now);
                    });
@@ -118,8 +120,35 @@ class dht_handle {
   // once per attempt.
   template <typename Token>
   auto update(core::node_id key, dht::update_function fn, Token&& token) {
-    return run_cas(std::forward<Token>(token), [key, fn = std::move(fn)](dht::dht_node& d, core::time_point now) mutable {
+    return run_outcome<dht::cas_outcome>(std::forward<Token>(token), [key, fn = std::move(fn)](dht::dht_node& d, core::time_point now) mutable {
       return d.update(key, std::move(fn), now);
+    });
+  }
+
+  // Locks (docs/PROTOCOL.md 8.9). lock: a lease of `lease` on `key` with a fencing token above
+  // every earlier grant's (r.token), or errc::locked naming the holder (r.holder, r.remaining);
+  // count on it until r.expires_at at the latest and present r.token to whatever it guards.
+  // renew: the lease of grant `fencing_token` starts again (errc::not_lock_holder when it was
+  // taken over or released). unlock: frees the key. The lease must be 1 ms .. 24 h
+  // (std::invalid_argument, thrown by the call itself).
+  template <typename Token>
+  auto lock(core::node_id key, std::chrono::milliseconds lease, Token&& token) {
+    dht::check_lease(lease);
+    return run_outcome<dht::lock_outcome>(std::forward<Token>(token), [key, lease](dht::dht_node& d, core::time_point now) {
+      return d.lock(key, lease, now);
+    });
+  }
+  template <typename Token>
+  auto renew(core::node_id key, std::uint64_t fencing_token, std::chrono::milliseconds lease, Token&& token) {
+    dht::check_lease(lease);
+    return run_outcome<dht::lock_outcome>(std::forward<Token>(token), [key, fencing_token, lease](dht::dht_node& d, core::time_point now) {
+      return d.renew(key, fencing_token, lease, now);
+    });
+  }
+  template <typename Token>
+  auto unlock(core::node_id key, std::uint64_t fencing_token, Token&& token) {
+    return run_outcome<dht::lock_outcome>(std::forward<Token>(token), [key, fencing_token](dht::dht_node& d, core::time_point now) {
+      return d.unlock(key, fencing_token, now);
     });
   }
 
@@ -223,12 +252,13 @@ class dht_handle {
         token);
   }
 
-  template <typename Token, typename Start>
-  auto run_cas(Token&& token, Start start) {
-    return run<void(boost::system::error_code, dht::cas_outcome)>(
+  // An operation whose result is `Result`, or (another kind came back) just the error in one.
+  template <typename Result, typename Token, typename Start>
+  auto run_outcome(Token&& token, Start start) {
+    return run<void(boost::system::error_code, Result)>(
         std::forward<Token>(token), std::move(start), [](dht::dht_node::operation_done& done) {
-          if (auto* r = std::get_if<dht::cas_outcome>(&done.result)) return *r;
-          dht::cas_outcome failed;
+          if (auto* r = std::get_if<Result>(&done.result)) return *r;
+          Result failed;
           failed.ec = detail::error_of(done);
           return failed;
         });

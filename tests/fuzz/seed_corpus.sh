@@ -117,5 +117,12 @@ case "$name" in
     printf 'now' >>"$dir/conflict"
     echo "00000000000000021111111111111111111111111111111111111111111111111111111111111111" | unhex >"$dir/ballot"
     ;;
+  lock_record_fuzzer)
+    # A lock record held by 32 x 0x11 (token 1, lease 1,500 ms), a free one (token 7), and a lock
+    # refusal (holder 32 x 0x11, token 1, 250 ms left).
+    { printf 'kadnet-lock-1'; echo "0100000000000000011111111111111111111111111111111111111111111111111111111111111111000005dc" | unhex; } >"$dir/held"
+    { printf 'kadnet-lock-1'; echo "000000000000000007111111111111111111111111111111111111111111111111111111111111111100000000" | unhex; } >"$dir/free"
+    echo "11111111111111111111111111111111111111111111111111111111111111110000000000000001000000fa" | unhex >"$dir/refusal"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac

@@ -125,6 +125,20 @@ class dht_network {
     auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.update(key, std::move(fn), now); });
     return std::get<dht::cas_outcome>(wait(i, id).result);
   }
+  // Locks (dht_node::lock, renew, unlock), run until they finish.
+  dht::lock_outcome lock(std::size_t i, const core::node_id& key, std::chrono::milliseconds lease) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.lock(key, lease, now); });
+    return std::get<dht::lock_outcome>(wait(i, id).result);
+  }
+  dht::lock_outcome renew(std::size_t i, const core::node_id& key, std::uint64_t token,
+                          std::chrono::milliseconds lease) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.renew(key, token, lease, now); });
+    return std::get<dht::lock_outcome>(wait(i, id).result);
+  }
+  dht::lock_outcome unlock(std::size_t i, const core::node_id& key, std::uint64_t token) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.unlock(key, token, now); });
+    return std::get<dht::lock_outcome>(wait(i, id).result);
+  }
 
   // Starts an operation on node i without waiting for it (`begin` calls one of dht_node's
   // operations); its result lands in node(i).done. Safe to call from a run_until condition.
@@ -165,6 +179,10 @@ class dht_network {
     n.sessions.clear();
     drain();
   }
+
+  // Runs `f` at virtual time `t` (a test's own timer: a client that waits, then acts). `f` may
+  // start operations.
+  void at(core::time_point t, std::function<void()> f) { schedule(t, std::move(f)); }
 
   // Lets virtual time pass, running every deadline on the way.
   void advance(std::chrono::milliseconds d) { run_until(now_ + d, {}); }

@@ -104,6 +104,32 @@ TEST_P(DhtOverTransport, CompareAndSwapAndConcurrentUpdatesLoseNothing) {
   EXPECT_EQ(read.version, 1u + writers * rounds);
 }
 
+// Locks over real sessions: a grant, another node refused with `locked` naming the holder, unlock,
+// and the other node then gets it with a larger token.
+TEST_P(DhtOverTransport, LockRefusesOthersUntilUnlocked) {
+  using namespace std::chrono_literals;
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 6; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  const auto key = text_key("loopback lock");
+  auto [ec, granted] = wait<error_code, dht::lock_outcome>([&](auto h) { net.own_[1]->dht().lock(key, 60s, h); });
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(granted.token, 1u);
+  EXPECT_EQ(granted.holder, net.own_[1]->id());
+
+  auto [lec, refused] = wait<error_code, dht::lock_outcome>([&](auto h) { net.own_[4]->dht().lock(key, 60s, h); });
+  EXPECT_EQ(lec, make_error_code(core::errc::locked));
+  EXPECT_EQ(refused.holder, net.own_[1]->id());
+  EXPECT_EQ(refused.token, 1u);
+
+  auto [uec, released] = wait<error_code, dht::lock_outcome>([&](auto h) { net.own_[1]->dht().unlock(key, granted.token, h); });
+  ASSERT_FALSE(uec) << uec.message();
+  auto [nec, next] = wait<error_code, dht::lock_outcome>([&](auto h) { net.own_[4]->dht().lock(key, 60s, h); });
+  ASSERT_FALSE(nec) << nec.message();
+  EXPECT_EQ(next.token, 2u);
+  EXPECT_EQ(next.holder, net.own_[4]->id());
+}
+
 TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
   loopback_swarm net(GetParam());
   for (int i = 0; i < 6; ++i) net.add_dht();

@@ -241,6 +241,22 @@ void swarm::update(std::size_t i, const core::node_id& key, dht::update_function
       i, [&](dht::dht_node& d, time_point now) { return d.update(key, std::move(fn), now); }, std::move(done));
 }
 
+void swarm::lock(std::size_t i, const core::node_id& key, std::chrono::milliseconds lease, lock_done done) {
+  start_tracked<dht::lock_outcome>(
+      i, [&](dht::dht_node& d, time_point now) { return d.lock(key, lease, now); }, std::move(done));
+}
+
+void swarm::renew(std::size_t i, const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
+                  lock_done done) {
+  start_tracked<dht::lock_outcome>(
+      i, [&](dht::dht_node& d, time_point now) { return d.renew(key, token, lease, now); }, std::move(done));
+}
+
+void swarm::unlock(std::size_t i, const core::node_id& key, std::uint64_t token, lock_done done) {
+  start_tracked<dht::lock_outcome>(
+      i, [&](dht::dht_node& d, time_point now) { return d.unlock(key, token, now); }, std::move(done));
+}
+
 bool swarm::run_until(const std::function<bool()>& done, duration limit) {
   return net_.run_until(done, net_.now() + limit);
 }

@@ -67,6 +67,7 @@ class swarm {
   using get_done = std::function<void(const dht::get_result&)>;
   using put_done = std::function<void(const dht::put_outcome&)>;
   using cas_done = std::function<void(const dht::cas_outcome&)>;
+  using lock_done = std::function<void(const dht::lock_outcome&)>;
 
   explicit swarm(swarm_settings settings);
   ~swarm();
@@ -101,6 +102,11 @@ class swarm {
   void cas(std::size_t i, const core::node_id& key, std::uint64_t expected_version, byte_vector value,
            cas_done done);
   void update(std::size_t i, const core::node_id& key, dht::update_function fn, cas_done done);
+  // Locks (dht_node::lock, renew, unlock; PROTOCOL.md 8.9).
+  void lock(std::size_t i, const core::node_id& key, std::chrono::milliseconds lease, lock_done done);
+  void renew(std::size_t i, const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
+             lock_done done);
+  void unlock(std::size_t i, const core::node_id& key, std::uint64_t token, lock_done done);
 
   // --- the event loop (virtual time) ---
   // Runs until `done` holds (true) or `limit` of virtual time passed (false).
