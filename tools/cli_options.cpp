@@ -57,6 +57,9 @@ commands of `kadnet node`:
                            nodes only that change (a node lacking VERSION gets the
                            whole value). Reads KEY first (a get); if it is not at
                            VERSION, prints the version found and writes nothing
+  lock KEY SECONDS         take KEY's lock for SECONDS (1 .. 86400): prints the fencing
+                           token, or who holds it and for how much longer
+  unlock KEY TOKEN         release the lock this node holds under fencing token TOKEN
   find ID                  the k nodes closest to a NodeId (64 hex digits)
   shout TEXT               broadcast TEXT to every node of the network, signed by this
                            node; each node prints it once, with the hops it took

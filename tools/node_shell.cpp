@@ -229,6 +229,8 @@ class shell {
     if (command == "put") return put(words);
     if (command == "get") return get(words);
     if (command == "cas") return cas(words);
+    if (command == "lock") return lock(words);
+    if (command == "unlock") return unlock(words);
     if (command == "patch") return patch(words);
     if (command == "find") return find(words);
     if (command == "shout") return shout(words);
@@ -237,7 +239,7 @@ class shell {
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
     print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
-                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | patch KEY VERSION OFFSET REMOVE TEXT | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
+                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | lock KEY SECONDS | unlock KEY TOKEN | patch KEY VERSION OFFSET REMOVE TEXT | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
                           "buckets | peers | stats | help | quit");
   }
 
@@ -489,6 +491,55 @@ class shell {
                   "stored version " + std::to_string(r.version) + " on " + std::to_string(r.replicas) + " node(s) (" +
                       std::to_string(r.by_diff) + " by diff, " + std::to_string(r.by_whole) + " whole; " +
                       std::to_string(r.bytes_sent) + " bytes sent): " + value);
+  }
+
+  // The next word as a number, or an error naming `what` for `command`.
+  std::optional<std::uint64_t> number_word(std::istringstream& words, const char* command, const char* what,
+                                           const char* usage) {
+    std::string text;
+    if (!(words >> text)) {
+      print_.error(command, std::string("missing ") + what + "; usage: " + usage);
+      return std::nullopt;
+    }
+    std::uint64_t n = 0;
+    auto [end, problem] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (problem != std::errc{} || end != text.data() + text.size()) {
+      print_.error(command, std::string(what) + " '" + text + "' is not a number; usage: " + usage);
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  void lock(std::istringstream& words) {
+    const char* usage = "lock KEY SECONDS";
+    std::string key;
+    if (!(words >> key)) return print_.error("lock", std::string("missing KEY; usage: ") + usage);
+    auto seconds = number_word(words, "lock", "SECONDS", usage);
+    if (!seconds) return;
+    if (*seconds == 0 || *seconds > 24 * 3600) return print_.error("lock", "SECONDS must be 1 .. 86400; usage: " + std::string(usage));
+    auto [ec, r] = wait_for<boost::system::error_code, dht::lock_outcome>(
+        [&](auto cb) { node_.dht().lock(text_key(key), std::chrono::seconds(*seconds), cb); });
+    if (ec == core::errc::locked) {
+      return print_.result({{"cmd", "lock"}, {"ok", false}, {"error", ec.message()}, {"holder", r.holder.to_hex()},
+                            {"token", r.token}, {"remaining_ms", r.remaining.count()}},
+                           "locked by " + r.holder.to_hex() + " for " + std::to_string(r.remaining.count()) + " ms more");
+    }
+    if (ec) return print_.error("lock", ec.message());
+    print_.result({{"cmd", "lock"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"token", r.token}},
+                  "locked, fencing token " + std::to_string(r.token));
+  }
+
+  void unlock(std::istringstream& words) {
+    const char* usage = "unlock KEY TOKEN";
+    std::string key;
+    if (!(words >> key)) return print_.error("unlock", std::string("missing KEY; usage: ") + usage);
+    auto token = number_word(words, "unlock", "TOKEN", usage);
+    if (!token) return;
+    auto [ec, r] = wait_for<boost::system::error_code, dht::lock_outcome>(
+        [&](auto cb) { node_.dht().unlock(text_key(key), *token, cb); });
+    if (ec) return print_.error("unlock", ec.message());
+    print_.result({{"cmd", "unlock"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"token", r.token}},
+                  "unlocked (token " + std::to_string(r.token) + ")");
   }
 
   void find(std::istringstream& words) {

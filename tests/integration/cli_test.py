@@ -762,7 +762,7 @@ class UsageTest(KadnetTestCase):
             self.assertEqual(r.returncode, 0, args)
             for word in ("keygen", "node", "--listen", "--bootstrap", "--identity", "--compression",
                          "--timeout", "--json", "--inbox", "id", "ping", "send", "sendfile", "peers", "stats",
-                         "shout", "speak", "whisper", "cas", "help", "quit"):
+                         "shout", "speak", "whisper", "cas", "lock", "unlock", "help", "quit"):
                 self.assertIn(word, r.stdout, f"{args}: help does not mention {word}")
             for command in ("id", "ping URI|ID", "send URI|ID OPCODE TEXT", "sendfile URI|ID PATH", "peers",
                             "shout TEXT", "speak TEXT", "whisper ID TEXT", "cas KEY VERSION VALUE", "stats", "help",
@@ -1005,6 +1005,23 @@ class DhtCommandsTest(KadnetTestCase):
         self.assertEqual((r.get("ok"), r.get("version")), (True, 2), r)
         r = c.command("get counter")
         self.assertEqual((r.get("ok"), r.get("value"), r.get("version")), (True, "two", 2), r)
+
+        # A lock: granted with a fencing token, refused to another node naming the holder, released,
+        # then granted to the other with a larger token.
+        r = a.command("lock door 30")
+        self.assertEqual((r.get("ok"), r.get("token")), (True, 1), r)
+        r = b.command("lock door 30")
+        self.assertEqual((r.get("ok"), r.get("holder")), (False, a.id), r)
+        self.assertGreater(r.get("remaining_ms"), 0)
+        r = a.command("unlock door 1")
+        self.assertIs(r.get("ok"), True, r)
+        r = b.command("lock door 30")
+        self.assertEqual((r.get("ok"), r.get("token")), (True, 2), r)
+        for line, mention in [("lock", "missing KEY"), ("lock door", "missing SECONDS"), ("lock door soon", "not a number"),
+                              ("lock door 0", "1 .. 86400"), ("unlock door", "missing TOKEN")]:
+            r = a.command(line)
+            self.assertIs(r.get("ok"), False, f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
 
         for line, mention in [("cas", "missing KEY"), ("cas counter", "missing VERSION"),
                               ("cas counter two three", "'two' is not a number"), ("cas counter 2", "missing VALUE")]:
