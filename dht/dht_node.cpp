@@ -284,6 +284,16 @@ struct dht_node::impl {
 
   // --- operations ---
 
+  // Makes v a BEP 44 mutable item of this node: owner = us, signed over (key, version, value).
+  void sign_as_owner(stored_value& v) const {
+    wire::store signed_part;
+    signed_part.key = v.key;
+    signed_part.version = v.version;
+    signed_part.value = v.value;
+    v.owner = self.id();
+    v.sig = self.sign(wire::store_signed_bytes(signed_part));
+  }
+
   operation& new_op(op_kind kind, const core::node_id& target) {
     operation_id id = next_op++;
     operation& op = ops[id];
@@ -490,14 +500,7 @@ struct dht_node::impl {
                   : op.highest_version ? *op.highest_version + 1
                                        : 1;
       v.value = std::move(op.value);
-      if (op.options.signed_by_self) {
-        wire::store s;
-        s.key = v.key;
-        s.version = v.version;
-        s.value = v.value;
-        v.owner = self.id();
-        v.sig = self.sign(wire::store_signed_bytes(s));
-      }
+      if (op.options.signed_by_self) sign_as_owner(v);
     }
     std::chrono::seconds ttl = op.options.ttl.value_or(config.default_ttl);
     v.expires = now + ttl;
@@ -552,15 +555,7 @@ struct dht_node::impl {
     v.key = op.target;
     v.version = op.base_version + 1;
     v.value = std::move(op.value);
-    if (op.options.signed_by_self) {
-      // The signature covers the whole result, in the diff's STORE too.
-      wire::store signed_part;
-      signed_part.key = v.key;
-      signed_part.version = v.version;
-      signed_part.value = v.value;
-      v.owner = self.id();
-      v.sig = self.sign(wire::store_signed_bytes(signed_part));
-    }
+    if (op.options.signed_by_self) sign_as_owner(v);  // over the whole result, in the diff's STORE too
     std::chrono::seconds ttl = op.options.ttl.value_or(config.default_ttl);
     v.expires = now + ttl;
     op.version = v.version;
