@@ -72,15 +72,25 @@ wire::message_body cas_acceptor::prepare(const wire::store& s, std::optional<sto
     // Same version, other bytes: someone wrote this key outside compare-and-swap.
     return conflict(s, version, std::move(held->value));
   }
-  if (auto refused = leased(s.key, from, now)) return *refused;
+  auto promised = promise(s, slot, from, now);
+  if (auto* refusal = std::get_if<wire::message_body>(&promised)) return std::move(*refusal);
+  slot_state* st = std::get<slot_state*>(promised);
+  wire::ack a{store_opcode, {}};
+  encode_promise(cas_promise{st->accepted}, a.data);
+  return a;
+}
+
+std::variant<cas_acceptor::slot_state*, wire::message_body> cas_acceptor::promise(const wire::store& s,
+                                                                                  std::uint64_t slot,
+                                                                                  const core::node_id* from,
+                                                                                  core::time_point now) {
+  if (auto refused = leased(s.key, from, now)) return wire::message_body{*refused};
   slot_state* st = open_slot(s.key, slot, now);
   if (!st) return make_nack(put_result::quota_full);
   ballot b = ballot_of(s);
   if (st->promised && b < *st->promised) return outbid(*st->promised);
   st->promised = b;
-  wire::ack a{store_opcode, {}};
-  encode_promise(cas_promise{st->accepted}, a.data);
-  return a;
+  return st;
 }
 
 wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stored_value> held,
@@ -93,13 +103,10 @@ wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stor
     encode_version(version, data);
     return refuse(wire::nack_code::not_found, "the version before the slot is not held here", std::move(data));
   }
-  if (auto refused = leased(s.key, from, now)) return *refused;
-  slot_state* st = open_slot(s.key, slot, now);
-  if (!st) return make_nack(put_result::quota_full);
-  ballot b = ballot_of(s);
-  if (st->promised && b < *st->promised) return outbid(*st->promised);
-  st->promised = b;
-  st->accepted = accepted_proposal{b, s.consensus->proposal, s.value};
+  auto promised = promise(s, slot, from, now);
+  if (auto* refusal = std::get_if<wire::message_body>(&promised)) return std::move(*refusal);
+  slot_state* st = std::get<slot_state*>(promised);
+  st->accepted = accepted_proposal{*st->promised, s.consensus->proposal, s.value};
   return wire::ack{store_opcode, {}};
 }
 

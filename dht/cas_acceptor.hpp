@@ -35,6 +35,7 @@
 #include <deque>
 #include <optional>
 #include <unordered_map>
+#include <variant>
 
 #include "core/node_id.hpp"
 #include "core/rpc_tracker.hpp"
@@ -86,6 +87,10 @@ class cas_acceptor {
   slot_state* find_or_make(const core::node_id& key, core::time_point now);
   // The same, with its open slot moved to `slot` (what was promised for another slot is over).
   slot_state* open_slot(const core::node_id& key, std::uint64_t slot, core::time_point now);
+  // Promises ballot `s` for `slot` (opening it): the slot, or the refusal (a live lease of
+  // another node, no room for the key's state, a higher ballot promised already).
+  std::variant<slot_state*, core::wire::message_body> promise(const core::wire::store& s, std::uint64_t slot,
+                                                              const core::node_id* from, core::time_point now);
   static void close_slot(slot_state& st);
   bool make_room(core::time_point now);
   void remember(slot_state& st, std::uint64_t version, const proposal_id& proposal);
