@@ -457,7 +457,8 @@ class shell {
       if (problem != std::errc{} || end != text.data() + text.size())
         return print_.error("patch", std::string(names[i]) + " '" + text + "' is not a number" + usage);
     }
-    const auto [version, offset, remove] = numbers;
+    // Plain names, not a structured binding: the lambdas below capture them (clang 14 cannot).
+    const std::uint64_t version = numbers[0], offset = numbers[1], remove = numbers[2];
     std::string text;
     if (words.peek() == ' ') words.get();  // one separator; the rest, spaces included, is TEXT
     std::getline(words, text);
