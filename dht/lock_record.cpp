@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 namespace kadnet::dht {
@@ -96,6 +97,9 @@ lock_step acquire_step(const std::optional<byte_vector>& current, const core::no
   auto read = read_current(current);
   if (auto* e = std::get_if<errc>(&read)) return *e;
   const auto& rec = std::get<std::optional<lock_record>>(read);
+  // No token lies above the largest (only a forged or runaway record holds it): the key cannot be
+  // taken as a lock any more, rather than its token wrapping round to reuse old ones.
+  if (rec && rec->token == std::numeric_limits<std::uint64_t>::max()) return errc::not_a_lock;
   // Whether a held lease is over is the replicas' call, not ours (our clock says nothing about
   // when they committed it): propose, and they refuse with `locked` while it runs.
   return lock_record{true, rec ? rec->token + 1 : 1, self, lease};

@@ -3,6 +3,8 @@
 // reads), including the acceptor refusing another node's prepare while a lease runs.
 #include "dht/lock_record.hpp"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -112,6 +114,10 @@ TEST(LockRules, AcquireTakesTheNextTokenWhateverTheLeaseLooksLike) {
   EXPECT_EQ(std::get<lock_record>(acquire_step(bytes_of(held_by(bob, 5)), alice, 3s)), held_by(alice, 6, 3s));
   EXPECT_EQ(std::get<lock_record>(acquire_step(bytes_of(held_by(alice, 5)), alice, 3s)), held_by(alice, 6, 3s));
   EXPECT_EQ(std::get<errc>(acquire_step(byte_vector{1, 2, 3}, alice, 3s)), errc::not_a_lock);
+  // The largest token has no successor: refused, never wrapped round to token 0 (found by
+  // lock_record_fuzzer).
+  EXPECT_EQ(std::get<errc>(acquire_step(bytes_of(held_by(bob, std::numeric_limits<std::uint64_t>::max())), alice, 3s)),
+            errc::not_a_lock);
 }
 
 TEST(LockRules, OnlyTheHolderOfThatTokenRenewsOrReleases) {
