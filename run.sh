@@ -44,7 +44,8 @@ usage: ./run.sh COMMAND [ARGS]
                    broadcast [--nodes 1000,10000] [--json] (SHOUT's tree against flooding on
                    the simulated network: coverage, copies, bytes, hops, time),
                    atomic [--clients 1,8,32] [--loss P] [--json] (compare-and-swap updates
-                   of one counter by contending clients on the simulated network)
+                   of one counter by contending clients on the simulated network, patch against
+                   put bytes, and lock/unlock latency uncontended and with --lock-clients 8)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
@@ -212,6 +213,7 @@ case "$cmd" in
         ;;
       atomic)
         # ./run.sh bench atomic [--nodes 64] [--clients 1,8,32] [--updates 20] [--loss P] [--json]
+        # [--lock-cycles 50] [--lock-clients 8] [--lock-rounds 10] [--hold-ms 100]
         "$BUILD_DIR/bin/kadnet_bench_atomic" "$@"
         ;;
       micro)

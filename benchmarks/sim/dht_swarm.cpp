@@ -105,6 +105,16 @@ void dht_swarm::patch(std::uint32_t i, const core::node_id& key, std::uint64_t b
   expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::patch_outcome>(e.result)); });
 }
 
+void dht_swarm::lock(std::uint32_t i, const core::node_id& key, std::chrono::milliseconds lease, lock_done done) {
+  auto op = nodes_[i].dht.lock(key, lease, net_.now());
+  expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::lock_outcome>(e.result)); });
+}
+
+void dht_swarm::unlock(std::uint32_t i, const core::node_id& key, std::uint64_t token, lock_done done) {
+  auto op = nodes_[i].dht.unlock(key, token, net_.now());
+  expect(i, op, [done = std::move(done)](auto& e) { done(std::get<dht::lock_outcome>(e.result)); });
+}
+
 void dht_swarm::kill(std::uint32_t i) {
   net_.set_down(i, true);
   if (nodes_[i].timer != 0) net_.cancel(nodes_[i].timer);

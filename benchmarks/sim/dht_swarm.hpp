@@ -16,6 +16,7 @@
 //
 // Determinism: one std::mt19937_64 (seeded) makes the identities and feeds every node's random
 // source; with the network's own seeded generator, a seed fixes the whole run.
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -57,6 +58,7 @@ class dht_swarm {
   using shout_done = std::function<void(const dht::shout_outcome&)>;
   using cas_done = std::function<void(const dht::cas_outcome&)>;
   using patch_done = std::function<void(const dht::patch_outcome&)>;
+  using lock_done = std::function<void(const dht::lock_outcome&)>;
   // Called for every shout a node delivers, when it delivers it.
   using delivery_fn = std::function<void(std::uint32_t node, const dht::shout_delivery&)>;
 
@@ -78,6 +80,9 @@ class dht_swarm {
   void update(std::uint32_t i, const core::node_id& key, dht::update_function fn, cas_done done);
   void patch(std::uint32_t i, const core::node_id& key, std::uint64_t base_version, byte_span base_value,
              byte_vector next_value, patch_done done);
+  // Locks (dht_node::lock, unlock; PROTOCOL.md 8.9).
+  void lock(std::uint32_t i, const core::node_id& key, std::chrono::milliseconds lease, lock_done done);
+  void unlock(std::uint32_t i, const core::node_id& key, std::uint64_t token, lock_done done);
   void on_delivery(delivery_fn f) { on_delivery_ = std::move(f); }
   // The node dies silently: its endpoint goes down; others learn it only by its silence.
   void kill(std::uint32_t i);
