@@ -173,7 +173,9 @@ void cas_proposer::on_current(versioned_value current) {
 
 void cas_proposer::on_read_reply(const core::reply& r) {
   find_value_reply reply;
-  if (r.ec || decode_find_value_reply(r.data, reply, settings_.max_value_size)) {
+  // status 2 answers only a listen request: from a read it is a broken reply.
+  if (r.ec || decode_find_value_reply(r.data, reply, settings_.max_value_size) ||
+      std::holds_alternative<wire_current>(reply)) {
     ++no_;
     return;
   }

@@ -64,6 +64,11 @@ void encode_find_value_reply(const find_value_reply& reply, byte_vector& out) {
     write_contacts(*contacts, w);
     return;
   }
+  if (const auto* current = std::get_if<wire_current>(&reply)) {
+    w.u8(2);
+    w.u64(current->version);
+    return;
+  }
   const auto& v = std::get<wire_value>(reply);
   assert(v.owner.has_value() == v.sig.has_value());
   w.u8(1);
@@ -88,6 +93,13 @@ boost::system::error_code decode_find_value_reply(byte_span in, find_value_reply
     if (auto ec = read_contacts(r, contacts)) return ec;
     if (!r.empty()) return errc::trailing_bytes;
     out = std::move(contacts);
+    return {};
+  }
+  if (status == 2) {
+    wire_current current;
+    if (!r.u64(current.version)) return errc::truncated;
+    if (!r.empty()) return errc::trailing_bytes;
+    out = current;
     return {};
   }
   if (status != 1) return errc::bad_field;

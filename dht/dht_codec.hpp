@@ -45,8 +45,16 @@ boost::system::error_code decode_contacts(byte_span in, std::vector<wire_contact
 // max_value_size before the bytes are read. errc::truncated or too_large.
 boost::system::error_code read_value(byte_reader& r, std::size_t max_value_size, byte_vector& out);
 
-// FIND_VALUE's ACK data: status (1) = 0 | contacts, or status = 1 | value record.
-using find_value_reply = std::variant<std::vector<wire_contact>, wire_value>;
+// The answer to a listen request (FIND_VALUE with a listen block, PROTOCOL.md 8.10) from a node
+// that holds exactly the version the subscriber said it knows: the value is not sent again.
+struct wire_current {
+  std::uint64_t version = 0;
+  friend bool operator==(const wire_current&, const wire_current&) = default;
+};
+
+// FIND_VALUE's ACK data: status (1) = 0 | contacts, status = 1 | value record, or (listen only)
+// status = 2 | version (u64).
+using find_value_reply = std::variant<std::vector<wire_contact>, wire_value, wire_current>;
 void encode_find_value_reply(const find_value_reply& reply, byte_vector& out);
 boost::system::error_code decode_find_value_reply(byte_span in, find_value_reply& out,
                                                   std::size_t max_value_size);

@@ -27,11 +27,14 @@ constexpr std::size_t max_maintenance_queue = 1024;
 // only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
 constexpr std::size_t max_pending_requests = 1u << 16;
 
-enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas, patch };
-// store_diff: a patched STORE (its NACK may call for the whole value).
-enum class request_kind { lookup, store, store_quiet, store_diff, ping, shout, probe, cas };
+enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas, patch, listen, listen_refresh };
+// store_diff: a patched STORE (its NACK may call for the whole value). listen: a registration
+// (FIND_VALUE with a listen block); notify: a notification to a listener (8.10).
+enum class request_kind { lookup, store, store_quiet, store_diff, ping, shout, probe, cas, listen, listen_cancel, notify };
 
-bool reported(op_kind k) { return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair; }
+bool reported(op_kind k) {
+  return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair && k != op_kind::listen_refresh;
+}
 bool is_maintenance(op_kind k) { return k == op_kind::refresh || k == op_kind::republish; }
 bool sends_find_value(op_kind k) {
   return k == op_kind::get || k == op_kind::put || k == op_kind::republish;
@@ -141,7 +144,8 @@ struct dht_node::impl {
        std::function<void(mutable_byte_span)> random_)
       : self(self_), config(std::move(config_)), values(store),
         table(self_.id(), config.routing), random(std::move(random_)),
-        acceptor(store, cas_acceptor_limits{.max_value_size = config.limits.max_value_size}) {
+        acceptor(store, cas_acceptor_limits{.max_value_size = config.limits.max_value_size}),
+        listeners(config.listen.limits), watches(patch_limits{.max_value = config.limits.max_value_size}) {
     if (!random) random = sodium_random();
     acceptor.set_guard(&leases);
     // The lookup's k is the replication factor and the reply size; keep them one number.
@@ -156,6 +160,13 @@ struct dht_node::impl {
   lease_guard leases;     // lock leases as this replica counts them (8.9)
   cas_acceptor acceptor;  // this node's part in deciding its keys' versions
   std::uint64_t last_round = 0;  // the last ballot round a proposer of this node took
+  listener_registry listeners;   // other nodes listening to keys this node holds (8.10)
+  key_watches watches;           // keys this node listens to
+  struct notification {
+    core::node_id key;
+    std::uint64_t version;
+  };
+  std::unordered_map<request_token, notification> notifications;  // notify STOREs in flight
   // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
   std::unique_ptr<broadcaster> broadcasts;
 
@@ -225,6 +236,7 @@ struct dht_node::impl {
       return a;
     }
     if (const auto* f = std::get_if<wire::find_value>(&m.body)) {
+      if (f->listen) return listen_request(from, *f, now);
       wire::ack a{m.opcode, {}};
       if (auto held = values.get(f->key, now)) {
         wire::store s = to_store(*held, now);
@@ -236,9 +248,13 @@ struct dht_node::impl {
       return a;
     }
     if (const auto* s = std::get_if<wire::store>(&m.body)) {
-      auto reply = store_request(from, *s, now);
+      if (s->notify) return watches.on_notify(from, *s, now);
+      auto before = watched(s->key) ? values.get(s->key, now) : std::nullopt;
+      std::optional<value_patch> diff;
+      auto reply = store_request(from, *s, now, diff);
       // A lock record that arrived (any phase, a plain STORE, replication) is dated now.
       if (s->value.size() == lock_record_size) leases.observe(values.get(s->key, now), now);
+      if (watched(s->key)) changed(s->key, before, std::move(diff), now);
       return reply;
     }
     if (std::holds_alternative<wire::shout>(m.body)) {
@@ -251,11 +267,13 @@ struct dht_node::impl {
 
   // A STORE: the compare-and-swap phases go to the acceptor; a plain one to the store, unless a
   // lease of another node covers the key (8.9).
-  wire::message_body store_request(const core::node_id& from, const wire::store& s, core::time_point now) {
+  // `applied_diff` receives the diff a patched STORE applied, for listeners.
+  wire::message_body store_request(const core::node_id& from, const wire::store& s, core::time_point now,
+                                   std::optional<value_patch>& applied_diff) {
     if (s.consensus) return acceptor.handle(s, from, now);
     if (auto refused = leases.check(from, values.get(s.key, now), now)) return *refused;
-    // A patched write's applied diff (w.diff) is where listeners will take the change from.
     store_write w = write_store(values, s, patch_limits{.max_value = config.limits.max_value_size}, now);
+    applied_diff = std::move(w.diff);
     if (accepted(w.result)) return wire::ack{static_cast<std::uint8_t>(wire::opcode::store), {}};
     wire::nack n = make_nack(w.result);
     // The held version (0: none), so that a patch's sender knows why its base did not fit.
@@ -397,6 +415,10 @@ struct dht_node::impl {
       case op_kind::patch:
         start_patch_stores(op, now);
         return;
+      case op_kind::listen:
+      case op_kind::listen_refresh:
+        start_registrations(op, now);
+        return;
     }
   }
 
@@ -515,8 +537,10 @@ struct dht_node::impl {
     stored_value local = v;
     local.original = true;
     // Our own copy obeys the leases this node counts, as a peer's STORE would (8.9).
-    const bool leased = leases.check(self.id(), values.get(v.key, now), now).has_value();
+    const auto before = values.get(v.key, now);
+    const bool leased = leases.check(self.id(), before, now).has_value();
     const bool kept = !leased && accepted(values.put(local, now));
+    if (kept && watched(v.key)) changed(v.key, before, std::nullopt, now);
     if (self_counts) {
       if (kept) ++op.replicas;
       else if (!op.first_refusal) op.first_refusal = leased ? core::errc::locked : core::errc::store_refused;
@@ -565,7 +589,9 @@ struct dht_node::impl {
                              self.id().distance(v.key) < targets.back().id.distance(v.key);
     stored_value local = v;
     local.original = true;
+    const auto before = watched(v.key) ? values.get(v.key, now) : std::nullopt;
     put_result lr = values.put(std::move(local), now);
+    if (accepted(lr) && watched(v.key)) changed(v.key, before, op.diff ? decoded_diff(*op.diff) : std::nullopt, now);
     if (self_counts) {
       if (accepted(lr)) ++op.replicas;
       else if (!op.first_refusal) op.first_refusal = core::errc::store_refused;
@@ -692,7 +718,8 @@ struct dht_node::impl {
       return;
     }
     find_value_reply reply;
-    if (decode_find_value_reply(r.data, reply, config.limits.max_value_size)) {
+    if (decode_find_value_reply(r.data, reply, config.limits.max_value_size) ||
+        std::holds_alternative<wire_current>(reply)) {  // status 2 answers only a listen request
       search.on_failure(from);
       return;
     }
@@ -722,6 +749,166 @@ struct dht_node::impl {
       if (op.holders.size() < 4 * k()) op.holders.emplace_back(asked, v.version);
       search.on_reply(from, {}, now);
     }
+  }
+
+  // --- listening (8.10) ---
+
+  // Whether a write to `key` concerns anyone: a node listening here, or this node itself.
+  bool watched(const core::node_id& key) const {
+    return listeners.has_listeners(key) || watches.watching(key);
+  }
+
+  std::optional<value_patch> decoded_diff(const byte_vector& encoded) const {
+    value_patch p;
+    if (decode_patch(encoded, patch_limits{.max_value = config.limits.max_value_size}, p)) return std::nullopt;
+    return p;
+  }
+
+  contact contact_for(const core::node_id& id) const {
+    if (auto c = table.find(id)) return *c;
+    contact bare;
+    bare.id = id;
+    return bare;
+  }
+
+  // The store's value of `key` may have moved on from `before`: tell this node's own
+  // subscriptions and the nodes listening here. The change travels as a diff when the write was
+  // one, or when the two versions are consecutive and a diff is smaller than the value.
+  void changed(const core::node_id& key, const std::optional<stored_value>& before,
+               std::optional<value_patch> diff, core::time_point now) {
+    auto held = values.get(key, now);
+    if (!held || (before && held->version <= before->version)) return;
+    const bool consecutive = before && before->version + 1 == held->version;
+    if (!consecutive) diff.reset();
+    if (!diff && consecutive) {
+      value_patch made = make_patch(before->value, held->value);
+      if (encoded_size(made) < held->value.size()) diff = std::move(made);
+    }
+    if (key_watch* w = watches.find(key)) watches.offer(*w, *held, diff, now);
+    for (listener& l : listeners.live(key, now)) notify(l, *held, diff, now);
+  }
+
+  // Sends `l` version v: as a diff when it holds the version before, else whole.
+  void notify(listener& l, const stored_value& v, const std::optional<value_patch>& diff, core::time_point now) {
+    if (l.subscriber == self.id() || pending_requests.size() >= max_pending_requests) return;
+    wire::store s = to_store(v, now);
+    if (s.ttl_seconds == 0) return;
+    s.notify = true;
+    if (diff && l.known_version + 1 == v.version) {
+      s.value.clear();
+      encode_patch(*diff, s.value);
+      s.patch = true;
+    }
+    auto token = send(request_kind::notify, 0, contact_for(l.subscriber), std::move(s), now);
+    notifications.emplace(token, notification{v.key, v.version});
+    // Messages on a session arrive in order, so the next version may be a diff against this one;
+    // a NACK version_conflict corrects the guess.
+    l.known_version = v.version;
+  }
+
+  void notify_reply(request_token token, const pending& p, const core::reply& r, bool dead, core::time_point now) {
+    auto it = notifications.find(token);
+    if (it == notifications.end()) return;
+    notification n = it->second;
+    notifications.erase(it);
+    if (!r.ec) return listeners.acknowledged(n.key, p.to.id, n.version);
+    if (r.ec != core::errc::nack) {
+      if (dead || r.ec == core::errc::timeout) listeners.failed(n.key, p.to.id);
+      return;
+    }
+    if (r.code == wire::nack_code::not_found) return listeners.remove(n.key, p.to.id);
+    std::uint64_t held = 0;
+    if (r.code != wire::nack_code::version_conflict || decode_version(r.data, held)) return;
+    // It lacked the diff's base: it gets the version held now, whole.
+    auto current = values.get(n.key, now);
+    for (listener& l : listeners.live(n.key, now)) {
+      if (l.subscriber != p.to.id) continue;
+      l.known_version = held;
+      if (current && current->version > held) notify(l, *current, std::nullopt, now);
+    }
+  }
+
+  // A FIND_VALUE with a listen block: (re)subscribes `from`, and answers with what this node holds
+  // — nothing sent again when the subscriber already knows the version.
+  wire::message_body listen_request(const core::node_id& from, const wire::find_value& f, core::time_point now) {
+    auto result = listeners.subscribe(f.key, from, *f.listen, now);
+    const auto opcode = static_cast<std::uint8_t>(wire::opcode::find_value);
+    if (result == listener_registry::subscribe_result::full)
+      return wire::nack{opcode, wire::nack_code::quota_full, "too many listeners", {}};
+    wire::ack a{opcode, {}};
+    if (result == listener_registry::subscribe_result::cancelled) return a;
+    auto held = values.get(f.key, now);
+    // The reply carries the version held, so the subscriber's next notification can be a diff.
+    if (held) listeners.acknowledged(f.key, from, held->version);
+    if (!held) {
+      encode_find_value_reply(std::vector<wire_contact>{}, a.data);
+    } else if (held->version == f.listen->known_version) {
+      encode_find_value_reply(wire_current{held->version}, a.data);
+    } else {
+      wire::store s = to_store(*held, now);
+      encode_find_value_reply(wire_value{s.version, s.ttl_seconds, held->owner, held->sig, std::move(s.value)}, a.data);
+    }
+    return a;
+  }
+
+  // The lookup of a watched key found its closest nodes: register at the nearest few.
+  void start_registrations(operation& op, core::time_point now) {
+    auto targets = op.search->closest_answered();
+    op.stats = to_stats(op.search->get_stats());
+    op.search.reset();
+    key_watch* w = watches.find(op.target);
+    if (!w) return complete(op, listen_outcome{op.id, boost::system::errc::make_error_code(boost::system::errc::operation_canceled), 0, op.stats});
+    std::erase_if(targets, [&](const contact& c) { return c.id == self.id(); });
+    if (targets.size() > config.listen.replicas) targets.resize(config.listen.replicas);
+    wire::listen_request request{static_cast<std::uint32_t>(config.listen.lease.count()),
+                                 w->latest ? w->latest->version : 0};
+    for (const contact& c : targets) {
+      send(request_kind::listen, op.id, c, wire::find_value{op.target, request}, now);
+      ++op.stores_outstanding;
+      ++op.stats.messages;
+    }
+    if (op.stores_outstanding == 0) finish_registrations(op, now);
+  }
+
+  void registration_reply(operation& op, const pending& p, const core::reply& r, core::time_point now) {
+    key_watch* w = watches.find(op.target);
+    if (!r.ec && w) {
+      auto lease = std::min(config.listen.lease, config.listen.limits.max_lease);
+      w->replicas[p.to.id] = p.sent + lease;
+      ++op.replicas;
+      find_value_reply reply;
+      if (!decode_find_value_reply(r.data, reply, config.limits.max_value_size))
+        if (auto* held = std::get_if<wire_value>(&reply)) {
+          stored_value v = from_store(wire::store{op.target, held->version, held->ttl_seconds,
+                                                  held->owner ? std::optional(wire::store_owner{*held->owner, *held->sig})
+                                                              : std::nullopt,
+                                                  std::move(held->value)},
+                                      now);
+          if (held->ttl_seconds > 0) watches.offer(*w, std::move(v), std::nullopt, now);
+        }
+    } else if (r.ec && !op.first_refusal) {
+      op.first_refusal = r.ec;
+    }
+    if (--op.stores_outstanding == 0) finish_registrations(op, now);
+  }
+
+  // A subscription whose first registration reached nobody is over.
+  void finish_registrations(operation& op, core::time_point now) {
+    listen_outcome o{op.id, {}, op.replicas, op.stats};
+    if (op.replicas == 0) o.ec = op.first_refusal ? op.first_refusal : core::make_error_code(core::errc::not_connected);
+    const bool over = op.kind == op_kind::listen && op.replicas == 0;
+    const operation_id id = op.id;
+    complete(op, std::move(o));
+    if (over) end_subscription(id, now);
+  }
+
+  bool end_subscription(operation_id subscription, core::time_point now) {
+    auto gone = watches.remove(subscription);
+    if (!gone) return false;
+    for (const core::node_id& replica : gone->replicas)
+      send(request_kind::listen_cancel, 0, contact_for(replica), wire::find_value{gone->key, wire::listen_request{0, 0}},
+           now);
+    return true;
   }
 
   // --- maintenance ---
@@ -796,6 +983,8 @@ struct dht_node::impl {
       replicate(now);
       next_replicate = now + config.replicate_interval;
     }
+    for (const core::node_id& key : watches.due(now, config.listen.refresh))
+      start_lookup(new_op(op_kind::listen_refresh, key), now);
     start_maintenance(now);
   }
 
@@ -808,6 +997,7 @@ struct dht_node::impl {
     fold(table.next_refresh());
     fold(next_republish);
     fold(next_replicate);
+    fold(watches.next_refresh());
     for (const auto& [id, op] : ops) fold(op.wake);
     return d;
   }
@@ -856,7 +1046,15 @@ struct dht_node::impl {
           if (!decode_contacts(r.data, contacts)) learn_contacts(contacts, now);
         }
         break;
+      case request_kind::listen:
+        if (op == ops.end()) return;
+        registration_reply(op->second, p, r, now);
+        break;
+      case request_kind::notify:
+        notify_reply(token, p, r, dead, now);
+        break;
       case request_kind::store_quiet:
+      case request_kind::listen_cancel:
       case request_kind::ping:
         break;
     }
@@ -1019,6 +1217,21 @@ operation_id dht_node::shout(byte_vector payload, core::time_point now) {
   impl_->flush_shouts(now);
   return id;
 }
+
+operation_id dht_node::listen(const core::node_id& key, core::time_point now) {
+  impl_->arm(now);
+  auto& op = impl_->new_op(op_kind::listen, key);
+  operation_id id = op.id;
+  impl_->watches.add(key, id, now + impl_->config.listen.refresh);
+  impl_->start_lookup(op, now);
+  return id;
+}
+
+bool dht_node::cancel(operation_id subscription, core::time_point now) {
+  return impl_->end_subscription(subscription, now);
+}
+
+std::optional<listen_delivery> dht_node::poll_listen() { return impl_->watches.poll(); }
 
 std::optional<shout_delivery> dht_node::poll_shout() {
   if (!impl_->broadcasts) return std::nullopt;

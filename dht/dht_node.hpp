@@ -34,6 +34,8 @@
 #include "dht/broadcast.hpp"
 #include "dht/cas_proposer.hpp"
 #include "dht/contact.hpp"
+#include "dht/key_watches.hpp"
+#include "dht/listener_registry.hpp"
 #include "dht/lock_ops.hpp"
 #include "dht/lookup.hpp"
 #include "dht/routing_table.hpp"
@@ -47,6 +49,15 @@ namespace kadnet::dht {
 using operation_id = std::uint64_t;
 using request_token = std::uint64_t;
 
+// Listening (docs/PROTOCOL.md 8.10): how a subscription keeps replicas listening for it, and what
+// this node keeps for other nodes' subscriptions.
+struct listen_config {
+  std::size_t replicas = 4;            // closest nodes a subscription registers at (OpenDHT's LISTEN_NODES)
+  std::chrono::seconds lease{180};     // asked of each; cut to the replica's limits.max_lease
+  std::chrono::seconds refresh{60};    // lookup and registration again: follows a changing replica set
+  listen_limits limits;                // this node as a replica: listeners kept
+};
+
 struct dht_config {
   routing_table_config routing;
   lookup_config lookup;                 // k, alpha, slot timeout, disjoint paths
@@ -58,6 +69,7 @@ struct dht_config {
   std::chrono::milliseconds replicate_interval{default_republish_interval};
   broadcast_config broadcast;           // SHOUT (dht/broadcast.hpp)
   cas_config cas;                       // compare-and-swap attempts and backoff (dht/cas_proposer.hpp)
+  listen_config listen;                 // subscriptions to keys (PROTOCOL.md 8.10)
 };
 
 // How a put wants its value stored.
@@ -112,6 +124,15 @@ struct patch_outcome {
   std::size_t bytes_sent = 0;    // STORE messages sent, diffs and whole values (lookups not counted)
 };
 
+struct listen_outcome {
+  operation_id subscription = 0;  // what cancel takes
+  boost::system::error_code ec;  // clear when at least one replica took the subscription (it then
+                                 // lives until cancel); else not_connected or the refusal's error,
+                                 // and the subscription is over
+  std::size_t replicas = 0;      // nodes that ACKed the registration
+  lookup_stats stats;
+};
+
 struct shout_outcome {
   boost::system::error_code ec;  // clear when at least one node took the shout, else not_connected
   std::uint64_t sequence = 0;    // the shout's (origin, sequence) name
@@ -128,7 +149,8 @@ class dht_node {
   };
   struct operation_done {
     operation_id id;
-    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, patch_outcome, lock_outcome>
+    std::variant<find_node_result, get_result, put_outcome, shout_outcome, cas_outcome, patch_outcome, lock_outcome,
+                 listen_outcome>
         result;
   };
 
@@ -194,6 +216,17 @@ class dht_node {
   operation_id renew(const core::node_id& key, std::uint64_t token, std::chrono::milliseconds lease,
                      core::time_point now);
   operation_id unlock(const core::node_id& key, std::uint64_t token, core::time_point now);
+  // Listening (docs/PROTOCOL.md 8.10): subscribes to new versions of `key`. The returned id names
+  // the subscription: poll_listen() hands it every version newer than the last one it handed
+  // over, in increasing order, whole and with its diff when the change travelled as one —
+  // starting with the version the replicas hold now, if any. The nodes closest to the key
+  // notify it; the subscription registers again every listen_config::refresh (a lookup each
+  // time), so it follows the replica set as nodes join and leave. Its first registration ends as
+  // a listen_outcome under the same id; when no replica took it, the subscription is over.
+  operation_id listen(const core::node_id& key, core::time_point now);
+  // Ends a subscription (the replicas are told when it was the key's last); false when unknown.
+  bool cancel(operation_id subscription, core::time_point now);
+  std::optional<listen_delivery> poll_listen();
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);

@@ -60,6 +60,9 @@ commands of `kadnet node`:
   lock KEY SECONDS         take KEY's lock for SECONDS (1 .. 86400): prints the fencing
                            token, or who holds it and for how much longer
   unlock KEY TOKEN         release the lock this node holds under fencing token TOKEN
+  listen KEY               print every new version of KEY as it is written (first the one
+                           held now), with the change when it travelled as a diff
+  unlisten KEY             stop listening to KEY
   find ID                  the k nodes closest to a NodeId (64 hex digits)
   shout TEXT               broadcast TEXT to every node of the network, signed by this
                            node; each node prints it once, with the hops it took

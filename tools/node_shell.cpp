@@ -232,6 +232,8 @@ class shell {
     if (command == "lock") return lock(words);
     if (command == "unlock") return unlock(words);
     if (command == "patch") return patch(words);
+    if (command == "listen") return listen(words);
+    if (command == "unlisten") return unlisten(words);
     if (command == "find") return find(words);
     if (command == "shout") return shout(words);
     if (command == "speak") return speak(words);
@@ -239,7 +241,7 @@ class shell {
     if (command == "buckets") return buckets();
     if (command == "stats") return stats();
     print_.error(command, "unknown command; usage: id | ping URI|ID | send URI|ID OPCODE TEXT | sendfile URI|ID PATH | "
-                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | lock KEY SECONDS | unlock KEY TOKEN | patch KEY VERSION OFFSET REMOVE TEXT | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
+                          "put KEY VALUE | get KEY | cas KEY VERSION VALUE | lock KEY SECONDS | unlock KEY TOKEN | patch KEY VERSION OFFSET REMOVE TEXT | listen KEY | unlisten KEY | find ID | shout TEXT | speak TEXT | whisper ID TEXT | "
                           "buckets | peers | stats | help | quit");
   }
 
@@ -543,6 +545,43 @@ class shell {
                   "unlocked (token " + std::to_string(r.token) + ")");
   }
 
+  // listen KEY: every new version is printed as it arrives (on the node's strand), until unlisten.
+  void listen(std::istringstream& words) {
+    std::string key;
+    if (!(words >> key)) return print_.error("listen", "missing KEY; usage: listen KEY");
+    if (subscriptions_.contains(key)) return print_.error("listen", "already listening to '" + key + "'");
+    auto on_version = [this, key](const dht::listen_delivery& d) {
+      std::string value = printable(d.value.value);
+      json::object fields{{"event", "version"}, {"key", key}, {"version", d.value.version}, {"value", value}};
+      std::string change;
+      if (d.diff) {
+        std::size_t inserted = 0;
+        for (const auto& s : d.diff->splices) inserted += s.inserted.size();
+        fields["diff_splices"] = d.diff->splices.size();
+        change = " (a diff: " + std::to_string(d.diff->splices.size()) + " splice(s), " + std::to_string(inserted) +
+                 " byte(s) inserted)";
+      }
+      print_.result(std::move(fields), key + " version " + std::to_string(d.value.version) + ": " + value + change);
+    };
+    auto [ec, r] = wait_for<boost::system::error_code, dht::listen_outcome>(
+        [&](auto cb) { node_.dht().listen(text_key(key), on_version, cb); });
+    if (ec) return print_.error("listen", ec.message());
+    subscriptions_[key] = r.subscription;
+    print_.result({{"cmd", "listen"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"replicas", r.replicas}},
+                  "listening to " + key + " at " + std::to_string(r.replicas) + " node(s)");
+  }
+
+  void unlisten(std::istringstream& words) {
+    std::string key;
+    if (!(words >> key)) return print_.error("unlisten", "missing KEY; usage: unlisten KEY");
+    auto it = subscriptions_.find(key);
+    if (it == subscriptions_.end()) return print_.error("unlisten", "not listening to '" + key + "'");
+    auto [ec] = wait_for<boost::system::error_code>([&](auto cb) { node_.dht().cancel(it->second, cb); });
+    subscriptions_.erase(it);
+    if (ec) return print_.error("unlisten", ec.message());
+    print_.result({{"cmd", "unlisten"}, {"ok", true}, {"key", text_key(key).to_hex()}}, "stopped listening to " + key);
+  }
+
   void find(std::istringstream& words) {
     std::string text;
     if (!(words >> text)) return print_.error("find", "missing ID; usage: find ID");
@@ -709,6 +748,7 @@ class shell {
   std::thread io_thread_;
   fs::path inbox_;  // empty: offered files are refused
   std::map<std::string, transfer_meter> incoming_;  // by peer/name; on the node's strand
+  std::map<std::string, dht::operation_id> subscriptions_;  // listen: by KEY as typed; on the shell's thread
   // Last: destroyed first, so that its callbacks never see the members above gone.
   std::unique_ptr<file_receiver> receiver_;
 };

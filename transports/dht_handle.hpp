@@ -7,6 +7,8 @@
 //   node.dht().update(key, [](const auto& current) { return next_of(current); }, handler);  // CAS
 //   node.dht().patch(key, r.value->version, r.value->value, edited, handler);  // sends a diff
 //   node.dht().lock(key, 10s, [](error_code ec, kadnet::dht::lock_outcome r) { ... r.token });
+//   node.dht().listen(key, [](const kadnet::dht::listen_delivery& d) { ... d.value.version },
+//                     [](error_code ec, kadnet::dht::listen_outcome r) { ... r.subscription });
 //
 // Results complete on the handler's associated executor (the node's strand when it has none).
 #include <concepts>
@@ -150,6 +152,44 @@ class dht_handle {
     return run_outcome<dht::lock_outcome>(std::forward<Token>(token), [key, fencing_token](dht::dht_node& d, core::time_point now) {
       return d.unlock(key, fencing_token, now);
     });
+  }
+
+  // Listening (docs/PROTOCOL.md 8.10): `on_version` is called on the node's strand with every
+  // version of `key` newer than the last it got, in increasing order — first the version the
+  // replicas hold now, if any — whole (d.value) and with the change as a diff (d.diff) when one
+  // travelled. Completes once the first registration ended: ec clear and r.subscription, which
+  // cancel takes, or the error (not_connected, ...) and no subscription.
+  template <typename Token>
+  auto listen(core::node_id key, transports::node_driver::listen_handler on_version, Token&& token) {
+    return run<void(boost::system::error_code, dht::listen_outcome)>(
+        std::forward<Token>(token),
+        [key, on_version = std::move(on_version), d = driver_](dht::dht_node& n, core::time_point now) mutable {
+          auto id = n.listen(key, now);
+          d->set_listen_handler(id, std::move(on_version));
+          return id;
+        },
+        [d = driver_](dht::dht_node::operation_done& done) {
+          dht::listen_outcome r;
+          if (auto* o = std::get_if<dht::listen_outcome>(&done.result)) r = *o;
+          else r.ec = detail::error_of(done);
+          if (r.ec) d->cancel_listen(done.id);
+          return r;
+        });
+  }
+
+  // Ends a subscription: no more calls of its handler. Completes with errc::not_found when the
+  // subscription is unknown (already cancelled, or its listen failed).
+  template <typename Token>
+  auto cancel(dht::operation_id subscription, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [d = driver_, subscription](auto handler) {
+          boost::asio::dispatch(d->any_executor(), [d, subscription, h = std::move(handler)]() mutable {
+            boost::system::error_code ec;
+            if (!d->cancel_listen(subscription)) ec = core::errc::not_found;
+            detail::complete(std::move(h), d->any_executor(), ec);
+          });
+        },
+        token);
   }
 
   // The k nodes closest to `id` that answered, closest first.

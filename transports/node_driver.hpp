@@ -96,6 +96,14 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // result; fails with errc::not_connected... when the DHT is off (see node_driver_dht.cpp).
   void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
   dht::dht_node* dht() { return dht_.get(); }
+  // Listening (PROTOCOL.md 8.10): the handler that gets a subscription's versions, posted on the
+  // strand; set it inside run_dht's `start`, before the first delivery can come.
+  using listen_handler = std::function<void(const dht::listen_delivery&)>;
+  void set_listen_handler(dht::operation_id subscription, listen_handler handler) {
+    listen_handlers_[subscription] = std::move(handler);
+  }
+  // Ends a subscription (dht_node::cancel) and drops its handler; false when unknown.
+  bool cancel_listen(dht::operation_id subscription);
   // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
   // `then` with how many answered.
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
@@ -183,6 +191,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void reach(const core::node_id& peer, ready_handler then);
   // Hands the DHT's shout deliveries to the application; whether there were any.
   bool deliver_shouts();
+  // Hands the DHT's listen deliveries to their subscriptions' handlers; whether there were any.
+  bool deliver_listens();
   static std::uint64_t random_sequence_start();
   void save_dht_snapshot();
   void arm_timer();
@@ -216,6 +226,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   dht::sqlite_store* sqlite_ = nullptr;
   std::unique_ptr<dht::dht_node> dht_;
   std::unordered_map<dht::operation_id, dht_done> dht_ops_;
+  std::unordered_map<dht::operation_id, listen_handler> listen_handlers_;
   // Streams by (connection, stream id); streams opened by peers not yet accepted; acceptors.
   std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
   std::deque<std::shared_ptr<stream_state>> unaccepted_;

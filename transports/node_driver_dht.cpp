@@ -4,9 +4,13 @@
 #include "transports/node_driver.hpp"
 
 #include "core/errors.hpp"
+#include <boost/asio/post.hpp>
+
 #include "dht/engine_bridge.hpp"
 
 namespace kadnet::transports {
+
+namespace asio = boost::asio;
 
 using core::errc;
 
@@ -37,7 +41,33 @@ bool node_driver::pump_dht() {
     handler(*done);
   }
   if (deliver_shouts()) progress = true;
+  if (deliver_listens()) progress = true;
   return progress;
+}
+
+bool node_driver::deliver_listens() {
+  bool any = false;
+  while (dht_ && !stopped_) {
+    auto delivery = dht_->poll_listen();
+    if (!delivery) break;
+    any = true;
+    if (!listen_handlers_.contains(delivery->subscription)) continue;
+    asio::post(strand_, [self = shared_from_this(), d = std::move(*delivery)] {
+      if (self->stopped_) return;
+      // Looked up again: the subscription may have been cancelled since.
+      auto it = self->listen_handlers_.find(d.subscription);
+      if (it != self->listen_handlers_.end()) it->second(d);
+    });
+  }
+  return any;
+}
+
+bool node_driver::cancel_listen(dht::operation_id subscription) {
+  listen_handlers_.erase(subscription);
+  if (!dht_ || stopped_) return false;
+  bool known = dht_->cancel(subscription, std::chrono::steady_clock::now());
+  pump();
+  return known;
 }
 
 void node_driver::send_dht_request(dht::dht_node::outgoing out) {

@@ -17,6 +17,7 @@ constexpr std::uint8_t sealed_flag = 0x01;       // WHISPER flags bit 0
 constexpr std::uint8_t owner_signed_flag = 0x01;  // STORE flags bit 0
 constexpr std::uint8_t consensus_flag = 0x02;     // STORE flags bit 1
 constexpr std::uint8_t patch_flag = 0x04;         // STORE flags bit 2
+constexpr std::uint8_t notify_flag = 0x08;        // STORE flags bit 3
 constexpr std::string_view shout_context = "kadnet-shout-1";
 constexpr std::string_view store_context = "kadnet-store-1";
 
@@ -121,6 +122,12 @@ error_code decode_body(byte_reader& r, const decode_limits&, find_node& m) {
 
 error_code decode_body(byte_reader& r, const decode_limits&, find_value& m) {
   if (auto ec = read_id(r, m.key)) return ec;
+  if (r.remaining() == 0) return {};
+  // 37 bytes are a whole FIND_VALUE: anything short of a listen block after them is left over.
+  listen_request l;
+  if (r.remaining() < 12) return errc::trailing_bytes;
+  if (!r.u32(l.lease_seconds) || !r.u64(l.known_version)) return errc::truncated;
+  m.listen = l;
   return expect_end(r);
 }
 
@@ -128,12 +135,14 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
   if (auto ec = read_id(r, m.key)) return ec;
   std::uint8_t flags = 0;
   if (!r.u64(m.version) || !r.u32(m.ttl_seconds) || !r.u8(flags)) return errc::truncated;
-  if (flags & ~(owner_signed_flag | consensus_flag | patch_flag)) return errc::bad_field;
+  if (flags & ~(owner_signed_flag | consensus_flag | patch_flag | notify_flag)) return errc::bad_field;
   // Compare-and-swap is defined for unowned keys only; a patch is a plain write of version
   // base + 1, so it has a base (version >= 1) and is no phase of compare-and-swap.
   if ((flags & owner_signed_flag) && (flags & consensus_flag)) return errc::bad_field;
   if ((flags & patch_flag) && ((flags & consensus_flag) || m.version == 0)) return errc::bad_field;
+  if ((flags & notify_flag) && (flags & consensus_flag)) return errc::bad_field;
   m.patch = (flags & patch_flag) != 0;
+  m.notify = (flags & notify_flag) != 0;
   if (flags & owner_signed_flag) {
     store_owner o;
     if (auto ec = read_id(r, o.owner)) return ec;
@@ -235,15 +244,21 @@ struct body_encoder {
     w.bytes(m.payload);
   }
   void operator()(const find_node& m) { w.bytes(m.target.bytes()); }
-  void operator()(const find_value& m) { w.bytes(m.key.bytes()); }
+  void operator()(const find_value& m) {
+    w.bytes(m.key.bytes());
+    if (!m.listen) return;
+    w.u32(m.listen->lease_seconds);
+    w.u64(m.listen->known_version);
+  }
   void operator()(const store& m) {
     w.bytes(m.key.bytes());
     w.u64(m.version);
     w.u32(m.ttl_seconds);
     assert(!(m.owner && m.consensus));
     assert(!(m.patch && (m.consensus || m.version == 0)));
+    assert(!(m.notify && m.consensus));
     w.u8(static_cast<std::uint8_t>((m.owner ? owner_signed_flag : 0) | (m.consensus ? consensus_flag : 0) |
-                                   (m.patch ? patch_flag : 0)));
+                                   (m.patch ? patch_flag : 0) | (m.notify ? notify_flag : 0)));
     if (m.owner) {
       w.bytes(m.owner->owner.bytes());
       w.bytes(m.owner->sig);

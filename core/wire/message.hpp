@@ -147,8 +147,19 @@ struct find_node {
 };
 
 // FIND_VALUE 8.
+// The listen block of a FIND_VALUE (PROTOCOL.md 8.10): the sender subscribes to new versions
+// of the key for `lease_seconds` (0: cancels its subscription) and already holds
+// `known_version` (0: nothing), the base the receiver's notifications may be diffs against.
+struct listen_request {
+  std::uint32_t lease_seconds = 0;
+  std::uint64_t known_version = 0;
+  friend bool operator==(const listen_request&, const listen_request&) = default;
+};
+
+// FIND_VALUE 8: 37 bytes, or 49 with a listen block.
 struct find_value {
   node_id key;
+  std::optional<listen_request> listen = std::nullopt;  // last: {key} still reads
   friend bool operator==(const find_value&, const find_value&) = default;
 };
 
@@ -186,6 +197,9 @@ struct store {
   byte_vector value;  // at most decode_limits::max_value bytes
   std::optional<store_consensus> consensus = std::nullopt;  // last: {key, version, ttl, owner, value} still reads
   bool patch = false;  // flags bit 2: `value` is a diff against version - 1
+  // flags bit 3: a notification to a listener (PROTOCOL.md 8.10): "the key now holds this
+  // version"; the receiver delivers it and stores nothing. Not with consensus.
+  bool notify = false;
   friend bool operator==(const store&, const store&) = default;
 };
 

@@ -61,7 +61,7 @@ TEST(DhtCodec, EmptyContactListIsOneByte) {
 
 TEST(DhtCodec, FindValueRepliesRoundTrip) {
   for (const find_value_reply& reply : {find_value_reply(sample_contacts()), find_value_reply(sample_value(false)),
-                                        find_value_reply(sample_value(true))}) {
+                                        find_value_reply(sample_value(true)), find_value_reply(wire_current{7})}) {
     byte_vector bytes;
     encode_find_value_reply(reply, bytes);
     find_value_reply back;
@@ -71,10 +71,11 @@ TEST(DhtCodec, FindValueRepliesRoundTrip) {
 }
 
 TEST(DhtCodec, EveryTruncationIsAnError) {
-  std::vector<byte_vector> samples(3);
+  std::vector<byte_vector> samples(4);
   encode_contacts(sample_contacts(), samples[0]);
   encode_find_value_reply(sample_value(true), samples[1]);
   encode_find_value_reply(sample_contacts(), samples[2]);
+  encode_find_value_reply(wire_current{0x0102030405060708}, samples[3]);
   for (const auto& s : samples) {
     for (std::size_t n = 0; n < s.size(); ++n) {
       byte_span cut(s.data(), n);
@@ -97,6 +98,12 @@ TEST(DhtCodec, TrailingBytesAreRefused) {
   v.push_back(0);
   find_value_reply r;
   EXPECT_EQ(decode_find_value_reply(v, r, 1 << 16), make_error_code(errc::trailing_bytes));
+  byte_vector current;
+  encode_find_value_reply(wire_current{3}, current);
+  ASSERT_EQ(current.size(), 9u);  // status 2, then the version
+  EXPECT_EQ(current[0], 2);
+  current.push_back(0);
+  EXPECT_EQ(decode_find_value_reply(current, r, 1 << 16), make_error_code(errc::trailing_bytes));
 }
 
 TEST(DhtCodec, MalformedFieldsMapToSpecificErrors) {
@@ -114,7 +121,7 @@ TEST(DhtCodec, MalformedFieldsMapToSpecificErrors) {
   bytes.back() = 0x01;
   EXPECT_EQ(decode_contacts(bytes, c), make_error_code(errc::bad_field));
   // Unknown status, unknown flags, a value over the limit.
-  EXPECT_EQ(decode_find_value_reply(byte_vector{2}, r, 10), make_error_code(errc::bad_field));
+  EXPECT_EQ(decode_find_value_reply(byte_vector{3}, r, 10), make_error_code(errc::bad_field));
   byte_vector v;
   encode_find_value_reply(sample_value(false), v);
   v[13] = 0x02;  // flags after status (1), version (8), ttl (4)

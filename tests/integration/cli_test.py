@@ -1060,6 +1060,47 @@ class DhtCommandsTest(KadnetTestCase):
             self.assertEqual(n.quit(), 0)
 
 
+    @staticmethod
+    def version_event(n, version):
+        """The `listen` event announcing `version`, whether it came before or after other output."""
+        def wanted(o):
+            return o.get("event") == "version" and o.get("version") == version
+        for i, ev in enumerate(n.events):
+            if wanted(ev):
+                return n.events.pop(i)
+        return n.expect_json(wanted)
+
+    def test_listen_prints_each_new_version_until_unlisten(self):
+        a = self.node()
+        b = self.joined("--bootstrap", a.uri)
+        c = self.joined("--bootstrap", b.uri)
+        r = a.command("put news first edition")
+        self.assertIs(r.get("ok"), True, r)
+        # Listening starts from the version held now, then prints each new one as it is written.
+        r = c.command("listen news")
+        self.assertIs(r.get("ok"), True, r)
+        self.assertGreaterEqual(r.get("replicas", 0), 1, r)
+        self.assertEqual(self.version_event(c, 1).get("value"), "first edition")
+        self.assertIs(a.command("put news second edition").get("ok"), True)
+        self.assertEqual(self.version_event(c, 2).get("value"), "second edition")
+        self.assertIs(b.command("patch news 2 0 6 2nd").get("ok"), True)
+        self.assertEqual(self.version_event(c, 3).get("value"), "2nd edition")
+
+        for line, mention in [("listen", "missing KEY"), ("listen news", "already listening"),
+                              ("unlisten", "missing KEY"), ("unlisten olds", "not listening")]:
+            r = c.command(line)
+            self.assertIs(r.get("ok"), False, f"{line!r}: {r}")
+            self.assertIn(mention, r.get("error", ""), f"{line!r}: {r}")
+        r = c.command("unlisten news")
+        self.assertIs(r.get("ok"), True, r)
+        self.assertIs(a.command("put news third edition").get("ok"), True)
+        # The get's answer comes after anything the put could have made c print.
+        self.assertEqual(c.command("get news").get("value"), "third edition")
+        self.assertFalse([e for e in c.events if e.get("event") == "version"], c.events)
+        for n in (a, b, c):
+            self.assertEqual(n.quit(), 0)
+
+
 class ShutdownTest(KadnetTestCase):
     def test_quit(self):
         a = self.node()

@@ -54,6 +54,9 @@ class dht_network {
     std::unordered_map<dht::operation_id, dht::dht_node::operation_done> done;
     std::vector<dht::shout_delivery> shouts;  // shouts delivered to this node, in order
     std::size_t shout_copies = 0;             // SHOUT requests that reached it (duplicates too)
+    std::vector<dht::listen_delivery> versions;  // listen deliveries to this node, in order
+    std::size_t notifications = 0;            // notify STOREs that reached it
+    std::size_t notification_bytes = 0;       // their encoded size
   };
 
   explicit dht_network(std::uint64_t seed, dht::dht_config config = {})
@@ -65,7 +68,7 @@ class dht_network {
     std::array<std::uint8_t, 32> key_seed{};
     for (auto& b : key_seed) b = static_cast<std::uint8_t>(rng_());
     auto n = std::make_unique<sim_node>(sim_node{core::identity::from_seed(key_seed), nullptr,
-                                                 std::mt19937_64(rng_()), nullptr, true, {}, {}, {}, 0});
+                                                 std::mt19937_64(rng_()), nullptr, true, {}, {}, {}, 0, {}, 0, 0});
     dht::dht_config config = config_;
     if (limits) config.limits = *limits;
     n->store = std::make_unique<dht::memory_store>(config.limits);
@@ -148,6 +151,19 @@ class dht_network {
     dirty(i);
     drain();
     return id;
+  }
+
+  // Listening (dht_node::listen): the first registration's outcome; versions land in
+  // node(i).versions.
+  dht::listen_outcome listen(std::size_t i, const core::node_id& key) {
+    auto id = start(i, [&](dht::dht_node& d, core::time_point now) { return d.listen(key, now); });
+    return std::get<dht::listen_outcome>(wait(i, id).result);
+  }
+  bool cancel(std::size_t i, dht::operation_id subscription) {
+    bool known = node(i).dht->cancel(subscription, now_);
+    dirty(i);
+    drain();
+    return known;
   }
 
   dht::shout_outcome shout(std::size_t i, byte_vector payload) {
@@ -309,6 +325,7 @@ class dht_network {
       }
       while (auto e = n.dht->poll_event()) n.done.insert_or_assign(e->id, std::move(*e));
       while (auto d = n.dht->poll_shout()) n.shouts.push_back(std::move(*d));
+      while (auto d = n.dht->poll_listen()) n.versions.push_back(std::move(*d));
     }
   }
 
@@ -346,6 +363,12 @@ class dht_network {
         body = core::wire::ack{m.opcode, {}};
       } else {
         if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::shout)) ++node(target).shout_copies;
+        if (const auto* s = std::get_if<core::wire::store>(&m.body); s && s->notify) {
+          ++node(target).notifications;
+          byte_vector encoded;
+          core::wire::encode(m, encoded);
+          node(target).notification_bytes += encoded.size();
+        }
         body = node(target).dht->handle_request(node(from).identity.id(), m, now_);
         dirty(target);
       }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <mutex>
 
 #include "core/errors.hpp"
 #include "dht/dht_codec.hpp"
@@ -25,6 +26,8 @@ void join(node& n, const uri& via) {
   auto [bec, found] = wait<error_code, dht::find_node_result>([&](auto h) { n.dht().bootstrap(h); });
   ASSERT_FALSE(bec) << bec.message();
 }
+
+byte_vector bytes_of(std::string_view s) { return byte_vector(s.begin(), s.end()); }
 
 dht::put_outcome put(node& n, std::string_view key, std::string_view value) {
   auto [ec, r] = wait<error_code, dht::put_outcome>(
@@ -128,6 +131,60 @@ TEST_P(DhtOverTransport, LockRefusesOthersUntilUnlocked) {
   ASSERT_FALSE(nec) << nec.message();
   EXPECT_EQ(next.token, 2u);
   EXPECT_EQ(next.holder, net.own_[4]->id());
+}
+
+// Listening over real sessions: the subscriber hears a put, a patch (as a diff) and another put,
+// in order; after cancel, nothing more, and a second cancel is refused.
+TEST_P(DhtOverTransport, ListenHearsEachNewVersionUntilCancelled) {
+  using namespace std::chrono_literals;
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 8; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  const auto key = text_key("loopback listen");
+  std::mutex m;
+  std::vector<dht::listen_delivery> heard;
+  std::promise<void> three;
+  auto on_version = [&](const dht::listen_delivery& d) {
+    std::lock_guard lock(m);
+    heard.push_back(d);
+    if (heard.size() == 3) three.set_value();
+  };
+  auto [ec, subscribed] = wait<error_code, dht::listen_outcome>([&](auto h) { net.own_[3]->dht().listen(key, on_version, h); });
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_GE(subscribed.replicas, 1u);
+
+  // Long enough that a diff is smaller than the value (else the whole value travels).
+  const std::string tail(100, '.');
+  put(*net.own_[5], "loopback listen", "hello world" + tail);
+  auto [pec, patched] = wait<error_code, dht::patch_outcome>([&](auto h) {
+    net.own_[5]->dht().patch(key, 1, bytes_of("hello world" + tail), dht::value_patch{{dht::splice{6, 5, bytes_of("there")}}}, h);
+  });
+  ASSERT_FALSE(pec) << pec.message();
+  put(*net.own_[6], "loopback listen", "bye");
+  ASSERT_EQ(three.get_future().wait_for(30s), std::future_status::ready) << "the third version never came";
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(heard.size(), 3u);
+    EXPECT_EQ(heard[0].value.value, bytes_of("hello world" + tail));
+    EXPECT_EQ(heard[1].value.value, bytes_of("hello there" + tail));
+    ASSERT_TRUE(heard[1].diff.has_value());
+    EXPECT_EQ(heard[1].diff->splices.at(0).inserted, bytes_of("there"));
+    EXPECT_EQ(heard[2].value.value, bytes_of("bye"));
+    EXPECT_EQ(heard[2].value.version, 3u);
+  }
+
+  auto [cec] = wait<error_code>([&](auto h) { net.own_[3]->dht().cancel(subscribed.subscription, h); });
+  EXPECT_FALSE(cec) << cec.message();
+  put(*net.own_[5], "loopback listen", "unheard");
+  // Whatever a replica still sends, the listener's node has no subscription to hand it to; the get
+  // runs on that node's strand after any delivery the put could have caused.
+  EXPECT_EQ(get(*net.own_[3], "loopback listen"), "unheard");
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(heard.size(), 3u);
+  }
+  auto [again] = wait<error_code>([&](auto h) { net.own_[3]->dht().cancel(subscribed.subscription, h); });
+  EXPECT_EQ(again, make_error_code(core::errc::not_found));
 }
 
 TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {

@@ -65,6 +65,10 @@ std::vector<sample> samples() {
   patched.patch = true;
   store patched_owned = owned;
   patched_owned.patch = true;
+  store notified = owned;
+  notified.notify = true;
+  store notified_diff = patched;
+  notified_diff.notify = true;
   return {
       {"ack", make_message(1, ack{2, {}}), 6},
       {"ack_data", make_message(2, ack{6, byte_vector(32, 0xab)}), 6},
@@ -88,6 +92,8 @@ std::vector<sample> samples() {
       {"store_cas_prepare", make_message(21, cas_prepare), 0},
       {"store_patch", make_message(22, patched), 0},
       {"store_patch_signed", make_message(23, patched_owned), 0},
+      {"store_notify_signed", make_message(24, notified), 0},
+      {"store_notify_diff", make_message(25, notified_diff), 0},
       {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
@@ -271,6 +277,25 @@ TEST(MessageDecode, FixedSizeMessagesRefuseTrailingBytes) {
   EXPECT_EQ(decode_err(fv), errc::trailing_bytes);
 }
 
+// FIND_VALUE is 37 bytes, or 49 with a listen block (lease seconds, known version); any other
+// size is refused.
+TEST(MessageDecode, FindValueListenBlock) {
+  find_value listen{id_filled(6), listen_request{180, 0x0102030405060708}};
+  byte_vector wire = encoded(make_message(13, listen));
+  ASSERT_EQ(wire.size(), 49u);
+  EXPECT_EQ(to_hex(byte_span(wire).subspan(37)), "000000b4" "0102030405060708");
+  message out;
+  ASSERT_FALSE(decode(wire, out));
+  EXPECT_EQ(std::get<find_value>(out.body), listen);
+  for (std::size_t n = 38; n < wire.size(); ++n)
+    EXPECT_EQ(decode_err(byte_vector(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(n))), errc::trailing_bytes) << n;
+  byte_vector plain(wire.begin(), wire.begin() + 37);
+  ASSERT_FALSE(decode(plain, out));
+  EXPECT_FALSE(std::get<find_value>(out.body).listen.has_value());
+  wire.push_back(0);
+  EXPECT_EQ(decode_err(wire), errc::trailing_bytes);
+}
+
 TEST(MessageDecode, SetConnectionOptCarriesAnyValue) {
   message m;
   ASSERT_FALSE(decode(byte_vector{0x03, 0, 0, 0, 1, 0xfe, 0xff}, m));
@@ -378,7 +403,8 @@ TEST(MessageDecode, StoreFieldsAndLimits) {
   const std::size_t flags_at = 5 + 32 + 8 + 4;
   const std::size_t len_at = flags_at + 1;
   for (int flags = 3; flags < 256; ++flags) {
-    if (flags == 4 || flags == 5) continue;  // patch, and patch of an owner-signed value: below
+    // patch (4, 5 with an owner) and notify (8, 9; with patch 12, 13): below
+    if (flags == 4 || flags == 5 || flags == 8 || flags == 9 || flags == 12 || flags == 13) continue;
     byte_vector b = wire;
     b[flags_at] = static_cast<std::uint8_t>(flags);
     EXPECT_EQ(decode_err(b), errc::bad_field) << flags;
@@ -401,6 +427,19 @@ TEST(MessageDecode, StoreFieldsAndLimits) {
   byte_vector patch_v0 = encoded(make_message(1, store{id_filled(1), 0, 10, std::nullopt, {1}}));
   patch_v0[flags_at] = 4;
   EXPECT_EQ(decode_err(patch_v0), errc::bad_field);
+  // Flag bit 3 (notify) adds no field either, alone or with a patch; with bit 1 it is refused
+  // (the loop above), with bit 0 the owner fields follow.
+  for (std::uint8_t notify_flags : {std::uint8_t{8}, std::uint8_t{12}}) {
+    byte_vector notify_flagged = wire;
+    notify_flagged[flags_at] = notify_flags;
+    message nm;
+    ASSERT_FALSE(decode(notify_flagged, nm)) << int(notify_flags);
+    EXPECT_TRUE(std::get<store>(nm.body).notify);
+    EXPECT_EQ(std::get<store>(nm.body).patch, notify_flags == 12);
+    byte_vector owned_notify = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
+    owned_notify[flags_at] = notify_flags | 1;
+    EXPECT_EQ(decode_err(owned_notify), errc::truncated) << int(notify_flags | 1);
+  }
   // Flag bit 0 without the owner fields: the input ends inside the owner.
   byte_vector flagged = encoded(make_message(1, store{id_filled(1), 3, 10, std::nullopt, {1}}));
   flagged[flags_at] = 1;
