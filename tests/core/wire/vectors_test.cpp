@@ -163,6 +163,30 @@ vector_case vector_find_value() {
                       make_message(8, find_value{vector_key()}));
 }
 
+vector_case vector_find_value_listen() {
+  return message_case({"# FIND_VALUE (opcode 8) with a listen block, PROTOCOL.md 8.10", "# message id: 0x00000108",
+                       key_line, "# lease_seconds: 180", "# known_version: 3"},
+                      make_message(0x108, find_value{vector_key(), listen_request{180, 3}}));
+}
+
+vector_case vector_store_notify_diff() {
+  store s;
+  s.key = vector_key();
+  s.version = 4;
+  s.ttl_seconds = 3600;
+  // The diff (PROTOCOL.md 8.5): one splice at offset 8, removing 1 byte, inserting "4".
+  s.value = {0x00, 0x01, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 1, '4'};
+  s.patch = true;
+  s.notify = true;
+  return message_case(
+      {"# STORE (opcode 9), a notification to a listener carrying a diff, PROTOCOL.md 8.10",
+       "# message id: 0x00000309", key_line, "# version: 4", "# ttl_seconds: 3600",
+       "# flags: 12 (patch + notify)",
+       "# value: a diff of version 3 \"counter=3\" into \"counter=4\": 1 splice,",
+       "#   offset 8, removed 1, inserted \"4\" (15 bytes)"},
+      make_message(0x309, s));
+}
+
 vector_case vector_store_plain() {
   store s;
   s.key = vector_key();
@@ -279,6 +303,8 @@ const named_vector all_vectors[] = {
     {"whisper", vector_whisper},
     {"find_node", vector_find_node},
     {"find_value", vector_find_value},
+    {"find_value_listen", vector_find_value_listen},
+    {"store_notify_diff", vector_store_notify_diff},
     {"store_plain", vector_store_plain},
     {"store_signed", vector_store_signed},
     {"store_cas_accept", vector_store_cas_accept},
