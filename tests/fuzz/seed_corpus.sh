@@ -124,5 +124,11 @@ case "$name" in
     { printf 'kadnet-lock-1'; echo "000000000000000007111111111111111111111111111111111111111111111111111111111111111100000000" | unhex; } >"$dir/free"
     echo "11111111111111111111111111111111111111111111111111111111111111110000000000000001000000fa" | unhex >"$dir/refusal"
     ;;
+  listen_notify_fuzzer)
+    # A base of 64 bytes (first byte 8), then a diff (one splice at offset 8: remove 1, insert
+    # "4"), and the notification vector itself (a diff of version 4: refused, no base).
+    { printf '\x08'; echo "000100000008000000010000000134" | unhex; } >"$dir/diff"
+    { printf '\x08'; vector store_notify_diff; } >"$dir/notification"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac
