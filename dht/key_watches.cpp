@@ -37,7 +37,10 @@ std::optional<key_watches::removed> key_watches::remove(subscription_id subscrip
   key_of_.erase(k);
   key_watch& w = it->second;
   std::erase(w.subscriptions, subscription);
-  std::erase_if(deliveries_, [&](const listen_delivery& d) { return d.subscription == subscription; });
+  auto waiting = deliveries_.begin() + static_cast<std::ptrdiff_t>(next_delivery_);
+  deliveries_.erase(std::remove_if(waiting, deliveries_.end(),
+                                   [&](const listen_delivery& d) { return d.subscription == subscription; }),
+                    deliveries_.end());
   if (!w.subscriptions.empty()) return std::nullopt;
   removed gone{w.key, {}};
   for (const auto& replica : w.replicas) gone.replicas.push_back(replica.first);
@@ -90,10 +93,13 @@ wire::message_body key_watches::on_notify(const core::node_id& from, const wire:
 }
 
 std::optional<listen_delivery> key_watches::poll() {
-  if (deliveries_.empty()) return std::nullopt;
+  if (next_delivery_ == deliveries_.size()) return std::nullopt;
   std::optional<listen_delivery> d(std::in_place);
-  std::swap(*d, deliveries_.front());
-  deliveries_.pop_front();
+  std::swap(*d, deliveries_[next_delivery_++]);
+  if (next_delivery_ == deliveries_.size()) {
+    deliveries_.clear();
+    next_delivery_ = 0;
+  }
   return d;
 }
 

@@ -10,7 +10,6 @@
 // is told not_found, which makes a replica forget a listener we no longer want.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -78,7 +77,10 @@ class key_watches {
   patch_limits limits_;
   std::unordered_map<core::node_id, key_watch> by_key_;
   std::unordered_map<subscription_id, core::node_id> key_of_;
-  std::deque<listen_delivery> deliveries_;
+  // A queue as a vector and a read position: a std::deque allocates on construction, and every
+  // DHT node has one of these, listening or not (100,000 of them in one simulated swarm).
+  std::vector<listen_delivery> deliveries_;
+  std::size_t next_delivery_ = 0;
 };
 
 }  // namespace kadnet::dht

@@ -46,7 +46,11 @@ std::vector<listen_delivery> drain(key_watches& w) {
   return out;
 }
 
-const wire::nack* nack_of(const wire::message_body& b) { return std::get_if<wire::nack>(&b); }
+// The NACK a reply is, copied out of it (the reply is often a temporary).
+std::optional<wire::nack> nack_of(const wire::message_body& b) {
+  if (const auto* n = std::get_if<wire::nack>(&b)) return *n;
+  return std::nullopt;
+}
 
 // A watch of `key` with one subscription (id 10), registered at `replica`.
 key_watches watching() {
@@ -87,28 +91,28 @@ TEST(KeyWatches, ADiffAgainstAnotherBaseIsRefusedNamingTheVersionHeld) {
   auto w = watching();
   w.on_notify(replica, notification(1, "hello world"), t0);
   auto reply = w.on_notify(replica, diff_notification(3, value_patch{{splice{0, 1, bytes_of("J")}}}), t0);
-  const wire::nack* n = nack_of(reply);
-  ASSERT_NE(n, nullptr);
+  auto n = nack_of(reply);
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::version_conflict);
   std::uint64_t held = 0;
   ASSERT_FALSE(decode_version(n->data, held));
   EXPECT_EQ(held, 1u);
   // A diff that does not fit the base is a bad request; neither is delivered.
   n = nack_of(w.on_notify(replica, diff_notification(2, value_patch{{splice{50, 1, {}}}}), t0));
-  ASSERT_NE(n, nullptr);
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::bad_request);
   EXPECT_EQ(drain(w).size(), 1u);
 }
 
 TEST(KeyWatches, OnlyNodesWeRegisteredAtAreBelieved) {
   auto w = watching();
-  const wire::nack* n = nack_of(w.on_notify(id_of(3), notification(1, "forged"), t0));
-  ASSERT_NE(n, nullptr);
+  auto n = nack_of(w.on_notify(id_of(3), notification(1, "forged"), t0));
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::not_found);
   wire::store other_key = notification(1, "x");
   other_key.key = id_of(4);
   n = nack_of(w.on_notify(replica, other_key, t0));
-  ASSERT_NE(n, nullptr);
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::not_found);
   EXPECT_TRUE(drain(w).empty());
 }
@@ -121,11 +125,11 @@ TEST(KeyWatches, OwnedValuesMustVerifyAndKeepTheirOwner) {
   EXPECT_TRUE(std::holds_alternative<wire::ack>(w.on_notify(replica, good, t0)));
   wire::store forged = good;
   forged.version = 2;  // the signature covered version 1
-  const wire::nack* n = nack_of(w.on_notify(replica, forged, t0));
-  ASSERT_NE(n, nullptr);
+  auto n = nack_of(w.on_notify(replica, forged, t0));
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::bad_request);
   n = nack_of(w.on_notify(replica, testing::signed_by(other, notification(2, "taken over")), t0));
-  ASSERT_NE(n, nullptr);
+  ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->code, wire::nack_code::bad_request);
   EXPECT_EQ(drain(w).size(), 1u);
 }
