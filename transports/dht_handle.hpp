@@ -172,7 +172,7 @@ class dht_handle {
           dht::listen_outcome r;
           if (auto* o = std::get_if<dht::listen_outcome>(&done.result)) r = *o;
           else r.ec = detail::error_of(done);
-          if (r.ec) d->cancel_listen(done.id);
+          if (r.ec) d->drop_listen_handler(done.id);
           return r;
         });
   }

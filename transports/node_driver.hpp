@@ -104,6 +104,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   }
   // Ends a subscription (dht_node::cancel) and drops its handler; false when unknown.
   bool cancel_listen(dht::operation_id subscription);
+  // Drops a handler whose subscription the DHT ended itself (its first registration failed).
+  void drop_listen_handler(dht::operation_id subscription) { listen_handlers_.erase(subscription); }
   // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
   // `then` with how many answered.
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
