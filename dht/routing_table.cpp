@@ -230,6 +230,9 @@ insert_result routing_table::insert(const contact& c, core::time_point now) {
     b.last_touched = now;
     add_replacement(b, std::move(fresh));
     if (b.pending_ping) return {insert_outcome::cached, std::nullopt};
+    // Heard from lately, it is good (BEP 5): no PING, the newcomer waits.
+    if (now - b.contacts.front().last_seen < config_.ping_if_quiet_for)
+      return {insert_outcome::cached, std::nullopt};
     b.pending_ping = b.contacts.front().id;
     return {insert_outcome::pending_ping, b.contacts.front()};
   }

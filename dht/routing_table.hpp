@@ -19,10 +19,11 @@
 // Contract for the caller (the node engine or the simulator):
 //   1. Call insert() for every node heard from (or learned about) that should be routable.
 //      * added / updated: nothing more to do.
-//      * pending_ping: ping `to_ping`, then call on_ping_answered() or on_ping_failed() for it —
-//        exactly one of them. While that ping is outstanding the bucket answers `cached` to
-//        further newcomers (they wait in the replacement cache); any sign of life from the pinged
-//        contact (on_seen, insert) also settles it.
+//      * pending_ping (the bucket is full and its least-recently-seen contact has been quiet for
+//        ping_if_quiet_for): ping `to_ping`, then call on_ping_answered() or on_ping_failed()
+//        for it — exactly one of them. While that ping is outstanding the bucket answers
+//        `cached` to further newcomers (they wait in the replacement cache); any sign of life
+//        from the pinged contact (on_seen, insert) also settles it.
 //      * cached, rejected_*: nothing to do.
 //   2. Call on_seen() after any successful exchange with a node, on_request_failed() when a
 //      request to it times out. After `max_consecutive_failures` consecutive failures a contact is
@@ -60,6 +61,12 @@ struct routing_table_config {
   std::chrono::milliseconds refresh_interval = default_refresh_interval;
   // A bucket that splits off empty is refreshed this soon if it is still empty then.
   std::chrono::milliseconds empty_bucket_refresh{std::chrono::seconds(3)};
+  // A full bucket pings its least-recently-seen contact for a newcomer only when that contact
+  // has been quiet this long; one heard from more recently is good (BEP 5's 15 minutes) and the
+  // newcomer just waits in the replacement cache. Without it every contact a lookup reply names
+  // lands in a full bucket and costs a PING, often over a new session (docs/PROTOCOL.md 8.3).
+  // 0: ping for every newcomer.
+  std::chrono::milliseconds ping_if_quiet_for{std::chrono::minutes(15)};
 };
 
 enum class insert_outcome {
@@ -67,7 +74,8 @@ enum class insert_outcome {
   updated,          // it was already there: last_seen, rtt and addresses refreshed, moved to MRU
   pending_ping,     // bucket full: ping `to_ping` (its least-recently-seen contact) and report the
                     // result; the newcomer waits in the replacement cache meanwhile
-  cached,           // bucket full and a ping is already outstanding: the newcomer waits in the
+  cached,           // bucket full and a ping is already outstanding, or its least-recently-seen
+                    // contact was heard from within ping_if_quiet_for: the newcomer waits in the
                     // replacement cache
   rejected_prefix,  // the bucket already holds max_per_prefix contacts from its /24 or /64
   rejected_self,    // the contact is this node

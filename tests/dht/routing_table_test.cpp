@@ -54,6 +54,7 @@ routing_table_config unlimited(std::size_t k = default_k) {
   routing_table_config cfg;
   cfg.k = k;
   cfg.max_per_prefix = 0;
+  cfg.ping_if_quiet_for = 0ms;  // these tests step time by seconds: ping for every newcomer
   return cfg;
 }
 
@@ -292,6 +293,31 @@ TEST(RoutingTable, FullBucketAsksToPingLeastRecentlySeen) {
             insert_outcome::cached);
   EXPECT_EQ(f.replacements_of(newcomer), 2u);
   EXPECT_EQ(f.table.size(), 8u);
+}
+
+TEST(RoutingTable, FullBucketPingsOnlyAQuietLeastRecentlySeenContact) {
+  // The default: a least-recently-seen contact heard from within ping_if_quiet_for is good.
+  node_id self = id_with_prefix(node_id{}, 0, 7);
+  routing_table_config cfg;
+  cfg.k = 4;
+  cfg.max_per_prefix = 0;
+  routing_table table(self, cfg);
+  for (int i = 0; i < 4; ++i)  // near ones first, so that the far bucket is full and cannot split
+    ASSERT_EQ(table.insert(make_contact(id_with_prefix(self, 10 + i, 70 + i)), t0).outcome,
+              insert_outcome::added);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(table.insert(make_contact(id_with_prefix(self, 0, 80 + i), unique_v4(i)), t0).outcome,
+              insert_outcome::added);
+  node_id newcomer = id_with_prefix(self, 0, 90);
+  auto fresh = table.insert(make_contact(newcomer, unique_v4(10)), t0 + cfg.ping_if_quiet_for - 1s);
+  EXPECT_EQ(fresh.outcome, insert_outcome::cached);
+  EXPECT_FALSE(fresh.to_ping);
+  EXPECT_FALSE(table.find(newcomer));
+  node_id second = id_with_prefix(self, 0, 91);
+  auto quiet = table.insert(make_contact(second, unique_v4(11)), t0 + cfg.ping_if_quiet_for);
+  ASSERT_EQ(quiet.outcome, insert_outcome::pending_ping);
+  EXPECT_EQ(quiet.to_ping->id, id_with_prefix(self, 0, 80));
+  expect_well_formed(table);
 }
 
 TEST(RoutingTable, PingAnsweredKeepsOldContact) {
