@@ -34,10 +34,7 @@ std::unique_ptr<dht_network> joined_network(std::uint64_t s, std::size_t size = 
 
 // A node that is not one of key's k closest, so that it holds no copy of the key itself.
 std::size_t outsider(dht_network& net, const node_id& key, std::size_t except = SIZE_MAX) {
-  auto closest = net.true_closest(key, default_k);
-  for (std::size_t i = 0;; ++i)
-    if (i != except && std::find(closest.begin(), closest.end(), net.node(i).identity.id()) == closest.end())
-      return i;
+  return net.outside_closest(key, default_k, except);
 }
 
 std::vector<std::uint64_t> versions_heard(const dht_network::sim_node& n) {

@@ -33,10 +33,7 @@ std::unique_ptr<dht_network> joined_network(std::uint64_t s) {
 
 // A node that is not one of key's k closest (so that every replica is remote).
 std::size_t outsider(dht_network& net, const node_id& key, std::size_t except = SIZE_MAX) {
-  auto closest = net.true_closest(key, default_k);
-  for (std::size_t i = 0;; ++i)
-    if (i != except && std::find(closest.begin(), closest.end(), net.node(i).identity.id()) == closest.end())
-      return i;
+  return net.outside_closest(key, default_k, except);
 }
 
 byte_vector pseudo_random_bytes(std::size_t n, std::uint64_t s) {

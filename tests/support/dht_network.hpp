@@ -258,6 +258,16 @@ class dht_network {
     return ids;
   }
 
+  // The first node (other than `except`) that is not one of key's k closest: it holds no replica
+  // of the key, so every replica it writes to or hears from is remote.
+  std::size_t outside_closest(const core::node_id& key, std::size_t k, std::size_t except = SIZE_MAX) const {
+    auto closest = true_closest(key, k);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (i != except && std::find(closest.begin(), closest.end(), nodes_[i]->identity.id()) == closest.end())
+        return i;
+    throw std::logic_error("dht_network: every node is among the closest");
+  }
+
   sim_node& node(std::size_t i) { return *nodes_.at(i); }
   std::size_t size() const { return nodes_.size(); }
   std::optional<std::size_t> index_of(const core::node_id& id) const {
