@@ -16,7 +16,6 @@
 // is lost. It decodes no opcode messages: the engine does, so that it can NACK a message whose
 // body is malformed.
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +28,7 @@
 #include "core/crypto/handshake.hpp"
 #include "core/crypto/session_cipher.hpp"
 #include "core/envelope.hpp"
+#include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/reliable_channel.hpp"
 #include "core/stream_mux.hpp"
@@ -196,7 +196,7 @@ class session {
   byte_vector plaintext_;
   byte_vector envelope_;
   byte_vector transmit_;
-  std::deque<event> events_;
+  fifo<event> events_;
   codec_set accepted_codecs_;
   session_counters counters_;
 };
