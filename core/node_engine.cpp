@@ -560,7 +560,7 @@ std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system
     ec = errc::not_connected;
     return std::nullopt;
   }
-  auto* mux = it->second.sess.streams();
+  auto* mux = it->second.sess.ensure_streams();
   if (!mux) {
     ec = errc::not_supported;
     return std::nullopt;

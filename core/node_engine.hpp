@@ -200,7 +200,7 @@ class node_engine {
   // Points by_peer_ for `peer` at an established, open session other than `gone`, or drops it.
   void rebind_peer(const node_id& peer, connection_id gone);
   void update_load(time_point now);
-  // The stream mux of an established datagram session, or null.
+  // The stream mux of an open session, or null when it has none (then it has no streams either).
   stream_mux* streams_of(connection_id c);
   // Seals what a session's streams queued and files its next deadline.
   void flush_streams(connection_id c);

@@ -28,6 +28,7 @@ std::uint64_t to_ms(time_point t) {
 session session::dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
                       session_limits limits, crypto::random_source random) {
   session s(limits);
+  s.dialer_ = true;
   s.initiator_ = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
   byte_vector hello = s.initiator_->first_packet();
   s.transmit_.insert(s.transmit_.end(), hello.begin(), hello.end());
@@ -125,7 +126,7 @@ void session::handle_timeout(time_point now) {
     return;
   }
   channel_->handle_timeout(now_);
-  streams_->handle_timeout(now_);
+  if (streams_) streams_->handle_timeout(now_);
   pump_channel();
 }
 
@@ -133,9 +134,15 @@ std::optional<time_point> session::next_deadline() const {
   if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
   if (state_ == state::handshaking) return initiator_ ? hello_resend_at_ : std::nullopt;
   auto next = channel_->next_deadline();
-  auto streams = streams_->next_deadline();
+  auto streams = streams_ ? streams_->next_deadline() : std::nullopt;
   if (streams && (!next || *streams < *next)) next = streams;
   return next;
+}
+
+stream_mux* session::ensure_streams() {
+  if (framing_ != framing::datagram || state_ != state::established) return nullptr;
+  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_.streams);
+  return streams_.get();
 }
 
 void session::say_farewell() {
@@ -154,7 +161,7 @@ void session::pump_channel() {
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
   }
-  while (state_ == state::established) {
+  while (state_ == state::established && streams_) {
     auto f = streams_->poll_transmit(now_);
     if (!f) break;
     std::size_t before = transmit_.size();
@@ -162,7 +169,8 @@ void session::pump_channel() {
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
   }
-  while (auto e = streams_->poll_event()) events_.push_back(*e);
+  if (streams_)
+    while (auto e = streams_->poll_event()) events_.push_back(*e);
   while (state_ == state::established) {
     auto unit = channel_->poll_delivered();
     if (!unit) break;
@@ -185,7 +193,8 @@ void session::on_channel_packet(const wire::packet_view& p) {
     return;
   }
   if (p.type == wire::packet_type::stream) {
-    if (streams_->on_frame(plaintext_, now_)) ++counters_.malformed;
+    auto* mux = ensure_streams();  // null once the session failed (an early farewell before it)
+    if (mux && mux->on_frame(plaintext_, now_)) ++counters_.malformed;
     return;
   }
   if (p.type != wire::packet_type::reliable_data && p.type != wire::packet_type::unreliable_data_ack) {
@@ -265,7 +274,6 @@ void session::complete_handshake(crypto::handshake_result result) {
   peer_ = std::move(result);
   if (framing_ == framing::datagram) {
     channel_.emplace(datagram_.channel, now_);
-    streams_.emplace(initiator_ != nullptr, datagram_.streams);
     hello_resend_at_.reset();
     if (initiator_) last_hello_out_.clear();
   }

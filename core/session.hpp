@@ -125,9 +125,13 @@ class session {
   // Tells a datagram session the time before send(): its channel stamps units with it (a stale
   // clock would make the first unit after a pause look overdue at once).
   void advance_clock(time_point now) { now_ = std::max(now_, now); }
-  // The session's byte streams (datagram sessions, once established; null otherwise). After
-  // calling into them, flush() seals what they want to send.
-  stream_mux* streams() { return streams_ ? &*streams_ : nullptr; }
+  // The session's byte streams, null until a stream is opened or a stream frame arrives (most
+  // sessions never carry one, and the mux is not free). After calling into them, flush() seals
+  // what they want to send.
+  stream_mux* streams() { return streams_.get(); }
+  // The same, building the mux if there is none yet: null only on a stream session or before
+  // the handshake completed. For opening a stream.
+  stream_mux* ensure_streams();
   void flush() {
     if (framing_ == framing::datagram && state_ == state::established) pump_channel();
   }
@@ -181,10 +185,11 @@ class session {
   std::optional<time_point> hello_resend_at_;
   std::chrono::milliseconds hello_resend_wait_{0};
   std::optional<reliable_channel> channel_;
-  std::optional<stream_mux> streams_;
+  std::unique_ptr<stream_mux> streams_;  // built on first use (ensure_streams)
   std::vector<byte_vector> early_;  // sealed datagrams that arrived before our keys
   state state_ = state::handshaking;
   std::unique_ptr<crypto::initiator_handshake> initiator_;
+  bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
   responder_context* responder_ = nullptr;
   byte_vector peer_address_;
   int hellos_seen_ = 0;
