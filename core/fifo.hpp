@@ -50,13 +50,13 @@ class fifo {
   void push_back(T&& value) { emplace_back(std::move(value)); }
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    make_room();
+    if (items_.size() == items_.capacity() && head_ != 0 && head_ * 2 >= items_.size()) reclaim();
     return items_.emplace_back(std::forward<Args>(args)...);
   }
 
   void pop_front() {
-    items_[head_] = T{};
-    if (++head_ == items_.size()) clear();
+    if (head_ + 1 == items_.size()) return clear();
+    items_[head_++] = T{};
   }
 
   // Drops every element and releases the storage.
@@ -66,11 +66,10 @@ class fifo {
   }
 
  private:
-  // Called before every append: when the vector is full and at least half of it is consumed,
-  // moves the live elements to the front (into a smaller vector when they fill under a quarter
-  // of it) instead of letting the append reallocate to twice the size.
-  void make_room() {
-    if (items_.size() < items_.capacity() || head_ == 0 || head_ * 2 < items_.size()) return;
+  // Before an append into a full vector that is at least half consumed: moves the live elements
+  // to the front (into a smaller vector when they fill under a quarter of it) instead of letting
+  // the append reallocate to twice the size.
+  void reclaim() {
     const auto first_live = items_.begin() + static_cast<std::ptrdiff_t>(head_);
     if (size() * 4 < items_.capacity()) {
       std::vector<T> smaller;
