@@ -156,6 +156,9 @@ class session {
   bool is_failed() const { return state_ == state::failed; }
   const std::optional<crypto::handshake_result>& peer() const { return peer_; }
   const session_counters& counters() const { return counters_; }
+  // Heap bytes the session's buffers hold between calls (a partial message, packets not yet
+  // taken, a hello it may have to send again), for tests and memory accounting.
+  std::size_t buffer_capacity() const;
   // Codecs this side ACKed and therefore accepts in incoming envelopes.
   codec_set& accepted_codecs() { return accepted_codecs_; }
 
@@ -167,7 +170,9 @@ class session {
   void on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms);
   void on_sealed_packet(const wire::packet_view& p);
   void on_fragment(byte_span plaintext);
-  void on_channel_packet(const wire::packet_view& p);
+  // A whole message's envelope: unwrapped into a `message` event.
+  void on_envelope(byte_span envelope);
+  void on_channel_packet(const wire::packet_view& p, byte_span plaintext);
   void complete_handshake(crypto::handshake_result result);
   void fail(boost::system::error_code ec, std::string text = {});
   void queue_handshake(byte_span packet);
@@ -197,9 +202,7 @@ class session {
   std::optional<crypto::packet_sealer> sealer_;
   std::optional<crypto::packet_opener> opener_;
   wire::stream_packet_reader reader_;
-  byte_vector reassembly_;
-  byte_vector plaintext_;
-  byte_vector envelope_;
+  byte_vector reassembly_;  // a message over one fragment, until its last fragment
   byte_vector transmit_;
   fifo<event> events_;
   codec_set accepted_codecs_;

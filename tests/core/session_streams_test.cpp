@@ -3,60 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <string>
-#include <vector>
 
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/session.hpp"
 #include "core/wire/message.hpp"
-#include "tests/support/fixed_keys.hpp"
+#include "tests/support/session_pair.hpp"
 
 namespace kadnet::core {
 namespace {
-using testing::fixed_identity;
-
-// Two datagram sessions, dialer and responder, that hand each other their packets directly.
-struct session_pair {
-  identity dialer_id = fixed_identity(1);
-  identity responder_id = fixed_identity(2);
-  crypto::responder responder{responder_id, false};
-  crypto::cookie_jar cookies;
-  responder_context context{&responder, &cookies, false};
-  time_point now{};
-  session dialer = session::dial_datagram(dialer_id, false, responder_id.id(), {}, {}, now);
-  session accepter = session::accept_datagram(context, byte_vector(18, 1), {}, {}, now);
-  std::vector<session::event> dialer_events, accepter_events;
-
-  // Moves packets both ways until neither side has any left to send.
-  void exchange() {
-    for (int round = 0; round < 100 && (dialer.has_transmit() || accepter.has_transmit()); ++round) {
-      deliver(dialer, accepter);
-      deliver(accepter, dialer);
-    }
-    while (auto e = dialer.poll_event()) dialer_events.push_back(std::move(*e));
-    while (auto e = accepter.poll_event()) accepter_events.push_back(std::move(*e));
-  }
-
-  void deliver(session& from, session& to) {
-    byte_vector packets = from.take_transmit();
-    for (std::size_t off = 0; off + wire::packet_header_size <= packets.size();) {
-      std::size_t len = wire::packet_header_size + ((std::size_t{packets[off + 2]} << 8) | packets[off + 3]);
-      to.handle_datagram(byte_span(packets).subspan(off, len), now);
-      off += len;
-    }
-  }
-
-  void establish() {
-    exchange();
-    ASSERT_TRUE(dialer.is_established());
-    ASSERT_TRUE(accepter.is_established());
-  }
-};
+using testing::session_pair;
 
 TEST(SessionStreams, NoMuxBeforeTheHandshakeNorAfterItUntilAStreamIsOpened) {
   session_pair p;
   EXPECT_EQ(p.dialer.ensure_streams(), nullptr);  // still handshaking: nothing to open
   p.establish();
+  ASSERT_TRUE(p.dialer.is_established() && p.accepter.is_established());
   EXPECT_EQ(p.dialer.streams(), nullptr);
   EXPECT_EQ(p.accepter.streams(), nullptr);
 }
@@ -84,7 +43,7 @@ TEST(SessionStreams, OpeningAStreamBuildsTheMuxOnBothSidesAndBytesFlow) {
   auto id = mine->open(p.now);
   ASSERT_TRUE(id);
   EXPECT_EQ(*id % 2, 1u);  // the dialer's ids are odd
-  const std::string text = "bytes over a lazily built stream";
+  const std::string text = "bytes over a stream whose mux was built on demand";
   EXPECT_EQ(mine->write(*id, byte_span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())), text.size());
   p.dialer.flush();
   p.exchange();
