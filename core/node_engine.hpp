@@ -166,12 +166,12 @@ class node_engine {
     std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
-    std::string observed;                // the peer's transport address, "ip:port" ("" unknown)
-    byte_vector address;                 // the same as bytes (16-byte IPv6 ‖ port)
+    byte_vector address;                 // the peer's transport address (16-byte IPv6 ‖ port; empty: unknown)
     std::optional<time_point> timer;     // datagram sessions: when the session wants time
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
-    // Bumped when the connection goes away, so late plugin replies are dropped.
-    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+    // Made for the first plugin request and dropped when the connection goes away, so that late
+    // plugin replies are dropped (most sessions never see a plugin request: no allocation).
+    std::shared_ptr<bool> alive;
   };
 
   connection_id add_connection(session s, bool inbound, time_point now, const byte_vector& peer_address);

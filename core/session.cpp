@@ -292,6 +292,7 @@ void session::complete_handshake(crypto::handshake_result result) {
     if (initiator_) release(last_hello_out_);  // a responder keeps its answer: see is_repeated_hello
   }
   initiator_.reset();
+  release(peer_address_);  // only the handshake's cookies needed it
   state_ = state::established;
   events_.push_back(established{*peer_});
   auto early = std::move(early_);

@@ -196,7 +196,7 @@ class session {
   std::unique_ptr<crypto::initiator_handshake> initiator_;
   bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
   responder_context* responder_ = nullptr;
-  byte_vector peer_address_;
+  byte_vector peer_address_;  // for the handshake's cookies; released once established
   int hellos_seen_ = 0;
   std::optional<crypto::handshake_result> peer_;
   std::optional<crypto::packet_sealer> sealer_;
