@@ -17,7 +17,6 @@
 //    next_deadline() and call handle_timeout(now) when it fires.
 //  * Every call happens on one thread or strand at a time.
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +28,7 @@
 
 #include "core/crypto/cookie_jar.hpp"
 #include "core/crypto/handshake.hpp"
+#include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
 #include "core/plugin_registry.hpp"
@@ -223,7 +223,7 @@ class node_engine {
   // Deadlines of the handshakes under way.
   std::set<std::pair<time_point, connection_id>> handshake_deadlines_;
   std::unordered_set<connection_id> dirty_;
-  std::deque<event> events_;
+  fifo<event> events_;
   connection_id next_connection_ = 1;
   request_id next_request_ = 1;
   time_point load_window_start_{};
