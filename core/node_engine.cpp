@@ -178,7 +178,6 @@ connection_id node_engine::add_connection(session s, bool inbound, time_point no
                                           const byte_vector& peer_address) {
   connection_id c = next_connection_++;
   auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
-  it->second.observed = address_text(peer_address);
   it->second.address = peer_address;
   if (it->second.sess.transport_framing() == framing::datagram)
     by_address_[std::string(peer_address.begin(), peer_address.end())].push_back(c);
@@ -397,7 +396,8 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
 // Keeps the announced URIs whose host is the address the peer's packets come from (a wildcard
 // host stands for it); seed 001: an announcement must match the sender's real source address.
 void node_engine::on_announce(connection_id c, connection_state& st, const wire::message& m) {
-  std::string ip = host_of_address_text(st.observed);
+  const std::string observed = address_text(st.address);  // "" when the transport gave none
+  std::string ip = host_of_address_text(observed);
   std::vector<std::string> kept;
   for (const auto& a : std::get<wire::announce>(m.body).addresses) {
     auto checked = checked_announcement(a, ip);
@@ -405,10 +405,10 @@ void node_engine::on_announce(connection_id c, connection_state& st, const wire:
   }
   if (kept.empty())
     return send_nack(c, m.opcode, m.id, wire::nack_code::bad_request,
-                     "announced addresses do not match your source address " + st.observed);
+                     "announced addresses do not match your source address " + observed);
   st.announced = kept;
   events_.push_back(announced{c, st.sess.peer()->peer, std::move(kept)});
-  send_reply(c, m.id, wire::ack{m.opcode, byte_vector(st.observed.begin(), st.observed.end())});
+  send_reply(c, m.id, wire::ack{m.opcode, byte_vector(observed.begin(), observed.end())});
 }
 
 void node_engine::dispatch_plugin(connection_id c, connection_state& st, const wire::message& m) {
@@ -418,6 +418,7 @@ void node_engine::dispatch_plugin(connection_id c, connection_state& st, const w
     return send_nack(c, m.opcode, m.id, wire::nack_code::rate_limited, "too many requests in flight");
   ++st.inbound_pending;
   plugin_handler handler = *found;  // a copy: the handler may replace itself
+  if (!st.alive) st.alive = std::make_shared<bool>(true);
   std::weak_ptr<bool> alive = st.alive;
   auto answered = std::make_shared<bool>(false);
   std::uint8_t op = m.opcode;
@@ -560,7 +561,7 @@ std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system
     ec = errc::not_connected;
     return std::nullopt;
   }
-  auto* mux = it->second.sess.streams();
+  auto* mux = it->second.sess.ensure_streams();
   if (!mux) {
     ec = errc::not_supported;
     return std::nullopt;
@@ -618,7 +619,6 @@ void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::st
   it->second.sess.say_farewell();
   it->second.closing = true;
   reschedule(c, it->second);
-  *it->second.alive = false;
   it->second.alive.reset();
   if (ec == errc::peer_cut_off || ec == errc::too_large) ++counters_.peers_cut_off;
   mark_dirty(c);

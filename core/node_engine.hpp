@@ -17,7 +17,6 @@
 //    next_deadline() and call handle_timeout(now) when it fires.
 //  * Every call happens on one thread or strand at a time.
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +28,7 @@
 
 #include "core/crypto/cookie_jar.hpp"
 #include "core/crypto/handshake.hpp"
+#include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
 #include "core/plugin_registry.hpp"
@@ -166,12 +166,12 @@ class node_engine {
     std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
-    std::string observed;                // the peer's transport address, "ip:port" ("" unknown)
-    byte_vector address;                 // the same as bytes (16-byte IPv6 ‖ port)
+    byte_vector address;                 // the peer's transport address (16-byte IPv6 ‖ port; empty: unknown)
     std::optional<time_point> timer;     // datagram sessions: when the session wants time
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
-    // Bumped when the connection goes away, so late plugin replies are dropped.
-    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+    // Made for the first plugin request and dropped when the connection goes away, so that late
+    // plugin replies are dropped (most sessions never see a plugin request: no allocation).
+    std::shared_ptr<bool> alive;
   };
 
   connection_id add_connection(session s, bool inbound, time_point now, const byte_vector& peer_address);
@@ -200,7 +200,7 @@ class node_engine {
   // Points by_peer_ for `peer` at an established, open session other than `gone`, or drops it.
   void rebind_peer(const node_id& peer, connection_id gone);
   void update_load(time_point now);
-  // The stream mux of an established datagram session, or null.
+  // The stream mux of an open session, or null when it has none (then it has no streams either).
   stream_mux* streams_of(connection_id c);
   // Seals what a session's streams queued and files its next deadline.
   void flush_streams(connection_id c);
@@ -223,7 +223,7 @@ class node_engine {
   // Deadlines of the handshakes under way.
   std::set<std::pair<time_point, connection_id>> handshake_deadlines_;
   std::unordered_set<connection_id> dirty_;
-  std::deque<event> events_;
+  fifo<event> events_;
   connection_id next_connection_ = 1;
   request_id next_request_ = 1;
   time_point load_window_start_{};

@@ -20,7 +20,6 @@
 // poll_delivered() until empty; call handle_timeout(now) at next_deadline().
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <vector>
@@ -28,6 +27,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "core/bytes.hpp"
+#include "core/fifo.hpp"
 #include "core/rpc_tracker.hpp"
 #include "core/wire/packet.hpp"
 
@@ -121,8 +121,8 @@ class reliable_channel {
   reliable_counters counters_;
 
   // Sending side.
-  std::deque<byte_vector> send_queue_;  // not yet sent
-  std::deque<sent_unit> in_flight_;     // seq snd_una_ + i
+  fifo<byte_vector> send_queue_;  // not yet sent
+  fifo<sent_unit> in_flight_;     // seq snd_una_ + i
   std::uint32_t snd_una_ = 0;           // lowest unacknowledged
   std::uint32_t peer_window_ = 32;      // units the peer accepts beyond snd_una_
   std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
@@ -154,7 +154,7 @@ class reliable_channel {
   // Receiving side.
   std::uint32_t rcv_nxt_ = 0;
   std::map<std::uint32_t, byte_vector> out_of_order_;
-  std::deque<byte_vector> delivered_;
+  fifo<byte_vector> delivered_;
   std::size_t unreleased_ = 0;
   std::uint32_t unacked_in_ = 0;             // units received since our last ack
   std::optional<time_point> ack_due_;        // delayed ack deadline

@@ -1,6 +1,7 @@
 #include "core/session.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "core/errors.hpp"
 
@@ -23,11 +24,24 @@ std::uint64_t to_ms(time_point t) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
+
+// Empties a buffer and gives its memory back (clear() keeps the capacity).
+void release(byte_vector& buffer) { byte_vector().swap(buffer); }
+
+// The plaintext of one sealed datagram, opened on the stack: it is used up within the call, so
+// no session keeps a buffer for it. A conforming datagram always fits (PROTOCOL.md 9: at most
+// 1,200 bytes); a larger one fails to open and is dropped, as the protocol says.
+struct datagram_plaintext {
+  std::array<std::uint8_t, wire::max_datagram_size> bytes;
+  std::size_t size = 0;
+  byte_span view() const { return byte_span(bytes.data(), size); }
+};
 }  // namespace
 
 session session::dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
                       session_limits limits, crypto::random_source random) {
   session s(limits);
+  s.dialer_ = true;
   s.initiator_ = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
   byte_vector hello = s.initiator_->first_packet();
   s.transmit_.insert(s.transmit_.end(), hello.begin(), hello.end());
@@ -86,11 +100,12 @@ bool session::handle_datagram(byte_span datagram, time_point now) {
   } else {
     // Forged datagrams cost an attacker nothing on UDP: they are dropped (the caller counts
     // them), never held against the session.
-    if (auto ec = opener_->open(p, plaintext_)) {
+    datagram_plaintext plaintext;
+    if (auto ec = opener_->open(p, plaintext.bytes, plaintext.size)) {
       if (ec == errc::replayed) ++counters_.replays;
       return false;
     }
-    on_channel_packet(p);
+    on_channel_packet(p, plaintext.view());
   }
   if (state_ == state::established) pump_channel();
   return true;
@@ -125,7 +140,7 @@ void session::handle_timeout(time_point now) {
     return;
   }
   channel_->handle_timeout(now_);
-  streams_->handle_timeout(now_);
+  if (streams_) streams_->handle_timeout(now_);
   pump_channel();
 }
 
@@ -133,9 +148,15 @@ std::optional<time_point> session::next_deadline() const {
   if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
   if (state_ == state::handshaking) return initiator_ ? hello_resend_at_ : std::nullopt;
   auto next = channel_->next_deadline();
-  auto streams = streams_->next_deadline();
+  auto streams = streams_ ? streams_->next_deadline() : std::nullopt;
   if (streams && (!next || *streams < *next)) next = streams;
   return next;
+}
+
+stream_mux* session::ensure_streams() {
+  if (framing_ != framing::datagram || state_ != state::established) return nullptr;
+  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_.streams);
+  return streams_.get();
 }
 
 void session::say_farewell() {
@@ -154,7 +175,7 @@ void session::pump_channel() {
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
   }
-  while (state_ == state::established) {
+  while (state_ == state::established && streams_) {
     auto f = streams_->poll_transmit(now_);
     if (!f) break;
     std::size_t before = transmit_.size();
@@ -162,7 +183,8 @@ void session::pump_channel() {
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
   }
-  while (auto e = streams_->poll_event()) events_.push_back(*e);
+  if (streams_)
+    while (auto e = streams_->poll_event()) events_.push_back(*e);
   while (state_ == state::established) {
     auto unit = channel_->poll_delivered();
     if (!unit) break;
@@ -173,26 +195,27 @@ void session::pump_channel() {
     fail(channel_->failure(), "the peer went silent");
 }
 
-void session::on_channel_packet(const wire::packet_view& p) {
+void session::on_channel_packet(const wire::packet_view& p, byte_span plaintext) {
   if (p.type == wire::packet_type::unreliable_data) {
-    if (!plaintext_.empty() && plaintext_[0] == farewell) return fail(errc::connection_closed, "the peer closed the session");
-    if (plaintext_.size() > 1 && plaintext_[0] == unreliable_message_tag) {
+    if (!plaintext.empty() && plaintext[0] == farewell) return fail(errc::connection_closed, "the peer closed the session");
+    if (plaintext.size() > 1 && plaintext[0] == unreliable_message_tag) {
       ++counters_.messages_in;
-      events_.push_back(unreliable_message{byte_vector(plaintext_.begin() + 1, plaintext_.end())});
+      events_.push_back(unreliable_message{byte_vector(plaintext.begin() + 1, plaintext.end())});
       return;
     }
     ++counters_.malformed;
     return;
   }
   if (p.type == wire::packet_type::stream) {
-    if (streams_->on_frame(plaintext_, now_)) ++counters_.malformed;
+    auto* mux = ensure_streams();  // null once the session failed (an early farewell before it)
+    if (mux && mux->on_frame(plaintext, now_)) ++counters_.malformed;
     return;
   }
   if (p.type != wire::packet_type::reliable_data && p.type != wire::packet_type::unreliable_data_ack) {
     ++counters_.malformed;  // a type of a later version: ignored
     return;
   }
-  if (channel_->on_frame(p.type, plaintext_, now_)) ++counters_.malformed;
+  if (channel_->on_frame(p.type, plaintext, now_)) ++counters_.malformed;
 }
 
 void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
@@ -265,23 +288,26 @@ void session::complete_handshake(crypto::handshake_result result) {
   peer_ = std::move(result);
   if (framing_ == framing::datagram) {
     channel_.emplace(datagram_.channel, now_);
-    streams_.emplace(initiator_ != nullptr, datagram_.streams);
     hello_resend_at_.reset();
-    if (initiator_) last_hello_out_.clear();
+    if (initiator_) release(last_hello_out_);  // a responder keeps its answer: see is_repeated_hello
   }
   initiator_.reset();
+  release(peer_address_);  // only the handshake's cookies needed it
   state_ = state::established;
   events_.push_back(established{*peer_});
   auto early = std::move(early_);
   early_.clear();
   for (const auto& d : early) {
     wire::packet_view p;
-    if (!wire::parse_packet(d, p) && !opener_->open(p, plaintext_)) on_channel_packet(p);
+    datagram_plaintext plaintext;
+    if (!wire::parse_packet(d, p) && !opener_->open(p, plaintext.bytes, plaintext.size))
+      on_channel_packet(p, plaintext.view());
   }
 }
 
 void session::on_sealed_packet(const wire::packet_view& p) {
-  if (auto ec = opener_->open(p, plaintext_)) {
+  byte_vector plaintext;  // up to 64 KiB on a stream: not worth keeping between packets
+  if (auto ec = opener_->open(p, plaintext)) {
     // Dropped and counted; on a stream a corrupted packet does not desynchronise the framing,
     // so the session goes on unless the peer keeps doing it.
     if (ec == errc::replayed) ++counters_.replays;
@@ -291,7 +317,7 @@ void session::on_sealed_packet(const wire::packet_view& p) {
     return;
   }
   if (p.type != wire::packet_type::stream_data) return;  // datagram-only types: ignored here
-  on_fragment(plaintext_);
+  on_fragment(plaintext);
 }
 
 void session::on_fragment(byte_span plaintext) {
@@ -307,12 +333,21 @@ void session::on_fragment(byte_span plaintext) {
     ++counters_.malformed;
     return fail(errc::too_large, "message exceeds the maximum size");
   }
+  const bool last = flags & fragment_fin;
+  // Most messages fit one fragment: they are unwrapped where they lie, with no copy.
+  if (last && reassembly_.empty()) return on_envelope(fragment);
   reassembly_.insert(reassembly_.end(), fragment.begin(), fragment.end());
-  if (!(flags & fragment_fin)) return;
+  if (!last) return;
+  // Only messages over a fragment (~1.1 KB on a datagram path) come here; the buffer goes with
+  // the message rather than stay at its size for the rest of the session.
+  byte_vector envelope;
+  envelope.swap(reassembly_);
+  on_envelope(envelope);
+}
+
+void session::on_envelope(byte_span envelope) {
   byte_vector message_bytes;
-  auto ec = decode_envelope(reassembly_, accepted_codecs_, limits_.max_message_size, message_bytes);
-  reassembly_.clear();
-  if (ec) {
+  if (auto ec = decode_envelope(envelope, accepted_codecs_, limits_.max_message_size, message_bytes)) {
     ++counters_.malformed;
     return fail(ec, "bad message envelope");
   }
@@ -324,24 +359,25 @@ boost::system::error_code session::send(byte_span opcode_message,
                                         std::optional<compression::codec_id> compress_with) {
   if (state_ != state::established) return errc::not_connected;
   if (opcode_message.size() > limits_.max_message_size) return errc::too_large;
-  envelope_.clear();
-  encode_envelope(opcode_message, compress_with, limits_.compression_threshold, envelope_);
+  // Used up within this call (the channel copies each fragment): not kept between messages.
+  byte_vector envelope;
+  encode_envelope(opcode_message, compress_with, limits_.compression_threshold, envelope);
   const bool datagram = framing_ == framing::datagram;
   const std::size_t fragment_limit = datagram ? max_datagram_fragment : max_fragment;
-  if (datagram && channel_->queued() + envelope_.size() / fragment_limit + 1 > datagram_.channel.max_send_queue) {
+  if (datagram && channel_->queued() + envelope.size() / fragment_limit + 1 > datagram_.channel.max_send_queue) {
     // The peer does not take what we send: cut it off, as a stream transport's full buffer does.
     fail(errc::peer_cut_off, "the peer does not acknowledge what it is sent");
     return errc::peer_cut_off;
   }
   byte_vector fragment;
-  fragment.reserve(std::min(envelope_.size(), fragment_limit) + 1);
-  for (std::size_t offset = 0; offset < envelope_.size() || offset == 0;) {
-    std::size_t n = std::min(fragment_limit, envelope_.size() - offset);
-    bool last = offset + n == envelope_.size();
+  fragment.reserve(std::min(envelope.size(), fragment_limit) + 1);
+  for (std::size_t offset = 0; offset < envelope.size() || offset == 0;) {
+    std::size_t n = std::min(fragment_limit, envelope.size() - offset);
+    bool last = offset + n == envelope.size();
     fragment.clear();
     fragment.push_back(last ? fragment_fin : 0);
-    fragment.insert(fragment.end(), envelope_.begin() + static_cast<std::ptrdiff_t>(offset),
-                    envelope_.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    fragment.insert(fragment.end(), envelope.begin() + static_cast<std::ptrdiff_t>(offset),
+                    envelope.begin() + static_cast<std::ptrdiff_t>(offset + n));
     offset += n;
     if (datagram) {
       channel_->queue(fragment);
@@ -373,6 +409,14 @@ boost::system::error_code session::send_unreliable(byte_span opcode_message) {
   ++counters_.packets_out;
   ++counters_.messages_out;
   return {};
+}
+
+std::size_t session::buffer_capacity() const {
+  std::size_t total = reassembly_.capacity() + transmit_.capacity() + last_hello_out_.capacity() +
+                      answered_hello_.capacity() + peer_address_.capacity() +
+                      early_.capacity() * sizeof(byte_vector);
+  for (const auto& d : early_) total += d.capacity();
+  return total;
 }
 
 byte_vector session::take_transmit() {

@@ -16,7 +16,6 @@
 // is lost. It decodes no opcode messages: the engine does, so that it can NACK a message whose
 // body is malformed.
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +28,7 @@
 #include "core/crypto/handshake.hpp"
 #include "core/crypto/session_cipher.hpp"
 #include "core/envelope.hpp"
+#include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/reliable_channel.hpp"
 #include "core/stream_mux.hpp"
@@ -125,9 +125,13 @@ class session {
   // Tells a datagram session the time before send(): its channel stamps units with it (a stale
   // clock would make the first unit after a pause look overdue at once).
   void advance_clock(time_point now) { now_ = std::max(now_, now); }
-  // The session's byte streams (datagram sessions, once established; null otherwise). After
-  // calling into them, flush() seals what they want to send.
-  stream_mux* streams() { return streams_ ? &*streams_ : nullptr; }
+  // The session's byte streams, null until a stream is opened or a stream frame arrives (most
+  // sessions never carry one, and the mux is not free). After calling into them, flush() seals
+  // what they want to send.
+  stream_mux* streams() { return streams_.get(); }
+  // The same, building the mux if there is none yet: null only on a stream session or before
+  // the handshake completed. For opening a stream.
+  stream_mux* ensure_streams();
   void flush() {
     if (framing_ == framing::datagram && state_ == state::established) pump_channel();
   }
@@ -152,6 +156,9 @@ class session {
   bool is_failed() const { return state_ == state::failed; }
   const std::optional<crypto::handshake_result>& peer() const { return peer_; }
   const session_counters& counters() const { return counters_; }
+  // Heap bytes the session's buffers hold between calls (a partial message, packets not yet
+  // taken, a hello it may have to send again), for tests and memory accounting.
+  std::size_t buffer_capacity() const;
   // Codecs this side ACKed and therefore accepts in incoming envelopes.
   codec_set& accepted_codecs() { return accepted_codecs_; }
 
@@ -163,7 +170,9 @@ class session {
   void on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms);
   void on_sealed_packet(const wire::packet_view& p);
   void on_fragment(byte_span plaintext);
-  void on_channel_packet(const wire::packet_view& p);
+  // A whole message's envelope: unwrapped into a `message` event.
+  void on_envelope(byte_span envelope);
+  void on_channel_packet(const wire::packet_view& p, byte_span plaintext);
   void complete_handshake(crypto::handshake_result result);
   void fail(boost::system::error_code ec, std::string text = {});
   void queue_handshake(byte_span packet);
@@ -181,22 +190,21 @@ class session {
   std::optional<time_point> hello_resend_at_;
   std::chrono::milliseconds hello_resend_wait_{0};
   std::optional<reliable_channel> channel_;
-  std::optional<stream_mux> streams_;
+  std::unique_ptr<stream_mux> streams_;  // built on first use (ensure_streams)
   std::vector<byte_vector> early_;  // sealed datagrams that arrived before our keys
   state state_ = state::handshaking;
   std::unique_ptr<crypto::initiator_handshake> initiator_;
+  bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
   responder_context* responder_ = nullptr;
-  byte_vector peer_address_;
+  byte_vector peer_address_;  // for the handshake's cookies; released once established
   int hellos_seen_ = 0;
   std::optional<crypto::handshake_result> peer_;
   std::optional<crypto::packet_sealer> sealer_;
   std::optional<crypto::packet_opener> opener_;
   wire::stream_packet_reader reader_;
-  byte_vector reassembly_;
-  byte_vector plaintext_;
-  byte_vector envelope_;
+  byte_vector reassembly_;  // a message over one fragment, until its last fragment
   byte_vector transmit_;
-  std::deque<event> events_;
+  fifo<event> events_;
   codec_set accepted_codecs_;
   session_counters counters_;
 };

@@ -17,7 +17,6 @@
 // acknowledge late resends, then is freed. Memory per stream is bounded by its windows.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 
@@ -25,6 +24,7 @@
 
 #include "core/bytes.hpp"
 #include "core/crypto/session_cipher.hpp"
+#include "core/fifo.hpp"
 #include "core/reliable_channel.hpp"
 
 namespace kadnet::core {
@@ -90,7 +90,7 @@ class stream_mux {
   struct stream_state {
     stream_state(const reliable_config& c, time_point now) : channel(c, now) {}
     reliable_channel channel;
-    std::deque<byte_vector> incoming;  // delivered units, flags byte stripped
+    fifo<byte_vector> incoming;        // delivered units, flags byte stripped
     std::size_t read_offset = 0;       // into incoming.front()
     bool fin_received = false;         // the peer's FIN unit was delivered
     bool fin_wanted = false;           // shutdown() was called: write() takes nothing more
@@ -112,8 +112,8 @@ class stream_mux {
   std::map<stream_id, stream_state> streams_;
   stream_id next_local_;
   stream_id highest_peer_ = 0;
-  std::deque<byte_vector> resets_out_;
-  std::deque<event> events_;
+  fifo<byte_vector> resets_out_;
+  fifo<event> events_;
   std::uint64_t malformed_ = 0;
   time_point now_{};
 };

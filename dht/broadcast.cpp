@@ -14,7 +14,7 @@ namespace wire = core::wire;
 
 // The oldest entry of a queue, taken out of it.
 template <typename T>
-std::optional<T> take_front(std::deque<T>& queue) {
+std::optional<T> take_front(core::fifo<T>& queue) {
   if (queue.empty()) return std::nullopt;
   T front = std::move(queue.front());
   queue.pop_front();

@@ -32,13 +32,13 @@
 // broadcast benchmark compares against.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
 #include "core/wire/message.hpp"
@@ -184,10 +184,10 @@ class broadcaster {
   std::unordered_map<shout_key, active_shout, message_name_hash> active_;
   std::unordered_map<std::uint64_t, pending_send> sends_;
   std::unordered_map<std::uint64_t, pending_lookup> lookups_;  // repairs waiting for a lookup
-  std::deque<send_request> out_;
-  std::deque<lookup_request> lookups_out_;
-  std::deque<shout_delivery> deliveries_;
-  std::deque<finished> finished_;
+  core::fifo<send_request> out_;
+  core::fifo<lookup_request> lookups_out_;
+  core::fifo<shout_delivery> deliveries_;
+  core::fifo<finished> finished_;
 
   seen_cache seen_;
   std::unordered_map<core::node_id, origin_bucket> origins_;

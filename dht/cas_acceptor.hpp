@@ -32,11 +32,11 @@
 // dropped to make room: a forgotten promise could let two values be chosen for one version.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <variant>
 
+#include "core/fifo.hpp"
 #include "core/node_id.hpp"
 #include "core/rpc_tracker.hpp"
 #include "core/wire/message.hpp"
@@ -71,7 +71,7 @@ class cas_acceptor {
     std::uint64_t slot = 0;  // the version being decided; stale once the store holds it
     std::optional<ballot> promised;
     std::optional<accepted_proposal> accepted;
-    std::deque<std::pair<std::uint64_t, proposal_id>> chosen;  // version -> proposal, oldest first
+    core::fifo<std::pair<std::uint64_t, proposal_id>> chosen;  // version -> proposal, oldest first
   };
 
   core::wire::message_body dispatch(const core::wire::store& s, const core::node_id* from, core::time_point now);

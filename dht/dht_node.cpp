@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "core/errors.hpp"
+#include "core/fifo.hpp"
 #include "dht/cas_acceptor.hpp"
 #include "dht/cas_codec.hpp"
 #include "dht/dht_codec.hpp"
@@ -177,9 +178,9 @@ struct dht_node::impl {
 
   std::unordered_map<request_token, pending> pending_requests;
   std::unordered_map<operation_id, operation> ops;
-  std::deque<outgoing> out;
-  std::deque<operation_done> events;
-  std::deque<maintenance_job> maintenance;
+  core::fifo<outgoing> out;
+  core::fifo<operation_done> events;
+  core::fifo<maintenance_job> maintenance;
   std::size_t maintenance_in_flight = 0;
   std::unordered_map<core::node_id, std::chrono::seconds> original_ttl;  // TTL a put asked for
   std::optional<core::time_point> next_republish, next_replicate;

@@ -18,7 +18,6 @@
 // Every call happens on one thread or strand at a time.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>

@@ -4,10 +4,10 @@
 // old name is forgotten after `lifetime`. Sans-I/O: `now` is a parameter.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <unordered_map>
 #include <utility>
 
+#include "core/fifo.hpp"
 #include "core/node_id.hpp"
 #include "core/rpc_tracker.hpp"
 
@@ -39,7 +39,7 @@ class seen_cache {
   std::size_t capacity_;
   std::chrono::milliseconds lifetime_;
   std::unordered_map<message_name, core::time_point, message_name_hash> forget_at_;
-  std::deque<std::pair<message_name, core::time_point>> order_;  // insertion order = expiry order
+  core::fifo<std::pair<message_name, core::time_point>> order_;  // insertion order = expiry order
 };
 
 }  // namespace kadnet::dht

@@ -133,6 +133,22 @@ TEST(NodeEngine, AsynchronousHandlerRepliesLater) {
   EXPECT_EQ(done[0].result.data, byte_vector{42});
 }
 
+TEST(NodeEngine, AReplyAfterTheConnectionWentAwayIsDropped) {
+  engine_pair p;
+  plugin_reply saved;
+  p.b.plugins().add(71, [&](const node_id&, byte_span, plugin_reply reply) { saved = reply; });
+  p.connect();
+  p.a.request(p.now, p.a_conn, 71, wire::plugin_call{});
+  p.exchange();
+  ASSERT_TRUE(saved);
+  p.b.cut_off(p.b_conn, errc::connection_closed, "going away");
+  p.b.take_dirty();
+  p.b.on_transport_closed(p.b_conn, {});
+  saved(byte_vector{42});
+  EXPECT_TRUE(p.b.take_dirty().empty());
+  EXPECT_TRUE(p.b.take_transmit(p.b_conn).empty());
+}
+
 TEST(NodeEngine, RequestTimesOutAtItsDeadline) {
   node_config cfg;
   cfg.request_timeout = 250ms;
