@@ -240,13 +240,19 @@ editing edit(dht_swarm& swarm, std::uint32_t writer, const options& o) {
   return e;
 }
 
-figures to_figures(const options& o, const editing& e) {
+// The fields every result of this bench starts with.
+figures figures_of(const options& o, const char* operation) {
   figures f;
   f.text("bench", "atomic");
   f.text("transport", "sim");
-  f.text("operation", "patch");
+  f.text("operation", operation);
   f.number("nodes", static_cast<double>(o.nodes));
   f.number("loss_pct", 100 * o.links.loss, 1);
+  return f;
+}
+
+figures to_figures(const options& o, const editing& e) {
+  figures f = figures_of(o, "patch");
   f.number("value_bytes", static_cast<double>(o.value_kib * 1024));
   f.number("edits", static_cast<double>(o.edits));
   f.number("patches_stored", static_cast<double>(e.edits_done));
@@ -260,13 +266,8 @@ figures to_figures(const options& o, const editing& e) {
 }
 
 figures to_figures(const options& o, const contention& c) {
-  figures f;
+  figures f = figures_of(o, "update");
   const double updates = static_cast<double>(c.succeeded + c.failed);
-  f.text("bench", "atomic");
-  f.text("transport", "sim");
-  f.text("operation", "update");
-  f.number("nodes", static_cast<double>(o.nodes));
-  f.number("loss_pct", 100 * o.links.loss, 1);
   f.number("clients", static_cast<double>(c.clients));
   f.number("updates", updates);
   f.number("succeeded", static_cast<double>(c.succeeded));
@@ -284,12 +285,7 @@ figures to_figures(const options& o, const contention& c) {
 }
 
 figures to_figures(const options& o, const lock_plan& plan, const lock_cycles_result& r) {
-  figures f;
-  f.text("bench", "atomic");
-  f.text("transport", "sim");
-  f.text("operation", "lock_uncontended");
-  f.number("nodes", static_cast<double>(o.nodes));
-  f.number("loss_pct", 100 * o.links.loss, 1);
+  figures f = figures_of(o, "lock_uncontended");
   f.number("clients", 1);
   f.number("lease_ms", static_cast<double>(plan.lease.count()));
   f.number("cycles", static_cast<double>(r.cycles));
@@ -307,12 +303,7 @@ figures to_figures(const options& o, const lock_plan& plan, const lock_cycles_re
 }
 
 figures to_figures(const options& o, const lock_plan& plan, const lock_contention_result& r) {
-  figures f;
-  f.text("bench", "atomic");
-  f.text("transport", "sim");
-  f.text("operation", "lock_contended");
-  f.number("nodes", static_cast<double>(o.nodes));
-  f.number("loss_pct", 100 * o.links.loss, 1);
+  figures f = figures_of(o, "lock_contended");
   f.number("clients", static_cast<double>(r.clients));
   f.number("lease_ms", static_cast<double>(plan.lease.count()));
   f.number("hold_ms", static_cast<double>(plan.hold.count()));
