@@ -73,6 +73,24 @@ routing_table::random_source sodium_random() {
   return [](mutable_byte_span out) { randombytes_buf(out.data(), out.size()); };
 }
 
+// A held value as FIND_VALUE's reply carries it: the TTL is what remains at `now`.
+wire_value to_wire_value(const stored_value& held, core::time_point now) {
+  wire::store s = to_store(held, now);
+  return wire_value{s.version, s.ttl_seconds, held.owner, held.sig, std::move(s.value)};
+}
+
+// A value record from a FIND_VALUE reply, for `key`; its signature is not checked here.
+stored_value from_wire_value(const core::node_id& key, wire_value w, core::time_point now) {
+  stored_value v;
+  v.key = key;
+  v.version = w.version;
+  v.value = std::move(w.value);
+  v.expires = now + std::chrono::seconds(w.ttl_seconds);
+  v.owner = w.owner;
+  v.sig = w.sig;
+  return v;
+}
+
 lookup_stats to_stats(const lookup::stats& s, std::size_t extra_messages = 0) {
   return lookup_stats{s.rounds, s.messages + extra_messages};
 }
@@ -240,9 +258,7 @@ struct dht_node::impl {
       if (f->listen) return listen_request(from, *f, now);
       wire::ack a{m.opcode, {}};
       if (auto held = values.get(f->key, now)) {
-        wire::store s = to_store(*held, now);
-        wire_value v{s.version, s.ttl_seconds, held->owner, held->sig, std::move(s.value)};
-        encode_find_value_reply(v, a.data);
+        encode_find_value_reply(to_wire_value(*held, now), a.data);
       } else {
         encode_find_value_reply(closest_for(f->key, from), a.data);
       }
@@ -508,6 +524,23 @@ struct dht_node::impl {
     return id;
   }
 
+  // Whether this node is one of the k closest to `key`, given the closest others that answered.
+  bool among_closest(const std::vector<contact>& closest_others, const core::node_id& key) const {
+    return closest_others.size() < k() || self.id().distance(key) < closest_others.back().id.distance(key);
+  }
+
+  // Stores this node's own copy of a value it writes (marked original, so that it republishes
+  // it) and tells listeners of the new version (`diff`: the change from `before`, if known).
+  // Whether the store kept it.
+  bool keep_original(const stored_value& v, const std::optional<stored_value>& before,
+                     std::optional<value_patch> diff, core::time_point now) {
+    stored_value local = v;
+    local.original = true;
+    if (!accepted(values.put(std::move(local), now))) return false;
+    if (watched(v.key)) changed(v.key, before, std::move(diff), now);
+    return true;
+  }
+
   // The second half of a put: the lookup found the k closest and the versions they hold.
   void start_stores(operation& op, core::time_point now) {
     auto targets = op.search->closest_answered();
@@ -531,17 +564,13 @@ struct dht_node::impl {
     op.version = v.version;
     original_ttl[v.key] = ttl;
 
-    // The publisher always keeps its own copy (marked original, so that it republishes it); the
-    // copy counts as a replica only when this node is one of the k closest to the key.
-    const bool self_counts = targets.size() < k() ||
-                             self.id().distance(v.key) < targets.back().id.distance(v.key);
-    stored_value local = v;
-    local.original = true;
-    // Our own copy obeys the leases this node counts, as a peer's STORE would (8.9).
+    // The publisher always keeps its own copy; it counts as a replica only when this node is one of
+    // the k closest to the key. Our own copy obeys the leases this node counts, as a peer's STORE
+    // would (8.9).
+    const bool self_counts = among_closest(targets, v.key);
     const auto before = values.get(v.key, now);
     const bool leased = leases.check(self.id(), before, now).has_value();
-    const bool kept = !leased && accepted(values.put(local, now));
-    if (kept && watched(v.key)) changed(v.key, before, std::nullopt, now);
+    const bool kept = !leased && keep_original(v, before, std::nullopt, now);
     if (self_counts) {
       if (kept) ++op.replicas;
       else if (!op.first_refusal) op.first_refusal = leased ? core::errc::locked : core::errc::store_refused;
@@ -586,15 +615,13 @@ struct dht_node::impl {
     op.version = v.version;
     original_ttl[v.key] = ttl;
 
-    const bool self_counts = targets.size() < k() ||
-                             self.id().distance(v.key) < targets.back().id.distance(v.key);
-    stored_value local = v;
-    local.original = true;
-    const auto before = watched(v.key) ? values.get(v.key, now) : std::nullopt;
-    put_result lr = values.put(std::move(local), now);
-    if (accepted(lr) && watched(v.key)) changed(v.key, before, op.diff ? decoded_diff(*op.diff) : std::nullopt, now);
+    const bool self_counts = among_closest(targets, v.key);
+    // The old version and the diff matter only to listeners.
+    const bool watching = watched(v.key);
+    const auto before = watching ? values.get(v.key, now) : std::nullopt;
+    const bool kept = keep_original(v, before, watching && op.diff ? decoded_diff(*op.diff) : std::nullopt, now);
     if (self_counts) {
-      if (accepted(lr)) ++op.replicas;
+      if (kept) ++op.replicas;
       else if (!op.first_refusal) op.first_refusal = core::errc::store_refused;
     }
 
@@ -729,14 +756,9 @@ struct dht_node::impl {
       return;
     }
     auto& w = std::get<wire_value>(reply);
-    stored_value v;
-    v.key = op.target;
-    v.version = w.version;
-    v.value = std::move(w.value);
-    v.expires = now + std::chrono::seconds(w.ttl_seconds);
-    v.owner = w.owner;
-    v.sig = w.sig;
-    if (!verify_owner_signature(v) || w.ttl_seconds == 0) {
+    const bool dead = w.ttl_seconds == 0;
+    stored_value v = from_wire_value(op.target, std::move(w), now);
+    if (!verify_owner_signature(v) || dead) {
       search.on_failure(from);  // a forged (or dead) value: that contact failed
       return;
     }
@@ -786,25 +808,41 @@ struct dht_node::impl {
       if (encoded_size(made) < held->value.size()) diff = std::move(made);
     }
     if (key_watch* w = watches.find(key)) watches.offer(*w, *held, diff, now);
-    for (listener& l : listeners.live(key, now)) notify(l, *held, diff, now);
+    auto live = listeners.live(key, now);
+    if (live.empty()) return;
+    const notify_bodies bodies = notify_bodies_of(*held, diff, now);
+    for (listener& l : live) notify(l, bodies, now);
   }
 
-  // Sends `l` version v: as a diff when it holds the version before, else whole.
-  void notify(listener& l, const stored_value& v, const std::optional<value_patch>& diff, core::time_point now) {
-    if (l.subscriber == self.id() || pending_requests.size() >= max_pending_requests) return;
-    wire::store s = to_store(v, now);
-    if (s.ttl_seconds == 0) return;
-    s.notify = true;
-    if (diff && l.known_version + 1 == v.version) {
-      s.value.clear();
-      encode_patch(*diff, s.value);
-      s.patch = true;
+  // The notify STOREs of one version, made once for all its listeners: whole, and as a diff
+  // against the version before when there is one.
+  struct notify_bodies {
+    wire::store whole;
+    std::optional<wire::store> by_diff;
+  };
+  static notify_bodies notify_bodies_of(const stored_value& v, const std::optional<value_patch>& diff,
+                                        core::time_point now) {
+    notify_bodies b{to_store(v, now), std::nullopt};
+    b.whole.notify = true;
+    if (diff) {
+      b.by_diff = b.whole;
+      b.by_diff->value.clear();
+      encode_patch(*diff, b.by_diff->value);
+      b.by_diff->patch = true;
     }
-    auto token = send(request_kind::notify, 0, contact_for(l.subscriber), std::move(s), now);
-    notifications.emplace(token, notification{v.key, v.version});
+    return b;
+  }
+
+  // Sends `l` the version: as the diff when it holds the version before, else whole.
+  void notify(listener& l, const notify_bodies& b, core::time_point now) {
+    if (l.subscriber == self.id() || pending_requests.size() >= max_pending_requests) return;
+    if (b.whole.ttl_seconds == 0) return;
+    const bool diff_fits = b.by_diff && l.known_version + 1 == b.whole.version;
+    auto token = send(request_kind::notify, 0, contact_for(l.subscriber), diff_fits ? *b.by_diff : b.whole, now);
+    notifications.emplace(token, notification{b.whole.key, b.whole.version});
     // Messages on a session arrive in order, so the next version may be a diff against this one;
     // a NACK version_conflict corrects the guess.
-    l.known_version = v.version;
+    l.known_version = b.whole.version;
   }
 
   void notify_reply(request_token token, const pending& p, const core::reply& r, bool dead, core::time_point now) {
@@ -825,7 +863,7 @@ struct dht_node::impl {
     for (listener& l : listeners.live(n.key, now)) {
       if (l.subscriber != p.to.id) continue;
       l.known_version = held;
-      if (current && current->version > held) notify(l, *current, std::nullopt, now);
+      if (current && current->version > held) notify(l, notify_bodies_of(*current, std::nullopt, now), now);
     }
   }
 
@@ -846,8 +884,7 @@ struct dht_node::impl {
     } else if (held->version == f.listen->known_version) {
       encode_find_value_reply(wire_current{held->version}, a.data);
     } else {
-      wire::store s = to_store(*held, now);
-      encode_find_value_reply(wire_value{s.version, s.ttl_seconds, held->owner, held->sig, std::move(s.value)}, a.data);
+      encode_find_value_reply(to_wire_value(*held, now), a.data);
     }
     return a;
   }
@@ -879,14 +916,8 @@ struct dht_node::impl {
       ++op.replicas;
       find_value_reply reply;
       if (!decode_find_value_reply(r.data, reply, config.limits.max_value_size))
-        if (auto* held = std::get_if<wire_value>(&reply)) {
-          stored_value v = from_store(wire::store{op.target, held->version, held->ttl_seconds,
-                                                  held->owner ? std::optional(wire::store_owner{*held->owner, *held->sig})
-                                                              : std::nullopt,
-                                                  std::move(held->value)},
-                                      now);
-          if (held->ttl_seconds > 0) watches.offer(*w, std::move(v), std::nullopt, now);
-        }
+        if (auto* held = std::get_if<wire_value>(&reply); held && held->ttl_seconds > 0)
+          watches.offer(*w, from_wire_value(op.target, std::move(*held), now), std::nullopt, now);
     } else if (r.ec && !op.first_refusal) {
       op.first_refusal = r.ec;
     }
