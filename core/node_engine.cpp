@@ -151,10 +151,13 @@ bool node_engine::feed_datagram(connection_id c, time_point now, byte_span datag
 void node_engine::reschedule(connection_id c, connection_state& st) {
   if (st.sess.transport_framing() != framing::datagram) return;
   auto next = st.closing ? std::nullopt : st.sess.next_deadline();
-  if (next == st.timer) return;
+  // A deadline that moved later (or went away) keeps the earlier wake-up already filed: waking a
+  // session early is harmless, as it acts only on what is due and then files its real deadline.
+  // Moving the entry instead cost a tree erase and insert on nearly every acknowledgement.
+  if (!next || (st.timer && *st.timer <= *next)) return;
   if (st.timer) timers_.erase({*st.timer, c});
   st.timer = next;
-  if (next) timers_.emplace(*next, c);
+  timers_.emplace(*next, c);
 }
 
 const byte_vector& node_engine::transport_address(connection_id c) const {
@@ -522,6 +525,7 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
   const framing kind = connections_.at(keep).sess.transport_framing();
   const std::size_t limit = kind == framing::datagram ? config_.max_outbound_datagram_sessions
                                                       : config_.max_outbound_sessions;
+  if (connections_.size() <= limit) return;  // cannot be over it: no need to count
   std::size_t outbound = 0;
   for (const auto& [c, st] : connections_)
     if (!st.inbound && !st.closing && st.sess.is_established() && st.sess.transport_framing() == kind) ++outbound;

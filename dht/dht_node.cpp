@@ -715,6 +715,7 @@ struct dht_node::impl {
       c.addresses = w.addresses;
       c.last_seen = now;
       insert_contact(c, now);
+      c.connected = table.is_connected(c.id);  // FIND_VALUE asks those first (lookup.hpp)
       learned.push_back(std::move(c));
     }
     return learned;

@@ -21,6 +21,8 @@ lookup::lookup(const core::node_id& target, std::vector<contact> seeds, lookup_c
   if (config_.k == 0 || config_.alpha == 0 || config_.disjoint_paths == 0)
     throw std::invalid_argument("lookup: k, alpha and disjoint_paths must be at least 1");
   paths_.resize(config_.disjoint_paths);
+  if (config_.find_value && config_.hedge)
+    for (path& p : paths_) p.widened = false;
 
   // Deal the seeds closest first, so each path starts with a fair share of the best ones.
   core::closer_to closer(target_);
@@ -104,16 +106,23 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
       q.state = peer_state::unresponsive;  // a late reply is still welcome
       --p.in_flight;
       ++stats_.failures;
+      p.widened = true;
     } else if (!earliest || q.deadline < *earliest) {
       earliest = q.deadline;
     }
+  }
+
+  if (!p.widened && p.hedge_at) {
+    if (now >= *p.hedge_at) p.widened = true;
+    else if (!earliest || *p.hedge_at < *earliest) earliest = p.hedge_at;
   }
 
   // Counting answers toward k stops at the first request still in flight: a closer contact
   // may yet answer and must not be overtaken by farther answers.
   bool counting = true;
   std::size_t answered = 0;
-  for (peer& q : p.peers) {
+  for (std::size_t rank = 0; rank < p.peers.size(); ++rank) {
+    peer& q = p.peers[rank];
     switch (q.state) {
       case peer_state::waiting:
         counting = false;
@@ -126,13 +135,8 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
         break;
       case peer_state::not_contacted:
         // The closest candidate not yet asked waits for a free slot.
-        if (p.in_flight >= config_.alpha) return waiting{earliest};
-        q.state = peer_state::waiting;
-        q.deadline = now + config_.slot_timeout;
-        ++p.in_flight;
-        --p.not_contacted;
-        ++stats_.messages;
-        return send{q.info};
+        if (p.in_flight >= (p.widened ? config_.alpha : 1)) return waiting{earliest};
+        return ask(p, config_.find_value ? connected_candidate(p, rank) : q, now);
       case peer_state::unresponsive:
       case peer_state::failed:
         break;
@@ -142,6 +146,33 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
   if (p.in_flight > 0) return waiting{earliest};
   p.finished = true;
   return finished{};
+}
+
+lookup::action lookup::ask(path& p, peer& q, core::time_point now) {
+  if (!p.widened && !p.hedge_at) p.hedge_at = now + hedge_delay(q.info);
+  q.state = peer_state::waiting;
+  q.deadline = now + config_.slot_timeout;
+  ++p.in_flight;
+  --p.not_contacted;
+  ++stats_.messages;
+  return send{q.info};
+}
+
+std::chrono::microseconds lookup::hedge_delay(const contact& first) const {
+  const std::chrono::microseconds slot = config_.slot_timeout;
+  const auto wait = first.rtt.count() > 0 ? 2 * first.rtt : config_.hedge_unmeasured;
+  return std::min(std::max(wait, config_.hedge_floor), slot);
+}
+
+// Any of the k closest holds the value, so FIND_VALUE first asks one we have a session with:
+// a handshake costs both ends far more CPU than the request (PROTOCOL.md 8.3).
+lookup::peer& lookup::connected_candidate(path& p, std::size_t first_unasked) {
+  const std::size_t window = std::min(p.peers.size(), config_.k);
+  for (std::size_t rank = first_unasked; rank < window; ++rank) {
+    peer& q = p.peers[rank];
+    if (q.state == peer_state::not_contacted && q.info.connected) return q;
+  }
+  return p.peers[first_unasked];
 }
 
 void lookup::release_slot(path& p, peer& q) {
@@ -173,6 +204,7 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   release_slot(p, *q);
   q->state = peer_state::succeeded;
   ++stats_.replies;
+  p.widened = true;  // no value here: the search goes on, alpha wide
   const int hop = q->hop + 1;
   // q may dangle once candidates are inserted; nothing below touches it.
   if (closer.size() > config_.k) closer.resize(config_.k);
@@ -202,8 +234,9 @@ void lookup::on_failure(const core::node_id& from) {
     --paths_[path_index].in_flight;
     ++stats_.failures;
     q->state = peer_state::failed;
+    paths_[path_index].widened = true;
   } else if (q->state == peer_state::unresponsive) {
-    q->state = peer_state::failed;  // its timeout was already counted
+    q->state = peer_state::failed;  // its timeout was already counted (and widened the path)
   }
 }
 

@@ -20,6 +20,13 @@
 // (seen by next(now)) loses its slot, so a dead contact costs one slot for one slot_timeout and
 // never more; it then counts as failed for termination, but a late reply is still used.
 //
+// Hedging: a FIND_VALUE path with config.hedge keeps one request in flight until it widens (see
+// lookup_config::hedge); waiting{until} then also names the hedge time.
+//
+// Order of asking: closest first, except that FIND_VALUE asks, among the k closest entries of a
+// path, a contact with a session up (contact::connected) before the closer ones without: every
+// one of them should hold the value, and a new session costs a handshake.
+//
 // Termination (per path): finished when the k closest contacts known that did not fail have all
 // answered and no closer request is still in flight, or when no candidate is left. With
 // find_value the whole lookup finishes at the first value.
@@ -54,6 +61,14 @@ struct lookup_config {
   std::chrono::milliseconds slot_timeout{1000};
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
+  // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that
+  // one answers without the value, fails, or is still silent after twice its smoothed RTT
+  // (hedge_unmeasured when it has none yet; at least hedge_floor, at most slot_timeout). Most
+  // values are found at the first hop, where the other alpha - 1 requests would be answered and
+  // thrown away. false: alpha at once.
+  bool hedge = true;
+  std::chrono::microseconds hedge_unmeasured{100'000};
+  std::chrono::microseconds hedge_floor{1'000};
 };
 
 class lookup {
@@ -122,9 +137,20 @@ class lookup {
     std::size_t in_flight = 0;
     std::size_t not_contacted = 0;
     bool finished = false;
+    // Hedged FIND_VALUE: alpha requests allowed once widened; until then one, and hedge_at is
+    // when the first one's silence widens the path.
+    bool widened = true;
+    std::optional<core::time_point> hedge_at;
   };
 
   action next_on_path(std::size_t path_index, core::time_point now);
+  // Marks q asked (in flight until now + slot_timeout) and says to send to it.
+  action ask(path& p, peer& q, core::time_point now);
+  // How long a hedged path waits for its first contact before widening.
+  std::chrono::microseconds hedge_delay(const contact& first) const;
+  // For FIND_VALUE: among the path's k closest entries, the closest not-yet-asked one with a
+  // session up, else the one at first_unasked (the closest not asked).
+  peer& connected_candidate(path& p, std::size_t first_unasked);
   // Adds a contact to a path unless it is self or already known; hop is its hop count.
   void add_candidate(std::size_t path_index, const contact& c, int hop);
   void drop_farthest_candidate(path& p);

@@ -244,6 +244,13 @@ void routing_table::set_connected(const core::node_id& id, bool connected) {
     if (std::size_t pos = index_of(*list, id); pos < list->size()) (*list)[pos].connected = connected;
 }
 
+bool routing_table::is_connected(const core::node_id& id) const {
+  const bucket& b = buckets_[bucket_for(id)];
+  for (const auto* list : {&b.contacts, &b.replacements})
+    if (std::size_t pos = index_of(*list, id); pos < list->size()) return (*list)[pos].connected;
+  return false;
+}
+
 void routing_table::on_seen(const core::node_id& id, core::time_point now,
                             std::chrono::microseconds rtt) {
   bucket& b = buckets_[bucket_for(id)];

@@ -121,6 +121,8 @@ class routing_table {
   void on_request_failed(const core::node_id& id);
   // A session with the node came up or ended (contact::connected); unknown ids are ignored.
   void set_connected(const core::node_id& id, bool connected);
+  // Whether the table knows the node (in its bucket or as a replacement) with a session up.
+  bool is_connected(const core::node_id& id) const;
   // Any successful interaction: refreshes last_seen, resets failures, folds in rtt when nonzero,
   // moves the contact to most recently seen. Does not add unknown nodes (use insert for that).
   void on_seen(const core::node_id& id, core::time_point now, std::chrono::microseconds rtt);

@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <ostream>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -21,6 +22,22 @@ double resident_kib() {
   if (!(statm >> pages >> resident)) return 0;
   return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1024.0;
 }
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+namespace {
+
+// CPU microseconds per operation of a batch, 0 when it ran none.
+double cpu_us_per_op(const batch& b, std::size_t ops) {
+  return ops == 0 ? 0 : 1e6 * b.cpu_seconds / static_cast<double>(ops);
+}
+
+}  // namespace
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -49,6 +66,10 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
       j["lookup_rounds_median"] = percentile(r.gets.rounds, 0.5);
       j["lookup_rounds_p99"] = percentile(r.gets.rounds, 0.99);
     }
+    if (!r.virtual_time) {
+      j["get_cpu_us"] = cpu_us_per_op(r.gets, ops);
+      j["put_cpu_us"] = cpu_us_per_op(r.puts, ops);
+    }
     if (r.virtual_time) {
       // Times above are virtual; these say what the run cost for real.
       j["time"] = "virtual";
@@ -75,7 +96,11 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
   if (!r.gets.rounds.empty())
     out << "  lookup hops         median " << percentile(r.gets.rounds, 0.5) << ", p99 " << percentile(r.gets.rounds, 0.99) << "\n";
   out << "  throughput          " << (r.puts.seconds > 0 ? static_cast<double>(ops) / r.puts.seconds : 0) << " puts/s, "
-      << (r.gets.seconds > 0 ? static_cast<double>(ops) / r.gets.seconds : 0) << " gets/s (64 in flight" << (r.virtual_time ? ", per virtual second" : "") << ")\n"
+      << (r.gets.seconds > 0 ? static_cast<double>(ops) / r.gets.seconds : 0) << " gets/s (64 in flight" << (r.virtual_time ? ", per virtual second" : "") << ")\n";
+  if (!r.virtual_time)
+    out << "  CPU per operation   " << cpu_us_per_op(r.puts, ops) << " us per put, " << cpu_us_per_op(r.gets, ops)
+        << " us per get (the whole process, 64 in flight)\n";
+  out
       << "  memory              " << r.rss_per_node_kib << " KiB resident per node\n";
   if (r.system == "kadnet")
     out << "  sessions            " << r.totals.sessions_opened << " opened, " << r.totals.handshakes_failed

@@ -18,12 +18,17 @@ struct batch {
   std::vector<double> latency_ms;
   std::vector<double> rounds;
   double seconds = 0;
+  // CPU time the whole process used meanwhile (every thread, user and system): what the batch
+  // cost, which unlike `seconds` does not grow when other programs share the cores.
+  double cpu_seconds = 0;
   double success_pct() const;
 };
 
 double percentile(std::vector<double> v, double p);
 // Resident memory of this process in KiB (Linux /proc), 0 if unreadable.
 double resident_kib();
+// CPU time this process has used so far, all threads, user and system.
+double process_cpu_seconds();
 
 struct swarm_results {
   std::string system = "kadnet";  // which DHT ran: "kadnet", or "opendht" (benchmarks/swarm_opendht)

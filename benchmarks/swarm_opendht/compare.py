@@ -22,6 +22,8 @@ ROWS = [
     ("get median (64 in flight)", "get_median_ms", "ms"),
     ("get p99 (64 in flight)", "get_p99_ms", "ms"),
     ("gets/s (64 in flight)", "get_ops_per_s", ""),
+    ("CPU per get (64 in flight)", "get_cpu_us", "us"),
+    ("CPU per put (64 in flight)", "put_cpu_us", "us"),
     ("get median, one at a time", "get_one_at_a_time_median_ms", "ms"),
     ("get p99, one at a time", "get_one_at_a_time_p99_ms", "ms"),
     ("RSS per node", "rss_per_node_kib", "KiB"),
@@ -34,6 +36,7 @@ RATIOS = [
     ("ops/s (gets, 64 in flight)", "get_ops_per_s", ">= 5x", lambda r: r >= 5),
     ("get latency (median, one at a time)", "get_one_at_a_time_median_ms", "<= 0.5x", lambda r: r <= 0.5),
     ("memory per node", "rss_per_node_kib", "<= 0.5x", lambda r: r <= 0.5),
+    ("CPU per get", "get_cpu_us", "none", None),
     ("puts/s (64 in flight)", "put_ops_per_s", "none", None),
     ("put latency (median)", "put_median_ms", "none", None),
 ]

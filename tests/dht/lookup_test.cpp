@@ -405,6 +405,96 @@ TEST(Lookup, WaitsForCloserInFlightBeforeFinishing) {
   EXPECT_EQ(ids_of(lk.closest_answered()), std::vector<node_id>{id_with(0x10)});
 }
 
+// Hedged FIND_VALUE: one request first; alpha once it answers without the value.
+TEST(Lookup, HedgedFindValueAsksOneThenWidensOnAnAnswerWithoutTheValue) {
+  lookup_config cfg{.k = 4, .alpha = 3, .find_value = true};
+  lookup lk(node_id{}, {make_contact(id_with(0x10)), make_contact(id_with(0x20)),
+                        make_contact(id_with(0x30)), make_contact(id_with(0x40))},
+            cfg, id_with(0xff));
+  time_point t{};
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
+  auto w = lk.next(t);
+  ASSERT_TRUE(std::holds_alternative<lookup::waiting>(w));
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 100ms);  // hedge_unmeasured: no RTT yet
+  lk.on_reply(id_with(0x10), {}, t + 1ms);
+  std::vector<node_id> sent;
+  for (auto a = lk.next(t + 1ms); std::holds_alternative<lookup::send>(a); a = lk.next(t + 1ms))
+    sent.push_back(std::get<lookup::send>(a).to.id);
+  EXPECT_EQ(sent, (std::vector<node_id>{id_with(0x20), id_with(0x30), id_with(0x40)}));
+}
+
+// The hedge: still silent after twice its smoothed RTT, the first contact gets company.
+TEST(Lookup, HedgedFindValueWidensAfterTwiceTheFirstContactsRtt) {
+  lookup_config cfg{.k = 4, .alpha = 3, .find_value = true};
+  contact first = make_contact(id_with(0x10));
+  first.rtt = 4ms;
+  lookup lk(node_id{}, {first, make_contact(id_with(0x20)), make_contact(id_with(0x30))}, cfg,
+            id_with(0xff));
+  time_point t{};
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
+  auto w = lk.next(t + 7ms);
+  ASSERT_TRUE(std::holds_alternative<lookup::waiting>(w));
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 8ms);
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 8ms)).to.id, id_with(0x20));
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 8ms)).to.id, id_with(0x30));
+  // The first one's value still counts, and ends the lookup.
+  lk.on_value(id_with(0x10), {7}, t + 9ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 9ms)));
+  EXPECT_EQ(*lk.value(), byte_vector{7});
+  EXPECT_EQ(lk.get_stats().messages, 3u);
+}
+
+// A failure widens at once, and a value at the first hop costs one request in all.
+TEST(Lookup, HedgedFindValueWidensOnFailureAndStopsAtAFirstHopValue) {
+  lookup_config cfg{.k = 4, .alpha = 2, .find_value = true};
+  std::vector<contact> seeds{make_contact(id_with(0x10)), make_contact(id_with(0x20)),
+                             make_contact(id_with(0x30))};
+  time_point t{};
+  lookup failing(node_id{}, seeds, cfg, id_with(0xff));
+  ASSERT_EQ(std::get<lookup::send>(failing.next(t)).to.id, id_with(0x10));
+  failing.on_failure(id_with(0x10));
+  ASSERT_EQ(std::get<lookup::send>(failing.next(t)).to.id, id_with(0x20));
+  ASSERT_EQ(std::get<lookup::send>(failing.next(t)).to.id, id_with(0x30));
+
+  lookup found(node_id{}, seeds, cfg, id_with(0xff));
+  ASSERT_EQ(std::get<lookup::send>(found.next(t)).to.id, id_with(0x10));
+  found.on_value(id_with(0x10), {1}, t + 1ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(found.next(t + 1ms)));
+  EXPECT_EQ(found.get_stats().messages, 1u);
+}
+
+TEST(Lookup, UnhedgedFindValueAsksAlphaAtOnce) {
+  lookup_config cfg{.k = 4, .alpha = 3, .find_value = true, .hedge = false};
+  lookup lk(node_id{}, {make_contact(id_with(0x10)), make_contact(id_with(0x20)),
+                        make_contact(id_with(0x30)), make_contact(id_with(0x40))},
+            cfg, id_with(0xff));
+  time_point t{};
+  for (std::uint8_t b : {0x10, 0x20, 0x30})
+    ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(b));
+  EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t)));
+}
+
+// FIND_VALUE asks a contact with a session first among the k closest; FIND_NODE keeps to
+// distance order, and so does FIND_VALUE beyond the k closest.
+TEST(Lookup, FindValueAsksAConnectedContactAmongTheKClosestFirst) {
+  contact near = make_contact(id_with(0x10));
+  contact connected = make_contact(id_with(0x30));
+  connected.connected = true;
+  contact far_connected = make_contact(id_with(0x50));
+  far_connected.connected = true;
+  std::vector<contact> seeds{near, make_contact(id_with(0x20)), connected,
+                             make_contact(id_with(0x40)), far_connected};
+  time_point t{};
+  lookup value(node_id{}, seeds, {.k = 4, .alpha = 2, .find_value = true, .hedge = false},
+               id_with(0xff));
+  EXPECT_EQ(std::get<lookup::send>(value.next(t)).to.id, id_with(0x30));
+  EXPECT_EQ(std::get<lookup::send>(value.next(t)).to.id, id_with(0x10));  // none left among k
+
+  lookup node(node_id{}, seeds, {.k = 4, .alpha = 2}, id_with(0xff));
+  EXPECT_EQ(std::get<lookup::send>(node.next(t)).to.id, id_with(0x10));
+  EXPECT_EQ(std::get<lookup::send>(node.next(t)).to.id, id_with(0x20));
+}
+
 TEST(Lookup, EmptySeedsFinishAtOnce) {
   lookup lk(node_id{}, {}, {}, id_with(0x01));
   EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(time_point{})));
