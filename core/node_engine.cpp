@@ -155,9 +155,15 @@ void node_engine::reschedule(connection_id c, connection_state& st) {
   // session early is harmless, as it acts only on what is due and then files its real deadline.
   // Moving the entry instead cost a tree erase and insert on nearly every acknowledgement.
   if (!next || (st.timer && *st.timer <= *next)) return;
-  if (st.timer) timers_.erase({*st.timer, c});
-  st.timer = next;
-  timers_.emplace(*next, c);
+  st.timer = next;  // the earlier entry, if any, is stale from now on
+  timers_.file(*next, c);
+  if (timers_.size() > 2 * connections_.size() + 64)
+    timers_.compact([this](connection_id k, time_point at) { return timer_is_current(k, at); });
+}
+
+bool node_engine::timer_is_current(connection_id c, time_point at) const {
+  auto it = connections_.find(c);
+  return it != connections_.end() && it->second.timer == at;
 }
 
 const byte_vector& node_engine::transport_address(connection_id c) const {
@@ -644,7 +650,6 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
   counters_.sessions += it->second.sess.counters();
   dirty_.erase(c);
   handshake_deadlines_.erase({it->second.handshake_deadline, c});
-  if (it->second.timer) timers_.erase({*it->second.timer, c});
   if (it->second.sess.transport_framing() == framing::datagram) {
     auto a = by_address_.find(std::string(it->second.address.begin(), it->second.address.end()));
     if (a != by_address_.end()) {
@@ -679,15 +684,14 @@ void node_engine::handle_timeout(time_point now) {
     cut_off(c, errc::timeout, "handshake timed out");
   }
   // Only what is due now: a session may file a new deadline that is already due.
-  std::vector<connection_id> due;
-  while (!timers_.empty() && timers_.begin()->first <= now) {
-    due.push_back(timers_.begin()->second);
-    timers_.erase(timers_.begin());
-  }
+  auto due = timers_.take_due(now, [this](connection_id c, time_point at) {
+    if (!timer_is_current(c, at)) return false;
+    connections_.at(c).timer.reset();  // taken: nothing is filed for c until it files again
+    return true;
+  });
   for (auto c : due) {
     auto it = connections_.find(c);
     if (it == connections_.end()) continue;
-    it->second.timer.reset();
     it->second.sess.handle_timeout(now);
     pump_session(c, it->second, now);
   }
@@ -697,7 +701,7 @@ std::optional<time_point> node_engine::next_deadline() const {
   std::optional<time_point> next = rpcs_.next_deadline();
   if (!handshake_deadlines_.empty() && (!next || handshake_deadlines_.begin()->first < *next))
     next = handshake_deadlines_.begin()->first;
-  if (!timers_.empty() && (!next || timers_.begin()->first < *next)) next = timers_.begin()->first;
+  if (auto t = timers_.earliest(); t && (!next || *t < *next)) next = t;
   return next;
 }
 

@@ -28,6 +28,7 @@
 
 #include "core/crypto/cookie_jar.hpp"
 #include "core/crypto/handshake.hpp"
+#include "core/deadline_heap.hpp"
 #include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
@@ -179,6 +180,8 @@ class node_engine {
   bool feed_datagram(connection_id c, time_point now, byte_span datagram);
   // Datagram sessions: files the session's next deadline in timers_.
   void reschedule(connection_id c, connection_state& st);
+  // Whether timers_'s entry (c, at) is c's current deadline.
+  bool timer_is_current(connection_id c, time_point at) const;
   void on_announce(connection_id c, connection_state& st, const wire::message& m);
   void pump_session(connection_id c, connection_state& st, time_point now);
   request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
@@ -219,7 +222,7 @@ class node_engine {
   std::unordered_map<node_id, connection_id> by_peer_;
   // Datagram sessions by transport address (bytes as a string), and their deadlines.
   std::unordered_map<std::string, std::vector<connection_id>> by_address_;
-  std::set<std::pair<time_point, connection_id>> timers_;
+  deadline_heap<connection_id> timers_;  // an entry is current while it equals the session's `timer`
   // Deadlines of the handshakes under way.
   std::set<std::pair<time_point, connection_id>> handshake_deadlines_;
   std::unordered_set<connection_id> dirty_;
