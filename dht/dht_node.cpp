@@ -41,12 +41,12 @@ bool sends_find_value(op_kind k) {
   return k == op_kind::get || k == op_kind::put || k == op_kind::republish;
 }
 
-std::vector<wire_contact> to_wire(const std::vector<contact>& contacts) {
+std::vector<wire_contact> to_wire(std::vector<contact> contacts) {
   std::vector<wire_contact> out;
   out.reserve(contacts.size());
-  for (const contact& c : contacts) {
+  for (contact& c : contacts) {
     if (!c.dialable()) continue;  // never hand out a node nobody can dial
-    wire_contact w{c.id, c.addresses};
+    wire_contact w{c.id, std::move(c.addresses)};
     if (w.addresses.size() > max_addresses_per_contact) w.addresses.resize(max_addresses_per_contact);
     out.push_back(std::move(w));
   }
@@ -245,7 +245,7 @@ struct dht_node::impl {
     auto near = table.closest(target, k() + 1, true);
     std::erase_if(near, [&](const contact& c) { return c.id == requester; });
     if (near.size() > k()) near.resize(k());
-    return to_wire(near);
+    return to_wire(std::move(near));
   }
 
   wire::message_body answer(const core::node_id& from, const wire::message& m, core::time_point now) {

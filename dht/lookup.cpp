@@ -29,22 +29,23 @@ lookup::lookup(const core::node_id& target, std::vector<contact> seeds, lookup_c
   std::stable_sort(seeds.begin(), seeds.end(),
                    [&](const contact& a, const contact& b) { return closer(a.id, b.id); });
   std::size_t dealt = 0;
-  for (const contact& c : seeds) {
+  for (contact& c : seeds) {
     if (c.id == self_ || owner_.contains(c.id)) continue;
-    add_candidate(dealt % paths_.size(), c, 1);
+    add_candidate(dealt % paths_.size(), std::move(c), 1);
     ++dealt;
   }
 }
 
-void lookup::add_candidate(std::size_t path_index, const contact& c, int hop) {
+void lookup::add_candidate(std::size_t path_index, contact c, int hop) {
   if (c.id == self_) return;
   if (owner_.contains(c.id)) return;  // first path to learn a contact owns it
   path& p = paths_[path_index];
-  peer q{c, c.id.distance(target_), hop};
+  const core::node_id id = c.id;
+  peer q{std::move(c), id.distance(target_), hop};
   auto at = std::lower_bound(p.peers.begin(), p.peers.end(), q.distance,
                              [](const peer& a, const core::node_id& d) { return a.distance < d; });
   p.peers.insert(at, std::move(q));
-  owner_.emplace(c.id, path_index);
+  owner_.emplace(id, path_index);
   ++p.not_contacted;
   if (p.not_contacted > candidate_factor * config_.k) drop_farthest_candidate(p);
 }
@@ -208,7 +209,7 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   const int hop = q->hop + 1;
   // q may dangle once candidates are inserted; nothing below touches it.
   if (closer.size() > config_.k) closer.resize(config_.k);
-  for (const contact& c : closer) add_candidate(path_index, c, hop);
+  for (contact& c : closer) add_candidate(path_index, std::move(c), hop);
 }
 
 void lookup::on_value(const core::node_id& from, byte_vector value_bytes, core::time_point) {

@@ -152,7 +152,7 @@ class lookup {
   // session up, else the one at first_unasked (the closest not asked).
   peer& connected_candidate(path& p, std::size_t first_unasked);
   // Adds a contact to a path unless it is self or already known; hop is its hop count.
-  void add_candidate(std::size_t path_index, const contact& c, int hop);
+  void add_candidate(std::size_t path_index, contact c, int hop);
   void drop_farthest_candidate(path& p);
   peer* find_peer(const core::node_id& id, std::size_t* path_index = nullptr);
   // The asked peer `from`, if a reply from it is acceptable now; nullptr otherwise.
