@@ -338,10 +338,25 @@ struct dht_node::impl {
     return op;
   }
 
+  // How far from a key its k closest nodes probably are: as far as our own k-th closest
+  // contact is from us, the density of ids being about the same everywhere. nullopt while we
+  // know fewer than k (a network that small is all replicas). Recomputed at most once a second.
+  std::optional<core::node_id> replica_radius(core::time_point now) {
+    if (radius_computed_ && now - *radius_computed_ < std::chrono::seconds(1)) return radius_;
+    radius_computed_ = now;
+    auto nearest = table.closest(self.id(), k());
+    radius_.reset();
+    if (nearest.size() >= k()) radius_ = nearest.back().id.distance(self.id());
+    return radius_;
+  }
+  std::optional<core::time_point> radius_computed_;
+  std::optional<core::node_id> radius_;
+
   // Starts op's lookup and runs it as far as it goes now. op may be gone on return.
   void start_lookup(operation& op, core::time_point now) {
     lookup_config lc = config.lookup;
     lc.find_value = op.kind == op_kind::get;
+    if (lc.find_value) lc.replica_radius = replica_radius(now);
     auto seeds = table.closest(op.target, k());
     op.had_seeds = !seeds.empty();
     table.touched(op.target, now);

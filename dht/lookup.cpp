@@ -150,7 +150,12 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
 }
 
 lookup::action lookup::ask(path& p, peer& q, core::time_point now) {
-  if (!p.widened && !p.hedge_at) p.hedge_at = now + hedge_delay(q.info);
+  if (!p.widened && !p.hedge_at) {
+    // Hedge only a request that should find the value; one that can only bring us closer goes
+    // out with company.
+    if (presumed_replica(q.distance)) p.hedge_at = now + hedge_delay(q.info);
+    else p.widened = true;
+  }
   q.state = peer_state::waiting;
   q.deadline = now + config_.slot_timeout;
   ++p.in_flight;
@@ -165,12 +170,17 @@ std::chrono::microseconds lookup::hedge_delay(const contact& first) const {
   return std::min(std::max(wait, config_.hedge_floor), slot);
 }
 
+bool lookup::presumed_replica(const core::node_id& distance) const {
+  return !config_.replica_radius || distance <= *config_.replica_radius;
+}
+
 // Any of the k closest holds the value, so FIND_VALUE first asks one we have a session with:
 // a handshake costs both ends far more CPU than the request (PROTOCOL.md 8.3).
 lookup::peer& lookup::connected_candidate(path& p, std::size_t first_unasked) {
   const std::size_t window = std::min(p.peers.size(), config_.k);
   for (std::size_t rank = first_unasked; rank < window; ++rank) {
     peer& q = p.peers[rank];
+    if (!presumed_replica(q.distance)) break;  // sorted by distance: none further is either
     if (q.state == peer_state::not_contacted && q.info.connected) return q;
   }
   return p.peers[first_unasked];

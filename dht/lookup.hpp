@@ -20,12 +20,13 @@
 // (seen by next(now)) loses its slot, so a dead contact costs one slot for one slot_timeout and
 // never more; it then counts as failed for termination, but a late reply is still used.
 //
-// Hedging: a FIND_VALUE path with config.hedge keeps one request in flight until it widens (see
-// lookup_config::hedge); waiting{until} then also names the hedge time.
+// Hedging: a FIND_VALUE path with config.hedge whose first request goes to a presumed replica
+// (within config.replica_radius of the target) keeps that one request in flight until it widens
+// (see lookup_config::hedge); waiting{until} then also names the hedge time.
 //
 // Order of asking: closest first, except that FIND_VALUE asks, among the k closest entries of a
-// path, a contact with a session up (contact::connected) before the closer ones without: every
-// one of them should hold the value, and a new session costs a handshake.
+// path that are presumed replicas, a contact with a session up (contact::connected) before the
+// closer ones without: each of them should hold the value, and a new session costs a handshake.
 //
 // Termination (per path): finished when the k closest contacts known that did not fail have all
 // answered and no closer request is still in flight, or when no candidate is left. With
@@ -69,6 +70,11 @@ struct lookup_config {
   bool hedge = true;
   std::chrono::microseconds hedge_unmeasured{100'000};
   std::chrono::microseconds hedge_floor{1'000};
+  // FIND_VALUE: how far from the target a contact may be and still be presumed to hold the
+  // value (one of its k closest). Hedging and asking connected contacts first apply only to
+  // such contacts; farther ones are asked closest first, alpha wide, as a path that must still
+  // make progress should be. nullopt: every contact is presumed to (a network of at most k).
+  std::optional<core::node_id> replica_radius{};
 };
 
 class lookup {
@@ -148,8 +154,10 @@ class lookup {
   action ask(path& p, peer& q, core::time_point now);
   // How long a hedged path waits for its first contact before widening.
   std::chrono::microseconds hedge_delay(const contact& first) const;
-  // For FIND_VALUE: among the path's k closest entries, the closest not-yet-asked one with a
-  // session up, else the one at first_unasked (the closest not asked).
+  // Whether a contact at this distance from the target is presumed to hold the value.
+  bool presumed_replica(const core::node_id& distance) const;
+  // For FIND_VALUE: among the path's k closest entries that are presumed replicas, the closest
+  // not-yet-asked one with a session up, else the one at first_unasked (the closest not asked).
   peer& connected_candidate(path& p, std::size_t first_unasked);
   // Adds a contact to a path unless it is self or already known; hop is its hop count.
   void add_candidate(std::size_t path_index, contact c, int hop);

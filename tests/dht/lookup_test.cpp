@@ -463,6 +463,24 @@ TEST(Lookup, HedgedFindValueWidensOnFailureAndStopsAtAFirstHopValue) {
   EXPECT_EQ(found.get_stats().messages, 1u);
 }
 
+// Beyond the replica radius a contact is only a step closer: no hedge, and no going out of
+// distance order for a session.
+TEST(Lookup, FindValueHedgesAndPrefersSessionsOnlyWithinTheReplicaRadius) {
+  contact connected_far = make_contact(id_with(0x30));
+  connected_far.connected = true;
+  std::vector<contact> seeds{make_contact(id_with(0x10)), make_contact(id_with(0x20)), connected_far};
+  lookup_config cfg{.k = 4, .alpha = 3, .find_value = true, .replica_radius = id_with(0x08)};
+  time_point t{};
+  lookup far(node_id{}, seeds, cfg, id_with(0xff));
+  for (std::uint8_t b : {0x10, 0x20, 0x30})
+    ASSERT_EQ(std::get<lookup::send>(far.next(t)).to.id, id_with(b));
+
+  cfg.replica_radius = id_with(0x20);  // 0x10 and 0x20 are presumed replicas, 0x30 is not
+  lookup near(node_id{}, seeds, cfg, id_with(0xff));
+  ASSERT_EQ(std::get<lookup::send>(near.next(t)).to.id, id_with(0x10));
+  EXPECT_TRUE(std::holds_alternative<lookup::waiting>(near.next(t)));  // hedged
+}
+
 TEST(Lookup, UnhedgedFindValueAsksAlphaAtOnce) {
   lookup_config cfg{.k = 4, .alpha = 3, .find_value = true, .hedge = false};
   lookup lk(node_id{}, {make_contact(id_with(0x10)), make_contact(id_with(0x20)),
