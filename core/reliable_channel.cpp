@@ -136,7 +136,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
       if (u.acked) continue;
       // Declared lost, yet acknowledged before its resend left or sooner after it than any
       // round trip: the first copy arrived, only late.
-      const bool spurious = u.lost || (u.retransmitted && have_rtt_ && now - u.sent_at < min_rtt_ / 2);
+      const bool spurious = !u.loss_probed && (u.lost || (u.retransmitted && have_rtt_ && now - u.sent_at < min_rtt_ / 2));
       if (spurious) on_spurious_loss(u, std::max(highest_acked_, to) - s);
       on_unit_acked(u, now, rtt_sampled);
       progress = true;
@@ -154,6 +154,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
   if (peer_window_ > 0) probe_due_ = false;
   if (progress) {
     rto_backoff_ = 0;
+    loss_probes_ = 0;
     rto_started_ = now;
     if (in_recovery_ && snd_una_ >= recovery_end_) in_recovery_ = false;
   }
@@ -239,8 +240,10 @@ void reliable_channel::on_spurious_loss(const sent_unit& u, std::uint32_t overta
 
 void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   // Losses in this window of data; a new window starts once everything sent before is acked.
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
   if (snd_una_ >= loss_window_end_) {
-    loss_window_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+    loss_window_start_ = snd_una_;
+    loss_window_end_ = snd_nxt;
     losses_in_window_ = 0;
   }
   losses_in_window_ += lost;
@@ -248,7 +251,9 @@ void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   // A loss with no queue behind it (the RTT near its minimum) and few losses is noise on the
   // path, not congestion: the window stays (PROTOCOL.md 9.5).
   const bool queue_building = !have_rtt_ || srtt_ > min_rtt_ + std::max<microseconds>(min_rtt_ / 4, microseconds(1000));
-  const bool many = losses_in_window_ * 8 > cwnd_;
+  // The share is of the units sent since the window began, at least a congestion window's worth:
+  // units held in flight by holes (acknowledged beyond them) were exposed to loss as well.
+  const bool many = losses_in_window_ * 8 > std::max(cwnd_, snd_nxt - loss_window_start_);
   if (!queue_building && !many) {
     ++counters_.losses_tolerated;
     return;
@@ -278,12 +283,25 @@ void reliable_channel::sample_rtt(microseconds rtt) {
   srtt_ = (7 * srtt_ + rtt) / 8;
 }
 
+microseconds reliable_channel::rto_base() const {
+  return have_rtt_ ? srtt_ + std::max<microseconds>(microseconds(1000), 4 * rttvar_) +
+                         std::chrono::duration_cast<microseconds>(config_.ack_delay)
+                   : std::chrono::duration_cast<microseconds>(config_.initial_rto);
+}
+
 microseconds reliable_channel::rto() const {
-  microseconds base = have_rtt_ ? srtt_ + std::max<microseconds>(microseconds(1000), 4 * rttvar_) +
-                                      std::chrono::duration_cast<microseconds>(config_.ack_delay)
-                                : std::chrono::duration_cast<microseconds>(config_.initial_rto);
-  base = std::clamp<microseconds>(base, config_.min_rto, config_.max_rto);
+  const microseconds base = std::clamp<microseconds>(rto_base(), config_.min_rto, config_.max_rto);
   return std::min<microseconds>(base * (1 << rto_backoff_), config_.max_rto);
+}
+
+std::optional<time_point> reliable_channel::loss_probe_at() const {
+  // Something waits for an acknowledgement and no unit can be sent whose acknowledgement would
+  // reveal a loss by sending order (a full window, or nothing queued): typically a lost resend.
+  if (!have_rtt_ || outstanding_ == 0 || lost_pending_ > 0 || may_send_new()) return std::nullopt;
+  const int backoff = std::min(rto_backoff_ + loss_probes_, max_backoff);
+  const time_point at = rto_started_ + std::min<microseconds>(rto_base() * (1 << backoff), config_.max_rto);
+  if (at >= rto_started_ + rto()) return std::nullopt;  // the RTO is due as soon: it acts instead
+  return at;
 }
 
 // --- sending ---
@@ -394,6 +412,19 @@ void reliable_channel::handle_timeout(time_point now) {
     rto_backoff_ = std::min(rto_backoff_ + 1, max_backoff);
     rto_started_ = now;
     next_send_ = now;
+  } else if (auto at = loss_probe_at(); at && now >= *at) {
+    // Loss probe (RFC 9002 6.2): the RTO's wait without its floor, which is there for a
+    // timeout's cost (every unit resent, the window at its minimum). A probe costs one unit: the
+    // oldest waiting is resent, the window stays; its acknowledgement reveals any loss behind it.
+    for (auto& u : in_flight_) {
+      if (u.acked || u.lost) continue;
+      u.lost = u.loss_probed = true;
+      --outstanding_;
+      ++lost_pending_;
+      break;
+    }
+    loss_probes_ = std::min(loss_probes_ + 1, max_backoff);
+    ++counters_.loss_probes;
   }
   // Zero window: probe with one unit after an RTO's wait, as TCP's persist timer does.
   if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
@@ -407,6 +438,7 @@ std::optional<time_point> reliable_channel::next_deadline() const {
   if (ack_due_) next = std::min(next, *ack_due_);
   if (ack_now_) next = std::min(next, last_sent_any_);
   if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
+  if (auto at = loss_probe_at()) next = std::min(next, *at);
   if (loss_time_) next = std::min(next, *loss_time_);
   if ((lost_pending_ > 0 || may_send_new()) && next_send_ > time_point{})
     next = std::min(next, next_send_);

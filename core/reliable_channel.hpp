@@ -7,7 +7,8 @@
 // to eight selective-acknowledgement ranges and a receive window counted in packets (24 bits,
 // seed 004). Loss is detected as RFC 9002 says (three later packets acknowledged, or 9/8 of an
 // RTT passed since a later-sent one was) or by a retransmission timeout computed from measured
-// RTT as RFC 6298 says. NewReno congestion control with pacing decides how much may be in
+// RTT as RFC 6298 says; where that timeout sits on its floor (short paths), a loss probe resends
+// one unit at the unfloored timeout first. NewReno congestion control with pacing decides how much may be in
 // flight; a loss with no queue behind it (RTT near its minimum) does not shrink the window. Keepalives keep an idle path checked and
 // a silent peer fails the channel after the idle timeout.
 //
@@ -52,6 +53,7 @@ struct reliable_counters {
   std::uint64_t losses_tolerated = 0;  // losses taken for noise, not congestion (no reduction)
   std::uint64_t spurious_losses = 0;   // units declared lost whose first copy was acknowledged
   std::uint64_t reductions_undone = 0; // window cuts taken back: every loss behind them was spurious
+  std::uint64_t loss_probes = 0;       // units resent by the loss probe (9.5), not as losses
 };
 
 class reliable_channel {
@@ -102,6 +104,7 @@ class reliable_channel {
     bool retransmitted = false;
     bool lost = false;  // detected lost, waiting for its retransmission
     bool cut_window = false;  // its loss made the current window reduction
+    bool loss_probed = false;  // resent by the loss probe: an earlier copy's ack proves nothing
     std::uint32_t resend_mark = 0;  // the next new seq when it was resent
   };
 
@@ -112,7 +115,9 @@ class reliable_channel {
   void on_congestion_event(time_point now, std::uint32_t lost);
   void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by);
   void sample_rtt(std::chrono::microseconds rtt);
+  std::chrono::microseconds rto_base() const;
   std::chrono::microseconds rto() const;
+  std::optional<time_point> loss_probe_at() const;
   bool may_send_new() const;
   std::uint32_t advertised_window() const;
 
@@ -132,9 +137,10 @@ class reliable_channel {
   std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
   time_point largest_acked_sent_at_{};  // when the most recently sent acknowledged unit left
   std::optional<time_point> loss_time_;  // when an outstanding unit reaches the time threshold
-  std::uint32_t loss_window_end_ = 0, losses_in_window_ = 0;
+  std::uint32_t loss_window_start_ = 0, loss_window_end_ = 0, losses_in_window_ = 0;
   bool have_rtt_ = false;
   int rto_backoff_ = 0;
+  int loss_probes_ = 0;             // loss probes since the last acknowledgement that made progress
   time_point rto_started_{};        // the retransmission timer runs from here
   std::uint32_t cwnd_;
   std::uint32_t ssthresh_ = 1u << 24;

@@ -126,19 +126,26 @@ void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
         ++counters_.impaired_reordered;
         wait += imp.reorder_delay;
       }
-      if (wait.count() == 0) send_now(to, packet);
+      if (wait.count() == 0) survivors_.insert(survivors_.end(), packet.begin(), packet.end());
       else held_.emplace(now + wait, std::make_pair(to, byte_vector(packet.begin(), packet.end())));
     }
   }
+  // The impairment decides each datagram's fate, not how many system calls carry the rest: they
+  // leave in batches as unimpaired sends do (one sendmmsg each would cost a wake-up per datagram).
+  send_now(to, survivors_);
+  survivors_.clear();
   release_held();
 }
 
 void udp_port::release_held() {
   const auto now = std::chrono::steady_clock::now();
   while (!held_.empty() && held_.begin()->first <= now) {
-    auto [to, bytes] = std::move(held_.begin()->second);
-    held_.erase(held_.begin());
-    send_now(to, bytes);
+    // Those due now to one address leave in one batch, in the order they were due.
+    const udp::endpoint to = held_.begin()->second.first;
+    for (auto it = held_.begin(); it != held_.end() && it->first <= now && it->second.first == to; it = held_.erase(it))
+      survivors_.insert(survivors_.end(), it->second.second.begin(), it->second.second.end());
+    send_now(to, survivors_);
+    survivors_.clear();
   }
   if (held_.empty() || closed_) return;
   auto next = held_.begin()->first;
@@ -195,6 +202,7 @@ void udp_port::send_now(const udp::endpoint& to, byte_span packets) {
     }
     std::size_t sent = 0;
     while (sent < count) {
+      ++counters_.send_calls;
       int n = ::sendmmsg(socket_.native_handle(), messages.data() + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
       if (n < 0 && segments[sent] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
         // No GSO here (an old kernel, or a device without checksum offload): send plainly.

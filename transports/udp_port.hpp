@@ -26,12 +26,14 @@ namespace kadnet::transports {
 struct udp_counters {
   std::uint64_t datagrams_in = 0, datagrams_out = 0, send_drops = 0, oversized_in = 0;
   std::uint64_t impaired_lost = 0, impaired_duplicated = 0, impaired_reordered = 0;
+  std::uint64_t send_calls = 0;  // sendmmsg system calls
 };
 
 // Seeded impairment of the datagrams a port sends, for tests and benchmarks on real sockets (the
 // kernel's netem is not available here). Each datagram is lost with probability `loss`, else
 // delayed by `delay` plus a uniform 0..`jitter`, held back a further `reorder_delay` with
 // probability `reorder` (later ones overtake it), and sent twice with probability `duplicate`.
+// What is not lost or held leaves in the same batches as unimpaired sends.
 struct udp_impairment {
   double loss = 0, duplicate = 0, reorder = 0;
   std::chrono::microseconds delay{0}, jitter{0}, reorder_delay{2000};
@@ -80,6 +82,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   std::mt19937_64 impairment_rng_;
   std::multimap<std::chrono::steady_clock::time_point,
                 std::pair<boost::asio::ip::udp::endpoint, byte_vector>> held_;
+  byte_vector survivors_;  // impaired datagrams that leave now, back to back
   boost::asio::steady_timer held_timer_;
   std::optional<std::chrono::steady_clock::time_point> held_timer_at_;
   datagram_handler handler_;

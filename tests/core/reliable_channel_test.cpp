@@ -2,6 +2,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -27,8 +28,10 @@ struct channel_pair {
       if (std::bernoulli_distribution(loss)(rng)) continue;
       auto extra = jitter.count() ? std::chrono::microseconds(std::uniform_int_distribution<long>(0, jitter.count())(rng))
                                   : 0us;
-      if (from == 0 && f->type == wire::packet_type::reliable_data && hold_every > 0 && ++data_frames_a % hold_every == 0)
-        extra += hold_for;
+      if (from == 0 && f->type == wire::packet_type::reliable_data) {
+        if (drop_a.count(++data_frames_a)) continue;
+        if (hold_every > 0 && data_frames_a % hold_every == 0) extra += hold_for;
+      }
       wire_.emplace(now + delay + extra, in_transit{1 - from, f->type, std::move(f->plaintext)});
     }
   }
@@ -73,6 +76,8 @@ struct channel_pair {
   // Every hold_every-th data frame from A is held back hold_for more: later ones overtake it.
   std::size_t hold_every = 0, data_frames_a = 0;
   std::chrono::microseconds hold_for{0};
+  std::set<std::size_t> drop_a;  // A's data frames (counted from 1) that the path loses
+
   bool auto_release = true;
   reliable_channel a, b;
   std::vector<byte_vector> received;
@@ -177,6 +182,36 @@ TEST(ReliableChannel, TheLastUnitLostIsResentAfterTheRetransmissionTimeout) {
   EXPECT_EQ(p.a.counters().timeouts, 1u);
 }
 
+TEST(ReliableChannel, ALostResendWithNothingBehindItIsProbedLongBeforeTheRetransmissionTimeout) {
+  // A 1 ms path: the RTO's 40 ms floor would be forty round trips. Unit 0 is lost and so is its
+  // resend, sent after the other 15 were acknowledged: no later unit can reveal the second loss.
+  channel_pair p;
+  p.delay = 500us;
+  p.drop_a = {1, 17};
+  for (std::uint32_t i = 0; i < 16; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  const time_point start = p.now;
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 16; }));
+  expect_in_order(p.received, 16);
+  EXPECT_EQ(p.a.counters().timeouts, 0u);
+  EXPECT_EQ(p.a.counters().loss_probes, 1u);
+  EXPECT_EQ(p.a.counters().retransmits, 2u);
+  EXPECT_LT(p.now - start, 10ms);
+  EXPECT_GE(p.a.congestion_window(), reliable_config{}.initial_window);  // a probe is no loss
+}
+
+TEST(ReliableChannel, WhereTheTimeoutIsAboveItsFloorTheTimeoutActsNotAProbe) {
+  // A 40 ms path: the RTO (SRTT + 4 RTTVAR + the ack delay) is above its 40 ms floor, so it is
+  // due as soon as a probe would be, and it acts alone, as before there were probes.
+  channel_pair p;
+  p.delay = 20ms;
+  p.drop_a = {1, 17};
+  for (std::uint32_t i = 0; i < 16; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 16; }));
+  expect_in_order(p.received, 16);
+  EXPECT_EQ(p.a.counters().loss_probes, 0u);
+  EXPECT_EQ(p.a.counters().timeouts, 1u);
+}
+
 TEST(ReliableChannel, ASlowReaderBoundsTheSender) {
   reliable_config config;
   config.receive_window = 64;
@@ -231,6 +266,23 @@ TEST(ReliableChannel, RandomLossOnAPathWithoutAQueueDoesNotShrinkTheWindow) {
   expect_in_order(p.received, 3000);
   EXPECT_GT(p.a.counters().losses_tolerated, 0u);
   EXPECT_GE(p.a.congestion_window(), reliable_config{}.initial_window);
+}
+
+TEST(ReliableChannel, LossBelowOneInEightIsNoiseEvenWhileHolesHoldMoreThanTheWindowInFlight) {
+  // 8 % random loss on a path without a queue. Holes keep units in flight (acknowledged beyond
+  // them) until repaired, so a window of data spans more units than cwnd; its losses are a share
+  // of those units, not of cwnd, or the window is cut again and again down to its floor.
+  channel_pair p({}, 13);
+  p.loss = 0.08;
+  for (std::uint32_t i = 0; i < 15000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i, 100)));
+  std::uint64_t samples = 0, sum = 0;  // over the second half, long after slow start
+  ASSERT_TRUE(p.run([&] {
+    if (p.received.size() >= 7500) ++samples, sum += p.a.congestion_window();
+    return p.received.size() == 15000;
+  }));
+  EXPECT_GT(p.a.counters().losses_tolerated, 0u);
+  ASSERT_GT(samples, 0u);
+  EXPECT_GE(sum / samples, reliable_config{}.initial_window) << "the window sank towards its floor";
 }
 
 TEST(ReliableChannel, HeavyLossShrinksTheWindowEvenWithoutAQueue) {
