@@ -48,6 +48,7 @@ std::string nack_text(std::string text) {
 node_engine::node_engine(const identity& self, node_config config, crypto::random_source random)
     : self_(self),
       config_(std::move(config)),
+      datagram_(std::make_shared<const datagram_settings>(config_.datagram)),
       random_(std::move(random)),
       responder_(self_, config_.dynamic_ip, random_),
       cookies_(random_) {
@@ -82,7 +83,7 @@ connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> 
                                          byte_vector peer_address) {
   last_now_ = std::max(last_now_, now);
   return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
-                                               config_.datagram, now, random_),
+                                               datagram_, now, random_),
                         false, now, peer_address);
 }
 
@@ -123,7 +124,7 @@ void node_engine::on_datagram(time_point now, const byte_vector& peer_address, b
     update_load(now);
     ++handshakes_in_window_;
     connection_id c = add_connection(session::accept_datagram(responder_context_, peer_address, limits_of(config_),
-                                                              config_.datagram, now),
+                                                              datagram_, now),
                                      true, now, peer_address);
     feed_datagram(c, now, datagram);
     return;

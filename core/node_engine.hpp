@@ -209,6 +209,7 @@ class node_engine {
 
   const identity self_;  // a copy: callers may pass a temporary
   node_config config_;
+  std::shared_ptr<const datagram_settings> datagram_;  // config_.datagram, shared by the sessions
   crypto::random_source random_;
   crypto::responder responder_;
   crypto::cookie_jar cookies_;
