@@ -239,10 +239,11 @@ void session::on_channel_packet(const wire::packet_view& p, byte_span plaintext)
 void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
   if (state_ == state::failed) return;
   counters_.bytes_in += bytes.size();
-  reader_.feed(bytes);
+  if (!reader_) reader_ = std::make_unique<wire::stream_packet_reader>();
+  reader_->feed(bytes);
   while (state_ != state::failed) {
     boost::system::error_code ec;
-    auto packet = reader_.next(ec);
+    auto packet = reader_->next(ec);
     if (ec) {
       ++counters_.malformed;
       return fail(ec, "unparseable packet header");

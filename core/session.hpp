@@ -225,7 +225,8 @@ class session {
   std::optional<session_peer> peer_;
   std::optional<crypto::packet_sealer> sealer_;
   std::optional<crypto::packet_opener> opener_;
-  wire::stream_packet_reader reader_;
+  // Stream sessions only, made on their first bytes: datagram sessions, most of a node's, need none.
+  std::unique_ptr<wire::stream_packet_reader> reader_;
   byte_vector reassembly_;  // a message over one fragment, until its last fragment
   byte_vector transmit_;
   fifo<event> events_;
