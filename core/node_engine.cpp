@@ -1,5 +1,6 @@
 #include "core/node_engine.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include "core/errors.hpp"
@@ -48,6 +49,7 @@ std::string nack_text(std::string text) {
 node_engine::node_engine(const identity& self, node_config config, crypto::random_source random)
     : self_(self),
       config_(std::move(config)),
+      datagram_(std::make_shared<const datagram_settings>(config_.datagram)),
       random_(std::move(random)),
       responder_(self_, config_.dynamic_ip, random_),
       cookies_(random_) {
@@ -66,32 +68,33 @@ static session_limits limits_of(const node_config& c) {
 connection_id node_engine::dial(time_point now, std::optional<node_id> expected,
                                 byte_vector peer_address) {
   return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_), random_),
-                        false, now, peer_address);
+                        false, now, fixed_address(peer_address));
 }
 
 connection_id node_engine::accept(time_point now, byte_vector peer_address) {
   update_load(now);
   ++handshakes_in_window_;
-  byte_vector address_copy = peer_address;
+  const fixed_address address(peer_address);
   return add_connection(session::accept(responder_context_, std::move(peer_address),
                                         limits_of(config_)),
-                        true, now, address_copy);
+                        true, now, address);
 }
 
 connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
                                          byte_vector peer_address) {
   last_now_ = std::max(last_now_, now);
   return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
-                                               config_.datagram, now, random_),
-                        false, now, peer_address);
+                                               datagram_, now, random_),
+                        false, now, fixed_address(peer_address));
 }
 
 void node_engine::on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram) {
   last_now_ = std::max(last_now_, now);
-  const std::string key(peer_address.begin(), peer_address.end());
-  auto found = by_address_.find(key);
-  // A copy: feeding a session may add or remove connections at this address.
-  std::vector<connection_id> here = found == by_address_.end() ? std::vector<connection_id>{} : found->second;
+  const fixed_address address(peer_address);
+  // A copy: feeding a session may add or remove connections at this address. Oldest first.
+  std::vector<connection_id> here;
+  for (auto [it, end] = by_address_.equal_range(address); it != end; ++it) here.push_back(it->second);
+  std::sort(here.begin(), here.end());
   auto type = datagram.size() >= 2 ? static_cast<wire::packet_type>(datagram[1]) : wire::packet_type::stream_data;
   auto state_of = [&](connection_id c) -> connection_state* {
     auto it = connections_.find(c);
@@ -123,8 +126,8 @@ void node_engine::on_datagram(time_point now, const byte_vector& peer_address, b
     update_load(now);
     ++handshakes_in_window_;
     connection_id c = add_connection(session::accept_datagram(responder_context_, peer_address, limits_of(config_),
-                                                              config_.datagram, now),
-                                     true, now, peer_address);
+                                                              datagram_, now),
+                                     true, now, address);
     feed_datagram(c, now, datagram);
     return;
   }
@@ -166,10 +169,9 @@ bool node_engine::timer_is_current(connection_id c, time_point at) const {
   return it != connections_.end() && it->second.timer == at;
 }
 
-const byte_vector& node_engine::transport_address(connection_id c) const {
-  static const byte_vector none;
+byte_span node_engine::transport_address(connection_id c) const {
   auto it = connections_.find(c);
-  return it == connections_.end() ? none : it->second.address;
+  return it == connections_.end() ? byte_span() : it->second.address.bytes();
 }
 
 bool node_engine::is_datagram(connection_id c) const {
@@ -179,17 +181,17 @@ bool node_engine::is_datagram(connection_id c) const {
 
 std::vector<connection_id> node_engine::datagram_connections() const {
   std::vector<connection_id> out;
-  for (const auto& [address, list] : by_address_) out.insert(out.end(), list.begin(), list.end());
+  for (const auto& [address, c] : by_address_) out.push_back(c);
   return out;
 }
 
 connection_id node_engine::add_connection(session s, bool inbound, time_point now,
-                                          const byte_vector& peer_address) {
+                                          fixed_address peer_address) {
   connection_id c = next_connection_++;
   auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
   it->second.address = peer_address;
   if (it->second.sess.transport_framing() == framing::datagram)
-    by_address_[std::string(peer_address.begin(), peer_address.end())].push_back(c);
+    by_address_.emplace(peer_address, c);
   it->second.handshake_deadline = now + config_.handshake_timeout;
   handshake_deadlines_.emplace(it->second.handshake_deadline, c);
   ++counters_.sessions_opened;
@@ -405,7 +407,7 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
 // Keeps the announced URIs whose host is the address the peer's packets come from (a wildcard
 // host stands for it); seed 001: an announcement must match the sender's real source address.
 void node_engine::on_announce(connection_id c, connection_state& st, const wire::message& m) {
-  const std::string observed = address_text(st.address);  // "" when the transport gave none
+  const std::string observed = address_text(st.address.bytes());  // "" when the transport gave none
   std::string ip = host_of_address_text(observed);
   std::vector<std::string> kept;
   for (const auto& a : std::get<wire::announce>(m.body).addresses) {
@@ -651,11 +653,11 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
   dirty_.erase(c);
   handshake_deadlines_.erase({it->second.handshake_deadline, c});
   if (it->second.sess.transport_framing() == framing::datagram) {
-    auto a = by_address_.find(std::string(it->second.address.begin(), it->second.address.end()));
-    if (a != by_address_.end()) {
-      std::erase(a->second, c);
-      if (a->second.empty()) by_address_.erase(a);
-    }
+    for (auto [a, end] = by_address_.equal_range(it->second.address); a != end; ++a)
+      if (a->second == c) {
+        by_address_.erase(a);
+        break;
+      }
   }
   connections_.erase(it);
 }

@@ -32,6 +32,7 @@
 #include "core/fifo.hpp"
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
+#include "core/peer_address.hpp"
 #include "core/plugin_registry.hpp"
 #include "core/rpc_tracker.hpp"
 #include "core/session.hpp"
@@ -99,7 +100,8 @@ class node_engine {
   void on_bytes(connection_id c, time_point now, byte_span bytes);
   connection_id dial_datagram(time_point now, std::optional<node_id> expected, byte_vector peer_address);
   void on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram);
-  const byte_vector& transport_address(connection_id c) const;
+  // Empty for an unknown connection.
+  byte_span transport_address(connection_id c) const;
   bool is_datagram(connection_id c) const;
   // Every datagram connection, open or closing (a driver that stops ends them all).
   std::vector<connection_id> datagram_connections() const;
@@ -167,7 +169,7 @@ class node_engine {
     std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
-    byte_vector address;                 // the peer's transport address (16-byte IPv6 ‖ port; empty: unknown)
+    fixed_address address;               // the peer's transport address (empty: unknown)
     std::optional<time_point> timer;     // datagram sessions: when the session wants time
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Made for the first plugin request and dropped when the connection goes away, so that late
@@ -175,7 +177,7 @@ class node_engine {
     std::shared_ptr<bool> alive;
   };
 
-  connection_id add_connection(session s, bool inbound, time_point now, const byte_vector& peer_address);
+  connection_id add_connection(session s, bool inbound, time_point now, fixed_address peer_address);
   // Datagram sessions: feeds one datagram to a connection; false if the session did not take it.
   bool feed_datagram(connection_id c, time_point now, byte_span datagram);
   // Datagram sessions: files the session's next deadline in timers_.
@@ -212,6 +214,7 @@ class node_engine {
 
   const identity self_;  // a copy: callers may pass a temporary
   node_config config_;
+  std::shared_ptr<const datagram_settings> datagram_;  // config_.datagram, shared by the sessions
   crypto::random_source random_;
   crypto::responder responder_;
   crypto::cookie_jar cookies_;
@@ -220,8 +223,9 @@ class node_engine {
   rpc_tracker rpcs_;
   std::unordered_map<connection_id, connection_state> connections_;
   std::unordered_map<node_id, connection_id> by_peer_;
-  // Datagram sessions by transport address (bytes as a string), and their deadlines.
-  std::unordered_map<std::string, std::vector<connection_id>> by_address_;
+  // Datagram sessions by transport address (at most max_sessions_per_address each), and their
+  // deadlines. One small node per session: no key or list on the heap of its own.
+  std::unordered_multimap<fixed_address, connection_id, fixed_address::hash> by_address_;
   deadline_heap<connection_id> timers_;  // an entry is current while it equals the session's `timer`
   // Deadlines of the handshakes under way.
   std::set<std::pair<time_point, connection_id>> handshake_deadlines_;

@@ -4,8 +4,15 @@
 
 #include <array>
 #include <cstring>
+#include <stdexcept>
 
 namespace kadnet::core {
+
+fixed_address::fixed_address(byte_span bytes) : size_(static_cast<std::uint8_t>(bytes.size())) {
+  if (bytes.size() > capacity)
+    throw std::invalid_argument("a transport address has at most 18 bytes, not " + std::to_string(bytes.size()));
+  std::copy(bytes.begin(), bytes.end(), bytes_.begin());
+}
 
 std::string address_text(byte_span address) {
   if (address.size() != 18) return {};

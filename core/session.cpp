@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <sodium.h>
+
 #include "core/errors.hpp"
 
 namespace kadnet::core {
@@ -25,9 +27,6 @@ std::uint64_t to_ms(time_point t) {
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
-// Empties a buffer and gives its memory back (clear() keeps the capacity).
-void release(byte_vector& buffer) { byte_vector().swap(buffer); }
-
 // The plaintext of one sealed datagram, opened on the stack: it is used up within the call, so
 // no session keeps a buffer for it. A conforming datagram always fits (PROTOCOL.md 9: at most
 // 1,200 bytes); a larger one fails to open and is dropped, as the protocol says.
@@ -42,8 +41,8 @@ session session::dial(const identity& self, bool dynamic_ip, std::optional<node_
                       session_limits limits, crypto::random_source random) {
   session s(limits);
   s.dialer_ = true;
-  s.initiator_ = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
-  byte_vector hello = s.initiator_->first_packet();
+  s.handshake_->initiator = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
+  byte_vector hello = s.handshake_->initiator->first_packet();
   s.transmit_.insert(s.transmit_.end(), hello.begin(), hello.end());
   return s;
 }
@@ -51,31 +50,46 @@ session session::dial(const identity& self, bool dynamic_ip, std::optional<node_
 session session::accept(responder_context& context, byte_vector peer_address,
                         session_limits limits) {
   session s(limits);
-  s.responder_ = &context;
-  s.peer_address_ = std::move(peer_address);
+  s.handshake_->responder = &context;
+  s.handshake_->peer_address = std::move(peer_address);
   return s;
 }
 
+namespace {
+std::shared_ptr<const datagram_settings> or_defaults(std::shared_ptr<const datagram_settings> settings) {
+  static const auto defaults = std::make_shared<const datagram_settings>();
+  return settings ? std::move(settings) : defaults;
+}
+}  // namespace
+
 session session::dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                               session_limits limits, datagram_settings settings, time_point now,
-                               crypto::random_source random) {
+                               session_limits limits, std::shared_ptr<const datagram_settings> settings,
+                               time_point now, crypto::random_source random) {
   session s = dial(self, dynamic_ip, expected, limits, std::move(random));
   s.framing_ = framing::datagram;
-  s.datagram_ = settings;
+  s.datagram_ = or_defaults(std::move(settings));
   s.now_ = now;
-  s.last_hello_out_ = s.transmit_;
-  s.hello_resend_wait_ = settings.first_hello_resend;
-  s.hello_resend_at_ = now + s.hello_resend_wait_;
+  auto& h = *s.handshake_;
+  h.last_hello_out = s.transmit_;
+  h.hello_resend_wait = s.datagram_->first_hello_resend;
+  h.hello_resend_at = now + h.hello_resend_wait;
   return s;
 }
 
 session session::accept_datagram(responder_context& context, byte_vector peer_address,
-                                 session_limits limits, datagram_settings settings, time_point now) {
+                                 session_limits limits, std::shared_ptr<const datagram_settings> settings,
+                                 time_point now) {
   session s = accept(context, std::move(peer_address), limits);
   s.framing_ = framing::datagram;
-  s.datagram_ = settings;
+  s.datagram_ = or_defaults(std::move(settings));
   s.now_ = now;
   return s;
+}
+
+session::hello_digest session::digest_of(byte_span hello) {
+  hello_digest d;
+  crypto_generichash(d.data(), d.size(), hello.data(), hello.size(), nullptr, 0);
+  return d;
 }
 
 bool session::handle_datagram(byte_span datagram, time_point now) {
@@ -91,12 +105,14 @@ bool session::handle_datagram(byte_span datagram, time_point now) {
   if (state_ == state::handshaking) {
     // Sealed packets that overtook the responder's hello are lost; the channel resends them.
     if (wire::is_sealed(p.type)) return false;
-    if (!initiator_ && p.type == wire::packet_type::hello) answered_hello_.assign(datagram.begin(), datagram.end());
+    if (!dialer_ && p.type == wire::packet_type::hello) answered_hello_ = digest_of(datagram);
     on_handshake_packet(p, to_ms(now_));
   } else if (!wire::is_sealed(p.type)) {
-    // A repeated hello means our answer was lost: answer again. Other plaintext is stale.
-    if (is_repeated_hello(datagram)) transmit_.insert(transmit_.end(), last_hello_out_.begin(), last_hello_out_.end());
-    else ++counters_.malformed;
+    // A repeated hello means our answer was lost: answer again, unless the initiator has since
+    // sealed a packet (it had the answer then, and this hello is a late duplicate or a replay).
+    // Other plaintext is stale.
+    if (!is_repeated_hello(datagram)) ++counters_.malformed;
+    else if (handshake_) transmit_.insert(transmit_.end(), handshake_->last_hello_out.begin(), handshake_->last_hello_out.end());
   } else {
     // Forged datagrams cost an attacker nothing on UDP: they are dropped (the caller counts
     // them), never held against the session.
@@ -105,6 +121,7 @@ bool session::handle_datagram(byte_span datagram, time_point now) {
       if (ec == errc::replayed) ++counters_.replays;
       return false;
     }
+    handshake_.reset();  // a responder's answer evidently arrived: it is not sent again
     on_channel_packet(p, plaintext.view());
   }
   if (state_ == state::established) pump_channel();
@@ -112,30 +129,31 @@ bool session::handle_datagram(byte_span datagram, time_point now) {
 }
 
 bool session::is_repeated_hello(byte_span datagram) const {
-  return framing_ == framing::datagram && !initiator_ && state_ == state::established &&
-         !answered_hello_.empty() && std::equal(datagram.begin(), datagram.end(), answered_hello_.begin(), answered_hello_.end());
+  return framing_ == framing::datagram && !dialer_ && state_ == state::established && answered_hello_ &&
+         *answered_hello_ == digest_of(datagram);
 }
 
 void session::keep_early(byte_span datagram) {
   constexpr std::size_t max_early = 16;
-  if (initiator_ && state_ == state::handshaking && early_.size() < max_early)
-    early_.emplace_back(datagram.begin(), datagram.end());
+  if (initiator() && state_ == state::handshaking && handshake_->early.size() < max_early)
+    handshake_->early.emplace_back(datagram.begin(), datagram.end());
 }
 
 bool session::awaits_hello(byte_span datagram) const {
   wire::packet_view p;
-  return initiator_ && state_ == state::handshaking && !wire::parse_packet(datagram, p) &&
-         initiator_->answers_us(p);
+  return initiator() && state_ == state::handshaking && !wire::parse_packet(datagram, p) &&
+         initiator()->answers_us(p);
 }
 
 void session::handle_timeout(time_point now) {
   if (framing_ != framing::datagram || state_ == state::failed) return;
   now_ = std::max(now_, now);
   if (state_ == state::handshaking) {
-    if (initiator_ && hello_resend_at_ && now_ >= *hello_resend_at_) {
-      transmit_.insert(transmit_.end(), last_hello_out_.begin(), last_hello_out_.end());
-      hello_resend_wait_ *= 2;
-      hello_resend_at_ = now_ + hello_resend_wait_;
+    auto& h = *handshake_;
+    if (h.initiator && h.hello_resend_at && now_ >= *h.hello_resend_at) {
+      transmit_.insert(transmit_.end(), h.last_hello_out.begin(), h.last_hello_out.end());
+      h.hello_resend_wait *= 2;
+      h.hello_resend_at = now_ + h.hello_resend_wait;
     }
     return;
   }
@@ -146,7 +164,7 @@ void session::handle_timeout(time_point now) {
 
 std::optional<time_point> session::next_deadline() const {
   if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
-  if (state_ == state::handshaking) return initiator_ ? hello_resend_at_ : std::nullopt;
+  if (state_ == state::handshaking) return handshake_->initiator ? handshake_->hello_resend_at : std::nullopt;
   auto next = channel_->next_deadline();
   auto streams = streams_ ? streams_->next_deadline() : std::nullopt;
   if (streams && (!next || *streams < *next)) next = streams;
@@ -155,7 +173,7 @@ std::optional<time_point> session::next_deadline() const {
 
 stream_mux* session::ensure_streams() {
   if (framing_ != framing::datagram || state_ != state::established) return nullptr;
-  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_.streams);
+  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_->streams);
   return streams_.get();
 }
 
@@ -221,10 +239,11 @@ void session::on_channel_packet(const wire::packet_view& p, byte_span plaintext)
 void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
   if (state_ == state::failed) return;
   counters_.bytes_in += bytes.size();
-  reader_.feed(bytes);
+  if (!reader_) reader_ = std::make_unique<wire::stream_packet_reader>();
+  reader_->feed(bytes);
   while (state_ != state::failed) {
     boost::system::error_code ec;
-    auto packet = reader_.next(ec);
+    auto packet = reader_->next(ec);
     if (ec) {
       ++counters_.malformed;
       return fail(ec, "unparseable packet header");
@@ -245,19 +264,20 @@ void session::on_packet(const wire::packet_view& p, std::uint64_t now_ms) {
 }
 
 void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms) {
-  if (initiator_) {
-    auto step = initiator_->on_packet(p);
+  auto& h = *handshake_;
+  if (h.initiator) {
+    auto step = h.initiator->on_packet(p);
     if (!step.reply.empty()) queue_handshake(step.reply);
     if (step.done) return complete_handshake(std::move(*step.done));
     if (step.ec) return fail(step.ec, std::move(step.refusal_text));
     return;
   }
-  if (p.type != wire::packet_type::hello || ++hellos_seen_ > max_hellos) {
+  if (p.type != wire::packet_type::hello || ++h.hellos_seen > max_hellos) {
     ++counters_.malformed;
     return fail(errc::handshake_failed, "expected a hello");
   }
-  auto response = responder_->responder->on_hello(p, peer_address_, now_ms,
-                                                  responder_->under_load, *responder_->cookies);
+  auto response = h.responder->responder->on_hello(p, h.peer_address, now_ms, h.responder->under_load,
+                                                  *h.responder->cookies);
   if (!response.reply.empty()) queue_handshake(response.reply);
   if (response.done) return complete_handshake(std::move(*response.done));
   if ((response.ec == errc::cookie_required || response.ec == errc::bad_cookie) &&
@@ -275,29 +295,30 @@ void session::on_handshake_packet(const wire::packet_view& p, std::uint64_t now_
 void session::queue_handshake(byte_span packet) {
   transmit_.insert(transmit_.end(), packet.begin(), packet.end());
   if (framing_ != framing::datagram) return;
-  last_hello_out_.assign(packet.begin(), packet.end());
-  if (initiator_) {
-    hello_resend_wait_ = datagram_.first_hello_resend;
-    hello_resend_at_ = now_ + hello_resend_wait_;
+  auto& h = *handshake_;
+  h.last_hello_out.assign(packet.begin(), packet.end());
+  if (h.initiator) {
+    h.hello_resend_wait = datagram_->first_hello_resend;
+    h.hello_resend_at = now_ + h.hello_resend_wait;
   }
 }
 
 void session::complete_handshake(crypto::handshake_result result) {
   sealer_.emplace(result.keys.tx);
   opener_.emplace(result.keys.rx);
-  peer_ = std::move(result);
+  peer_ = session_peer{result.peer, result.peer_dynamic_ip};
+  auto h = std::move(handshake_);
   if (framing_ == framing::datagram) {
-    channel_.emplace(datagram_.channel, now_);
-    hello_resend_at_.reset();
-    if (initiator_) release(last_hello_out_);  // a responder keeps its answer: see is_repeated_hello
+    channel_.emplace(datagram_->channel, now_);
+    // A responder keeps its answer until the initiator's first sealed packet: see is_repeated_hello.
+    if (!dialer_) {
+      handshake_ = std::make_unique<handshake_state>();
+      handshake_->last_hello_out = std::move(h->last_hello_out);
+    }
   }
-  initiator_.reset();
-  release(peer_address_);  // only the handshake's cookies needed it
   state_ = state::established;
   events_.push_back(established{*peer_});
-  auto early = std::move(early_);
-  early_.clear();
-  for (const auto& d : early) {
+  for (const auto& d : h->early) {
     wire::packet_view p;
     datagram_plaintext plaintext;
     if (!wire::parse_packet(d, p) && !opener_->open(p, plaintext.bytes, plaintext.size))
@@ -364,7 +385,7 @@ boost::system::error_code session::send(byte_span opcode_message,
   encode_envelope(opcode_message, compress_with, limits_.compression_threshold, envelope);
   const bool datagram = framing_ == framing::datagram;
   const std::size_t fragment_limit = datagram ? max_datagram_fragment : max_fragment;
-  if (datagram && channel_->queued() + envelope.size() / fragment_limit + 1 > datagram_.channel.max_send_queue) {
+  if (datagram && channel_->queued() + envelope.size() / fragment_limit + 1 > datagram_->channel.max_send_queue) {
     // The peer does not take what we send: cut it off, as a stream transport's full buffer does.
     fail(errc::peer_cut_off, "the peer does not acknowledge what it is sent");
     return errc::peer_cut_off;
@@ -412,10 +433,12 @@ boost::system::error_code session::send_unreliable(byte_span opcode_message) {
 }
 
 std::size_t session::buffer_capacity() const {
-  std::size_t total = reassembly_.capacity() + transmit_.capacity() + last_hello_out_.capacity() +
-                      answered_hello_.capacity() + peer_address_.capacity() +
-                      early_.capacity() * sizeof(byte_vector);
-  for (const auto& d : early_) total += d.capacity();
+  std::size_t total = reassembly_.capacity() + transmit_.capacity();
+  if (!handshake_) return total;
+  const auto& h = *handshake_;
+  total += sizeof(h) + h.last_hello_out.capacity() + h.peer_address.capacity() +
+           h.early.capacity() * sizeof(byte_vector);
+  for (const auto& d : h.early) total += d.capacity();
   return total;
 }
 

@@ -15,6 +15,7 @@
 // datagram path they are the units of a reliable_channel (PROTOCOL.md 9), which resends what
 // is lost. It decodes no opcode messages: the engine does, so that it can NACK a message whose
 // body is malformed.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -75,9 +76,15 @@ struct session_counters {
   }
 };
 
+// Who the peer of an established session is (its keys live only in the sealer and opener).
+struct session_peer {
+  node_id peer;
+  bool peer_dynamic_ip = false;
+};
+
 class session {
  public:
-  struct established { crypto::handshake_result peer; };
+  struct established { session_peer peer; };
   struct message { byte_vector bytes; };  // one opcode message, decompressed
   struct failed {
     boost::system::error_code ec;
@@ -93,12 +100,14 @@ class session {
   // An accepted session. `peer_address` is the transport's source address (for cookies).
   static session accept(responder_context& context, byte_vector peer_address,
                         session_limits limits);
-  // The same on a datagram path.
+  // The same on a datagram path. `settings` are the node's, shared by its sessions rather than
+  // copied into each; null means the defaults.
   static session dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
-                               session_limits limits, datagram_settings settings, time_point now,
-                               crypto::random_source random = {});
+                               session_limits limits, std::shared_ptr<const datagram_settings> settings,
+                               time_point now, crypto::random_source random = {});
   static session accept_datagram(responder_context& context, byte_vector peer_address,
-                                 session_limits limits, datagram_settings settings, time_point now);
+                                 session_limits limits, std::shared_ptr<const datagram_settings> settings,
+                                 time_point now);
 
   void handle_bytes(byte_span bytes, std::uint64_t now_ms);
   // One datagram (one outer packet). False when the session did not take it: unparseable, or
@@ -113,7 +122,8 @@ class session {
   // wait for the idle timeout. Does nothing on a stream, where closing the transport says it.
   void say_farewell();
   // Whether `datagram` is the hello this (responder) session already answered: the initiator
-  // did not get our answer and asked again. handle_datagram() answers it again.
+  // did not get our answer and asked again. handle_datagram() answers it again, or drops it
+  // once a sealed packet from the initiator showed that the answer arrived.
   bool is_repeated_hello(byte_span datagram) const;
   // Whether an initiator still waiting for its answer would take this hello as that answer
   // (checked without changing anything: a simultaneous dial from the same address is not).
@@ -154,17 +164,38 @@ class session {
 
   bool is_established() const { return state_ == state::established; }
   bool is_failed() const { return state_ == state::failed; }
-  const std::optional<crypto::handshake_result>& peer() const { return peer_; }
+  const std::optional<session_peer>& peer() const { return peer_; }
   const session_counters& counters() const { return counters_; }
-  // Heap bytes the session's buffers hold between calls (a partial message, packets not yet
-  // taken, a hello it may have to send again), for tests and memory accounting.
+  // Heap bytes the session holds between calls beyond its own size (a partial message, packets
+  // not yet taken, the handshake's state and a hello it may have to send again), for tests and
+  // memory accounting.
   std::size_t buffer_capacity() const;
   // Codecs this side ACKed and therefore accepts in incoming envelopes.
   codec_set& accepted_codecs() { return accepted_codecs_; }
 
  private:
   enum class state { handshaking, established, failed };
-  session(session_limits limits) : limits_(limits) {}
+  // What only the handshake needs.
+  struct handshake_state {
+    std::unique_ptr<crypto::initiator_handshake> initiator;  // set when we dialed
+    responder_context* responder = nullptr;
+    byte_vector peer_address;  // for the responder's cookies
+    int hellos_seen = 0;
+    // Datagram handshakes: the last hello we sent (resent until answered), and as a responder
+    // our answer (sent again if the initiator asks again).
+    byte_vector last_hello_out;
+    std::optional<time_point> hello_resend_at;
+    std::chrono::milliseconds hello_resend_wait{0};
+    std::vector<byte_vector> early;  // sealed datagrams that arrived before our keys
+  };
+  // A hello's fingerprint: a responder recognises a repeated hello by it for the whole session.
+  using hello_digest = std::array<std::uint8_t, 16>;
+  static hello_digest digest_of(byte_span hello);
+
+  session(session_limits limits) : limits_(limits), handshake_(std::make_unique<handshake_state>()) {}
+  crypto::initiator_handshake* initiator() const {
+    return handshake_ ? handshake_->initiator.get() : nullptr;
+  }
 
   void on_packet(const wire::packet_view& p, std::uint64_t now_ms);
   void on_handshake_packet(const wire::packet_view& p, std::uint64_t now_ms);
@@ -181,27 +212,21 @@ class session {
 
   session_limits limits_;
   framing framing_ = framing::stream;
-  datagram_settings datagram_;
+  state state_ = state::handshaking;
+  bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
+  std::optional<hello_digest> answered_hello_;  // datagram responders: the hello we answered
   time_point now_{};
-  // Datagram handshakes: the last hello we sent (resent until answered), and as a responder the
-  // hello we answered and our answer (sent again if the initiator asks again).
-  byte_vector last_hello_out_;
-  byte_vector answered_hello_;
-  std::optional<time_point> hello_resend_at_;
-  std::chrono::milliseconds hello_resend_wait_{0};
+  std::shared_ptr<const datagram_settings> datagram_;  // datagram sessions: the node's settings
+  // Released once established; a datagram responder keeps it (its answer) until the first
+  // sealed packet from the initiator opens.
+  std::unique_ptr<handshake_state> handshake_;
   std::optional<reliable_channel> channel_;
   std::unique_ptr<stream_mux> streams_;  // built on first use (ensure_streams)
-  std::vector<byte_vector> early_;  // sealed datagrams that arrived before our keys
-  state state_ = state::handshaking;
-  std::unique_ptr<crypto::initiator_handshake> initiator_;
-  bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
-  responder_context* responder_ = nullptr;
-  byte_vector peer_address_;  // for the handshake's cookies; released once established
-  int hellos_seen_ = 0;
-  std::optional<crypto::handshake_result> peer_;
+  std::optional<session_peer> peer_;
   std::optional<crypto::packet_sealer> sealer_;
   std::optional<crypto::packet_opener> opener_;
-  wire::stream_packet_reader reader_;
+  // Stream sessions only, made on their first bytes: datagram sessions, most of a node's, need none.
+  std::unique_ptr<wire::stream_packet_reader> reader_;
   byte_vector reassembly_;  // a message over one fragment, until its last fragment
   byte_vector transmit_;
   fifo<event> events_;

@@ -124,9 +124,9 @@ void node_driver::transmit_datagrams(core::connection_id c) {
   auto it = datagram_peers_.find(c);
   if (it == datagram_peers_.end()) {
     // A session the engine accepted from a hello: its address is the hello's source.
-    const auto& address = engine_.transport_address(c);
+    const byte_span address = engine_.transport_address(c);
     if (address.size() != 18 || !udp_) return;
-    it = datagram_peers_.emplace(c, udp_->endpoint_of(address)).first;
+    it = datagram_peers_.emplace(c, udp_->endpoint_of(byte_vector(address.begin(), address.end()))).first;
   }
   byte_vector packets = engine_.take_transmit(c);
   if (udp_ && !packets.empty()) udp_->send_packets(it->second, packets);

@@ -122,7 +122,7 @@ byte_vector address_of(sim::endpoint_id ep) {
   a[17] = 0xa0;
   return a;
 }
-sim::endpoint_id endpoint_of(const byte_vector& a) { return (sim::endpoint_id{a[14]} << 8) | a[15]; }
+sim::endpoint_id endpoint_of(byte_span a) { return (sim::endpoint_id{a[14]} << 8) | a[15]; }
 
 double to_ms(sim::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 

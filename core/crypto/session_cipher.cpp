@@ -89,14 +89,14 @@ void packet_sealer::seal(wire::packet_type type, byte_span plaintext, byte_vecto
 packet_opener::packet_opener(const key& rx) : key_(rx) { ensure_sodium(); }
 
 packet_opener::packet_opener(packet_opener&& other) noexcept
-    : key_(other.key_), window_(other.window_) {
+    : key_(other.key_), window_(std::move(other.window_)) {
   wipe(other.key_);
 }
 
 packet_opener& packet_opener::operator=(packet_opener&& other) noexcept {
   if (this != &other) {
     key_ = other.key_;
-    window_ = other.window_;
+    window_ = std::move(other.window_);
     wipe(other.key_);
   }
   return *this;

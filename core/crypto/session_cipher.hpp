@@ -8,7 +8,8 @@
 // packet_sealer owns the send direction (its counter starts at 0 and never repeats);
 // packet_opener owns the receive direction (authentication, then the replay window). Both are
 // move-only: a copied sealer would reuse nonces. Neither allocates except to grow the caller's
-// output vector. Not thread-safe; one sealer and one opener per session.
+// output vector, and the opener once for its replay bitmap if the path loses or reorders more
+// than a little. Not thread-safe; one sealer and one opener per session.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -87,6 +87,29 @@ TEST(DatagramSession, ALostAnswerToAHelloIsSentAgainWithoutASecondSession) {
   for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
 }
 
+TEST(DatagramSession, AHelloThatComesAgainAfterTheSessionCarriedTrafficIsNeitherAnsweredNorANewSession) {
+  datagram_engines net;
+  net.add();
+  net.add();
+  byte_vector hello;
+  net.filter = [&](const datagram_engines::datagram& d) {
+    if (d.from == 0 && d.bytes[1] == static_cast<std::uint8_t>(wire::packet_type::hello)) hello = d.bytes;
+    return true;
+  };
+  auto c = net.dial(0, 1);
+  ASSERT_TRUE(net.run([&] { return established(net, 0) == 1; }));
+  for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
+  ASSERT_FALSE(hello.empty());
+  const std::size_t sent = net.sent;
+  // A late duplicate of A's hello (or a replay of it): A has B's answer, as its sealed packets
+  // showed, so B answers nothing, opens no session and does no handshake work for it.
+  net.inject(0, 1, hello);
+  EXPECT_EQ(net.sent, sent);
+  EXPECT_EQ(net[1].stats().sessions_opened, 1u);
+  EXPECT_EQ(net[1].stats().datagrams_dropped, 0u);
+  for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
+}
+
 TEST(DatagramSession, BothSidesDialingAtOnceGetWorkingSessions) {
   datagram_engines net;
   net.add();

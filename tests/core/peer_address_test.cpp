@@ -2,8 +2,25 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace kadnet::core {
 namespace {
+
+TEST(PeerAddress, AFixedAddressHoldsUpTo18BytesInline) {
+  byte_vector bytes(18, 0);
+  bytes[17] = 7;
+  const fixed_address a(bytes);
+  EXPECT_TRUE(std::equal(a.bytes().begin(), a.bytes().end(), bytes.begin(), bytes.end()));
+  EXPECT_TRUE(fixed_address().empty());
+  EXPECT_TRUE(fixed_address().bytes().empty());
+  bytes[17] = 8;
+  EXPECT_NE(a, fixed_address(bytes));
+  EXPECT_NE(fixed_address(byte_span(bytes).first(17)), fixed_address(bytes));  // the length counts
+  EXPECT_EQ(fixed_address::hash()(fixed_address(bytes)), fixed_address::hash()(fixed_address(bytes)));
+  EXPECT_THROW(fixed_address(byte_vector(19, 0)), std::invalid_argument);
+}
 
 TEST(PeerAddress, FormatsIpv4MappedAndIpv6) {
   byte_vector v4(18, 0);

@@ -47,7 +47,7 @@ class datagram_engines {
     a[17] = 0xa0;
     return a;
   }
-  std::size_t index_of(const byte_vector& a) const { return a[15] - 1u; }
+  std::size_t index_of(byte_span a) const { return a[15] - 1u; }
 
   core::connection_id dial(std::size_t from, std::size_t to, std::optional<core::node_id> expected = std::nullopt) {
     auto c = engines_[from]->dial_datagram(now, expected, address(to));
