@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
 #include <random>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "core/wire/packet.hpp"
 
@@ -25,12 +27,41 @@ byte_vector packet_of(std::size_t payload, std::uint8_t fill) {
   return p;
 }
 
-TEST(UdpPort, ABatchLeavesAsOneDatagramPerPacketInOrder) {
+// Two ports on 127.0.0.1 that share one strand.
+struct port_pair {
   asio::io_context io;
-  auto strand = asio::make_strand(io.get_executor());
-  udp_port::executor ex(strand);
-  auto a = std::make_shared<udp_port>(ex, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  auto b = std::make_shared<udp_port>(ex, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::strand<asio::io_context::executor_type> strand = asio::make_strand(io.get_executor());
+  std::shared_ptr<udp_port> a = open(), b = open();
+
+  std::shared_ptr<udp_port> open() {
+    return std::make_shared<udp_port>(udp_port::executor(strand),
+                                      asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  }
+
+  // Sends `batch` from a to b, runs io until b has received `count` datagrams (20 s at most),
+  // closes both ports and returns what b received, in order.
+  std::vector<byte_vector> send_and_collect(const byte_vector& batch, std::size_t count) {
+    std::vector<byte_vector> received;
+    std::promise<void> all;
+    b->start([&](const byte_vector&, byte_span d) {
+      received.emplace_back(d.begin(), d.end());
+      if (received.size() == count) all.set_value();
+    }, [] {});
+    asio::post(strand, [&] { a->send_packets(b->local_endpoint(), batch); });
+    std::thread runner([&] { io.run(); });
+    all.get_future().wait_for(std::chrono::seconds(20));
+    asio::post(strand, [&] {
+      a->close();
+      b->close();
+    });
+    runner.join();
+    return received;
+  }
+};
+
+TEST(UdpPort, ABatchLeavesAsOneDatagramPerPacketInOrder) {
+  port_pair ports;
+  auto& a = ports.a;
   // 60 full packets (a GSO run, over one message's 64 KiB: two runs), then odd sizes.
   byte_vector batch;
   std::vector<byte_vector> expected;
@@ -38,33 +69,16 @@ TEST(UdpPort, ABatchLeavesAsOneDatagramPerPacketInOrder) {
   for (std::size_t size : {10u, 500u, 500u, 1196u}) expected.push_back(packet_of(size, 0xEE));
   for (const auto& p : expected) batch.insert(batch.end(), p.begin(), p.end());
 
-  std::vector<byte_vector> received;
-  std::promise<void> all;
-  b->start([&](const byte_vector&, byte_span d) {
-    received.emplace_back(d.begin(), d.end());
-    if (received.size() == expected.size()) all.set_value();
-  }, [] {});
-  asio::post(strand, [&] { a->send_packets(b->local_endpoint(), batch); });
-  std::thread runner([&] { io.run(); });
-  auto got = all.get_future();
-  bool arrived = got.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  asio::post(strand, [&] {
-    a->close();
-    b->close();
-  });
-  runner.join();
-  ASSERT_TRUE(arrived) << received.size() << " of " << expected.size() << " datagrams arrived";
+  std::vector<byte_vector> received = ports.send_and_collect(batch, expected.size());
+  ASSERT_EQ(received.size(), expected.size()) << "datagrams arrived";
   EXPECT_EQ(received, expected);
   EXPECT_EQ(a->counters().datagrams_out, expected.size());
   EXPECT_EQ(a->counters().send_drops, 0u);
 }
 
 TEST(UdpPort, AnImpairedBatchLosesAndHoldsTheSeededDatagramsAndSendsTheRestInBatches) {
-  asio::io_context io;
-  auto strand = asio::make_strand(io.get_executor());
-  udp_port::executor ex(strand);
-  auto a = std::make_shared<udp_port>(ex, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  auto b = std::make_shared<udp_port>(ex, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  port_pair ports;
+  auto& a = ports.a;
   udp_impairment imp;
   imp.loss = 0.3;
   imp.reorder = 0.2;
@@ -89,22 +103,8 @@ TEST(UdpPort, AnImpairedBatchLosesAndHoldsTheSeededDatagramsAndSendsTheRestInBat
   ASSERT_GT(held.size(), 0u);
   ASSERT_LT(expected.size(), packets.size());
 
-  std::vector<byte_vector> received;
-  std::promise<void> all;
-  b->start([&](const byte_vector&, byte_span d) {
-    received.emplace_back(d.begin(), d.end());
-    if (received.size() == expected.size()) all.set_value();
-  }, [] {});
-  asio::post(strand, [&] { a->send_packets(b->local_endpoint(), batch); });
-  std::thread runner([&] { io.run(); });
-  auto got = all.get_future();
-  bool arrived = got.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  asio::post(strand, [&] {
-    a->close();
-    b->close();
-  });
-  runner.join();
-  ASSERT_TRUE(arrived) << received.size() << " of " << expected.size() << " datagrams arrived";
+  std::vector<byte_vector> received = ports.send_and_collect(batch, expected.size());
+  ASSERT_EQ(received.size(), expected.size()) << "datagrams arrived";
   EXPECT_EQ(received, expected);
   EXPECT_EQ(a->counters().impaired_lost, packets.size() - expected.size());
   EXPECT_EQ(a->counters().impaired_reordered, held.size());
