@@ -66,10 +66,6 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
       j["lookup_rounds_median"] = percentile(r.gets.rounds, 0.5);
       j["lookup_rounds_p99"] = percentile(r.gets.rounds, 0.99);
     }
-    if (!r.virtual_time) {
-      j["get_cpu_us"] = cpu_us_per_op(r.gets, ops);
-      j["put_cpu_us"] = cpu_us_per_op(r.puts, ops);
-    }
     if (r.virtual_time) {
       // Times above are virtual; these say what the run cost for real.
       j["time"] = "virtual";
@@ -77,6 +73,9 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
       j["build_wall_s"] = r.build_wall_s;
       j["datagrams"] = r.datagrams;
       j["trace_hash"] = r.trace_hash;
+    } else {
+      j["get_cpu_us"] = cpu_us_per_op(r.gets, ops);
+      j["put_cpu_us"] = cpu_us_per_op(r.puts, ops);
     }
     out << boost::json::serialize(j) << "\n";
     return r.ok() ? 0 : 1;
@@ -100,8 +99,7 @@ int print_swarm(const swarm_options& o, const swarm_results& r, std::ostream& ou
   if (!r.virtual_time)
     out << "  CPU per operation   " << cpu_us_per_op(r.puts, ops) << " us per put, " << cpu_us_per_op(r.gets, ops)
         << " us per get (the whole process, 64 in flight)\n";
-  out
-      << "  memory              " << r.rss_per_node_kib << " KiB resident per node\n";
+  out << "  memory              " << r.rss_per_node_kib << " KiB resident per node\n";
   if (r.system == "kadnet")
     out << "  sessions            " << r.totals.sessions_opened << " opened, " << r.totals.handshakes_failed
         << " handshakes failed; " << r.totals.requests_sent << " requests, " << r.totals.timeouts << " timed out\n";
