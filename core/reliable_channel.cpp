@@ -38,6 +38,13 @@ void reliable_channel::release(std::size_t units) {
   if (was_closed && advertised_window() > 0) ack_now_ = true;  // tell the sender it may go on
 }
 
+void reliable_channel::widen_receive_window(std::uint32_t units) {
+  units = std::min(units, max_window);
+  if (units <= config_.receive_window) return;
+  config_.receive_window = units;
+  ack_now_ = true;
+}
+
 std::uint32_t reliable_channel::advertised_window() const {
   std::size_t used = out_of_order_.size() + unreleased_;
   return used >= config_.receive_window ? 0 : static_cast<std::uint32_t>(config_.receive_window - used);
@@ -150,7 +157,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
     ++snd_una_;
   }
   // The window counts from the cumulative ack; an older ack must not shrink what a newer allowed.
-  if (ack >= snd_una_) peer_window_ = std::min(window, max_window);
+  if (ack >= snd_una_) peer_window_ = std::min(window, max_window), peer_window_known_ = true;
   if (peer_window_ > 0) probe_due_ = false;
   if (progress) {
     rto_backoff_ = 0;

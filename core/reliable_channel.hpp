@@ -91,6 +91,15 @@ class reliable_channel {
   // window until release() says the reader consumed them. The session releases at once.
   void release(std::size_t units);
 
+  // Flow-control limits the stream mux tunes per stream (9.6). The receive window only widens
+  // (a window the peer was told of is never taken back), and the peer hears of it at once.
+  void widen_receive_window(std::uint32_t units);
+  void set_max_send_queue(std::size_t units) { config_.max_send_queue = units; }
+  std::uint32_t receive_window() const { return config_.receive_window; }
+  std::size_t max_send_queue() const { return config_.max_send_queue; }
+  // Units the peer last said it accepts beyond the lowest unacknowledged one (0 until it said).
+  std::uint32_t peer_window() const { return peer_window_known_ ? peer_window_ : 0; }
+
   const reliable_counters& counters() const { return counters_; }
   std::chrono::microseconds smoothed_rtt() const { return srtt_; }
   std::uint32_t congestion_window() const { return cwnd_; }
@@ -156,6 +165,7 @@ class reliable_channel {
   time_point next_send_{};          // pacing
   time_point last_sent_any_;        // for keepalives
   bool probe_due_ = false;          // zero window: one unit may go past it
+  bool peer_window_known_ = false;  // peer_window_ came from the peer, not our first guess
 
   // Receiving side.
   std::uint32_t rcv_nxt_ = 0;

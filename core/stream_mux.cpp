@@ -12,7 +12,10 @@ constexpr std::uint8_t fin = 0x01;
 }  // namespace
 
 stream_mux::stream_mux(bool dialer, stream_limits limits)
-    : dialer_(dialer), limits_(limits), next_local_(dialer ? 1 : 2) {
+    : dialer_(dialer),
+      limits_(limits),
+      max_window_(std::max(limits.max_window_units, limits.window_units)),
+      next_local_(dialer ? 1 : 2) {
   channel_config_.receive_window = limits_.window_units;
   channel_config_.max_send_queue = limits_.window_units;
   // The session's own channel watches the peer's liveness; a quiet stream is not a dead one.
@@ -22,6 +25,36 @@ stream_mux::stream_mux(bool dialer, stream_limits limits)
 
 stream_mux::stream_state& stream_mux::create(stream_id id, time_point now) {
   return streams_.try_emplace(id, channel_config_, now).first->second;
+}
+
+stream_mux::stream_map::iterator stream_mux::erase(stream_map::iterator it) {
+  receive_growth_ -= it->second.receive_growth;
+  send_growth_ -= it->second.send_growth;
+  return streams_.erase(it);
+}
+
+void stream_mux::widen_receive_window(stream_state& s) {
+  const std::uint32_t window = s.channel.receive_window();
+  if (s.read_since_widening < window || window >= max_window_) return;
+  s.read_since_widening = 0;
+  const std::uint32_t growth =
+      std::min({window, max_window_ - window, limits_.session_window_units - receive_growth_});
+  if (growth == 0) return;
+  receive_growth_ += growth;
+  s.receive_growth += growth;
+  s.channel.widen_receive_window(window + growth);
+}
+
+bool stream_mux::lengthen_send_queue(stream_state& s) {
+  const std::size_t queue = s.channel.max_send_queue();
+  if (queue >= max_window_ || s.channel.peer_window() <= queue) return false;
+  const std::uint32_t growth = static_cast<std::uint32_t>(
+      std::min<std::size_t>({queue, max_window_ - queue, limits_.session_window_units - send_growth_}));
+  if (growth == 0) return false;
+  send_growth_ += growth;
+  s.send_growth += growth;
+  s.channel.set_max_send_queue(queue + growth);
+  return true;
 }
 
 std::optional<stream_id> stream_mux::open(time_point now) {
@@ -40,14 +73,14 @@ std::size_t stream_mux::write(stream_id id, byte_span bytes) {
   if (it == streams_.end() || it->second.fin_wanted) return 0;
   stream_state& s = it->second;
   std::size_t taken = 0;
-  while (taken < bytes.size() && s.channel.writable()) {
+  while (taken < bytes.size() && (s.channel.writable() || lengthen_send_queue(s))) {
     std::size_t n = std::min(max_unit_bytes, bytes.size() - taken);
     byte_vector unit;
     unit.reserve(n + 1);
     unit.push_back(0);
     unit.insert(unit.end(), bytes.begin() + static_cast<std::ptrdiff_t>(taken),
                 bytes.begin() + static_cast<std::ptrdiff_t>(taken + n));
-    s.channel.queue(std::move(unit));
+    if (!s.channel.queue(std::move(unit))) break;  // the channel failed: nothing more goes
     taken += n;
   }
   if (taken < bytes.size()) s.write_blocked = true;
@@ -69,10 +102,18 @@ std::size_t stream_mux::read(stream_id id, mutable_byte_span out) {
       s.incoming.pop_front();
       s.read_offset = 0;
       s.channel.release(1);  // the reader took it: the window opens again
+      ++s.read_since_widening;
     }
   }
+  widen_receive_window(s);
   check_done(id, s, now_);
   return copied;
+}
+
+std::optional<stream_mux::windows> stream_mux::windows_of(stream_id id) const {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return std::nullopt;
+  return windows{it->second.channel.receive_window(), it->second.channel.max_send_queue()};
 }
 
 bool stream_mux::at_end(stream_id id) const {
@@ -114,7 +155,9 @@ void stream_mux::queue_reset(stream_id id) {
 }
 
 void stream_mux::reset(stream_id id) {
-  if (streams_.erase(id) == 0) return;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  erase(it);
   queue_reset(id);
   events_.push_back({id, event_kind::closed, {}});
 }
@@ -132,7 +175,7 @@ boost::system::error_code stream_mux::on_frame(byte_span plaintext, time_point n
   const bool peers_parity = (id % 2 == 1) != dialer_;
   if (kind == reset_frame) {
     if (it != streams_.end()) {
-      streams_.erase(it);
+      erase(it);
       events_.push_back({id, event_kind::failed, errc::connection_closed});
     }
     return {};
@@ -225,7 +268,7 @@ void stream_mux::handle_timeout(time_point now) {
     stream_state& s = it->second;
     if (s.linger_until && *s.linger_until <= now_) {
       events_.push_back({it->first, event_kind::closed, {}});
-      it = streams_.erase(it);
+      it = erase(it);
       continue;
     }
     s.channel.handle_timeout(now_);

@@ -14,7 +14,12 @@
 // an unknown id of the peer's parity, above every id it used before, opens a stream (the opener
 // sends an empty unit at once, so the peer learns of the stream before any bytes flow). A stream whose
 // both directions ended (FIN sent and acknowledged, FIN received and read) lingers a moment to
-// acknowledge late resends, then is freed. Memory per stream is bounded by its windows.
+// acknowledge late resends, then is freed.
+//
+// Memory is bounded per session, each way: every stream may hold window_units, and a busy one
+// grows its window (receiving) or send queue (sending) by doubling up to max_window_units, the
+// growth of all the session's streams together drawing on session_window_units. A stream's
+// growth returns to that allowance when it is freed.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -33,7 +38,9 @@ using stream_id = std::uint32_t;
 
 struct stream_limits {
   std::size_t max_streams = 4096;              // open at once per session, both directions
-  std::uint32_t window_units = 256;            // receive window and send queue per stream (~280 KB)
+  std::uint32_t window_units = 256;            // every stream's receive window and send queue (~280 KB)...
+  std::uint32_t max_window_units = 1024;       // ...a busy stream's, at most (~1.1 MB)...
+  std::uint32_t session_window_units = 4096;   // ...and all growth beyond window_units, per session
   std::chrono::milliseconds linger{2000};      // a finished stream answers late resends this long
 };
 
@@ -75,6 +82,9 @@ class stream_mux {
   void reset(stream_id id);
   bool contains(stream_id id) const { return streams_.count(id) != 0; }
   std::size_t size() const { return streams_.size(); }
+  // A stream's current flow-control limits, in units (for tests and diagnostics).
+  struct windows { std::uint32_t receive; std::size_t send_queue; };
+  std::optional<windows> windows_of(stream_id id) const;
 
   // A stream frame from the peer (after opening). Malformed frames are counted and ignored.
   boost::system::error_code on_frame(byte_span plaintext, time_point now);
@@ -98,9 +108,19 @@ class stream_mux {
     bool discarding = false;           // closed by the application: incoming bytes are dropped
     bool write_blocked = false;        // write() took less than asked; owe a `writable`
     std::optional<time_point> linger_until;
+    // Window growth drawn from the session's allowance, and units read since the last step.
+    std::uint32_t receive_growth = 0, send_growth = 0, read_since_widening = 0;
   };
+  using stream_map = std::map<stream_id, stream_state>;
 
   stream_state& create(stream_id id, time_point now);
+  // Frees a stream and gives its window growth back to the session's allowance.
+  stream_map::iterator erase(stream_map::iterator it);
+  // A reader that consumed a whole window since the last step doubles it (allowance permitting).
+  void widen_receive_window(stream_state& s);
+  // A writer whose send queue is full while the peer's window would take more gets a longer
+  // queue (allowance permitting). True if the queue grew.
+  bool lengthen_send_queue(stream_state& s);
   void after_input(stream_id id, stream_state& s, time_point now);
   void check_done(stream_id id, stream_state& s, time_point now);
   void queue_reset(stream_id id);
@@ -109,7 +129,9 @@ class stream_mux {
   bool dialer_;
   stream_limits limits_;
   reliable_config channel_config_;
-  std::map<stream_id, stream_state> streams_;
+  std::uint32_t max_window_;  // max_window_units, never below window_units
+  std::uint32_t receive_growth_ = 0, send_growth_ = 0;  // drawn from session_window_units
+  stream_map streams_;
   stream_id next_local_;
   stream_id highest_peer_ = 0;
   fifo<byte_vector> resets_out_;

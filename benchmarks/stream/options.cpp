@@ -16,8 +16,9 @@ const char* const usage_text =
     "  --reorder R   datagrams held back 1 ms (overtaken by later ones) each way; default = P\n"
     "  --seed S      seeds the impairment (S one way, S+1 the other) and the payload; default 1\n"
     "  --timeout S   each transfer fails after S seconds; default 120\n"
-    "  --window U    kadnet's per-stream window in units of 1,090 bytes\n"
-    "                (node_config.datagram.streams.window_units; default: the node's, 256)\n"
+    "  --window U    kadnet's per-stream starting window in units of 1,090 bytes\n"
+    "                (node_config.datagram.streams.window_units; default: the node's, 256;\n"
+    "                a busy stream's grows to max_window_units, 1,024, or stays at U if larger)\n"
     "  --json        one JSON object instead of the table\n"
     "  --only LIST   run only these transports (e.g. --only kadnet under a profiler)\n"
     "  Exits 1 when a kadnet stream did not arrive whole and intact, or UDT's arrived altered.\n";
