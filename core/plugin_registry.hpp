@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/bytes.hpp"
 #include "core/node_id.hpp"
@@ -33,7 +34,9 @@ class plugin_registry {
   const plugin_handler* find(std::uint8_t opcode) const;
 
  private:
-  std::array<std::shared_ptr<plugin_handler>, 256> handlers_{};
+  // Sorted by opcode. A node has a handful of plugins at most, and a swarm of thousands of
+  // nodes in one process should not pay 256 slots each.
+  std::vector<std::pair<std::uint8_t, std::shared_ptr<plugin_handler>>> handlers_;
 };
 
 }  // namespace kadnet::core
