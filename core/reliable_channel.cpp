@@ -18,17 +18,36 @@ constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
 }  // namespace
 
 reliable_channel::reliable_channel(reliable_config config, time_point now)
-    : config_(config),
-      cwnd_(std::max(config.initial_window, config.min_window)),
+    : reliable_channel(std::make_shared<const reliable_config>(config), now) {}
+
+reliable_channel::reliable_channel(std::shared_ptr<const reliable_config> config, time_point now)
+    : config_(std::move(config)),
+      receive_window_(std::clamp<std::uint32_t>(config_->receive_window, 1, max_window)),
+      max_send_queue_(config_->max_send_queue),
+      cwnd_(std::max(config_->initial_window, config_->min_window)),
       reorder_packets_(packet_threshold),
       last_sent_any_(now),
-      last_heard_(now) {
-  config_.receive_window = std::clamp<std::uint32_t>(config_.receive_window, 1, max_window);
+      last_heard_(now) {}
+
+reliable_channel::buffers& reliable_channel::buf() {
+  if (!buffers_) buffers_ = std::make_unique<buffers>();
+  return *buffers_;
+}
+
+const reliable_channel::buffers& reliable_channel::view() const {
+  static const buffers none;
+  return buffers_ ? *buffers_ : none;
+}
+
+void reliable_channel::free_buffers_if_idle() {
+  if (buffers_ && buffers_->send_queue.empty() && buffers_->in_flight.empty() &&
+      buffers_->out_of_order.empty() && buffers_->delivered.empty())
+    buffers_.reset();
 }
 
 bool reliable_channel::queue(byte_vector unit) {
   if (!writable() || failure_) return false;
-  send_queue_.push_back(std::move(unit));
+  buf().send_queue.push_back(std::move(unit));
   return true;
 }
 
@@ -40,20 +59,21 @@ void reliable_channel::release(std::size_t units) {
 
 void reliable_channel::widen_receive_window(std::uint32_t units) {
   units = std::min(units, max_window);
-  if (units <= config_.receive_window) return;
-  config_.receive_window = units;
+  if (units <= receive_window_) return;
+  receive_window_ = units;
   ack_now_ = true;
 }
 
 std::uint32_t reliable_channel::advertised_window() const {
-  std::size_t used = out_of_order_.size() + unreleased_;
-  return used >= config_.receive_window ? 0 : static_cast<std::uint32_t>(config_.receive_window - used);
+  std::size_t used = view().out_of_order.size() + unreleased_;
+  return used >= receive_window_ ? 0 : static_cast<std::uint32_t>(receive_window_ - used);
 }
 
 // --- receiving ---
 
 boost::system::error_code reliable_channel::on_frame(wire::packet_type type, byte_span plaintext,
                                                      time_point now) {
+  const idle_check check{*this};
   boost::system::error_code ec;
   byte_reader r(plaintext);
   std::uint32_t seq = 0;
@@ -69,42 +89,43 @@ boost::system::error_code reliable_channel::on_frame(wire::packet_type type, byt
   if (type != wire::packet_type::reliable_data) return {};
 
   byte_span unit = r.rest();
-  if (seq < rcv_nxt_ || out_of_order_.count(seq)) {
+  if (seq < rcv_nxt_ || buf().out_of_order.count(seq)) {
     ++counters_.duplicates_in;
     ack_now_ = true;  // our acknowledgement was probably lost
     return {};
   }
-  std::size_t room = config_.receive_window > unreleased_ ? config_.receive_window - unreleased_ : 0;
+  std::size_t room = receive_window_ > unreleased_ ? receive_window_ - unreleased_ : 0;
   if (seq - rcv_nxt_ >= room) {
     ++counters_.out_of_window;
     ack_now_ = true;
     return {};
   }
   if (seq == rcv_nxt_) {
-    bool filled_gap = !out_of_order_.empty();
-    delivered_.emplace_back(unit.begin(), unit.end());
+    bool filled_gap = !buf().out_of_order.empty();
+    buf().delivered.emplace_back(unit.begin(), unit.end());
     ++unreleased_;
     ++rcv_nxt_;
-    for (auto it = out_of_order_.begin(); it != out_of_order_.end() && it->first == rcv_nxt_;) {
-      delivered_.push_back(std::move(it->second));
+    for (auto it = buf().out_of_order.begin(); it != buf().out_of_order.end() && it->first == rcv_nxt_;) {
+      buf().delivered.push_back(std::move(it->second));
       ++unreleased_;
       ++rcv_nxt_;
-      it = out_of_order_.erase(it);
+      it = buf().out_of_order.erase(it);
     }
     if (filled_gap) ack_now_ = true;
   } else {
-    out_of_order_.emplace(seq, byte_vector(unit.begin(), unit.end()));
+    buf().out_of_order.emplace(seq, byte_vector(unit.begin(), unit.end()));
     ack_now_ = true;  // a gap: the sender should hear about it at once (fast retransmit)
   }
   if (++unacked_in_ >= 2) ack_now_ = true;
-  else if (!ack_due_) ack_due_ = now + config_.ack_delay;
+  else if (!ack_due_) ack_due_ = now + config_->ack_delay;
   return {};
 }
 
 std::optional<byte_vector> reliable_channel::poll_delivered() {
-  if (delivered_.empty()) return std::nullopt;
-  byte_vector unit = std::move(delivered_.front());
-  delivered_.pop_front();
+  const idle_check check{*this};
+  if (buf().delivered.empty()) return std::nullopt;
+  byte_vector unit = std::move(buf().delivered.front());
+  buf().delivered.pop_front();
   return unit;
 }
 
@@ -117,7 +138,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
     ec = errc::truncated;
     return;
   }
-  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
   if (ranges > max_ranges || ack > snd_nxt) {
     ec = errc::bad_field;
     return;
@@ -139,7 +160,7 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
   auto ack_range = [&](std::uint32_t from, std::uint32_t to) {
     from = std::max(from, snd_una_);
     for (std::uint32_t s = to; s > from; --s) {
-      sent_unit& u = in_flight_[s - 1 - snd_una_];
+      sent_unit& u = buf().in_flight[s - 1 - snd_una_];
       if (u.acked) continue;
       // Declared lost, yet acknowledged before its resend left or sooner after it than any
       // round trip: the first copy arrived, only late.
@@ -152,8 +173,8 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
   };
   for (std::uint8_t i = ranges; i-- > 0;) ack_range(range[i].first, range[i].second);
   if (ack > snd_una_) ack_range(snd_una_, ack);
-  while (!in_flight_.empty() && snd_una_ < ack) {
-    in_flight_.pop_front();
+  while (!buf().in_flight.empty() && snd_una_ < ack) {
+    buf().in_flight.pop_front();
     ++snd_una_;
   }
   // The window counts from the cumulative ack; an older ack must not shrink what a newer allowed.
@@ -203,7 +224,7 @@ void reliable_channel::detect_losses(time_point now) {
   std::uint32_t lost_now = 0;
   std::vector<std::uint32_t> lost_seqs;
   for (std::uint32_t s = snd_una_; s < highest_acked_; ++s) {
-    sent_unit& u = in_flight_[s - snd_una_];
+    sent_unit& u = buf().in_flight[s - snd_una_];
     if (u.acked || u.lost || u.sent_at > largest_acked_sent_at_) continue;
     const bool by_count = u.retransmitted ? highest_acked_ >= u.resend_mark + reorder_packets_
                                           : highest_acked_ >= s + 1 + reorder_packets_;
@@ -224,8 +245,8 @@ void reliable_channel::detect_losses(time_point now) {
   if (was_in_recovery || !in_recovery_) return;
   // These losses cut the window: remember which units they were, to undo the cut if every one
   // of them proves spurious.
-  for (sent_unit& u : in_flight_) u.cut_window = false;
-  for (std::uint32_t s : lost_seqs) in_flight_[s - snd_una_].cut_window = true;
+  for (sent_unit& u : buf().in_flight) u.cut_window = false;
+  for (std::uint32_t s : lost_seqs) buf().in_flight[s - snd_una_].cut_window = true;
   cut_losses_unproven_ = lost_now;
 }
 
@@ -247,7 +268,7 @@ void reliable_channel::on_spurious_loss(const sent_unit& u, std::uint32_t overta
 
 void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   // Losses in this window of data; a new window starts once everything sent before is acked.
-  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
   if (snd_una_ >= loss_window_end_) {
     loss_window_start_ = snd_una_;
     loss_window_end_ = snd_nxt;
@@ -267,10 +288,10 @@ void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   }
   (void)now;
   in_recovery_ = true;
-  recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  recovery_end_ = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
   cwnd_before_cut_ = cwnd_;
   ssthresh_before_cut_ = ssthresh_;
-  ssthresh_ = std::max(cwnd_ / 2, config_.min_window);
+  ssthresh_ = std::max(cwnd_ / 2, config_->min_window);
   cwnd_ = ssthresh_;
   cwnd_credit_ = 0;
 }
@@ -292,13 +313,13 @@ void reliable_channel::sample_rtt(microseconds rtt) {
 
 microseconds reliable_channel::rto_base() const {
   return have_rtt_ ? srtt_ + std::max<microseconds>(microseconds(1000), 4 * rttvar_) +
-                         std::chrono::duration_cast<microseconds>(config_.ack_delay)
-                   : std::chrono::duration_cast<microseconds>(config_.initial_rto);
+                         std::chrono::duration_cast<microseconds>(config_->ack_delay)
+                   : std::chrono::duration_cast<microseconds>(config_->initial_rto);
 }
 
 microseconds reliable_channel::rto() const {
-  const microseconds base = std::clamp<microseconds>(rto_base(), config_.min_rto, config_.max_rto);
-  return std::min<microseconds>(base * (1 << rto_backoff_), config_.max_rto);
+  const microseconds base = std::clamp<microseconds>(rto_base(), config_->min_rto, config_->max_rto);
+  return std::min<microseconds>(base * (1 << rto_backoff_), config_->max_rto);
 }
 
 std::optional<time_point> reliable_channel::loss_probe_at() const {
@@ -306,7 +327,7 @@ std::optional<time_point> reliable_channel::loss_probe_at() const {
   // reveal a loss by sending order (a full window, or nothing queued): typically a lost resend.
   if (!have_rtt_ || outstanding_ == 0 || lost_pending_ > 0 || may_send_new()) return std::nullopt;
   const int backoff = std::min(rto_backoff_ + loss_probes_, max_backoff);
-  const time_point at = rto_started_ + std::min<microseconds>(rto_base() * (1 << backoff), config_.max_rto);
+  const time_point at = rto_started_ + std::min<microseconds>(rto_base() * (1 << backoff), config_->max_rto);
   if (at >= rto_started_ + rto()) return std::nullopt;  // the RTO is due as soon: it acts instead
   return at;
 }
@@ -314,14 +335,15 @@ std::optional<time_point> reliable_channel::loss_probe_at() const {
 // --- sending ---
 
 bool reliable_channel::may_send_new() const {
-  if (send_queue_.empty()) return false;
-  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+  if (view().send_queue.empty()) return false;
+  const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(view().in_flight.size());
   if (snd_nxt >= last_sequence) return false;
   bool window_open = snd_nxt - snd_una_ < peer_window_ || probe_due_;
   return window_open && outstanding_ < cwnd_;
 }
 
 std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now) {
+  const idle_check check{*this};
   if (failure_) return std::nullopt;
   auto data_frame = [&](std::uint32_t seq, sent_unit& u) {
     frame f{wire::packet_type::reliable_data, {}};
@@ -343,25 +365,25 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
   const bool paced = now < next_send_;
 
   if (lost_pending_ > 0 && !paced) {
-    for (std::size_t i = 0; i < in_flight_.size(); ++i) {
-      sent_unit& u = in_flight_[i];
+    for (std::size_t i = 0; i < buf().in_flight.size(); ++i) {
+      sent_unit& u = buf().in_flight[i];
       if (!u.lost) continue;
       u.lost = false;
       u.retransmitted = true;
       --lost_pending_;
       ++counters_.retransmits;
-      u.resend_mark = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+      u.resend_mark = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
       return data_frame(snd_una_ + static_cast<std::uint32_t>(i), u);
     }
   }
   if (may_send_new() && !paced) {
     probe_due_ = false;
-    in_flight_.push_back(sent_unit{std::move(send_queue_.front())});
-    send_queue_.pop_front();
+    buf().in_flight.push_back(sent_unit{std::move(buf().send_queue.front())});
+    buf().send_queue.pop_front();
     ++counters_.units_sent;
-    return data_frame(snd_una_ + static_cast<std::uint32_t>(in_flight_.size() - 1), in_flight_.back());
+    return data_frame(snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size() - 1), buf().in_flight.back());
   }
-  if (ack_now_ || (ack_due_ && now >= *ack_due_) || now - last_sent_any_ >= config_.keepalive) {
+  if (ack_now_ || (ack_due_ && now >= *ack_due_) || now - last_sent_any_ >= config_->keepalive) {
     frame f{wire::packet_type::unreliable_data_ack, {}};
     write_ack_block(f.plaintext, max_ranges);
     ++counters_.acks_sent;
@@ -378,9 +400,9 @@ void reliable_channel::write_ack_block(byte_vector& out, std::size_t ranges_here
   std::size_t count_at = out.size();
   w.u8(0);
   std::uint8_t count = 0;
-  for (auto it = out_of_order_.begin(); it != out_of_order_.end() && count < ranges_here; ++count) {
+  for (auto it = buf().out_of_order.begin(); it != buf().out_of_order.end() && count < ranges_here; ++count) {
     std::uint32_t start = it->first, end = start;
-    while (it != out_of_order_.end() && it->first == end) ++end, ++it;
+    while (it != buf().out_of_order.end() && it->first == end) ++end, ++it;
     w.u32(start);
     w.u32(end);
   }
@@ -393,10 +415,11 @@ void reliable_channel::write_ack_block(byte_vector& out, std::size_t ranges_here
 // --- time ---
 
 void reliable_channel::handle_timeout(time_point now) {
+  const idle_check check{*this};
   if (failure_) return;
   // A silent peer, or one that hears but never acknowledges what we resend.
-  if (now - last_heard_ >= config_.idle_timeout ||
-      (outstanding_ + lost_pending_ > 0 && now - rto_started_ >= config_.idle_timeout)) {
+  if (now - last_heard_ >= config_->idle_timeout ||
+      (outstanding_ + lost_pending_ > 0 && now - rto_started_ >= config_->idle_timeout)) {
     failure_ = errc::timeout;
     return;
   }
@@ -405,17 +428,17 @@ void reliable_channel::handle_timeout(time_point now) {
     // Retransmission timeout (RFC 6298 5.4–5.7; RFC 5681 for the window): resend everything
     // unacknowledged, from the minimum window, with the timer backed off.
     ++counters_.timeouts;
-    for (auto& u : in_flight_) {
+    for (auto& u : buf().in_flight) {
       if (u.acked || u.lost) continue;
       u.lost = true;
       --outstanding_;
       ++lost_pending_;
     }
-    ssthresh_ = std::max(cwnd_ / 2, config_.min_window);
-    cwnd_ = config_.min_window;
+    ssthresh_ = std::max(cwnd_ / 2, config_->min_window);
+    cwnd_ = config_->min_window;
     cwnd_credit_ = 0;
     in_recovery_ = true;
-    recovery_end_ = snd_una_ + static_cast<std::uint32_t>(in_flight_.size());
+    recovery_end_ = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
     rto_backoff_ = std::min(rto_backoff_ + 1, max_backoff);
     rto_started_ = now;
     next_send_ = now;
@@ -423,7 +446,7 @@ void reliable_channel::handle_timeout(time_point now) {
     // Loss probe (RFC 9002 6.2): the RTO's wait without its floor, which is there for a
     // timeout's cost (every unit resent, the window at its minimum). A probe costs one unit: the
     // oldest waiting is resent, the window stays; its acknowledgement reveals any loss behind it.
-    for (auto& u : in_flight_) {
+    for (auto& u : buf().in_flight) {
       if (u.acked || u.lost) continue;
       u.lost = u.loss_probed = true;
       --outstanding_;
@@ -434,14 +457,14 @@ void reliable_channel::handle_timeout(time_point now) {
     ++counters_.loss_probes;
   }
   // Zero window: probe with one unit after an RTO's wait, as TCP's persist timer does.
-  if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
+  if (peer_window_ == 0 && !buf().send_queue.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
       now >= last_sent_any_ + rto())
     probe_due_ = true;
 }
 
 std::optional<time_point> reliable_channel::next_deadline() const {
   if (failure_) return std::nullopt;
-  time_point next = std::min(last_heard_ + config_.idle_timeout, last_sent_any_ + config_.keepalive);
+  time_point next = std::min(last_heard_ + config_->idle_timeout, last_sent_any_ + config_->keepalive);
   if (ack_due_) next = std::min(next, *ack_due_);
   if (ack_now_) next = std::min(next, last_sent_any_);
   if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
@@ -449,7 +472,7 @@ std::optional<time_point> reliable_channel::next_deadline() const {
   if (loss_time_) next = std::min(next, *loss_time_);
   if ((lost_pending_ > 0 || may_send_new()) && next_send_ > time_point{})
     next = std::min(next, next_send_);
-  if (peer_window_ == 0 && !send_queue_.empty() && outstanding_ == 0 && lost_pending_ == 0)
+  if (peer_window_ == 0 && !view().send_queue.empty() && outstanding_ == 0 && lost_pending_ == 0)
     next = std::min(next, last_sent_any_ + rto());
   return next;
 }

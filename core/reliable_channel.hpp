@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -68,12 +69,14 @@ class reliable_channel {
   };
 
   reliable_channel(reliable_config config, time_point now);
+  // The same with settings shared by many channels (a node's sessions, a session's streams).
+  reliable_channel(std::shared_ptr<const reliable_config> config, time_point now);
 
   // Queues one unit for reliable, in-order delivery. False (and nothing queued) when the send
   // queue is full: the caller must wait for room (writable()) or fail.
   bool queue(byte_vector unit);
-  bool writable() const { return send_queue_.size() + in_flight_.size() < config_.max_send_queue; }
-  std::size_t queued() const { return send_queue_.size() + in_flight_.size(); }
+  bool writable() const { return queued() < max_send_queue_; }
+  std::size_t queued() const { return view().send_queue.size() + view().in_flight.size(); }
 
   // A frame from the peer (after opening). Errors are malformed frames (counted; ignored).
   boost::system::error_code on_frame(wire::packet_type type, byte_span plaintext, time_point now);
@@ -94,16 +97,16 @@ class reliable_channel {
   // Flow-control limits the stream mux tunes per stream (9.6). The receive window only widens
   // (a window the peer was told of is never taken back), and the peer hears of it at once.
   void widen_receive_window(std::uint32_t units);
-  void set_max_send_queue(std::size_t units) { config_.max_send_queue = units; }
-  std::uint32_t receive_window() const { return config_.receive_window; }
-  std::size_t max_send_queue() const { return config_.max_send_queue; }
+  void set_max_send_queue(std::size_t units) { max_send_queue_ = units; }
+  std::uint32_t receive_window() const { return receive_window_; }
+  std::size_t max_send_queue() const { return max_send_queue_; }
   // Units the peer last said it accepts beyond the lowest unacknowledged one (0 until it said).
   std::uint32_t peer_window() const { return peer_window_known_ ? peer_window_ : 0; }
 
   const reliable_counters& counters() const { return counters_; }
   std::chrono::microseconds smoothed_rtt() const { return srtt_; }
   std::uint32_t congestion_window() const { return cwnd_; }
-  std::size_t in_flight() const { return in_flight_.size(); }
+  std::size_t in_flight() const { return view().in_flight.size(); }
 
  private:
   struct sent_unit {
@@ -115,6 +118,23 @@ class reliable_channel {
     bool cut_window = false;  // its loss made the current window reduction
     bool loss_probed = false;  // resent by the loss probe: an earlier copy's ack proves nothing
     std::uint32_t resend_mark = 0;  // the next new seq when it was resent
+  };
+
+  // The units on their way, in and out: a box of their own, held only while one is not empty
+  // (most of a node's channels are idle most of the time).
+  struct buffers {
+    fifo<byte_vector> send_queue;  // not yet sent
+    fifo<sent_unit> in_flight;     // seq snd_una_ + i
+    std::map<std::uint32_t, byte_vector> out_of_order;
+    fifo<byte_vector> delivered;
+  };
+  buffers& buf();  // made on first use
+  const buffers& view() const;  // an empty one when there is none
+  // Called as each public call that may empty the buffers returns.
+  void free_buffers_if_idle();
+  struct idle_check {
+    reliable_channel& c;
+    ~idle_check() { c.free_buffers_if_idle(); }
   };
 
   void write_ack_block(byte_vector& out, std::size_t max_ranges_here);
@@ -130,13 +150,14 @@ class reliable_channel {
   bool may_send_new() const;
   std::uint32_t advertised_window() const;
 
-  reliable_config config_;
+  std::shared_ptr<const reliable_config> config_;
+  std::uint32_t receive_window_;  // config_'s, clamped; a stream's widens (widen_receive_window)
+  std::size_t max_send_queue_;    // config_'s; a stream's lengthens (set_max_send_queue)
+  std::unique_ptr<buffers> buffers_;
   boost::system::error_code failure_;
   reliable_counters counters_;
 
   // Sending side.
-  fifo<byte_vector> send_queue_;  // not yet sent
-  fifo<sent_unit> in_flight_;     // seq snd_una_ + i
   std::uint32_t snd_una_ = 0;           // lowest unacknowledged
   std::uint32_t peer_window_ = 32;      // units the peer accepts beyond snd_una_
   std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
@@ -169,8 +190,6 @@ class reliable_channel {
 
   // Receiving side.
   std::uint32_t rcv_nxt_ = 0;
-  std::map<std::uint32_t, byte_vector> out_of_order_;
-  fifo<byte_vector> delivered_;
   std::size_t unreleased_ = 0;
   std::uint32_t unacked_in_ = 0;             // units received since our last ack
   std::optional<time_point> ack_due_;        // delayed ack deadline

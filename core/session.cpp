@@ -309,7 +309,7 @@ void session::complete_handshake(crypto::handshake_result result) {
   peer_ = session_peer{result.peer, result.peer_dynamic_ip};
   auto h = std::move(handshake_);
   if (framing_ == framing::datagram) {
-    channel_.emplace(datagram_->channel, now_);
+    channel_.emplace(std::shared_ptr<const reliable_config>(datagram_, &datagram_->channel), now_);
     // A responder keeps its answer until the initiator's first sealed packet: see is_repeated_hello.
     if (!dialer_) {
       handshake_ = std::make_unique<handshake_state>();

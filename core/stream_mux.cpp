@@ -16,11 +16,13 @@ stream_mux::stream_mux(bool dialer, stream_limits limits)
       limits_(limits),
       max_window_(std::max(limits.max_window_units, limits.window_units)),
       next_local_(dialer ? 1 : 2) {
-  channel_config_.receive_window = limits_.window_units;
-  channel_config_.max_send_queue = limits_.window_units;
+  reliable_config c;
+  c.receive_window = limits_.window_units;
+  c.max_send_queue = limits_.window_units;
   // The session's own channel watches the peer's liveness; a quiet stream is not a dead one.
-  channel_config_.keepalive = std::chrono::hours(24);
-  channel_config_.idle_timeout = std::chrono::hours(24);
+  c.keepalive = std::chrono::hours(24);
+  c.idle_timeout = std::chrono::hours(24);
+  channel_config_ = std::make_shared<const reliable_config>(c);
 }
 
 stream_mux::stream_state& stream_mux::create(stream_id id, time_point now) {

@@ -98,7 +98,7 @@ class stream_mux {
 
  private:
   struct stream_state {
-    stream_state(const reliable_config& c, time_point now) : channel(c, now) {}
+    stream_state(std::shared_ptr<const reliable_config> c, time_point now) : channel(std::move(c), now) {}
     reliable_channel channel;
     fifo<byte_vector> incoming;        // delivered units, flags byte stripped
     std::size_t read_offset = 0;       // into incoming.front()
@@ -128,7 +128,7 @@ class stream_mux {
 
   bool dialer_;
   stream_limits limits_;
-  reliable_config channel_config_;
+  std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels
   std::uint32_t max_window_;  // max_window_units, never below window_units
   std::uint32_t receive_growth_ = 0, send_growth_ = 0;  // drawn from session_window_units
   stream_map streams_;

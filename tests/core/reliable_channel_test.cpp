@@ -299,7 +299,7 @@ TEST(ReliableChannel, HeavyLossShrinksTheWindowEvenWithoutAQueue) {
 }
 
 TEST(ReliableChannel, MalformedFramesAreCountedAndChangeNothing) {
-  reliable_channel c({}, time_point{});
+  reliable_channel c(reliable_config{}, time_point{});
   ASSERT_TRUE(c.queue(unit_of(0)));
   ASSERT_TRUE(c.poll_transmit(time_point{}));
   auto ack_frame = [](std::uint32_t ack, std::uint8_t ranges, std::vector<std::uint32_t> bounds) {
