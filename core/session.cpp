@@ -304,8 +304,8 @@ void session::queue_handshake(byte_span packet) {
 }
 
 void session::complete_handshake(crypto::handshake_result result) {
-  sealer_.emplace(result.keys.tx);
-  opener_.emplace(result.keys.rx);
+  sealer_.emplace(result.keys.tx, crypto::aead::chacha20_poly1305);
+  opener_.emplace(result.keys.rx, crypto::aead::chacha20_poly1305);
   peer_ = session_peer{result.peer, result.peer_dynamic_ip};
   auto h = std::move(handshake_);
   if (framing_ == framing::datagram) {

@@ -106,8 +106,10 @@ TEST_F(Handshake, SealedPacketsFlowBothWays) {
   const auto s = a.on_packet(parse(r.reply));
   ASSERT_TRUE(s.done);
 
-  packet_sealer alice_tx(s.done->keys.tx), bob_tx(r.done->keys.tx);
-  packet_opener alice_rx(s.done->keys.rx), bob_rx(r.done->keys.rx);
+  packet_sealer alice_tx(s.done->keys.tx, aead::chacha20_poly1305),
+      bob_tx(r.done->keys.tx, aead::chacha20_poly1305);
+  packet_opener alice_rx(s.done->keys.rx, aead::chacha20_poly1305),
+      bob_rx(r.done->keys.rx, aead::chacha20_poly1305);
   const byte_vector ping = {0x0a, 0, 0, 0, 1};
   byte_vector packet, plain;
   alice_tx.seal(packet_type::stream_data, ping, packet);

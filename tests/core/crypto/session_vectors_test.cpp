@@ -363,7 +363,7 @@ sealed_message seal_message(const wire::message& m, const key& tx) {
   encode_envelope(s.message, std::nullopt, default_compression_threshold, s.envelope);
   s.fragment.push_back(fin);
   s.fragment.insert(s.fragment.end(), s.envelope.begin(), s.envelope.end());
-  packet_sealer sealer(tx);
+  packet_sealer sealer(tx, aead::chacha20_poly1305);
   EXPECT_EQ(sealer.next_counter(), 0u);
   s.nonce = nonce_of(sealer.next_counter());
   sealer.seal(packet_type::stream_data, s.fragment, s.packet);
@@ -407,7 +407,7 @@ void open_message(byte_span packet, const key& rx, const wire::message& expected
   wire::packet_view p = parse(packet);
   EXPECT_EQ(p.version, wire::protocol_version);
   ASSERT_EQ(p.type, packet_type::stream_data);
-  packet_opener opener(rx);
+  packet_opener opener(rx, aead::chacha20_poly1305);
   byte_vector plaintext;
   ASSERT_FALSE(opener.open(p, plaintext)) << "the sealed packet does not open";
   std::uint64_t counter = 0;
