@@ -35,13 +35,13 @@ const std::array<std::uint8_t, 18> peer_address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 // and building the packets. The initiators' hellos are made before timing starts.
 void BM_responder_handshake(benchmark::State& state) {
   const identity bob = identity::generate();
-  responder r(bob, false);
+  responder r(bob, {});
   cookie_jar jar;
   std::vector<identity> initiators;
   std::vector<byte_vector> hellos;
   for (int i = 0; i < 64; ++i) {
     initiators.push_back(identity::generate());
-    initiator_handshake h(initiators.back(), false);
+    initiator_handshake h(initiators.back(), {});
     hellos.push_back(h.first_packet());
   }
   std::vector<wire::packet_view> views(hellos.size());
