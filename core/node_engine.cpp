@@ -14,6 +14,11 @@ std::uint64_t to_ms(time_point t) {
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
+// What the node's hellos say (PROTOCOL.md 3.1), dialing and answering alike.
+crypto::hello_options hello_options_of(const node_config& c) {
+  return {.dynamic_ip = c.dynamic_ip, .offer_aes_gcm = c.prefer_aes_gcm};
+}
+
 // Maps a NACK code to the error a caller sees.
 boost::system::error_code nack_error(wire::nack_code code) {
   switch (code) {
@@ -51,7 +56,7 @@ node_engine::node_engine(const identity& self, node_config config, crypto::rando
       config_(std::move(config)),
       datagram_(std::make_shared<const datagram_settings>(config_.datagram)),
       random_(std::move(random)),
-      responder_(self_, config_.dynamic_ip, random_),
+      responder_(self_, hello_options_of(config_), random_),
       cookies_(random_) {
   config_.validate();
   responder_context_.responder = &responder_;
@@ -67,7 +72,7 @@ static session_limits limits_of(const node_config& c) {
 
 connection_id node_engine::dial(time_point now, std::optional<node_id> expected,
                                 byte_vector peer_address) {
-  return add_connection(session::dial(self_, config_.dynamic_ip, expected, limits_of(config_), random_),
+  return add_connection(session::dial(self_, hello_options_of(config_), expected, limits_of(config_), random_),
                         false, now, fixed_address(peer_address));
 }
 
@@ -83,7 +88,7 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
 connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
                                          byte_vector peer_address) {
   last_now_ = std::max(last_now_, now);
-  return add_connection(session::dial_datagram(self_, config_.dynamic_ip, expected, limits_of(config_),
+  return add_connection(session::dial_datagram(self_, hello_options_of(config_), expected, limits_of(config_),
                                                datagram_, now, random_),
                         false, now, fixed_address(peer_address));
 }

@@ -37,11 +37,11 @@ struct datagram_plaintext {
 };
 }  // namespace
 
-session session::dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+session session::dial(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
                       session_limits limits, crypto::random_source random) {
   session s(limits);
   s.dialer_ = true;
-  s.handshake_->initiator = std::make_unique<crypto::initiator_handshake>(self, dynamic_ip, expected, std::move(random));
+  s.handshake_->initiator = std::make_unique<crypto::initiator_handshake>(self, options, expected, std::move(random));
   byte_vector hello = s.handshake_->initiator->first_packet();
   s.transmit_.insert(s.transmit_.end(), hello.begin(), hello.end());
   return s;
@@ -62,10 +62,10 @@ std::shared_ptr<const datagram_settings> or_defaults(std::shared_ptr<const datag
 }
 }  // namespace
 
-session session::dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+session session::dial_datagram(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
                                session_limits limits, std::shared_ptr<const datagram_settings> settings,
                                time_point now, crypto::random_source random) {
-  session s = dial(self, dynamic_ip, expected, limits, std::move(random));
+  session s = dial(self, options, expected, limits, std::move(random));
   s.framing_ = framing::datagram;
   s.datagram_ = or_defaults(std::move(settings));
   s.now_ = now;
@@ -304,8 +304,8 @@ void session::queue_handshake(byte_span packet) {
 }
 
 void session::complete_handshake(crypto::handshake_result result) {
-  sealer_.emplace(result.keys.tx);
-  opener_.emplace(result.keys.rx);
+  sealer_.emplace(result.keys.tx, result.cipher);
+  opener_.emplace(result.keys.rx, result.cipher);
   peer_ = session_peer{result.peer, result.peer_dynamic_ip};
   auto h = std::move(handshake_);
   if (framing_ == framing::datagram) {

@@ -95,14 +95,14 @@ class session {
   using event = std::variant<established, message, failed, stream_event, unreliable_message>;
 
   // A dialing session; its hello is queued at once.
-  static session dial(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+  static session dial(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
                       session_limits limits, crypto::random_source random = {});
   // An accepted session. `peer_address` is the transport's source address (for cookies).
   static session accept(responder_context& context, byte_vector peer_address,
                         session_limits limits);
   // The same on a datagram path. `settings` are the node's, shared by its sessions rather than
   // copied into each; null means the defaults.
-  static session dial_datagram(const identity& self, bool dynamic_ip, std::optional<node_id> expected,
+  static session dial_datagram(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
                                session_limits limits, std::shared_ptr<const datagram_settings> settings,
                                time_point now, crypto::random_source random = {});
   static session accept_datagram(responder_context& context, byte_vector peer_address,

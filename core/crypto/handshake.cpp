@@ -70,7 +70,8 @@ void hello_fields::encode(byte_vector& out) const {
   byte_writer w(out);
   w.bytes(ephemeral);
   w.bytes(identity.bytes());
-  w.u8(dynamic_ip ? 1 : 0);
+  w.u8(static_cast<std::uint8_t>((dynamic_ip ? hello_flag_dynamic_ip : 0) |
+                                 (aes_gcm ? hello_flag_aes_gcm : 0)));
   w.bytes(cookie);
   w.bytes(sig);
 }
@@ -88,15 +89,16 @@ boost::system::error_code hello_fields::decode(byte_span payload, hello_fields& 
   byte_reader r(payload);
   hello_fields h;
   node_id::bytes_type id;
-  std::uint8_t dynamic = 0;
+  std::uint8_t flags = 0;
   r.array(h.ephemeral);
   r.array(id);
-  r.u8(dynamic);
+  r.u8(flags);
   r.array(h.cookie);
   r.array(h.sig);
-  if (dynamic > 1) return errc::bad_field;
+  if ((flags & ~(hello_flag_dynamic_ip | hello_flag_aes_gcm)) != 0) return errc::bad_field;
   h.identity = node_id(id);
-  h.dynamic_ip = dynamic == 1;
+  h.dynamic_ip = (flags & hello_flag_dynamic_ip) != 0;
+  h.aes_gcm = (flags & hello_flag_aes_gcm) != 0;
   out = h;
   return {};
 }
@@ -134,10 +136,13 @@ boost::system::error_code decode_refuse(byte_span payload, refusal& out) {
 
 // ---- initiator_handshake ----
 
-initiator_handshake::initiator_handshake(const identity& self, bool dynamic_ip,
+initiator_handshake::initiator_handshake(const identity& self, hello_options options,
                                          std::optional<node_id> expected_peer,
                                          random_source random)
-    : self_(&self), dynamic_ip_(dynamic_ip), expected_peer_(expected_peer) {
+    : self_(&self),
+      dynamic_ip_(options.dynamic_ip),
+      aes_gcm_(options.offer_aes_gcm && aes256_gcm_available()),
+      expected_peer_(expected_peer) {
   ensure_sodium();
   ephemeral_keypair(random, eph_pk_, eph_sk_);
 }
@@ -149,6 +154,7 @@ byte_vector initiator_handshake::make_hello() {
   h.ephemeral = eph_pk_;
   h.identity = self_->id();
   h.dynamic_ip = dynamic_ip_;
+  h.aes_gcm = aes_gcm_;
   h.cookie = cookie_;
   byte_vector payload = h.encode();
   h.sig = self_->sign(initiator_signed(payload));
@@ -215,7 +221,10 @@ initiator_handshake::step initiator_handshake::on_responder_hello(const wire::pa
   }
 
   step s;
-  handshake_result result{h.identity, h.dynamic_ip, {}};
+  // Both flags are signed (ours in the hello the responder's signature covers), so nobody in
+  // between can make the two sides choose differently, or either side choose ChaCha20 alone.
+  handshake_result result{h.identity, h.dynamic_ip, {},
+                          aes_gcm_ && h.aes_gcm ? aead::aes256_gcm : aead::chacha20_poly1305};
   const int rc = crypto_kx_client_session_keys(result.keys.rx.data(), result.keys.tx.data(),
                                                eph_pk_.data(), eph_sk_.data(),
                                                h.ephemeral.data());
@@ -248,8 +257,11 @@ initiator_handshake::step initiator_handshake::on_refuse(const wire::packet_view
 
 // ---- responder ----
 
-responder::responder(const identity& self, bool dynamic_ip, random_source random)
-    : self_(&self), dynamic_ip_(dynamic_ip), random_(std::move(random)) {
+responder::responder(const identity& self, hello_options options, random_source random)
+    : self_(&self),
+      dynamic_ip_(options.dynamic_ip),
+      aes_gcm_(options.offer_aes_gcm && aes256_gcm_available()),
+      random_(std::move(random)) {
   ensure_sodium();
 }
 
@@ -294,7 +306,11 @@ responder::response responder::on_hello(const wire::packet_view& hello, byte_spa
   std::array<std::uint8_t, 32> eph_sk;
   ++expensive_operations_;
   ephemeral_keypair(random_, own.ephemeral, eph_sk);
-  handshake_result result{h.identity, h.dynamic_ip, {}};
+  // Bit 1 goes back only to an initiator that sent it: one that never sets it may take any
+  // other value of the byte than 0 and 1 as malformed (as this protocol did before the bit).
+  own.aes_gcm = aes_gcm_ && h.aes_gcm;
+  handshake_result result{h.identity, h.dynamic_ip, {},
+                          own.aes_gcm ? aead::aes256_gcm : aead::chacha20_poly1305};
   ++expensive_operations_;
   const int rc = crypto_kx_server_session_keys(result.keys.rx.data(), result.keys.tx.data(),
                                                own.ephemeral.data(), eph_sk.data(),

@@ -3,14 +3,14 @@
 //
 // Flow, with the initiator being the side that dialed:
 //
-//   initiator_handshake h(self, dynamic_ip, expected_peer);
+//   initiator_handshake h(self, options, expected_peer);
 //   send(h.first_packet());
 //   for each packet received:        auto s = h.on_packet(p);
 //     if (!s.reply.empty())          send(s.reply);          // a re-sent hello, or a refuse
-//     if (s.done)                    use s.done->keys;       // finished; start sealing
+//     if (s.done)                    use s.done->keys and s.done->cipher;  // start sealing
 //     else if (s.ec)                 close (s.refusal_text says why when the peer refused)
 //
-//   responder r(self, dynamic_ip);   cookie_jar jar;         // one of each per node
+//   responder r(self, options);      cookie_jar jar;         // one of each per node
 //   for each hello received:         auto x = r.on_hello(p, address, now_ms, under_load, jar);
 //     if (!x.reply.empty())          send(x.reply);          // responder hello, cookie or refuse
 //     if (x.done)                    session established
@@ -41,7 +41,11 @@ namespace kadnet::core::crypto {
 inline constexpr std::string_view initiator_signature_context = "kadnet-hello-1-i";
 inline constexpr std::string_view responder_signature_context = "kadnet-hello-1-r";
 
-// The 161-byte hello payload: ephemeral X25519 key (32) | NodeId (32) | dynamic ip (1) |
+// The bits of the hello's flags byte (PROTOCOL.md 3.1); any other bit set is malformed.
+inline constexpr std::uint8_t hello_flag_dynamic_ip = 0x01;
+inline constexpr std::uint8_t hello_flag_aes_gcm = 0x02;  // "I seal with AES-256-GCM too"
+
+// The 161-byte hello payload: ephemeral X25519 key (32) | NodeId (32) | flags (1) |
 // cookie (32) | signature (64).
 struct hello_fields {
   static constexpr std::size_t size = 161;
@@ -49,23 +53,35 @@ struct hello_fields {
 
   std::array<std::uint8_t, 32> ephemeral{};
   node_id identity;
-  bool dynamic_ip = false;
+  bool dynamic_ip = false;  // flags bit 0
+  bool aes_gcm = false;     // flags bit 1
   cookie_jar::cookie cookie{};
   signature sig{};
 
   // Appends the 161 bytes to `out`.
   void encode(byte_vector& out) const;
   byte_vector encode() const;
-  // Errors: truncated (fewer than 161 bytes), bad_length (more), bad_field (dynamic ip not 0/1).
-  // `out` is written only on success. The signature is not checked here.
+  // Errors: truncated (fewer than 161 bytes), bad_length (more), bad_field (a flag bit other
+  // than bits 0 and 1 set). `out` is written only on success. The signature is not checked here.
   static boost::system::error_code decode(byte_span payload, hello_fields& out);
 };
 
-// A finished handshake: who the peer is and the session keys (tx seals, rx opens).
+// What a node says about itself in its hellos.
+struct hello_options {
+  // Our address may change (flags bit 0).
+  bool dynamic_ip = false;
+  // Offer AES-256-GCM for the session (flags bit 1). The bit is sent only where
+  // aes256_gcm_available(), and by a responder only to an initiator that sent it too.
+  bool offer_aes_gcm = false;
+};
+
+// A finished handshake: who the peer is, the session keys (tx seals, rx opens) and the AEAD to
+// seal and open with: AES-256-GCM exactly when both hellos carry flags bit 1.
 struct handshake_result {
   node_id peer;
   bool peer_dynamic_ip = false;
   session_keys keys;
+  aead cipher = aead::chacha20_poly1305;
 };
 
 // refuse (type 9): reason | lowest version | highest version | text length | text.
@@ -100,7 +116,7 @@ class initiator_handshake {
 
   // `self` must outlive the handshake. With `expected_peer` set, a responder with another key
   // fails the handshake with unexpected_identity (and a refuse of reason 3 to send).
-  initiator_handshake(const identity& self, bool dynamic_ip,
+  initiator_handshake(const identity& self, hello_options options,
                       std::optional<node_id> expected_peer = std::nullopt,
                       random_source random = {});
   initiator_handshake(const initiator_handshake&) = delete;
@@ -138,6 +154,7 @@ class initiator_handshake {
 
   const identity* self_;
   bool dynamic_ip_;
+  bool aes_gcm_;  // what our hello says: offered, and this CPU has it
   std::optional<node_id> expected_peer_;
   std::array<std::uint8_t, 32> eph_pk_{};
   std::array<std::uint8_t, 32> eph_sk_{};
@@ -160,11 +177,11 @@ class responder {
   };
 
   // `self` must outlive the responder.
-  responder(const identity& self, bool dynamic_ip, random_source random = {});
+  responder(const identity& self, hello_options options, random_source random = {});
 
   // Handles one hello from `peer_address` (16-byte address ‖ 2-byte port) at `now_ms`. Checks in
   // order, cheapest first: type (handshake_failed), version (refuse reason 1, version_mismatch),
-  // hello length and dynamic-ip byte (truncated, bad_length, bad_field; no reply); when
+  // hello length and flags byte (truncated, bad_length, bad_field; no reply); when
   // `under_load`, the cookie (a challenge in `reply`: cookie_required for a zero cookie,
   // bad_cookie for a wrong or expired one) before any public-key work; then the initiator's
   // signature (bad_signature) and the key exchange (handshake_failed on a low-order key).
@@ -178,6 +195,7 @@ class responder {
  private:
   const identity* self_;
   bool dynamic_ip_;
+  bool aes_gcm_;  // offered, and this CPU has it: answer an initiator's bit 1 with ours
   random_source random_;
   std::uint64_t expensive_operations_ = 0;
 };

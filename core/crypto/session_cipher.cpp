@@ -14,6 +14,10 @@ using nonce = std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_NPUBBYT
 static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == sizeof(key));
 static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == packet_sealer::tag_size);
 static_assert(sizeof(nonce) == 4 + packet_sealer::counter_size);
+// AES-256-GCM fits the same layout: same key, nonce and tag sizes.
+static_assert(crypto_aead_aes256gcm_KEYBYTES == sizeof(key));
+static_assert(crypto_aead_aes256gcm_ABYTES == packet_sealer::tag_size);
+static_assert(crypto_aead_aes256gcm_NPUBBYTES == sizeof(nonce));
 
 void put_u64(std::uint8_t* out, std::uint64_t v) {
   for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<std::uint8_t>(v);
@@ -32,7 +36,22 @@ nonce make_nonce(const std::uint8_t* counter_bytes) {
   return n;
 }
 
+// Checked where a sealer or opener is made: libsodium's AES-256-GCM would execute AES-NI
+// instructions the CPU lacks.
+aead usable(aead cipher) {
+  ensure_sodium();
+  if (cipher == aead::aes256_gcm && !aes256_gcm_available())
+    throw std::invalid_argument(
+        "kadnet: AES-256-GCM needs AES-NI and PCLMUL, which this CPU lacks");
+  return cipher;
+}
+
 }  // namespace
+
+bool aes256_gcm_available() {
+  ensure_sodium();  // sodium_init() is what detects the CPU's features
+  return crypto_aead_aes256gcm_is_available() == 1;
+}
 
 void wipe(mutable_byte_span secret) { sodium_memzero(secret.data(), secret.size()); }
 
@@ -43,10 +62,10 @@ session_keys::~session_keys() {
 
 // ---- packet_sealer ----
 
-packet_sealer::packet_sealer(const key& tx) : key_(tx) { ensure_sodium(); }
+packet_sealer::packet_sealer(const key& tx, aead cipher) : key_(tx), cipher_(usable(cipher)) {}
 
 packet_sealer::packet_sealer(packet_sealer&& other) noexcept
-    : key_(other.key_), counter_(other.counter_) {
+    : key_(other.key_), counter_(other.counter_), cipher_(other.cipher_) {
   // The moved-from sealer must never seal again with this key: that would repeat nonces.
   wipe(other.key_);
   other.counter_ = std::numeric_limits<std::uint64_t>::max();
@@ -56,6 +75,7 @@ packet_sealer& packet_sealer::operator=(packet_sealer&& other) noexcept {
   if (this != &other) {
     key_ = other.key_;
     counter_ = other.counter_;
+    cipher_ = other.cipher_;
     wipe(other.key_);
     other.counter_ = std::numeric_limits<std::uint64_t>::max();
   }
@@ -79,17 +99,25 @@ void packet_sealer::seal(wire::packet_type type, byte_span plaintext, byte_vecto
 
   put_u64(counter, counter_++);
   const nonce n = make_nonce(counter);
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-      ciphertext, tag, nullptr, plaintext.data(), plaintext.size(), header,
-      wire::packet_header_size, nullptr, n.data(), key_.data());
+  // The plain AES-GCM call expands the key on every packet; the precomputed (beforenm) state
+  // would save that, but it is 512 bytes per direction and a node holds tens of thousands of
+  // sessions.
+  if (cipher_ == aead::aes256_gcm)
+    crypto_aead_aes256gcm_encrypt_detached(ciphertext, tag, nullptr, plaintext.data(),
+                                           plaintext.size(), header, wire::packet_header_size,
+                                           nullptr, n.data(), key_.data());
+  else
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+        ciphertext, tag, nullptr, plaintext.data(), plaintext.size(), header,
+        wire::packet_header_size, nullptr, n.data(), key_.data());
 }
 
 // ---- packet_opener ----
 
-packet_opener::packet_opener(const key& rx) : key_(rx) { ensure_sodium(); }
+packet_opener::packet_opener(const key& rx, aead cipher) : key_(rx), cipher_(usable(cipher)) {}
 
 packet_opener::packet_opener(packet_opener&& other) noexcept
-    : key_(other.key_), window_(std::move(other.window_)) {
+    : key_(other.key_), window_(std::move(other.window_)), cipher_(other.cipher_) {
   wipe(other.key_);
 }
 
@@ -97,6 +125,7 @@ packet_opener& packet_opener::operator=(packet_opener&& other) noexcept {
   if (this != &other) {
     key_ = other.key_;
     window_ = std::move(other.window_);
+    cipher_ = other.cipher_;
     wipe(other.key_);
   }
   return *this;
@@ -146,10 +175,16 @@ boost::system::error_code packet_opener::open_into(const wire::packet_view& p,
       static_cast<std::uint8_t>(size)};
 
   const nonce n = make_nonce(counter_bytes);
-  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(plaintext, nullptr, ciphertext, length,
-                                                         tag, header.data(), header.size(),
-                                                         n.data(), key_.data()) != 0)
-    return errc::decrypt_failed;
+  const int rc =
+      cipher_ == aead::aes256_gcm
+          ? crypto_aead_aes256gcm_decrypt_detached(plaintext, nullptr, ciphertext, length, tag,
+                                                   header.data(), header.size(), n.data(),
+                                                   key_.data())
+          : crypto_aead_chacha20poly1305_ietf_decrypt_detached(plaintext, nullptr, ciphertext,
+                                                               length, tag, header.data(),
+                                                               header.size(), n.data(),
+                                                               key_.data());
+  if (rc != 0) return errc::decrypt_failed;
   window_.accept(counter);
   written = length;
   return {};

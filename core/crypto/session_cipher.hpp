@@ -2,8 +2,10 @@
 // Sealing and opening of the packets of an established session (docs/PROTOCOL.md 3.4).
 //
 // A sealed packet is an outer packet whose payload is  counter (u64) ‖ ciphertext ‖ tag,  made
-// with ChaCha20-Poly1305 (IETF) under the sender's tx key; the nonce is 4 zero bytes ‖ counter and
-// the associated data is the 4-byte outer header, so version, type and length are authenticated.
+// with the session's AEAD (ChaCha20-Poly1305 IETF, or AES-256-GCM when both hellos chose it) under
+// the sender's tx key; the nonce is 4 zero bytes ‖ counter and the associated data is the 4-byte
+// outer header, so version, type and length are authenticated. Both AEADs take a 32-byte key and
+// a 12-byte nonce and make a 16-byte tag, so the layout is the same.
 //
 // packet_sealer owns the send direction (its counter starts at 0 and never repeats);
 // packet_opener owns the receive direction (authentication, then the replay window). Both are
@@ -36,6 +38,13 @@ struct session_keys {
 // Wipes a key (or any secret array) with sodium_memzero, which the optimiser may not drop.
 void wipe(mutable_byte_span secret);
 
+// The AEAD a session seals with (PROTOCOL.md 3.4); the two hellos choose it (3.1).
+enum class aead : std::uint8_t { chacha20_poly1305, aes256_gcm };
+
+// Whether this machine can seal with AES-256-GCM: libsodium's implementation needs the AES-NI
+// and PCLMUL instructions, and has no software fallback.
+bool aes256_gcm_available();
+
 class packet_sealer {
  public:
   static constexpr std::size_t counter_size = 8;
@@ -55,7 +64,8 @@ class packet_sealer {
     return payload > payload_overhead ? payload - payload_overhead : 0;
   }
 
-  explicit packet_sealer(const key& tx);
+  // Throws std::invalid_argument for aead::aes256_gcm where !aes256_gcm_available().
+  packet_sealer(const key& tx, aead cipher);
   packet_sealer(packet_sealer&& other) noexcept;
   packet_sealer& operator=(packet_sealer&& other) noexcept;
   packet_sealer(const packet_sealer&) = delete;
@@ -72,15 +82,18 @@ class packet_sealer {
   std::uint64_t next_counter() const { return counter_; }
   // True once 2^64 - 1 packets were sealed (never in practice) or after being moved from.
   bool exhausted() const { return counter_ == std::numeric_limits<std::uint64_t>::max(); }
+  aead cipher() const { return cipher_; }
 
  private:
   key key_;
   std::uint64_t counter_ = 0;
+  aead cipher_;
 };
 
 class packet_opener {
  public:
-  explicit packet_opener(const key& rx);
+  // Throws std::invalid_argument for aead::aes256_gcm where !aes256_gcm_available().
+  packet_opener(const key& rx, aead cipher);
   packet_opener(packet_opener&& other) noexcept;
   packet_opener& operator=(packet_opener&& other) noexcept;
   packet_opener(const packet_opener&) = delete;
@@ -92,7 +105,8 @@ class packet_opener {
   // is what the header held if `p` came from wire::parse_packet or stream_packet_reader.
   // Errors: truncated (payload shorter than counter + tag), replayed (counter seen before or
   // more than 2,048 below the highest accepted), decrypt_failed (altered, forged, or sealed
-  // under another key). Only a packet that authenticates moves the replay window.
+  // under another key or with the other AEAD). Only a packet that authenticates moves the
+  // replay window.
   boost::system::error_code open(const wire::packet_view& p, byte_vector& plaintext);
   // The same into a caller's buffer, which must hold at least
   // p.payload.size() - payload_overhead bytes (else bad_length); `written` gets the length.
@@ -100,12 +114,14 @@ class packet_opener {
                                  std::size_t& written);
 
   const replay_window& window() const { return window_; }
+  aead cipher() const { return cipher_; }
 
  private:
   boost::system::error_code open_into(const wire::packet_view& p, std::uint8_t* plaintext,
                                       std::size_t& written);
   key key_;
   replay_window window_;
+  aead cipher_;
 };
 
 }  // namespace kadnet::core::crypto

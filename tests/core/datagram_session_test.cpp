@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "core/crypto/handshake.hpp"
 #include "core/errors.hpp"
 #include "tests/support/datagram_engines.hpp"
 
@@ -108,6 +109,47 @@ TEST(DatagramSession, AHelloThatComesAgainAfterTheSessionCarriedTrafficIsNeither
   EXPECT_EQ(net[1].stats().sessions_opened, 1u);
   EXPECT_EQ(net[1].stats().datagrams_dropped, 0u);
   for (const auto& r : requests(net, 0, c, ping_op, wire::ping{}, 1)) EXPECT_FALSE(r.ec);
+}
+
+// node_config::prefer_aes_gcm reaches both hellos (PROTOCOL.md 3.1 flags bit 1): the dialer
+// offers AES-256-GCM when it prefers it, the responder answers the offer when it prefers it too,
+// and in every combination the two ends seal alike, so sealed traffic flows both ways.
+TEST(DatagramSession, NodesSealWithAesGcmOnlyWhenBothPreferIt) {
+  const bool hardware = crypto::aes256_gcm_available();
+  node_config prefers, declines;
+  declines.prefer_aes_gcm = false;
+  for (const auto& [dialer_prefers, responder_prefers] :
+       {std::pair{true, true}, std::pair{true, false}, std::pair{false, true},
+        std::pair{false, false}}) {
+    SCOPED_TRACE(::testing::Message() << "dialer " << dialer_prefers << ", responder "
+                                      << responder_prefers);
+    datagram_engines net(7);
+    net.add(dialer_prefers ? prefers : declines);
+    add_echo(net[net.add(responder_prefers ? prefers : declines)]);
+    std::vector<std::uint8_t> flags[2];
+    net.filter = [&](const datagram_engines::datagram& d) {
+      if (d.bytes[1] == static_cast<std::uint8_t>(wire::packet_type::hello))
+        flags[d.from].push_back(d.bytes[wire::packet_header_size + 64]);
+      return true;
+    };
+    auto c = net.dial(0, 1);
+    ASSERT_TRUE(net.run([&] { return established(net, 0) == 1 && established(net, 1) == 1; }));
+    ASSERT_FALSE(flags[0].empty());
+    ASSERT_FALSE(flags[1].empty());
+    const bool offered = dialer_prefers && hardware;
+    for (auto f : flags[0]) EXPECT_EQ(f, offered ? crypto::hello_flag_aes_gcm : 0);
+    for (auto f : flags[1])
+      EXPECT_EQ(f, offered && responder_prefers ? crypto::hello_flag_aes_gcm : 0);
+    byte_vector payload(20'000);
+    for (std::size_t k = 0; k < payload.size(); ++k)
+      payload[k] = static_cast<std::uint8_t>(k * 13 + 5);
+    for (const auto& r : requests(net, 0, c, echo, wire::plugin_call{payload}, 2)) {
+      EXPECT_FALSE(r.ec) << r.ec.message();
+      EXPECT_EQ(r.data, payload);
+    }
+    // Had the two ends chosen different AEADs, every sealed datagram would fail to open.
+    EXPECT_EQ(net[0].stats().datagrams_dropped + net[1].stats().datagrams_dropped, 0u);
+  }
 }
 
 TEST(DatagramSession, BothSidesDialingAtOnceGetWorkingSessions) {

@@ -1,12 +1,12 @@
 // libFuzzer target for the handshake payload decoders (core/crypto/handshake.cpp, PROTOCOL.md
 // 3.1 and 3.5).
 //
-// hello_fields::decode: exactly 161 bytes with a dynamic-ip byte of 0 or 1 decode, and a decoded
-// hello re-encodes to the same 161 bytes; anything else fails with the documented error
+// hello_fields::decode: exactly 161 bytes whose flags byte has no bit but 0 and 1 set decode, and
+// a decoded hello re-encodes to the same 161 bytes; anything else fails with the documented error
 // (truncated, bad_length, bad_field). decode_refuse: success exactly when the text length byte
 // counts the rest; the fields and text are the input's; and a refusal in our own version
 // re-encodes (make_refuse_packet) to the same payload.
-// Seed corpus: the payload of the packet_hello vector.
+// Seed corpus: the payloads of the packet_hello vector and of the session_aes_gcm initiator hello.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -28,10 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ec != errc::truncated) std::abort();
   } else if (size > hello_fields::size) {
     if (ec != errc::bad_length) std::abort();
-  } else if (in[64] > 1) {
+  } else if ((in[64] & ~(hello_flag_dynamic_ip | hello_flag_aes_gcm)) != 0) {
     if (ec != errc::bad_field) std::abort();
   } else {
-    if (ec) std::abort();
+    if (ec || h.dynamic_ip != ((in[64] & 1) != 0) || h.aes_gcm != ((in[64] & 2) != 0)) std::abort();
     byte_vector again = h.encode();
     if (again.size() != hello_fields::size || !std::equal(again.begin(), again.end(), in.begin()))
       std::abort();

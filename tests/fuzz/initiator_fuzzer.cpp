@@ -38,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const identity self = seeded(0x05);
   static const node_id expected = seeded(0x06).id();
 
-  session s = session::dial(self, (size & 1) != 0, expected, session_limits{});
+  session s = session::dial(self, {.dynamic_ip = (size & 1) != 0, .offer_aes_gcm = (size & 2) != 0},
+                            expected, session_limits{});
   std::size_t transmitted = s.take_transmit().size();
   if (transmitted != 4 + 161) std::abort();  // the first hello, queued at once
 

@@ -36,6 +36,11 @@ vector() {
   hex_of "$vectors/$1.txt" | unhex
 }
 
+# named_vector FILE OUTPUT: the bytes of the "hex OUTPUT:" line of a session vector file.
+named_vector() {
+  sed -n "s/^hex $2:[[:space:]]*//p" "$vectors/$1.txt" | tr -d '[:space:]' | unhex
+}
+
 # be32 N: N as 4 big-endian bytes on stdout.
 be32() {
   printf "\\x$(printf %02x $((($1 >> 24) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))"
@@ -68,9 +73,12 @@ case "$name" in
     vector packet_hello >"$dir/packet_hello"
     { printf '\x00'; vector packet_hello; } >"$dir/packet_hello_idle"
     { printf '\x01'; vector packet_hello; } >"$dir/packet_hello_loaded"
+    # A hello with flags bit 1: the fuzzer's responder answers it with an AES-256-GCM session.
+    { printf '\x00'; named_vector session_aes_gcm initiator_hello; } >"$dir/aes_gcm_hello_idle"
     ;;
   hello_fuzzer)
     vector packet_hello | tail -c +5 >"$dir/hello_payload"
+    named_vector session_aes_gcm initiator_hello | tail -c +5 >"$dir/aes_gcm_hello_payload"
     ;;
   envelope_fuzzer)
     { printf '\xff'; vector ping; } >"$dir/plain_ping"

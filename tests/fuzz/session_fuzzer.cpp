@@ -12,7 +12,8 @@
 // small (a cookie, a refuse or its own hello per hello, at most three hellos), and a session
 // never grows anything it holds for the peer beyond a bound. Randomness (cookie secrets,
 // ephemeral keys) is a fixed stream so a crash replays.
-// Seed corpus: the packet_hello vector, alone and behind control bytes 0x00 and 0x01.
+// Seed corpus: the packet_hello vector, alone and behind control bytes 0x00 and 0x01, and the
+// initiator hello of the session_aes_gcm vector (flags bit 1) behind 0x00.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -63,7 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint64_t tick_ms = (control >> 4) * 7'500;          // 0 .. 112.5 s per chunk
   byte_span stream(data + 1, size - 1);
 
-  crypto::responder responder(self(), false, fixed_random(1));
+  // Offers AES-256-GCM: a hello with flags bit 1 (the session_aes_gcm seed) gets a session
+  // sealed with it, any other a ChaCha20-Poly1305 one.
+  crypto::responder responder(self(), {.offer_aes_gcm = true}, fixed_random(1));
   crypto::cookie_jar jar(fixed_random(2));
   responder_context context{&responder, &jar, under_load};
   byte_vector address(18, 0);

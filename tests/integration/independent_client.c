@@ -14,6 +14,9 @@
  *      answer the node's SET_CONNECTION_OPT requests with NACK option_refused (5.2, 5.12, 6);
  *      wait for the ACK of the PING;
  *   5. plugin opcode 64 with payload "independent"; expect ACK data "independent".
+ *   6. where this CPU has AES-256-GCM: steps 3-5 again on a second connection whose hello
+ *      offers it (flags bit 1, 3.1); the session seals with it if the node's hello has bit 1 too
+ *      (3.4), and the client says which ("sealing with AES-256-GCM" / "...ChaCha20-Poly1305").
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -40,6 +43,7 @@ enum {
   HDR = 4,                                 /* version | type | length(2) */
   PT_HELLO = 0, PT_COOKIE = 1, PT_REFUSE = 9, PT_STREAM_DATA = 10,
   HELLO_LEN = 161, HELLO_SIGNED = 97,      /* section 3.1 */
+  FLAG_DYNAMIC_IP = 0x01, FLAG_AES_GCM = 0x02,
   COOKIE_LEN = 32,
   MAX_CHALLENGES = 2,                      /* section 3.3 */
   COUNTER_LEN = 8, TAG_LEN = 16,           /* section 3.4 */
@@ -568,6 +572,7 @@ typedef struct {
   int fd;
   uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
   uint64_t send_counter;
+  int aes_gcm; /* both hellos had flags bit 1: AES-256-GCM, else ChaCha20-Poly1305 (3.4) */
   /* receive window (3.4) */
   int any_accepted;
   uint64_t highest;
@@ -605,8 +610,12 @@ static void send_sealed(session* s, uint8_t type, const uint8_t* pt, size_t n) {
   uint8_t nonce[12];
   nonce_of(nonce, payload);
   unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(payload + COUNTER_LEN, &clen, pt, n, hdr, HDR, NULL,
-                                            nonce, s->tx);
+  if (s->aes_gcm)
+    crypto_aead_aes256gcm_encrypt(payload + COUNTER_LEN, &clen, pt, n, hdr, HDR, NULL, nonce,
+                                  s->tx);
+  else
+    crypto_aead_chacha20poly1305_ietf_encrypt(payload + COUNTER_LEN, &clen, pt, n, hdr, HDR, NULL,
+                                              nonce, s->tx);
   if (clen != n + TAG_LEN) fail("unexpected ciphertext length");
   s->send_counter++;
   buf b = {0};
@@ -667,8 +676,13 @@ static void read_message(session* s, buf* out) {
     uint8_t* pt = malloc(clen);
     if (!pt) fail("out of memory");
     unsigned long long ptlen = 0;
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, pk->payload + COUNTER_LEN,
-                                                  clen, pk->hdr, HDR, nonce, s->rx) != 0) {
+    int rc = s->aes_gcm
+                 ? crypto_aead_aes256gcm_decrypt(pt, &ptlen, NULL, pk->payload + COUNTER_LEN, clen,
+                                                 pk->hdr, HDR, nonce, s->rx)
+                 : crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL,
+                                                             pk->payload + COUNTER_LEN, clen,
+                                                             pk->hdr, HDR, nonce, s->rx);
+    if (rc != 0) {
       hex_print("packet that fails authentication", pk->hdr, HDR);
       hex_print("its payload", pk->payload, pk->length);
       fail("sealed packet with counter %llu does not authenticate under rx "
@@ -891,11 +905,11 @@ static void call(session* s, uint8_t opcode, const void* payload, size_t n, buf*
 /* ---------------------------------------------------------------- handshake */
 
 static void build_hello(uint8_t hello[HELLO_LEN], const uint8_t eph_pk[32],
-                        const uint8_t id_pk[32], const uint8_t id_sk[64], uint8_t dynamic_ip,
+                        const uint8_t id_pk[32], const uint8_t id_sk[64], uint8_t flags,
                         const uint8_t cookie[32]) {
   memcpy(hello, eph_pk, 32);
   memcpy(hello + 32, id_pk, 32);
-  hello[64] = dynamic_ip;
+  hello[64] = flags;
   memcpy(hello + 65, cookie, 32);
   uint8_t msg[16 + HELLO_SIGNED];
   memcpy(msg, "kadnet-hello-1-i", 16);
@@ -910,7 +924,7 @@ static void version_refuse_check(const char* host, const char* port) {
   crypto_sign_keypair(id_pk, id_sk);
   crypto_kx_keypair(eph_pk, eph_sk);
   uint8_t hello[HELLO_LEN];
-  build_hello(hello, eph_pk, id_pk, id_sk, 1, zero);
+  build_hello(hello, eph_pk, id_pk, id_sk, FLAG_DYNAMIC_IP, zero);
   send_packet(fd, 2, PT_HELLO, hello, HELLO_LEN);
   info("sent a hello with outer version 2; section 2 says the node answers refuse reason 1");
   packet* pk = malloc(sizeof *pk);
@@ -931,7 +945,8 @@ static void version_refuse_check(const char* host, const char* port) {
   close(fd);
 }
 
-static void handshake(session* s, const char* host, const char* port) {
+/* With offer_aes_gcm, the hello offers AES-256-GCM (flags bit 1, 3.1). */
+static void handshake(session* s, const char* host, const char* port, int offer_aes_gcm) {
   step = "connect";
   s->fd = connect_to(host, port);
   info("connected to %s:%s", host, port);
@@ -948,12 +963,13 @@ static void handshake(session* s, const char* host, const char* port) {
   packet* pk = malloc(sizeof *pk);
   if (!pk) fail("out of memory");
   int challenges = 0;
+  const uint8_t flags = FLAG_DYNAMIC_IP | (offer_aes_gcm ? FLAG_AES_GCM : 0);
   for (;;) {
     step = "hello";
-    build_hello(hello, eph_pk, id_pk, id_sk, 1, cookie);
+    build_hello(hello, eph_pk, id_pk, id_sk, flags, cookie);
     send_packet(s->fd, PROTO_VERSION, PT_HELLO, hello, HELLO_LEN);
-    info("sent initiator hello (161 bytes, dynamic ip 1, %s cookie)",
-         challenges ? "challenge" : "zero");
+    info("sent initiator hello (161 bytes, flags 0x%02x: dynamic ip%s, %s cookie)", flags,
+         offer_aes_gcm ? ", offers AES-256-GCM" : "", challenges ? "challenge" : "zero");
 
     step = "responder-hello";
     if (read_packet(s->fd, pk, 1) < 0) fail("the node closed the connection without answering");
@@ -976,7 +992,11 @@ static void handshake(session* s, const char* host, const char* port) {
   }
   const uint8_t* rh = pk->payload;
   hex_print("responder hello", rh, HELLO_LEN);
-  if (rh[64] > 1) fail("responder hello dynamic ip byte %u (must be 0 or 1)", rh[64]);
+  if (rh[64] & ~(FLAG_DYNAMIC_IP | FLAG_AES_GCM))
+    fail("responder hello flags 0x%02x have a bit other than 0 and 1 set (3.1)", rh[64]);
+  if ((rh[64] & FLAG_AES_GCM) && !offer_aes_gcm)
+    fail("responder hello has flags bit 1 (AES-256-GCM) though ours did not (3.1)");
+  s->aes_gcm = offer_aes_gcm && (rh[64] & FLAG_AES_GCM);
   if (memcmp(rh + 65, cookie, COOKIE_LEN) != 0)
     fail("responder hello cookie field does not repeat the initiator's cookie (3.1)");
 
@@ -1001,7 +1021,35 @@ static void handshake(session* s, const char* host, const char* port) {
     fail("crypto_kx_client_session_keys failed (low-order point / all-zero shared secret)");
   sodium_memzero(eph_sk, sizeof eph_sk);
   info("derived rx/tx with crypto_kx_client_session_keys");
+  info("sealing with %s (3.4)", s->aes_gcm ? "AES-256-GCM" : "ChaCha20-Poly1305");
   free(pk);
+}
+
+/* Steps 3-5 on a fresh connection. */
+static void ping_and_plugin(const char* host, const char* port, int offer_aes_gcm) {
+  session s;
+  memset(&s, 0, sizeof s);
+  randombytes_buf(&s.next_id, sizeof s.next_id);
+  handshake(&s, host, port, offer_aes_gcm);
+
+  step = "ping";
+  buf data = {0};
+  call(&s, OP_PING, NULL, 0, &data);
+  if (data.n != 0) fail("ACK of PING carries %zu data bytes, 5.3 says empty", data.n);
+  info("ACK of PING received (request opcode 2, same id)");
+
+  step = "plugin-64";
+  const char* text = "independent";
+  call(&s, OP_PLUGIN_ECHO, text, strlen(text), &data);
+  if (data.n != strlen(text) || memcmp(data.p, text, data.n) != 0)
+    fail("ACK data of opcode 64 is \"%.*s\", expected \"%s\"", (int)data.n, (const char*)data.p,
+         text);
+  info("ACK of opcode 64 echoes \"%s\"", text);
+  buf_free(&data);
+
+  shutdown(s.fd, SHUT_RDWR);
+  close(s.fd);
+  buf_free(&s.partial);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -1019,30 +1067,16 @@ int main(int argc, char** argv) {
   check_vectors(argc == 4 ? argv[3] : NULL);
   version_refuse_check(host, port);
 
-  session s;
-  memset(&s, 0, sizeof s);
-  randombytes_buf(&s.next_id, sizeof s.next_id);
-  handshake(&s, host, port);
-
-  step = "ping";
-  buf data = {0};
-  call(&s, OP_PING, NULL, 0, &data);
-  if (data.n != 0) fail("ACK of PING carries %zu data bytes, 5.3 says empty", data.n);
-  info("ACK of PING received (request opcode 2, same id)");
-
-  step = "plugin-64";
-  const char* text = "independent";
-  call(&s, OP_PLUGIN_ECHO, text, strlen(text), &data);
-  if (data.n != strlen(text) || memcmp(data.p, text, data.n) != 0)
-    fail("ACK data of opcode 64 is \"%.*s\", expected \"%s\"", (int)data.n, (const char*)data.p,
-         text);
-  info("ACK of opcode 64 echoes \"%s\"", text);
-  buf_free(&data);
+  ping_and_plugin(host, port, 0);
+  step = "aes-gcm";
+  if (crypto_aead_aes256gcm_is_available()) {
+    info("this CPU has AES-256-GCM: a second session, offering it");
+    ping_and_plugin(host, port, 1);
+  } else {
+    info("this CPU lacks AES-NI/PCLMUL (no AES-256-GCM in libsodium): no second session");
+  }
 
   step = "done";
-  shutdown(s.fd, SHUT_RDWR);
-  close(s.fd);
-  buf_free(&s.partial);
   info("success: handshake, PING and plugin 64 completed from PROTOCOL.md alone");
   return 0;
 }

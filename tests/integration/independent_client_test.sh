@@ -33,7 +33,15 @@ fi
 echo "node listens on 127.0.0.1:$port"
 
 status=0
-"$client" 127.0.0.1 "$port" "$vectors" || status=$?
+out=$(mktemp)
+"$client" 127.0.0.1 "$port" "$vectors" | tee "$out" || status=$?
+# The node runs on this machine with its default configuration (prefer_aes_gcm on): when the
+# client offered AES-256-GCM (its CPU has it, hence the node's too), the node must have chosen it.
+if [ "$status" -eq 0 ] && grep -q "offers AES-256-GCM" "$out" && ! grep -q "sealing with AES-256-GCM" "$out"; then
+  echo "FAIL [aes-gcm]: the client offered AES-256-GCM; the node (same CPU, default config) declined" >&2
+  status=1
+fi
+rm -f "$out"
 
 # Show what the node printed meanwhile, then stop it.
 echo stats >&"$node_in" || true

@@ -37,7 +37,7 @@ class raw_peer {
 
   // Runs the handshake as initiator with a real session; true once established.
   bool handshake(const core::identity& self) {
-    session_.emplace(core::session::dial(self, false, std::nullopt, {}));
+    session_.emplace(core::session::dial(self, {}, std::nullopt, {}));
     flush();
     while (!session_->is_established() && !session_->is_failed()) {
       if (!receive_some()) return false;

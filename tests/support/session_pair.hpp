@@ -16,11 +16,11 @@ namespace kadnet::testing {
 struct session_pair {
   core::identity dialer_id = fixed_identity(1);
   core::identity responder_id = fixed_identity(2);
-  core::crypto::responder responder{responder_id, false};
+  core::crypto::responder responder{responder_id, {}};
   core::crypto::cookie_jar cookies;
   core::responder_context context{&responder, &cookies, false};
   core::time_point now{};
-  core::session dialer = core::session::dial_datagram(dialer_id, false, responder_id.id(), {}, {}, now);
+  core::session dialer = core::session::dial_datagram(dialer_id, {}, responder_id.id(), {}, {}, now);
   core::session accepter = core::session::accept_datagram(context, byte_vector(18, 1), {}, {}, now);
   std::vector<core::session::event> dialer_events, accepter_events;
 

@@ -265,7 +265,7 @@ TEST(NodeHostileInput, TruncatedHelloIsDroppedAndOthersAreServed) {
   net.add();
   add_echo(net.add());
   testing::raw_peer attacker(net.address(1));
-  byte_vector hello = core::session::dial(core::identity::generate(), false, std::nullopt, {}).take_transmit();
+  byte_vector hello = core::session::dial(core::identity::generate(), {}, std::nullopt, {}).take_transmit();
   attacker.send_raw(byte_span(hello).first(hello.size() / 2));
   attacker.shutdown_send();
   EXPECT_TRUE(attacker.closed_by_peer());
@@ -277,7 +277,7 @@ TEST(NodeHostileInput, WrongVersionIsRefusedWithTextBothSidesCanShow) {
   net.add();
   add_echo(net.add());
   testing::raw_peer old_client(net.address(1));
-  byte_vector hello = core::session::dial(core::identity::generate(), false, std::nullopt, {}).take_transmit();
+  byte_vector hello = core::session::dial(core::identity::generate(), {}, std::nullopt, {}).take_transmit();
   hello[0] = 2;  // protocol version 2
   old_client.send_raw(hello);
   byte_vector answer = old_client.read_until_closed();

@@ -66,7 +66,7 @@ class Handshake : public ::testing::Test {
  protected:
   identity alice = fixed_identity(1);  // dials
   identity bob = fixed_identity(2);    // listens
-  responder bob_responder{bob, false, seeded(20)};
+  responder bob_responder{bob, {}, seeded(20)};
   cookie_jar jar{seeded(30)};
   std::array<std::uint8_t, 18> alice_address = address(1);
 
@@ -77,7 +77,7 @@ class Handshake : public ::testing::Test {
 };
 
 TEST_F(Handshake, FullHandshakeGivesMatchingKeysAndIdentities) {
-  initiator_handshake a(alice, true, bob.id(), seeded(10));
+  initiator_handshake a(alice, {.dynamic_ip = true}, bob.id(), seeded(10));
   const auto r = deliver(a.first_packet());
   ASSERT_FALSE(r.ec) << r.ec.message();
   ASSERT_TRUE(r.done);
@@ -100,14 +100,14 @@ TEST_F(Handshake, FullHandshakeGivesMatchingKeysAndIdentities) {
 }
 
 TEST_F(Handshake, SealedPacketsFlowBothWays) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   const auto r = deliver(a.first_packet());
   ASSERT_TRUE(r.done);
   const auto s = a.on_packet(parse(r.reply));
   ASSERT_TRUE(s.done);
 
-  packet_sealer alice_tx(s.done->keys.tx), bob_tx(r.done->keys.tx);
-  packet_opener alice_rx(s.done->keys.rx), bob_rx(r.done->keys.rx);
+  packet_sealer alice_tx(s.done->keys.tx, s.done->cipher), bob_tx(r.done->keys.tx, r.done->cipher);
+  packet_opener alice_rx(s.done->keys.rx, s.done->cipher), bob_rx(r.done->keys.rx, r.done->cipher);
   const byte_vector ping = {0x0a, 0, 0, 0, 1};
   byte_vector packet, plain;
   alice_tx.seal(packet_type::stream_data, ping, packet);
@@ -123,7 +123,7 @@ TEST_F(Handshake, SealedPacketsFlowBothWays) {
 
 TEST_F(Handshake, ExpectedIdentityMismatchIsRefused) {
   const identity carol = fixed_identity(3);
-  initiator_handshake a(alice, false, carol.id(), seeded(10));
+  initiator_handshake a(alice, {}, carol.id(), seeded(10));
   const auto r = deliver(a.first_packet());
   ASSERT_TRUE(r.done);
   const auto s = a.on_packet(parse(r.reply));
@@ -139,7 +139,7 @@ TEST_F(Handshake, ExpectedIdentityMismatchIsRefused) {
 }
 
 TEST_F(Handshake, FlippedByteInInitiatorHelloNeverSucceeds) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const byte_vector hello = a.first_packet();
   for (std::size_t i = wire::packet_header_size; i < hello.size(); ++i) {
     for (std::uint8_t mask : {0x01, 0x80, 0xff}) {
@@ -157,7 +157,7 @@ TEST_F(Handshake, FlippedByteInInitiatorHelloNeverSucceeds) {
 TEST_F(Handshake, FlippedByteInResponderHelloNeverSucceeds) {
   for (std::size_t i = wire::packet_header_size; i < 4 + hello_fields::size; ++i) {
     for (std::uint8_t mask : {0x01, 0x80, 0xff}) {
-      initiator_handshake a(alice, false, std::nullopt, seeded(10));
+      initiator_handshake a(alice, {}, std::nullopt, seeded(10));
       const auto r = deliver(a.first_packet());
       ASSERT_TRUE(r.done);
       byte_vector bad = r.reply;
@@ -172,8 +172,8 @@ TEST_F(Handshake, FlippedByteInResponderHelloNeverSucceeds) {
 
 TEST_F(Handshake, ResponderHelloForAnotherInitiatorHelloIsRejected) {
   // Bob's answer to one hello cannot complete a different handshake (the signature binds both).
-  initiator_handshake first(alice, false, std::nullopt, seeded(10));
-  initiator_handshake second(alice, false, std::nullopt, seeded(11));
+  initiator_handshake first(alice, {}, std::nullopt, seeded(10));
+  initiator_handshake second(alice, {}, std::nullopt, seeded(11));
   first.first_packet();
   const auto r = deliver(second.first_packet());
   ASSERT_TRUE(r.done);
@@ -181,7 +181,7 @@ TEST_F(Handshake, ResponderHelloForAnotherInitiatorHelloIsRejected) {
 }
 
 TEST_F(Handshake, VersionMismatchIsRefusedWithAReadableText) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   byte_vector hello = a.first_packet();
   hello[0] = 2;
   const auto r = deliver(hello);
@@ -212,7 +212,7 @@ TEST_F(Handshake, VersionIsCheckedBeforeTheHelloLength) {
 }
 
 TEST_F(Handshake, InitiatorAcceptsARefuseOfAnotherVersion) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   a.first_packet();
   byte_vector refuse;
   const byte_vector payload = {1, 2, 3, 2, 'n', 'o'};
@@ -223,7 +223,7 @@ TEST_F(Handshake, InitiatorAcceptsARefuseOfAnotherVersion) {
 }
 
 TEST_F(Handshake, OtherRefusalsFailTheHandshakeWithTheirText) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   a.first_packet();
   const auto s = a.on_packet(parse(make_refuse_packet(refuse_overloaded, "busy, try later")));
   EXPECT_EQ(s.ec, errc::handshake_failed);
@@ -231,7 +231,7 @@ TEST_F(Handshake, OtherRefusalsFailTheHandshakeWithTheirText) {
 }
 
 TEST_F(Handshake, CookieFlowUnderLoad) {
-  initiator_handshake a(alice, false, bob.id(), seeded(10));
+  initiator_handshake a(alice, {}, bob.id(), seeded(10));
   const auto challenge = deliver(a.first_packet(), 1000, true);
   EXPECT_EQ(challenge.ec, errc::cookie_required);
   EXPECT_FALSE(challenge.done);
@@ -261,14 +261,14 @@ TEST_F(Handshake, CookieFlowUnderLoad) {
 }
 
 TEST_F(Handshake, CookieFromThePreviousSlotIsAccepted) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const auto challenge = deliver(a.first_packet(), 59 * minute + 59'000, true);
   const auto again = a.on_packet(parse(challenge.reply));
   EXPECT_TRUE(deliver(again.reply, 60 * minute + 59'000, true).done);
 }
 
 TEST_F(Handshake, ExpiredCookieIsChallengedAgain) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const auto challenge = deliver(a.first_packet(), 0, true);
   const auto again = a.on_packet(parse(challenge.reply));
   const auto r = deliver(again.reply, 3 * minute, true);  // more than two slots later
@@ -285,7 +285,7 @@ TEST_F(Handshake, ExpiredCookieIsChallengedAgain) {
 }
 
 TEST_F(Handshake, ForgedCookieIsChallengedAgain) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   a.first_packet();
   byte_vector forged_cookie;
   wire::append_packet(forged_cookie, packet_type::cookie, byte_vector(32, 0x42));
@@ -299,7 +299,7 @@ TEST_F(Handshake, ForgedCookieIsChallengedAgain) {
 }
 
 TEST_F(Handshake, CookieIsBoundToTheAddress) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const auto challenge = deliver(a.first_packet(), 0, true);
   const auto again = a.on_packet(parse(challenge.reply));
   const auto elsewhere = address(99);
@@ -313,7 +313,7 @@ TEST_F(Handshake, CookieIsBoundToTheAddress) {
 }
 
 TEST_F(Handshake, InitiatorFollowsAtMostTwoChallenges) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   a.first_packet();
   byte_vector cookie;
   wire::append_packet(cookie, packet_type::cookie, byte_vector(32, 5));
@@ -327,7 +327,7 @@ TEST_F(Handshake, InitiatorFollowsAtMostTwoChallenges) {
 
 TEST_F(Handshake, MalformedCookiePacketFailsTheHandshake) {
   for (std::size_t n : {0u, 31u, 33u}) {
-    initiator_handshake a(alice, false);
+    initiator_handshake a(alice, {});
     a.first_packet();
     byte_vector cookie;
     wire::append_packet(cookie, packet_type::cookie, byte_vector(n, 5));
@@ -336,7 +336,7 @@ TEST_F(Handshake, MalformedCookiePacketFailsTheHandshake) {
 }
 
 TEST_F(Handshake, NoExpensiveWorkForUncookiedHellosUnderLoad) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const byte_vector hello = a.first_packet();
   ASSERT_EQ(bob_responder.expensive_operations(), 0u);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(deliver(hello, 0, true).ec, errc::cookie_required);
@@ -355,7 +355,7 @@ TEST_F(Handshake, NoExpensiveWorkForUncookiedHellosUnderLoad) {
 }
 
 TEST_F(Handshake, ResponderIgnoresTheCookieWhenNotUnderLoad) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   const auto challenge = deliver(a.first_packet(), 0, true);
   const auto again = a.on_packet(parse(challenge.reply));
   EXPECT_TRUE(deliver(again.reply, 10 * minute, false).done);
@@ -369,7 +369,7 @@ TEST_F(Handshake, LowOrderEphemeralKeyFailsAtTheResponder) {
 }
 
 TEST_F(Handshake, LowOrderEphemeralKeyFailsAtTheInitiator) {
-  initiator_handshake a(alice, false, std::nullopt, seeded(10));
+  initiator_handshake a(alice, {}, std::nullopt, seeded(10));
   const byte_vector hello = a.first_packet();
   const wire::packet_view hp = parse(hello);
   // A properly signed responder hello whose ephemeral key is the zero point.
@@ -387,21 +387,21 @@ TEST_F(Handshake, LowOrderEphemeralKeyFailsAtTheInitiator) {
 
 TEST_F(Handshake, InitiatorRejectsUnexpectedPackets) {
   {
-    initiator_handshake a(alice, false);
+    initiator_handshake a(alice, {});
     a.first_packet();
     byte_vector data;
     wire::append_packet(data, packet_type::stream_data, byte_vector(30, 1));
     EXPECT_EQ(a.on_packet(parse(data)).ec, errc::handshake_failed);
   }
   {  // a hello of another version
-    initiator_handshake a(alice, false);
+    initiator_handshake a(alice, {});
     const auto r = deliver(a.first_packet());
     byte_vector reply = r.reply;
     reply[0] = 2;
     EXPECT_EQ(a.on_packet(parse(reply)).ec, errc::handshake_failed);
   }
   {  // anything after the end
-    initiator_handshake a(alice, false);
+    initiator_handshake a(alice, {});
     const auto r = deliver(a.first_packet());
     ASSERT_TRUE(a.on_packet(parse(r.reply)).done);
     EXPECT_EQ(a.on_packet(parse(r.reply)).ec, errc::handshake_failed);
@@ -409,7 +409,7 @@ TEST_F(Handshake, InitiatorRejectsUnexpectedPackets) {
 }
 
 TEST_F(Handshake, ResponderDropsMalformedHellosWithoutAnswer) {
-  initiator_handshake a(alice, false);
+  initiator_handshake a(alice, {});
   const byte_vector hello = a.first_packet();
   const wire::packet_view p = parse(hello);
   for (std::size_t n = 0; n < hello_fields::size; ++n) {
@@ -432,12 +432,178 @@ TEST_F(Handshake, ResponderDropsMalformedHellosWithoutAnswer) {
 }
 
 TEST_F(Handshake, InjectedRandomnessMakesRunsRepeatable) {
-  initiator_handshake one(alice, false, std::nullopt, seeded(10));
-  initiator_handshake two(alice, false, std::nullopt, seeded(10));
-  initiator_handshake three(alice, false, std::nullopt, seeded(11));
+  initiator_handshake one(alice, {}, std::nullopt, seeded(10));
+  initiator_handshake two(alice, {}, std::nullopt, seeded(10));
+  initiator_handshake three(alice, {}, std::nullopt, seeded(11));
   const byte_vector h1 = one.first_packet();
   EXPECT_EQ(h1, two.first_packet());
   EXPECT_NE(h1, three.first_packet());
+}
+
+// ---- the AEAD the hellos choose (flags bit 1) ----
+
+constexpr std::size_t flags_at = wire::packet_header_size + 64;  // in a whole hello packet
+
+byte_vector payload_of(const byte_vector& packet) {
+  const wire::packet_view p = parse(packet);
+  return byte_vector(p.payload.begin(), p.payload.end());
+}
+
+// The cipher both ends agree on for every combination of who offers AES-256-GCM, and what each
+// hello says. The responder answers bit 1 only to an initiator that sent it.
+class Negotiation : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(Negotiation, AesGcmExactlyWhenBothOfferIt) {
+  const auto [initiator_offers, responder_offers] = GetParam();
+  const identity alice = fixed_identity(1), bob = fixed_identity(2);
+  initiator_handshake a(alice, {.dynamic_ip = true, .offer_aes_gcm = initiator_offers}, bob.id(),
+                        seeded(10));
+  responder b(bob, {.offer_aes_gcm = responder_offers}, seeded(20));
+  cookie_jar jar(seeded(30));
+  const byte_vector hello = a.first_packet();
+  const auto r = b.on_hello(parse(hello), address(1), 0, false, jar);
+  ASSERT_TRUE(r.done) << r.ec.message();
+  const auto s = a.on_packet(parse(r.reply));
+  ASSERT_TRUE(s.done) << s.ec.message();
+
+  const bool hardware = aes256_gcm_available();
+  const bool aes = initiator_offers && responder_offers && hardware;
+  const aead expected = aes ? aead::aes256_gcm : aead::chacha20_poly1305;
+  EXPECT_EQ(s.done->cipher, expected);
+  EXPECT_EQ(r.done->cipher, expected);
+  EXPECT_TRUE(r.done->peer_dynamic_ip);  // bit 0 still means what it did
+  EXPECT_EQ(hello[flags_at], (initiator_offers && hardware ? 0x03 : 0x01));
+  EXPECT_EQ(r.reply[flags_at], aes ? 0x02 : 0x00);
+
+  // Each side seals with what it chose, and the other opens it.
+  packet_sealer alice_tx(s.done->keys.tx, s.done->cipher), bob_tx(r.done->keys.tx, r.done->cipher);
+  packet_opener alice_rx(s.done->keys.rx, s.done->cipher), bob_rx(r.done->keys.rx, r.done->cipher);
+  const byte_vector ping = {0x0a, 0, 0, 0, 1};
+  byte_vector to_bob, to_alice, plain;
+  alice_tx.seal(packet_type::stream_data, ping, to_bob);
+  bob_tx.seal(packet_type::stream_data, ping, to_alice);
+  ASSERT_FALSE(bob_rx.open(parse(to_bob), plain));
+  EXPECT_EQ(plain, ping);
+  ASSERT_FALSE(alice_rx.open(parse(to_alice), plain));
+  EXPECT_EQ(plain, ping);
+
+  if (initiator_offers && responder_offers && !hardware)
+    GTEST_SKIP() << "this CPU lacks AES-NI/PCLMUL (crypto_aead_aes256gcm_is_available() is 0): "
+                    "checked only the fallback to ChaCha20-Poly1305";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Negotiation, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "I" : "NoI") + "AesGcm" +
+                                  (std::get<1>(info.param) ? "R" : "NoR") + "AesGcm";
+                         });
+
+// Flags bit 1 is covered by both signatures: a man in the middle can neither strip it (to force
+// ChaCha20-Poly1305) nor add it; the handshake fails instead.
+constexpr const char* no_aes_gcm = "this CPU lacks AES-NI/PCLMUL: no hello carries bit 1";
+
+TEST(AesGcmFlag, StrippedFromTheInitiatorHelloFailsTheSignature) {
+  if (!aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
+  const identity alice = fixed_identity(1), bob = fixed_identity(2);
+  initiator_handshake a(alice, {.offer_aes_gcm = true}, bob.id(), seeded(10));
+  responder b(bob, {.offer_aes_gcm = true}, seeded(20));
+  cookie_jar jar(seeded(30));
+  byte_vector hello = a.first_packet();
+  ASSERT_EQ(hello[flags_at], hello_flag_aes_gcm);
+  hello[flags_at] ^= hello_flag_aes_gcm;
+  const auto r = b.on_hello(parse(hello), address(1), 0, false, jar);
+  EXPECT_EQ(r.ec, errc::bad_signature);
+  EXPECT_FALSE(r.done);
+  EXPECT_TRUE(r.reply.empty());
+}
+
+TEST(AesGcmFlag, StrippedFromTheResponderHelloFailsTheSignature) {
+  if (!aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
+  const identity alice = fixed_identity(1), bob = fixed_identity(2);
+  initiator_handshake a(alice, {.offer_aes_gcm = true}, bob.id(), seeded(10));
+  responder b(bob, {.offer_aes_gcm = true}, seeded(20));
+  cookie_jar jar(seeded(30));
+  const auto r = b.on_hello(parse(a.first_packet()), address(1), 0, false, jar);
+  ASSERT_TRUE(r.done);
+  ASSERT_EQ(r.done->cipher, aead::aes256_gcm);
+  byte_vector answer = r.reply;
+  ASSERT_EQ(answer[flags_at], hello_flag_aes_gcm);
+  answer[flags_at] ^= hello_flag_aes_gcm;
+  const auto s = a.on_packet(parse(answer));
+  EXPECT_EQ(s.ec, errc::bad_signature);
+  EXPECT_FALSE(s.done);
+}
+
+TEST(AesGcmFlag, AddedInTransitFailsTheSignature) {
+  const identity alice = fixed_identity(1), bob = fixed_identity(2);
+  cookie_jar jar(seeded(30));
+  {  // to the initiator's hello
+    initiator_handshake a(alice, {}, bob.id(), seeded(10));
+    responder b(bob, {.offer_aes_gcm = true}, seeded(20));
+    byte_vector hello = a.first_packet();
+    ASSERT_EQ(hello[flags_at], 0);
+    hello[flags_at] |= hello_flag_aes_gcm;
+    const auto r = b.on_hello(parse(hello), address(1), 0, false, jar);
+    EXPECT_EQ(r.ec, errc::bad_signature);
+    EXPECT_FALSE(r.done);
+  }
+  {  // to the responder's
+    initiator_handshake a(alice, {.offer_aes_gcm = true}, bob.id(), seeded(10));
+    responder b(bob, {}, seeded(20));
+    const auto r = b.on_hello(parse(a.first_packet()), address(1), 0, false, jar);
+    ASSERT_TRUE(r.done);
+    byte_vector answer = r.reply;
+    ASSERT_EQ(answer[flags_at], 0);
+    answer[flags_at] |= hello_flag_aes_gcm;
+    const auto s = a.on_packet(parse(answer));
+    EXPECT_EQ(s.ec, errc::bad_signature);
+    EXPECT_FALSE(s.done);
+  }
+}
+
+// A hello whose flags byte has an unknown bit is malformed even when its signature is good.
+TEST(AesGcmFlag, UnknownFlagBitIsMalformed) {
+  const identity alice = fixed_identity(1), bob = fixed_identity(2);
+  for (std::uint8_t bit : {0x04, 0x08, 0x80}) {
+    // An initiator hello, signed over the unknown bit: dropped before the signature is checked.
+    initiator_handshake a(alice, {}, bob.id(), seeded(10));
+    byte_vector payload = payload_of(a.first_packet());
+    payload[64] |= bit;
+    byte_vector message(initiator_signature_context.begin(), initiator_signature_context.end());
+    message.insert(message.end(), payload.begin(), payload.begin() + hello_fields::signed_size);
+    const signature sig = alice.sign(message);
+    std::copy(sig.begin(), sig.end(), payload.begin() + hello_fields::signed_size);
+    byte_vector hello;
+    wire::append_packet(hello, packet_type::hello, payload);
+    responder b(bob, {.offer_aes_gcm = true}, seeded(20));
+    cookie_jar jar(seeded(30));
+    const auto r = b.on_hello(parse(hello), address(1), 0, false, jar);
+    EXPECT_EQ(r.ec, errc::bad_field) << int(bit);
+    EXPECT_FALSE(r.done);
+    EXPECT_TRUE(r.reply.empty());
+    EXPECT_EQ(b.expensive_operations(), 0u);
+
+    // A responder hello, properly signed by bob over both hellos, with the unknown bit.
+    initiator_handshake c(alice, {}, bob.id(), seeded(11));
+    const byte_vector initiator_hello = c.first_packet();
+    const auto ok = b.on_hello(parse(initiator_hello), address(1), 0, false, jar);
+    ASSERT_TRUE(ok.done);
+    byte_vector answer = payload_of(ok.reply);
+    answer[64] |= bit;
+    byte_vector signed_by_bob(responder_signature_context.begin(),
+                              responder_signature_context.end());
+    const wire::packet_view ih = parse(initiator_hello);
+    signed_by_bob.insert(signed_by_bob.end(), ih.payload.begin(), ih.payload.end());
+    signed_by_bob.insert(signed_by_bob.end(), answer.begin(),
+                         answer.begin() + hello_fields::signed_size);
+    const signature bob_sig = bob.sign(signed_by_bob);
+    std::copy(bob_sig.begin(), bob_sig.end(), answer.begin() + hello_fields::signed_size);
+    byte_vector answer_packet;
+    wire::append_packet(answer_packet, packet_type::hello, answer);
+    const auto s = c.on_packet(parse(answer_packet));
+    EXPECT_EQ(s.ec, errc::bad_field) << int(bit);
+    EXPECT_FALSE(s.done);
+  }
 }
 
 // ---- hello_fields ----
@@ -462,6 +628,20 @@ TEST(HelloFields, RoundTrip) {
   EXPECT_EQ(back.encode(), bytes);
 }
 
+TEST(HelloFields, FlagsByte) {
+  for (int flags = 0; flags < 4; ++flags) {
+    hello_fields h;
+    h.dynamic_ip = (flags & 1) != 0;
+    h.aes_gcm = (flags & 2) != 0;
+    const byte_vector bytes = h.encode();
+    EXPECT_EQ(bytes[64], flags);
+    hello_fields back;
+    ASSERT_FALSE(hello_fields::decode(bytes, back)) << flags;
+    EXPECT_EQ(back.dynamic_ip, h.dynamic_ip);
+    EXPECT_EQ(back.aes_gcm, h.aes_gcm);
+  }
+}
+
 TEST(HelloFields, DecodeErrors) {
   hello_fields h;
   h.ephemeral.fill(9);
@@ -473,7 +653,7 @@ TEST(HelloFields, DecodeErrors) {
   byte_vector longer = bytes;
   longer.push_back(0);
   EXPECT_EQ(hello_fields::decode(longer, out), errc::bad_length);
-  for (int v : {2, 0x80, 0xff}) {
+  for (int v : {4, 5, 7, 8, 0x80, 0xff}) {  // bits 0 and 1 are defined, no other
     byte_vector bad = bytes;
     bad[64] = static_cast<std::uint8_t>(v);
     EXPECT_EQ(hello_fields::decode(bad, out), errc::bad_field) << v;

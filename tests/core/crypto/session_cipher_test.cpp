@@ -39,9 +39,26 @@ byte_vector seal_one(packet_sealer& s, byte_span plaintext,
   return out;
 }
 
-TEST(SessionCipher, RoundTrip) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+const char* name_of(aead a) {
+  return a == aead::aes256_gcm ? "Aes256Gcm" : "ChaCha20Poly1305";
+}
+
+constexpr const char* no_aes_gcm =
+    "this CPU lacks AES-NI/PCLMUL (crypto_aead_aes256gcm_is_available() is 0), which "
+    "libsodium's AES-256-GCM needs";
+
+// Every test runs with both AEADs: they share the layout and all the rules but the cipher.
+class SessionCipher : public ::testing::TestWithParam<aead> {
+ protected:
+  void SetUp() override {
+    if (cipher() == aead::aes256_gcm && !aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
+  }
+  static aead cipher() { return GetParam(); }
+};
+
+TEST_P(SessionCipher, RoundTrip) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector message = text(1000);
   const byte_vector packet = seal_one(sealer, message);
   ASSERT_EQ(packet.size(), packet_sealer::overhead + message.size());
@@ -54,8 +71,8 @@ TEST(SessionCipher, RoundTrip) {
 }
 
 // The layout of PROTOCOL.md 3.4, rebuilt with libsodium alone.
-TEST(SessionCipher, MatchesTheSpecifiedLayout) {
-  packet_sealer sealer(test_key(9));
+TEST_P(SessionCipher, MatchesTheSpecifiedLayout) {
+  packet_sealer sealer(test_key(9), cipher());
   const byte_vector message = text(77);
   seal_one(sealer, message);  // counter 0
   const byte_vector packet = seal_one(sealer, message, packet_type::reliable_data);  // counter 1
@@ -71,17 +88,21 @@ TEST(SessionCipher, MatchesTheSpecifiedLayout) {
   byte_vector sealed(message.size() + 16);
   unsigned long long sealed_len = 0;
   const key k = test_key(9);
-  crypto_aead_chacha20poly1305_ietf_encrypt(sealed.data(), &sealed_len, message.data(),
-                                            message.size(), expected.data(), 4, nullptr,
-                                            nonce.data(), k.data());
+  if (cipher() == aead::aes256_gcm)
+    crypto_aead_aes256gcm_encrypt(sealed.data(), &sealed_len, message.data(), message.size(),
+                                  expected.data(), 4, nullptr, nonce.data(), k.data());
+  else
+    crypto_aead_chacha20poly1305_ietf_encrypt(sealed.data(), &sealed_len, message.data(),
+                                              message.size(), expected.data(), 4, nullptr,
+                                              nonce.data(), k.data());
   ASSERT_EQ(sealed_len, sealed.size());
   w.bytes(sealed);
   EXPECT_EQ(packet, expected);
 }
 
-TEST(SessionCipher, EmptyPlaintext) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, EmptyPlaintext) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, {});
   ASSERT_EQ(packet.size(), packet_sealer::overhead);
   byte_vector plain = {1, 2, 3};
@@ -89,9 +110,9 @@ TEST(SessionCipher, EmptyPlaintext) {
   EXPECT_TRUE(plain.empty());
 }
 
-TEST(SessionCipher, SealAppendsPacketsBackToBack) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, SealAppendsPacketsBackToBack) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   byte_vector stream;
   sealer.seal(packet_type::stream_data, text(10), stream);
   sealer.seal(packet_type::stream_data, text(20, 5), stream);
@@ -109,7 +130,7 @@ TEST(SessionCipher, SealAppendsPacketsBackToBack) {
   EXPECT_EQ(plain, text(20, 5));
 }
 
-TEST(SessionCipher, LargestPlaintextFitsOnePacket) {
+TEST_P(SessionCipher, LargestPlaintextFitsOnePacket) {
   EXPECT_EQ(packet_sealer::max_plaintext_for(65535), 65535u - 24);
   EXPECT_EQ(packet_sealer::max_plaintext_for(100000), 65535u - 24);
   EXPECT_EQ(packet_sealer::max_plaintext_for(wire::max_datagram_size - wire::packet_header_size),
@@ -117,8 +138,8 @@ TEST(SessionCipher, LargestPlaintextFitsOnePacket) {
   EXPECT_EQ(packet_sealer::max_plaintext_for(24), 0u);
   EXPECT_EQ(packet_sealer::max_plaintext_for(3), 0u);
 
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector big = text(packet_sealer::max_plaintext_for(65535));
   const byte_vector packet = seal_one(sealer, big);
   EXPECT_EQ(packet.size(), 4u + 65535);
@@ -131,14 +152,14 @@ TEST(SessionCipher, LargestPlaintextFitsOnePacket) {
                std::length_error);
 }
 
-TEST(SessionCipher, FlippedCounterCiphertextOrTagFailsAuthentication) {
-  packet_sealer sealer(test_key(1));
+TEST_P(SessionCipher, FlippedCounterCiphertextOrTagFailsAuthentication) {
+  packet_sealer sealer(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, text(40));
   for (std::size_t i = 4; i < packet.size(); ++i) {
     for (std::uint8_t mask : {0x01, 0x80, 0xff}) {
       byte_vector bad = packet;
       bad[i] ^= mask;
-      packet_opener opener(test_key(1));
+      packet_opener opener(test_key(1), cipher());
       byte_vector plain;
       EXPECT_EQ(opener.open(parse(bad), plain), errc::decrypt_failed) << "byte " << i;
       EXPECT_TRUE(plain.empty());
@@ -146,46 +167,46 @@ TEST(SessionCipher, FlippedCounterCiphertextOrTagFailsAuthentication) {
   }
 }
 
-TEST(SessionCipher, AlteredHeaderFailsAuthentication) {
-  packet_sealer sealer(test_key(1));
+TEST_P(SessionCipher, AlteredHeaderFailsAuthentication) {
+  packet_sealer sealer(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, text(40));
   byte_vector plain;
   {  // another version
     byte_vector bad = packet;
     bad[0] = 2;
-    packet_opener opener(test_key(1));
+    packet_opener opener(test_key(1), cipher());
     EXPECT_EQ(opener.open(parse(bad), plain), errc::decrypt_failed);
   }
   {  // another (sealed) type
     byte_vector bad = packet;
     bad[1] = static_cast<std::uint8_t>(packet_type::reliable_data);
-    packet_opener opener(test_key(1));
+    packet_opener opener(test_key(1), cipher());
     EXPECT_EQ(opener.open(parse(bad), plain), errc::decrypt_failed);
   }
   {  // a shorter length, read as a stream reader would: the tag moves
     byte_vector bad = packet;
     bad[3] -= 1;
     bad.pop_back();
-    packet_opener opener(test_key(1));
+    packet_opener opener(test_key(1), cipher());
     EXPECT_EQ(opener.open(parse(bad), plain), errc::decrypt_failed);
   }
   {  // a hand-made view whose fields disagree with the sealed header
     wire::packet_view p = parse(packet);
     p.type = packet_type::introduction;
-    packet_opener opener(test_key(1));
+    packet_opener opener(test_key(1), cipher());
     EXPECT_EQ(opener.open(p, plain), errc::decrypt_failed);
   }
 }
 
-TEST(SessionCipher, WrongKeyFailsAuthentication) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(2));
+TEST_P(SessionCipher, WrongKeyFailsAuthentication) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(2), cipher());
   byte_vector plain;
   EXPECT_EQ(opener.open(parse(seal_one(sealer, text(10))), plain), errc::decrypt_failed);
 }
 
-TEST(SessionCipher, ShortPayloadIsTruncated) {
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, ShortPayloadIsTruncated) {
+  packet_opener opener(test_key(1), cipher());
   for (std::size_t n = 0; n < packet_sealer::payload_overhead; ++n) {
     byte_vector packet;
     wire::append_packet(packet, packet_type::stream_data, text(n));
@@ -194,9 +215,9 @@ TEST(SessionCipher, ShortPayloadIsTruncated) {
   }
 }
 
-TEST(SessionCipher, ReplayOfTheSamePacketIsRefused) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, ReplayOfTheSamePacketIsRefused) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, text(10));
   byte_vector plain;
   ASSERT_FALSE(opener.open(parse(packet), plain));
@@ -204,9 +225,9 @@ TEST(SessionCipher, ReplayOfTheSamePacketIsRefused) {
   EXPECT_TRUE(plain.empty());
 }
 
-TEST(SessionCipher, OutOfOrderWithinTheWindowOpensOnce) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, OutOfOrderWithinTheWindowOpensOnce) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   std::vector<byte_vector> packets;
   for (int i = 0; i < 10; ++i) packets.push_back(seal_one(sealer, text(5, i)));
   byte_vector plain;
@@ -218,9 +239,9 @@ TEST(SessionCipher, OutOfOrderWithinTheWindowOpensOnce) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(opener.open(parse(packets[i]), plain), errc::replayed);
 }
 
-TEST(SessionCipher, OlderThanTheWindowIsRefused) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, OlderThanTheWindowIsRefused) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   std::vector<byte_vector> packets;
   for (int i = 0; i <= 2100; ++i) packets.push_back(seal_one(sealer, text(1)));
   byte_vector plain;
@@ -230,9 +251,9 @@ TEST(SessionCipher, OlderThanTheWindowIsRefused) {
   EXPECT_FALSE(opener.open(parse(packets[2100 - 2048]), plain));
 }
 
-TEST(SessionCipher, ForgeriesDoNotMoveTheWindow) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, ForgeriesDoNotMoveTheWindow) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, text(10));
   byte_vector forged = packet;
   forged[4] = 0x7f;  // counter far ahead; would push counter 0 out of the window
@@ -242,9 +263,9 @@ TEST(SessionCipher, ForgeriesDoNotMoveTheWindow) {
   EXPECT_FALSE(opener.open(parse(packet), plain));
 }
 
-TEST(SessionCipher, OpensIntoACallerBuffer) {
-  packet_sealer sealer(test_key(1));
-  packet_opener opener(test_key(1));
+TEST_P(SessionCipher, OpensIntoACallerBuffer) {
+  packet_sealer sealer(test_key(1), cipher());
+  packet_opener opener(test_key(1), cipher());
   const byte_vector packet = seal_one(sealer, text(30));
   std::array<std::uint8_t, 29> small{};
   std::array<std::uint8_t, 64> buffer{};
@@ -256,17 +277,66 @@ TEST(SessionCipher, OpensIntoACallerBuffer) {
   EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + 30, text(30).begin()));
 }
 
-TEST(SessionCipher, MovedFromSealerCannotRepeatNonces) {
-  packet_sealer first(test_key(1));
+TEST_P(SessionCipher, MovedFromSealerCannotRepeatNonces) {
+  packet_sealer first(test_key(1), cipher());
   seal_one(first, text(3));
   packet_sealer second(std::move(first));
   EXPECT_EQ(second.next_counter(), 1u);
   EXPECT_TRUE(first.exhausted());  // NOLINT(bugprone-use-after-move): that is the point
   byte_vector out;
   EXPECT_THROW(first.seal(packet_type::stream_data, text(3), out), std::logic_error);
-  packet_opener opener(test_key(1));
+  packet_opener opener(test_key(1), cipher());
   byte_vector plain;
   ASSERT_FALSE(opener.open(parse(seal_one(second, text(3))), plain));
+}
+
+INSTANTIATE_TEST_SUITE_P(Aead, SessionCipher,
+                         ::testing::Values(aead::chacha20_poly1305, aead::aes256_gcm),
+                         [](const auto& info) { return std::string(name_of(info.param)); });
+
+// The same key, counter, header and plaintext sealed with one AEAD never opens with the other:
+// both ends must have chosen the same (PROTOCOL.md 3.1).
+TEST(SessionCipherAeads, SealedWithOneDoesNotOpenWithTheOther) {
+  if (!aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
+  for (aead sealed_with : {aead::chacha20_poly1305, aead::aes256_gcm}) {
+    const aead other =
+        sealed_with == aead::aes256_gcm ? aead::chacha20_poly1305 : aead::aes256_gcm;
+    packet_sealer sealer(test_key(1), sealed_with);
+    const byte_vector packet = seal_one(sealer, text(100));
+    packet_opener wrong(test_key(1), other);
+    byte_vector plain;
+    EXPECT_EQ(wrong.open(parse(packet), plain), errc::decrypt_failed) << name_of(sealed_with);
+    EXPECT_TRUE(plain.empty());
+    EXPECT_FALSE(wrong.window().any_accepted());
+    packet_opener right(test_key(1), sealed_with);
+    ASSERT_FALSE(right.open(parse(packet), plain)) << name_of(sealed_with);
+    EXPECT_EQ(plain, text(100));
+  }
+}
+
+TEST(SessionCipherAeads, TheTwoCiphertextsDiffer) {
+  if (!aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
+  packet_sealer chacha(test_key(1), aead::chacha20_poly1305), aes(test_key(1), aead::aes256_gcm);
+  const byte_vector a = seal_one(chacha, text(50)), b = seal_one(aes, text(50));
+  ASSERT_EQ(a.size(), b.size());  // the same layout...
+  EXPECT_TRUE(std::equal(a.begin(), a.begin() + 12, b.begin()));  // header and counter
+  EXPECT_FALSE(std::equal(a.begin() + 12, a.end(), b.begin() + 12));  // ...not the same cipher
+  EXPECT_EQ(chacha.cipher(), aead::chacha20_poly1305);
+  EXPECT_EQ(aes.cipher(), aead::aes256_gcm);
+}
+
+TEST(SessionCipherAeads, AesGcmWithoutHardwareIsMisuse) {
+  if (aes256_gcm_available())
+    GTEST_SKIP() << "this CPU has AES-NI and PCLMUL: nothing to refuse";
+  EXPECT_THROW(packet_sealer(test_key(1), aead::aes256_gcm), std::invalid_argument);
+  EXPECT_THROW(packet_opener(test_key(1), aead::aes256_gcm), std::invalid_argument);
+}
+
+// Both are held per session, for tens of thousands of sessions: the AEAD costs one byte each
+// (and its alignment), never a precomputed key schedule.
+TEST(SessionCipherAeads, SealerAndOpenerStaySmall) {
+  EXPECT_LE(sizeof(packet_sealer), sizeof(key) + 2 * sizeof(std::uint64_t));
+  EXPECT_LE(sizeof(packet_opener), sizeof(key) + sizeof(replay_window) + sizeof(std::uint64_t));
 }
 
 }  // namespace

@@ -1,12 +1,13 @@
 // Session-level test vectors (tests/vectors/{handshake,session_ping,session_zstd_envelope,
-// refuse_version,cookie}.txt), built here from fixed keys and fixed randomness.
+// refuse_version,cookie,session_aes_gcm}.txt), built here from fixed keys and fixed randomness.
 //
 // The message vectors of tests/core/wire/vectors_test.cpp stop at the opcode message and the
 // initiator's first hello. These go on from there: the responder's hello and the crypto_kx
 // session keys (PROTOCOL.md 3.1-3.2), a sealed stream_data packet each way with every layer
-// listed (3.4, 4.1, 4.2), a zstd envelope (4.2), a version refusal (3.5) and a cookie
-// challenge (3.3). The ephemeral keys and the cookie secret are deterministic because the
-// handshake and the cookie jar draw their randomness from an injected crypto::random_source.
+// listed (3.4, 4.1, 4.2), a zstd envelope (4.2), a version refusal (3.5), a cookie
+// challenge (3.3), and the same session with both sides offering AES-256-GCM (3.1, 3.4). The
+// ephemeral keys and the cookie secret are deterministic because the handshake and the cookie
+// jar draw their randomness from an injected crypto::random_source.
 //
 // File format: '#' lines list the inputs and the intermediate layers; each output is one
 //   hex NAME: <lower-case hex>
@@ -153,6 +154,13 @@ wire::packet_view parse(byte_span packet) {
 
 constexpr bool initiator_dynamic_ip = true;
 constexpr bool responder_dynamic_ip = false;
+// What each side's hellos say; offering AES-256-GCM only in session_aes_gcm.txt.
+constexpr hello_options initiator_options(bool aes_gcm = false) {
+  return {.dynamic_ip = initiator_dynamic_ip, .offer_aes_gcm = aes_gcm};
+}
+constexpr hello_options responder_options(bool aes_gcm = false) {
+  return {.dynamic_ip = responder_dynamic_ip, .offer_aes_gcm = aes_gcm};
+}
 const auto initiator_seed = filled(0x03);  // the initiator's one draw: its crypto_kx seed
 const auto responder_seed = filled(0x04);  // the responder's one draw: its crypto_kx seed
 
@@ -172,7 +180,8 @@ scripted_randomness responder_randomness() {
   return scripted_randomness("responder", {bytes_of(responder_seed)});
 }
 
-// Runs the handshake with the real classes: alice dials bob (and expects bob's NodeId).
+// Runs the handshake with the real classes: alice dials bob (and expects bob's NodeId); with
+// `aes_gcm` both offer AES-256-GCM.
 struct handshake_run {
   byte_vector initiator_hello;
   byte_vector responder_hello;
@@ -180,30 +189,43 @@ struct handshake_run {
   session_keys responder_keys;
 };
 
-handshake_run run_handshake() {
+handshake_run run_handshake(bool aes_gcm) {
   handshake_run run;
   auto ir = initiator_randomness();
   auto rr = responder_randomness();
-  initiator_handshake initiator(alice(), initiator_dynamic_ip, bob().id(), ir.source());
+  initiator_handshake initiator(alice(), initiator_options(aes_gcm), bob().id(), ir.source());
   run.initiator_hello = initiator.first_packet();
-  responder r(bob(), responder_dynamic_ip, rr.source());
+  responder r(bob(), responder_options(aes_gcm), rr.source());
   cookie_jar jar(must_not_draw("the responder's cookie jar (not under load)"));
   auto response = r.on_hello(parse(run.initiator_hello), initiator_address, 0, false, jar);
   EXPECT_FALSE(response.ec) << response.ec.message();
   EXPECT_TRUE(response.done.has_value());
+  const aead expected = aes_gcm ? aead::aes256_gcm : aead::chacha20_poly1305;
   run.responder_hello = response.reply;
-  if (response.done) run.responder_keys = response.done->keys;
+  if (response.done) {
+    run.responder_keys = response.done->keys;
+    EXPECT_EQ(response.done->cipher, expected);
+  }
   auto step = initiator.on_packet(parse(run.responder_hello));
   EXPECT_FALSE(step.ec) << step.ec.message();
   EXPECT_TRUE(step.reply.empty());
   EXPECT_TRUE(step.done.has_value());
-  if (step.done) run.initiator_keys = step.done->keys;
+  if (step.done) {
+    run.initiator_keys = step.done->keys;
+    EXPECT_EQ(step.done->cipher, expected);
+  }
   EXPECT_TRUE(ir.all_drawn() && rr.all_drawn()) << "a side drew less randomness than scripted";
   return run;
 }
 
 const handshake_run& the_handshake() {
-  static const handshake_run run = run_handshake();
+  static const handshake_run run = run_handshake(false);
+  return run;
+}
+
+// Needs AES-256-GCM in hardware: only session_aes_gcm.txt uses it.
+const handshake_run& the_aes_gcm_handshake() {
+  static const handshake_run run = run_handshake(true);
   return run;
 }
 
@@ -228,7 +250,7 @@ std::vector<std::string> handshake_input_lines() {
 
 // Checks a hello payload's fields and its signature over `signed_message`.
 void check_hello(byte_span packet, const identity& who, const std::array<std::uint8_t, 32>& eph,
-                 bool dynamic_ip, byte_span signature_prefix) {
+                 bool dynamic_ip, byte_span signature_prefix, bool aes_gcm = false) {
   wire::packet_view p = parse(packet);
   EXPECT_EQ(p.version, wire::protocol_version);
   EXPECT_EQ(p.type, packet_type::hello);
@@ -237,6 +259,7 @@ void check_hello(byte_span packet, const identity& who, const std::array<std::ui
   EXPECT_EQ(to_hex(h.ephemeral), to_hex(eph));
   EXPECT_EQ(h.identity, who.id());
   EXPECT_EQ(h.dynamic_ip, dynamic_ip);
+  EXPECT_EQ(h.aes_gcm, aes_gcm);
   EXPECT_EQ(to_hex(h.cookie), to_hex(cookie_jar::cookie{}));
   const byte_vector signed_message =
       concat({signature_prefix, p.payload.first(hello_fields::signed_size)});
@@ -309,7 +332,7 @@ vector_case vector_handshake() {
 
     // ...and what the real handshake classes agree on when fed the file's hellos.
     auto rr = responder_randomness();
-    responder resp(bob(), responder_dynamic_ip, rr.source());
+    responder resp(bob(), responder_options(), rr.source());
     cookie_jar jar(must_not_draw("the responder's cookie jar (not under load)"));
     auto response = resp.on_hello(parse(ih), initiator_address, 0, false, jar);
     ASSERT_TRUE(response.done) << response.ec.message();
@@ -319,7 +342,7 @@ vector_case vector_handshake() {
     EXPECT_EQ(to_hex(response.done->keys.tx), to_hex(rx));
 
     auto ir = initiator_randomness();
-    initiator_handshake init(alice(), initiator_dynamic_ip, bob().id(), ir.source());
+    initiator_handshake init(alice(), initiator_options(), bob().id(), ir.source());
     EXPECT_EQ(to_hex(init.first_packet()), to_hex(ih));
     auto step = init.on_packet(parse(rh));
     ASSERT_TRUE(step.done) << step.ec.message();
@@ -327,6 +350,16 @@ vector_case vector_handshake() {
     EXPECT_EQ(step.done->peer_dynamic_ip, responder_dynamic_ip);
     EXPECT_EQ(to_hex(step.done->keys.tx), to_hex(tx));
     EXPECT_EQ(to_hex(step.done->keys.rx), to_hex(rx));
+    EXPECT_EQ(step.done->cipher, aead::chacha20_poly1305);
+
+    // A responder that offers AES-256-GCM answers a hello without flags bit 1 with the very
+    // same hello (bit 1 goes only to initiators that sent it): ChaCha20-Poly1305.
+    auto rr2 = responder_randomness();
+    responder offering(bob(), responder_options(true), rr2.source());
+    auto answer = offering.on_hello(parse(ih), initiator_address, 0, false, jar);
+    ASSERT_TRUE(answer.done) << answer.ec.message();
+    EXPECT_EQ(to_hex(answer.reply), to_hex(rh));
+    EXPECT_EQ(answer.done->cipher, aead::chacha20_poly1305);
   };
   return c;
 }
@@ -344,7 +377,7 @@ byte_vector envelope_of(const wire::message& m,
   return env;
 }
 
-// The 12-byte ChaCha20-Poly1305 nonce of a sealed packet: 4 zero bytes || counter (u64).
+// The 12-byte nonce of a sealed packet (either AEAD): 4 zero bytes || counter (u64).
 std::array<std::uint8_t, 12> nonce_of(std::uint64_t counter) {
   std::array<std::uint8_t, 12> n{};
   for (int k = 11; k >= 4; --k, counter >>= 8) n[k] = static_cast<std::uint8_t>(counter);
@@ -357,13 +390,18 @@ struct sealed_message {
   std::array<std::uint8_t, 12> nonce{};
 };
 
-sealed_message seal_message(const wire::message& m, const key& tx) {
+const char* aead_name(aead cipher) {
+  return cipher == aead::aes256_gcm ? "AES-256-GCM" : "ChaCha20-Poly1305-IETF";
+}
+
+sealed_message seal_message(const wire::message& m, const key& tx,
+                            aead cipher = aead::chacha20_poly1305) {
   sealed_message s;
   wire::encode(m, s.message);
   encode_envelope(s.message, std::nullopt, default_compression_threshold, s.envelope);
   s.fragment.push_back(fin);
   s.fragment.insert(s.fragment.end(), s.envelope.begin(), s.envelope.end());
-  packet_sealer sealer(tx);
+  packet_sealer sealer(tx, cipher);
   EXPECT_EQ(sealer.next_counter(), 0u);
   s.nonce = nonce_of(sealer.next_counter());
   sealer.seal(packet_type::stream_data, s.fragment, s.packet);
@@ -375,15 +413,21 @@ sealed_message seal_message(const wire::message& m, const key& tx) {
   const std::size_t start = expected.size();
   expected.resize(start + s.fragment.size() + crypto_aead_chacha20poly1305_ietf_ABYTES);
   unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(expected.data() + start, &clen, s.fragment.data(),
-                                            s.fragment.size(), s.ad.data(), s.ad.size(), nullptr,
-                                            s.nonce.data(), tx.data());
+  if (cipher == aead::aes256_gcm)
+    crypto_aead_aes256gcm_encrypt(expected.data() + start, &clen, s.fragment.data(),
+                                  s.fragment.size(), s.ad.data(), s.ad.size(), nullptr,
+                                  s.nonce.data(), tx.data());
+  else
+    crypto_aead_chacha20poly1305_ietf_encrypt(expected.data() + start, &clen, s.fragment.data(),
+                                              s.fragment.size(), s.ad.data(), s.ad.size(), nullptr,
+                                              s.nonce.data(), tx.data());
   EXPECT_EQ(to_hex(s.packet), to_hex(expected)) << "packet_sealer differs from PROTOCOL.md 3.4";
   return s;
 }
 
 std::vector<std::string> layer_lines(const std::string& who, const sealed_message& s,
-                                     const std::string& key_name) {
+                                     const std::string& key_name,
+                                     aead cipher = aead::chacha20_poly1305) {
   return {
       "# " + who + " message (" + std::to_string(s.message.size()) + " bytes): " +
           to_hex(s.message),
@@ -393,7 +437,8 @@ std::vector<std::string> layer_lines(const std::string& who, const sealed_messag
       "# " + who + " nonce, 4 zero bytes || counter (u64): " + to_hex(s.nonce),
       "# " + who + " associated data, the outer header (version 1, type 10, length " +
           std::to_string(s.packet.size() - wire::packet_header_size) + "): " + to_hex(s.ad),
-      "# " + who + " packet = header || counter || ChaCha20-Poly1305-IETF ciphertext || 16-byte tag",
+      "# " + who + " packet = header || counter || " + aead_name(cipher) +
+          " ciphertext || 16-byte tag",
   };
 }
 
@@ -403,11 +448,11 @@ const wire::message bob_ack = wire::make_message(
 
 // Opens a sealed stream_data packet and unwraps one whole message (a single FIN fragment).
 void open_message(byte_span packet, const key& rx, const wire::message& expected,
-                  std::uint64_t expected_counter) {
+                  std::uint64_t expected_counter, aead cipher = aead::chacha20_poly1305) {
   wire::packet_view p = parse(packet);
   EXPECT_EQ(p.version, wire::protocol_version);
   ASSERT_EQ(p.type, packet_type::stream_data);
-  packet_opener opener(rx);
+  packet_opener opener(rx, cipher);
   byte_vector plaintext;
   ASSERT_FALSE(opener.open(p, plaintext)) << "the sealed packet does not open";
   std::uint64_t counter = 0;
@@ -424,6 +469,33 @@ void open_message(byte_span packet, const key& rx, const wire::message& expected
   // The same packet again is a replay.
   byte_vector again;
   EXPECT_EQ(opener.open(p, again), errc::replayed);
+}
+
+// Bob as a whole core::session: it answers the hello with `responder_hello`, takes the PING,
+// and its own ACK leaves as exactly `ack_packet`.
+void bob_as_a_session(byte_span initiator_hello, byte_span responder_hello, byte_span ping_packet,
+                      byte_span ack_packet, hello_options bob_options) {
+  auto rr = responder_randomness();
+  responder resp(bob(), bob_options, rr.source());
+  cookie_jar jar(must_not_draw("the responder's cookie jar (not under load)"));
+  responder_context ctx{&resp, &jar, false};
+  core::session s = core::session::accept(ctx, bytes_of(initiator_address), {});
+  s.handle_bytes(initiator_hello, 0);
+  EXPECT_EQ(to_hex(s.take_transmit()), to_hex(responder_hello));
+  auto e = s.poll_event();
+  ASSERT_TRUE(e && std::holds_alternative<core::session::established>(*e));
+  s.handle_bytes(ping_packet, 1);
+  e = s.poll_event();
+  ASSERT_TRUE(e && std::holds_alternative<core::session::message>(*e))
+      << "bob's session did not deliver the PING";
+  wire::message got;
+  ASSERT_FALSE(wire::decode(std::get<core::session::message>(*e).bytes, got));
+  EXPECT_EQ(got, alice_ping);
+  byte_vector ack_bytes;
+  wire::encode(bob_ack, ack_bytes);
+  ASSERT_FALSE(s.send(ack_bytes, std::nullopt));
+  EXPECT_EQ(to_hex(s.take_transmit()), to_hex(ack_packet));
+  EXPECT_FALSE(s.poll_event());
 }
 
 vector_case vector_session_ping() {
@@ -454,29 +526,8 @@ vector_case vector_session_ping() {
     open_message(ping_packet, run.responder_keys.rx, alice_ping, 0);
     open_message(ack_packet, run.initiator_keys.rx, bob_ack, 0);
 
-    // Bob as a whole core::session: it answers the hello, takes the PING, and its own ACK
-    // leaves as exactly the vector's second packet.
-    auto rr = responder_randomness();
-    responder resp(bob(), responder_dynamic_ip, rr.source());
-    cookie_jar jar(must_not_draw("the responder's cookie jar (not under load)"));
-    responder_context ctx{&resp, &jar, false};
-    core::session s = core::session::accept(ctx, bytes_of(initiator_address), {});
-    s.handle_bytes(run.initiator_hello, 0);
-    EXPECT_EQ(to_hex(s.take_transmit()), to_hex(run.responder_hello));
-    auto e = s.poll_event();
-    ASSERT_TRUE(e && std::holds_alternative<core::session::established>(*e));
-    s.handle_bytes(ping_packet, 1);
-    e = s.poll_event();
-    ASSERT_TRUE(e && std::holds_alternative<core::session::message>(*e))
-        << "bob's session did not deliver the PING";
-    wire::message got;
-    ASSERT_FALSE(wire::decode(std::get<core::session::message>(*e).bytes, got));
-    EXPECT_EQ(got, alice_ping);
-    byte_vector ack_bytes;
-    wire::encode(bob_ack, ack_bytes);
-    ASSERT_FALSE(s.send(ack_bytes, std::nullopt));
-    EXPECT_EQ(to_hex(s.take_transmit()), to_hex(ack_packet));
-    EXPECT_FALSE(s.poll_event());
+    bob_as_a_session(run.initiator_hello, run.responder_hello, ping_packet, ack_packet,
+                     responder_options());
   };
   return c;
 }
@@ -555,7 +606,7 @@ vector_case vector_refuse_version() {
   byte_vector hello_v2;
   wire::append_packet(hello_v2, packet_type::hello,
                       byte_span(ih).subspan(wire::packet_header_size), 2);
-  responder resp(bob(), responder_dynamic_ip, must_not_draw("the responder (refusing)"));
+  responder resp(bob(), responder_options(), must_not_draw("the responder (refusing)"));
   cookie_jar jar(must_not_draw("the responder's cookie jar"));
   auto response = resp.on_hello(parse(hello_v2), initiator_address, 0, false, jar);
   EXPECT_EQ(response.ec, errc::version_mismatch);
@@ -581,7 +632,7 @@ vector_case vector_refuse_version() {
     wire::packet_view hp = parse(hello);
     EXPECT_EQ(hp.version, 2);
     EXPECT_EQ(hp.type, packet_type::hello);
-    responder resp(bob(), responder_dynamic_ip, must_not_draw("the responder (refusing)"));
+    responder resp(bob(), responder_options(), must_not_draw("the responder (refusing)"));
     cookie_jar jar(must_not_draw("the responder's cookie jar"));
     auto response = resp.on_hello(hp, initiator_address, 0, false, jar);
     EXPECT_EQ(response.ec, errc::version_mismatch);
@@ -599,7 +650,7 @@ vector_case vector_refuse_version() {
     EXPECT_EQ(r.text, text);
     // An initiator that receives it fails with version_mismatch and the text.
     auto ir = initiator_randomness();
-    initiator_handshake init(alice(), initiator_dynamic_ip, bob().id(), ir.source());
+    initiator_handshake init(alice(), initiator_options(), bob().id(), ir.source());
     init.first_packet();
     auto step = init.on_packet(p);
     EXPECT_EQ(step.ec, errc::version_mismatch);
@@ -622,7 +673,7 @@ vector_case vector_cookie() {
   // The responder under load answers the zero-cookie hello of handshake.txt with a challenge.
   scripted_randomness jr("the cookie jar", {bytes_of(cookie_secret)});
   cookie_jar jar(jr.source());
-  responder resp(bob(), responder_dynamic_ip, must_not_draw("the responder (challenging)"));
+  responder resp(bob(), responder_options(), must_not_draw("the responder (challenging)"));
   auto response =
       resp.on_hello(parse(the_handshake().initiator_hello), initiator_address, cookie_now_ms,
                     true, jar);
@@ -632,7 +683,7 @@ vector_case vector_cookie() {
 
   // The initiator answers with its hello again, the cookie in it.
   auto ir = initiator_randomness();
-  initiator_handshake init(alice(), initiator_dynamic_ip, bob().id(), ir.source());
+  initiator_handshake init(alice(), initiator_options(), bob().id(), ir.source());
   EXPECT_EQ(to_hex(init.first_packet()), to_hex(the_handshake().initiator_hello));
   auto step = init.on_packet(parse(response.reply));
   EXPECT_FALSE(step.ec) << step.ec.message();
@@ -690,10 +741,79 @@ vector_case vector_cookie() {
     scripted_randomness jr2("the cookie jar", {bytes_of(cookie_secret)});
     cookie_jar jar2(jr2.source());
     auto rr = responder_randomness();
-    responder resp(bob(), responder_dynamic_ip, rr.source());
+    responder resp(bob(), responder_options(), rr.source());
     auto response = resp.on_hello(hp, initiator_address, cookie_now_ms, true, jar2);
     EXPECT_FALSE(response.ec) << response.ec.message();
     EXPECT_TRUE(response.done);
+  };
+  return c;
+}
+
+// ---- session_aes_gcm.txt ----
+
+vector_case vector_session_aes_gcm() {
+  const handshake_run& run = the_aes_gcm_handshake();
+  const handshake_run& chacha = the_handshake();
+  const sealed_message a = seal_message(alice_ping, run.initiator_keys.tx, aead::aes256_gcm);
+  const sealed_message b = seal_message(bob_ack, run.responder_keys.tx, aead::aes256_gcm);
+
+  vector_case c;
+  c.header = {"# the session of handshake.txt with both sides offering AES-256-GCM (PROTOCOL.md",
+              "# 3.1 flags bit 1, 3.4), and its first sealed packet each way; the inputs:"};
+  for (auto& l : handshake_input_lines()) c.header.push_back(l);
+  c.header.insert(
+      c.header.end(),
+      {"# initiator flags byte 0x03 (bit 0: dynamic ip, bit 1: offers AES-256-GCM)",
+       "# responder flags byte 0x02 (bit 1: offers AES-256-GCM too); both have bit 1, so both",
+       "#   directions seal with AES-256-GCM (libsodium crypto_aead_aes256gcm)",
+       "# the signatures are made as in handshake.txt, over the new flags bytes",
+       "# the session keys are those of handshake.txt (crypto_kx uses only the ephemeral keys):",
+       "# initiator_tx (alice's tx = bob's rx): " + to_hex(run.initiator_keys.tx),
+       "# initiator_rx (alice's rx = bob's tx): " + to_hex(run.initiator_keys.rx),
+       "# alice_ping and bob_ack: the messages of session_ping.txt, sealed with AES-256-GCM"});
+  for (auto& l : layer_lines("alice", a, "initiator_tx", aead::aes256_gcm)) c.header.push_back(l);
+  for (auto& l : layer_lines("bob", b, "initiator_rx (bob's tx)", aead::aes256_gcm))
+    c.header.push_back(l);
+  c.outputs = {{"initiator_hello", run.initiator_hello},
+               {"responder_hello", run.responder_hello},
+               {"alice_ping", a.packet},
+               {"bob_ack", b.packet}};
+  EXPECT_EQ(to_hex(run.initiator_keys.tx), to_hex(chacha.initiator_keys.tx));
+  EXPECT_EQ(to_hex(run.initiator_keys.rx), to_hex(chacha.initiator_keys.rx));
+
+  c.check = [](const std::map<std::string, byte_vector>& v) {
+    const handshake_run& run = the_aes_gcm_handshake();
+    const kx_pair i = kx_from_seed(initiator_seed), r = kx_from_seed(responder_seed);
+    const byte_vector& ih = get(v, "initiator_hello");
+    const byte_vector& rh = get(v, "responder_hello");
+    ASSERT_EQ(ih.size(), wire::packet_header_size + hello_fields::size);
+    ASSERT_EQ(rh.size(), wire::packet_header_size + hello_fields::size);
+    EXPECT_EQ(ih[wire::packet_header_size + 64], 0x03);
+    EXPECT_EQ(rh[wire::packet_header_size + 64], 0x02);
+    check_hello(ih, alice(), i.pk, initiator_dynamic_ip, as_bytes(initiator_signature_context),
+                true);
+    const byte_span ih_payload = byte_span(ih).subspan(wire::packet_header_size);
+    check_hello(rh, bob(), r.pk, responder_dynamic_ip,
+                concat({as_bytes(responder_signature_context), ih_payload}), true);
+
+    // The real classes, fed the file's hellos, choose AES-256-GCM.
+    auto ir = initiator_randomness();
+    initiator_handshake init(alice(), initiator_options(true), bob().id(), ir.source());
+    EXPECT_EQ(to_hex(init.first_packet()), to_hex(ih));
+    auto step = init.on_packet(parse(rh));
+    ASSERT_TRUE(step.done) << step.ec.message();
+    EXPECT_EQ(step.done->cipher, aead::aes256_gcm);
+
+    const byte_vector& ping_packet = get(v, "alice_ping");
+    const byte_vector& ack_packet = get(v, "bob_ack");
+    open_message(ping_packet, run.responder_keys.rx, alice_ping, 0, aead::aes256_gcm);
+    open_message(ack_packet, run.initiator_keys.rx, bob_ack, 0, aead::aes256_gcm);
+    // The other AEAD under the same key does not open them.
+    packet_opener chacha(run.responder_keys.rx, aead::chacha20_poly1305);
+    byte_vector plain;
+    EXPECT_EQ(chacha.open(parse(ping_packet), plain), errc::decrypt_failed);
+
+    bob_as_a_session(ih, rh, ping_packet, ack_packet, responder_options(true));
   };
   return c;
 }
@@ -703,6 +823,7 @@ vector_case vector_cookie() {
 struct named_vector {
   const char* name;
   vector_case (*make)();
+  bool needs_aes_gcm = false;  // made and checked only where aes256_gcm_available()
 };
 const named_vector all_vectors[] = {
     {"handshake", vector_handshake},
@@ -710,6 +831,7 @@ const named_vector all_vectors[] = {
     {"session_zstd_envelope", vector_session_zstd_envelope},
     {"refuse_version", vector_refuse_version},
     {"cookie", vector_cookie},
+    {"session_aes_gcm", vector_session_aes_gcm, true},
 };
 
 // Reads the `hex NAME: <hex>` lines of a vector file. False on a malformed or repeated line,
@@ -751,6 +873,9 @@ class SessionVectors : public ::testing::TestWithParam<named_vector> {};
 
 TEST_P(SessionVectors, FileMatchesInputs) {
   const named_vector& v = GetParam();
+  if (v.needs_aes_gcm && !aes256_gcm_available())
+    GTEST_SKIP() << "this CPU lacks AES-NI/PCLMUL (crypto_aead_aes256gcm_is_available() is 0): "
+                    "cannot make or check " << v.name << ".txt";
   vector_case c = v.make();
   ASSERT_FALSE(HasFailure()) << "building the vector from its inputs failed";
   const auto file = vector_dir / (std::string(v.name) + ".txt");
