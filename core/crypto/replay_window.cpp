@@ -7,10 +7,10 @@ namespace kadnet::core::crypto {
 replay_window::replay_window(const replay_window& other)
     : highest_(other.highest_),
       lowest_(other.lowest_),
+      ring_(other.ring_ ? std::make_unique<ring>(*other.ring_) : nullptr),
       gaps_(other.gaps_),
       gap_count_(other.gap_count_),
-      any_(other.any_),
-      ring_(other.ring_ ? std::make_unique<ring>(*other.ring_) : nullptr) {}
+      any_(other.any_) {}
 
 replay_window& replay_window::operator=(const replay_window& other) {
   if (this != &other) *this = replay_window(other);

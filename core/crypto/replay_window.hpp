@@ -74,10 +74,12 @@ class replay_window {
   std::uint64_t highest_ = 0;
   // Compact form: every counter from lowest_ to highest_ was accepted except gaps_[0..gap_count_).
   std::uint64_t lowest_ = 0;
+  std::unique_ptr<ring> ring_;  // the bitmap, once built; the compact fields are then unused
   std::array<std::uint16_t, max_gaps> gaps_{};  // low 16 bits of each missing counter
+  // The two bytes last, so that the 6 bytes of padding after them are tail padding, which a
+  // [[no_unique_address]] owner (packet_opener) may reuse for its own small fields.
   std::uint8_t gap_count_ = 0;
   bool any_ = false;
-  std::unique_ptr<ring> ring_;  // the bitmap, once built; the compact fields are then unused
 };
 
 }  // namespace kadnet::core::crypto

@@ -36,6 +36,37 @@ nonce make_nonce(const std::uint8_t* counter_bytes) {
   return n;
 }
 
+// K_{epoch} from K_{epoch - 1} (PROTOCOL.md 3.4), in place; the old key is overwritten and the
+// temporary wiped.
+constexpr char epoch_kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "kadnetep";
+static_assert(crypto_kdf_KEYBYTES == sizeof(key));
+
+void ratchet(key& k, std::uint64_t epoch) {
+  key next;
+  crypto_kdf_derive_from_key(next.data(), next.size(), epoch, epoch_kdf_context, k.data());
+  k = next;
+  wipe(next);
+}
+
+// The key of `epoch`, derived from the epoch-0 key one step at a time.
+key key_of_epoch(const key& k0, std::uint64_t epoch) {
+  key k = k0;
+  for (std::uint64_t e = 1; e <= epoch; ++e) ratchet(k, e);
+  return k;
+}
+
+bool decrypt(aead cipher, const key& k, std::uint8_t* plaintext, const std::uint8_t* ciphertext,
+             std::size_t length, const std::uint8_t* tag, const std::uint8_t* ad,
+             std::size_t ad_size, const nonce& n) {
+  const int rc =
+      cipher == aead::aes256_gcm
+          ? crypto_aead_aes256gcm_decrypt_detached(plaintext, nullptr, ciphertext, length, tag, ad,
+                                                   ad_size, n.data(), k.data())
+          : crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                plaintext, nullptr, ciphertext, length, tag, ad, ad_size, n.data(), k.data());
+  return rc == 0;
+}
+
 // Checked where a sealer or opener is made: libsodium's AES-256-GCM would execute AES-NI
 // instructions the CPU lacks.
 aead usable(aead cipher) {
@@ -63,6 +94,13 @@ session_keys::~session_keys() {
 // ---- packet_sealer ----
 
 packet_sealer::packet_sealer(const key& tx, aead cipher) : key_(tx), cipher_(usable(cipher)) {}
+
+packet_sealer packet_sealer::for_testing_at(const key& tx, aead cipher,
+                                            std::uint64_t next_counter) {
+  packet_sealer s(key_of_epoch(tx, epoch_of(next_counter)), cipher);
+  s.counter_ = next_counter;
+  return s;
+}
 
 packet_sealer::packet_sealer(packet_sealer&& other) noexcept
     : key_(other.key_), counter_(other.counter_), cipher_(other.cipher_) {
@@ -110,14 +148,33 @@ void packet_sealer::seal(wire::packet_type type, byte_span plaintext, byte_vecto
     crypto_aead_chacha20poly1305_ietf_encrypt_detached(
         ciphertext, tag, nullptr, plaintext.data(), plaintext.size(), header,
         wire::packet_header_size, nullptr, n.data(), key_.data());
+
+  // That was the epoch's last packet: move to the next key now, so that the old one is gone
+  // as early as possible. (counter_ reaches the maximum only mid-epoch, as exhausted.)
+  if (counter_ % (std::uint64_t{1} << epoch_bits) == 0) ratchet(key_, epoch_of(counter_));
 }
 
 // ---- packet_opener ----
 
+void packet_opener::wiping_delete::operator()(key* k) const noexcept {
+  wipe(*k);
+  delete k;
+}
+
 packet_opener::packet_opener(const key& rx, aead cipher) : key_(rx), cipher_(usable(cipher)) {}
 
+packet_opener packet_opener::for_testing_after(const key& rx, aead cipher,
+                                               std::uint64_t counter) {
+  packet_opener o(key_of_epoch(rx, epoch_of(counter)), cipher);
+  o.window_.accept(counter);
+  return o;
+}
+
 packet_opener::packet_opener(packet_opener&& other) noexcept
-    : key_(other.key_), window_(std::move(other.window_)), cipher_(other.cipher_) {
+    : key_(other.key_),
+      window_(std::move(other.window_)),
+      cipher_(other.cipher_),
+      previous_(std::move(other.previous_)) {
   wipe(other.key_);
 }
 
@@ -126,6 +183,7 @@ packet_opener& packet_opener::operator=(packet_opener&& other) noexcept {
     key_ = other.key_;
     window_ = std::move(other.window_);
     cipher_ = other.cipher_;
+    previous_ = std::move(other.previous_);  // wipes the key this opener held there
     wipe(other.key_);
   }
   return *this;
@@ -175,19 +233,48 @@ boost::system::error_code packet_opener::open_into(const wire::packet_view& p,
       static_cast<std::uint8_t>(size)};
 
   const nonce n = make_nonce(counter_bytes);
-  const int rc =
-      cipher_ == aead::aes256_gcm
-          ? crypto_aead_aes256gcm_decrypt_detached(plaintext, nullptr, ciphertext, length, tag,
-                                                   header.data(), header.size(), n.data(),
-                                                   key_.data())
-          : crypto_aead_chacha20poly1305_ietf_decrypt_detached(plaintext, nullptr, ciphertext,
-                                                               length, tag, header.data(),
-                                                               header.size(), n.data(),
-                                                               key_.data());
-  if (rc != 0) return errc::decrypt_failed;
+  const std::uint64_t current = epoch();
+  const std::uint64_t packet_epoch = epoch_of(counter);
+  if (packet_epoch == current) {
+    if (!decrypt(cipher_, key_, plaintext, ciphertext, length, tag, header.data(), header.size(),
+                 n))
+      return errc::decrypt_failed;
+  } else if (packet_epoch == current + 1) {
+    // The next epoch's key, tried in a temporary: a forged counter must not move the opener.
+    key next = key_;
+    ratchet(next, packet_epoch);
+    if (!decrypt(cipher_, next, plaintext, ciphertext, length, tag, header.data(),
+                 header.size(), n)) {
+      wipe(next);
+      return errc::decrypt_failed;
+    }
+    // Keep K_e only if the window can still accept some of epoch e, i.e. unless this first
+    // packet of e + 1 already lies 2,048 or more past the epoch's start.
+    if (counter - epoch_start(packet_epoch) < replay_window::window_size) {
+      if (!previous_) previous_.reset(new key);
+      *previous_ = key_;
+    } else {
+      previous_.reset();
+    }
+    key_ = next;
+    wipe(next);
+  } else if (packet_epoch + 1 == current && previous_) {
+    if (!decrypt(cipher_, *previous_, plaintext, ciphertext, length, tag, header.data(),
+                 header.size(), n))
+      return errc::decrypt_failed;
+  } else {
+    return errc::decrypt_failed;  // an epoch whose key this opener does not hold
+  }
   window_.accept(counter);
+  if (previous_) forget_previous_if_out_of_window();
   written = length;
   return {};
+}
+
+void packet_opener::forget_previous_if_out_of_window() {
+  // Every counter of the previous epoch is below epoch_start(epoch()); the window refuses them
+  // all once its highest is window_size past that start.
+  if (window_.highest() - epoch_start(epoch()) >= replay_window::window_size) previous_.reset();
 }
 
 }  // namespace kadnet::core::crypto
