@@ -1,11 +1,13 @@
 // Session-level test vectors (tests/vectors/{handshake,session_ping,session_zstd_envelope,
-// refuse_version,cookie,session_aes_gcm}.txt), built here from fixed keys and fixed randomness.
+// refuse_version,cookie,session_aes_gcm,session_epoch}.txt), built here from fixed keys and fixed
+// randomness.
 //
 // The message vectors of tests/core/wire/vectors_test.cpp stop at the opcode message and the
 // initiator's first hello. These go on from there: the responder's hello and the crypto_kx
 // session keys (PROTOCOL.md 3.1-3.2), a sealed stream_data packet each way with every layer
 // listed (3.4, 4.1, 4.2), a zstd envelope (4.2), a version refusal (3.5), a cookie
-// challenge (3.3), and the same session with both sides offering AES-256-GCM (3.1, 3.4). The
+// challenge (3.3), the same session with both sides offering AES-256-GCM (3.1, 3.4), and the
+// first packet of the second key epoch (3.4, counter 2^23). The
 // ephemeral keys and the cookie secret are deterministic because the handshake and the cookie
 // jar draw their randomness from an injected crypto::random_source.
 //
@@ -384,30 +386,47 @@ std::array<std::uint8_t, 12> nonce_of(std::uint64_t counter) {
   return n;
 }
 
+// The key of `epoch` for packets sealed under the crypto_kx key `k0` (PROTOCOL.md 3.4), with
+// libsodium alone: K_{e+1} = crypto_kdf_derive_from_key(32, e + 1, "kadnetep", K_e).
+key epoch_key(const key& k0, std::uint64_t epoch) {
+  key k = k0;
+  for (std::uint64_t e = 1; e <= epoch; ++e) {
+    key next;
+    EXPECT_EQ(crypto_kdf_derive_from_key(next.data(), next.size(), e, "kadnetep", k.data()), 0);
+    k = next;
+  }
+  return k;
+}
+
 // The layers of one single-fragment message sealed in a stream_data packet.
 struct sealed_message {
   byte_vector message, envelope, fragment, ad, packet;
   std::array<std::uint8_t, 12> nonce{};
+  std::uint64_t counter = 0;
 };
 
 const char* aead_name(aead cipher) {
   return cipher == aead::aes256_gcm ? "AES-256-GCM" : "ChaCha20-Poly1305-IETF";
 }
 
+// Seals `m` as the packet with `counter` on a direction whose crypto_kx key is `tx`.
 sealed_message seal_message(const wire::message& m, const key& tx,
-                            aead cipher = aead::chacha20_poly1305) {
+                            aead cipher = aead::chacha20_poly1305, std::uint64_t counter = 0) {
   sealed_message s;
+  s.counter = counter;
   wire::encode(m, s.message);
   encode_envelope(s.message, std::nullopt, default_compression_threshold, s.envelope);
   s.fragment.push_back(fin);
   s.fragment.insert(s.fragment.end(), s.envelope.begin(), s.envelope.end());
-  packet_sealer sealer(tx, cipher);
-  EXPECT_EQ(sealer.next_counter(), 0u);
+  packet_sealer sealer = counter == 0 ? packet_sealer(tx, cipher)
+                                      : packet_sealer::for_testing_at(tx, cipher, counter);
+  EXPECT_EQ(sealer.next_counter(), counter);
   s.nonce = nonce_of(sealer.next_counter());
   sealer.seal(packet_type::stream_data, s.fragment, s.packet);
   s.ad.assign(s.packet.begin(), s.packet.begin() + wire::packet_header_size);
 
-  // The sealer's output is exactly the documented construction.
+  // The sealer's output is exactly the documented construction, under the counter's epoch key.
+  const key k = epoch_key(tx, counter >> 23);
   byte_vector expected = s.ad;
   for (int k = 4; k < 12; ++k) expected.push_back(s.nonce[k]);
   const std::size_t start = expected.size();
@@ -416,11 +435,11 @@ sealed_message seal_message(const wire::message& m, const key& tx,
   if (cipher == aead::aes256_gcm)
     crypto_aead_aes256gcm_encrypt(expected.data() + start, &clen, s.fragment.data(),
                                   s.fragment.size(), s.ad.data(), s.ad.size(), nullptr,
-                                  s.nonce.data(), tx.data());
+                                  s.nonce.data(), k.data());
   else
     crypto_aead_chacha20poly1305_ietf_encrypt(expected.data() + start, &clen, s.fragment.data(),
                                               s.fragment.size(), s.ad.data(), s.ad.size(), nullptr,
-                                              s.nonce.data(), tx.data());
+                                              s.nonce.data(), k.data());
   EXPECT_EQ(to_hex(s.packet), to_hex(expected)) << "packet_sealer differs from PROTOCOL.md 3.4";
   return s;
 }
@@ -433,7 +452,7 @@ std::vector<std::string> layer_lines(const std::string& who, const sealed_messag
           to_hex(s.message),
       "# " + who + " envelope, plain 0xFF || message: " + to_hex(s.envelope),
       "# " + who + " fragment plaintext, flags 0x01 (FIN) || envelope: " + to_hex(s.fragment),
-      "# " + who + " sealed with " + key_name + ", counter 0",
+      "# " + who + " sealed with " + key_name + ", counter " + std::to_string(s.counter),
       "# " + who + " nonce, 4 zero bytes || counter (u64): " + to_hex(s.nonce),
       "# " + who + " associated data, the outer header (version 1, type 10, length " +
           std::to_string(s.packet.size() - wire::packet_header_size) + "): " + to_hex(s.ad),
@@ -818,6 +837,56 @@ vector_case vector_session_aes_gcm() {
   return c;
 }
 
+// ---- session_epoch.txt ----
+
+constexpr std::uint64_t first_of_epoch_1 = std::uint64_t{1} << 23;
+
+vector_case vector_session_epoch() {
+  const handshake_run& run = the_handshake();
+  const key k1 = epoch_key(run.initiator_keys.tx, 1);
+  const sealed_message a = seal_message(alice_ping, run.initiator_keys.tx,
+                                        aead::chacha20_poly1305, first_of_epoch_1);
+
+  vector_case c;
+  c.header = {
+      "# the first packet of the second key epoch (PROTOCOL.md 3.4): alice's PING of",
+      "# session_ping.txt sent as the packet with counter 2^23 = 8388608 on the session of",
+      "# handshake.txt (ChaCha20-Poly1305), i.e. sealed under K_1 instead of the crypto_kx key",
+      "# initiator_tx = K_0 (alice's tx = bob's rx): " + to_hex(run.initiator_keys.tx),
+      "# epoch = counter >> 23 = 1; K_1 = crypto_kdf_derive_from_key(32 bytes, subkey_id 1,",
+      "#   ctx \"kadnetep\", key K_0), i.e. BLAKE2b-256 with key K_0, no message,",
+      "#   salt = subkey_id as u64 little-endian || 8 zero bytes, personal = ctx || 8 zero bytes",
+      "#   (the next, K_2, would be derived from K_1 with subkey_id 2, and so on)"};
+  for (auto& l : layer_lines("alice", a, "initiator_tx_epoch_1 (K_1)")) c.header.push_back(l);
+  c.outputs = {{"initiator_tx_epoch_1", bytes_of(k1)}, {"alice_ping", a.packet}};
+
+  c.check = [](const std::map<std::string, byte_vector>& v) {
+    const handshake_run& run = the_handshake();
+    const byte_vector& k1_bytes = get(v, "initiator_tx_epoch_1");
+    const byte_vector& packet = get(v, "alice_ping");
+    ASSERT_EQ(k1_bytes.size(), sizeof(key));
+    key k1;
+    std::copy(k1_bytes.begin(), k1_bytes.end(), k1.begin());
+    EXPECT_EQ(to_hex(k1), to_hex(epoch_key(run.initiator_keys.tx, 1)));
+
+    // Bob's opener, still in epoch 0, opens it (moving to epoch 1)...
+    open_message(packet, run.responder_keys.rx, alice_ping, first_of_epoch_1);
+    // ...and libsodium alone opens it under K_1, not under K_0.
+    const wire::packet_view p = parse(packet);
+    ASSERT_GE(p.payload.size(), packet_sealer::payload_overhead);
+    const std::array<std::uint8_t, 12> n = nonce_of(first_of_epoch_1);
+    byte_vector plain(p.payload.size() - packet_sealer::payload_overhead);
+    unsigned long long mlen = 0;
+    for (const key* k : {static_cast<const key*>(&k1), &run.initiator_keys.tx}) {
+      const int rc = crypto_aead_chacha20poly1305_ietf_decrypt(
+          plain.data(), &mlen, nullptr, p.payload.data() + 8, p.payload.size() - 8,
+          packet.data(), wire::packet_header_size, n.data(), k->data());
+      EXPECT_EQ(rc, k == &k1 ? 0 : -1);
+    }
+  };
+  return c;
+}
+
 // ---- files ----
 
 struct named_vector {
@@ -832,6 +901,7 @@ const named_vector all_vectors[] = {
     {"refuse_version", vector_refuse_version},
     {"cookie", vector_cookie},
     {"session_aes_gcm", vector_session_aes_gcm, true},
+    {"session_epoch", vector_session_epoch},
 };
 
 // Reads the `hex NAME: <hex>` lines of a vector file. False on a malformed or repeated line,
