@@ -97,7 +97,9 @@ packet_sealer::packet_sealer(const key& tx, aead cipher) : key_(tx), cipher_(usa
 
 packet_sealer packet_sealer::for_testing_at(const key& tx, aead cipher,
                                             std::uint64_t next_counter) {
-  packet_sealer s(key_of_epoch(tx, epoch_of(next_counter)), cipher);
+  key k = key_of_epoch(tx, epoch_of(next_counter));
+  packet_sealer s(k, cipher);
+  wipe(k);
   s.counter_ = next_counter;
   return s;
 }
@@ -165,7 +167,9 @@ packet_opener::packet_opener(const key& rx, aead cipher) : key_(rx), cipher_(usa
 
 packet_opener packet_opener::for_testing_after(const key& rx, aead cipher,
                                                std::uint64_t counter) {
-  packet_opener o(key_of_epoch(rx, epoch_of(counter)), cipher);
+  key k = key_of_epoch(rx, epoch_of(counter));
+  packet_opener o(k, cipher);
+  wipe(k);
   o.window_.accept(counter);
   return o;
 }
