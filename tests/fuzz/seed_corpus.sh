@@ -138,5 +138,12 @@ case "$name" in
     { printf '\x08'; echo "000100000008000000010000000134" | unhex; } >"$dir/diff"
     { printf '\x08'; vector store_notify_diff; } >"$dir/notification"
     ;;
+  session_cipher_fuzzer)
+    # Start 4 packets below epoch 1 (ChaCha20) and 4 below epoch 2 (AES-256-GCM where present);
+    # seal 6, deliver them out of order, one twice, one altered; then jump to just below the next
+    # epoch and cross it too.
+    echo "000003 0010 0011 0012 0013 0014 0015 0100 0103 0104 0102 0102 0201 0105 0389 0016 0017 0106 0107" | tr -d ' ' | unhex >"$dir/cross"
+    echo "030003 0010 0011 0012 0013 0014 0015 0103 0101 0100 0102 0105 0104 0204" | tr -d ' ' | unhex >"$dir/cross_aes"
+    ;;
   *) ;;  # unknown fuzzer: empty corpus
 esac
