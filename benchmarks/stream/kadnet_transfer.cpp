@@ -1,7 +1,8 @@
 // (a) The payload through one kadnet::stream between two nodes of this process on 127.0.0.1,
-// over their UDP session. Both nodes run on one io_context with two threads (one per core), so
-// the sending node and the receiving node can each have a core; the application's reads and
-// writes run on their node's strand, as completions do by default.
+// over their UDP session. Each node runs on an io_context and a thread of its own, as two
+// processes would: the sending node and the receiving node each have a core, and neither's
+// handlers migrate between cores. The application's reads and writes run on their node's strand,
+// as completions do by default.
 #include <arpa/inet.h>
 
 #include <atomic>
@@ -99,17 +100,18 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
   transfer_result r;
   r.rss_before_kib = current_rss_kib();
 
-  asio::io_context io;
-  auto work = asio::make_work_guard(io);
+  asio::io_context io_a, io_b;
+  auto work_a = asio::make_work_guard(io_a), work_b = asio::make_work_guard(io_b);
   std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) threads.emplace_back([&io] { io.run(); });
+  threads.emplace_back([&io_a] { io_a.run(); });
+  threads.emplace_back([&io_b] { io_b.run(); });
 
   transports::dht_settings no_dht;
   no_dht.enabled = false;  // a bare transport: no routing-table work beside the stream
   core::node_config config;
   if (settings.kadnet_window) config.datagram.streams.window_units = *settings.kadnet_window;
-  auto a = std::make_unique<node>(io.get_executor(), core::identity::generate(), config, no_dht);
-  auto b = std::make_unique<node>(io.get_executor(), core::identity::generate(), config, no_dht);
+  auto a = std::make_unique<node>(io_a.get_executor(), core::identity::generate(), config, no_dht);
+  auto b = std::make_unique<node>(io_b.get_executor(), core::identity::generate(), config, no_dht);
   std::unique_ptr<impair_relay> relay;
   auto job = std::make_shared<transfer_job>();
   job->settings = settings;
@@ -125,8 +127,10 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
     a.reset();
     b.reset();
     if (relay) relay->stop();
-    work.reset();
-    io.stop();
+    work_a.reset();
+    work_b.reset();
+    io_a.stop();
+    io_b.stop();
     for (auto& t : threads) t.join();
   };
 
