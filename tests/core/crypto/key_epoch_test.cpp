@@ -9,20 +9,19 @@
 #include "core/crypto/session_cipher.hpp"
 #include "core/errors.hpp"
 #include "core/wire/packet.hpp"
+#include "tests/support/sealed_packets.hpp"
 
 namespace kadnet::core::crypto {
 namespace {
 
 using wire::packet_type;
+using testing::parse;
+using testing::test_key;
+using testing::counting_bytes;
 
 constexpr std::uint64_t epoch_length = std::uint64_t{1} << 23;  // packets per key
 constexpr std::uint64_t S = epoch_length;                       // the first counter of epoch 1
 
-key test_key(std::uint8_t fill) {
-  key k;
-  std::iota(k.begin(), k.end(), fill);
-  return k;
-}
 const key k0 = test_key(1);
 
 // K_{e+1} from K_e, as PROTOCOL.md 3.4 says, without kadnet's code.
@@ -31,18 +30,6 @@ key next_key(const key& k, std::uint64_t next_epoch) {
   EXPECT_EQ(crypto_kdf_derive_from_key(out.data(), out.size(), next_epoch, "kadnetep", k.data()),
             0);
   return out;
-}
-
-byte_vector text(std::size_t n, std::uint8_t start = 0) {
-  byte_vector v(n);
-  std::iota(v.begin(), v.end(), start);
-  return v;
-}
-
-wire::packet_view parse(const byte_vector& packet) {
-  wire::packet_view p;
-  EXPECT_FALSE(wire::parse_packet(packet, p));
-  return p;
 }
 
 std::uint64_t counter_of(const byte_vector& packet) {
@@ -75,7 +62,7 @@ std::vector<byte_vector> seal_n(packet_sealer& s, std::size_t n) {
   std::vector<byte_vector> out(n);
   for (auto& p : out) {
     const auto first = static_cast<std::uint8_t>(s.next_counter());
-    s.seal(packet_type::stream_data, text(20, first), p);
+    s.seal(packet_type::stream_data, counting_bytes(20, first), p);
   }
   return out;
 }
@@ -84,7 +71,7 @@ boost::system::error_code open(packet_opener& o, const byte_vector& packet) {
   byte_vector plain;
   auto ec = o.open(parse(packet), plain);
   if (!ec) {
-    EXPECT_EQ(plain, text(20, static_cast<std::uint8_t>(counter_of(packet))));
+    EXPECT_EQ(plain, counting_bytes(20, static_cast<std::uint8_t>(counter_of(packet))));
   }
   return ec;
 }
@@ -129,7 +116,7 @@ TEST_P(KeyEpochs, PacketsAfterTheBoundaryAreSealedUnderTheNextKey) {
   {
     std::array<std::uint8_t, 12> nonce{};
     std::copy_n(forged.begin() + wire::packet_header_size, 8, nonce.begin() + 4);
-    const byte_vector plain = text(20, static_cast<std::uint8_t>(S));
+    const byte_vector plain = counting_bytes(20, static_cast<std::uint8_t>(S));
     std::uint8_t* c = forged.data() + wire::packet_header_size + 8;
     unsigned long long clen = 0;
     if (cipher() == aead::aes256_gcm)

@@ -8,29 +8,15 @@
 
 #include "core/errors.hpp"
 #include "core/wire/packet.hpp"
+#include "tests/support/sealed_packets.hpp"
 
 namespace kadnet::core::crypto {
 namespace {
 
 using wire::packet_type;
-
-key test_key(std::uint8_t fill) {
-  key k;
-  std::iota(k.begin(), k.end(), fill);
-  return k;
-}
-
-byte_vector text(std::size_t n, std::uint8_t start = 0) {
-  byte_vector v(n);
-  std::iota(v.begin(), v.end(), start);
-  return v;
-}
-
-wire::packet_view parse(const byte_vector& packet) {
-  wire::packet_view p;
-  EXPECT_FALSE(wire::parse_packet(packet, p));
-  return p;
-}
+using testing::parse;
+using testing::test_key;
+using testing::counting_bytes;
 
 byte_vector seal_one(packet_sealer& s, byte_span plaintext,
                      packet_type type = packet_type::stream_data) {
@@ -59,7 +45,7 @@ class SessionCipher : public ::testing::TestWithParam<aead> {
 TEST_P(SessionCipher, RoundTrip) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
-  const byte_vector message = text(1000);
+  const byte_vector message = counting_bytes(1000);
   const byte_vector packet = seal_one(sealer, message);
   ASSERT_EQ(packet.size(), packet_sealer::overhead + message.size());
   const wire::packet_view p = parse(packet);
@@ -73,7 +59,7 @@ TEST_P(SessionCipher, RoundTrip) {
 // The layout of PROTOCOL.md 3.4, rebuilt with libsodium alone.
 TEST_P(SessionCipher, MatchesTheSpecifiedLayout) {
   packet_sealer sealer(test_key(9), cipher());
-  const byte_vector message = text(77);
+  const byte_vector message = counting_bytes(77);
   seal_one(sealer, message);  // counter 0
   const byte_vector packet = seal_one(sealer, message, packet_type::reliable_data);  // counter 1
 
@@ -114,8 +100,8 @@ TEST_P(SessionCipher, SealAppendsPacketsBackToBack) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
   byte_vector stream;
-  sealer.seal(packet_type::stream_data, text(10), stream);
-  sealer.seal(packet_type::stream_data, text(20, 5), stream);
+  sealer.seal(packet_type::stream_data, counting_bytes(10), stream);
+  sealer.seal(packet_type::stream_data, counting_bytes(20, 5), stream);
   wire::stream_packet_reader reader;
   reader.feed(stream);
   boost::system::error_code ec;
@@ -123,11 +109,11 @@ TEST_P(SessionCipher, SealAppendsPacketsBackToBack) {
   auto first = reader.next(ec);
   ASSERT_TRUE(first);
   ASSERT_FALSE(opener.open(*first, plain));
-  EXPECT_EQ(plain, text(10));
+  EXPECT_EQ(plain, counting_bytes(10));
   auto second = reader.next(ec);
   ASSERT_TRUE(second);
   ASSERT_FALSE(opener.open(*second, plain));
-  EXPECT_EQ(plain, text(20, 5));
+  EXPECT_EQ(plain, counting_bytes(20, 5));
 }
 
 TEST_P(SessionCipher, LargestPlaintextFitsOnePacket) {
@@ -140,7 +126,7 @@ TEST_P(SessionCipher, LargestPlaintextFitsOnePacket) {
 
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
-  const byte_vector big = text(packet_sealer::max_plaintext_for(65535));
+  const byte_vector big = counting_bytes(packet_sealer::max_plaintext_for(65535));
   const byte_vector packet = seal_one(sealer, big);
   EXPECT_EQ(packet.size(), 4u + 65535);
   byte_vector plain;
@@ -148,13 +134,13 @@ TEST_P(SessionCipher, LargestPlaintextFitsOnePacket) {
   EXPECT_EQ(plain, big);
 
   byte_vector out;
-  EXPECT_THROW(sealer.seal(packet_type::stream_data, text(big.size() + 1), out),
+  EXPECT_THROW(sealer.seal(packet_type::stream_data, counting_bytes(big.size() + 1), out),
                std::length_error);
 }
 
 TEST_P(SessionCipher, FlippedCounterCiphertextOrTagFailsAuthentication) {
   packet_sealer sealer(test_key(1), cipher());
-  const byte_vector packet = seal_one(sealer, text(40));
+  const byte_vector packet = seal_one(sealer, counting_bytes(40));
   for (std::size_t i = 4; i < packet.size(); ++i) {
     for (std::uint8_t mask : {0x01, 0x80, 0xff}) {
       byte_vector bad = packet;
@@ -169,7 +155,7 @@ TEST_P(SessionCipher, FlippedCounterCiphertextOrTagFailsAuthentication) {
 
 TEST_P(SessionCipher, AlteredHeaderFailsAuthentication) {
   packet_sealer sealer(test_key(1), cipher());
-  const byte_vector packet = seal_one(sealer, text(40));
+  const byte_vector packet = seal_one(sealer, counting_bytes(40));
   byte_vector plain;
   {  // another version
     byte_vector bad = packet;
@@ -202,14 +188,14 @@ TEST_P(SessionCipher, WrongKeyFailsAuthentication) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(2), cipher());
   byte_vector plain;
-  EXPECT_EQ(opener.open(parse(seal_one(sealer, text(10))), plain), errc::decrypt_failed);
+  EXPECT_EQ(opener.open(parse(seal_one(sealer, counting_bytes(10))), plain), errc::decrypt_failed);
 }
 
 TEST_P(SessionCipher, ShortPayloadIsTruncated) {
   packet_opener opener(test_key(1), cipher());
   for (std::size_t n = 0; n < packet_sealer::payload_overhead; ++n) {
     byte_vector packet;
-    wire::append_packet(packet, packet_type::stream_data, text(n));
+    wire::append_packet(packet, packet_type::stream_data, counting_bytes(n));
     byte_vector plain;
     EXPECT_EQ(opener.open(parse(packet), plain), errc::truncated) << n;
   }
@@ -218,7 +204,7 @@ TEST_P(SessionCipher, ShortPayloadIsTruncated) {
 TEST_P(SessionCipher, ReplayOfTheSamePacketIsRefused) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
-  const byte_vector packet = seal_one(sealer, text(10));
+  const byte_vector packet = seal_one(sealer, counting_bytes(10));
   byte_vector plain;
   ASSERT_FALSE(opener.open(parse(packet), plain));
   EXPECT_EQ(opener.open(parse(packet), plain), errc::replayed);
@@ -229,12 +215,12 @@ TEST_P(SessionCipher, OutOfOrderWithinTheWindowOpensOnce) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
   std::vector<byte_vector> packets;
-  for (int i = 0; i < 10; ++i) packets.push_back(seal_one(sealer, text(5, i)));
+  for (int i = 0; i < 10; ++i) packets.push_back(seal_one(sealer, counting_bytes(5, i)));
   byte_vector plain;
   ASSERT_FALSE(opener.open(parse(packets[9]), plain));
   for (int i = 8; i >= 0; --i) {
     ASSERT_FALSE(opener.open(parse(packets[i]), plain)) << i;
-    EXPECT_EQ(plain, text(5, i));
+    EXPECT_EQ(plain, counting_bytes(5, i));
   }
   for (int i = 0; i < 10; ++i) EXPECT_EQ(opener.open(parse(packets[i]), plain), errc::replayed);
 }
@@ -243,7 +229,7 @@ TEST_P(SessionCipher, OlderThanTheWindowIsRefused) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
   std::vector<byte_vector> packets;
-  for (int i = 0; i <= 2100; ++i) packets.push_back(seal_one(sealer, text(1)));
+  for (int i = 0; i <= 2100; ++i) packets.push_back(seal_one(sealer, counting_bytes(1)));
   byte_vector plain;
   ASSERT_FALSE(opener.open(parse(packets[2100]), plain));
   EXPECT_EQ(opener.open(parse(packets[2100 - 2049]), plain), errc::replayed);
@@ -254,7 +240,7 @@ TEST_P(SessionCipher, OlderThanTheWindowIsRefused) {
 TEST_P(SessionCipher, ForgeriesDoNotMoveTheWindow) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
-  const byte_vector packet = seal_one(sealer, text(10));
+  const byte_vector packet = seal_one(sealer, counting_bytes(10));
   byte_vector forged = packet;
   forged[4] = 0x7f;  // counter far ahead; would push counter 0 out of the window
   byte_vector plain;
@@ -266,7 +252,7 @@ TEST_P(SessionCipher, ForgeriesDoNotMoveTheWindow) {
 TEST_P(SessionCipher, OpensIntoACallerBuffer) {
   packet_sealer sealer(test_key(1), cipher());
   packet_opener opener(test_key(1), cipher());
-  const byte_vector packet = seal_one(sealer, text(30));
+  const byte_vector packet = seal_one(sealer, counting_bytes(30));
   std::array<std::uint8_t, 29> small{};
   std::array<std::uint8_t, 64> buffer{};
   std::size_t written = 99;
@@ -274,20 +260,20 @@ TEST_P(SessionCipher, OpensIntoACallerBuffer) {
   EXPECT_EQ(written, 0u);
   ASSERT_FALSE(opener.open(parse(packet), buffer, written));
   ASSERT_EQ(written, 30u);
-  EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + 30, text(30).begin()));
+  EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + 30, counting_bytes(30).begin()));
 }
 
 TEST_P(SessionCipher, MovedFromSealerCannotRepeatNonces) {
   packet_sealer first(test_key(1), cipher());
-  seal_one(first, text(3));
+  seal_one(first, counting_bytes(3));
   packet_sealer second(std::move(first));
   EXPECT_EQ(second.next_counter(), 1u);
   EXPECT_TRUE(first.exhausted());  // NOLINT(bugprone-use-after-move): that is the point
   byte_vector out;
-  EXPECT_THROW(first.seal(packet_type::stream_data, text(3), out), std::logic_error);
+  EXPECT_THROW(first.seal(packet_type::stream_data, counting_bytes(3), out), std::logic_error);
   packet_opener opener(test_key(1), cipher());
   byte_vector plain;
-  ASSERT_FALSE(opener.open(parse(seal_one(second, text(3))), plain));
+  ASSERT_FALSE(opener.open(parse(seal_one(second, counting_bytes(3))), plain));
 }
 
 INSTANTIATE_TEST_SUITE_P(Aead, SessionCipher,
@@ -302,7 +288,7 @@ TEST(SessionCipherAeads, SealedWithOneDoesNotOpenWithTheOther) {
     const aead other =
         sealed_with == aead::aes256_gcm ? aead::chacha20_poly1305 : aead::aes256_gcm;
     packet_sealer sealer(test_key(1), sealed_with);
-    const byte_vector packet = seal_one(sealer, text(100));
+    const byte_vector packet = seal_one(sealer, counting_bytes(100));
     packet_opener wrong(test_key(1), other);
     byte_vector plain;
     EXPECT_EQ(wrong.open(parse(packet), plain), errc::decrypt_failed) << name_of(sealed_with);
@@ -310,14 +296,14 @@ TEST(SessionCipherAeads, SealedWithOneDoesNotOpenWithTheOther) {
     EXPECT_FALSE(wrong.window().any_accepted());
     packet_opener right(test_key(1), sealed_with);
     ASSERT_FALSE(right.open(parse(packet), plain)) << name_of(sealed_with);
-    EXPECT_EQ(plain, text(100));
+    EXPECT_EQ(plain, counting_bytes(100));
   }
 }
 
 TEST(SessionCipherAeads, TheTwoCiphertextsDiffer) {
   if (!aes256_gcm_available()) GTEST_SKIP() << no_aes_gcm;
   packet_sealer chacha(test_key(1), aead::chacha20_poly1305), aes(test_key(1), aead::aes256_gcm);
-  const byte_vector a = seal_one(chacha, text(50)), b = seal_one(aes, text(50));
+  const byte_vector a = seal_one(chacha, counting_bytes(50)), b = seal_one(aes, counting_bytes(50));
   ASSERT_EQ(a.size(), b.size());  // the same layout...
   EXPECT_TRUE(std::equal(a.begin(), a.begin() + 12, b.begin()));  // header and counter
   EXPECT_FALSE(std::equal(a.begin() + 12, a.end(), b.begin() + 12));  // ...not the same cipher
@@ -334,7 +320,7 @@ TEST(SessionCipherAeads, SealerAndOpenerStaySmall) {
   packet_sealer sealer(test_key(1), aead::chacha20_poly1305);
   packet_opener opener(test_key(1), aead::chacha20_poly1305);
   byte_vector plain;
-  for (int i = 0; i < 100; ++i) ASSERT_FALSE(opener.open(parse(seal_one(sealer, text(10))), plain));
+  for (int i = 0; i < 100; ++i) ASSERT_FALSE(opener.open(parse(seal_one(sealer, counting_bytes(10))), plain));
   EXPECT_EQ(opener.heap_bytes(), 0u);
 }
 
