@@ -237,21 +237,27 @@ boost::system::error_code packet_opener::open_into(const wire::packet_view& p,
       static_cast<std::uint8_t>(size)};
 
   const nonce n = make_nonce(counter_bytes);
+  // The key of the packet's epoch: the current one, the next one derived into a temporary (a
+  // forged counter must not move the opener), or the previous one while it is kept.
   const std::uint64_t current = epoch();
   const std::uint64_t packet_epoch = epoch_of(counter);
+  const bool next_epoch = packet_epoch == current + 1;
+  key next;
+  const key* k = nullptr;
   if (packet_epoch == current) {
-    if (!decrypt(cipher_, key_, plaintext, ciphertext, length, tag, header.data(), header.size(),
-                 n))
-      return errc::decrypt_failed;
-  } else if (packet_epoch == current + 1) {
-    // The next epoch's key, tried in a temporary: a forged counter must not move the opener.
-    key next = key_;
+    k = &key_;
+  } else if (next_epoch) {
+    next = key_;
     ratchet(next, packet_epoch);
-    if (!decrypt(cipher_, next, plaintext, ciphertext, length, tag, header.data(),
-                 header.size(), n)) {
-      wipe(next);
-      return errc::decrypt_failed;
-    }
+    k = &next;
+  } else if (packet_epoch + 1 == current && previous_) {
+    k = previous_.get();
+  } else {
+    return errc::decrypt_failed;  // an epoch whose key this opener does not hold
+  }
+  const bool opened =
+      decrypt(cipher_, *k, plaintext, ciphertext, length, tag, header.data(), header.size(), n);
+  if (next_epoch && opened) {
     // Keep K_e only if the window can still accept some of epoch e, i.e. unless this first
     // packet of e + 1 already lies 2,048 or more past the epoch's start.
     if (counter - epoch_start(packet_epoch) < replay_window::window_size) {
@@ -261,14 +267,9 @@ boost::system::error_code packet_opener::open_into(const wire::packet_view& p,
       previous_.reset();
     }
     key_ = next;
-    wipe(next);
-  } else if (packet_epoch + 1 == current && previous_) {
-    if (!decrypt(cipher_, *previous_, plaintext, ciphertext, length, tag, header.data(),
-                 header.size(), n))
-      return errc::decrypt_failed;
-  } else {
-    return errc::decrypt_failed;  // an epoch whose key this opener does not hold
   }
+  if (next_epoch) wipe(next);
+  if (!opened) return errc::decrypt_failed;
   window_.accept(counter);
   if (previous_) forget_previous_if_out_of_window();
   written = length;
