@@ -340,5 +340,44 @@ TEST(ReliableChannel, UnitsOutsideTheReceiveWindowAreDropped) {
   EXPECT_FALSE(c.poll_delivered());
 }
 
+// A data frame as the peer sends it: sequence number, an empty acknowledgement, one byte.
+byte_vector data_frame(std::uint32_t seq) {
+  byte_vector f;
+  byte_writer w(f);
+  w.u32(seq);
+  w.u32(0);  // acknowledges nothing
+  w.u24(1024);
+  w.u8(0);   // no ranges
+  w.u8(42);
+  return f;
+}
+
+TEST(ReliableChannel, AGapIsReportedAtOnceThenUnitsAboveItAreAcknowledgedEveryOther) {
+  reliable_channel c(reliable_config{}, time_point{});
+  const time_point now{};
+  // Whether the unit with this sequence number made the receiver acknowledge without delay.
+  auto acked_at_once = [&](std::uint32_t seq) {
+    EXPECT_FALSE(c.on_frame(wire::packet_type::reliable_data, data_frame(seq), now));
+    bool acked = false;
+    while (auto f = c.poll_transmit(now)) acked = acked || f->type == wire::packet_type::unreliable_data_ack;
+    return acked;
+  };
+  EXPECT_FALSE(acked_at_once(0));  // in order: every other unit
+  EXPECT_TRUE(acked_at_once(1));
+  EXPECT_TRUE(acked_at_once(3));   // a new gap (2 is missing)
+  EXPECT_TRUE(acked_at_once(4));   // the first units above a gap feed the sender's packet threshold
+  EXPECT_TRUE(acked_at_once(5));
+  EXPECT_FALSE(acked_at_once(6));  // then, in order above the gap, every other unit again
+  EXPECT_TRUE(acked_at_once(7));
+  EXPECT_FALSE(acked_at_once(8));
+  EXPECT_TRUE(acked_at_once(10));  // another new gap (9)
+  EXPECT_TRUE(acked_at_once(9));   // arrived below others: reordering
+  EXPECT_TRUE(acked_at_once(2));   // fills the first gap
+  EXPECT_TRUE(acked_at_once(2));   // a duplicate: the acknowledgement was probably lost
+  std::size_t delivered = 0;
+  while (c.poll_delivered()) ++delivered;
+  EXPECT_EQ(delivered, 11u);
+}
+
 }  // namespace
 }  // namespace kadnet::core
