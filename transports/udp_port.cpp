@@ -108,6 +108,7 @@ void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
   const auto& imp = *impairment_;
   auto chance = [&](double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(impairment_rng_) < p; };
   const auto now = std::chrono::steady_clock::now();
+  take_due(to, now);  // held ones to this address that are due lead the batch
   for (std::size_t offset = 0; offset + core::wire::packet_header_size <= packets.size();) {
     std::size_t length = core::wire::packet_header_size + ((std::size_t{packets[offset + 2]} << 8) | packets[offset + 3]);
     byte_span packet = packets.subspan(offset, std::min(length, packets.size() - offset));
@@ -137,18 +138,28 @@ void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
   release_held();
 }
 
+void udp_port::take_due(const udp::endpoint& to, std::chrono::steady_clock::time_point now) {
+  for (auto it = held_.begin(); it != held_.end() && it->first <= now;) {
+    if (it->second.first != to) {
+      ++it;
+      continue;
+    }
+    survivors_.insert(survivors_.end(), it->second.second.begin(), it->second.second.end());
+    it = held_.erase(it);
+  }
+}
+
 void udp_port::release_held() {
   const auto now = std::chrono::steady_clock::now();
   while (!held_.empty() && held_.begin()->first <= now) {
-    // Those due now to one address leave in one batch, in the order they were due.
     const udp::endpoint to = held_.begin()->second.first;
-    for (auto it = held_.begin(); it != held_.end() && it->first <= now && it->second.first == to; it = held_.erase(it))
-      survivors_.insert(survivors_.end(), it->second.second.begin(), it->second.second.end());
+    take_due(to, now);  // those due to one address leave in one batch
     send_now(to, survivors_);
     survivors_.clear();
   }
   if (held_.empty() || closed_) return;
-  auto next = held_.begin()->first;
+  // Later than due by up to the slack: a send to the same address in between takes it along.
+  auto next = held_.begin()->first + udp_impairment::held_release_slack;
   if (held_timer_at_ && *held_timer_at_ <= next) return;
   held_timer_at_ = next;
   held_timer_.expires_at(next);

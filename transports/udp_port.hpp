@@ -33,8 +33,13 @@ struct udp_counters {
 // kernel's netem is not available here). Each datagram is lost with probability `loss`, else
 // delayed by `delay` plus a uniform 0..`jitter`, held back a further `reorder_delay` with
 // probability `reorder` (later ones overtake it), and sent twice with probability `duplicate`.
-// What is not lost or held leaves in the same batches as unimpaired sends.
+// What is not lost or held leaves in the same batches as unimpaired sends. A held datagram that
+// is due leaves at the front of the next batch to its address, or, when none comes, by a timer
+// at most `held_release_slack` after it was due: the impairment should cost the sender a
+// system call and a wake-up per batch, as netem would cost it nothing, not one per held datagram.
 struct udp_impairment {
+  static constexpr std::chrono::microseconds held_release_slack{250};
+
   double loss = 0, duplicate = 0, reorder = 0;
   std::chrono::microseconds delay{0}, jitter{0}, reorder_delay{2000};
   std::uint64_t seed = 1;
@@ -75,6 +80,9 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   void send_now(const boost::asio::ip::udp::endpoint& to, byte_span packets);
   // Impairment: decides each packet's fate and holds delayed ones until their time.
   void send_impaired(const boost::asio::ip::udp::endpoint& to, byte_span packets);
+  // Appends the held datagrams to `to` that are due by `now` to survivors_, in the order due.
+  void take_due(const boost::asio::ip::udp::endpoint& to, std::chrono::steady_clock::time_point now);
+  // Sends every held datagram that is due, and arms the timer for the next one.
   void release_held();
 
   boost::asio::ip::udp::socket socket_;

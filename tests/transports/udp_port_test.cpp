@@ -41,13 +41,26 @@ struct port_pair {
   // Sends `batch` from a to b, runs io until b has received `count` datagrams (20 s at most),
   // closes both ports and returns what b received, in order.
   std::vector<byte_vector> send_and_collect(const byte_vector& batch, std::size_t count) {
+    return send_and_collect(std::vector<byte_vector>{batch}, count, {});
+  }
+  // The same with several batches, sent from one handler, each `gap` after the one before (the
+  // clock is watched, not slept on: the port's timers cannot run in between).
+  std::vector<byte_vector> send_and_collect(const std::vector<byte_vector>& batches, std::size_t count,
+                                            std::chrono::microseconds gap) {
     std::vector<byte_vector> received;
     std::promise<void> all;
     b->start([&](const byte_vector&, byte_span d) {
       received.emplace_back(d.begin(), d.end());
       if (received.size() == count) all.set_value();
     }, [] {});
-    asio::post(strand, [&] { a->send_packets(b->local_endpoint(), batch); });
+    asio::post(strand, [&] {
+      for (std::size_t i = 0; i < batches.size(); ++i) {
+        if (i > 0)
+          for (auto since = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - since < gap;) {
+          }
+        a->send_packets(b->local_endpoint(), batches[i]);
+      }
+    });
     std::thread runner([&] { io.run(); });
     all.get_future().wait_for(std::chrono::seconds(20));
     asio::post(strand, [&] {
@@ -112,6 +125,43 @@ TEST(UdpPort, AnImpairedBatchLosesAndHoldsTheSeededDatagramsAndSendsTheRestInBat
   // One call for the survivors and one for the held ones (all due at once), not one per datagram
   // (one more where the kernel refuses UDP GSO: the batch is sent again plainly).
   EXPECT_LE(a->counters().send_calls, 3u) << survivors << " survivors, " << held.size() << " held";
+}
+
+TEST(UdpPort, AHeldDatagramThatIsDueLeadsTheNextBatchToItsAddress) {
+  port_pair ports;
+  auto& a = ports.a;
+  udp_impairment imp;
+  imp.reorder = 0.2;
+  imp.reorder_delay = std::chrono::milliseconds(2);
+  imp.seed = 7;
+  a->set_impairment(imp);
+
+  // Two batches 3 ms apart: the first's held datagrams are due when the second is sent, so they
+  // leave at its front; the second's held ones leave by the timer (within the slack), last.
+  std::vector<byte_vector> batches(2), expected, held_first, held_second;
+  std::mt19937_64 rng(imp.seed);
+  auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
+  std::vector<byte_vector> survivors_first, survivors_second;
+  for (int b = 0; b < 2; ++b) {
+    for (int i = 0; i < 30; ++i) {
+      byte_vector p = packet_of(1196, static_cast<std::uint8_t>(b * 100 + i));
+      batches[b].insert(batches[b].end(), p.begin(), p.end());
+      bool held = chance(imp.reorder);
+      (b == 0 ? (held ? held_first : survivors_first) : (held ? held_second : survivors_second)).push_back(p);
+    }
+  }
+  ASSERT_GT(held_first.size(), 0u);
+  ASSERT_GT(held_second.size(), 0u);
+  for (auto* part : {&survivors_first, &held_first, &survivors_second, &held_second})
+    expected.insert(expected.end(), part->begin(), part->end());
+
+  std::vector<byte_vector> received = ports.send_and_collect(batches, expected.size(), std::chrono::milliseconds(3));
+  ASSERT_EQ(received.size(), expected.size()) << "datagrams arrived";
+  EXPECT_EQ(received, expected);
+  EXPECT_EQ(a->counters().impaired_reordered, held_first.size() + held_second.size());
+  // The first batch, the second led by the first's held ones, the timer's: three calls (one more
+  // where the kernel refuses UDP GSO and the first batch is sent again plainly).
+  EXPECT_LE(a->counters().send_calls, 4u);
 }
 
 }  // namespace
