@@ -27,6 +27,7 @@ struct udp_counters {
   std::uint64_t datagrams_in = 0, datagrams_out = 0, send_drops = 0, oversized_in = 0;
   std::uint64_t impaired_lost = 0, impaired_duplicated = 0, impaired_reordered = 0;
   std::uint64_t send_calls = 0;  // sendmmsg system calls
+  std::uint64_t coalesced_in = 0;  // datagrams that arrived in a run the kernel coalesced (UDP GRO)
 };
 
 // Seeded impairment of the datagrams a port sends, for tests and benchmarks on real sockets (the
@@ -67,6 +68,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   const udp_counters& counters() const { return counters_; }
+  bool receives_coalesced() const { return gro_; }  // the kernel took UDP_GRO
 
   // Transport addresses as the engine knows them: 16-byte IPv6 (IPv4-mapped) ‖ 2-byte port.
   static byte_vector address_bytes(const boost::asio::ip::udp::endpoint& ep);
@@ -77,6 +79,8 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
  private:
   void wait_readable();
   void drain();
+  template <std::size_t messages_per_call, std::size_t buffer_size>
+  void drain_batches();
   void send_now(const boost::asio::ip::udp::endpoint& to, byte_span packets);
   // Impairment: decides each packet's fate and holds delayed ones until their time.
   void send_impaired(const boost::asio::ip::udp::endpoint& to, byte_span packets);
@@ -98,6 +102,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   udp_counters counters_;
   bool closed_ = false;
   bool gso_ = true;  // until the kernel refuses UDP_SEGMENT
+  bool gro_ = false;  // the kernel accepted UDP_GRO: it may coalesce what we receive
 };
 
 }  // namespace kadnet::transports

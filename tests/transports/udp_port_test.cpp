@@ -3,6 +3,11 @@
 // impaired, the seeded draws decide each datagram's fate and the rest still leave in batches.
 #include "transports/udp_port.hpp"
 
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include <future>
@@ -86,6 +91,12 @@ TEST(UdpPort, ABatchLeavesAsOneDatagramPerPacketInOrder) {
   ASSERT_EQ(received.size(), expected.size()) << "datagrams arrived";
   EXPECT_EQ(received, expected);
   EXPECT_EQ(a->counters().datagrams_out, expected.size());
+  EXPECT_EQ(ports.b->counters().datagrams_in, expected.size());
+  // Where the kernel has both UDP GSO and GRO, the run of full packets arrives coalesced and is
+  // split here, by the segment size the kernel reports, into the datagrams sent.
+  if (ports.b->receives_coalesced() && a->counters().send_calls == 1) {
+    EXPECT_GT(ports.b->counters().coalesced_in, 0u);
+  }
   EXPECT_EQ(a->counters().send_drops, 0u);
 }
 
@@ -162,6 +173,53 @@ TEST(UdpPort, AHeldDatagramThatIsDueLeadsTheNextBatchToItsAddress) {
   // The first batch, the second led by the first's held ones, the timer's: three calls (one more
   // where the kernel refuses UDP GSO and the first batch is sent again plainly).
   EXPECT_LE(a->counters().send_calls, 4u);
+}
+
+TEST(UdpPort, ADatagramLargerThanAnyKadnetPacketIsCountedAndDropped) {
+  port_pair ports;
+  // From a plain socket: 1,500 bytes, then a run of three 1,400-byte datagrams as one UDP GSO
+  // message (coalesced again at the receiver where it has GRO), then a valid packet.
+  asio::ip::udp::socket plain(ports.io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<byte_vector> received;
+  std::promise<void> valid_arrived;
+  const byte_vector valid = packet_of(100, 0x42);
+  ports.b->start([&](const byte_vector&, byte_span d) {
+    received.emplace_back(d.begin(), d.end());
+    if (received.back() == valid) valid_arrived.set_value();
+  }, [] {});
+  const auto to = ports.b->local_endpoint();
+  plain.send_to(asio::buffer(byte_vector(1500, 0xEE)), to);
+  byte_vector run(3 * 1400, 0xDD);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+  iovec iov{run.data(), run.size()};
+  msghdr message{};
+  message.msg_name = const_cast<sockaddr*>(to.data());
+  message.msg_namelen = static_cast<socklen_t>(to.size());
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+  const std::uint16_t segment = 1400;
+  std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  std::size_t oversized = 1;
+  if (::sendmsg(plain.native_handle(), &message, 0) == static_cast<ssize_t>(run.size())) oversized += 3;
+  plain.send_to(asio::buffer(valid), to);
+
+  std::thread runner([&] { ports.io.run(); });
+  valid_arrived.get_future().wait_for(std::chrono::seconds(20));
+  asio::post(ports.strand, [&] {
+    ports.a->close();
+    ports.b->close();
+  });
+  runner.join();
+  ASSERT_EQ(received.size(), 1u) << "only the valid packet reaches the handler";
+  EXPECT_EQ(received[0], valid);
+  EXPECT_EQ(ports.b->counters().oversized_in, oversized);
+  EXPECT_EQ(ports.b->counters().datagrams_in, oversized + 1);
 }
 
 }  // namespace
