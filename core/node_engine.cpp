@@ -151,9 +151,32 @@ bool node_engine::feed_datagram(connection_id c, time_point now, byte_span datag
   auto it = connections_.find(c);
   if (it == connections_.end() || it->second.closing) return false;
   it->second.last_active = now;
-  bool taken = it->second.sess.handle_datagram(datagram, now);
-  pump_session(c, it->second, now);
+  bool taken = it->second.sess.handle_datagram(datagram, now, batching_);
+  if (batching_ && taken) {
+    if (holding_.empty() || holding_.back() != c) holding_.push_back(c);
+    if (++held_datagrams_ >= max_held_datagrams) flush_held(now);
+  }
+  auto again = connections_.find(c);  // flushing may have run handlers that closed it
+  if (again != connections_.end()) pump_session(c, again->second, now);
   return taken;
+}
+
+void node_engine::end_datagram_batch(time_point now) {
+  flush_held(now);
+  batching_ = false;
+}
+
+void node_engine::flush_held(time_point now) {
+  held_datagrams_ = 0;
+  std::vector<connection_id> held;
+  held.swap(holding_);
+  for (connection_id c : held) {
+    auto it = connections_.find(c);
+    if (it == connections_.end() || it->second.closing) continue;
+    it->second.sess.flush_output();
+    it = connections_.find(c);
+    if (it != connections_.end()) pump_session(c, it->second, now);
+  }
 }
 
 void node_engine::reschedule(connection_id c, connection_state& st) {

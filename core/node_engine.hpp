@@ -100,6 +100,12 @@ class node_engine {
   void on_bytes(connection_id c, time_point now, byte_span bytes);
   connection_id dial_datagram(time_point now, std::optional<node_id> expected, byte_vector peer_address);
   void on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram);
+  // A driver that receives datagrams in batches (recvmmsg) brackets each batch: in between, the
+  // sessions hold what the datagrams make them send (acknowledgements above all) until the
+  // batch ends or max_held_datagrams have come in, so that one packet answers many.
+  static constexpr std::size_t max_held_datagrams = 64;
+  void begin_datagram_batch() { batching_ = true; }
+  void end_datagram_batch(time_point now);
   // Empty for an unknown connection.
   byte_span transport_address(connection_id c) const;
   bool is_datagram(connection_id c) const;
@@ -180,6 +186,7 @@ class node_engine {
   connection_id add_connection(session s, bool inbound, time_point now, fixed_address peer_address);
   // Datagram sessions: feeds one datagram to a connection; false if the session did not take it.
   bool feed_datagram(connection_id c, time_point now, byte_span datagram);
+  void flush_held(time_point now);
   // Datagram sessions: files the session's next deadline in timers_.
   void reschedule(connection_id c, connection_state& st);
   // Whether timers_'s entry (c, at) is c's current deadline.
@@ -236,6 +243,10 @@ class node_engine {
   time_point load_window_start_{};
   std::size_t handshakes_in_window_ = 0;
   engine_counters counters_;
+  // Datagram batches: whether one is open, the sessions holding output, datagrams fed.
+  bool batching_ = false;
+  std::vector<connection_id> holding_;
+  std::size_t held_datagrams_ = 0;
   std::optional<std::string> observed_self_;
   time_point last_now_{};  // the latest time a driver gave us, for calls that bring none
   byte_vector scratch_;

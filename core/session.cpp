@@ -92,7 +92,7 @@ session::hello_digest session::digest_of(byte_span hello) {
   return d;
 }
 
-bool session::handle_datagram(byte_span datagram, time_point now) {
+bool session::handle_datagram(byte_span datagram, time_point now, bool hold_output) {
   if (state_ == state::failed) return false;
   now_ = std::max(now_, now);
   counters_.bytes_in += datagram.size();
@@ -124,8 +124,12 @@ bool session::handle_datagram(byte_span datagram, time_point now) {
     handshake_.reset();  // a responder's answer evidently arrived: it is not sent again
     on_channel_packet(p, plaintext.view());
   }
-  if (state_ == state::established) pump_channel();
+  if (state_ == state::established) hold_output ? deliver_input() : pump_channel();
   return true;
+}
+
+void session::flush_output() {
+  if (framing_ == framing::datagram && state_ == state::established) pump_channel();
 }
 
 bool session::is_repeated_hello(byte_span datagram) const {
@@ -185,6 +189,11 @@ void session::say_farewell() {
 }
 
 void session::pump_channel() {
+  seal_frames();
+  deliver_input();
+}
+
+void session::seal_frames() {
   while (state_ == state::established) {
     auto f = channel_->poll_transmit(now_);
     if (!f) break;
@@ -201,6 +210,9 @@ void session::pump_channel() {
     counters_.bytes_out += transmit_.size() - before;
     ++counters_.packets_out;
   }
+}
+
+void session::deliver_input() {
   if (streams_)
     while (auto e = streams_->poll_event()) events_.push_back(*e);
   while (state_ == state::established) {

@@ -114,7 +114,11 @@ class session {
   // sealed but not for this session (it fails authentication; the caller may try another
   // session from the same address, and counts it if none takes it). Bad datagrams never end a
   // session on their own.
-  bool handle_datagram(byte_span datagram, time_point now);
+  // With `hold_output`, what the datagram makes the session send (acknowledgements, data its
+  // window now allows) waits for flush_output(): the caller feeds a batch of datagrams first, so
+  // that one acknowledgement answers the batch rather than every second unit of it.
+  bool handle_datagram(byte_span datagram, time_point now, bool hold_output = false);
+  void flush_output();
   // Datagram sessions: resends, acknowledgements, keepalives and the idle timeout.
   void handle_timeout(time_point now);
   std::optional<time_point> next_deadline() const;
@@ -209,6 +213,8 @@ class session {
   void queue_handshake(byte_span packet);
   // Datagram sessions: moves the channel's frames into sealed packets and its units into messages.
   void pump_channel();
+  void seal_frames();      // the channels' and streams' frames into sealed packets
+  void deliver_input();    // stream events, and the channel's units into messages
 
   session_limits limits_;
   framing framing_ = framing::stream;

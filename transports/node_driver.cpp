@@ -112,11 +112,16 @@ void node_driver::start_udp(const asio::ip::udp::endpoint& bind_to) {
   std::weak_ptr<node_driver> weak = shared_from_this();
   udp_->start(
       [weak](const byte_vector& source, byte_span datagram) {
-        if (auto self = weak.lock(); self && !self->stopped_)
+        if (auto self = weak.lock(); self && !self->stopped_) {
+          self->engine_.begin_datagram_batch();
           self->engine_.on_datagram(std::chrono::steady_clock::now(), source, datagram);
+        }
       },
       [weak] {
-        if (auto self = weak.lock(); self && !self->stopped_) self->pump();
+        if (auto self = weak.lock(); self && !self->stopped_) {
+          self->engine_.end_datagram_batch(std::chrono::steady_clock::now());
+          self->pump();
+        }
       });
 }
 
