@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/wire/packet.hpp"
@@ -79,7 +80,9 @@ void udp_port::drain() {
 template <std::size_t messages_per_call, std::size_t buffer_size>
 void udp_port::drain_batches() {
   // Up to a few batches per wake-up, so that one busy socket cannot starve a node's timers.
-  static thread_local std::vector<std::array<std::uint8_t, buffer_size>> buffers(messages_per_call);
+  // Left uninitialised: a page of them costs memory only once a datagram was written into it.
+  static thread_local std::unique_ptr<std::array<std::uint8_t, buffer_size>[]> buffers(
+      new std::array<std::uint8_t, buffer_size>[messages_per_call]);
   std::array<mmsghdr, messages_per_call> messages{};
   std::array<iovec, messages_per_call> iov{};
   std::array<sockaddr_storage, messages_per_call> from{};
