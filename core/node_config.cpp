@@ -19,6 +19,11 @@ void node_config::validate() const {
   if (max_queued_bytes_per_peer < max_message_size)
     bad("max_queued_bytes_per_peer " + std::to_string(max_queued_bytes_per_peer) +
         " must be at least max_message_size");
+  const auto& streams = datagram.streams;
+  if (streams.max_streams == 0) bad("datagram.streams.max_streams must be at least 1");
+  // A stream with no window could never send a byte; the window field is 24 bits (PROTOCOL.md 9.6).
+  if (streams.window_units == 0 || streams.window_units >= (1u << 24))
+    bad("datagram.streams.window_units " + std::to_string(streams.window_units) + " must be 1 .. 16,777,215");
   codec_set seen;
   for (auto c : compression) {
     auto n = static_cast<unsigned>(c);

@@ -476,6 +476,17 @@ TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config twice;
   twice.compression = {compression::codec_id::zstd, compression::codec_id::zstd};
   EXPECT_THROW(twice.validate(), std::invalid_argument);
+  node_config no_window;
+  no_window.datagram.streams.window_units = 0;
+  try {
+    no_window.validate();
+    FAIL() << "accepted a stream window of 0 units";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("window_units 0"), std::string::npos);
+  }
+  node_config no_streams;
+  no_streams.datagram.streams.max_streams = 0;
+  EXPECT_THROW(no_streams.validate(), std::invalid_argument);
 }
 
 }  // namespace
