@@ -154,10 +154,13 @@ bool node_engine::feed_datagram(connection_id c, time_point now, byte_span datag
   bool taken = it->second.sess.handle_datagram(datagram, now, batching_);
   if (batching_ && taken) {
     if (holding_.empty() || holding_.back() != c) holding_.push_back(c);
-    if (++held_datagrams_ >= max_held_datagrams) flush_held(now);
+    if (++held_datagrams_ >= max_held_datagrams) {
+      flush_held(now);
+      it = connections_.find(c);  // flushing ran handlers, which may have closed it
+      if (it == connections_.end()) return taken;
+    }
   }
-  auto again = connections_.find(c);  // flushing may have run handlers that closed it
-  if (again != connections_.end()) pump_session(c, again->second, now);
+  pump_session(c, it->second, now);
   return taken;
 }
 
@@ -173,9 +176,8 @@ void node_engine::flush_held(time_point now) {
   for (connection_id c : held) {
     auto it = connections_.find(c);
     if (it == connections_.end() || it->second.closing) continue;
-    it->second.sess.flush_output();
-    it = connections_.find(c);
-    if (it != connections_.end()) pump_session(c, it->second, now);
+    it->second.sess.flush_output();  // only queues packets and events: runs no handler
+    pump_session(c, it->second, now);
   }
 }
 

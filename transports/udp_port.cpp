@@ -117,6 +117,7 @@ void udp_port::drain_batches() {
       udp::endpoint source;
       std::memcpy(source.data(), &from[i], std::min<std::size_t>(messages[i].msg_hdr.msg_namelen, source.capacity()));
       source.resize(messages[i].msg_hdr.msg_namelen);
+      const byte_vector address = address_bytes(source);  // one sender for a whole coalesced run
       const bool truncated = messages[i].msg_hdr.msg_flags & MSG_TRUNC;
       for (std::size_t offset = 0; offset < size && !closed_; offset += segment) {
         const std::size_t length = std::min(segment, size - offset);
@@ -126,7 +127,7 @@ void udp_port::drain_batches() {
           ++counters_.oversized_in;  // no kadnet datagram is larger: dropped before any parsing
           continue;
         }
-        handler_(address_bytes(source), byte_span(buffers[i].data() + offset, length));
+        handler_(address, byte_span(buffers[i].data() + offset, length));
       }
     }
     if (static_cast<std::size_t>(n) < messages_per_call) return;
