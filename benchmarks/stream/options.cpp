@@ -9,7 +9,7 @@ const char* const usage_text =
     "usage: kadnet_bench_stream [--bytes N] [--loss P] [--reorder R] [--seed S] [--timeout SECONDS]\n"
     "                           [--window U] [--json] [--only kadnet,udt,tcp,raw]\n"
     "  Sends the same N bytes over 127.0.0.1 through one kadnet stream, UDT, kernel TCP, and\n"
-    "  raw UDP datagrams (the ceiling), and prints each goodput.\n"
+    "  raw UDP datagrams (sendmmsg, GSO, and GSO with GRO), and prints each goodput.\n"
     "  --bytes N     payload size: a number with an optional suffix KiB, MiB, GiB (powers of\n"
     "                1,024) or kB, MB, GB (powers of 1,000); default 256MiB\n"
     "  --loss P      datagram loss each way, a fraction (0.05) or percent (5%); default 0\n"

@@ -14,7 +14,10 @@ struct bench_run {
   std::optional<transfer_result> kadnet;           // (a), impaired by the nodes' sockets
   std::optional<transfer_result> kadnet_relay;     // (a) through the relay UDT uses (loss > 0)
   std::optional<transfer_result> kadnet_lossless;  // (a) at 0 % loss, for the loss run's own ratio
-  std::optional<transfer_result> udt, tcp, raw_udp;
+  std::optional<transfer_result> udt, tcp;
+  // (d) batched with sendmmsg, with GSO (the faster of the two is the ceiling), and with GSO and
+  // GRO (context).
+  std::optional<transfer_result> raw_udp, raw_udp_gso, raw_udp_gso_gro;
 };
 
 // Every kadnet stream arrived whole and intact, and UDT's did too if it finished.

@@ -2,7 +2,8 @@
 //  (a) one kadnet::stream between two nodes of this process (udp://127.0.0.1:0),
 //  (b) UDT4 (Debian's libudt), through an impairing relay when the path is lossy,
 //  (c) one kernel TCP connection (no loss, for context),
-//  (d) raw 1,200-byte UDP datagrams blasted with sendmmsg (the ceiling),
+//  (d) raw 1,200-byte UDP datagrams blasted with sendmmsg and with GSO (the faster is the
+//      ceiling), and with GSO and GRO (for context: loopback then carries a batch whole),
 // with the goodput of each, kadnet's ratios to UDT and to raw UDP, whether the streams' bytes
 // arrived intact (BLAKE2b), and the process's memory. With a loss rate, kadnet also runs through
 // the relay (like for like with UDT) and at 0 % (for its own ratio). Each transfer fails after
@@ -87,7 +88,11 @@ int main(int argc, char** argv) {
     }
     if (opts->wants("raw")) {
       progress("raw UDP");
-      run.raw_udp = measure([&] { return run_raw_udp(lossless); });
+      run.raw_udp = measure([&] { return run_raw_udp(lossless, raw_batching::sendmmsg); });
+      progress("raw UDP with GSO");
+      run.raw_udp_gso = measure([&] { return run_raw_udp(lossless, raw_batching::gso); });
+      progress("raw UDP with GSO and GRO");
+      run.raw_udp_gso_gro = measure([&] { return run_raw_udp(lossless, raw_batching::gso_gro); });
     }
   } catch (const std::exception& e) {
     std::cerr << "kadnet_bench_stream: " << e.what() << "\n";

@@ -56,8 +56,11 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay);
 transfer_result run_udt(const transfer_settings& settings);
 // (c) one kernel TCP connection over loopback; the path is never impaired.
 transfer_result run_tcp(const transfer_settings& settings);
-// (d) 1,200-byte datagrams sent with sendmmsg as fast as they go, no acknowledgement; the
-//     receiver counts what arrives (delivered may be below settings.bytes).
-transfer_result run_raw_udp(const transfer_settings& settings);
+// (d) 1,200-byte datagrams sent as fast as they go, no acknowledgement; the receiver counts what
+//     arrives (delivered may be below settings.bytes). Batched as sendmmsg of single datagrams
+//     or with GSO, each received datagram by datagram (the faster of these two is the ceiling),
+//     or with GSO on send and GRO on receive (context: loopback carries such a batch whole).
+enum class raw_batching { sendmmsg, gso, gso_gro };
+transfer_result run_raw_udp(const transfer_settings& settings, raw_batching batching);
 
 }  // namespace kadnet::bench
