@@ -13,6 +13,7 @@ constexpr std::uint32_t max_reorder_packets = 1024;
 constexpr std::uint32_t max_cwnd = 1u << 20;
 constexpr int max_backoff = 6;
 constexpr std::uint32_t pacing_burst = 10;  // packets that may leave back to back
+constexpr std::size_t small_unit = 256;     // a resend of a unit this small goes out twice
 // Sequence numbers never wrap: a session that sent this many units ends (PROTOCOL.md 9).
 constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
 }  // namespace
@@ -371,6 +372,24 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
   };
   const bool paced = now < next_send_;
 
+  if (second_copy_) {
+    const std::uint32_t seq = *second_copy_;
+    second_copy_.reset();
+    if (seq >= snd_una_ && seq - snd_una_ < buf().in_flight.size()) {
+      sent_unit& u = buf().in_flight[seq - snd_una_];
+      if (!u.acked && !u.lost) {
+        ++counters_.retransmits;
+        frame f{wire::packet_type::reliable_data, {}};
+        f.plaintext.reserve(max_header + u.data.size());
+        byte_writer(f.plaintext).u32(seq);
+        write_ack_block(f.plaintext, max_ranges);
+        f.plaintext.insert(f.plaintext.end(), u.data.begin(), u.data.end());
+        last_sent_any_ = now;
+        return f;
+      }
+    }
+  }
+
   if (lost_pending_ > 0 && !paced) {
     for (std::size_t i = 0; i < buf().in_flight.size(); ++i) {
       sent_unit& u = buf().in_flight[i];
@@ -380,6 +399,9 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
       --lost_pending_;
       ++counters_.retransmits;
       u.resend_mark = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
+      // A small unit is resent twice: a second copy costs a few bytes, and losing the resend
+      // too would cost another loss-detection delay (about an RTT) on top of the first.
+      if (u.data.size() <= small_unit) second_copy_ = snd_una_ + static_cast<std::uint32_t>(i);
       return data_frame(snd_una_ + static_cast<std::uint32_t>(i), u);
     }
   }

@@ -187,6 +187,7 @@ class reliable_channel {
   time_point last_sent_any_;        // for keepalives
   bool probe_due_ = false;          // zero window: one unit may go past it
   bool peer_window_known_ = false;  // peer_window_ came from the peer, not our first guess
+  std::optional<std::uint32_t> second_copy_;  // a small unit just resent, to send once more
 
   // Receiving side.
   std::uint32_t rcv_nxt_ = 0;

@@ -199,6 +199,35 @@ TEST(ReliableChannel, ALostResendWithNothingBehindItIsProbedLongBeforeTheRetrans
   EXPECT_GE(p.a.congestion_window(), reliable_config{}.initial_window);  // a probe is no loss
 }
 
+// A sends 20 units of 8 bytes (a small request each) through a 5 ms path that loses A's data
+// frames `drop`; returns the pair once B has them all, in order.
+channel_pair small_units_losing(std::set<std::size_t> drop) {
+  channel_pair p;
+  p.drop_a = std::move(drop);
+  for (std::uint32_t i = 0; i < 20; ++i) EXPECT_TRUE(p.a.queue(unit_of(i, 8)));
+  EXPECT_TRUE(p.run([&] { return p.received.size() == 20; }));
+  for (std::uint32_t i = 0; i < p.received.size(); ++i) EXPECT_EQ(p.received[i], unit_of(i, 8)) << "unit " << i;
+  return p;
+}
+
+TEST(ReliableChannel, ASmallUnitIsResentTwiceSoThatLosingTheResendCostsNoSecondDetection) {
+  // Unit 2 (frame 3) is lost, and so is its resend (frame 21): the second copy (frame 22) still
+  // gets it there, with one loss detected and neither a probe nor a timeout.
+  const channel_pair p = small_units_losing({3, 21});
+  EXPECT_EQ(p.a.counters().fast_retransmits, 1u);
+  EXPECT_EQ(p.a.counters().retransmits, 2u);
+  EXPECT_EQ(p.a.counters().loss_probes, 0u);
+  EXPECT_EQ(p.a.counters().timeouts, 0u);
+  EXPECT_EQ(p.b.counters().duplicates_in, 0u);
+}
+
+TEST(ReliableChannel, BothCopiesOfASmallResendArrivingCostOneDuplicate) {
+  const channel_pair p = small_units_losing({3});
+  EXPECT_EQ(p.a.counters().retransmits, 2u);
+  EXPECT_EQ(p.b.counters().duplicates_in, 1u);
+  // A full-sized unit is resent once (ASingleLossIsRepairedByFastRetransmitWithoutATimeout).
+}
+
 TEST(ReliableChannel, WhereTheTimeoutIsAboveItsFloorTheTimeoutActsNotAProbe) {
   // A 40 ms path: the RTO (SRTT + 4 RTTVAR + the ack delay) is above its 40 ms floor, so it is
   // due as soon as a probe would be, and it acts alone, as before there were probes.
