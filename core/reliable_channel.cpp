@@ -375,7 +375,7 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
   if (second_copy_) {
     const std::uint32_t seq = *second_copy_;
     second_copy_.reset();
-    if (seq >= snd_una_ && seq - snd_una_ < buf().in_flight.size()) {
+    if (seq >= snd_una_ && seq - snd_una_ < view().in_flight.size()) {
       sent_unit& u = buf().in_flight[seq - snd_una_];
       if (!u.acked && !u.lost) {
         ++counters_.retransmits;

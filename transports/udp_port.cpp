@@ -59,8 +59,7 @@ void udp_port::close() {
 
 void udp_port::set_impairment(const udp_impairment& impairment) {
   impairment_.reset();
-  if (impairment.active()) impairment_ = impairment;
-  impairment_rng_.seed(impairment.seed);
+  if (impairment.active()) impairment_ = std::make_unique<impaired>(impaired{impairment, std::mt19937_64(impairment.seed)});
 }
 
 void udp_port::wait_readable() {
@@ -141,8 +140,9 @@ void udp_port::send_packets(const udp::endpoint& to, byte_span packets) {
 }
 
 void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
-  const auto& imp = *impairment_;
-  auto chance = [&](double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(impairment_rng_) < p; };
+  const auto& imp = impairment_->rule;
+  auto& rng = impairment_->rng;
+  auto chance = [&](double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < p; };
   const auto now = std::chrono::steady_clock::now();
   take_due(to, now);  // held ones to this address that are due lead the batch
   for (std::size_t offset = 0; offset + core::wire::packet_header_size <= packets.size();) {
@@ -158,7 +158,7 @@ void udp_port::send_impaired(const udp::endpoint& to, byte_span packets) {
     for (int k = 0; k < copies; ++k) {
       auto wait = imp.delay;
       if (imp.jitter.count() > 0)
-        wait += std::chrono::microseconds(std::uniform_int_distribution<long>(0, imp.jitter.count())(impairment_rng_));
+        wait += std::chrono::microseconds(std::uniform_int_distribution<long>(0, imp.jitter.count())(rng));
       if (chance(imp.reorder)) {
         ++counters_.impaired_reordered;
         wait += imp.reorder_delay;

@@ -90,8 +90,13 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   void release_held();
 
   boost::asio::ip::udp::socket socket_;
-  std::optional<udp_impairment> impairment_;
-  std::mt19937_64 impairment_rng_;
+  // The impairment and its draws, only while one is set: the generator's state is 2.5 KiB, and
+  // a process may hold thousands of ports.
+  struct impaired {
+    udp_impairment rule;
+    std::mt19937_64 rng;
+  };
+  std::unique_ptr<impaired> impairment_;
   std::multimap<std::chrono::steady_clock::time_point,
                 std::pair<boost::asio::ip::udp::endpoint, byte_vector>> held_;
   byte_vector survivors_;  // impaired datagrams that leave now, back to back
