@@ -354,11 +354,7 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
   const idle_check check{*this};
   if (failure_) return std::nullopt;
   auto data_frame = [&](std::uint32_t seq, sent_unit& u) {
-    frame f{wire::packet_type::reliable_data, {}};
-    f.plaintext.reserve(max_header + u.data.size());
-    byte_writer(f.plaintext).u32(seq);
-    write_ack_block(f.plaintext, max_ranges);
-    f.plaintext.insert(f.plaintext.end(), u.data.begin(), u.data.end());
+    frame f = copy_of(seq, u);
     u.sent_at = now;
     if (outstanding_ == 0 && lost_pending_ == 0) rto_started_ = now;
     ++outstanding_;
@@ -377,15 +373,10 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
     second_copy_.reset();
     if (seq >= snd_una_ && seq - snd_una_ < view().in_flight.size()) {
       sent_unit& u = buf().in_flight[seq - snd_una_];
-      if (!u.acked && !u.lost) {
+      if (!u.acked && !u.lost) {  // the same unit in flight: no count of the window changes
         ++counters_.retransmits;
-        frame f{wire::packet_type::reliable_data, {}};
-        f.plaintext.reserve(max_header + u.data.size());
-        byte_writer(f.plaintext).u32(seq);
-        write_ack_block(f.plaintext, max_ranges);
-        f.plaintext.insert(f.plaintext.end(), u.data.begin(), u.data.end());
         last_sent_any_ = now;
-        return f;
+        return copy_of(seq, u);
       }
     }
   }
@@ -420,6 +411,15 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
     return f;
   }
   return std::nullopt;
+}
+
+reliable_channel::frame reliable_channel::copy_of(std::uint32_t seq, const sent_unit& u) {
+  frame f{wire::packet_type::reliable_data, {}};
+  f.plaintext.reserve(max_header + u.data.size());
+  byte_writer(f.plaintext).u32(seq);
+  write_ack_block(f.plaintext, max_ranges);
+  f.plaintext.insert(f.plaintext.end(), u.data.begin(), u.data.end());
+  return f;
 }
 
 void reliable_channel::write_ack_block(byte_vector& out, std::size_t ranges_here) {

@@ -137,6 +137,8 @@ class reliable_channel {
     ~idle_check() { c.free_buffers_if_idle(); }
   };
 
+  // A reliable_data frame carrying unit `seq` and our latest ack block.
+  frame copy_of(std::uint32_t seq, const sent_unit& u);
   void write_ack_block(byte_vector& out, std::size_t max_ranges_here);
   void on_ack_block(byte_reader& r, time_point now, boost::system::error_code& ec);
   void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
