@@ -47,9 +47,13 @@ void reliable_channel::free_buffers_if_idle() {
 }
 
 bool reliable_channel::queue(byte_vector unit) {
-  if (!writable() || failure_) return false;
+  if (!writable() || timed_out_) return false;
   buf().send_queue.push_back(std::move(unit));
   return true;
+}
+
+boost::system::error_code reliable_channel::failure() const {
+  return timed_out_ ? make_error_code(errc::timeout) : boost::system::error_code{};
 }
 
 void reliable_channel::release(std::size_t units) {
@@ -352,7 +356,7 @@ bool reliable_channel::may_send_new() const {
 
 std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now) {
   const idle_check check{*this};
-  if (failure_) return std::nullopt;
+  if (timed_out_) return std::nullopt;
   auto data_frame = [&](std::uint32_t seq, sent_unit& u) {
     frame f = copy_of(seq, u);
     u.sent_at = now;
@@ -445,11 +449,11 @@ void reliable_channel::write_ack_block(byte_vector& out, std::size_t ranges_here
 
 void reliable_channel::handle_timeout(time_point now) {
   const idle_check check{*this};
-  if (failure_) return;
+  if (timed_out_) return;
   // A silent peer, or one that hears but never acknowledges what we resend.
   if (now - last_heard_ >= config_->idle_timeout ||
       (outstanding_ + lost_pending_ > 0 && now - rto_started_ >= config_->idle_timeout)) {
-    failure_ = errc::timeout;
+    timed_out_ = true;
     return;
   }
   if (loss_time_ && now >= *loss_time_) detect_losses(now);
@@ -492,7 +496,7 @@ void reliable_channel::handle_timeout(time_point now) {
 }
 
 std::optional<time_point> reliable_channel::next_deadline() const {
-  if (failure_) return std::nullopt;
+  if (timed_out_) return std::nullopt;
   time_point next = std::min(last_heard_ + config_->idle_timeout, last_sent_any_ + config_->keepalive);
   if (ack_due_) next = std::min(next, *ack_due_);
   if (ack_now_) next = std::min(next, last_sent_any_);

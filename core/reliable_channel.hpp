@@ -88,7 +88,7 @@ class reliable_channel {
   std::optional<time_point> next_deadline() const;
 
   // Set when the peer stayed silent past the idle timeout (errc::timeout).
-  boost::system::error_code failure() const { return failure_; }
+  boost::system::error_code failure() const;
 
   // Lets the reader hold back units (flow control): delivered units count against the receive
   // window until release() says the reader consumed them. The session releases at once.
@@ -156,7 +156,6 @@ class reliable_channel {
   std::uint32_t receive_window_;  // config_'s, clamped; a stream's widens (widen_receive_window)
   std::size_t max_send_queue_;    // config_'s; a stream's lengthens (set_max_send_queue)
   std::unique_ptr<buffers> buffers_;
-  boost::system::error_code failure_;
   reliable_counters counters_;
 
   // Sending side.
@@ -189,6 +188,7 @@ class reliable_channel {
   time_point last_sent_any_;        // for keepalives
   bool probe_due_ = false;          // zero window: one unit may go past it
   bool peer_window_known_ = false;  // peer_window_ came from the peer, not our first guess
+  bool timed_out_ = false;          // the peer stayed silent past the idle timeout: failed
   std::optional<std::uint32_t> second_copy_;  // a small unit just resent, to send once more
 
   // Receiving side.
