@@ -167,20 +167,21 @@ class node_engine {
   struct connection_state {
     connection_state(session s, bool in) : sess(std::move(s)), inbound(in) {}
     session sess;
-    bool inbound;
-    bool closing = false;
-    bool established_reported = false;
     time_point handshake_deadline;
     codec_set peer_acked;  // methods the peer accepts from us (it ACKed option 0)
-    std::optional<compression::codec_id> peer_prefers;
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
-    fixed_address address;               // the peer's transport address (empty: unknown)
     std::optional<time_point> timer;     // datagram sessions: when the session wants time
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Made for the first plugin request and dropped when the connection goes away, so that late
     // plugin replies are dropped (most sessions never see a plugin request: no allocation).
     std::shared_ptr<bool> alive;
+    // The small fields last, together: one of these states per session, thousands per process.
+    fixed_address address;  // the peer's transport address (empty: unknown)
+    bool inbound;
+    bool closing = false;
+    bool established_reported = false;
+    std::optional<compression::codec_id> peer_prefers;
   };
 
   connection_id add_connection(session s, bool inbound, time_point now, fixed_address peer_address);

@@ -51,7 +51,7 @@ struct session_limits {
 };
 
 // How a session's packets travel.
-enum class framing { stream, datagram };
+enum class framing : std::uint8_t { stream, datagram };
 
 // Datagram sessions only: the reliable channel's settings and the hello's resend schedule.
 struct datagram_settings {
@@ -178,7 +178,7 @@ class session {
   codec_set& accepted_codecs() { return accepted_codecs_; }
 
  private:
-  enum class state { handshaking, established, failed };
+  enum class state : std::uint8_t { handshaking, established, failed };
   // What only the handshake needs.
   struct handshake_state {
     std::unique_ptr<crypto::initiator_handshake> initiator;  // set when we dialed
