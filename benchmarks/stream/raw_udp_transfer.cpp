@@ -38,6 +38,8 @@ constexpr std::size_t batch = 64;
 constexpr std::size_t gso_segments = 54;
 constexpr std::size_t gro_buffer = 65536;
 constexpr int socket_buffer_bytes = 4 << 20;
+// Datagrams that `bytes` fill: whole ones and at most one shorter last one.
+constexpr std::uint64_t datagrams_in(std::uint64_t bytes) { return (bytes + datagram - 1) / datagram; }
 // The receiver stops once the sender is done and nothing arrived for this long.
 constexpr auto quiet_end = std::chrono::milliseconds(200);
 }  // namespace
@@ -72,7 +74,7 @@ transfer_result run_raw_udp(const transfer_settings& settings, raw_batching batc
   const std::size_t receive_buffer = gro ? gro_buffer : 2048;
   sockaddr_in to = loopback_address(local_port(receiver_fd.get()));
 
-  const std::uint64_t datagrams = (settings.bytes + datagram - 1) / datagram;
+  const std::uint64_t datagrams = datagrams_in(settings.bytes);
   std::atomic<bool> sender_done{false};
   std::atomic<std::uint64_t> received_bytes{0}, received_datagrams{0};
   clock_type::time_point started = clock_type::now(), last_arrival{};
@@ -98,8 +100,7 @@ transfer_result run_raw_udp(const transfer_settings& settings, raw_batching batc
         else if (now - quiet_since >= quiet_end) break;
         continue;
       }
-      // A GRO message holds whole 1,200-byte datagrams and at most one shorter last one.
-      for (int i = 0; i < n; ++i) bytes += msgs[i].msg_len, count += (msgs[i].msg_len + datagram - 1) / datagram;
+      for (int i = 0; i < n; ++i) bytes += msgs[i].msg_len, count += datagrams_in(msgs[i].msg_len);  // GRO: many
       last_arrival = now;
       quiet_since = now;
       received_bytes = bytes;
@@ -149,7 +150,7 @@ transfer_result run_raw_udp(const transfer_settings& settings, raw_batching batc
       }
       continue;
     }
-    for (int i = 0; i < k; ++i) sent += (iov[i].iov_len + datagram - 1) / datagram;
+    for (int i = 0; i < k; ++i) sent += datagrams_in(iov[i].iov_len);
   }
   const auto send_seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   sender_done = true;

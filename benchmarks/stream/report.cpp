@@ -22,6 +22,14 @@ std::optional<double> raw_ceiling(const bench_run& run) {
   if (a && b) return std::max(*a, *b);
   return a ? a : b;
 }
+// The process's peak RSS (ru_maxrss) once the last transfer that ran was done.
+long peak_rss_kib(const bench_run& run) {
+  long peak = 0;
+  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.udt, &run.tcp, &run.raw_udp,
+                        &run.raw_udp_gso, &run.raw_udp_gso_gro})
+    if (*r) peak = std::max(peak, (*r)->peak_rss_after_kib);
+  return peak;
+}
 std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
   if (!a || !b || *b <= 0) return std::nullopt;
   return *a / *b;
@@ -162,9 +170,7 @@ void print_table(const bench_run& run, std::ostream& out) {
     out << "        during UDT's transfer RSS went from " << with_commas(static_cast<std::uint64_t>(run.udt->rss_before_kib))
         << " to at most " << with_commas(static_cast<std::uint64_t>(std::max(run.udt->rss_high_kib, run.udt->rss_after_kib)))
         << " KiB (+" << with_commas(static_cast<std::uint64_t>(std::max(0L, rss_growth(*run.udt)))) << " KiB)\n";
-  long peak = 0;
-  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.udt, &run.tcp, &run.raw_udp, &run.raw_udp_gso, &run.raw_udp_gso_gro})
-    if (*r) peak = std::max(peak, (*r)->peak_rss_after_kib);
+  const long peak = peak_rss_kib(run);
   out << "peak RSS of the whole run: " << with_commas(static_cast<std::uint64_t>(peak)) << " KiB\n";
   out << "BLAKE2b alone on this machine: " << fixed(run.blake2b_mbps, 0)
       << " MB/s (kadnet's, UDT's and TCP's receivers hash all they read)\n";
@@ -195,9 +201,7 @@ void print_json(const bench_run& run, std::ostream& out) {
     if (!r || !r->available || !r->intact) return "null";
     return *r->intact ? "true" : "false";
   };
-  long peak = 0;
-  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.udt, &run.tcp, &run.raw_udp, &run.raw_udp_gso, &run.raw_udp_gso_gro})
-    if (*r) peak = std::max(peak, (*r)->peak_rss_after_kib);
+  const long peak = peak_rss_kib(run);
   auto finished = [](const std::optional<transfer_result>& r) -> std::string {
     if (!r || !r->available) return "null";
     return r->completed ? "true" : "false";
