@@ -285,6 +285,20 @@ void node_driver::arm_timer() {
     if (d && (!next || *d < *next)) next = d;
   }
   if (!next || stopped_) return;
+  // A deadline already due (a paced send, an ack, a loss check) runs as a posted handler: the
+  // kernel timer would cost two system calls to fire at once (a loaded stream meets dozens of
+  // these a millisecond).
+  if (*next <= std::chrono::steady_clock::now()) {
+    if (timeout_posted_) return;
+    timeout_posted_ = true;
+    asio::post(strand_, [weak = std::weak_ptr<node_driver>(shared_from_this())] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->timeout_posted_ = false;
+      if (!self->stopped_) self->run_timeouts();
+    });
+    return;
+  }
   // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
   if (timer_expiry_ && *timer_expiry_ <= *next) return;
   timer_expiry_ = *next;
@@ -293,11 +307,15 @@ void node_driver::arm_timer() {
     auto self = weak.lock();
     if (!self || ec == asio::error::operation_aborted) return;
     self->timer_expiry_.reset();
-    auto now = std::chrono::steady_clock::now();
-    self->engine_.handle_timeout(now);
-    if (self->dht_) self->dht_->handle_timeout(now);
-    self->pump();
+    self->run_timeouts();
   });
+}
+
+void node_driver::run_timeouts() {
+  auto now = std::chrono::steady_clock::now();
+  engine_.handle_timeout(now);
+  if (dht_) dht_->handle_timeout(now);
+  pump();
 }
 
 void node_driver::connect(uri where, std::optional<core::node_id> expected, connect_handler handler) {

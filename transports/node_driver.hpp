@@ -198,6 +198,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   static std::uint64_t random_sequence_start();
   void save_dht_snapshot();
   void arm_timer();
+  void run_timeouts();  // the engine's and the DHT's due deadlines, then pump()
   void log(const std::string& line) { if (log_) log_(line); }
 
   strand strand_;
@@ -205,6 +206,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   core::node_engine engine_;
   boost::asio::steady_timer timer_;
   std::optional<core::time_point> timer_expiry_;
+  bool timeout_posted_ = false;  // a run_timeouts() for a deadline already due is posted
   // listen() and listening() run on the caller's thread, stop() on the strand.
   mutable std::mutex acceptors_mutex_;
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
