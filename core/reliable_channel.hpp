@@ -103,6 +103,16 @@ class reliable_channel {
   // Units the peer last said it accepts beyond the lowest unacknowledged one (0 until it said).
   std::uint32_t peer_window() const { return peer_window_known_ ? peer_window_ : 0; }
 
+  // What the channel measured of its path's round trip; nullopt before its first sample.
+  struct rtt_estimate {
+    std::chrono::microseconds smoothed, variation, minimum;
+  };
+  std::optional<rtt_estimate> path_rtt() const;
+  // Starts from another channel's estimate of the same path (a stream's channel from its
+  // session's) until a sample of its own arrives: a lone first unit or acknowledgement lost then
+  // costs a timeout near the path's round trip instead of the 500 ms initial RTO.
+  void assume_path_rtt(const rtt_estimate& path);
+
   const reliable_counters& counters() const { return counters_; }
   std::chrono::microseconds smoothed_rtt() const { return srtt_; }
   std::uint32_t congestion_window() const { return cwnd_; }
@@ -146,6 +156,9 @@ class reliable_channel {
   void on_congestion_event(time_point now, std::uint32_t lost);
   void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by);
   void sample_rtt(std::chrono::microseconds rtt);
+  // The lowest RTT sampled in this round trip and the one before (srtt_ when none was): a
+  // standing queue raises every sample, a late ack or a busy receiver only some of them.
+  std::chrono::microseconds recent_min_rtt() const;
   std::chrono::microseconds rto_base() const;
   std::chrono::microseconds rto() const;
   std::optional<time_point> loss_probe_at() const;
@@ -166,6 +179,10 @@ class reliable_channel {
   std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way
   // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
   std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
+  // Rounds of one round trip each (until the units in flight at the round's start are acked),
+  // and the lowest RTT, in µs, sampled in this round and the previous one (~0u: none).
+  std::uint32_t round_end_ = 0;
+  std::uint32_t round_min_rtt_ = ~0u, previous_round_min_rtt_ = ~0u;
   time_point largest_acked_sent_at_{};  // when the most recently sent acknowledged unit left
   std::optional<time_point> loss_time_;  // when an outstanding unit reaches the time threshold
   std::uint32_t loss_window_start_ = 0, loss_window_end_ = 0, losses_in_window_ = 0;

@@ -178,6 +178,7 @@ std::optional<time_point> session::next_deadline() const {
 stream_mux* session::ensure_streams() {
   if (framing_ != framing::datagram || state_ != state::established) return nullptr;
   if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_->streams);
+  streams_->set_path_rtt(channel_->path_rtt());  // every open and every frame comes through here
   return streams_.get();
 }
 

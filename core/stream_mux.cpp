@@ -26,7 +26,9 @@ stream_mux::stream_mux(bool dialer, stream_limits limits)
 }
 
 stream_mux::stream_state& stream_mux::create(stream_id id, time_point now) {
-  return streams_.try_emplace(id, channel_config_, now).first->second;
+  auto& s = streams_.try_emplace(id, channel_config_, now).first->second;
+  if (path_rtt_) s.channel.assume_path_rtt(*path_rtt_);
+  return s;
 }
 
 stream_mux::stream_map::iterator stream_mux::erase(stream_map::iterator it) {

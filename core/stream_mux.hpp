@@ -67,6 +67,9 @@ class stream_mux {
 
   // Opens a stream; nullopt when max_streams are open.
   std::optional<stream_id> open(time_point now);
+  // The session's estimate of the path's round trip, which streams opened from now on start
+  // with (reliable_channel::assume_path_rtt).
+  void set_path_rtt(const std::optional<reliable_channel::rtt_estimate>& rtt) { path_rtt_ = rtt; }
   // Queues bytes; returns how many were taken (fewer when the stream's send queue is full: a
   // `writable` event follows when there is room). 0 for an unknown, shut or reset stream.
   std::size_t write(stream_id id, byte_span data);
@@ -128,6 +131,7 @@ class stream_mux {
 
   bool dialer_;
   stream_limits limits_;
+  std::optional<reliable_channel::rtt_estimate> path_rtt_;
   std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels
   std::uint32_t max_window_;  // max_window_units, never below window_units
   std::uint32_t receive_growth_ = 0, send_growth_ = 0;  // drawn from session_window_units

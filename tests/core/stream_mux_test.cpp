@@ -107,6 +107,33 @@ TEST(Streams, BytesArriveInOrderThenTheEndAndTheStreamIsFreed) {
   ASSERT_TRUE(f.net.run([&] { return closed(0) && closed(1); }, 10s));
 }
 
+TEST(Streams, AStreamWhoseOpeningDatagramIsLostOpensWithinTheSessionsTimeout) {
+  // A stream's channel starts with the RTT its session measured: the lost opening unit, alone
+  // in flight, is resent after a timeout of this path, not after the 500 ms initial RTO.
+  stream_fixture f;
+  auto first = f.open(0, pattern(1000, 1));
+  ASSERT_TRUE(f.net.run([&] { return f.app.ends.size() == 2 && f.app.all_done(); }));
+  f.net.run([] { return false; }, 100ms);  // the first stream's last acknowledgements
+  int stream_datagrams = 0;
+  f.net.filter = [&](const datagram_engines::datagram& d) {
+    const bool stream = d.bytes[1] == static_cast<std::uint8_t>(wire::packet_type::stream);
+    return !(d.from == 0 && stream && ++stream_datagrams == 1);
+  };
+  const time_point start = f.net.now;
+  boost::system::error_code ec;
+  auto second = f.net[0].open_stream(f.app.conn[0], ec);
+  ASSERT_TRUE(second) << ec.message();
+  ASSERT_NE(*second, first);
+  auto opened = [&] {
+    for (auto& e : f.net.events_of<node_engine::stream_event>(1))
+      if (e.stream == *second && e.kind == kind::opened) return true;
+    return false;
+  };
+  ASSERT_TRUE(f.net.run(opened, 10s));
+  EXPECT_GE(stream_datagrams, 2);  // the lost one and its resend
+  EXPECT_LT(f.net.now - start, 100ms);
+}
+
 TEST(Streams, BothDirectionsSurviveLossAndReordering) {
   stream_fixture f({}, 9);
   f.net.loss = 0.05;
