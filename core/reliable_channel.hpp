@@ -177,12 +177,12 @@ class reliable_channel {
   std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
   std::size_t lost_pending_ = 0;        // units marked lost, not yet resent
   std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way
-  // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
-  std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
   // Rounds of one round trip each (until the units in flight at the round's start are acked),
   // and the lowest RTT, in µs, sampled in this round and the previous one (~0u: none).
   std::uint32_t round_end_ = 0;
   std::uint32_t round_min_rtt_ = ~0u, previous_round_min_rtt_ = ~0u;
+  // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
+  std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
   time_point largest_acked_sent_at_{};  // when the most recently sent acknowledged unit left
   std::optional<time_point> loss_time_;  // when an outstanding unit reaches the time threshold
   std::uint32_t loss_window_start_ = 0, loss_window_end_ = 0, losses_in_window_ = 0;
