@@ -18,7 +18,6 @@ constexpr std::size_t small_unit = 256;     // a resend of a unit this small goe
 // than one in eight" is a few units of a small window, which random loss (and reordering taken
 // for loss) reaches often enough to cut the window again and again.
 constexpr std::uint32_t min_congestion_losses = 8;
-constexpr std::uint32_t no_rtt_sample = ~std::uint32_t{0};
 // Sequence numbers never wrap: a session that sent this many units ends (PROTOCOL.md 9).
 constexpr std::uint32_t last_sequence = 0xFFFFFFF0u;
 }  // namespace
@@ -194,11 +193,6 @@ void reliable_channel::on_ack_block(byte_reader& r, time_point now, boost::syste
     buf().in_flight.pop_front();
     ++snd_una_;
   }
-  if (snd_una_ >= round_end_) {  // what was in flight when the round began is acknowledged
-    previous_round_min_rtt_ = round_min_rtt_;
-    round_min_rtt_ = no_rtt_sample;
-    round_end_ = snd_una_ + static_cast<std::uint32_t>(buf().in_flight.size());
-  }
   // The window counts from the cumulative ack; an older ack must not shrink what a newer allowed.
   if (ack >= snd_una_) peer_window_ = std::min(window, max_window), peer_window_known_ = true;
   if (peer_window_ > 0) probe_due_ = false;
@@ -300,7 +294,7 @@ void reliable_channel::on_congestion_event(time_point now, std::uint32_t lost) {
   if (in_recovery_) return;  // one reduction per window of data (NewReno)
   // A loss with no queue behind it (the RTT near its minimum) and few losses is noise on the
   // path, not congestion: the window stays (PROTOCOL.md 9.5).
-  const bool queue_building = !have_rtt_ || recent_min_rtt() > min_rtt_ + std::max<microseconds>(min_rtt_ / 4, microseconds(1000));
+  const bool queue_building = !have_rtt_ || srtt_ > min_rtt_ + std::max<microseconds>(min_rtt_ / 4, microseconds(1000));
   // The share is of the units sent since the window began, at least a congestion window's worth:
   // units held in flight by holes (acknowledged beyond them) were exposed to loss as well.
   const bool many = losses_in_window_ > min_congestion_losses &&
@@ -332,14 +326,8 @@ void reliable_channel::assume_path_rtt(const rtt_estimate& path) {
   have_rtt_ = true;
 }
 
-microseconds reliable_channel::recent_min_rtt() const {
-  const std::uint32_t recent = std::min(round_min_rtt_, previous_round_min_rtt_);
-  return recent == no_rtt_sample ? srtt_ : microseconds(recent);
-}
-
 void reliable_channel::sample_rtt(microseconds rtt) {
   latest_rtt_ = rtt;
-  round_min_rtt_ = static_cast<std::uint32_t>(std::min<std::int64_t>({round_min_rtt_, rtt.count(), no_rtt_sample - 1}));
   if (!have_rtt_ || rtt < min_rtt_) min_rtt_ = rtt;
   // RFC 6298 2.2 and 2.3, alpha = 1/8, beta = 1/4.
   if (!have_rtt_) {

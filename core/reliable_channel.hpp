@@ -156,9 +156,6 @@ class reliable_channel {
   void on_congestion_event(time_point now, std::uint32_t lost);
   void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by);
   void sample_rtt(std::chrono::microseconds rtt);
-  // The lowest RTT sampled in this round trip and the one before (srtt_ when none was): a
-  // standing queue raises every sample, a late ack or a busy receiver only some of them.
-  std::chrono::microseconds recent_min_rtt() const;
   std::chrono::microseconds rto_base() const;
   std::chrono::microseconds rto() const;
   std::optional<time_point> loss_probe_at() const;
@@ -177,10 +174,6 @@ class reliable_channel {
   std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
   std::size_t lost_pending_ = 0;        // units marked lost, not yet resent
   std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way
-  // Rounds of one round trip each (until the units in flight at the round's start are acked),
-  // and the lowest RTT, in µs, sampled in this round and the previous one (~0u: none).
-  std::uint32_t round_end_ = 0;
-  std::uint32_t round_min_rtt_ = ~0u, previous_round_min_rtt_ = ~0u;
   // RTT (RFC 6298) and congestion control (NewReno, RFC 6582), in packets.
   std::chrono::microseconds srtt_{0}, rttvar_{0}, latest_rtt_{0}, min_rtt_{0};
   time_point largest_acked_sent_at_{};  // when the most recently sent acknowledged unit left
