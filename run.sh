@@ -160,7 +160,7 @@ case "$cmd" in
             --nodes) sizes=${2:?--nodes needs a list, e.g. 64,256}; shift 2 ;;
             --vs) vs=${2:?--vs needs a system: opendht}; shift 2 ;;
             --json) json=--json; shift ;;
-            --transport) transport=${2:?--transport needs tcp, udp or sim}; shift 2 ;;
+            --transport) transport=${2:?--transport needs tcp, udp, ws or sim}; shift 2 ;;
             *) rest+=("$1"); shift ;;
           esac
         done

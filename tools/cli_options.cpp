@@ -11,8 +11,9 @@ const char* const usage_text = R"(usage:
   kadnet node [--listen URI]... [--bootstrap URI]... [--identity FILE]
               [--data-dir DIR] [--inbox DIR] [--compression LIST] [--timeout MS] [--json]
       Run a node and read commands from standard input, one per line.
-      --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000 or
-                         udp://127.0.0.1:4000 (port 0: any; at most one udp://)
+      --listen URI       accept sessions on URI, e.g. tcp://127.0.0.1:4000,
+                         udp://127.0.0.1:4000 or ws://127.0.0.1:8080 (WebSocket)
+                         (port 0: any; at most one udp://)
       --bootstrap URI    connect to URI at start and join the DHT through it (repeatable)
       --identity FILE    load the identity from FILE, creating it if missing
                          (default: DIR/identity.key with --data-dir, else a fresh
@@ -26,12 +27,13 @@ const char* const usage_text = R"(usage:
                          bz2,gzip,lzma,zlib,snappy,zstd or none (default zstd,snappy,zlib)
       --timeout MS       request timeout in milliseconds (default 5000)
       --json             print one JSON object per line instead of text
-  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp|udp|sim] [--json]
+  kadnet swarm [--nodes N] [--ops N] [--churn F] [--seed S] [--transport tcp|udp|ws|sim]
+                [--json]
       Run a DHT swarm of N nodes (default 64) in this process: join, put N values
       (--ops, default 200) from random nodes, get them back, kill a share F of the
       nodes (default 0.33), get them again; print settle time, success %, latency
-      median and p99 and lookup hops. tcp and udp (at most 5000 nodes) run on
-      loopback sockets; sim (up to 100000 nodes) runs the same full nodes on the
+      median and p99 and lookup hops. tcp, udp and ws (at most 5000 nodes) run
+      on loopback sockets; sim (up to 100000 nodes) runs the same full nodes on the
       simulated network in virtual time (20 ms +- 5 ms links), so its times and
       latencies are virtual, and one seed replays the same run.
   kadnet --help

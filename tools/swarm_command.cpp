@@ -38,9 +38,9 @@ int run_swarm(const swarm_options& o, std::ostream& out) {
   dht.config.routing.max_per_prefix = 0;  // every node of this swarm is on 127.0.0.1
   core::node_config config;
   config.request_timeout = std::chrono::milliseconds(2000);
-  // Every TCP session costs two descriptors in this one process (both ends): keep ℓ within
-  // them. UDP sessions share their node's one socket.
-  if (o.transport == "tcp") {
+  // Every TCP (or WebSocket) session costs two descriptors in this one process (both ends):
+  // keep ℓ within them. UDP sessions share their node's one socket.
+  if (o.transport != "udp") {
     rlimit files{};
     getrlimit(RLIMIT_NOFILE, &files);
     config.max_outbound_sessions = std::clamp<std::size_t>(

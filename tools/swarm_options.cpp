@@ -42,8 +42,8 @@ swarm_options parse_swarm_options(const std::vector<std::string>& args) {
     else if (args[i] == "--seed") o.seed = static_cast<std::uint64_t>(int_arg("--seed", value(), 0, 1LL << 62));
     else if (args[i] == "--transport") {
       o.transport = value();
-      if (o.transport != "tcp" && o.transport != "udp" && o.transport != "sim")
-        throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp or sim");
+      if (o.transport != "tcp" && o.transport != "udp" && o.transport != "ws" && o.transport != "sim")
+        throw std::invalid_argument("--transport: '" + o.transport + "' must be tcp, udp, ws or sim");
     } else if (args[i] == "--json") o.json = true;
     else throw std::invalid_argument("unknown argument '" + args[i] + "'");
   }

@@ -6,12 +6,17 @@
 
 #include "core/errors.hpp"
 #include "dht/memory_store.hpp"
+#include "transports/tcp_link.hpp"
 
 namespace kadnet::transports {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using core::errc;
+
+// Accepted WebSocket connections still in their upgrade, at most: more are closed at once, so
+// that idle sockets cannot pile up (each holds its buffers until the handshake timeout).
+constexpr std::size_t max_opening_websockets = 1024;
 
 std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem) {
   if (text.find("://") != std::string_view::npos) {
@@ -20,7 +25,7 @@ std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* probl
     return peer_ref(*u);
   }
   if (auto id = core::node_id::from_hex(text)) return peer_ref(*id);
-  if (problem) *problem = "'" + std::string(text) + "' is neither a URI (tcp://host:port) nor a NodeId (64 hex digits)";
+  if (problem) *problem = "'" + std::string(text) + "' is neither a URI (tcp://, udp:// or ws://host:port) nor a NodeId (64 hex digits)";
   return std::nullopt;
 }
 
@@ -62,13 +67,14 @@ uri node_driver::listen(const uri& where) {
   if (ec) throw std::runtime_error("cannot listen on " + where.to_string() + ": " + ec.message());
   acceptor->listen(asio::socket_base::max_listen_connections);
   auto bound = acceptor->local_endpoint();
-  uri result{"tcp", bound.address().to_string(), bound.port()};
+  const bool websocket = where.scheme == "ws";
+  uri result{where.scheme, bound.address().to_string(), bound.port()};
   {
     std::lock_guard lock(acceptors_mutex_);
     acceptors_.push_back(acceptor);
     bound_.push_back(result);
   }
-  asio::dispatch(strand_, [self = shared_from_this(), acceptor] { self->accept_loop(acceptor); });
+  asio::dispatch(strand_, [self = shared_from_this(), acceptor, websocket] { self->accept_loop(acceptor, websocket); });
   // The engine belongs to the strand; listen() may be called from any thread.
   asio::dispatch(strand_, [self = shared_from_this(), text = result.to_string()] {
     self->engine_.announce_on(text);
@@ -173,33 +179,57 @@ std::vector<uri> node_driver::listening() const {
   return stopped_listening_ ? std::vector<uri>{} : bound_;
 }
 
-void node_driver::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+void node_driver::accept_loop(std::shared_ptr<tcp::acceptor> acceptor, bool websocket) {
   // Accepted sockets get the node's strand as executor: all of a node's I/O runs on it.
-  acceptor->async_accept(strand_, [self = shared_from_this(), acceptor](boost::system::error_code ec,
-                                                                        tcp::socket socket) {
+  acceptor->async_accept(strand_, [self = shared_from_this(), acceptor, websocket](boost::system::error_code ec,
+                                                                                   tcp::socket socket) {
     if (self->stopped_ || !acceptor->is_open()) return;
     if (!ec) {
-      self->adopt(std::move(socket), true, std::nullopt);
-      self->pump();
-      return self->accept_loop(acceptor);
+      if (websocket) {
+        self->open_websocket(std::move(socket));
+      } else {
+        self->adopt(std::make_shared<tcp_link>(std::move(socket)), true, std::nullopt);
+        self->pump();
+      }
+      return self->accept_loop(acceptor, websocket);
     }
     // Out of file descriptors (or another transient failure): retrying at once would spin.
     auto pause = std::make_shared<asio::steady_timer>(self->strand_, std::chrono::milliseconds(50));
-    pause->async_wait([self, acceptor, pause](boost::system::error_code) {
-      if (!self->stopped_) self->accept_loop(acceptor);
+    pause->async_wait([self, acceptor, pause, websocket](boost::system::error_code) {
+      if (!self->stopped_) self->accept_loop(acceptor, websocket);
     });
   });
 }
 
-core::connection_id node_driver::adopt(tcp::socket socket, bool inbound,
+void node_driver::open_websocket(tcp::socket socket) {
+  if (opening_inbound_ >= max_opening_websockets) {
+    log("refusing a WebSocket connection: " + std::to_string(opening_inbound_) + " still in their upgrade");
+    return;  // the socket closes as it goes out of scope
+  }
+  ++opening_inbound_;
+  auto l = std::make_shared<std::shared_ptr<link>>();
+  *l = accept_websocket(std::move(socket), websocket_limits{engine_.config().handshake_timeout},
+                        [weak = std::weak_ptr<node_driver>(shared_from_this()), l](boost::system::error_code ec) {
+                          auto self = weak.lock();
+                          auto opened = std::move(*l);
+                          if (!self) return;
+                          --self->opening_inbound_;
+                          self->opening_.erase(opened);
+                          if (ec || self->stopped_) return;
+                          self->adopt(std::move(opened), true, std::nullopt);
+                          self->pump();
+                        });
+  if (*l) opening_.insert(*l);
+}
+
+core::connection_id node_driver::adopt(std::shared_ptr<link> link, bool inbound,
                                        std::optional<core::node_id> expected) {
   auto now = std::chrono::steady_clock::now();
-  auto link = std::make_shared<tcp_link>(std::move(socket));
   core::connection_id c = inbound ? engine_.accept(now, link->remote_address_bytes())
                                   : engine_.dial(now, expected, link->remote_address_bytes());
   links_.emplace(c, link);
   std::weak_ptr<node_driver> weak = shared_from_this();
-  link->start(tcp_link::callbacks{
+  link->start(link::callbacks{
       [weak, c](byte_span bytes) {
         if (auto self = weak.lock()) {
           self->engine_.on_bytes(c, std::chrono::steady_clock::now(), bytes);
@@ -352,11 +382,25 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   if (queue.size() > 1) return;  // a dial to this address is already under way
   if (where.scheme == "udp") return dial_udp(where, expected, key);
   auto self = shared_from_this();
-  auto on_connected = [self, key, expected](std::shared_ptr<tcp::socket> socket, boost::system::error_code ec) {
+  auto on_connected = [self, key, expected, where](std::shared_ptr<tcp::socket> socket, boost::system::error_code ec) {
     self->connecting_.erase(socket);
     if (self->stopped_) return self->dial_finished(key, errc::shutting_down, 0);
     if (ec) return self->dial_finished(key, ec, 0);
-    self->dial_finished(key, {}, self->adopt(std::move(*socket), false, expected));
+    if (where.scheme != "ws")
+      return self->dial_finished(key, {}, self->adopt(std::make_shared<tcp_link>(std::move(*socket)), false, expected));
+    // The upgrade first; the Host header names what the caller dialed.
+    auto l = std::make_shared<std::shared_ptr<link>>();
+    *l = dial_websocket(std::move(*socket), where.to_string().substr(5), websocket_limits{self->engine_.config().handshake_timeout},
+                        [weak = std::weak_ptr<node_driver>(self), l, key, expected](boost::system::error_code ec) {
+                          auto opened = std::move(*l);
+                          auto self = weak.lock();
+                          if (!self) return;
+                          self->opening_.erase(opened);
+                          if (!ec && self->stopped_) ec = errc::shutting_down;
+                          if (ec) return self->dial_finished(key, ec, 0);
+                          self->dial_finished(key, {}, self->adopt(std::move(opened), false, expected));
+                        });
+    if (*l) self->opening_.insert(*l);
   };
   auto socket = std::make_shared<tcp::socket>(strand_);
   connecting_.insert(socket);
@@ -459,6 +503,8 @@ void node_driver::stop() {
   }
   auto links = links_;
   for (auto& [c, link] : links) link->close(errc::shutting_down);
+  auto opening = opening_;  // closing one fails its dial's waiters and leaves opening_
+  for (auto& link : opening) link->close(errc::shutting_down);
   // Datagram sessions say farewell (so peers need not wait for their idle timeout) and end.
   for (auto c : engine_.datagram_connections()) {
     engine_.cut_off(c, errc::shutting_down, {});

@@ -28,16 +28,17 @@
 #include "dht/seen_cache.hpp"
 #include "dht/sqlite_store.hpp"
 #include "dht/value_store.hpp"
-#include "transports/tcp_link.hpp"
+#include "transports/link.hpp"
 #include "transports/stream_state.hpp"
 #include "transports/udp_port.hpp"
 #include "transports/uri.hpp"
+#include "transports/ws_link.hpp"
 
 namespace kadnet::transports {
 
 // Whom to talk to: a NodeId we have a session with, or an address to dial (reused once dialed).
 using peer_ref = std::variant<core::node_id, uri>;
-// Parses "tcp://host:port", "udp://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
+// Parses "tcp://host:port", "udp://host:port", "ws://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
 std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem = nullptr);
 
 using reply_handler = boost::asio::any_completion_handler<void(boost::system::error_code, core::reply)>;
@@ -85,6 +86,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Binds a listener (synchronously, so bad addresses fail at start-up) and returns the bound URI.
   // udp:// binds the node's one UDP socket, which then carries every UDP session (a node that
   // dials udp:// before listening gets an ephemeral one; it cannot listen on udp:// after that).
+  // ws:// listens for WebSocket upgrades (TCP sessions carried in binary messages).
   uri listen(const uri& where);
   std::vector<uri> listening() const;
 
@@ -158,7 +160,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
  private:
   using ready_handler = std::function<void(boost::system::error_code, core::connection_id)>;
 
-  void accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
+  void accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor, bool websocket);
+  // An accepted socket of a ws:// listener: its upgrade first, then adopt().
+  void open_websocket(boost::asio::ip::tcp::socket socket);
   uri listen_udp(const uri& where, const boost::asio::ip::address& address);
   void start_udp(const boost::asio::ip::udp::endpoint& bind_to);
   void dial_udp(const uri& where, std::optional<core::node_id> expected, const std::string& key);
@@ -166,8 +170,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void dial_finished(const std::string& key, boost::system::error_code ec, core::connection_id c);
   // Sends what a datagram connection's session queued; ends it once the engine closed it.
   void transmit_datagrams(core::connection_id c);
-  core::connection_id adopt(boost::asio::ip::tcp::socket socket, bool inbound,
-                            std::optional<core::node_id> expected);
+  // Hands a connected link to the engine as a new session.
+  core::connection_id adopt(std::shared_ptr<link> l, bool inbound, std::optional<core::node_id> expected);
   void with_connection(const peer_ref& target, ready_handler then);
   void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
   // Dials the addresses in turn until one answers with the `expected` key.
@@ -212,7 +216,11 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::vector<uri> bound_;
   bool stopped_listening_ = false;
-  std::unordered_map<core::connection_id, std::shared_ptr<tcp_link>> links_;
+  std::unordered_map<core::connection_id, std::shared_ptr<link>> links_;
+  // WebSocket links still in their opening handshake (stop() closes them), at most
+  // max_opening_websockets accepted ones at a time.
+  std::unordered_set<std::shared_ptr<link>> opening_;
+  std::size_t opening_inbound_ = 0;
   // The node's UDP socket (at most one) and where each of its sessions' datagrams go.
   std::shared_ptr<udp_port> udp_;
   udp_impairment udp_impairment_;

@@ -72,9 +72,13 @@ void tcp_link::finish(boost::system::error_code ec) {
   if (cb_.on_closed) cb_.on_closed(ec);
 }
 
-byte_vector tcp_link::remote_address_bytes() const {
+byte_vector tcp_link::remote_address_bytes() const { return address_bytes_of_peer(socket_); }
+
+std::string tcp_link::remote_text() const { return text_of_peer(socket_); }
+
+byte_vector address_bytes_of_peer(const asio::ip::tcp::socket& socket) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = socket.remote_endpoint(ec);
   byte_vector out(18, 0);
   if (ec) return out;
   auto v6 = ep.address().is_v4()
@@ -87,9 +91,9 @@ byte_vector tcp_link::remote_address_bytes() const {
   return out;
 }
 
-std::string tcp_link::remote_text() const {
+std::string text_of_peer(const asio::ip::tcp::socket& socket) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = socket.remote_endpoint(ec);
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }

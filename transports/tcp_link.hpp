@@ -1,41 +1,26 @@
 #pragma once
-// One TCP connection of a node: reads into the node's engine and writes what the engine queues.
-// Every handler runs on the node's strand; the link holds no protocol state.
+// One TCP connection of a node: the bytes of its socket are the session's byte stream.
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/any_io_executor.hpp>
 
-#include "core/bytes.hpp"
+#include "transports/link.hpp"
 
 namespace kadnet::transports {
 
-class tcp_link : public std::enable_shared_from_this<tcp_link> {
+class tcp_link final : public link, public std::enable_shared_from_this<tcp_link> {
  public:
-  using executor = boost::asio::strand<boost::asio::any_io_executor>;
-  struct callbacks {
-    std::function<void(byte_span)> on_bytes;
-    std::function<void(boost::system::error_code)> on_closed;  // called once
-  };
-
   explicit tcp_link(boost::asio::ip::tcp::socket socket);
 
-  // Sets the callbacks and begins reading.
-  void start(callbacks cb);
-  // Queues bytes for writing; returns the bytes still queued (written ones excluded).
-  std::size_t send(byte_vector bytes);
-  // Closes once everything queued is written.
-  void close_after_write();
-  // Closes now, dropping what is queued.
-  void close(boost::system::error_code why);
-  std::size_t queued() const { return pending_.size() + writing_.size(); }
-  // Source address as 16-byte IPv6 (IPv4-mapped) ‖ 2-byte port, for cookies.
-  byte_vector remote_address_bytes() const;
-  std::string remote_text() const;
+  void start(callbacks cb) override;
+  std::size_t send(byte_vector bytes) override;
+  void close_after_write() override;
+  void close(boost::system::error_code why) override;
+  std::size_t queued() const override { return pending_.size() + writing_.size(); }
+  byte_vector remote_address_bytes() const override;
+  std::string remote_text() const override;
 
  private:
   void read();
@@ -50,5 +35,10 @@ class tcp_link : public std::enable_shared_from_this<tcp_link> {
   bool close_after_write_ = false;
   bool finished_ = false;
 };
+
+// A connected socket's peer as 16-byte IPv6 (IPv4-mapped) ‖ 2-byte port (zeros when unknown),
+// and as text for people ("?" when unknown).
+byte_vector address_bytes_of_peer(const boost::asio::ip::tcp::socket& socket);
+std::string text_of_peer(const boost::asio::ip::tcp::socket& socket);
 
 }  // namespace kadnet::transports

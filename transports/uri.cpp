@@ -18,8 +18,8 @@ std::optional<uri> parse_uri(std::string_view text, std::string* problem) {
   if (sep == std::string_view::npos) return fail("expected scheme://host:port");
   uri out;
   out.scheme = std::string(text.substr(0, sep));
-  if (out.scheme != "tcp" && out.scheme != "udp")
-    return fail("unsupported scheme '" + out.scheme + "' (supported: tcp, udp)");
+  if (out.scheme != "tcp" && out.scheme != "udp" && out.scheme != "ws")
+    return fail("unsupported scheme '" + out.scheme + "' (supported: tcp, udp, ws)");
   std::string_view rest = text.substr(sep + 3);
   std::string_view port_text;
   if (!rest.empty() && rest.front() == '[') {

@@ -1,5 +1,5 @@
 #pragma once
-// Transport URIs: "tcp://host:port", "udp://host:port" (later ws://, sim://). Hosts are IPv4 literals,
+// Transport URIs: "tcp://host:port", "udp://host:port", "ws://host:port" (WebSocket). Hosts are IPv4 literals,
 // bracketed IPv6 literals ("tcp://[::1]:4000") or names; port 0 asks the OS for a free port.
 #include <cstdint>
 #include <optional>
@@ -9,7 +9,7 @@
 namespace kadnet::transports {
 
 struct uri {
-  std::string scheme;  // "tcp" or "udp"
+  std::string scheme;  // "tcp", "udp" or "ws"
   std::string host;    // without IPv6 brackets
   std::uint16_t port = 0;
 

@@ -159,7 +159,7 @@ class Node:
                 self.uri = self.expect_text(lambda l: l.startswith("listening "), START_TIMEOUT).split()[1]
         assert HEX64.match(self.id or ""), f"bad NodeId {self.id!r}"
         if self.uri:
-            m = re.fullmatch(r"(?:tcp|udp)://127\.0\.0\.1:(\d+)", self.uri)
+            m = re.fullmatch(r"(?:tcp|udp|ws)://127\.0\.0\.1:(\d+)", self.uri)
             assert m, f"unexpected listening URI {self.uri!r}"
             self.port = int(m.group(1))
             assert self.port != 0, "the listening URI must show the bound port, not 0"
@@ -427,6 +427,22 @@ class TwoNodesTest(KadnetTestCase):
         self.assertTrue(r.get("error"))
         self.assertEqual(a.command("id").get("id"), a.id)
 
+        self.assertEqual(b.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+
+    def test_websocket_listener(self):
+        """ws:// (PROTOCOL.md 10): calls both ways; a browser gets 426 and the node goes on."""
+        a = self.node(scheme="ws")
+        self.assertTrue(a.uri.startswith("ws://"), a.uri)
+        b = self.node(listen=False)
+        self.assert_ping(b, a.uri)
+        self.assert_send(b, a.uri, "over a WebSocket")
+        self.assert_send(a, b.id, "and back over the same session")
+        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as browser:
+            browser.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = recv_until_closed(browser)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 426"), answer)
+        self.assert_send(b, a.id, "still serving")
         self.assertEqual(b.quit(), 0)
         self.assertEqual(a.quit(), 0)
 
@@ -748,7 +764,7 @@ class UsageTest(KadnetTestCase):
         self.assert_usage_error(["frobnicate"], "frobnicate")
         self.assert_usage_error(["node", "--frobnicate"], "--frobnicate")
         self.assert_usage_error(["node", "--listen", "not-a-uri"], "--listen", "not-a-uri")
-        self.assert_usage_error(["node", "--listen", "ws://127.0.0.1:1"], "--listen", "ws")
+        self.assert_usage_error(["node", "--listen", "quic://127.0.0.1:1"], "--listen", "quic")
         self.assert_usage_error(["node", "--listen", "tcp://127.0.0.1:99999"], "--listen", "port")
         self.assert_usage_error(["node", "--listen"], "--listen")
         self.assert_usage_error(["node", "--bootstrap", "tcp://:1"], "--bootstrap")

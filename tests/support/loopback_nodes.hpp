@@ -1,5 +1,5 @@
 #pragma once
-// Real nodes on loopback TCP or UDP, on one io_context run by a background thread. Tests wait
+// Real nodes on loopback TCP, UDP or WebSocket, on one io_context run by a background thread. Tests wait
 // on completion signals (futures filled by completion handlers), never on sleeps.
 #include <future>
 #include <memory>
@@ -22,9 +22,12 @@ inline transports::dht_settings loopback_dht() {
   return s;
 }
 
+// Every transport with real sockets: the schemes the Node's behaviour tests run over.
+inline std::vector<std::string> loopback_transports() { return {"tcp", "udp", "ws"}; }
+
 class loopback_nodes {
  public:
-  // `transport` is the scheme every node listens on: "tcp" or "udp".
+  // `transport` is the scheme every node listens on: "tcp", "udp" or "ws".
   explicit loopback_nodes(std::string transport = "tcp")
       : transport_(std::move(transport)), work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
   ~loopback_nodes() {

@@ -65,9 +65,9 @@ TEST(CliOptions, RepeatedBootstrapKeepsAllInOrder) {
 }
 
 TEST(CliOptions, BadListenUriNamesFlagAndUri) {
-  std::string what = error_of({"--listen", "ws://127.0.0.1:4000"});
+  std::string what = error_of({"--listen", "quic://127.0.0.1:4000"});
   EXPECT_CONTAINS(what, "--listen");
-  EXPECT_CONTAINS(what, "ws://127.0.0.1:4000");
+  EXPECT_CONTAINS(what, "quic://127.0.0.1:4000");
 }
 
 TEST(CliOptions, BadBootstrapUriNamesFlagAndUri) {

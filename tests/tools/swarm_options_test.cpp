@@ -44,14 +44,14 @@ TEST(SwarmOptions, NodeLimitsDependOnTheTransport) {
 }
 
 TEST(SwarmOptions, UnknownTransportIsNamed) {
-  std::string what = error_of({"--transport", "ws"});
-  EXPECT_CONTAINS(what, "'ws'");
-  EXPECT_CONTAINS(what, "tcp, udp or sim");
+  std::string what = error_of({"--transport", "quic"});
+  EXPECT_CONTAINS(what, "'quic'");
+  EXPECT_CONTAINS(what, "tcp, udp, ws or sim");
 }
 
 TEST(SwarmOptions, UsageOffersTheSimTransport) {
   std::string usage = usage_text;
-  EXPECT_CONTAINS(usage, "--transport tcp|udp|sim");
+  EXPECT_CONTAINS(usage, "--transport tcp|udp|ws|sim");
   EXPECT_EQ(usage.find("not available yet"), std::string::npos);
 }
 

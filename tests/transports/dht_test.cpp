@@ -259,7 +259,7 @@ TEST_P(DhtOverTransport, RestartedNodeRejoinsThroughItsSavedContacts) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, DhtOverTransport, ::testing::Values("tcp", "udp"),
+INSTANTIATE_TEST_SUITE_P(Loopback, DhtOverTransport, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -153,7 +153,7 @@ TEST_P(Speak, WithNoPeerItIsNotConnected) {
   EXPECT_EQ(reached, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, Speak, ::testing::Values("tcp", "udp"),
+INSTANTIATE_TEST_SUITE_P(Loopback, Speak, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
 // --- WHISPER ---
@@ -223,7 +223,7 @@ TEST_P(Whisper, ANodeNobodyKnowsIsNotFound) {
   EXPECT_EQ(whisper(a, a.id(), "me"), make_error_code(core::errc::bad_field));
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, Whisper, ::testing::Values("tcp", "udp"),
+INSTANTIATE_TEST_SUITE_P(Loopback, Whisper, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
 // The target's side of the session run by hand: what a capture of the decrypted session holds,
@@ -379,7 +379,7 @@ TEST_P(Shout, EveryOtherNodeHearsItOnce) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, Shout, ::testing::Values("tcp", "udp"),
+INSTANTIATE_TEST_SUITE_P(Loopback, Shout, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -213,10 +213,22 @@ TEST_P(NodeCompression, CallsRoundTripCompressedWithTheOnlyCommonMethod) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryMethod, NodeCompression,
-                         ::testing::Combine(::testing::Values("tcp", "udp"), ::testing::ValuesIn(compression::all_codecs())),
+                         ::testing::Combine(::testing::ValuesIn(testing::loopback_transports()), ::testing::ValuesIn(compression::all_codecs())),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + std::string(compression::codec_name(std::get<1>(info.param)));
                          });
+
+TEST_P(NodeOverTransport, ACallOfAlmostTheLargestMessageArrivesIntact) {
+  // Far more than one TCP read, UDP datagram or WebSocket message (64 KiB at most) carries.
+  core::node_config config;
+  config.compression.clear();  // the bytes cross as they are
+  loopback_nodes net(GetParam());
+  net.add(config);
+  add_echo(net.add(config));
+  byte_vector payload(config.max_message_size - 4096);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(i * 7 + i / 251);
+  EXPECT_EQ(call(net[0], net.address(1), echo, payload).data, payload);
+}
 
 TEST_P(NodeOverTransport, TwentyNodesPingAndCallEachOther) {
   loopback_nodes net(GetParam());
@@ -237,7 +249,7 @@ TEST_P(NodeOverTransport, TwentyNodesPingAndCallEachOther) {
   for (std::size_t i = 1; i < net.size(); ++i) EXPECT_FALSE(ping(net[0], net[i].id()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, NodeOverTransport, ::testing::Values("tcp", "udp"),
+INSTANTIATE_TEST_SUITE_P(Loopback, NodeOverTransport, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
 core::engine_counters stats_of(node& n) {

@@ -23,6 +23,15 @@ TEST(Uri, ParsesBracketedIpv6WithoutBrackets) {
   EXPECT_EQ(u->port, 4000);
 }
 
+TEST(Uri, ParsesEveryTransportsScheme) {
+  for (const char* scheme : {"tcp", "udp", "ws"}) {
+    auto u = parse_uri(std::string(scheme) + "://[2001:db8::1]:8080");
+    ASSERT_TRUE(u.has_value()) << scheme;
+    EXPECT_EQ(u->scheme, scheme);
+    EXPECT_EQ(u->to_string(), std::string(scheme) + "://[2001:db8::1]:8080");
+  }
+}
+
 TEST(Uri, ParsesNameWithPortZero) {
   auto u = parse_uri("tcp://localhost:0");
   ASSERT_TRUE(u.has_value());
@@ -70,7 +79,7 @@ TEST(Uri, RejectsMalformedNamingTheInput) {
   } cases[] = {
       {"127.0.0.1:4000", "scheme://host:port"},
       {"", "scheme://host:port"},
-      {"ws://127.0.0.1:4000", "unsupported scheme 'ws'"},
+      {"wss://127.0.0.1:4000", "unsupported scheme 'wss'"},
       {"TCP://127.0.0.1:4000", "unsupported scheme 'TCP'"},
       {"://127.0.0.1:4000", "unsupported scheme ''"},
       {"tcp://127.0.0.1", "missing :port"},
@@ -98,7 +107,7 @@ TEST(Uri, RejectsMalformedNamingTheInput) {
 }
 
 TEST(Uri, FailsWithoutProblemPointer) {
-  EXPECT_FALSE(parse_uri("ws://127.0.0.1:4000").has_value());
+  EXPECT_FALSE(parse_uri("quic://127.0.0.1:4000").has_value());
   EXPECT_FALSE(parse_uri("tcp://127.0.0.1").has_value());
 }
 
