@@ -135,7 +135,7 @@ case "$cmd" in
     install_missing
     seconds=${1:-30}
     configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-      -DKADNET_BUILD_FUZZERS=ON -DKADNET_BUILD_TESTS=OFF -DKADNET_BUILD_BENCHMARKS=OFF
+      -DKADNET_BUILD_FUZZERS=ON -DKADNET_BUILD_TESTS=OFF -DKADNET_BUILD_BENCHMARKS=OFF -DKADNET_BUILD_PYTHON=OFF
     ninja -C build-fuzz
     for fuzzer in build-fuzz/bin/*_fuzzer; do
       corpus=$(mktemp -d)

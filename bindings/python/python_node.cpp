@@ -1,0 +1,314 @@
+#include "bindings/python/python_node.hpp"
+
+#include <future>
+
+#include <boost/asio/use_future.hpp>
+#include <pybind11/stl.h>
+
+#include "core/errors.hpp"
+
+namespace kadnet::python {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+// A Python callable kept by C++ (a handler the node holds): whoever drops the last reference,
+// on whatever thread, takes the GIL to do it.
+struct held_callable {
+  py::function fn;
+  explicit held_callable(py::function f) : fn(std::move(f)) {}
+  ~held_callable() {
+    py::gil_scoped_acquire gil;
+    fn = py::function();
+  }
+};
+
+py::bytes to_bytes(byte_span data) { return py::bytes(reinterpret_cast<const char*>(data.data()), data.size()); }
+
+byte_vector from_bytes(const py::bytes& data) {
+  std::string_view view = data;
+  return byte_vector(view.begin(), view.end());
+}
+
+// Starts an operation with a callback and waits for its completion values with the GIL
+// released: the node's thread may need it for a handler meanwhile.
+//   auto [ec, rtt] = outcome<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
+template <typename... Values, typename Start>
+std::tuple<Values...> outcome(Start start) {
+  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
+  auto result = done->get_future();
+  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
+  py::gil_scoped_release release;
+  return result.get();
+}
+
+[[noreturn]] void fail(const error_code& ec, const std::string& detail = {}) {
+  throw error(ec.message() + (detail.empty() ? "" : ": " + detail));
+}
+
+peer_ref peer_of(const std::string& text) {
+  std::string problem;
+  auto ref = transports::parse_peer_ref(text, &problem);
+  if (!ref) throw py::value_error(problem);
+  return *ref;
+}
+
+uri uri_of(const std::string& text) {
+  std::string problem;
+  auto u = transports::parse_uri(text, &problem);
+  if (!u) throw py::value_error(problem);
+  return *u;
+}
+
+node_id id_of(const std::string& hex) {
+  auto id = node_id::from_hex(hex);
+  if (!id) throw py::value_error("'" + hex + "' is not a NodeId (64 hex digits)");
+  return *id;
+}
+
+// A DHT key: a str is hashed (BLAKE2b-256, as the CLI and DESIGN.md do); bytes are the key
+// itself and must be 32 long.
+node_id key_of(const py::object& key) {
+  if (py::isinstance<py::str>(key)) return text_key(key.cast<std::string>());
+  if (py::isinstance<py::bytes>(key)) {
+    std::string_view raw = key.cast<py::bytes>();
+    auto id = node_id::from_bytes(byte_span(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
+    if (!id) throw py::value_error("a bytes key must be 32 bytes long, not " + std::to_string(raw.size()));
+    return *id;
+  }
+  throw py::type_error("a key is a str (hashed) or 32 bytes");
+}
+
+std::uint8_t plugin_opcode(int opcode) {
+  if (opcode < 64 || opcode > 255) throw py::value_error("plugin opcodes are 64..255, not " + std::to_string(opcode));
+  return static_cast<std::uint8_t>(opcode);
+}
+
+core::node_config config_of(const node_options& o) {
+  core::node_config config;
+  if (!(o.request_timeout > 0)) throw py::value_error("request_timeout must be a positive number of seconds");
+  config.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.request_timeout * 1000));
+  if (o.compression) {
+    config.compression.clear();
+    for (const auto& name : *o.compression) {
+      auto codec = compression::codec_from_name(name);
+      if (!codec) throw py::value_error("unknown compression method '" + name + "' (bz2, gzip, lzma, zlib, snappy, zstd)");
+      config.compression.push_back(*codec);
+    }
+  }
+  try {
+    config.validate();
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+  return config;
+}
+
+}  // namespace
+
+python_node::python_node(const node_options& o) : work_(asio::make_work_guard(io_)) {
+  core::identity self = core::identity::generate();
+  if (o.identity) self = core::identity::load_or_create(*o.identity);
+  else if (o.data_dir) {
+    std::filesystem::create_directories(*o.data_dir);
+    self = core::identity::load_or_create(std::filesystem::path(*o.data_dir) / "identity.key");
+  }
+  transports::dht_settings dht;
+  dht.enabled = o.dht;
+  if (o.data_dir) dht.data_dir = *o.data_dir;
+  if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
+  node_ = std::make_unique<node>(io_.get_executor(), std::move(self), config_of(o), std::move(dht));
+  thread_ = std::thread([this] { io_.run(); });
+  try {
+    for (const auto& where : o.listen) listen(where);
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+python_node::~python_node() { stop(); }
+
+void python_node::stop() {
+  if (!node_) return;
+  py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
+  node_->async_stop(asio::use_future).get();
+  node_.reset();
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+node& python_node::live() {
+  if (!node_) throw error("the node is stopped");
+  return *node_;
+}
+
+std::string python_node::id() const {
+  if (!node_) throw error("the node is stopped");
+  return node_->id().to_hex();
+}
+
+std::vector<std::string> python_node::addresses() const {
+  std::vector<std::string> out;
+  if (node_)
+    for (const auto& u : node_->listening()) out.push_back(u.to_string());
+  return out;
+}
+
+std::string python_node::listen(const std::string& where) {
+  try {
+    return live().listen(uri_of(where)).to_string();
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const error*>(&e)) throw;
+    throw error(e.what());
+  }
+}
+
+std::string python_node::connect(const std::string& where, const std::optional<std::string>& expected_id) {
+  std::optional<node_id> expected;
+  if (expected_id) expected = id_of(*expected_id);
+  auto u = uri_of(where);
+  auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { live().async_connect(u, expected, done); });
+  if (ec) fail(ec, where);
+  return peer.to_hex();
+}
+
+double python_node::ping(const std::string& target) {
+  auto to = peer_of(target);
+  auto [ec, rtt] = outcome<error_code, std::chrono::microseconds>([&](auto done) { live().async_ping(to, done); });
+  if (ec) fail(ec, target);
+  return std::chrono::duration<double>(rtt).count();
+}
+
+py::bytes python_node::call(const std::string& target, int opcode, const py::bytes& data) {
+  auto to = peer_of(target);
+  auto op = plugin_opcode(opcode);
+  auto payload = from_bytes(data);
+  auto [ec, r] = outcome<error_code, reply>([&](auto done) { live().async_call(to, op, std::move(payload), done); });
+  if (ec) fail(ec, r.text);
+  return to_bytes(r.data);
+}
+
+void python_node::add_handler(int opcode, py::function handler) {
+  auto fn = std::make_shared<held_callable>(std::move(handler));
+  live().add_handler(plugin_opcode(opcode), [fn](const node_id& caller, byte_span in) -> byte_vector {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object out = fn->fn(caller.to_hex(), to_bytes(in));
+      if (out.is_none()) return {};
+      return from_bytes(out.cast<py::bytes>());
+    } catch (py::error_already_set& e) {
+      // The caller gets NACK handler_failed; the traceback goes where Python prints them.
+      std::string what = e.what();
+      e.discard_as_unraisable("kadnet plugin handler");
+      throw std::runtime_error(what);
+    } catch (const py::cast_error&) {
+      throw std::runtime_error("a plugin handler must return bytes or None");
+    }
+  });
+}
+
+void python_node::bootstrap(const std::vector<std::string>& uris) {
+  if (uris.empty()) throw py::value_error("bootstrap needs at least one URI");
+  error_code last;
+  std::size_t reached = 0;
+  for (const auto& where : uris) {
+    auto u = uri_of(where);
+    auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { live().async_connect(u, std::nullopt, done); });
+    if (ec) last = ec;
+    else ++reached;
+  }
+  if (reached == 0) fail(last, "no bootstrap node answered");
+  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { live().dht().bootstrap(done); });
+  if (ec) fail(ec, "joining the DHT");
+}
+
+std::size_t python_node::put(const py::object& key, const py::bytes& value) {
+  auto k = key_of(key);
+  auto v = from_bytes(value);
+  auto [ec, r] = outcome<error_code, dht::put_outcome>([&](auto done) { live().dht().put(k, std::move(v), done); });
+  if (ec) fail(ec);
+  return r.replicas;
+}
+
+std::optional<py::bytes> python_node::get(const py::object& key) {
+  auto k = key_of(key);
+  auto [ec, r] = outcome<error_code, dht::get_result>([&](auto done) { live().dht().get(k, done); });
+  if (ec == core::errc::not_found) return std::nullopt;
+  if (ec) fail(ec);
+  if (!r.value) return std::nullopt;
+  return to_bytes(r.value->value);
+}
+
+py::list python_node::find_node(const std::string& id) {
+  auto target = id_of(id);
+  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { live().dht().find_node(target, done); });
+  if (ec) fail(ec);
+  py::list out;
+  for (const auto& c : r.closest) out.append(py::make_tuple(c.id.to_hex(), c.addresses));
+  return out;
+}
+
+void python_node::shout(const py::bytes& data) {
+  auto payload = from_bytes(data);
+  auto [ec, r] = outcome<error_code, dht::shout_outcome>([&](auto done) { live().async_shout(std::move(payload), done); });
+  if (ec) fail(ec);
+}
+
+std::size_t python_node::speak(const py::bytes& data) {
+  auto payload = from_bytes(data);
+  auto [ec, peers] = outcome<error_code, std::size_t>([&](auto done) { live().async_speak(std::move(payload), done); });
+  if (ec) fail(ec);
+  return peers;
+}
+
+void python_node::whisper(const std::string& target_id, const py::bytes& data, bool sealed) {
+  auto target = id_of(target_id);
+  auto payload = from_bytes(data);
+  auto [ec] = outcome<error_code>([&](auto done) { live().async_whisper(target, std::move(payload), whisper_options{sealed}, done); });
+  if (ec) fail(ec, target_id);
+}
+
+void python_node::on_shout(py::function handler) {
+  auto fn = std::make_shared<held_callable>(std::move(handler));
+  live().on_shout([fn](const dht::shout_delivery& s) {
+    py::gil_scoped_acquire gil;
+    try {
+      fn->fn(s.origin.to_hex(), to_bytes(s.payload), s.hops);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("kadnet shout handler");
+    }
+  });
+}
+
+void python_node::on_speak(py::function handler) {
+  auto fn = std::make_shared<held_callable>(std::move(handler));
+  live().on_speak([fn](const node_id& origin, const node_id& from_peer, byte_span payload) {
+    py::gil_scoped_acquire gil;
+    try {
+      return py::cast<bool>(fn->fn(origin.to_hex(), from_peer.to_hex(), to_bytes(payload)));
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("kadnet speak handler");
+    } catch (const py::cast_error&) {
+    }
+    return false;  // a failed handler forwards nothing
+  });
+}
+
+void python_node::on_whisper(py::function handler) {
+  auto fn = std::make_shared<held_callable>(std::move(handler));
+  live().on_whisper([fn](const node_id& sender, byte_span plaintext, bool was_sealed) {
+    py::gil_scoped_acquire gil;
+    try {
+      fn->fn(sender.to_hex(), to_bytes(plaintext), was_sealed);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("kadnet whisper handler");
+    }
+  });
+}
+
+}  // namespace kadnet::python

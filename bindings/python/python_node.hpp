@@ -1,0 +1,76 @@
+#pragma once
+// A kadnet::node for Python: it owns its io_context and the one thread that runs it, and offers
+// blocking calls (the GIL is released while they wait) and Python callables as handlers (run on
+// the node's thread with the GIL held). module.cpp exposes it as kadnet.Node.
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <pybind11/pybind11.h>
+
+#include "transports/node.hpp"
+
+namespace kadnet::python {
+
+namespace py = pybind11;
+
+// What kadnet.Node(...) takes; every field is a keyword argument.
+struct node_options {
+  std::vector<std::string> listen;            // URIs to listen on at once
+  std::optional<std::string> identity;        // key file: loaded, or created when missing
+  std::optional<std::string> data_dir;        // SQLite store and routing snapshot (and the key)
+  bool dht = true;
+  double request_timeout = 5.0;               // seconds
+  std::optional<std::vector<std::string>> compression;  // method names, most preferred first
+  std::optional<std::size_t> contacts_per_prefix;       // per /24 (/64) per bucket; 0: no limit
+};
+
+// A failed operation: kadnet.Error, its message the error's and the peer's text.
+struct error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class python_node {
+ public:
+  explicit python_node(const node_options& options);
+  ~python_node();
+  python_node(const python_node&) = delete;
+  python_node& operator=(const python_node&) = delete;
+
+  std::string id() const;
+  std::vector<std::string> addresses() const;
+  std::string listen(const std::string& where);
+  std::string connect(const std::string& where, const std::optional<std::string>& expected_id);
+  double ping(const std::string& target);
+  py::bytes call(const std::string& target, int opcode, const py::bytes& data);
+  void add_handler(int opcode, py::function handler);
+
+  void bootstrap(const std::vector<std::string>& uris);
+  std::size_t put(const py::object& key, const py::bytes& value);
+  std::optional<py::bytes> get(const py::object& key);
+  py::list find_node(const std::string& id);
+
+  void shout(const py::bytes& data);
+  std::size_t speak(const py::bytes& data);
+  void whisper(const std::string& target_id, const py::bytes& data, bool sealed);
+  void on_shout(py::function handler);
+  void on_speak(py::function handler);
+  void on_whisper(py::function handler);
+
+  // Ends every session and the node's thread; later calls raise kadnet.Error.
+  void stop();
+
+ private:
+  node& live();
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::unique_ptr<node> node_;
+  std::thread thread_;
+};
+
+}  // namespace kadnet::python

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The `kadnet` Python module (bindings/python) against real nodes on loopback.
+
+Run by ctest with PYTHONPATH=build/python. Waits are on completion signals (threading.Event with
+a bound), never sleeps.
+"""
+import os
+import socket
+import tempfile
+import threading
+import unittest
+
+import kadnet
+
+WAIT = 20  # seconds: a bound for events to arrive, not a synchronisation
+
+
+def free_tcp_port():
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nodes(unittest.TestCase):
+    """Starts nodes that stop when the test ends."""
+
+    def node(self, **kw):
+        kw.setdefault("listen", ["tcp://127.0.0.1:0"])
+        kw.setdefault("contacts_per_prefix", 0)  # every node here is on 127.0.0.1
+        n = kadnet.Node(**kw)
+        self.addCleanup(n.stop)
+        return n
+
+
+class CallTest(Nodes):
+    def test_a_python_handler_answers_calls(self):
+        server, client = self.node(), self.node()
+        server.add_handler(64, lambda caller, data: data.upper() + caller[:4].encode())
+        reply = client.call(server.addresses[0], 64, b"hello")
+        self.assertEqual(reply, b"HELLO" + client.id[:4].encode())
+        # The session exists now: the NodeId reaches the server too.
+        self.assertEqual(client.call(server.id, 64, b"again"), b"AGAIN" + client.id[:4].encode())
+
+    def test_a_handler_that_raises_answers_handler_failed_and_the_node_goes_on(self):
+        server, client = self.node(), self.node()
+
+        def broken(caller, data):
+            raise RuntimeError("no")
+
+        server.add_handler(65, broken)
+        server.add_handler(66, lambda caller, data: None)
+        with self.assertRaises(kadnet.Error) as failure:
+            client.call(server.addresses[0], 65, b"x")
+        self.assertIn("handler", str(failure.exception))
+        self.assertEqual(client.call(server.addresses[0], 66, b"x"), b"")
+        with self.assertRaises(kadnet.Error):
+            client.call(server.addresses[0], 67, b"nobody serves 67")
+
+    def test_every_transport(self):
+        for scheme in ("tcp", "udp", "ws"):
+            with self.subTest(scheme=scheme):
+                server = self.node(listen=[f"{scheme}://127.0.0.1:0"])
+                client = self.node(listen=[])
+                self.assertTrue(server.addresses[0].startswith(scheme + "://"))
+                self.assertGreaterEqual(client.ping(server.addresses[0]), 0.0)
+                self.assertEqual(client.connect(server.addresses[0], server.id), server.id)
+
+    def test_bad_input_is_named(self):
+        n = self.node()
+        with self.assertRaises(ValueError) as bad_uri:
+            n.ping("quic://127.0.0.1:1")
+        self.assertIn("quic", str(bad_uri.exception))
+        with self.assertRaises(ValueError):
+            n.call(n.addresses[0], 10, b"")  # not a plugin opcode
+        with self.assertRaises(ValueError):
+            n.get(b"short")  # a bytes key is 32 long
+        with self.assertRaises(ValueError):
+            kadnet.Node(compression=["brotli"])
+        with self.assertRaises(kadnet.Error):
+            n.ping(f"tcp://127.0.0.1:{free_tcp_port()}")
+        n.stop()
+        with self.assertRaises(kadnet.Error):
+            n.ping("tcp://127.0.0.1:1")
+
+    def test_an_identity_file_keeps_the_node_id(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "node.key")
+            with kadnet.Node(identity=path) as first:
+                first_id = first.id
+            with kadnet.Node(identity=path) as again:
+                self.assertEqual(again.id, first_id)
+            self.assertEqual(os.stat(path).st_mode & 0o077, 0)
+
+
+class DhtTest(Nodes):
+    def swarm(self, count):
+        nodes = [self.node()]
+        for _ in range(count - 1):
+            n = self.node()
+            n.bootstrap([nodes[0].addresses[0]])
+            nodes.append(n)
+        return nodes
+
+    def test_a_value_put_on_one_node_is_found_from_the_others(self):
+        nodes = self.swarm(8)
+        self.assertGreaterEqual(nodes[3].put("greeting", b"hello"), 1)
+        for n in nodes:
+            self.assertEqual(n.get("greeting"), b"hello")
+        self.assertEqual(nodes[5].get(kadnet.text_key("greeting")), b"hello")
+        self.assertIsNone(nodes[6].get("nobody stored this"))
+        closest = nodes[1].find_node(nodes[7].id)
+        self.assertEqual(closest[0][0], nodes[7].id)
+        self.assertEqual(closest[0][1], nodes[7].addresses)
+
+    def test_text_key_is_blake2b_256(self):
+        import hashlib
+        self.assertEqual(kadnet.text_key("greeting"), hashlib.blake2b(b"greeting", digest_size=32).digest())
+
+
+class BroadcastTest(Nodes):
+    def test_shout_speak_and_whisper(self):
+        nodes = [self.node()]
+        for _ in range(5):
+            n = self.node()
+            n.bootstrap([nodes[0].addresses[0]])
+            nodes.append(n)
+        shouts, everyone = [], threading.Event()
+        lock = threading.Lock()
+
+        def heard(origin, data, hops):
+            with lock:
+                shouts.append((origin, data))
+                if len(shouts) == len(nodes) - 1:
+                    everyone.set()
+
+        for n in nodes:
+            n.on_shout(heard)
+        nodes[2].shout(b"to all")
+        self.assertTrue(everyone.wait(WAIT), f"only {len(shouts)} of {len(nodes) - 1} heard the shout")
+        self.assertEqual(set(shouts), {(nodes[2].id, b"to all")})
+
+        whispered, got_whisper = [], threading.Event()
+        nodes[4].on_whisper(lambda sender, data, sealed: (whispered.append((sender, data, sealed)), got_whisper.set()))
+        nodes[1].whisper(nodes[4].id, b"just you")
+        self.assertTrue(got_whisper.wait(WAIT))
+        self.assertEqual(whispered, [(nodes[1].id, b"just you", True)])
+
+        spoken, got_speak = [], threading.Event()
+        nodes[0].on_speak(lambda origin, via, data: (spoken.append((origin, data)), got_speak.set(), False)[2])
+        self.assertGreaterEqual(nodes[3].speak(b"neighbours"), 1)
+        self.assertTrue(got_speak.wait(WAIT))
+        self.assertEqual(spoken, [(nodes[3].id, b"neighbours")])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
