@@ -1,8 +1,5 @@
 #include "bindings/python/python_node.hpp"
 
-#include <future>
-
-#include <boost/asio/use_future.hpp>
 #include <pybind11/stl.h>
 
 #include "core/errors.hpp"
@@ -36,11 +33,8 @@ byte_vector from_bytes(const py::bytes& data) {
 //   auto [ec, rtt] = outcome<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
 template <typename... Values, typename Start>
 std::tuple<Values...> outcome(Start start) {
-  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
-  auto result = done->get_future();
-  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
   py::gil_scoped_release release;
-  return result.get();
+  return bindings::wait_for<Values...>(start);
 }
 
 [[noreturn]] void fail(const error_code& ec, const std::string& detail = {}) {
@@ -107,7 +101,7 @@ core::node_config config_of(const node_options& o) {
 
 }  // namespace
 
-python_node::python_node(const node_options& o) : work_(asio::make_work_guard(io_)) {
+python_node::python_node(const node_options& o) {
   core::identity self = core::identity::generate();
   if (o.identity) self = core::identity::load_or_create(*o.identity);
   else if (o.data_dir) {
@@ -118,8 +112,7 @@ python_node::python_node(const node_options& o) : work_(asio::make_work_guard(io
   dht.enabled = o.dht;
   if (o.data_dir) dht.data_dir = *o.data_dir;
   if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
-  node_ = std::make_unique<node>(io_.get_executor(), std::move(self), config_of(o), std::move(dht));
-  thread_ = std::thread([this] { io_.run(); });
+  node_.emplace(std::move(self), config_of(o), std::move(dht));
   try {
     for (const auto& where : o.listen) listen(where);
   } catch (...) {
@@ -133,27 +126,23 @@ python_node::~python_node() { stop(); }
 void python_node::stop() {
   if (!node_) return;
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
-  node_->async_stop(asio::use_future).get();
-  node_.reset();
-  work_.reset();
-  io_.stop();
-  thread_.join();
+  node_->stop();
 }
 
 node& python_node::live() {
-  if (!node_) throw error("the node is stopped");
-  return *node_;
+  if (!node_ || !node_->get()) throw error("the node is stopped");
+  return *node_->get();
 }
 
 std::string python_node::id() const {
-  if (!node_) throw error("the node is stopped");
-  return node_->id().to_hex();
+  if (!node_ || !node_->get()) throw error("the node is stopped");
+  return node_->get()->id().to_hex();
 }
 
 std::vector<std::string> python_node::addresses() const {
   std::vector<std::string> out;
-  if (node_)
-    for (const auto& u : node_->listening()) out.push_back(u.to_string());
+  if (node_ && node_->get())
+    for (const auto& u : node_->get()->listening()) out.push_back(u.to_string());
   return out;
 }
 

@@ -1,18 +1,16 @@
 #pragma once
-// A kadnet::node for Python: it owns its io_context and the one thread that runs it, and offers
-// blocking calls (the GIL is released while they wait) and Python callables as handlers (run on
-// the node's thread with the GIL held). module.cpp exposes it as kadnet.Node.
+// A kadnet::node for Python, with a thread of its own (bindings::threaded_node): blocking calls
+// (the GIL is released while they wait) and Python callables as handlers (run on the node's
+// thread with the GIL held). module.cpp exposes it as kadnet.Node.
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <pybind11/pybind11.h>
 
-#include "transports/node.hpp"
+#include "bindings/common/threaded_node.hpp"
 
 namespace kadnet::python {
 
@@ -67,10 +65,7 @@ class python_node {
  private:
   node& live();
 
-  boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  std::unique_ptr<node> node_;
-  std::thread thread_;
+  std::optional<bindings::threaded_node> node_;
 };
 
 }  // namespace kadnet::python

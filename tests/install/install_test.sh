@@ -16,3 +16,14 @@ run cmake --build "$work/build"
 output=$("$work/build/consumer")
 echo "$output"
 grep -q "reply: HELLO, KADNET" <<<"$output"
+
+# The C API as a C program sees it: the installed header and libkadnet_c alone.
+c_lib=$(dirname "$(find "$work/prefix" -name 'libkadnet_c.so' | head -1)")
+run cc -std=c11 -Wall -I "$work/prefix/include/kadnet" "$source_dir/tests/c/c_api_test.c" \
+  -L "$c_lib" -lkadnet_c -Wl,-rpath,"$c_lib" -o "$work/c_api_test"
+"$work/c_api_test"
+
+# The Python module where the install put it.
+if module=$(find "$work/prefix" -name 'kadnet*.so' -path '*dist-packages*' | head -1) && [ -n "$module" ]; then
+  PYTHONPATH=$(dirname "$module") python3 -c 'import kadnet; n = kadnet.Node(listen=["tcp://127.0.0.1:0"]); print("python", n.addresses[0]); n.stop()'
+fi

@@ -1,0 +1,112 @@
+/* kadnet's plain C API: a node with its own thread, blocking calls, C callbacks as handlers.
+ *
+ *   kadnet_options o;
+ *   kadnet_options_init(&o);
+ *   const char *listen[] = {"tcp://127.0.0.1:0"};
+ *   o.listen = listen;
+ *   o.listen_count = 1;
+ *   kadnet_node *n;
+ *   if (kadnet_start(&o, &n) != KADNET_OK) fprintf(stderr, "%s\n", kadnet_last_error());
+ *   ...
+ *   kadnet_stop(n);
+ *
+ * Every function returning int returns KADNET_OK (0) or an error: KADNET_EINVAL for a bad
+ * argument, KADNET_EFAILED for a failure outside kadnet's own codes (a refused connection, a
+ * port in use), or one of kadnet's error codes below (the numbers of kadnet::core::errc).
+ * kadnet_last_error() then says what happened, in words. Functions may be called from any
+ * thread but the node's own (handlers must not call back into their node and wait).
+ */
+#ifndef KADNET_H
+#define KADNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KADNET_API __attribute__((visibility("default")))
+#else
+#define KADNET_API
+#endif
+
+enum {
+  KADNET_OK = 0,
+  KADNET_EINVAL = -1,
+  KADNET_EFAILED = -2,
+  KADNET_EUNEXPECTED_IDENTITY = 12, /* the peer's key is not the NodeId expected */
+  KADNET_EHANDSHAKE_FAILED = 14,
+  KADNET_ETIMEOUT = 17,             /* no reply within the request timeout */
+  KADNET_ENACK = 18,                /* the peer answered NACK (its text is in kadnet_last_error) */
+  KADNET_EUNSUPPORTED_OPCODE = 19,  /* the peer serves no handler for that opcode */
+  KADNET_EHANDLER_FAILED = 21,      /* the peer's handler failed */
+  KADNET_ENOT_CONNECTED = 22,       /* no session with that NodeId, and no address to dial */
+  KADNET_ECONNECTION_CLOSED = 23,
+  KADNET_ESHUTTING_DOWN = 25,
+  KADNET_ENOT_FOUND = 26,           /* a DHT get found no value */
+  KADNET_ESTORE_REFUSED = 27
+};
+
+typedef struct kadnet_node kadnet_node;
+
+typedef struct kadnet_options {
+  const char *const *listen;    /* URIs to listen on: tcp://, udp:// or ws://host:port (port 0: any) */
+  size_t listen_count;
+  const char *identity_file;    /* a key file, loaded or created (mode 0600); NULL: a fresh identity */
+  const char *data_dir;         /* keeps the identity, DHT values and a routing snapshot; NULL: memory */
+  int dht;                      /* nonzero: take part in the DHT (default 1) */
+  unsigned request_timeout_ms;  /* default 5000 */
+  int contacts_per_prefix;      /* contacts one /24 (/64) may have in a bucket; 0: no limit
+                                   (nodes all on one machine need it); -1: the default (2) */
+} kadnet_options;
+
+/* Bytes the library allocated (malloc) for the caller, or a handler's reply. */
+typedef struct kadnet_bytes {
+  uint8_t *data;
+  size_t size;
+} kadnet_bytes;
+
+KADNET_API void kadnet_options_init(kadnet_options *options);
+KADNET_API int kadnet_start(const kadnet_options *options, kadnet_node **node);
+/* Ends every session and the node's thread, and frees the node. NULL is ignored. */
+KADNET_API void kadnet_stop(kadnet_node *node);
+
+/* This node's NodeId, 64 hex digits; valid while the node lives. */
+KADNET_API const char *kadnet_id(const kadnet_node *node);
+/* The URIs the node listens on (bound ports filled in); valid until the next kadnet_listen. */
+KADNET_API size_t kadnet_address_count(const kadnet_node *node);
+KADNET_API const char *kadnet_address(const kadnet_node *node, size_t index);
+KADNET_API int kadnet_listen(kadnet_node *node, const char *uri);
+
+/* `target` is a URI to dial or the NodeId (64 hex digits) of a peer with a session. */
+KADNET_API int kadnet_ping(kadnet_node *node, const char *target, double *seconds);
+/* Calls plugin opcode 64..255; on success *reply holds the answer (free it with kadnet_bytes_free). */
+KADNET_API int kadnet_call(kadnet_node *node, const char *target, int opcode, const void *data, size_t size,
+                           kadnet_bytes *reply);
+
+/* A plugin handler, run on the node's thread: it may fill *reply with kadnet_bytes_set and
+   returns 0 to answer with it, nonzero to answer NACK handler_failed. */
+typedef int (*kadnet_handler)(void *user, const char *caller_id, const uint8_t *data, size_t size,
+                              kadnet_bytes *reply);
+KADNET_API int kadnet_add_handler(kadnet_node *node, int opcode, kadnet_handler handler, void *user);
+
+/* Joins the DHT through the node at `uri`. */
+KADNET_API int kadnet_bootstrap(kadnet_node *node, const char *uri);
+/* DHT keys are text, hashed to 32 bytes with BLAKE2b-256 as everywhere in kadnet. */
+KADNET_API int kadnet_put(kadnet_node *node, const char *key, const void *value, size_t size);
+KADNET_API int kadnet_get(kadnet_node *node, const char *key, kadnet_bytes *value);
+
+/* Replaces b's bytes with a copy of data (KADNET_EFAILED when out of memory). */
+KADNET_API int kadnet_bytes_set(kadnet_bytes *b, const void *data, size_t size);
+KADNET_API void kadnet_bytes_free(kadnet_bytes *b);
+
+/* What this thread's last failed call failed with ("" if none). */
+KADNET_API const char *kadnet_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KADNET_H */

@@ -1,0 +1,285 @@
+// The C API of bindings/c/kadnet.h over bindings::threaded_node. No exception crosses it: each
+// function catches, records the message for kadnet_last_error() and returns a code.
+#include "bindings/c/kadnet.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bindings/common/threaded_node.hpp"
+#include "core/errors.hpp"
+
+struct kadnet_node {
+  std::optional<kadnet::bindings::threaded_node> running;
+  std::string id;
+  std::vector<std::string> addresses;
+};
+
+namespace {
+
+using boost::system::error_code;
+using kadnet::byte_vector;
+using kadnet::node_id;
+
+static_assert(KADNET_EUNEXPECTED_IDENTITY == static_cast<int>(kadnet::core::errc::unexpected_identity));
+static_assert(KADNET_EHANDSHAKE_FAILED == static_cast<int>(kadnet::core::errc::handshake_failed));
+static_assert(KADNET_ETIMEOUT == static_cast<int>(kadnet::core::errc::timeout));
+static_assert(KADNET_ENACK == static_cast<int>(kadnet::core::errc::nack));
+static_assert(KADNET_EUNSUPPORTED_OPCODE == static_cast<int>(kadnet::core::errc::unsupported_opcode));
+static_assert(KADNET_EHANDLER_FAILED == static_cast<int>(kadnet::core::errc::handler_failed));
+static_assert(KADNET_ENOT_CONNECTED == static_cast<int>(kadnet::core::errc::not_connected));
+static_assert(KADNET_ECONNECTION_CLOSED == static_cast<int>(kadnet::core::errc::connection_closed));
+static_assert(KADNET_ESHUTTING_DOWN == static_cast<int>(kadnet::core::errc::shutting_down));
+static_assert(KADNET_ENOT_FOUND == static_cast<int>(kadnet::core::errc::not_found));
+static_assert(KADNET_ESTORE_REFUSED == static_cast<int>(kadnet::core::errc::store_refused));
+
+thread_local std::string last_error;
+
+// A bad argument, named.
+struct invalid : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int failed(int code, std::string message) {
+  last_error = std::move(message);
+  return code;
+}
+
+int code_of(const error_code& ec, const std::string& detail = {}) {
+  const int code = ec.category() == kadnet::core::error_category() ? ec.value() : KADNET_EFAILED;
+  return failed(code, ec.message() + (detail.empty() ? "" : ": " + detail));
+}
+
+// Runs `body` (which returns a code), turning exceptions into codes and messages.
+template <typename Body>
+int guarded(Body body) {
+  try {
+    last_error.clear();
+    return body();
+  } catch (const invalid& e) {
+    return failed(KADNET_EINVAL, e.what());
+  } catch (const std::invalid_argument& e) {
+    return failed(KADNET_EINVAL, e.what());
+  } catch (const std::exception& e) {
+    return failed(KADNET_EFAILED, e.what());
+  }
+}
+
+const char* required(const char* text, const char* what) {
+  if (!text) throw invalid(std::string(what) + " is NULL");
+  return text;
+}
+
+kadnet::node& live(kadnet_node* n) {
+  if (!n || !n->running || !n->running->get()) throw invalid("the node is NULL or stopped");
+  return *n->running->get();
+}
+
+kadnet::peer_ref peer_of(const char* text) {
+  std::string problem;
+  auto ref = kadnet::transports::parse_peer_ref(required(text, "the target"), &problem);
+  if (!ref) throw invalid(problem);
+  return *ref;
+}
+
+kadnet::uri uri_of(const char* text) {
+  std::string problem;
+  auto u = kadnet::transports::parse_uri(required(text, "the URI"), &problem);
+  if (!u) throw invalid(problem);
+  return *u;
+}
+
+byte_vector bytes_of(const void* data, std::size_t size) {
+  if (size > 0 && !data) throw invalid("data is NULL with a size of " + std::to_string(size));
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  return byte_vector(p, p + size);
+}
+
+void give(kadnet_bytes* out, const byte_vector& bytes) {
+  if (kadnet_bytes_set(out, bytes.data(), bytes.size()) != KADNET_OK) throw std::bad_alloc();
+}
+
+void refresh_addresses(kadnet_node* n) {
+  n->addresses.clear();
+  for (const auto& u : live(n).listening()) n->addresses.push_back(u.to_string());
+}
+
+}  // namespace
+
+extern "C" {
+
+void kadnet_options_init(kadnet_options* o) {
+  if (!o) return;
+  *o = kadnet_options{};
+  o->dht = 1;
+  o->request_timeout_ms = 5000;
+  o->contacts_per_prefix = -1;
+}
+
+int kadnet_start(const kadnet_options* o, kadnet_node** out) {
+  return guarded([&]() -> int {
+    if (!o || !out) throw invalid("options and node must not be NULL");
+    *out = nullptr;
+    if (o->listen_count > 0 && !o->listen) throw invalid("listen is NULL with a count of " + std::to_string(o->listen_count));
+    kadnet::core::node_config config;
+    if (o->request_timeout_ms == 0) throw invalid("request_timeout_ms must be positive");
+    config.request_timeout = std::chrono::milliseconds(o->request_timeout_ms);
+    config.validate();
+    kadnet::transports::dht_settings dht;
+    dht.enabled = o->dht != 0;
+    if (o->data_dir) dht.data_dir = o->data_dir;
+    if (o->contacts_per_prefix < -1) throw invalid("contacts_per_prefix must be -1 (the default) or more");
+    if (o->contacts_per_prefix >= 0) dht.config.routing.max_per_prefix = static_cast<std::size_t>(o->contacts_per_prefix);
+    kadnet::core::identity self = kadnet::core::identity::generate();
+    if (o->identity_file) {
+      self = kadnet::core::identity::load_or_create(o->identity_file);
+    } else if (o->data_dir) {
+      std::filesystem::create_directories(o->data_dir);
+      self = kadnet::core::identity::load_or_create(std::filesystem::path(o->data_dir) / "identity.key");
+    }
+    std::vector<kadnet::uri> listen;
+    for (std::size_t i = 0; i < o->listen_count; ++i) listen.push_back(uri_of(o->listen[i]));
+    auto n = std::make_unique<kadnet_node>();
+    n->running.emplace(std::move(self), std::move(config), std::move(dht));
+    n->id = live(n.get()).id().to_hex();
+    for (const auto& where : listen) live(n.get()).listen(where);  // throws naming the URI
+    refresh_addresses(n.get());
+    *out = n.release();
+    return KADNET_OK;
+  });
+}
+
+void kadnet_stop(kadnet_node* n) {
+  if (!n) return;
+  try {
+    n->running.reset();
+  } catch (...) {
+  }
+  delete n;
+}
+
+const char* kadnet_id(const kadnet_node* n) { return n ? n->id.c_str() : ""; }
+
+size_t kadnet_address_count(const kadnet_node* n) { return n ? n->addresses.size() : 0; }
+
+const char* kadnet_address(const kadnet_node* n, size_t index) {
+  return n && index < n->addresses.size() ? n->addresses[index].c_str() : nullptr;
+}
+
+int kadnet_listen(kadnet_node* n, const char* uri) {
+  return guarded([&]() -> int {
+    try {
+      live(n).listen(uri_of(uri));
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const invalid*>(&e)) throw;
+      return failed(KADNET_EFAILED, e.what());
+    }
+    refresh_addresses(n);
+    return KADNET_OK;
+  });
+}
+
+int kadnet_ping(kadnet_node* n, const char* target, double* seconds) {
+  return guarded([&]() -> int {
+    auto to = peer_of(target);
+    auto& node = live(n);
+    auto [ec, rtt] = kadnet::bindings::wait_for<error_code, std::chrono::microseconds>(
+        [&](auto done) { node.async_ping(to, done); });
+    if (ec) return code_of(ec, target);
+    if (seconds) *seconds = std::chrono::duration<double>(rtt).count();
+    return KADNET_OK;
+  });
+}
+
+int kadnet_call(kadnet_node* n, const char* target, int opcode, const void* data, size_t size, kadnet_bytes* reply) {
+  return guarded([&]() -> int {
+    auto to = peer_of(target);
+    if (opcode < 64 || opcode > 255) throw invalid("plugin opcodes are 64..255, not " + std::to_string(opcode));
+    auto payload = bytes_of(data, size);
+    auto& node = live(n);
+    auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::reply>(
+        [&](auto done) { node.async_call(to, static_cast<std::uint8_t>(opcode), std::move(payload), done); });
+    if (ec) return code_of(ec, r.text);
+    if (reply) give(reply, r.data);
+    return KADNET_OK;
+  });
+}
+
+int kadnet_add_handler(kadnet_node* n, int opcode, kadnet_handler handler, void* user) {
+  return guarded([&]() -> int {
+    if (opcode < 64 || opcode > 255) throw invalid("plugin opcodes are 64..255, not " + std::to_string(opcode));
+    if (!handler) throw invalid("the handler is NULL");
+    live(n).add_handler(static_cast<std::uint8_t>(opcode), [handler, user](const node_id& caller, kadnet::byte_span in) {
+      kadnet_bytes out{};
+      const std::string id = caller.to_hex();
+      const int verdict = handler(user, id.c_str(), in.data(), in.size(), &out);
+      byte_vector answer(out.data, out.data + out.size);
+      kadnet_bytes_free(&out);
+      if (verdict != 0) throw std::runtime_error("the C handler returned " + std::to_string(verdict));
+      return answer;
+    });
+    return KADNET_OK;
+  });
+}
+
+int kadnet_bootstrap(kadnet_node* n, const char* uri) {
+  return guarded([&]() -> int {
+    auto where = uri_of(uri);
+    auto& node = live(n);
+    auto [ec, peer] = kadnet::bindings::wait_for<error_code, node_id>(
+        [&](auto done) { node.async_connect(where, std::nullopt, done); });
+    if (ec) return code_of(ec, uri);
+    auto [joined, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::find_node_result>(
+        [&](auto done) { node.dht().bootstrap(done); });
+    if (joined) return code_of(joined, "joining the DHT");
+    return KADNET_OK;
+  });
+}
+
+int kadnet_put(kadnet_node* n, const char* key, const void* value, size_t size) {
+  return guarded([&]() -> int {
+    auto k = kadnet::text_key(required(key, "the key"));
+    auto v = bytes_of(value, size);
+    auto& node = live(n);
+    auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::put_outcome>(
+        [&](auto done) { node.dht().put(k, std::move(v), done); });
+    return ec ? code_of(ec, key) : KADNET_OK;
+  });
+}
+
+int kadnet_get(kadnet_node* n, const char* key, kadnet_bytes* value) {
+  return guarded([&]() -> int {
+    auto k = kadnet::text_key(required(key, "the key"));
+    if (!value) throw invalid("value is NULL");
+    auto& node = live(n);
+    auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::get_result>(
+        [&](auto done) { node.dht().get(k, done); });
+    if (!ec && !r.value) ec = kadnet::core::errc::not_found;
+    if (ec) return code_of(ec, key);
+    give(value, r.value->value);
+    return KADNET_OK;
+  });
+}
+
+int kadnet_bytes_set(kadnet_bytes* b, const void* data, size_t size) {
+  if (!b || (size > 0 && !data)) return failed(KADNET_EINVAL, "kadnet_bytes_set: NULL bytes or data");
+  auto* copy = static_cast<std::uint8_t*>(std::malloc(size > 0 ? size : 1));
+  if (!copy) return failed(KADNET_EFAILED, "out of memory");
+  if (size > 0) std::memcpy(copy, data, size);
+  std::free(b->data);
+  b->data = copy;
+  b->size = size;
+  return KADNET_OK;
+}
+
+void kadnet_bytes_free(kadnet_bytes* b) {
+  if (!b) return;
+  std::free(b->data);
+  b->data = nullptr;
+  b->size = 0;
+}
+
+const char* kadnet_last_error(void) { return last_error.c_str(); }
+
+}  // extern "C"

@@ -1,0 +1,48 @@
+#pragma once
+// A kadnet::node with an io_context and a thread of its own, for callers that block (the Python
+// module, the C API): they start an operation with a callback and wait for its values. The
+// node's handlers run on that thread.
+#include <future>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <tuple>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "transports/node.hpp"
+
+namespace kadnet::bindings {
+
+class threaded_node {
+ public:
+  threaded_node(core::identity self, core::node_config config, transports::dht_settings dht);
+  ~threaded_node() { stop(); }
+  threaded_node(const threaded_node&) = delete;
+  threaded_node& operator=(const threaded_node&) = delete;
+
+  // Null once stopped.
+  node* get() { return node_.get(); }
+  const node* get() const { return node_.get(); }
+  // Ends every session, then the thread. Idempotent; must not run on the node's own thread.
+  void stop();
+
+ private:
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::unique_ptr<node> node_;
+  std::thread thread_;
+};
+
+// Starts an operation with a completion callback and waits for its values:
+//   auto [ec, rtt] = wait_for<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
+template <typename... Values, typename Start>
+std::tuple<Values...> wait_for(Start start) {
+  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
+  auto result = done->get_future();
+  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
+  return result.get();
+}
+
+}  // namespace kadnet::bindings

@@ -1,0 +1,108 @@
+/* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kadnet.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond, \
+              kadnet_last_error());                                              \
+      ++failures;                                                                \
+    }                                                                            \
+  } while (0)
+
+/* Upper-cases what it is sent and counts its calls. */
+static int shout_back(void *user, const char *caller_id, const uint8_t *data, size_t size, kadnet_bytes *reply) {
+  char buffer[256];
+  size_t i;
+  ++*(int *)user;
+  if (strlen(caller_id) != 64 || size > sizeof buffer) return 1;
+  for (i = 0; i < size; ++i) buffer[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
+  return kadnet_bytes_set(reply, buffer, size);
+}
+
+static int refuse(void *user, const char *caller_id, const uint8_t *data, size_t size, kadnet_bytes *reply) {
+  (void)user, (void)caller_id, (void)data, (void)size, (void)reply;
+  return 7;
+}
+
+static kadnet_node *start(const char *uri) {
+  kadnet_options o;
+  const char *listen[1];
+  kadnet_node *n = NULL;
+  kadnet_options_init(&o);
+  listen[0] = uri;
+  o.listen = listen;
+  o.listen_count = uri ? 1 : 0;
+  o.contacts_per_prefix = 0; /* every node here is on 127.0.0.1 */
+  CHECK(kadnet_start(&o, &n) == KADNET_OK);
+  return n;
+}
+
+int main(void) {
+  int calls = 0;
+  double rtt = -1;
+  kadnet_bytes reply = {0};
+  kadnet_node *server = start("tcp://127.0.0.1:0");
+  kadnet_node *client = start("ws://127.0.0.1:0");
+  kadnet_node *nodes[6];
+  size_t i;
+  if (!server || !client) return 1;
+
+  CHECK(strlen(kadnet_id(server)) == 64);
+  CHECK(kadnet_address_count(server) == 1);
+  CHECK(strncmp(kadnet_address(server, 0), "tcp://127.0.0.1:", 16) == 0);
+  CHECK(strncmp(kadnet_address(client, 0), "ws://127.0.0.1:", 15) == 0);
+  CHECK(kadnet_address(server, 1) == NULL);
+
+  /* A C handler answers calls, by URI and then by NodeId over the same session. */
+  CHECK(kadnet_add_handler(server, 64, shout_back, &calls) == KADNET_OK);
+  CHECK(kadnet_call(client, kadnet_address(server, 0), 64, "hello", 5, &reply) == KADNET_OK);
+  CHECK(reply.size == 5 && memcmp(reply.data, "HELLO", 5) == 0);
+  CHECK(kadnet_call(client, kadnet_id(server), 64, "again", 5, &reply) == KADNET_OK);
+  CHECK(reply.size == 5 && memcmp(reply.data, "AGAIN", 5) == 0);
+  CHECK(calls == 2);
+  kadnet_bytes_free(&reply);
+  CHECK(reply.data == NULL && reply.size == 0);
+  CHECK(kadnet_ping(client, kadnet_id(server), &rtt) == KADNET_OK && rtt >= 0);
+
+  /* Failures come back as codes with words. */
+  CHECK(kadnet_add_handler(server, 65, refuse, NULL) == KADNET_OK);
+  CHECK(kadnet_call(client, kadnet_id(server), 65, "x", 1, &reply) == KADNET_EHANDLER_FAILED);
+  CHECK(kadnet_call(client, kadnet_id(server), 66, "x", 1, &reply) == KADNET_EUNSUPPORTED_OPCODE);
+  CHECK(kadnet_call(client, kadnet_id(server), 10, "x", 1, &reply) == KADNET_EINVAL);
+  CHECK(strstr(kadnet_last_error(), "64..255") != NULL);
+  CHECK(kadnet_ping(client, "quic://127.0.0.1:1", &rtt) == KADNET_EINVAL);
+  CHECK(strstr(kadnet_last_error(), "quic") != NULL);
+  CHECK(kadnet_ping(client, "ab", &rtt) == KADNET_EINVAL);
+  CHECK(kadnet_listen(client, kadnet_address(server, 0)) == KADNET_EFAILED); /* the port is taken */
+  CHECK(kadnet_ping(NULL, "tcp://127.0.0.1:1", &rtt) == KADNET_EINVAL);
+  CHECK(kadnet_listen(client, "udp://127.0.0.1:0") == KADNET_OK);
+  CHECK(kadnet_address_count(client) == 2);
+
+  /* The DHT: a value put through one node is found from every other. */
+  nodes[0] = server;
+  for (i = 1; i < 6; ++i) {
+    nodes[i] = start("tcp://127.0.0.1:0");
+    CHECK(nodes[i] && kadnet_bootstrap(nodes[i], kadnet_address(server, 0)) == KADNET_OK);
+  }
+  CHECK(kadnet_put(nodes[2], "greeting", "hi there", 8) == KADNET_OK);
+  for (i = 0; i < 6; ++i) {
+    CHECK(kadnet_get(nodes[i], "greeting", &reply) == KADNET_OK);
+    CHECK(reply.size == 8 && memcmp(reply.data, "hi there", 8) == 0);
+    kadnet_bytes_free(&reply);
+  }
+  CHECK(kadnet_get(nodes[4], "nobody stored this", &reply) == KADNET_ENOT_FOUND);
+
+  for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
+  kadnet_stop(client);
+  kadnet_stop(server);
+  kadnet_stop(NULL);
+  if (failures) fprintf(stderr, "%d checks failed\n", failures);
+  else printf("all C API checks passed\n");
+  return failures ? 1 : 0;
+}
