@@ -9,7 +9,7 @@ PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang libclang-rt-14-dev
   libboost1.81-dev libsodium-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libsnappy-dev
   libgtest-dev libgmock-dev libbenchmark-dev libudt-dev libsqlite3-dev pybind11-dev python3-dev
-  gzip bzip2 xz-utils zstd python3 python3-snappy iproute2
+  gzip bzip2 xz-utils zstd python3 python3-snappy iproute2 nftables
 )
 
 # Only for `./run.sh bench swarm --vs opendht`: OpenDHT's library and the -dev packages its headers

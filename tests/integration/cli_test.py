@@ -55,10 +55,12 @@ def parse_packets(data):
 class Node:
     """A `kadnet node` process driven through its stdin, its stdout read line by line."""
 
-    def __init__(self, *extra, listen=True, json_mode=True, identity=None, compression=None, scheme="tcp"):
+    def __init__(self, *extra, listen=True, json_mode=True, identity=None, compression=None, scheme="tcp",
+                 host="127.0.0.1", netns=None):
+        """`netns`: run inside that network namespace (nat_test.py); `host`: the address to listen on."""
         argv = [KADNET, "node", "--timeout", NODE_REQUEST_TIMEOUT_MS]
         if listen:
-            argv += ["--listen", f"{scheme}://127.0.0.1:0"]
+            argv += ["--listen", f"{scheme}://{host}:0"]
         if json_mode:
             argv.append("--json")
         if identity:
@@ -66,6 +68,9 @@ class Node:
         if compression:
             argv += ["--compression", compression]
         argv += list(extra)
+        if netns:
+            argv = ["ip", "netns", "exec", netns] + argv
+        self.host = host
         self.argv = argv
         self.json_mode = json_mode
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -159,7 +164,7 @@ class Node:
                 self.uri = self.expect_text(lambda l: l.startswith("listening "), START_TIMEOUT).split()[1]
         assert HEX64.match(self.id or ""), f"bad NodeId {self.id!r}"
         if self.uri:
-            m = re.fullmatch(r"(?:tcp|udp|ws)://127\.0\.0\.1:(\d+)", self.uri)
+            m = re.fullmatch(r"(?:tcp|udp|ws)://" + re.escape(self.host) + r":(\d+)", self.uri)
             assert m, f"unexpected listening URI {self.uri!r}"
             self.port = int(m.group(1))
             assert self.port != 0, "the listening URI must show the bound port, not 0"
