@@ -27,6 +27,7 @@ using boost::system::error_code;
 
 constexpr std::string_view subprotocol = "kadnet";
 constexpr std::size_t max_request_header = 8 * 1024;
+constexpr std::size_t retained_read_buffer = 16 * 1024;
 
 // Whether a Sec-WebSocket-Protocol value (a comma-separated list) names `wanted`.
 bool lists_protocol(beast::string_view header, std::string_view wanted) {
@@ -166,6 +167,8 @@ class ws_link final : public link, public std::enable_shared_from_this<ws_link> 
       auto data = self->read_buffer_.cdata();
       self->cb_.on_bytes(byte_span(static_cast<const std::uint8_t*>(data.data()), data.size()));
       self->read_buffer_.clear();
+      // An idle link should not keep a large message's room (thousands of sessions may be open).
+      if (self->read_buffer_.capacity() > retained_read_buffer) self->read_buffer_.shrink_to_fit();
       if (!self->finished_) self->read();
     });
   }
