@@ -98,6 +98,26 @@ KADNET_API int kadnet_bootstrap(kadnet_node *node, const char *uri);
 KADNET_API int kadnet_put(kadnet_node *node, const char *key, const void *value, size_t size);
 KADNET_API int kadnet_get(kadnet_node *node, const char *key, kadnet_bytes *value);
 
+/* SHOUT: every node of the network hears it once (signed by this node). */
+KADNET_API int kadnet_shout(kadnet_node *node, const void *data, size_t size);
+/* SPEAK: every direct peer hears it; *peers (if not NULL) gets how many took it. */
+KADNET_API int kadnet_speak(kadnet_node *node, const void *data, size_t size, size_t *peers);
+/* WHISPER: to one node by its NodeId, found through the DHT if need be; sealed to its key unless
+   `sealed` is 0. Returns once the target's receipt matched what was sent. */
+KADNET_API int kadnet_whisper(kadnet_node *node, const char *target_id, const void *data, size_t size, int sealed);
+
+/* Handlers for what arrives, run on the node's thread; setting one replaces the last. */
+typedef void (*kadnet_shout_handler)(void *user, const char *origin_id, const uint8_t *data, size_t size,
+                                     unsigned hops);
+/* Returns nonzero to forward the speak, as it is, to this node's other direct peers. */
+typedef int (*kadnet_speak_handler)(void *user, const char *origin_id, const char *from_id, const uint8_t *data,
+                                    size_t size);
+typedef void (*kadnet_whisper_handler)(void *user, const char *sender_id, const uint8_t *data, size_t size,
+                                       int was_sealed);
+KADNET_API int kadnet_on_shout(kadnet_node *node, kadnet_shout_handler handler, void *user);
+KADNET_API int kadnet_on_speak(kadnet_node *node, kadnet_speak_handler handler, void *user);
+KADNET_API int kadnet_on_whisper(kadnet_node *node, kadnet_whisper_handler handler, void *user);
+
 /* Replaces b's bytes with a copy of data (KADNET_EFAILED when out of memory). */
 KADNET_API int kadnet_bytes_set(kadnet_bytes *b, const void *data, size_t size);
 KADNET_API void kadnet_bytes_free(kadnet_bytes *b);

@@ -262,6 +262,71 @@ int kadnet_get(kadnet_node* n, const char* key, kadnet_bytes* value) {
   });
 }
 
+int kadnet_shout(kadnet_node* n, const void* data, size_t size) {
+  return guarded([&]() -> int {
+    auto payload = bytes_of(data, size);
+    auto& node = live(n);
+    auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::shout_outcome>(
+        [&](auto done) { node.async_shout(std::move(payload), done); });
+    return ec ? code_of(ec) : KADNET_OK;
+  });
+}
+
+int kadnet_speak(kadnet_node* n, const void* data, size_t size, size_t* peers) {
+  return guarded([&]() -> int {
+    auto payload = bytes_of(data, size);
+    auto& node = live(n);
+    auto [ec, reached] = kadnet::bindings::wait_for<error_code, std::size_t>(
+        [&](auto done) { node.async_speak(std::move(payload), done); });
+    if (ec) return code_of(ec);
+    if (peers) *peers = reached;
+    return KADNET_OK;
+  });
+}
+
+int kadnet_whisper(kadnet_node* n, const char* target_id, const void* data, size_t size, int sealed) {
+  return guarded([&]() -> int {
+    auto target = node_id::from_hex(required(target_id, "the target"));
+    if (!target) throw invalid(std::string("'") + target_id + "' is not a NodeId (64 hex digits)");
+    auto payload = bytes_of(data, size);
+    auto& node = live(n);
+    auto [ec] = kadnet::bindings::wait_for<error_code>([&](auto done) {
+      node.async_whisper(*target, std::move(payload), kadnet::whisper_options{sealed != 0}, done);
+    });
+    return ec ? code_of(ec, target_id) : KADNET_OK;
+  });
+}
+
+int kadnet_on_shout(kadnet_node* n, kadnet_shout_handler handler, void* user) {
+  return guarded([&]() -> int {
+    if (!handler) throw invalid("the handler is NULL");
+    live(n).on_shout([handler, user](const kadnet::dht::shout_delivery& s) {
+      handler(user, s.origin.to_hex().c_str(), s.payload.data(), s.payload.size(), s.hops);
+    });
+    return KADNET_OK;
+  });
+}
+
+int kadnet_on_speak(kadnet_node* n, kadnet_speak_handler handler, void* user) {
+  return guarded([&]() -> int {
+    if (!handler) throw invalid("the handler is NULL");
+    live(n).on_speak([handler, user](const node_id& origin, const node_id& from, kadnet::byte_span payload) {
+      return handler(user, origin.to_hex().c_str(), from.to_hex().c_str(), payload.data(), payload.size()) != 0;
+    });
+    return KADNET_OK;
+  });
+}
+
+int kadnet_on_whisper(kadnet_node* n, kadnet_whisper_handler handler, void* user) {
+  return guarded([&]() -> int {
+    if (!handler) throw invalid("the handler is NULL");
+    live(n).on_whisper([handler, user](const node_id& sender, kadnet::byte_span plaintext, bool was_sealed) {
+      handler(user, sender.to_hex().c_str(), plaintext.data(), plaintext.size(), was_sealed ? 1 : 0);
+    });
+    return KADNET_OK;
+  });
+}
+
 int kadnet_bytes_set(kadnet_bytes* b, const void* data, size_t size) {
   if (!b || (size > 0 && !data)) return failed(KADNET_EINVAL, "kadnet_bytes_set: NULL bytes or data");
   auto* copy = static_cast<std::uint8_t*>(std::malloc(size > 0 ? size : 1));

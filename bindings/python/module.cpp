@@ -57,6 +57,15 @@ contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machi
       .def("get", &python_node::get, py::arg("key"), "The value under key, or None when no node has it.")
       .def("find_node", &python_node::find_node, py::arg("id"),
            "The k closest nodes to an id that answered: [(id, [uri, ...]), ...], closest first.")
+      .def("cas", &python_node::cas, py::arg("key"), py::arg("expected_version"), py::arg("value"),
+           "Compare-and-swap: writes value as version expected_version + 1 if the key is at expected_version\n"
+           "(0: nothing stored), decided by a majority of its replicas. Returns (written, version, value): the\n"
+           "key's version and value now, ours or the one that won.")
+      .def("lock", &python_node::lock, py::arg("key"), py::arg("lease_seconds"),
+           "Takes a lease on key; returns its fencing token. Error 'locked ...' while another node holds it.")
+      .def("renew", &python_node::renew, py::arg("key"), py::arg("token"), py::arg("lease_seconds"),
+           "Starts the lease of grant `token` again.")
+      .def("unlock", &python_node::unlock, py::arg("key"), py::arg("token"), "Releases grant `token`.")
       .def("shout", &python_node::shout, py::arg("data"), "Broadcasts to every node of the network (signed).")
       .def("speak", &python_node::speak, py::arg("data"), "Sends to every direct peer; returns how many took it.")
       .def("whisper", &python_node::whisper, py::arg("target_id"), py::arg("data"), py::arg("sealed") = true,

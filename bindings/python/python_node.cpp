@@ -242,6 +242,50 @@ py::list python_node::find_node(const std::string& id) {
   return out;
 }
 
+py::tuple python_node::cas(const py::object& key, std::uint64_t expected_version, const py::bytes& value) {
+  auto k = key_of(key);
+  auto v = from_bytes(value);
+  auto [ec, r] = outcome<error_code, dht::cas_outcome>(
+      [&](auto done) { live().dht().cas(k, expected_version, std::move(v), done); });
+  if (ec && ec != core::errc::cas_conflict) fail(ec);
+  py::object current = r.value ? py::object(to_bytes(*r.value)) : py::object(py::none());
+  return py::make_tuple(!ec && r.written, r.version, current);
+}
+
+namespace {
+std::chrono::milliseconds lease_of(double seconds) {
+  if (!(seconds >= 0.001 && seconds <= 24 * 3600)) throw py::value_error("a lease is 0.001 to 86400 seconds");
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+[[noreturn]] void lock_failed(const error_code& ec, const dht::lock_outcome& r) {
+  if (ec == core::errc::locked)
+    fail(ec, "held by " + r.holder.to_hex() + " for " + std::to_string(r.remaining.count()) + " ms more");
+  fail(ec);
+}
+}  // namespace
+
+std::uint64_t python_node::lock(const py::object& key, double lease_seconds) {
+  auto k = key_of(key);
+  auto lease = lease_of(lease_seconds);
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().lock(k, lease, done); });
+  if (ec) lock_failed(ec, r);
+  return r.token;
+}
+
+void python_node::renew(const py::object& key, std::uint64_t token, double lease_seconds) {
+  auto k = key_of(key);
+  auto lease = lease_of(lease_seconds);
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().renew(k, token, lease, done); });
+  if (ec) lock_failed(ec, r);
+}
+
+void python_node::unlock(const py::object& key, std::uint64_t token) {
+  auto k = key_of(key);
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().unlock(k, token, done); });
+  if (ec) lock_failed(ec, r);
+}
+
 void python_node::shout(const py::bytes& data) {
   auto payload = from_bytes(data);
   auto [ec, r] = outcome<error_code, dht::shout_outcome>([&](auto done) { live().async_shout(std::move(payload), done); });

@@ -51,6 +51,12 @@ class python_node {
   std::size_t put(const py::object& key, const py::bytes& value);
   std::optional<py::bytes> get(const py::object& key);
   py::list find_node(const std::string& id);
+  // Compare-and-swap: (written, the key's version now, its value or None).
+  py::tuple cas(const py::object& key, std::uint64_t expected_version, const py::bytes& value);
+  // A lease on key: the fencing token (kadnet.Error "locked ..." while another node holds it).
+  std::uint64_t lock(const py::object& key, double lease_seconds);
+  void renew(const py::object& key, std::uint64_t token, double lease_seconds);
+  void unlock(const py::object& key, std::uint64_t token);
 
   void shout(const py::bytes& data);
   std::size_t speak(const py::bytes& data);

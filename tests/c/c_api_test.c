@@ -1,6 +1,8 @@
-/* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT. */
+/* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT, broadcast. */
 #include <stdio.h>
 #include <string.h>
+#include <threads.h>
+#include <time.h>
 
 #include "kadnet.h"
 
@@ -30,6 +32,56 @@ static int refuse(void *user, const char *caller_id, const uint8_t *data, size_t
   return 7;
 }
 
+/* What the broadcast handlers saw, on the nodes' threads. */
+typedef struct inbox {
+  mtx_t lock;
+  cnd_t changed;
+  int shouts, speaks, whispers, whisper_sealed;
+} inbox;
+
+static void count(inbox *b, int *counter) {
+  mtx_lock(&b->lock);
+  ++*counter;
+  cnd_broadcast(&b->changed);
+  mtx_unlock(&b->lock);
+}
+
+static void heard_shout(void *user, const char *origin_id, const uint8_t *data, size_t size, unsigned hops) {
+  inbox *b = user;
+  (void)origin_id, (void)hops;
+  if (size == 6 && memcmp(data, "to all", 6) == 0) count(b, &b->shouts);
+}
+
+static int heard_speak(void *user, const char *origin_id, const char *from_id, const uint8_t *data, size_t size) {
+  inbox *b = user;
+  (void)from_id;
+  if (strlen(origin_id) == 64 && size == 10 && memcmp(data, "neighbours", 10) == 0) count(b, &b->speaks);
+  return 0; /* not forwarded */
+}
+
+static void heard_whisper(void *user, const char *sender_id, const uint8_t *data, size_t size, int was_sealed) {
+  inbox *b = user;
+  (void)sender_id;
+  if (size == 4 && memcmp(data, "psst", 4) == 0) {
+    b->whisper_sealed = was_sealed;
+    count(b, &b->whispers);
+  }
+}
+
+/* Waits until *counter reaches `want`, at most 20 s (a bound on the test, not a synchronisation). */
+static int reaches(inbox *b, const int *counter, int want) {
+  struct timespec until;
+  int ok;
+  timespec_get(&until, TIME_UTC);
+  until.tv_sec += 20;
+  mtx_lock(&b->lock);
+  while (*counter < want)
+    if (cnd_timedwait(&b->changed, &b->lock, &until) != thrd_success) break;
+  ok = *counter >= want;
+  mtx_unlock(&b->lock);
+  return ok;
+}
+
 static kadnet_node *start(const char *uri) {
   kadnet_options o;
   const char *listen[1];
@@ -46,6 +98,8 @@ static kadnet_node *start(const char *uri) {
 int main(void) {
   int calls = 0;
   double rtt = -1;
+  size_t peers = 0;
+  inbox heard = {0};
   kadnet_bytes reply = {0};
   kadnet_node *server = start("tcp://127.0.0.1:0");
   kadnet_node *client = start("ws://127.0.0.1:0");
@@ -98,10 +152,25 @@ int main(void) {
   }
   CHECK(kadnet_get(nodes[4], "nobody stored this", &reply) == KADNET_ENOT_FOUND);
 
+  /* SHOUT to all, WHISPER to one, SPEAK to the direct peers. */
+  CHECK(mtx_init(&heard.lock, mtx_plain) == thrd_success && cnd_init(&heard.changed) == thrd_success);
+  for (i = 0; i < 6; ++i) CHECK(kadnet_on_shout(nodes[i], heard_shout, &heard) == KADNET_OK);
+  CHECK(kadnet_shout(nodes[1], "to all", 6) == KADNET_OK);
+  CHECK(reaches(&heard, &heard.shouts, 5));
+  CHECK(kadnet_on_whisper(nodes[4], heard_whisper, &heard) == KADNET_OK);
+  CHECK(kadnet_whisper(nodes[2], kadnet_id(nodes[4]), "psst", 4, 1) == KADNET_OK);
+  CHECK(reaches(&heard, &heard.whispers, 1) && heard.whisper_sealed == 1);
+  CHECK(kadnet_whisper(nodes[2], "not-an-id", "psst", 4, 1) == KADNET_EINVAL);
+  CHECK(kadnet_on_speak(server, heard_speak, &heard) == KADNET_OK);
+  CHECK(kadnet_speak(nodes[3], "neighbours", 10, &peers) == KADNET_OK && peers >= 1);
+  CHECK(reaches(&heard, &heard.speaks, 1));
+
   for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
   kadnet_stop(client);
   kadnet_stop(server);
   kadnet_stop(NULL);
+  mtx_destroy(&heard.lock);
+  cnd_destroy(&heard.changed);
   if (failures) fprintf(stderr, "%d checks failed\n", failures);
   else printf("all C API checks passed\n");
   return failures ? 1 : 0;

@@ -113,6 +113,22 @@ class DhtTest(Nodes):
         self.assertEqual(closest[0][0], nodes[7].id)
         self.assertEqual(closest[0][1], nodes[7].addresses)
 
+    def test_compare_and_swap_and_locks(self):
+        nodes = self.swarm(6)
+        self.assertEqual(nodes[1].cas("counter", 0, b"1"), (True, 1, b"1"))
+        # A writer that expected version 0 lost: it learns the version and value that won.
+        self.assertEqual(nodes[2].cas("counter", 0, b"other"), (False, 1, b"1"))
+        self.assertEqual(nodes[2].cas("counter", 1, b"2"), (True, 2, b"2"))
+        token = nodes[3].lock("printer", 30.0)
+        with self.assertRaises(kadnet.Error) as held:
+            nodes[4].lock("printer", 30.0)
+        self.assertIn(nodes[3].id, str(held.exception))
+        nodes[3].renew("printer", token, 30.0)
+        nodes[3].unlock("printer", token)
+        self.assertGreater(nodes[4].lock("printer", 30.0), token)
+        with self.assertRaises(ValueError):
+            nodes[4].lock("printer", 0)
+
     def test_text_key_is_blake2b_256(self):
         import hashlib
         self.assertEqual(kadnet.text_key("greeting"), hashlib.blake2b(b"greeting", digest_size=32).digest())
