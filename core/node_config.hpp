@@ -46,6 +46,10 @@ struct node_config {
   // hand it out as a contact; a wildcard host (0.0.0.0, [::]) stands for "the address you see".
   // Empty: the node only dials out and is never handed out.
   std::vector<std::string> announce_addresses;
+  // With no address to announce, an empty ANNOUNCE still goes out after the handshake: its ACK
+  // tells a node that only dials out (one behind a NAT) its public address (STUN-like,
+  // PROTOCOL.md 5.13; node_engine::observed_address()).
+  bool ask_observed_address = true;
   // FIND_NODE, FIND_VALUE and STORE become `incoming` events for the DHT, answered with
   // node_engine::respond(); without it they are NACKed unsupported_opcode.
   bool serve_dht = false;

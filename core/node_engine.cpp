@@ -295,7 +295,7 @@ void node_engine::on_established(connection_id c, connection_state& st, time_poi
   for (auto method : config_.compression) offer(wire::connection_option::compression_enabled, method);
   if (!config_.compression.empty())
     offer(wire::connection_option::preferred_compression, config_.compression.front());
-  if (!config_.announce_addresses.empty())
+  if (!config_.announce_addresses.empty() || config_.ask_observed_address)
     start_request(now, c, static_cast<std::uint8_t>(wire::opcode::announce),
                   wire::announce{config_.announce_addresses}, std::nullopt, true);
 }
@@ -438,9 +438,12 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
 // host stands for it); seed 001: an announcement must match the sender's real source address.
 void node_engine::on_announce(connection_id c, connection_state& st, const wire::message& m) {
   const std::string observed = address_text(st.address.bytes());  // "" when the transport gave none
+  const auto& announced_now = std::get<wire::announce>(m.body).addresses;
+  // No address: the peer listens nowhere and only asks how it is seen.
+  if (announced_now.empty()) return send_reply(c, m.id, wire::ack{m.opcode, byte_vector(observed.begin(), observed.end())});
   std::string ip = host_of_address_text(observed);
   std::vector<std::string> kept;
-  for (const auto& a : std::get<wire::announce>(m.body).addresses) {
+  for (const auto& a : announced_now) {
     auto checked = checked_announcement(a, ip);
     if (checked) kept.push_back(std::move(*checked));
   }

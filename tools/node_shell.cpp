@@ -216,7 +216,13 @@ class shell {
       listening.push_back(json::value(u.to_string()));
       text += "\nlistening " + u.to_string();
     }
-    print_.result({{"cmd", "id"}, {"ok", true}, {"id", node_.id().to_hex()}, {"listening", listening}}, text);
+    json::object result{{"cmd", "id"}, {"ok", true}, {"id", node_.id().to_hex()}, {"listening", listening}};
+    // How the last peer to answer our ANNOUNCE sees us: behind a NAT, the NAT's address.
+    if (auto seen = node_.async_observed_address(asio::use_future).get()) {
+      result["observed"] = *seen;
+      text += "\nseen by peers as " + *seen;
+    }
+    print_.result(std::move(result), text);
   }
 
   void execute(const std::string& command, std::istringstream& words) {

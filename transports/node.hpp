@@ -297,6 +297,19 @@ class node {
         token);
   }
 
+  // How the latest peer to answer this node's ANNOUNCE saw it, "ip:port" ("[ip]:port" for IPv6):
+  // behind a NAT, the NAT's public address (STUN-like, PROTOCOL.md 5.13); nullopt before any did.
+  template <typename Token>
+  auto async_observed_address(Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::optional<std::string>)>(
+        [d = driver_](auto handler) {
+          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler)]() mutable {
+            detail::complete(std::move(h), d->any_executor(), d->engine().observed_address());
+          });
+        },
+        token);
+  }
+
   // Closes listeners and sessions; pending operations fail with errc::shutting_down; with a
   // data directory the routing-table snapshot is saved. Also done by the destructor, which only
   // posts it: keep the io_context running until it has run (or await async_stop), since a

@@ -153,6 +153,7 @@ class latency_run {
     net_.set_default_link(o.in_order ? sim::link_config{} : link_);
 
     core::node_config config;
+    config.ask_observed_address = false;  // KCP's two endpoints: no ANNOUNCE before the messages
     auto& ch = config.datagram.channel;
     if (o.min_rto) ch.min_rto = *o.min_rto;
     if (o.initial_rto) ch.initial_rto = *o.initial_rto;

@@ -79,6 +79,10 @@ KADNET_API const char *kadnet_id(const kadnet_node *node);
 KADNET_API size_t kadnet_address_count(const kadnet_node *node);
 KADNET_API const char *kadnet_address(const kadnet_node *node, size_t index);
 KADNET_API int kadnet_listen(kadnet_node *node, const char *uri);
+/* "ip:port" as the last peer to answer this node's ANNOUNCE saw it (behind a NAT: the NAT's
+   address), copied into out (NUL-terminated); KADNET_ENOT_CONNECTED before any peer did,
+   KADNET_EINVAL when it does not fit. */
+KADNET_API int kadnet_observed_address(kadnet_node *node, char *out, size_t size);
 
 /* `target` is a URI to dial or the NodeId (64 hex digits) of a peer with a session. */
 KADNET_API int kadnet_ping(kadnet_node *node, const char *target, double *seconds);

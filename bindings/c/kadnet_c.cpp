@@ -180,6 +180,18 @@ int kadnet_listen(kadnet_node* n, const char* uri) {
   });
 }
 
+int kadnet_observed_address(kadnet_node* n, char* out, size_t size) {
+  return guarded([&]() -> int {
+    if (!out) throw invalid("out is NULL");
+    auto& node = live(n);
+    auto [seen] = kadnet::bindings::wait_for<std::optional<std::string>>([&](auto done) { node.async_observed_address(done); });
+    if (!seen) return failed(KADNET_ENOT_CONNECTED, "no peer has said how it sees this node yet");
+    if (seen->size() + 1 > size) throw invalid("out holds " + std::to_string(size) + " bytes; the address needs " + std::to_string(seen->size() + 1));
+    std::memcpy(out, seen->c_str(), seen->size() + 1);
+    return KADNET_OK;
+  });
+}
+
 int kadnet_ping(kadnet_node* n, const char* target, double* seconds) {
   return guarded([&]() -> int {
     auto to = peer_of(target);

@@ -42,6 +42,8 @@ seconds. compression: method names, most preferred first ([] for none). contacts
 contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machine need 0).)")
       .def_property_readonly("id", &python_node::id, "This node's NodeId: its public key, 64 hex digits.")
       .def_property_readonly("addresses", &python_node::addresses, "The URIs the node listens on.")
+      .def_property_readonly("observed_address", &python_node::observed_address,
+                             "'ip:port' as the last peer to answer our ANNOUNCE saw us (behind a NAT: the NAT's), or None.")
       .def("listen", &python_node::listen, py::arg("uri"), "Listens on one more URI; returns it with its port.")
       .def("connect", &python_node::connect, py::arg("uri"), py::arg("expected_id") = py::none(),
            "Opens a session; returns the peer's NodeId (Error if it is not expected_id).")

@@ -146,6 +146,11 @@ std::vector<std::string> python_node::addresses() const {
   return out;
 }
 
+std::optional<std::string> python_node::observed_address() {
+  auto [seen] = outcome<std::optional<std::string>>([&](auto done) { live().async_observed_address(done); });
+  return seen;
+}
+
 std::string python_node::listen(const std::string& where) {
   try {
     return live().listen(uri_of(where)).to_string();

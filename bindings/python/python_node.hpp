@@ -41,6 +41,7 @@ class python_node {
 
   std::string id() const;
   std::vector<std::string> addresses() const;
+  std::optional<std::string> observed_address();
   std::string listen(const std::string& where);
   std::string connect(const std::string& where, const std::optional<std::string>& expected_id);
   double ping(const std::string& target);

@@ -171,7 +171,8 @@ error_code decode_body(byte_reader& r, const decode_limits& limits, store& m) {
 }
 
 error_code decode_body(byte_reader& r, const decode_limits&, announce& m) {
-  if (auto ec = read_address_list(r, m.addresses)) return ec;
+  // No address: the sender listens nowhere and asks only how it is seen (PROTOCOL.md 5.13).
+  if (auto ec = read_address_list(r, m.addresses, /*may_be_empty=*/true)) return ec;
   return expect_end(r);
 }
 
@@ -332,10 +333,10 @@ error_code decode(byte_span in, message& out, const decode_limits& limits) {
   return {};
 }
 
-error_code read_address_list(byte_reader& r, std::vector<std::string>& out) {
+error_code read_address_list(byte_reader& r, std::vector<std::string>& out, bool may_be_empty) {
   std::uint8_t count = 0;
   if (!r.u8(count)) return errc::truncated;
-  if (count == 0) return errc::bad_field;
+  if (count == 0 && !may_be_empty) return errc::bad_field;
   if (count > max_announced_addresses) return errc::too_large;
   std::vector<std::string> addresses;
   for (std::uint8_t i = 0; i < count; ++i) {
@@ -352,7 +353,7 @@ error_code read_address_list(byte_reader& r, std::vector<std::string>& out) {
 }
 
 void write_address_list(byte_writer& w, const std::vector<std::string>& addresses) {
-  assert(!addresses.empty() && addresses.size() <= max_announced_addresses);
+  assert(addresses.size() <= max_announced_addresses);
   w.u8(static_cast<std::uint8_t>(addresses.size()));
   for (const auto& a : addresses) {
     assert(!a.empty() && a.size() <= 255);

@@ -244,10 +244,12 @@ boost::system::error_code decode(byte_span in, message& out, const decode_limits
 // whose opcode is reserved (11..63 are returned, not refused, here). Error: truncated.
 boost::system::error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id);
 
-// An address list as ANNOUNCE and the DHT's contacts carry it: count (1, 1..8) | (length (1,
-// 1..255) | printable ASCII URI) × count. Errors: truncated, bad_field (no address, an empty or
-// non-printable one), too_large (more than max_announced_addresses).
-boost::system::error_code read_address_list(byte_reader& r, std::vector<std::string>& out);
+// An address list as ANNOUNCE and the DHT's contacts carry it: count (1, 1..8; ANNOUNCE 0..8) |
+// (length (1, 1..255) | printable ASCII URI) × count. Errors: truncated, bad_field (no address
+// where one is required, an empty or non-printable one), too_large (more than
+// max_announced_addresses).
+boost::system::error_code read_address_list(byte_reader& r, std::vector<std::string>& out,
+                                            bool may_be_empty = false);
 void write_address_list(byte_writer& w, const std::vector<std::string>& addresses);
 
 // The bytes an origin signs (Ed25519) for a SHOUT:

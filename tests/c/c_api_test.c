@@ -123,6 +123,12 @@ int main(void) {
   kadnet_bytes_free(&reply);
   CHECK(reply.data == NULL && reply.size == 0);
   CHECK(kadnet_ping(client, kadnet_id(server), &rtt) == KADNET_OK && rtt >= 0);
+  {
+    char seen[64];
+    CHECK(kadnet_observed_address(client, seen, sizeof seen) == KADNET_OK);
+    CHECK(strncmp(seen, "127.0.0.1:", 10) == 0);
+    CHECK(kadnet_observed_address(client, seen, 4) == KADNET_EINVAL);
+  }
 
   /* Failures come back as codes with words. */
   CHECK(kadnet_add_handler(server, 65, refuse, NULL) == KADNET_OK);

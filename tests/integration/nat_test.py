@@ -93,6 +93,9 @@ class BehindNatTest(cli_test.KadnetTestCase):
     def check_home_node(self, scheme):
         public = self.public_swarm(scheme)
         home = self.joined("--bootstrap", public[0].uri, listen=False, netns=self.net.home)
+        # The public nodes told it how they see it: as the NAT (STUN-like, PROTOCOL.md 5.13).
+        observed = home.command("id").get("observed", "")
+        self.assertTrue(observed.startswith(NAT_PUBLIC + ":"), observed)
 
         # It stores and finds, through sessions it dialed out of the NAT.
         r = home.command(f"put nat/{scheme}/from-home written behind a NAT")

@@ -36,6 +36,7 @@ class Nodes(unittest.TestCase):
 class CallTest(Nodes):
     def test_a_python_handler_answers_calls(self):
         server, client = self.node(), self.node()
+        self.assertIsNone(client.observed_address)  # no peer has told it yet
         server.add_handler(64, lambda caller, data: data.upper() + caller[:4].encode())
         reply = client.call(server.addresses[0], 64, b"hello")
         self.assertEqual(reply, b"HELLO" + client.id[:4].encode())
@@ -65,6 +66,8 @@ class CallTest(Nodes):
                 self.assertTrue(server.addresses[0].startswith(scheme + "://"))
                 self.assertGreaterEqual(client.ping(server.addresses[0]), 0.0)
                 self.assertEqual(client.connect(server.addresses[0], server.id), server.id)
+                # It listens nowhere, yet the server told it how it sees it (its source address).
+                self.assertTrue(client.observed_address.startswith("127.0.0.1:"), client.observed_address)
 
     def test_bad_input_is_named(self):
         n = self.node()

@@ -52,6 +52,19 @@ TEST_P(NodeOverTransport, PingsWorkBothWays) {
   EXPECT_FALSE(ping(net[0], net[1].id()));
 }
 
+TEST_P(NodeOverTransport, ANodeThatListensNowhereLearnsHowItsPeersSeeIt) {
+  loopback_nodes net(GetParam());
+  net.add();
+  node client(net.io().get_executor());  // no listener: an empty ANNOUNCE asks (PROTOCOL.md 5.13)
+  EXPECT_EQ(std::get<0>(wait<std::optional<std::string>>([&](auto h) { client.async_observed_address(h); })), std::nullopt);
+  EXPECT_FALSE(ping(client, net.address(0)));
+  // The ANNOUNCE went out before the PING on the same ordered session, and was answered first.
+  auto [seen] = wait<std::optional<std::string>>([&](auto h) { client.async_observed_address(h); });
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->rfind("127.0.0.1:", 0), 0u) << *seen;
+  client.async_stop(boost::asio::use_future).get();
+}
+
 TEST_P(NodeOverTransport, ConnectReportsThePeerIdentity) {
   loopback_nodes net(GetParam());
   net.add();

@@ -95,6 +95,7 @@ std::vector<sample> samples() {
       {"store_notify_signed", make_message(24, notified), 0},
       {"store_notify_diff", make_message(25, notified_diff), 0},
       {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
+      {"announce_empty", make_message(20, announce{}), 0},
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
       {"plugin_255", make_plugin_call(255, 0xffffffff, {}), 5},
@@ -226,7 +227,9 @@ TEST(MessageDecode, EmptyAndShortHeaderAreTruncated) {
 TEST(MessageDecode, AnnounceLayoutAndErrors) {
   byte_vector in = encoded(make_message(1, announce{{"tcp://h:1"}}));
   EXPECT_EQ(in, (byte_vector{10, 0, 0, 0, 1, 1, 9, 't', 'c', 'p', ':', '/', '/', 'h', ':', '1'}));
-  EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 0}), errc::bad_field);     // no address
+  message asking;  // no address: "how do you see me?" (PROTOCOL.md 5.13)
+  ASSERT_FALSE(decode(byte_vector{10, 0, 0, 0, 1, 0}, asking));
+  EXPECT_EQ(std::get<announce>(asking.body), announce{});
   EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 9}), errc::too_large);     // over 8
   EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 0}), errc::bad_field);  // empty address
   EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 1, ' '}), errc::bad_field);  // not printable
