@@ -20,6 +20,7 @@
 #include "tools/transfer_progress.hpp"
 #include "transports/file_transfer.hpp"
 #include "transports/node.hpp"
+#include "transports/wait_for.hpp"
 
 namespace kadnet::tools {
 namespace {
@@ -106,15 +107,7 @@ const char* reject_code_name(wire::file_reject_code code) {
   return "unspecified";
 }
 
-// Runs an asynchronous node operation and waits for its completion values. (Boost 1.81's
-// as_tuple cannot wrap use_future, so a callback fills a promise.)
-template <typename... Values, typename Start>
-std::tuple<Values...> wait_for(Start start) {
-  std::promise<std::tuple<Values...>> done;
-  auto result = done.get_future();
-  start([&done](Values... v) { done.set_value(std::tuple<Values...>(std::move(v)...)); });
-  return result.get();
-}
+using transports::wait_for;
 
 std::string describe(const boost::system::error_code& ec, const core::reply& r) {
   std::string s = ec.message();

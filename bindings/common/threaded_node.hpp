@@ -1,17 +1,16 @@
 #pragma once
 // A kadnet::node with an io_context and a thread of its own, for callers that block (the Python
-// module, the C API): they start an operation with a callback and wait for its values. The
-// node's handlers run on that thread.
-#include <future>
+// module, the C API): they start an operation with a callback and wait for its values
+// (transports::wait_for). The node's handlers run on that thread.
 #include <memory>
 #include <optional>
 #include <thread>
-#include <tuple>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "transports/node.hpp"
+#include "transports/wait_for.hpp"
 
 namespace kadnet::bindings {
 
@@ -35,14 +34,6 @@ class threaded_node {
   std::thread thread_;
 };
 
-// Starts an operation with a completion callback and waits for its values:
-//   auto [ec, rtt] = wait_for<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
-template <typename... Values, typename Start>
-std::tuple<Values...> wait_for(Start start) {
-  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
-  auto result = done->get_future();
-  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
-  return result.get();
-}
+using transports::wait_for;
 
 }  // namespace kadnet::bindings

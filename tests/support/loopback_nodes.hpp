@@ -12,6 +12,7 @@
 
 #include "tests/support/fixed_keys.hpp"
 #include "transports/node.hpp"
+#include "transports/wait_for.hpp"
 
 namespace kadnet::testing {
 
@@ -66,10 +67,7 @@ class loopback_nodes {
 // Waits for an operation's completion values: wait<error_code, reply>([&](auto h){ n.async_call(..., h); }).
 template <typename... Values, typename Start>
 std::tuple<Values...> wait(Start start) {
-  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
-  auto result = done->get_future();
-  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
-  return result.get();
+  return transports::wait_for<Values...>(std::move(start));
 }
 
 }  // namespace kadnet::testing
