@@ -89,6 +89,19 @@ class node {
   // Drops, delays, reorders and duplicates what this node sends over UDP, seeded (tests and
   // benchmarks; see transports/udp_port.hpp).
   void set_udp_impairment(const transports::udp_impairment& impairment);
+  // A partition, for tests: sessions with these peers are cut off now and whenever one comes up
+  // again, over any transport (an empty list heals it). Completes once in force.
+  template <typename Token>
+  auto async_set_unreachable(std::vector<node_id> peers, Token&& token) {
+    return boost::asio::async_initiate<Token, void()>(
+        [d = driver_](auto handler, std::vector<node_id> peers) {
+          boost::asio::dispatch(d->any_executor(), [d, peers = std::move(peers), h = std::move(handler)]() mutable {
+            d->set_unreachable(std::move(peers));
+            detail::complete(std::move(h), d->any_executor());
+          });
+        },
+        token, std::move(peers));
+  }
 
   // --- SPEAK, WHISPER and SHOUT (PROTOCOL.md 5.5–5.7) ---
   // Handlers run on the node's strand, one message at a time; setting one replaces the last.

@@ -107,6 +107,13 @@ uri node_driver::listen_udp(const uri& where, const asio::ip::address& address) 
   return result;
 }
 
+void node_driver::set_unreachable(std::vector<core::node_id> peers) {
+  unreachable_ = std::move(peers);
+  for (const auto& peer : unreachable_)
+    if (auto c = engine_.connection_to(peer)) engine_.cut_off(*c, errc::not_connected, "partitioned");
+  pump();
+}
+
 void node_driver::set_udp_impairment(const udp_impairment& impairment) {
   udp_impairment_ = impairment;
   if (udp_) udp_->set_impairment(impairment);
@@ -288,6 +295,11 @@ void node_driver::on_event(core::node_engine::event& ev) {
     return;
   }
   if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
+    if (std::find(unreachable_.begin(), unreachable_.end(), up->peer) != unreachable_.end()) {
+      // Partitioned: the session ends at once, and its waiters hear of it as it goes.
+      engine_.cut_off(up->connection, errc::not_connected, "partitioned");
+      return;
+    }
     auto waiters = std::move(waiting_[up->connection]);
     waiting_.erase(up->connection);
     for (auto& w : waiters) w({}, up->connection);

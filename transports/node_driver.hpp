@@ -147,6 +147,10 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void stream_reset(const std::shared_ptr<stream_state>& s);
   void stop();
 
+  // A partition, for tests (socket_swarm::partition): sessions with these peers are cut off now
+  // and whenever one is established again, over any transport; an empty list ends it.
+  void set_unreachable(std::vector<core::node_id> peers);
+
   // Impairs the datagrams this node's UDP socket sends (now and once it exists); on the strand.
   void set_udp_impairment(const udp_impairment& impairment);
   const udp_counters* udp_stats() const { return udp_ ? &udp_->counters() : nullptr; }
@@ -217,6 +221,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::vector<uri> bound_;
   bool stopped_listening_ = false;
   std::unordered_map<core::connection_id, std::shared_ptr<link>> links_;
+  std::vector<core::node_id> unreachable_;  // set_unreachable
   // WebSocket links still in their opening handshake (stop() closes them), at most
   // max_opening_websockets accepted ones at a time.
   std::unordered_set<std::shared_ptr<link>> opening_;

@@ -47,6 +47,26 @@ TEST_P(SocketSwarm, JoinsStoresFindsAndSurvivesAKillAndARestart) {
   EXPECT_EQ(get(swarm[5], key), value);
 }
 
+TEST_P(SocketSwarm, APartitionSeparatesTwoGroupsUntilHealed) {
+  socket_swarm swarm(socket_swarm_settings{.transport = GetParam()});
+  swarm.add_nodes(6);
+  EXPECT_EQ(swarm.join_all(bootstrap_strategy::first), 5u);
+  auto ping = [&](std::size_t from, std::size_t to) {
+    return std::get<0>(wait<boost::system::error_code, std::chrono::microseconds>(
+        [&](auto h) { swarm[from].async_ping(swarm.address(to), h); }));
+  };
+  EXPECT_FALSE(ping(1, 4));
+  swarm.partition({0, 1, 2}, {3, 4});
+  EXPECT_TRUE(ping(1, 4));   // the session they had is cut, and a new one is refused
+  EXPECT_TRUE(ping(4, 2));
+  EXPECT_FALSE(ping(1, 5));  // node 5 is in neither group
+  EXPECT_FALSE(ping(4, 5));
+  EXPECT_FALSE(ping(0, 2));  // within a group
+  swarm.heal();
+  EXPECT_FALSE(ping(1, 4));
+  EXPECT_FALSE(ping(4, 2));
+}
+
 INSTANTIATE_TEST_SUITE_P(Loopback, SocketSwarm, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 

@@ -108,4 +108,19 @@ bool socket_swarm::restart(std::size_t i, std::size_t via) {
   return join(i, via);
 }
 
+void socket_swarm::partition(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
+  auto cut = [this](const std::vector<std::size_t>& side, const std::vector<std::size_t>& other) {
+    std::vector<node_id> unreachable;
+    for (std::size_t j : other) unreachable.push_back((*this)[j].id());
+    for (std::size_t i : side) (*this)[i].async_set_unreachable(unreachable, boost::asio::use_future).get();
+  };
+  cut(a, b);
+  cut(b, a);
+}
+
+void socket_swarm::heal() {
+  for (std::size_t i = 0; i < size(); ++i)
+    if (alive(i)) (*this)[i].async_set_unreachable({}, boost::asio::use_future).get();
+}
+
 }  // namespace kadnet::testing

@@ -2,8 +2,7 @@
 // kadnet::testing::socket_swarm — N full nodes on loopback (or any local) sockets in one
 // process, on one io_context run by worker threads, with bootstrap strategies and churn
 // helpers: for tests, benchmarks and demos (`kadnet swarm --transport tcp|udp|ws` uses it). Its
-// counterpart on the simulated network, with virtual time and partitions, is sim::swarm
-// (transports/sim/swarm.hpp).
+// counterpart on the simulated network, in virtual time, is sim::swarm (transports/sim/swarm.hpp).
 //
 //   kadnet::testing::socket_swarm swarm({.transport = "udp"});
 //   swarm.add_nodes(64);
@@ -11,6 +10,7 @@
 //   swarm[3].dht().put(key, value, token);  // any node's full API
 //   swarm.kill(5);
 //   swarm.restart(5, 0);                    // same identity and address, rejoined through node 0
+//   swarm.partition({0, 1, 2}, {3, 4});     // until swarm.heal()
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -83,6 +83,10 @@ class socket_swarm {
   void kill(std::size_t i);
   // Starts node i again with its identity on its address and joins it through `via`.
   bool restart(std::size_t i, std::size_t via);
+  // No session between a node of `a` and one of `b` (those open are cut, new ones refused)
+  // until heal(). A node in neither group keeps talking to both. Live nodes only.
+  void partition(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b);
+  void heal();
 
  private:
   struct member {
