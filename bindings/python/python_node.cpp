@@ -152,13 +152,14 @@ std::optional<std::string> python_node::observed_address() {
 }
 
 std::string python_node::listen(const std::string& where) {
+  const uri u = uri_of(where);  // a malformed URI is a ValueError (pybind11's are runtime_errors too)
+  node& n = live();
   try {
-    return live().listen(uri_of(where)).to_string();
+    return n.listen(u).to_string();
   } catch (const std::invalid_argument& e) {
     throw py::value_error(e.what());
   } catch (const std::runtime_error& e) {
-    if (dynamic_cast<const error*>(&e)) throw;
-    throw error(e.what());
+    throw error(e.what());  // the address cannot be bound
   }
 }
 

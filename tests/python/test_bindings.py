@@ -80,6 +80,10 @@ class CallTest(Nodes):
             n.get(b"short")  # a bytes key is 32 long
         with self.assertRaises(ValueError):
             kadnet.Node(compression=["brotli"])
+        with self.assertRaises(ValueError):
+            n.listen("quic://127.0.0.1:0")
+        with self.assertRaises(kadnet.Error):
+            n.listen(n.addresses[0])  # the port is taken
         with self.assertRaises(kadnet.Error):
             n.ping(f"tcp://127.0.0.1:{free_tcp_port()}")
         n.stop()
