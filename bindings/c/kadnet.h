@@ -14,7 +14,8 @@
  * argument, KADNET_EFAILED for a failure outside kadnet's own codes (a refused connection, a
  * port in use), or one of kadnet's error codes below (the numbers of kadnet::core::errc).
  * kadnet_last_error() then says what happened, in words. Functions may be called from any
- * thread but the node's own (handlers must not call back into their node and wait).
+ * thread; from a handler, a call that waits for the handler's own node (it runs on that node's
+ * thread) returns KADNET_EINVAL instead of waiting forever, and kadnet_stop does nothing there.
  */
 #ifndef KADNET_H
 #define KADNET_H

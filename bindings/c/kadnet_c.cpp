@@ -76,6 +76,13 @@ kadnet::node& live(kadnet_node* n) {
   return *n->running->get();
 }
 
+// live(), for a call that blocks: a handler waiting for its own node would wait forever.
+kadnet::node& waitable(kadnet_node* n) {
+  kadnet::node& node = live(n);
+  if (n->running->on_own_thread()) throw invalid("a handler cannot wait for its own node; use another node, or reply first");
+  return node;
+}
+
 kadnet::peer_ref peer_of(const char* text) {
   std::string problem;
   auto ref = kadnet::transports::parse_peer_ref(required(text, "the target"), &problem);
@@ -152,6 +159,10 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
 
 void kadnet_stop(kadnet_node* n) {
   if (!n) return;
+  if (n->running && n->running->on_own_thread()) {
+    failed(KADNET_EINVAL, "a node cannot be stopped from its own handler");
+    return;
+  }
   try {
     n->running.reset();
   } catch (...) {
@@ -183,7 +194,7 @@ int kadnet_listen(kadnet_node* n, const char* uri) {
 int kadnet_observed_address(kadnet_node* n, char* out, size_t size) {
   return guarded([&]() -> int {
     if (!out) throw invalid("out is NULL");
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [seen] = kadnet::bindings::wait_for<std::optional<std::string>>([&](auto done) { node.async_observed_address(done); });
     if (!seen) return failed(KADNET_ENOT_CONNECTED, "no peer has said how it sees this node yet");
     if (seen->size() + 1 > size) throw invalid("out holds " + std::to_string(size) + " bytes; the address needs " + std::to_string(seen->size() + 1));
@@ -195,7 +206,7 @@ int kadnet_observed_address(kadnet_node* n, char* out, size_t size) {
 int kadnet_ping(kadnet_node* n, const char* target, double* seconds) {
   return guarded([&]() -> int {
     auto to = peer_of(target);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, rtt] = kadnet::bindings::wait_for<error_code, std::chrono::microseconds>(
         [&](auto done) { node.async_ping(to, done); });
     if (ec) return code_of(ec, target);
@@ -209,7 +220,7 @@ int kadnet_call(kadnet_node* n, const char* target, int opcode, const void* data
     auto to = peer_of(target);
     if (opcode < 64 || opcode > 255) throw invalid("plugin opcodes are 64..255, not " + std::to_string(opcode));
     auto payload = bytes_of(data, size);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::reply>(
         [&](auto done) { node.async_call(to, static_cast<std::uint8_t>(opcode), std::move(payload), done); });
     if (ec) return code_of(ec, r.text);
@@ -238,7 +249,7 @@ int kadnet_add_handler(kadnet_node* n, int opcode, kadnet_handler handler, void*
 int kadnet_bootstrap(kadnet_node* n, const char* uri) {
   return guarded([&]() -> int {
     auto where = uri_of(uri);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, peer] = kadnet::bindings::wait_for<error_code, node_id>(
         [&](auto done) { node.async_connect(where, std::nullopt, done); });
     if (ec) return code_of(ec, uri);
@@ -253,7 +264,7 @@ int kadnet_put(kadnet_node* n, const char* key, const void* value, size_t size) 
   return guarded([&]() -> int {
     auto k = kadnet::text_key(required(key, "the key"));
     auto v = bytes_of(value, size);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::put_outcome>(
         [&](auto done) { node.dht().put(k, std::move(v), done); });
     return ec ? code_of(ec, key) : KADNET_OK;
@@ -264,7 +275,7 @@ int kadnet_get(kadnet_node* n, const char* key, kadnet_bytes* value) {
   return guarded([&]() -> int {
     auto k = kadnet::text_key(required(key, "the key"));
     if (!value) throw invalid("value is NULL");
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::get_result>(
         [&](auto done) { node.dht().get(k, done); });
     if (!ec && !r.value) ec = kadnet::core::errc::not_found;
@@ -277,7 +288,7 @@ int kadnet_get(kadnet_node* n, const char* key, kadnet_bytes* value) {
 int kadnet_shout(kadnet_node* n, const void* data, size_t size) {
   return guarded([&]() -> int {
     auto payload = bytes_of(data, size);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::dht::shout_outcome>(
         [&](auto done) { node.async_shout(std::move(payload), done); });
     return ec ? code_of(ec) : KADNET_OK;
@@ -287,7 +298,7 @@ int kadnet_shout(kadnet_node* n, const void* data, size_t size) {
 int kadnet_speak(kadnet_node* n, const void* data, size_t size, size_t* peers) {
   return guarded([&]() -> int {
     auto payload = bytes_of(data, size);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec, reached] = kadnet::bindings::wait_for<error_code, std::size_t>(
         [&](auto done) { node.async_speak(std::move(payload), done); });
     if (ec) return code_of(ec);
@@ -301,7 +312,7 @@ int kadnet_whisper(kadnet_node* n, const char* target_id, const void* data, size
     auto target = node_id::from_hex(required(target_id, "the target"));
     if (!target) throw invalid(std::string("'") + target_id + "' is not a NodeId (64 hex digits)");
     auto payload = bytes_of(data, size);
-    auto& node = live(n);
+    auto& node = waitable(n);
     auto [ec] = kadnet::bindings::wait_for<error_code>([&](auto done) {
       node.async_whisper(*target, std::move(payload), kadnet::whisper_options{sealed != 0}, done);
     });

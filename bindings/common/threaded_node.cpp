@@ -1,5 +1,7 @@
 #include "bindings/common/threaded_node.hpp"
 
+#include <stdexcept>
+
 #include <boost/asio/use_future.hpp>
 
 namespace kadnet::bindings {
@@ -11,6 +13,7 @@ threaded_node::threaded_node(core::identity self, core::node_config config, tran
 
 void threaded_node::stop() {
   if (!node_) return;
+  if (on_own_thread()) throw std::logic_error("a node cannot be stopped from its own handler");
   // As the tests' loopback nodes do: the stop completes pending operations, whose handlers may
   // hold the node, before the io_context goes away.
   node_->async_stop(boost::asio::use_future).get();

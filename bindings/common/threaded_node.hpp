@@ -24,8 +24,11 @@ class threaded_node {
   // Null once stopped.
   node* get() { return node_.get(); }
   const node* get() const { return node_.get(); }
-  // Ends every session, then the thread. Idempotent; must not run on the node's own thread.
+  // Ends every session, then the thread. Idempotent. On the node's own thread (from one of its
+  // handlers) it would wait for itself: it throws std::logic_error there.
   void stop();
+  // Whether the caller is the node's thread: waiting there for the node would never end.
+  bool on_own_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   boost::asio::io_context io_;

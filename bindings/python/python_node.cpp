@@ -125,8 +125,15 @@ python_node::~python_node() { stop(); }
 
 void python_node::stop() {
   if (!node_) return;
+  if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
   node_->stop();
+}
+
+node& python_node::waitable() {
+  if (node_ && node_->on_own_thread())
+    throw error("a handler cannot wait for its own node (it runs on the node's thread): use another node, or reply first");
+  return live();
 }
 
 node& python_node::live() {
@@ -147,7 +154,7 @@ std::vector<std::string> python_node::addresses() const {
 }
 
 std::optional<std::string> python_node::observed_address() {
-  auto [seen] = outcome<std::optional<std::string>>([&](auto done) { live().async_observed_address(done); });
+  auto [seen] = outcome<std::optional<std::string>>([&](auto done) { waitable().async_observed_address(done); });
   return seen;
 }
 
@@ -167,14 +174,14 @@ std::string python_node::connect(const std::string& where, const std::optional<s
   std::optional<node_id> expected;
   if (expected_id) expected = id_of(*expected_id);
   auto u = uri_of(where);
-  auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { live().async_connect(u, expected, done); });
+  auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { waitable().async_connect(u, expected, done); });
   if (ec) fail(ec, where);
   return peer.to_hex();
 }
 
 double python_node::ping(const std::string& target) {
   auto to = peer_of(target);
-  auto [ec, rtt] = outcome<error_code, std::chrono::microseconds>([&](auto done) { live().async_ping(to, done); });
+  auto [ec, rtt] = outcome<error_code, std::chrono::microseconds>([&](auto done) { waitable().async_ping(to, done); });
   if (ec) fail(ec, target);
   return std::chrono::duration<double>(rtt).count();
 }
@@ -183,7 +190,7 @@ py::bytes python_node::call(const std::string& target, int opcode, const py::byt
   auto to = peer_of(target);
   auto op = plugin_opcode(opcode);
   auto payload = from_bytes(data);
-  auto [ec, r] = outcome<error_code, reply>([&](auto done) { live().async_call(to, op, std::move(payload), done); });
+  auto [ec, r] = outcome<error_code, reply>([&](auto done) { waitable().async_call(to, op, std::move(payload), done); });
   if (ec) fail(ec, r.text);
   return to_bytes(r.data);
 }
@@ -213,26 +220,26 @@ void python_node::bootstrap(const std::vector<std::string>& uris) {
   std::size_t reached = 0;
   for (const auto& where : uris) {
     auto u = uri_of(where);
-    auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { live().async_connect(u, std::nullopt, done); });
+    auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { waitable().async_connect(u, std::nullopt, done); });
     if (ec) last = ec;
     else ++reached;
   }
   if (reached == 0) fail(last, "no bootstrap node answered");
-  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { live().dht().bootstrap(done); });
+  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { waitable().dht().bootstrap(done); });
   if (ec) fail(ec, "joining the DHT");
 }
 
 std::size_t python_node::put(const py::object& key, const py::bytes& value) {
   auto k = key_of(key);
   auto v = from_bytes(value);
-  auto [ec, r] = outcome<error_code, dht::put_outcome>([&](auto done) { live().dht().put(k, std::move(v), done); });
+  auto [ec, r] = outcome<error_code, dht::put_outcome>([&](auto done) { waitable().dht().put(k, std::move(v), done); });
   if (ec) fail(ec);
   return r.replicas;
 }
 
 std::optional<py::bytes> python_node::get(const py::object& key) {
   auto k = key_of(key);
-  auto [ec, r] = outcome<error_code, dht::get_result>([&](auto done) { live().dht().get(k, done); });
+  auto [ec, r] = outcome<error_code, dht::get_result>([&](auto done) { waitable().dht().get(k, done); });
   if (ec == core::errc::not_found) return std::nullopt;
   if (ec) fail(ec);
   if (!r.value) return std::nullopt;
@@ -241,7 +248,7 @@ std::optional<py::bytes> python_node::get(const py::object& key) {
 
 py::list python_node::find_node(const std::string& id) {
   auto target = id_of(id);
-  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { live().dht().find_node(target, done); });
+  auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { waitable().dht().find_node(target, done); });
   if (ec) fail(ec);
   py::list out;
   for (const auto& c : r.closest) out.append(py::make_tuple(c.id.to_hex(), c.addresses));
@@ -274,7 +281,7 @@ std::chrono::milliseconds lease_of(double seconds) {
 std::uint64_t python_node::lock(const py::object& key, double lease_seconds) {
   auto k = key_of(key);
   auto lease = lease_of(lease_seconds);
-  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().lock(k, lease, done); });
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { waitable().dht().lock(k, lease, done); });
   if (ec) lock_failed(ec, r);
   return r.token;
 }
@@ -282,25 +289,25 @@ std::uint64_t python_node::lock(const py::object& key, double lease_seconds) {
 void python_node::renew(const py::object& key, std::uint64_t token, double lease_seconds) {
   auto k = key_of(key);
   auto lease = lease_of(lease_seconds);
-  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().renew(k, token, lease, done); });
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { waitable().dht().renew(k, token, lease, done); });
   if (ec) lock_failed(ec, r);
 }
 
 void python_node::unlock(const py::object& key, std::uint64_t token) {
   auto k = key_of(key);
-  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { live().dht().unlock(k, token, done); });
+  auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { waitable().dht().unlock(k, token, done); });
   if (ec) lock_failed(ec, r);
 }
 
 void python_node::shout(const py::bytes& data) {
   auto payload = from_bytes(data);
-  auto [ec, r] = outcome<error_code, dht::shout_outcome>([&](auto done) { live().async_shout(std::move(payload), done); });
+  auto [ec, r] = outcome<error_code, dht::shout_outcome>([&](auto done) { waitable().async_shout(std::move(payload), done); });
   if (ec) fail(ec);
 }
 
 std::size_t python_node::speak(const py::bytes& data) {
   auto payload = from_bytes(data);
-  auto [ec, peers] = outcome<error_code, std::size_t>([&](auto done) { live().async_speak(std::move(payload), done); });
+  auto [ec, peers] = outcome<error_code, std::size_t>([&](auto done) { waitable().async_speak(std::move(payload), done); });
   if (ec) fail(ec);
   return peers;
 }
@@ -308,7 +315,7 @@ std::size_t python_node::speak(const py::bytes& data) {
 void python_node::whisper(const std::string& target_id, const py::bytes& data, bool sealed) {
   auto target = id_of(target_id);
   auto payload = from_bytes(data);
-  auto [ec] = outcome<error_code>([&](auto done) { live().async_whisper(target, std::move(payload), whisper_options{sealed}, done); });
+  auto [ec] = outcome<error_code>([&](auto done) { waitable().async_whisper(target, std::move(payload), whisper_options{sealed}, done); });
   if (ec) fail(ec, target_id);
 }
 

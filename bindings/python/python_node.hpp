@@ -71,6 +71,8 @@ class python_node {
 
  private:
   node& live();
+  // live(), for a call that blocks: not from the node's own thread (its handlers).
+  node& waitable();
 
   std::optional<bindings::threaded_node> node_;
 };

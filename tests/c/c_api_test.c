@@ -82,6 +82,14 @@ static int reaches(inbox *b, const int *counter, int want) {
   return ok;
 }
 
+/* Calls back into its own node: the API refuses rather than wait forever. */
+static int ping_self(void *user, const char *caller_id, const uint8_t *data, size_t size, kadnet_bytes *reply) {
+  double rtt;
+  kadnet_node *self = user;
+  (void)caller_id, (void)data, (void)size, (void)reply;
+  return kadnet_ping(self, kadnet_address(self, 0), &rtt) == KADNET_EINVAL ? 9 : 0;
+}
+
 static kadnet_node *start(const char *uri) {
   kadnet_options o;
   const char *listen[1];
@@ -134,6 +142,8 @@ int main(void) {
   CHECK(kadnet_add_handler(server, 65, refuse, NULL) == KADNET_OK);
   CHECK(kadnet_call(client, kadnet_id(server), 65, "x", 1, &reply) == KADNET_EHANDLER_FAILED);
   CHECK(kadnet_call(client, kadnet_id(server), 66, "x", 1, &reply) == KADNET_EUNSUPPORTED_OPCODE);
+  CHECK(kadnet_add_handler(server, 67, ping_self, server) == KADNET_OK);
+  CHECK(kadnet_call(client, kadnet_id(server), 67, "x", 1, &reply) == KADNET_EHANDLER_FAILED);
   CHECK(kadnet_call(client, kadnet_id(server), 10, "x", 1, &reply) == KADNET_EINVAL);
   CHECK(strstr(kadnet_last_error(), "64..255") != NULL);
   CHECK(kadnet_ping(client, "quic://127.0.0.1:1", &rtt) == KADNET_EINVAL);

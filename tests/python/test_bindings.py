@@ -58,6 +58,14 @@ class CallTest(Nodes):
         with self.assertRaises(kadnet.Error):
             client.call(server.addresses[0], 67, b"nobody serves 67")
 
+    def test_a_handler_cannot_wait_for_its_own_node(self):
+        server, client = self.node(), self.node()
+        server.add_handler(70, lambda caller, data: str(server.ping(server.addresses[0])).encode())
+        with self.assertRaises(kadnet.Error) as failure:  # and no hang
+            client.call(server.addresses[0], 70, b"")
+        self.assertIn("handler", str(failure.exception))
+        self.assertEqual(client.ping(server.id) >= 0, True)
+
     def test_every_transport(self):
         for scheme in ("tcp", "udp", "ws"):
             with self.subTest(scheme=scheme):
