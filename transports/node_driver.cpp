@@ -109,8 +109,10 @@ uri node_driver::listen_udp(const uri& where, const asio::ip::address& address) 
 
 void node_driver::set_unreachable(std::vector<core::node_id> peers) {
   unreachable_ = std::move(peers);
-  for (const auto& peer : unreachable_)
-    if (auto c = engine_.connection_to(peer)) engine_.cut_off(*c, errc::not_connected, "partitioned");
+  // Every session with them: two nodes that dialed each other have two.
+  for (const auto& p : engine_.peers())
+    if (std::find(unreachable_.begin(), unreachable_.end(), p.peer) != unreachable_.end())
+      engine_.cut_off(p.connection, errc::not_connected, "partitioned");
   pump();
 }
 
