@@ -111,8 +111,7 @@ void node_driver::set_unreachable(std::vector<core::node_id> peers) {
   unreachable_ = std::move(peers);
   // Every session with them: two nodes that dialed each other have two.
   for (const auto& p : engine_.peers())
-    if (std::find(unreachable_.begin(), unreachable_.end(), p.peer) != unreachable_.end())
-      engine_.cut_off(p.connection, errc::not_connected, "partitioned");
+    if (unreachable(p.peer)) engine_.cut_off(p.connection, errc::not_connected, "partitioned");
   pump();
 }
 
@@ -216,19 +215,17 @@ void node_driver::open_websocket(tcp::socket socket) {
     return;  // the socket closes as it goes out of scope
   }
   ++opening_inbound_;
-  auto l = std::make_shared<std::shared_ptr<link>>();
-  *l = accept_websocket(std::move(socket), websocket_limits{engine_.config().handshake_timeout},
-                        [weak = std::weak_ptr<node_driver>(shared_from_this()), l](boost::system::error_code ec) {
-                          auto self = weak.lock();
-                          auto opened = std::move(*l);
-                          if (!self) return;
-                          --self->opening_inbound_;
-                          self->opening_.erase(opened);
-                          if (ec || self->stopped_) return;
-                          self->adopt(std::move(opened), true, std::nullopt);
-                          self->pump();
-                        });
-  if (*l) opening_.insert(*l);
+  opening_.insert(accept_websocket(
+      std::move(socket), websocket_limits{engine_.config().handshake_timeout},
+      [weak = std::weak_ptr<node_driver>(shared_from_this())](boost::system::error_code ec, std::shared_ptr<link> opened) {
+        auto self = weak.lock();
+        if (!self) return;
+        --self->opening_inbound_;
+        self->opening_.erase(opened);
+        if (ec || self->stopped_) return;
+        self->adopt(std::move(opened), true, std::nullopt);
+        self->pump();
+      }));
 }
 
 core::connection_id node_driver::adopt(std::shared_ptr<link> link, bool inbound,
@@ -297,7 +294,7 @@ void node_driver::on_event(core::node_engine::event& ev) {
     return;
   }
   if (auto* up = std::get_if<core::node_engine::connected>(&ev)) {
-    if (std::find(unreachable_.begin(), unreachable_.end(), up->peer) != unreachable_.end()) {
+    if (unreachable(up->peer)) {
       // Partitioned: the session ends at once, and its waiters hear of it as it goes.
       engine_.cut_off(up->connection, errc::not_connected, "partitioned");
       return;
@@ -403,18 +400,16 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
     if (where.scheme != "ws")
       return self->dial_finished(key, {}, self->adopt(std::make_shared<tcp_link>(std::move(*socket)), false, expected));
     // The upgrade first; the Host header names what the caller dialed.
-    auto l = std::make_shared<std::shared_ptr<link>>();
-    *l = dial_websocket(std::move(*socket), where.to_string().substr(5), websocket_limits{self->engine_.config().handshake_timeout},
-                        [weak = std::weak_ptr<node_driver>(self), l, key, expected](boost::system::error_code ec) {
-                          auto opened = std::move(*l);
-                          auto self = weak.lock();
-                          if (!self) return;
-                          self->opening_.erase(opened);
-                          if (!ec && self->stopped_) ec = errc::shutting_down;
-                          if (ec) return self->dial_finished(key, ec, 0);
-                          self->dial_finished(key, {}, self->adopt(std::move(opened), false, expected));
-                        });
-    if (*l) self->opening_.insert(*l);
+    self->opening_.insert(dial_websocket(
+        std::move(*socket), where.authority(), websocket_limits{self->engine_.config().handshake_timeout},
+        [weak = std::weak_ptr<node_driver>(self), key, expected](boost::system::error_code ec, std::shared_ptr<link> opened) {
+          auto self = weak.lock();
+          if (!self) return;
+          self->opening_.erase(opened);
+          if (!ec && self->stopped_) ec = errc::shutting_down;
+          if (ec) return self->dial_finished(key, ec, 0);
+          self->dial_finished(key, {}, self->adopt(std::move(opened), false, expected));
+        }));
   };
   auto socket = std::make_shared<tcp::socket>(strand_);
   connecting_.insert(socket);

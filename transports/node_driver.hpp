@@ -2,6 +2,7 @@
 // Pumps a node's sans-I/O engine with Asio: TCP listeners and links, the deadline timer, and the
 // completion of user operations. Everything runs on the node's strand; the public `node` class
 // (transports/node.hpp) posts onto it.
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -222,6 +223,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   bool stopped_listening_ = false;
   std::unordered_map<core::connection_id, std::shared_ptr<link>> links_;
   std::vector<core::node_id> unreachable_;  // set_unreachable
+  bool unreachable(const core::node_id& peer) const {
+    return std::find(unreachable_.begin(), unreachable_.end(), peer) != unreachable_.end();
+  }
   // WebSocket links still in their opening handshake (stop() closes them), at most
   // max_opening_websockets accepted ones at a time.
   std::unordered_set<std::shared_ptr<link>> opening_;

@@ -4,10 +4,12 @@
 
 namespace kadnet::transports {
 
-std::string uri::to_string() const {
+std::string uri::authority() const {
   bool v6 = host.find(':') != std::string::npos;
-  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
+
+std::string uri::to_string() const { return scheme + "://" + authority(); }
 
 std::optional<uri> parse_uri(std::string_view text, std::string* problem) {
   auto fail = [&](std::string why) -> std::optional<uri> {

@@ -14,6 +14,8 @@ struct uri {
   std::uint16_t port = 0;
 
   std::string to_string() const;
+  // "host:port", the host bracketed when IPv6: what follows "scheme://" (an HTTP Host header).
+  std::string authority() const;
   friend bool operator==(const uri&, const uri&) = default;
 };
 

@@ -153,7 +153,7 @@ class ws_link final : public link, public std::enable_shared_from_this<ws_link> 
     read_buffer_.clear();
     auto ready = std::move(ready_);
     ready_ = nullptr;
-    ready({});
+    ready({}, shared_from_this());
   }
 
   void opening_failed(error_code ec) { finish(ec); }
@@ -216,7 +216,7 @@ class ws_link final : public link, public std::enable_shared_from_this<ws_link> 
     if (ready_) {
       auto ready = std::move(ready_);
       ready_ = nullptr;
-      ready(ec);
+      ready(ec, shared_from_this());
     }
     if (cb_.on_closed) cb_.on_closed(ec);
   }

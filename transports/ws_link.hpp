@@ -22,8 +22,8 @@ struct websocket_limits {
   std::size_t max_message = 64 * 1024;
 };
 
-// Called once the opening handshake ended; on success the link is ready to start().
-using websocket_ready = std::function<void(boost::system::error_code)>;
+// Called once the opening handshake ended, with the link; on success it is ready to start().
+using websocket_ready = std::function<void(boost::system::error_code, std::shared_ptr<link>)>;
 
 // The server side of an accepted socket: reads the upgrade request, answers a plain HTTP
 // request with 426 Upgrade Required, and accepts a WebSocket one (echoing the "kadnet"

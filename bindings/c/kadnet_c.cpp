@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/common/arguments.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
 
@@ -36,10 +37,8 @@ static_assert(KADNET_ESTORE_REFUSED == static_cast<int>(kadnet::core::errc::stor
 
 thread_local std::string last_error;
 
-// A bad argument, named.
-struct invalid : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// A bad argument, named (the shared parsers of bindings/common/arguments.hpp throw it too).
+using invalid = std::invalid_argument;
 
 int failed(int code, std::string message) {
   last_error = std::move(message);
@@ -58,8 +57,6 @@ int guarded(Body body) {
     last_error.clear();
     return body();
   } catch (const invalid& e) {
-    return failed(KADNET_EINVAL, e.what());
-  } catch (const std::invalid_argument& e) {
     return failed(KADNET_EINVAL, e.what());
   } catch (const std::exception& e) {
     return failed(KADNET_EFAILED, e.what());
@@ -83,19 +80,9 @@ kadnet::node& waitable(kadnet_node* n) {
   return node;
 }
 
-kadnet::peer_ref peer_of(const char* text) {
-  std::string problem;
-  auto ref = kadnet::transports::parse_peer_ref(required(text, "the target"), &problem);
-  if (!ref) throw invalid(problem);
-  return *ref;
-}
+kadnet::peer_ref peer_of(const char* text) { return kadnet::bindings::target_of(required(text, "the target")); }
 
-kadnet::uri uri_of(const char* text) {
-  std::string problem;
-  auto u = kadnet::transports::parse_uri(required(text, "the URI"), &problem);
-  if (!u) throw invalid(problem);
-  return *u;
-}
+kadnet::uri uri_of(const char* text) { return kadnet::bindings::uri_of(required(text, "the URI")); }
 
 byte_vector bytes_of(const void* data, std::size_t size) {
   if (size > 0 && !data) throw invalid("data is NULL with a size of " + std::to_string(size));
@@ -180,12 +167,7 @@ const char* kadnet_address(const kadnet_node* n, size_t index) {
 
 int kadnet_listen(kadnet_node* n, const char* uri) {
   return guarded([&]() -> int {
-    try {
-      live(n).listen(uri_of(uri));
-    } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const invalid*>(&e)) throw;
-      return failed(KADNET_EFAILED, e.what());
-    }
+    live(n).listen(uri_of(uri));  // a port that cannot be bound throws: KADNET_EFAILED
     refresh_addresses(n);
     return KADNET_OK;
   });
@@ -218,11 +200,11 @@ int kadnet_ping(kadnet_node* n, const char* target, double* seconds) {
 int kadnet_call(kadnet_node* n, const char* target, int opcode, const void* data, size_t size, kadnet_bytes* reply) {
   return guarded([&]() -> int {
     auto to = peer_of(target);
-    if (opcode < 64 || opcode > 255) throw invalid("plugin opcodes are 64..255, not " + std::to_string(opcode));
+    const std::uint8_t op = kadnet::bindings::plugin_opcode(opcode);
     auto payload = bytes_of(data, size);
     auto& node = waitable(n);
     auto [ec, r] = kadnet::bindings::wait_for<error_code, kadnet::reply>(
-        [&](auto done) { node.async_call(to, static_cast<std::uint8_t>(opcode), std::move(payload), done); });
+        [&](auto done) { node.async_call(to, op, std::move(payload), done); });
     if (ec) return code_of(ec, r.text);
     if (reply) give(reply, r.data);
     return KADNET_OK;
@@ -231,9 +213,9 @@ int kadnet_call(kadnet_node* n, const char* target, int opcode, const void* data
 
 int kadnet_add_handler(kadnet_node* n, int opcode, kadnet_handler handler, void* user) {
   return guarded([&]() -> int {
-    if (opcode < 64 || opcode > 255) throw invalid("plugin opcodes are 64..255, not " + std::to_string(opcode));
+    const std::uint8_t op = kadnet::bindings::plugin_opcode(opcode);
     if (!handler) throw invalid("the handler is NULL");
-    live(n).add_handler(static_cast<std::uint8_t>(opcode), [handler, user](const node_id& caller, kadnet::byte_span in) {
+    live(n).add_handler(op, [handler, user](const node_id& caller, kadnet::byte_span in) {
       kadnet_bytes out{};
       const std::string id = caller.to_hex();
       const int verdict = handler(user, id.c_str(), in.data(), in.size(), &out);
@@ -309,12 +291,11 @@ int kadnet_speak(kadnet_node* n, const void* data, size_t size, size_t* peers) {
 
 int kadnet_whisper(kadnet_node* n, const char* target_id, const void* data, size_t size, int sealed) {
   return guarded([&]() -> int {
-    auto target = node_id::from_hex(required(target_id, "the target"));
-    if (!target) throw invalid(std::string("'") + target_id + "' is not a NodeId (64 hex digits)");
+    const node_id target = kadnet::bindings::node_id_of(required(target_id, "the target"));
     auto payload = bytes_of(data, size);
     auto& node = waitable(n);
     auto [ec] = kadnet::bindings::wait_for<error_code>([&](auto done) {
-      node.async_whisper(*target, std::move(payload), kadnet::whisper_options{sealed != 0}, done);
+      node.async_whisper(target, std::move(payload), kadnet::whisper_options{sealed != 0}, done);
     });
     return ec ? code_of(ec, target_id) : KADNET_OK;
   });

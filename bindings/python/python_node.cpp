@@ -2,6 +2,7 @@
 
 #include <pybind11/stl.h>
 
+#include "bindings/common/arguments.hpp"
 #include "core/errors.hpp"
 
 namespace kadnet::python {
@@ -41,25 +42,10 @@ std::tuple<Values...> outcome(Start start) {
   throw error(ec.message() + (detail.empty() ? "" : ": " + detail));
 }
 
-peer_ref peer_of(const std::string& text) {
-  std::string problem;
-  auto ref = transports::parse_peer_ref(text, &problem);
-  if (!ref) throw py::value_error(problem);
-  return *ref;
-}
-
-uri uri_of(const std::string& text) {
-  std::string problem;
-  auto u = transports::parse_uri(text, &problem);
-  if (!u) throw py::value_error(problem);
-  return *u;
-}
-
-node_id id_of(const std::string& hex) {
-  auto id = node_id::from_hex(hex);
-  if (!id) throw py::value_error("'" + hex + "' is not a NodeId (64 hex digits)");
-  return *id;
-}
+using bindings::node_id_of;
+using bindings::plugin_opcode;
+using bindings::target_of;
+using bindings::uri_of;
 
 // A DHT key: a str is hashed (BLAKE2b-256, as the CLI and DESIGN.md do); bytes are the key
 // itself and must be 32 long.
@@ -72,11 +58,6 @@ node_id key_of(const py::object& key) {
     return *id;
   }
   throw py::type_error("a key is a str (hashed) or 32 bytes");
-}
-
-std::uint8_t plugin_opcode(int opcode) {
-  if (opcode < 64 || opcode > 255) throw py::value_error("plugin opcodes are 64..255, not " + std::to_string(opcode));
-  return static_cast<std::uint8_t>(opcode);
 }
 
 core::node_config config_of(const node_options& o) {
@@ -159,7 +140,7 @@ std::optional<std::string> python_node::observed_address() {
 }
 
 std::string python_node::listen(const std::string& where) {
-  const uri u = uri_of(where);  // a malformed URI is a ValueError (pybind11's are runtime_errors too)
+  const uri u = uri_of(where);  // a malformed URI is a ValueError, not a failure to bind
   node& n = live();
   try {
     return n.listen(u).to_string();
@@ -172,7 +153,7 @@ std::string python_node::listen(const std::string& where) {
 
 std::string python_node::connect(const std::string& where, const std::optional<std::string>& expected_id) {
   std::optional<node_id> expected;
-  if (expected_id) expected = id_of(*expected_id);
+  if (expected_id) expected = node_id_of(*expected_id);
   auto u = uri_of(where);
   auto [ec, peer] = outcome<error_code, node_id>([&](auto done) { waitable().async_connect(u, expected, done); });
   if (ec) fail(ec, where);
@@ -180,14 +161,14 @@ std::string python_node::connect(const std::string& where, const std::optional<s
 }
 
 double python_node::ping(const std::string& target) {
-  auto to = peer_of(target);
+  auto to = target_of(target);
   auto [ec, rtt] = outcome<error_code, std::chrono::microseconds>([&](auto done) { waitable().async_ping(to, done); });
   if (ec) fail(ec, target);
   return std::chrono::duration<double>(rtt).count();
 }
 
 py::bytes python_node::call(const std::string& target, int opcode, const py::bytes& data) {
-  auto to = peer_of(target);
+  auto to = target_of(target);
   auto op = plugin_opcode(opcode);
   auto payload = from_bytes(data);
   auto [ec, r] = outcome<error_code, reply>([&](auto done) { waitable().async_call(to, op, std::move(payload), done); });
@@ -247,7 +228,7 @@ std::optional<py::bytes> python_node::get(const py::object& key) {
 }
 
 py::list python_node::find_node(const std::string& id) {
-  auto target = id_of(id);
+  auto target = node_id_of(id);
   auto [ec, r] = outcome<error_code, dht::find_node_result>([&](auto done) { waitable().dht().find_node(target, done); });
   if (ec) fail(ec);
   py::list out;
@@ -313,7 +294,7 @@ std::size_t python_node::speak(const py::bytes& data) {
 }
 
 void python_node::whisper(const std::string& target_id, const py::bytes& data, bool sealed) {
-  auto target = id_of(target_id);
+  auto target = node_id_of(target_id);
   auto payload = from_bytes(data);
   auto [ec] = outcome<error_code>([&](auto done) { waitable().async_whisper(target, std::move(payload), whisper_options{sealed}, done); });
   if (ec) fail(ec, target_id);
