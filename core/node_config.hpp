@@ -50,6 +50,11 @@ struct node_config {
   // tells a node that only dials out (one behind a NAT) its public address (STUN-like,
   // PROTOCOL.md 5.13; node_engine::observed_address()).
   bool ask_observed_address = true;
+  // UDP hole punching (INTRODUCE, PROTOCOL.md 5.14): this node introduces two peers that both
+  // have a datagram session with it, and punches towards a peer introduced to it. At most this
+  // many introductions a second, both roles together (each costs a request and one 4-byte
+  // datagram); 0 turns both roles off.
+  std::size_t introductions_per_second = 32;
   // FIND_NODE, FIND_VALUE and STORE become `incoming` events for the DHT, answered with
   // node_engine::respond(); without it they are NACKed unsupported_opcode.
   bool serve_dht = false;

@@ -55,6 +55,9 @@ struct engine_counters {
   std::uint64_t requests_sent = 0, requests_received = 0, replies_unmatched = 0;
   std::uint64_t timeouts = 0, nacks_sent = 0, malformed_messages = 0;
   std::uint64_t datagrams_dropped = 0;  // no session took them: forged, stale or unparseable
+  // INTRODUCE (PROTOCOL.md 5.14): peers introduced to each other, punches asked of the driver,
+  // punch datagrams received (dropped: they only open NATs), introductions refused for the rate.
+  std::uint64_t introductions = 0, punches_wanted = 0, punches_received = 0, introductions_refused = 0;
   // Summed over closed sessions; live sessions add theirs in stats().
   session_counters sessions;
 };
@@ -78,7 +81,13 @@ class node_engine {
   struct stream_event { connection_id connection; node_id peer; stream_id stream; stream_mux::event_kind kind; boost::system::error_code ec; };
   // A plugin message that came unreliably (an unreliable_data packet): no reply is owed.
   struct datagram_in { connection_id connection; node_id peer; std::uint8_t opcode; byte_vector payload; };
-  using event = std::variant<connected, disconnected, request_done, incoming, announced, stream_event, datagram_in>;
+  // An INTRODUCE told us that `peer` is about to dial us from `address` (18 bytes): the driver
+  // sends one punch packet there from the node's datagram socket, so that our NAT lets it in.
+  struct punch_wanted { node_id peer; byte_vector address; };
+  using event = std::variant<connected, disconnected, request_done, incoming, announced, stream_event, datagram_in,
+                             punch_wanted>;
+  // The 4-byte punch packet (outer type 6, empty).
+  static byte_vector punch_packet();
 
   // `random` feeds ephemeral keys and cookie secrets; empty means libsodium's CSPRNG. A seeded
   // source is for tests and simulations that must replay a run exactly.
@@ -157,6 +166,7 @@ class node_engine {
     std::optional<compression::codec_id> sending_with;
     std::vector<std::string> addresses;  // what it ANNOUNCEd, checked
     session_counters counters;
+    std::string seen_at;  // its transport address as we see it ("203.0.113.7:4000"), "" if unknown
   };
   std::vector<peer_info> peers() const;
   engine_counters stats() const;
@@ -193,6 +203,12 @@ class node_engine {
   // Whether timers_'s entry (c, at) is c's current deadline.
   bool timer_is_current(connection_id c, time_point at) const;
   void on_announce(connection_id c, connection_state& st, const wire::message& m);
+  // INTRODUCE: as the node both peers know (no address), or as the one introduced to (address).
+  void on_introduce(connection_id c, connection_state& st, const wire::message& m);
+  bool take_introduction_budget(time_point now);
+  // The answer of the peer we asked to punch (or the failure of that request) goes back to the
+  // node that asked us for the introduction.
+  void finish_introduction(request_id r, const reply& result);
   void pump_session(connection_id c, connection_state& st, time_point now);
   request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
                            wire::message_body body, std::optional<std::chrono::milliseconds> timeout,
@@ -249,6 +265,11 @@ class node_engine {
   std::vector<connection_id> holding_;
   std::size_t held_datagrams_ = 0;
   std::optional<std::string> observed_self_;
+  // Introductions we forwarded, by our request to the peer introduced: who asked, and its message.
+  struct pending_introduction { connection_id asker; std::uint32_t message_id; connection_id target; };
+  std::unordered_map<request_id, pending_introduction> introductions_;
+  time_point introduction_window_start_{};
+  std::size_t introductions_in_window_ = 0;
   time_point last_now_{};  // the latest time a driver gave us, for calls that bring none
   byte_vector scratch_;
 };

@@ -288,6 +288,7 @@ void node_driver::on_event(core::node_engine::event& ev) {
   on_dht_event(ev);
   on_stream_event(ev);
   on_message_event(ev);
+  on_introduction_event(ev);
   if (auto* d = std::get_if<core::node_engine::datagram_in>(&ev)) {
     auto it = datagram_handlers_.find(d->opcode);
     if (it != datagram_handlers_.end()) it->second(d->peer, d->payload);  // none: dropped, as UDP would

@@ -147,14 +147,27 @@ void node_driver::reach(const core::node_id& peer, ready_handler then) {
             if (auto c = engine_.connection_to(peer)) return then({}, *c);
             auto* found = std::get_if<dht::find_node_result>(&done.result);
             if (!found) return then(dht::error_of(done), 0);
+            // Not handed out with an address it can be dialed at (a node behind a NAT never
+            // is): the nodes closest to it are those it keeps sessions with; one of them may
+            // introduce us (PROTOCOL.md 5.14).
+            std::vector<core::node_id> introducers;
+            std::vector<uri> addresses;
             for (const auto& contact : found->closest) {
-              if (contact.id != peer) continue;
-              std::vector<uri> addresses;
+              if (contact.id != peer) {
+                introducers.push_back(contact.id);
+                continue;
+              }
               for (const auto& text : contact.addresses)
                 if (auto where = parse_uri(text)) addresses.push_back(std::move(*where));
-              return dial_any(std::move(addresses), peer, then);
             }
-            then(found->ec ? found->ec : make_error_code(errc::not_found), 0);
+            auto failed = found->ec ? found->ec : make_error_code(errc::not_found);
+            if (addresses.empty()) return reach_by_introduction(peer, std::move(introducers), failed, then);
+            dial_any(std::move(addresses), peer,
+                     [this, peer, introducers = std::move(introducers), then](boost::system::error_code ec,
+                                                                              core::connection_id c) mutable {
+                       if (!ec || ec == errc::shutting_down) return then(ec, c);
+                       reach_by_introduction(peer, std::move(introducers), ec, then);
+                     });
           });
 }
 

@@ -176,6 +176,18 @@ error_code decode_body(byte_reader& r, const decode_limits&, announce& m) {
   return expect_end(r);
 }
 
+error_code decode_body(byte_reader& r, const decode_limits&, introduce& m) {
+  if (auto ec = read_id(r, m.peer)) return ec;
+  std::uint8_t length = 0;
+  byte_span address;
+  if (!r.u8(length)) return errc::truncated;
+  if (length != 0 && length != introduce_address_size) return errc::bad_field;
+  if (!r.span(length, address)) return errc::truncated;
+  if (auto ec = expect_end(r)) return ec;
+  m.address = to_vector(address);
+  return {};
+}
+
 error_code decode_body(byte_reader& r, const decode_limits& limits, plugin_call& m) {
   return read_rest(r, limits, m.payload);
 }
@@ -273,6 +285,12 @@ struct body_encoder {
     write_counted(w, m.value);
   }
   void operator()(const announce& m) { write_address_list(w, m.addresses); }
+  void operator()(const introduce& m) {
+    assert(m.address.empty() || m.address.size() == introduce_address_size);
+    w.bytes(m.peer.bytes());
+    w.u8(static_cast<std::uint8_t>(m.address.size()));
+    w.bytes(m.address);
+  }
   void operator()(const plugin_call& m) { w.bytes(m.payload); }
 };
 

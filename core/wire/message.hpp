@@ -11,7 +11,7 @@
 // and the decode_limits before anything is copied). Each malformed input maps to one errc:
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
-//   unknown_opcode  opcode 11..63 (reserved for kadnet, not defined in this version)
+//   unknown_opcode  opcode 12..63 (reserved for kadnet, not defined in this version)
 //   bad_field       a flags byte with an undefined bit set (or STORE's bits 0 and 1 together, or
 //                   its bits 1 and 2 together, or bit 2 with version 0), an
 //                   undefined consensus phase, NACK text that is not UTF-8, or SHOUT levels that
@@ -47,9 +47,10 @@ enum class opcode : std::uint8_t {
   find_value = 8,
   store = 9,
   announce = 10,
+  introduce = 11,
 };
-inline constexpr std::uint8_t last_defined_opcode = 10;
-// Opcodes from here to 255 are plugin RPCs; 11..63 are reserved for kadnet.
+inline constexpr std::uint8_t last_defined_opcode = 11;
+// Opcodes from here to 255 are plugin RPCs; 12..63 are reserved for kadnet.
 inline constexpr std::uint8_t first_plugin_opcode = 64;
 inline constexpr std::size_t message_header_size = 5;  // opcode | message id
 
@@ -211,6 +212,16 @@ struct announce {
   friend bool operator==(const announce&, const announce&) = default;
 };
 
+// INTRODUCE 11 (PROTOCOL.md 5.14), UDP hole punching through a node both sides have a session
+// with. Without an address: "introduce me to `peer`" (its ACK data is the peer's 18-byte
+// transport address). With one: "`peer` is about to dial you from `address`: punch towards it".
+inline constexpr std::size_t introduce_address_size = 18;  // IPv6 or v4-mapped ‖ port
+struct introduce {
+  node_id peer;
+  byte_vector address;  // empty or introduce_address_size bytes
+  friend bool operator==(const introduce&, const introduce&) = default;
+};
+
 // Opcodes 64..255: a plugin RPC; the opcode is message::opcode.
 struct plugin_call {
   byte_vector payload;
@@ -218,7 +229,7 @@ struct plugin_call {
 };
 
 using message_body = std::variant<ack, nack, ping, set_connection_opt, shout, speak, whisper,
-                                  find_node, find_value, store, announce, plugin_call>;
+                                  find_node, find_value, store, announce, introduce, plugin_call>;
 
 struct message {
   std::uint8_t opcode = 0;  // must agree with the body: its opcode, or >= 64 for plugin_call
@@ -241,7 +252,7 @@ void encode(const message& m, byte_vector& out);
 boost::system::error_code decode(byte_span in, message& out, const decode_limits& limits = {});
 
 // Reads only the 5-byte header, so that a node can NACK a request whose body does not decode or
-// whose opcode is reserved (11..63 are returned, not refused, here). Error: truncated.
+// whose opcode is reserved (12..63 are returned, not refused, here). Error: truncated.
 boost::system::error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id);
 
 // An address list as ANNOUNCE and the DHT's contacts carry it: count (1, 1..8; ANNOUNCE 0..8) |

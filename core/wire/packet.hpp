@@ -25,9 +25,9 @@ enum class packet_type : std::uint8_t {
   unreliable_data = 3,       // sealed; UDP transport
   unreliable_data_ack = 4,   // sealed; UDP transport
   peers_list_request = 5,    // sealed
-  introduction_request = 6,  // sealed
-  introduction = 7,          // sealed
-  introduction_ack = 8,      // sealed
+  punch = 6,                 // plaintext, empty, UDP only: opens the sender's NAT (INTRODUCE)
+  introduction = 7,          // sealed; unused: introductions are the INTRODUCE opcode
+  introduction_ack = 8,      // sealed; unused, as 7
   refuse = 9,                // plaintext: the handshake is refused (version, load, identity)
   stream_data = 10,          // sealed; message fragments on stream transports
   stream = 11,               // sealed; UDP transport: a frame of one of the session's byte streams
@@ -36,7 +36,8 @@ inline constexpr std::uint8_t max_packet_type = 11;
 
 // Whether packets of this type are AEAD-sealed (everything after the handshake is).
 constexpr bool is_sealed(packet_type t) {
-  return t != packet_type::hello && t != packet_type::cookie && t != packet_type::refuse;
+  return t != packet_type::hello && t != packet_type::cookie && t != packet_type::refuse &&
+         t != packet_type::punch;
 }
 
 struct packet_view {

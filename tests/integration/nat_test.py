@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""A node behind a real Linux NAT (nftables masquerade in network namespaces) joins the DHT,
-stores and finds values, and is reached over its own outbound sessions — over tcp, udp and ws
-(DESIGN.md: NAT tests; PROTOCOL.md 8.3: nodes that cannot accept connections).
+"""Nodes behind real Linux NATs (nftables masquerade in network namespaces).
+
+BehindNatTest: a node behind a NAT joins the DHT, stores and finds values, and is reached over
+its own outbound sessions — over tcp, udp and ws (PROTOCOL.md 8.3: nodes that cannot accept
+connections). HolePunchingTest: two nodes behind two NATs meet directly over UDP through an
+introduction (PROTOCOL.md 5.14).
 
 Usage: nat_test.py PATH_TO_KADNET [unittest arguments...]   (root, `ip` and `nft` needed)
 
-    public namespace                     nat namespace                  home namespace
-    P0..P3 on 198.18.1.1 .. 198.18.4.1 ── 198.18.100.1 | 198.19.0.1 ── H on 198.19.0.2 (no listener)
-                                          masquerade out of the public side
+    public namespace (bridge)            nat namespace i                home namespace i
+    P0..P3 on 198.18.1.1 .. 198.18.4.1 ── 198.18.(100+i).1 | 198.19.i.1 ── H on 198.19.i.2 (no listener)
+                                          masquerade out of the public side; new connections
+                                          to the router itself from there are dropped
 
-The public side has no route to 198.19.0.0/24: whatever reaches H went through the NAT.
+The public side has no route to 198.19.0.0/16: whatever reaches a home node went through a NAT.
 Only addresses in 198.18.0.0/15, only inside namespaces this test makes and removes.
 """
 import os
@@ -23,7 +27,18 @@ from cli_test import Node
 
 SKIP_MESSAGE = "skipped: needs root, ip netns and nft"
 PUBLIC_HOSTS = ["198.18.1.1", "198.18.2.1", "198.18.3.1", "198.18.4.1"]  # one /24 each
-NAT_PUBLIC, NAT_PRIVATE, HOME = "198.18.100.1", "198.19.0.1", "198.19.0.2"
+
+
+def nat_public(i):
+    return f"198.18.{100 + i}.1"
+
+
+def nat_private(i):
+    return f"198.19.{i}.1"
+
+
+def home_host(i):
+    return f"198.19.{i}.2"
 
 
 def sh(*argv):
@@ -31,30 +46,43 @@ def sh(*argv):
 
 
 class Topology:
-    """Three namespaces joined by two veth pairs, the middle one masquerading."""
+    """A public namespace (the public hosts on a bridge) and, behind it, `homes` NAT routers with
+    one home namespace each. A router masquerades what leaves by its public side and, like a home
+    router's firewall, drops new connections to itself from there."""
 
-    def __init__(self):
+    def __init__(self, homes=1):
         tag = str(os.getpid() % 100000)
-        self.public, self.nat, self.home = f"knpub{tag}", f"knnat{tag}", f"knhome{tag}"
+        self.public = f"knpub{tag}"
+        self.nats = [f"knnat{tag}n{i}" for i in range(homes)]
+        self.homes = [f"knhome{tag}n{i}" for i in range(homes)]
         self.namespaces = []
         try:
-            for ns in (self.public, self.nat, self.home):
+            for ns in [self.public] + self.nats + self.homes:
                 sh("ip", "netns", "add", ns)
                 self.namespaces.append(ns)
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
-            self.veth(f"kp{tag}a", self.public, f"kp{tag}b", self.nat)
-            self.veth(f"kp{tag}c", self.nat, f"kp{tag}d", self.home)
+            bridge = f"kb{tag}"
+            sh("ip", "-n", self.public, "link", "add", bridge, "type", "bridge")
+            sh("ip", "-n", self.public, "link", "set", bridge, "up")
             for host in PUBLIC_HOSTS:
-                sh("ip", "-n", self.public, "addr", "add", f"{host}/16", "dev", f"kp{tag}a")
-            sh("ip", "-n", self.nat, "addr", "add", f"{NAT_PUBLIC}/16", "dev", f"kp{tag}b")
-            sh("ip", "-n", self.nat, "addr", "add", f"{NAT_PRIVATE}/24", "dev", f"kp{tag}c")
-            sh("ip", "-n", self.home, "addr", "add", f"{HOME}/24", "dev", f"kp{tag}d")
-            sh("ip", "-n", self.home, "route", "add", "default", "via", NAT_PRIVATE)
-            sh("ip", "netns", "exec", self.nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-            nft = ["ip", "netns", "exec", self.nat, "nft"]
-            sh(*nft, "add", "table", "ip", "nat")
-            sh(*nft, "add chain ip nat post { type nat hook postrouting priority 100 ; }")
-            sh(*nft, "add", "rule", "ip", "nat", "post", "oifname", f"kp{tag}b", "masquerade")
+                sh("ip", "-n", self.public, "addr", "add", f"{host}/16", "dev", bridge)
+            for i, (nat, home) in enumerate(zip(self.nats, self.homes)):
+                outside, inside = f"kp{tag}o{i}", f"kp{tag}i{i}"
+                self.veth(f"kp{tag}b{i}", self.public, outside, nat)
+                sh("ip", "-n", self.public, "link", "set", f"kp{tag}b{i}", "master", bridge)
+                self.veth(inside, nat, f"kp{tag}h{i}", home)
+                sh("ip", "-n", nat, "addr", "add", f"{nat_public(i)}/16", "dev", outside)
+                sh("ip", "-n", nat, "addr", "add", f"{nat_private(i)}/24", "dev", inside)
+                sh("ip", "-n", home, "addr", "add", f"{home_host(i)}/24", "dev", f"kp{tag}h{i}")
+                sh("ip", "-n", home, "route", "add", "default", "via", nat_private(i))
+                sh("ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+                nft = ["ip", "netns", "exec", nat, "nft"]
+                sh(*nft, "add", "table", "ip", "nat")
+                sh(*nft, "add chain ip nat post { type nat hook postrouting priority 100 ; }")
+                sh(*nft, "add", "rule", "ip", "nat", "post", "oifname", outside, "masquerade")
+                sh(*nft, "add", "table", "ip", "filter")
+                sh(*nft, "add chain ip filter input { type filter hook input priority 0 ; }")
+                sh(*nft, "add", "rule", "ip", "filter", "input", "iifname", outside, "ct", "state", "new", "drop")
         except BaseException:
             self.remove()
             raise
@@ -72,12 +100,14 @@ class Topology:
         self.namespaces = []
 
 
-class BehindNatTest(cli_test.KadnetTestCase):
+class NatTestCase(cli_test.KadnetTestCase):
+    HOMES = 1
+
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nft"):
             raise unittest.SkipTest(SKIP_MESSAGE)
-        cls.net = Topology()
+        cls.net = Topology(cls.HOMES)
 
     @classmethod
     def tearDownClass(cls):
@@ -90,12 +120,17 @@ class BehindNatTest(cli_test.KadnetTestCase):
             swarm.append(self.joined("--bootstrap", first.uri, scheme=scheme, host=host, netns=self.net.public))
         return swarm
 
+    def home_node(self, i, public):
+        return self.joined("--bootstrap", public[0].uri, listen=False, netns=self.net.homes[i])
+
+
+class BehindNatTest(NatTestCase):
     def check_home_node(self, scheme):
         public = self.public_swarm(scheme)
-        home = self.joined("--bootstrap", public[0].uri, listen=False, netns=self.net.home)
+        home = self.home_node(0, public)
         # The public nodes told it how they see it: as the NAT (STUN-like, PROTOCOL.md 5.13).
         observed = home.command("id").get("observed", "")
-        self.assertTrue(observed.startswith(NAT_PUBLIC + ":"), observed)
+        self.assertTrue(observed.startswith(nat_public(0) + ":"), observed)
 
         # It stores and finds, through sessions it dialed out of the NAT.
         r = home.command(f"put nat/{scheme}/from-home written behind a NAT")
@@ -117,7 +152,7 @@ class BehindNatTest(cli_test.KadnetTestCase):
             r = p.command(f"find {home.id}")
             self.assertTrue(r.get("ok"), r)
             for contact in r["nodes"]:
-                self.assertFalse([a for a in contact["addresses"] if HOME in a or NAT_PUBLIC in a], r)
+                self.assertFalse([a for a in contact["addresses"] if home_host(0) in a or nat_public(0) in a], r)
                 if contact["id"] == home.id:
                     self.assertEqual(contact["addresses"], [], r)
 
@@ -129,6 +164,41 @@ class BehindNatTest(cli_test.KadnetTestCase):
 
     def test_ws(self):
         self.check_home_node("ws")
+
+
+class HolePunchingTest(NatTestCase):
+    """Two nodes behind two NATs meet directly over UDP: a public node both have a session with
+    introduces them and the target punches its NAT open (PROTOCOL.md 5.14)."""
+    HOMES = 2
+
+    def test_udp_nodes_behind_two_nats_meet_directly(self):
+        public = self.public_swarm("udp")
+        a, b = self.home_node(0, public), self.home_node(1, public)
+        r = a.command(f"whisper {b.id} through two NATs")
+        self.assertEqual((r.get("ok"), r.get("to")), (True, b.id), r)
+        ev = b.expect_json(lambda o: o.get("event") == "whisper")
+        self.assertEqual((ev["sender"], ev["text"]), (a.id, "through two NATs"))
+
+        # A dialed B's NAT; B sees A's: a direct session, through no public node.
+        a_peers = {p["id"]: p for p in a.command("peers")["peers"]}
+        self.assertFalse(a_peers[b.id]["inbound"], a_peers[b.id])
+        self.assertTrue(a_peers[b.id]["address"].startswith(nat_public(1) + ":"), a_peers[b.id])
+        b_peers = {p["id"]: p for p in b.command("peers")["peers"]}
+        self.assertTrue(b_peers[a.id]["inbound"], b_peers[a.id])
+        self.assertTrue(b_peers[a.id]["address"].startswith(nat_public(0) + ":"), b_peers[a.id])
+        self.assertEqual(b.stats()["punches_wanted"], 1)
+        self.assertEqual(sum(p.stats()["introductions"] for p in public), 1)
+
+        # The session works both ways, by NodeId.
+        self.assert_send(b, a.id, "and back")
+
+    def test_tcp_nodes_behind_two_nats_get_a_clear_error(self):
+        # No hole punching for TCP: nobody can dial B, and A is told so rather than left waiting.
+        public = self.public_swarm("tcp")
+        a, b = self.home_node(0, public), self.home_node(1, public)
+        r = a.command(f"whisper {b.id} anyone there?")
+        self.assertIs(r.get("ok"), False, r)
+        self.assertIn("not found", r.get("error", ""), r)
 
 
 def main():

@@ -64,6 +64,7 @@ std::size_t held_bytes(const message& m) {
       for (const auto& a : b.addresses) n += a.size();
       return n;
     }
+    std::size_t operator()(const introduce& b) const { return b.address.capacity(); }
     std::size_t operator()(const plugin_call& b) const { return b.payload.capacity(); }
   };
   return std::visit(counter{}, m.body);

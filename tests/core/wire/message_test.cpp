@@ -97,6 +97,8 @@ std::vector<sample> samples() {
       {"announce", make_message(18, announce{{"tcp://127.0.0.1:4000"}}), 0},
       {"announce_empty", make_message(20, announce{}), 0},
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
+      {"introduce_asking", make_message(26, introduce{id_filled(8), {}}), 0},
+      {"introduce_telling", make_message(27, introduce{id_filled(9), byte_vector(18, 7)}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
       {"plugin_255", make_plugin_call(255, 0xffffffff, {}), 5},
   };
@@ -236,8 +238,34 @@ TEST(MessageDecode, AnnounceLayoutAndErrors) {
   EXPECT_EQ(decode_err(byte_vector{10, 0, 0, 0, 1, 1, 2, 'a'}), errc::truncated);
 }
 
+TEST(MessageDecode, IntroduceLayoutAndErrors) {
+  node_id peer = node_id::hash_of(as_bytes(std::string_view("peer")));
+  byte_vector asking = encoded(make_message(7, introduce{peer, {}}));
+  ASSERT_EQ(asking.size(), 5u + 32 + 1);
+  EXPECT_EQ(asking[0], 11);
+  EXPECT_EQ(asking.back(), 0);  // no address: "introduce me"
+  byte_vector address(introduce_address_size, 0xab);
+  byte_vector telling = encoded(make_message(7, introduce{peer, address}));
+  ASSERT_EQ(telling.size(), 5u + 32 + 1 + 18);
+  EXPECT_EQ(telling[5 + 32], 18);
+  message back;
+  ASSERT_FALSE(decode(telling, back));
+  EXPECT_EQ(std::get<introduce>(back.body), (introduce{peer, address}));
+
+  byte_vector wrong_length = asking;
+  wrong_length.back() = 17;  // an address is 18 bytes or none
+  wrong_length.resize(wrong_length.size() + 17);
+  EXPECT_EQ(decode_err(wrong_length), errc::bad_field);
+  byte_vector short_address(telling.begin(), telling.end() - 1);
+  EXPECT_EQ(decode_err(short_address), errc::truncated);
+  byte_vector trailing = telling;
+  trailing.push_back(0);
+  EXPECT_TRUE(decode_err(trailing));
+  EXPECT_EQ(decode_err(byte_vector(asking.begin(), asking.begin() + 20)), errc::truncated);
+}
+
 TEST(MessageDecode, ReservedOpcodesAreUnknownButHaveAHeader) {
-  for (int op = 11; op < 64; ++op) {
+  for (int op = 12; op < 64; ++op) {
     byte_vector in = {static_cast<std::uint8_t>(op), 0xca, 0xfe, 0xba, 0xbe};
     EXPECT_EQ(decode_err(in), errc::unknown_opcode) << op;
     in.push_back(0x00);

@@ -158,6 +158,15 @@ vector_case vector_find_node() {
                       make_message(7, find_node{bob().id()}));
 }
 
+vector_case vector_introduce() {
+  // 198.51.100.7:40000 as an IPv4-mapped transport address.
+  byte_vector address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 7, 0x9c, 0x40};
+  return message_case({"# INTRODUCE (opcode 11), the introducer to the target, PROTOCOL.md 5.14",
+                       "# message id: 0x0000000b", alice_line, "# peer: alice",
+                       "# address: ::ffff:198.51.100.7 port 40000 (18 bytes)"},
+                      make_message(11, introduce{alice().id(), address}));
+}
+
 vector_case vector_find_value() {
   return message_case({"# FIND_VALUE (opcode 8)", "# message id: 0x00000008", key_line},
                       make_message(8, find_value{vector_key()}));
@@ -302,6 +311,7 @@ const named_vector all_vectors[] = {
     {"speak", vector_speak},
     {"whisper", vector_whisper},
     {"find_node", vector_find_node},
+    {"introduce", vector_introduce},
     {"find_value", vector_find_value},
     {"find_value_listen", vector_find_value_listen},
     {"store_notify_diff", vector_store_notify_diff},

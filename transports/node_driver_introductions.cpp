@@ -1,0 +1,46 @@
+// UDP hole punching (PROTOCOL.md 5.14): asking a node both sides have a session with to
+// introduce us to a peer behind a NAT, and punching when we are the one introduced to.
+#include "core/errors.hpp"
+#include "transports/node_driver.hpp"
+
+namespace kadnet::transports {
+
+namespace wire = core::wire;
+using core::errc;
+
+void node_driver::reach_by_introduction(core::node_id peer, std::vector<core::node_id> introducers,
+                                        boost::system::error_code failed, ready_handler then, std::size_t asked) {
+  if (stopped_) return then(errc::shutting_down, 0);
+  while (!introducers.empty() && asked < max_introducers) {
+    core::node_id via = introducers.front();
+    introducers.erase(introducers.begin());
+    auto c = engine_.connection_to(via);
+    if (!c || !engine_.is_datagram(*c) || !udp_) continue;  // its address would not be our socket's
+    auto id = engine_.request(std::chrono::steady_clock::now(), *c, static_cast<std::uint8_t>(wire::opcode::introduce),
+                              wire::introduce{peer, {}});
+    requests_.emplace(id, reply_handler([this, peer, introducers = std::move(introducers), failed, then,
+                                         asked](boost::system::error_code ec, core::reply r) mutable {
+      // This one could not (no session with the peer, refused, silent): keep the lookup's reason.
+      if (ec || r.data.size() != wire::introduce_address_size || stopped_ || !udp_)
+        return reach_by_introduction(peer, std::move(introducers), failed, std::move(then), asked + 1);
+      auto ep = udp_->endpoint_of(r.data);
+      // The peer punched towards our socket before its ACK left: our hello now gets through its
+      // NAT, and the handshake checks that whoever answers holds `peer`'s key.
+      // If that fails, the NATs do not let us through (one maps per destination, say): another
+      // introducer would give the same address, so the dial's error is the answer.
+      dial(uri{"udp", ep.address().to_string(), ep.port()}, peer, std::move(then));
+    }));
+    pump();
+    return;
+  }
+  then(failed, 0);
+}
+
+void node_driver::on_introduction_event(core::node_engine::event& ev) {
+  auto* punch = std::get_if<core::node_engine::punch_wanted>(&ev);
+  if (!punch || !udp_) return;
+  static const byte_vector packet = core::node_engine::punch_packet();
+  udp_->send_packets(udp_->endpoint_of(punch->address), packet);
+}
+
+}  // namespace kadnet::transports
