@@ -40,7 +40,8 @@ const char* const usage_text = R"(usage:
 
 commands of `kadnet node`:
   id                       this node's NodeId and listening URIs
-  ping URI|ID              PING a peer and print the round-trip time
+  ping URI|ID              PING a peer and print the round-trip time (an ID without a
+                           session is looked up in the DHT and dialed)
   send URI|ID OPCODE TEXT  call plugin OPCODE (64..255) with TEXT; every kadnet node
                            answers opcode 64 by echoing the text back
   sendfile URI|ID PATH     send the file PATH (the rest of the line) to a peer, which

@@ -37,7 +37,9 @@
 
 namespace kadnet::transports {
 
-// Whom to talk to: a NodeId we have a session with, or an address to dial (reused once dialed).
+// Whom to talk to: a NodeId — the session we have with it, else one dialed where the DHT finds it
+// (through an introduction when it only dials out, PROTOCOL.md 5.14) — or an address to dial
+// (reused once dialed).
 using peer_ref = std::variant<core::node_id, uri>;
 // Parses "tcp://host:port", "udp://host:port", "ws://host:port" or 64 hex digits; nullopt with `problem` set otherwise.
 std::optional<peer_ref> parse_peer_ref(std::string_view text, std::string* problem = nullptr);

@@ -50,6 +50,15 @@ class loopback_nodes {
     addresses_.push_back(nodes_.back()->listen(*transports::parse_uri(transport_ + "://127.0.0.1:0")));
     return *nodes_.back();
   }
+  // A node that listens nowhere (as one behind a NAT): it only dials out; address(i) is empty.
+  node& add_dialing_only(core::node_config config = {}) {
+    nodes_.push_back(std::make_unique<node>(io_.get_executor(), core::identity::generate(), std::move(config),
+                                            loopback_dht()));
+    addresses_.emplace_back();
+    return *nodes_.back();
+  }
+  // The scheme every node listens on.
+  const std::string& transport() const { return transport_; }
   node& operator[](std::size_t i) { return *nodes_[i]; }
   const uri& address(std::size_t i) const { return addresses_[i]; }
   std::size_t size() const { return nodes_.size(); }
