@@ -12,7 +12,7 @@ enum class errc {
   trailing_bytes,         // bytes left over after a complete message
   bad_version,            // the packet's protocol version is not one this node speaks
   unknown_packet_type,    // outer packet type not defined
-  unknown_opcode,         // opcode reserved for kadnet but not defined (12..63)
+  unknown_opcode,         // opcode reserved for kadnet but not defined (13..63)
   bad_field,              // a field holds a value outside its range
   too_large,              // a message exceeds the configured maximum size
   bad_signature,          // an Ed25519 signature does not verify

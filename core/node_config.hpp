@@ -55,6 +55,10 @@ struct node_config {
   // many introductions a second, both roles together (each costs a request and one 4-byte
   // datagram); 0 turns both roles off.
   std::size_t introductions_per_second = 32;
+  // Relayed sessions (RELAY, PROTOCOL.md 5.15): circuits this node relays for others at once;
+  // beyond it an open is NACKed rate_limited, and 0 relays nothing. Ends of circuits (sessions
+  // of our own through a relay) are bounded per session instead (max_circuits_per_session).
+  std::size_t max_relayed_circuits = 64;
   // FIND_NODE, FIND_VALUE and STORE become `incoming` events for the DHT, answered with
   // node_engine::respond(); without it they are NACKed unsupported_opcode.
   bool serve_dht = false;

@@ -373,6 +373,8 @@ void node_engine::on_reply(connection_id c, const wire::message& m) {
   }
   if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::introduce))
     return finish_introduction(entry->request, r);
+  if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::relay))
+    return finish_relay_request(entry->request, r);
   if (entry->internal) {
     // Our SET_CONNECTION_OPT: an ACK of option 0 lets us send with that method.
     auto it = connections_.find(c);
@@ -427,6 +429,8 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
       return on_announce(c, st, m);
     case opcode::introduce:
       return on_introduce(c, st, m);
+    case opcode::relay:
+      return on_relay(c, st, m);
     case opcode::shout:  // broadcast along the routing table: the DHT's job
     case opcode::find_node:
     case opcode::find_value:
@@ -749,6 +753,8 @@ void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::st
   if (ec == errc::peer_cut_off || ec == errc::too_large) ++counters_.peers_cut_off;
   mark_dirty(c);
   fail_requests(c, errc::connection_closed);
+  if (!circuits_.empty()) drop_circuits_of(c);  // circuits that ran on this session
+  it = connections_.find(c);  // ending circuits may have changed the table
   const auto& peer = it->second.sess.peer();
   if (peer) rebind_peer(peer->peer, c);
   events_.push_back(disconnected{c, peer ? std::optional(peer->peer) : std::nullopt, ec, std::move(why)});
@@ -780,6 +786,7 @@ void node_engine::fail_requests(connection_id c, boost::system::error_code ec) {
   for (const auto& e : rpcs_.take_connection(c)) {
     if (!e.internal) events_.push_back(request_done{e.request, reply{ec, {}, {}, {}}});
     else if (e.opcode == static_cast<std::uint8_t>(wire::opcode::introduce)) finish_introduction(e.request, reply{ec, {}, {}, {}});
+    else if (e.opcode == static_cast<std::uint8_t>(wire::opcode::relay)) finish_relay_request(e.request, reply{ec, {}, {}, {}});
   }
 }
 
@@ -788,6 +795,8 @@ void node_engine::handle_timeout(time_point now) {
   for (const auto& e : rpcs_.take_expired(now)) {
     if (e.internal && e.opcode == static_cast<std::uint8_t>(wire::opcode::introduce))
       finish_introduction(e.request, reply{errc::timeout, {}, {}, {}});
+    if (e.internal && e.opcode == static_cast<std::uint8_t>(wire::opcode::relay))
+      finish_relay_request(e.request, reply{errc::timeout, {}, {}, {}});
     if (e.internal) continue;
     ++counters_.timeouts;
     events_.push_back(request_done{e.request, reply{errc::timeout, {}, {}, {}}});
@@ -826,6 +835,20 @@ std::optional<time_point> node_engine::next_deadline() const {
 }
 
 std::vector<connection_id> node_engine::take_dirty() {
+  if (!relayed_.empty()) {
+    // Relayed sessions' bytes go out in RELAY messages on other sessions, which become dirty.
+    // Flushing may close one, which makes it dirty again: until none is left.
+    for (bool again = true; again;) {
+      std::vector<connection_id> relayed;
+      for (auto c : dirty_)
+        if (relayed_.contains(c)) relayed.push_back(c);
+      for (auto c : relayed) {
+        dirty_.erase(c);
+        flush_relayed(c);
+      }
+      again = !relayed.empty();
+    }
+  }
   std::vector<connection_id> out(dirty_.begin(), dirty_.end());
   dirty_.clear();
   return out;
@@ -879,7 +902,7 @@ std::vector<node_engine::peer_info> node_engine::peers() const {
   for (const auto& [c, st] : connections_) {
     if (st.closing || !st.sess.is_established()) continue;
     out.push_back(peer_info{c, st.sess.peer()->peer, st.inbound, send_method(st), st.announced,
-                            st.sess.counters(), address_text(st.address.bytes())});
+                            st.sess.counters(), address_text(st.address.bytes()), relayed_.contains(c)});
   }
   return out;
 }

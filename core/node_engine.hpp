@@ -58,6 +58,9 @@ struct engine_counters {
   // INTRODUCE (PROTOCOL.md 5.14): peers introduced to each other, punches asked of the driver,
   // punch datagrams received (dropped: they only open NATs), introductions refused for the rate.
   std::uint64_t introductions = 0, punches_wanted = 0, punches_received = 0, introductions_refused = 0;
+  // RELAY (PROTOCOL.md 5.15): circuits relayed for others, the bytes carried on them, and
+  // relayed sessions this node was the far end of.
+  std::uint64_t circuits_relayed = 0, relayed_bytes = 0, relayed_sessions_accepted = 0;
   // Summed over closed sessions; live sessions add theirs in stats().
   session_counters sessions;
 };
@@ -144,6 +147,19 @@ class node_engine {
   // stream session), too_large (beyond one datagram), bad_field (not a plugin opcode).
   boost::system::error_code send_unreliable(connection_id c, std::uint8_t opcode, byte_span payload);
 
+  // Relayed sessions (PROTOCOL.md 5.15): dials `peer` through the node at the other end of
+  // `via`, which must have a session with it. The new connection is an ordinary stream session
+  // (reported as connected or disconnected like any dial) whose bytes travel in RELAY messages
+  // over `via`: the engine carries them itself, so a driver never sees it in take_dirty().
+  connection_id dial_relayed(time_point now, connection_id via, const node_id& peer);
+  bool is_relayed(connection_id c) const { return relayed_.contains(c); }
+  // Circuit ends one session may carry (our own relayed sessions through it, and those it
+  // brought us); beyond it an open is NACKed rate_limited.
+  static constexpr std::size_t max_circuits_per_session = 16;
+  // A relayed session sends its bytes in RELAY data messages of at most relay_chunk bytes, at
+  // most relay_window of them unanswered: so a relay holds at most that much per circuit.
+  static constexpr std::size_t relay_chunk = 16 * 1024, relay_window = 4;
+
   // Byte streams over an established datagram session (PROTOCOL.md 9.6); see stream_mux for
   // what each does. open_stream fails with not_connected (no such session), not_supported (a
   // stream transport: TCP has no streams of its own) or too_many (the session's limit).
@@ -167,6 +183,7 @@ class node_engine {
     std::vector<std::string> addresses;  // what it ANNOUNCEd, checked
     session_counters counters;
     std::string seen_at;  // its transport address as we see it ("203.0.113.7:4000"), "" if unknown
+    bool relayed = false;  // the session runs through a relay (PROTOCOL.md 5.15)
   };
   std::vector<peer_info> peers() const;
   engine_counters stats() const;
@@ -206,6 +223,47 @@ class node_engine {
   // INTRODUCE: as the node both peers know (no address), or as the one introduced to (address).
   void on_introduce(connection_id c, connection_state& st, const wire::message& m);
   bool take_introduction_budget(time_point now);
+  // RELAY (node_engine_relay.cpp).
+  struct circuit_key {
+    connection_id connection;  // the session this leg of the circuit runs on
+    std::uint32_t id;          // numbered by the leg's opener
+    bool opened_by_us;
+    friend bool operator==(const circuit_key&, const circuit_key&) = default;
+    struct hash {
+      std::size_t operator()(const circuit_key& k) const noexcept {
+        return std::hash<std::uint64_t>()(k.connection * 0x9e3779b97f4a7c15ull ^ (std::uint64_t{k.id} << 1 | k.opened_by_us));
+      }
+    };
+  };
+  // One leg as this node sees it: we are an end (`inner` is our session through it), or we
+  // relay it to the `other` leg.
+  struct circuit { connection_id inner = 0; std::optional<circuit_key> other; };
+  // Our end of a circuit: what the inner session sent that is not out yet, and how many data
+  // messages are unanswered.
+  struct relayed_connection {
+    circuit_key key;
+    bool open = false;  // the far end accepted (our dial) or we accepted (theirs)
+    byte_vector pending;
+    std::size_t pending_from = 0;
+    std::size_t in_flight = 0;
+  };
+  struct relay_request {
+    enum kind_t : std::uint8_t { open_out, data_out, close_out, forward_open, forward } kind;
+    circuit_key key;                 // the leg the request went out on
+    connection_id asker = 0;         // forward: the node whose request we passed on
+    std::uint32_t asker_message = 0;
+  };
+  void on_relay(connection_id c, connection_state& st, const wire::message& m);
+  void send_relay(const circuit_key& leg, wire::relay body, relay_request pending);
+  void finish_relay_request(request_id r, const reply& result);
+  // Moves what an inner session sent into RELAY data messages; ends the circuit once it closed.
+  void flush_relayed(connection_id inner);
+  // Ends one leg: our end closes its inner session; a relayed leg tells the other leg.
+  void end_leg(const circuit_key& key, boost::system::error_code ec, const std::string& why);
+  void send_relay_close(const circuit_key& leg);
+  // A session went away: every circuit leg on it ends.
+  void drop_circuits_of(connection_id c);
+  std::size_t circuits_on(connection_id c) const;
   // The answer of the peer we asked to punch (or the failure of that request) goes back to the
   // node that asked us for the introduction.
   void finish_introduction(request_id r, const reply& result);
@@ -268,6 +326,11 @@ class node_engine {
   // Introductions we forwarded, by our request to the peer introduced: who asked, and its message.
   struct pending_introduction { connection_id asker; std::uint32_t message_id; connection_id target; };
   std::unordered_map<request_id, pending_introduction> introductions_;
+  std::unordered_map<circuit_key, circuit, circuit_key::hash> circuits_;
+  std::unordered_map<connection_id, relayed_connection> relayed_;
+  std::unordered_map<request_id, relay_request> relay_requests_;
+  std::uint32_t next_circuit_ = 1;
+  std::size_t circuits_relayed_now_ = 0;
   time_point introduction_window_start_{};
   std::size_t introductions_in_window_ = 0;
   time_point last_now_{};  // the latest time a driver gave us, for calls that bring none

@@ -698,7 +698,7 @@ class shell {
     for (const auto& p : list) {
       std::string method = p.sending_with ? std::string(compression::codec_name(*p.sending_with)) : "none";
       arr.push_back(json::object{{"id", p.peer.to_hex()}, {"inbound", p.inbound}, {"compression", method},
-                                 {"address", p.seen_at}, {"messages_in", p.counters.messages_in}, {"messages_out", p.counters.messages_out}});
+                                 {"address", p.seen_at}, {"relayed", p.relayed}, {"messages_in", p.counters.messages_in}, {"messages_out", p.counters.messages_out}});
       text += "\n  " + p.peer.to_hex() + (p.inbound ? " inbound " : " outbound") + " compression " + method;
     }
     print_.result({{"cmd", "peers"}, {"ok", true}, {"peers", arr}}, text);
@@ -723,6 +723,9 @@ class shell {
                    {"introductions_refused", s.introductions_refused},
                    {"punches_wanted", s.punches_wanted},
                    {"punches_received", s.punches_received},
+                   {"circuits_relayed", s.circuits_relayed},
+                   {"relayed_bytes", s.relayed_bytes},
+                   {"relayed_sessions_accepted", s.relayed_sessions_accepted},
                    {"packets_in", s.sessions.packets_in},
                    {"packets_out", s.sessions.packets_out},
                    {"auth_failures", s.sessions.auth_failures},

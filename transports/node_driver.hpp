@@ -202,12 +202,19 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
                   std::function<void(boost::system::error_code, std::size_t)> done);
   // The session with `peer`: the one we have, else one dialed where the DHT finds it.
   void reach(const core::node_id& peer, ready_handler then);
-  // Asks the introducers that have a datagram session with us, one at a time (at most
-  // max_introducers of them), to introduce us to `peer`, and dials the address the first one
-  // gives; `then` gets `failed` if none can.
-  static constexpr std::size_t max_introducers = 3;
-  void reach_by_introduction(core::node_id peer, std::vector<core::node_id> introducers,
+  // A peer we cannot dial: through an introduction (UDP), else through a relay.
+  void reach_through_others(core::node_id peer, std::vector<core::node_id> helpers, boost::system::error_code failed,
+                            ready_handler then);
+  // Asks the helpers that have a datagram session with us, one at a time (at most max_helpers
+  // of them), to introduce us to `peer`, and dials the address the first one gives; `then` gets
+  // `failed` if none can, or the dial's error.
+  static constexpr std::size_t max_helpers = 3;
+  void reach_by_introduction(core::node_id peer, std::vector<core::node_id> helpers,
                              boost::system::error_code failed, ready_handler then, std::size_t asked = 0);
+  // Opens a relayed session with `peer` through the helpers we have a session with, one at a
+  // time (at most max_helpers); `then` gets `failed` if none can.
+  void reach_by_relay(core::node_id peer, std::vector<core::node_id> helpers, boost::system::error_code failed,
+                      ready_handler then, std::size_t asked = 0);
   // The introductions' side of on_event: a punch the engine asked for goes out of the UDP socket.
   void on_introduction_event(core::node_engine::event& ev);
   // Hands the DHT's shout deliveries to the application; whether there were any.

@@ -149,7 +149,7 @@ void node_driver::reach(const core::node_id& peer, ready_handler then) {
             if (!found) return then(dht::error_of(done), 0);
             // Not handed out with an address it can be dialed at (a node behind a NAT never
             // is): the nodes closest to it are those it keeps sessions with; one of them may
-            // introduce us (PROTOCOL.md 5.14).
+            // introduce us (PROTOCOL.md 5.14) or relay for us (5.15).
             std::vector<core::node_id> introducers;
             std::vector<uri> addresses;
             for (const auto& contact : found->closest) {
@@ -161,12 +161,12 @@ void node_driver::reach(const core::node_id& peer, ready_handler then) {
                 if (auto where = parse_uri(text)) addresses.push_back(std::move(*where));
             }
             auto failed = found->ec ? found->ec : make_error_code(errc::not_found);
-            if (addresses.empty()) return reach_by_introduction(peer, std::move(introducers), failed, then);
+            if (addresses.empty()) return reach_through_others(peer, std::move(introducers), failed, then);
             dial_any(std::move(addresses), peer,
                      [this, peer, introducers = std::move(introducers), then](boost::system::error_code ec,
                                                                               core::connection_id c) mutable {
                        if (!ec || ec == errc::shutting_down) return then(ec, c);
-                       reach_by_introduction(peer, std::move(introducers), ec, then);
+                       reach_through_others(peer, std::move(introducers), ec, then);
                      });
           });
 }

@@ -1,5 +1,6 @@
-// UDP hole punching (PROTOCOL.md 5.14): asking a node both sides have a session with to
-// introduce us to a peer behind a NAT, and punching when we are the one introduced to.
+// Reaching a peer that cannot be dialed, through a node both sides have a session with: UDP
+// hole punching (PROTOCOL.md 5.14) — asking for an introduction, and punching when we are the
+// one introduced to — and, when that is not possible or fails, a relayed session (5.15).
 #include "core/errors.hpp"
 #include "transports/node_driver.hpp"
 
@@ -8,10 +9,39 @@ namespace kadnet::transports {
 namespace wire = core::wire;
 using core::errc;
 
+void node_driver::reach_through_others(core::node_id peer, std::vector<core::node_id> helpers,
+                                       boost::system::error_code failed, ready_handler then) {
+  auto relay_next = [this, peer, helpers, then](boost::system::error_code ec, core::connection_id c) {
+    if (!ec || ec == errc::shutting_down) return then(ec, c);
+    reach_by_relay(peer, helpers, ec, then);
+  };
+  reach_by_introduction(peer, std::move(helpers), failed, relay_next);
+}
+
+void node_driver::reach_by_relay(core::node_id peer, std::vector<core::node_id> helpers,
+                                 boost::system::error_code failed, ready_handler then, std::size_t asked) {
+  if (stopped_) return then(errc::shutting_down, 0);
+  while (!helpers.empty() && asked < max_helpers) {
+    auto via = engine_.connection_to(helpers.front());
+    helpers.erase(helpers.begin());
+    if (!via) continue;
+    auto c = engine_.dial_relayed(std::chrono::steady_clock::now(), *via, peer);
+    // Its handshake runs through the relay; the waiters hear of it as of any dial.
+    waiting_[c].push_back([this, peer, helpers, failed, then, asked](boost::system::error_code ec,
+                                                                    core::connection_id c) {
+      if (!ec || ec == errc::shutting_down) return then(ec, c);
+      reach_by_relay(peer, helpers, failed, then, asked + 1);
+    });
+    pump();
+    return;
+  }
+  then(failed, 0);
+}
+
 void node_driver::reach_by_introduction(core::node_id peer, std::vector<core::node_id> introducers,
                                         boost::system::error_code failed, ready_handler then, std::size_t asked) {
   if (stopped_) return then(errc::shutting_down, 0);
-  while (!introducers.empty() && asked < max_introducers) {
+  while (!introducers.empty() && asked < max_helpers) {
     core::node_id via = introducers.front();
     introducers.erase(introducers.begin());
     auto c = engine_.connection_to(via);

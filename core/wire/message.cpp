@@ -188,6 +188,22 @@ error_code decode_body(byte_reader& r, const decode_limits&, introduce& m) {
   return {};
 }
 
+error_code decode_body(byte_reader& r, const decode_limits& limits, relay& m) {
+  std::uint8_t kind = 0;
+  if (!r.u32(m.circuit) || !r.u8(kind)) return errc::truncated;
+  m.from_opener = kind & relay_from_opener_flag;
+  kind &= ~relay_from_opener_flag;
+  if (kind > static_cast<std::uint8_t>(relay_kind::close)) return errc::bad_field;
+  m.kind = static_cast<relay_kind>(kind);
+  if (m.kind == relay_kind::open) {
+    if (auto ec = read_id(r, m.peer)) return ec;
+  } else if (m.kind == relay_kind::data) {
+    if (r.remaining() == 0) return errc::truncated;
+    return read_rest(r, limits, m.data);
+  }
+  return expect_end(r);
+}
+
 error_code decode_body(byte_reader& r, const decode_limits& limits, plugin_call& m) {
   return read_rest(r, limits, m.payload);
 }
@@ -290,6 +306,13 @@ struct body_encoder {
     w.bytes(m.peer.bytes());
     w.u8(static_cast<std::uint8_t>(m.address.size()));
     w.bytes(m.address);
+  }
+  void operator()(const relay& m) {
+    assert(m.kind == relay_kind::data ? !m.data.empty() : m.data.empty());
+    w.u32(m.circuit);
+    w.u8(static_cast<std::uint8_t>(static_cast<std::uint8_t>(m.kind) | (m.from_opener ? relay_from_opener_flag : 0)));
+    if (m.kind == relay_kind::open) w.bytes(m.peer.bytes());
+    w.bytes(m.data);
   }
   void operator()(const plugin_call& m) { w.bytes(m.payload); }
 };

@@ -11,7 +11,7 @@
 // and the decode_limits before anything is copied). Each malformed input maps to one errc:
 //   truncated       the input ends before a field (or before a length it announced)
 //   trailing_bytes  bytes left after a message whose size is fully determined
-//   unknown_opcode  opcode 12..63 (reserved for kadnet, not defined in this version)
+//   unknown_opcode  opcode 13..63 (reserved for kadnet, not defined in this version)
 //   bad_field       a flags byte with an undefined bit set (or STORE's bits 0 and 1 together, or
 //                   its bits 1 and 2 together, or bit 2 with version 0), an
 //                   undefined consensus phase, NACK text that is not UTF-8, or SHOUT levels that
@@ -48,9 +48,10 @@ enum class opcode : std::uint8_t {
   store = 9,
   announce = 10,
   introduce = 11,
+  relay = 12,
 };
-inline constexpr std::uint8_t last_defined_opcode = 11;
-// Opcodes from here to 255 are plugin RPCs; 12..63 are reserved for kadnet.
+inline constexpr std::uint8_t last_defined_opcode = 12;
+// Opcodes from here to 255 are plugin RPCs; 13..63 are reserved for kadnet.
 inline constexpr std::uint8_t first_plugin_opcode = 64;
 inline constexpr std::size_t message_header_size = 5;  // opcode | message id
 
@@ -222,6 +223,19 @@ struct introduce {
   friend bool operator==(const introduce&, const introduce&) = default;
 };
 
+// RELAY 12 (PROTOCOL.md 5.15): one circuit of a relayed session, which carries the byte stream
+// of an end-to-end session between two nodes through a node both have a session with.
+enum class relay_kind : std::uint8_t { open = 0, data = 1, close = 2 };
+inline constexpr std::uint8_t relay_from_opener_flag = 0x80;
+struct relay {
+  std::uint32_t circuit = 0;  // numbered by the node that opened this leg of the circuit
+  relay_kind kind = relay_kind::open;
+  bool from_opener = false;   // sent by the node that opened this leg (flag 0x80)
+  node_id peer;               // open only: the node the circuit is to reach (an end when it is us)
+  byte_vector data;           // data only: bytes of the end-to-end session, 1 or more
+  friend bool operator==(const relay&, const relay&) = default;
+};
+
 // Opcodes 64..255: a plugin RPC; the opcode is message::opcode.
 struct plugin_call {
   byte_vector payload;
@@ -229,7 +243,8 @@ struct plugin_call {
 };
 
 using message_body = std::variant<ack, nack, ping, set_connection_opt, shout, speak, whisper,
-                                  find_node, find_value, store, announce, introduce, plugin_call>;
+                                  find_node, find_value, store, announce, introduce, relay,
+                                  plugin_call>;
 
 struct message {
   std::uint8_t opcode = 0;  // must agree with the body: its opcode, or >= 64 for plugin_call
@@ -252,7 +267,7 @@ void encode(const message& m, byte_vector& out);
 boost::system::error_code decode(byte_span in, message& out, const decode_limits& limits = {});
 
 // Reads only the 5-byte header, so that a node can NACK a request whose body does not decode or
-// whose opcode is reserved (12..63 are returned, not refused, here). Error: truncated.
+// whose opcode is reserved (13..63 are returned, not refused, here). Error: truncated.
 boost::system::error_code decode_header(byte_span in, std::uint8_t& opcode, std::uint32_t& id);
 
 // An address list as ANNOUNCE and the DHT's contacts carry it: count (1, 1..8; ANNOUNCE 0..8) |

@@ -4,7 +4,8 @@
 BehindNatTest: a node behind a NAT joins the DHT, stores and finds values, and is reached over
 its own outbound sessions — over tcp, udp and ws (PROTOCOL.md 8.3: nodes that cannot accept
 connections). HolePunchingTest: two nodes behind two NATs meet directly over UDP through an
-introduction (PROTOCOL.md 5.14).
+introduction (PROTOCOL.md 5.14), and through a relay over tcp and ws (5.15). PunchingFailsTest:
+where a router defeats the punch, the relay takes over.
 
 Usage: nat_test.py PATH_TO_KADNET [unittest arguments...]   (root, `ip` and `nft` needed)
 
@@ -50,7 +51,9 @@ class Topology:
     one home namespace each. A router masquerades what leaves by its public side and, like a home
     router's firewall, drops new connections to itself from there."""
 
-    def __init__(self, homes=1):
+    def __init__(self, homes=1, firewalls=None):
+        """`firewalls[i]` False: router i accepts new connections to itself (no input firewall)."""
+        firewalls = firewalls or [True] * homes
         tag = str(os.getpid() % 100000)
         self.public = f"knpub{tag}"
         self.nats = [f"knnat{tag}n{i}" for i in range(homes)]
@@ -80,9 +83,10 @@ class Topology:
                 sh(*nft, "add", "table", "ip", "nat")
                 sh(*nft, "add chain ip nat post { type nat hook postrouting priority 100 ; }")
                 sh(*nft, "add", "rule", "ip", "nat", "post", "oifname", outside, "masquerade")
-                sh(*nft, "add", "table", "ip", "filter")
-                sh(*nft, "add chain ip filter input { type filter hook input priority 0 ; }")
-                sh(*nft, "add", "rule", "ip", "filter", "input", "iifname", outside, "ct", "state", "new", "drop")
+                if firewalls[i]:
+                    sh(*nft, "add", "table", "ip", "filter")
+                    sh(*nft, "add chain ip filter input { type filter hook input priority 0 ; }")
+                    sh(*nft, "add", "rule", "ip", "filter", "input", "iifname", outside, "ct", "state", "new", "drop")
         except BaseException:
             self.remove()
             raise
@@ -102,12 +106,13 @@ class Topology:
 
 class NatTestCase(cli_test.KadnetTestCase):
     HOMES = 1
+    FIREWALLS = None
 
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nft"):
             raise unittest.SkipTest(SKIP_MESSAGE)
-        cls.net = Topology(cls.HOMES)
+        cls.net = Topology(cls.HOMES, cls.FIREWALLS)
 
     @classmethod
     def tearDownClass(cls):
@@ -166,9 +171,14 @@ class BehindNatTest(NatTestCase):
         self.check_home_node("ws")
 
 
+def peers_of(node):
+    return {p["id"]: p for p in node.command("peers")["peers"]}
+
+
 class HolePunchingTest(NatTestCase):
-    """Two nodes behind two NATs meet directly over UDP: a public node both have a session with
-    introduces them and the target punches its NAT open (PROTOCOL.md 5.14)."""
+    """Two nodes behind two NATs meet: directly over UDP, where a public node both have a session
+    with introduces them and the target punches its NAT open (PROTOCOL.md 5.14); through that
+    public node as a relay over TCP and WebSocket (5.15)."""
     HOMES = 2
 
     def test_udp_nodes_behind_two_nats_meet_directly(self):
@@ -180,25 +190,53 @@ class HolePunchingTest(NatTestCase):
         self.assertEqual((ev["sender"], ev["text"]), (a.id, "through two NATs"))
 
         # A dialed B's NAT; B sees A's: a direct session, through no public node.
-        a_peers = {p["id"]: p for p in a.command("peers")["peers"]}
-        self.assertFalse(a_peers[b.id]["inbound"], a_peers[b.id])
-        self.assertTrue(a_peers[b.id]["address"].startswith(nat_public(1) + ":"), a_peers[b.id])
-        b_peers = {p["id"]: p for p in b.command("peers")["peers"]}
-        self.assertTrue(b_peers[a.id]["inbound"], b_peers[a.id])
-        self.assertTrue(b_peers[a.id]["address"].startswith(nat_public(0) + ":"), b_peers[a.id])
+        to_b = peers_of(a)[b.id]
+        self.assertEqual((to_b["inbound"], to_b["relayed"]), (False, False), to_b)
+        self.assertTrue(to_b["address"].startswith(nat_public(1) + ":"), to_b)
+        to_a = peers_of(b)[a.id]
+        self.assertEqual((to_a["inbound"], to_a["relayed"]), (True, False), to_a)
+        self.assertTrue(to_a["address"].startswith(nat_public(0) + ":"), to_a)
         self.assertEqual(b.stats()["punches_wanted"], 1)
         self.assertEqual(sum(p.stats()["introductions"] for p in public), 1)
+        self.assertEqual(sum(p.stats()["circuits_relayed"] for p in public), 0)
 
         # The session works both ways, by NodeId.
         self.assert_send(b, a.id, "and back")
 
-    def test_tcp_nodes_behind_two_nats_get_a_clear_error(self):
-        # No hole punching for TCP: nobody can dial B, and A is told so rather than left waiting.
-        public = self.public_swarm("tcp")
+    def check_relayed(self, scheme):
+        # No hole punching for byte streams: a public node carries the session, sealed end to end.
+        public = self.public_swarm(scheme)
         a, b = self.home_node(0, public), self.home_node(1, public)
-        r = a.command(f"whisper {b.id} anyone there?")
-        self.assertIs(r.get("ok"), False, r)
-        self.assertIn("not found", r.get("error", ""), r)
+        self.assert_send(a, b.id, f"relayed over {scheme}")
+        to_b = peers_of(a)[b.id]
+        self.assertEqual((to_b["inbound"], to_b["relayed"]), (False, True), to_b)
+        self.assertEqual(peers_of(b)[a.id]["relayed"], True)
+        self.assertEqual(sum(p.stats()["circuits_relayed"] for p in public), 1)
+        self.assertEqual(b.stats()["relayed_sessions_accepted"], 1)
+        self.assert_send(b, a.id, "and back")
+
+    def test_tcp_nodes_behind_two_nats_meet_through_a_relay(self):
+        self.check_relayed("tcp")
+
+    def test_ws_nodes_behind_two_nats_meet_through_a_relay(self):
+        self.check_relayed("ws")
+
+
+class PunchingFailsTest(NatTestCase):
+    """A's router has no input firewall: B's punch, arriving first, is recorded in its conntrack,
+    and A's hello then leaves by another port, so the introduction cannot work (PROTOCOL.md 5.14).
+    The relay takes over (5.15)."""
+    HOMES = 2
+    FIREWALLS = [False, True]
+
+    def test_udp_falls_back_to_a_relay(self):
+        public = self.public_swarm("udp")
+        a, b = self.home_node(0, public), self.home_node(1, public)
+        r = a.command(f"send {b.id} 64 after the punch failed", timeout=cli_test.COMMAND_TIMEOUT + 10)
+        self.assertEqual((r.get("ok"), r.get("reply")), (True, "after the punch failed"), r)
+        self.assertEqual(b.stats()["punches_wanted"], 1)
+        self.assertEqual(peers_of(a)[b.id]["relayed"], True)
+        self.assertEqual(sum(p.stats()["circuits_relayed"] for p in public), 1)
 
 
 def main():

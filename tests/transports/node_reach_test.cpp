@@ -1,6 +1,6 @@
 // Reaching a node by its NodeId alone (peer_ref): the session we have, else a DHT lookup and a
-// dial, else, for a node that only dials out, an introduction (PROTOCOL.md 5.14) — over every
-// loopback transport.
+// dial, else, for a node that only dials out, an introduction (PROTOCOL.md 5.14) or a relay
+// (5.15) — over every loopback transport.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -55,8 +55,9 @@ TEST_P(Reach, ACallByNodeIdFindsANodeThatIsNoPeerThroughTheDht) {
   EXPECT_TRUE(has_session_with(a, c.id()));
 }
 
-TEST_P(Reach, ANodeThatOnlyDialsOutIsReachedThroughAnIntroductionOverUdpAlone) {
-  // C listens nowhere and dialed B; A dialed B too. Nobody can hand C out, but B can introduce.
+TEST_P(Reach, ANodeThatOnlyDialsOutIsReachedThroughAnIntroductionOrARelay) {
+  // C listens nowhere and dialed B; A dialed B too. Nobody can hand C out, but B can introduce
+  // A to it (UDP) or relay a session between them (any transport).
   loopback_nodes net(GetParam());
   auto& a = net.add();
   auto& b = net.add();
@@ -64,21 +65,26 @@ TEST_P(Reach, ANodeThatOnlyDialsOutIsReachedThroughAnIntroductionOverUdpAlone) {
   add_echo(c);
   ASSERT_FALSE(connect(c, net.address(1)));
   ASSERT_FALSE(connect(a, net.address(1)));
-  auto [ec, text] = call(a, c.id(), "introduced");
-  if (net.transport() != "udp") {
-    // No hole punching over a byte-stream transport: a clear answer, not a hang.
-    EXPECT_EQ(ec, make_error_code(core::errc::not_found)) << ec.message();
-    EXPECT_EQ(b.async_stats(boost::asio::use_future).get().introductions, 0u);
-    return;
-  }
+  auto [ec, text] = call(a, c.id(), "reached");
   ASSERT_FALSE(ec) << ec.message();
-  EXPECT_EQ(text, "introduced");
+  EXPECT_EQ(text, "reached");
   bool inbound = true;
   ASSERT_TRUE(has_session_with(a, c.id(), &inbound));
-  EXPECT_FALSE(inbound);  // A dialed C itself, at the address B saw C at: no relay
-  EXPECT_EQ(b.async_stats(boost::asio::use_future).get().introductions, 1u);
-  EXPECT_EQ(c.async_stats(boost::asio::use_future).get().punches_wanted, 1u);
-  EXPECT_EQ(a.async_stats(boost::asio::use_future).get().punches_wanted, 0u);
+  EXPECT_FALSE(inbound);
+  auto at_b = b.async_stats(boost::asio::use_future).get();
+  auto at_c = c.async_stats(boost::asio::use_future).get();
+  if (net.transport() == "udp") {
+    // A dialed C itself, at the address B saw C at.
+    EXPECT_EQ(at_b.introductions, 1u);
+    EXPECT_EQ(at_c.punches_wanted, 1u);
+    EXPECT_EQ(at_b.circuits_relayed, 0u);
+  } else {
+    // No hole punching over a byte-stream transport: B carries the session.
+    EXPECT_EQ(at_b.introductions, 0u);
+    EXPECT_EQ(at_b.circuits_relayed, 1u);
+    EXPECT_EQ(at_c.relayed_sessions_accepted, 1u);
+    EXPECT_GT(at_b.relayed_bytes, 0u);
+  }
 }
 
 TEST_P(Reach, OwnIdIsABadFieldAndAnUnknownIdIsNotFound) {

@@ -65,6 +65,7 @@ std::size_t held_bytes(const message& m) {
       return n;
     }
     std::size_t operator()(const introduce& b) const { return b.address.capacity(); }
+    std::size_t operator()(const relay& b) const { return b.data.capacity(); }
     std::size_t operator()(const plugin_call& b) const { return b.payload.capacity(); }
   };
   return std::visit(counter{}, m.body);

@@ -99,6 +99,9 @@ std::vector<sample> samples() {
       {"announce_two", make_message(19, announce{{"tcp://[::1]:4000", "udp://203.0.113.9:1"}}), 0},
       {"introduce_asking", make_message(26, introduce{id_filled(8), {}}), 0},
       {"introduce_telling", make_message(27, introduce{id_filled(9), byte_vector(18, 7)}), 0},
+      {"relay_open", make_message(28, relay{7, relay_kind::open, true, id_filled(10), {}}), 0},
+      {"relay_data", make_message(29, relay{7, relay_kind::data, false, {}, bytes_of("inner")}), 11},
+      {"relay_close", make_message(30, relay{9, relay_kind::close, true, {}, {}}), 0},
       {"plugin_64", make_plugin_call(64, 17, bytes_of("call")), 5},
       {"plugin_255", make_plugin_call(255, 0xffffffff, {}), 5},
   };
@@ -264,8 +267,23 @@ TEST(MessageDecode, IntroduceLayoutAndErrors) {
   EXPECT_EQ(decode_err(byte_vector(asking.begin(), asking.begin() + 20)), errc::truncated);
 }
 
+TEST(MessageDecode, RelayLayoutAndErrors) {
+  byte_vector data = encoded(make_message(1, relay{0x01020304, relay_kind::data, true, {}, {0xaa, 0xbb}}));
+  EXPECT_EQ(data, (byte_vector{12, 0, 0, 0, 1, 1, 2, 3, 4, 0x81, 0xaa, 0xbb}));
+  byte_vector close = encoded(make_message(1, relay{5, relay_kind::close, false, {}, {}}));
+  EXPECT_EQ(close, (byte_vector{12, 0, 0, 0, 1, 0, 0, 0, 5, 2}));
+  byte_vector open = encoded(make_message(1, relay{5, relay_kind::open, false, id_filled(3), {}}));
+  EXPECT_EQ(open.size(), 10u + 32);
+  EXPECT_EQ(decode_err(byte_vector{12, 0, 0, 0, 1, 0, 0, 0, 5, 3}), errc::bad_field);     // no kind 3
+  EXPECT_EQ(decode_err(byte_vector{12, 0, 0, 0, 1, 0, 0, 0, 5, 0x41}), errc::bad_field);  // unknown flag
+  EXPECT_EQ(decode_err(byte_vector{12, 0, 0, 0, 1, 0, 0, 0, 5, 1}), errc::truncated);     // data without bytes
+  EXPECT_TRUE(decode_err(byte_vector{12, 0, 0, 0, 1, 0, 0, 0, 5, 2, 0}));                   // close with bytes
+  EXPECT_EQ(decode_err(byte_vector(open.begin(), open.end() - 1)), errc::truncated);
+  EXPECT_EQ(decode_err(byte_vector{12, 0, 0, 0, 1, 0, 0}), errc::truncated);
+}
+
 TEST(MessageDecode, ReservedOpcodesAreUnknownButHaveAHeader) {
-  for (int op = 12; op < 64; ++op) {
+  for (int op = 13; op < 64; ++op) {
     byte_vector in = {static_cast<std::uint8_t>(op), 0xca, 0xfe, 0xba, 0xbe};
     EXPECT_EQ(decode_err(in), errc::unknown_opcode) << op;
     in.push_back(0x00);

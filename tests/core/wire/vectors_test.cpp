@@ -167,6 +167,13 @@ vector_case vector_introduce() {
                       make_message(11, introduce{alice().id(), address}));
 }
 
+vector_case vector_relay_data() {
+  return message_case({"# RELAY (opcode 12), data from the leg's opener, PROTOCOL.md 5.15", "# message id: 0x0000000c",
+                       "# circuit: 7", "# kind: 1 (data) | 0x80 (from the opener)",
+                       "# data: \"sealed bytes\" (12 bytes, ASCII)"},
+                      make_message(12, relay{7, relay_kind::data, true, {}, text_bytes("sealed bytes")}));
+}
+
 vector_case vector_find_value() {
   return message_case({"# FIND_VALUE (opcode 8)", "# message id: 0x00000008", key_line},
                       make_message(8, find_value{vector_key()}));
@@ -312,6 +319,7 @@ const named_vector all_vectors[] = {
     {"whisper", vector_whisper},
     {"find_node", vector_find_node},
     {"introduce", vector_introduce},
+    {"relay_data", vector_relay_data},
     {"find_value", vector_find_value},
     {"find_value_listen", vector_find_value_listen},
     {"store_notify_diff", vector_store_notify_diff},

@@ -1,0 +1,162 @@
+// RELAY (PROTOCOL.md 5.15): an end-to-end session between two nodes through a node both have a
+// session with; refusals, limits, and what ends a circuit.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/errors.hpp"
+#include "tests/support/datagram_engines.hpp"
+
+namespace kadnet::core {
+
+namespace {
+
+using namespace std::chrono_literals;
+using testing::datagram_engines;
+constexpr std::uint8_t echo = 64;
+const auto ping_op = static_cast<std::uint8_t>(wire::opcode::ping);
+
+// A (0) and B (2) each dialed C (1); C relays.
+struct triangle {
+  explicit triangle(node_config relay = {}) {
+    net.add();
+    net.add(relay);
+    net.add();
+    net[2].plugins().add(echo, [](const node_id&, byte_span in, plugin_reply reply) {
+      reply(byte_vector(in.begin(), in.end()));
+    });
+    a_to_c = net.dial(0, 1);
+    b_to_c = net.dial(2, 1);
+    EXPECT_TRUE(net.run([&] { return net[1].peers().size() == 2 && net[0].connection_to(net[1].id()); }));
+  }
+  // What became of a connection of engine i: true once connected, false once disconnected.
+  std::optional<bool> outcome(std::size_t i, connection_id c) {
+    for (const auto& e : net.events[i]) {
+      if (const auto* up = std::get_if<node_engine::connected>(&e); up && up->connection == c) return true;
+      if (const auto* down = std::get_if<node_engine::disconnected>(&e); down && down->connection == c) return false;
+    }
+    return std::nullopt;
+  }
+  std::optional<node_engine::disconnected> ended(std::size_t i, connection_id c) {
+    for (const auto& d : net.events_of<node_engine::disconnected>(i))
+      if (d.connection == c) return d;
+    return std::nullopt;
+  }
+  connection_id relay_to_b() {
+    connection_id inner = net[0].dial_relayed(net.now, a_to_c, net[2].id());
+    net.pump();
+    EXPECT_TRUE(net.run([&] { return outcome(0, inner).has_value(); }));
+    return inner;
+  }
+  reply call(connection_id c, std::uint8_t opcode, wire::message_body body) {
+    request_id r = net[0].request(net.now, c, opcode, std::move(body), 30s);
+    std::optional<reply> got;
+    EXPECT_TRUE(net.run([&] {
+      for (const auto& d : net.events_of<node_engine::request_done>(0))
+        if (d.request == r) got = d.result;
+      return got.has_value();
+    }));
+    return got.value_or(reply{});
+  }
+  datagram_engines net;
+  connection_id a_to_c = 0, b_to_c = 0;
+};
+
+TEST(Relay, ASessionThroughARelayIsEndToEndAndCarriesLargeMessages) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  if (auto d = t.ended(0, inner)) ADD_FAILURE() << d->ec.message() << " / " << d->text;
+  ASSERT_EQ(t.outcome(0, inner), true);
+  EXPECT_TRUE(t.net[0].is_relayed(inner));
+  EXPECT_EQ(t.net[0].connection_to(t.net[2].id()), inner);
+  EXPECT_EQ(t.net[0].peer_of(inner), t.net[2].id());  // B's own key answered the handshake
+  // B accepted it as an inbound session from A.
+  bool b_sees_a = false;
+  for (const auto& up : t.net.events_of<node_engine::connected>(2)) b_sees_a |= up.peer == t.net[0].id() && up.inbound;
+  EXPECT_TRUE(b_sees_a);
+
+  EXPECT_FALSE(t.call(inner, ping_op, wire::ping{}).ec);
+  byte_vector big(200 * 1024);
+  std::mt19937 random(7);  // incompressible: the relay carries every byte, both ways
+  for (auto& b : big) b = static_cast<std::uint8_t>(random());
+  reply r = t.call(inner, echo, wire::plugin_call{big});
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.data, big);
+  EXPECT_EQ(t.net[1].stats().circuits_relayed, 1u);
+  EXPECT_GT(t.net[1].stats().relayed_bytes, 2 * big.size());
+  EXPECT_EQ(t.net[2].stats().relayed_sessions_accepted, 1u);
+}
+
+TEST(Relay, WithoutASessionToThePeerTheDialFailsNotFound) {
+  triangle t;
+  connection_id inner = t.net[0].dial_relayed(t.net.now, t.a_to_c, testing::fixed_identity(55).id());
+  t.net.pump();
+  ASSERT_TRUE(t.net.run([&] { return t.outcome(0, inner).has_value(); }));
+  auto down = t.ended(0, inner);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->ec, errc::not_found) << down->ec.message();
+  EXPECT_NE(down->text.find("no session with that peer"), std::string::npos) << down->text;
+}
+
+TEST(Relay, ANodeThatRelaysNothingRefusesAndOneAtItsLimitRefusesMore) {
+  node_config none;
+  none.max_relayed_circuits = 0;
+  triangle refusing(none);
+  EXPECT_EQ(refusing.outcome(0, refusing.relay_to_b()), false);
+  EXPECT_EQ(refusing.net[1].stats().circuits_relayed, 0u);
+
+  node_config one;
+  one.max_relayed_circuits = 1;
+  triangle t(one);
+  connection_id first = t.relay_to_b();
+  EXPECT_EQ(t.outcome(0, first), true);
+  connection_id second = t.relay_to_b();
+  EXPECT_EQ(t.outcome(0, second), false);
+  // Once the first ends, its circuit is free again.
+  t.net[0].cut_off(first, errc::connection_closed, "done");
+  ASSERT_TRUE(t.net.run([&] { return t.net.events_of<node_engine::disconnected>(2).size() >= 1; }));
+  EXPECT_EQ(t.outcome(0, t.relay_to_b()), true);
+}
+
+TEST(Relay, ClosingOneEndEndsTheOther) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  ASSERT_EQ(t.outcome(0, inner), true);
+  t.net[0].cut_off(inner, errc::connection_closed, "done with it");
+  ASSERT_TRUE(t.net.run([&] {
+    for (const auto& d : t.net.events_of<node_engine::disconnected>(2))
+      if (d.peer == t.net[0].id()) return true;
+    return false;
+  }));
+  EXPECT_FALSE(t.net[2].connection_to(t.net[0].id()));
+  EXPECT_EQ(t.net[1].peers().size(), 2u);  // the sessions with the relay go on
+}
+
+TEST(Relay, WhenTheRelayLosesTheTargetBothEndsLoseTheirSession) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  ASSERT_EQ(t.outcome(0, inner), true);
+  auto c_to_b = t.net[1].connection_to(t.net[2].id());
+  ASSERT_TRUE(c_to_b);
+  t.net[1].cut_off(*c_to_b, errc::connection_closed, "gone");
+  ASSERT_TRUE(t.net.run([&] { return t.ended(0, inner).has_value(); }));
+  EXPECT_FALSE(t.net[0].connection_to(t.net[2].id()));
+  EXPECT_FALSE(t.net[0].is_relayed(inner));
+}
+
+TEST(Relay, DataForACircuitNobodyOpenedIsRefused) {
+  triangle t;
+  request_id r = t.net[0].request(t.net.now, t.a_to_c, static_cast<std::uint8_t>(wire::opcode::relay),
+                                  wire::relay{42, wire::relay_kind::data, true, {}, {1, 2, 3}}, 10s);
+  std::optional<reply> got;
+  ASSERT_TRUE(t.net.run([&] {
+    for (const auto& d : t.net.events_of<node_engine::request_done>(0))
+      if (d.request == r) got = d.result;
+    return got.has_value();
+  }));
+  EXPECT_EQ(got->code, wire::nack_code::not_found);
+  EXPECT_EQ(t.net[1].stats().relayed_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace kadnet::core
