@@ -462,7 +462,7 @@ void node_engine::on_introduce(connection_id c, connection_state& st, const wire
   const node_id asker = st.sess.peer()->peer;
   if (!in.address.empty()) {
     // We are the one introduced to: `peer` will dial us from `address`. Our punch opens our NAT
-    // towards it; the ACK goes back only after the punch is asked for, so the dial follows it.
+    // towards it; it leaves with the ACK, which has three hops to go before the dial arrives.
     ++counters_.punches_wanted;
     events_.push_back(punch_wanted{in.peer, in.address});
     return send_reply(c, m.id, wire::ack{m.opcode, {}});

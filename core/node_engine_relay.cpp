@@ -37,6 +37,8 @@ std::size_t node_engine::circuits_on(connection_id c) const {
 }
 
 void node_engine::send_relay(const circuit_key& leg, wire::relay body, relay_request pending) {
+  auto c = connections_.find(leg.connection);
+  if (c == connections_.end() || c->second.closing || !c->second.sess.is_established()) return;  // its circuits end with it
   request_id r = start_request(last_now_, leg.connection, relay_op, std::move(body), std::nullopt, true);
   relay_requests_[r] = pending;
 }
@@ -100,6 +102,8 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
     case relay_request::close_out:
       return;
     case relay_request::open_out: {
+      // Unanswered, the relay may yet open the circuit: tell it we gave up.
+      if (result.ec == errc::timeout) send_relay_close(p.key);
       if (leg == circuits_.end()) {
         // Our session ended before the far end answered: free the relay's state too.
         if (!result.ec) send_relay_close(p.key);
@@ -116,7 +120,7 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
       if (leg == circuits_.end()) return;
       const connection_id inner = leg->second.inner;
       if (result.ec) return end_leg(p.key, errc::connection_closed, "the relay dropped the circuit");
-      --relayed_[inner].in_flight;
+      if (auto r = relayed_.find(inner); r != relayed_.end()) --r->second.in_flight;
       return flush_relayed(inner);
     }
     case relay_request::forward_open:

@@ -24,7 +24,7 @@ void node_driver::reach_by_relay(core::node_id peer, std::vector<core::node_id> 
   while (!helpers.empty() && asked < max_helpers) {
     auto via = engine_.connection_to(helpers.front());
     helpers.erase(helpers.begin());
-    if (!via) continue;
+    if (!via || engine_.is_relayed(*via)) continue;  // one relay per path
     auto c = engine_.dial_relayed(std::chrono::steady_clock::now(), *via, peer);
     // Its handshake runs through the relay; the waiters hear of it as of any dial.
     waiting_[c].push_back([this, peer, helpers, failed, then, asked](boost::system::error_code ec,
@@ -54,8 +54,8 @@ void node_driver::reach_by_introduction(core::node_id peer, std::vector<core::no
       if (ec || r.data.size() != wire::introduce_address_size || stopped_ || !udp_)
         return reach_by_introduction(peer, std::move(introducers), failed, std::move(then), asked + 1);
       auto ep = udp_->endpoint_of(r.data);
-      // The peer punched towards our socket before its ACK left: our hello now gets through its
-      // NAT, and the handshake checks that whoever answers holds `peer`'s key.
+      // The peer punched towards our socket as it answered: our hello gets through its NAT (or
+      // is resent until it does), and the handshake checks that whoever answers holds `peer`'s key.
       // If that fails, the NATs do not let us through (one maps per destination, say): another
       // introducer would give the same address, so the dial's error is the answer.
       dial(uri{"udp", ep.address().to_string(), ep.port()}, peer, std::move(then));

@@ -5,14 +5,15 @@ BehindNatTest: a node behind a NAT joins the DHT, stores and finds values, and i
 its own outbound sessions — over tcp, udp and ws (PROTOCOL.md 8.3: nodes that cannot accept
 connections). HolePunchingTest: two nodes behind two NATs meet directly over UDP through an
 introduction (PROTOCOL.md 5.14), and through a relay over tcp and ws (5.15). PunchingFailsTest:
-where a router defeats the punch, the relay takes over.
+where a router that maps per destination defeats the punch, the relay takes over.
 
 Usage: nat_test.py PATH_TO_KADNET [unittest arguments...]   (root, `ip` and `nft` needed)
 
     public namespace (bridge)            nat namespace i                home namespace i
     P0..P3 on 198.18.1.1 .. 198.18.4.1 ── 198.18.(100+i).1 | 198.19.i.1 ── H on 198.19.i.2 (no listener)
-                                          masquerade out of the public side; new connections
-                                          to the router itself from there are dropped
+                                          masquerade out of the public side (optionally with a
+                                          random port per destination); new connections to the
+                                          router itself from there are dropped
 
 The public side has no route to 198.19.0.0/16: whatever reaches a home node went through a NAT.
 Only addresses in 198.18.0.0/15, only inside namespaces this test makes and removes.
@@ -51,9 +52,9 @@ class Topology:
     one home namespace each. A router masquerades what leaves by its public side and, like a home
     router's firewall, drops new connections to itself from there."""
 
-    def __init__(self, homes=1, firewalls=None):
-        """`firewalls[i]` False: router i accepts new connections to itself (no input firewall)."""
-        firewalls = firewalls or [True] * homes
+    def __init__(self, homes=1, per_destination=None):
+        """`per_destination[i]`: router i maps each destination to a port of its own ("symmetric")."""
+        per_destination = per_destination or [False] * homes
         tag = str(os.getpid() % 100000)
         self.public = f"knpub{tag}"
         self.nats = [f"knnat{tag}n{i}" for i in range(homes)]
@@ -82,11 +83,11 @@ class Topology:
                 nft = ["ip", "netns", "exec", nat, "nft"]
                 sh(*nft, "add", "table", "ip", "nat")
                 sh(*nft, "add chain ip nat post { type nat hook postrouting priority 100 ; }")
-                sh(*nft, "add", "rule", "ip", "nat", "post", "oifname", outside, "masquerade")
-                if firewalls[i]:
-                    sh(*nft, "add", "table", "ip", "filter")
-                    sh(*nft, "add chain ip filter input { type filter hook input priority 0 ; }")
-                    sh(*nft, "add", "rule", "ip", "filter", "input", "iifname", outside, "ct", "state", "new", "drop")
+                sh(*nft, "add", "rule", "ip", "nat", "post", "oifname", outside, "masquerade",
+                   *(["fully-random"] if per_destination[i] else []))
+                sh(*nft, "add", "table", "ip", "filter")
+                sh(*nft, "add chain ip filter input { type filter hook input priority 0 ; }")
+                sh(*nft, "add", "rule", "ip", "filter", "input", "iifname", outside, "ct", "state", "new", "drop")
         except BaseException:
             self.remove()
             raise
@@ -106,13 +107,13 @@ class Topology:
 
 class NatTestCase(cli_test.KadnetTestCase):
     HOMES = 1
-    FIREWALLS = None
+    PER_DESTINATION = None
 
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nft"):
             raise unittest.SkipTest(SKIP_MESSAGE)
-        cls.net = Topology(cls.HOMES, cls.FIREWALLS)
+        cls.net = Topology(cls.HOMES, cls.PER_DESTINATION)
 
     @classmethod
     def tearDownClass(cls):
@@ -223,11 +224,11 @@ class HolePunchingTest(NatTestCase):
 
 
 class PunchingFailsTest(NatTestCase):
-    """A's router has no input firewall: B's punch, arriving first, is recorded in its conntrack,
-    and A's hello then leaves by another port, so the introduction cannot work (PROTOCOL.md 5.14).
-    The relay takes over (5.15)."""
+    """A's router maps each destination to a random port of its own: the address C saw is not
+    the one A's hello to B leaves from, so B punched the wrong port and the introduction cannot
+    work (PROTOCOL.md 5.14). The relay takes over (5.15)."""
     HOMES = 2
-    FIREWALLS = [False, True]
+    PER_DESTINATION = [True, False]
 
     def test_udp_falls_back_to_a_relay(self):
         public = self.public_swarm("udp")
