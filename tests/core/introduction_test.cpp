@@ -26,13 +26,8 @@ struct triangle {
   }
   // A asks C to introduce it to `peer`; runs until C answers.
   reply ask(const node_id& peer) {
-    request_id r = net[0].request(net.now, a_to_c, introduce_op, wire::introduce{peer, {}}, 10s);
-    std::optional<reply> got;
-    EXPECT_TRUE(net.run([&] {
-      for (const auto& d : net.events_of<node_engine::request_done>(0))
-        if (d.request == r) got = d.result;
-      return got.has_value();
-    }));
+    auto got = net.reply_to(0, net[0].request(net.now, a_to_c, introduce_op, wire::introduce{peer, {}}, 10s));
+    EXPECT_TRUE(got);
     return got.value_or(reply{});
   }
   datagram_engines net;

@@ -49,13 +49,8 @@ struct triangle {
     return inner;
   }
   reply call(connection_id c, std::uint8_t opcode, wire::message_body body) {
-    request_id r = net[0].request(net.now, c, opcode, std::move(body), 30s);
-    std::optional<reply> got;
-    EXPECT_TRUE(net.run([&] {
-      for (const auto& d : net.events_of<node_engine::request_done>(0))
-        if (d.request == r) got = d.result;
-      return got.has_value();
-    }));
+    auto got = net.reply_to(0, net[0].request(net.now, c, opcode, std::move(body), 30s));
+    EXPECT_TRUE(got);
     return got.value_or(reply{});
   }
   datagram_engines net;
@@ -146,14 +141,9 @@ TEST(Relay, WhenTheRelayLosesTheTargetBothEndsLoseTheirSession) {
 
 TEST(Relay, DataForACircuitNobodyOpenedIsRefused) {
   triangle t;
-  request_id r = t.net[0].request(t.net.now, t.a_to_c, static_cast<std::uint8_t>(wire::opcode::relay),
-                                  wire::relay{42, wire::relay_kind::data, true, {}, {1, 2, 3}}, 10s);
-  std::optional<reply> got;
-  ASSERT_TRUE(t.net.run([&] {
-    for (const auto& d : t.net.events_of<node_engine::request_done>(0))
-      if (d.request == r) got = d.result;
-    return got.has_value();
-  }));
+  auto got = t.net.reply_to(0, t.net[0].request(t.net.now, t.a_to_c, static_cast<std::uint8_t>(wire::opcode::relay),
+                                           wire::relay{42, wire::relay_kind::data, true, {}, {1, 2, 3}}, 10s));
+  ASSERT_TRUE(got);
   EXPECT_EQ(got->code, wire::nack_code::not_found);
   EXPECT_EQ(t.net[1].stats().relayed_bytes, 0u);
 }

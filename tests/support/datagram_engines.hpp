@@ -112,6 +112,17 @@ class datagram_engines {
     return true;
   }
 
+  // Runs until engine i's request `r` has its reply; nullopt if it got none within `limit`.
+  std::optional<core::reply> reply_to(std::size_t i, core::request_id r,
+                                      std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+    std::optional<core::reply> got;
+    run([&] {
+      for (const auto& d : events_of<core::node_engine::request_done>(i))
+        if (d.request == r) got = d.result;
+      return got.has_value();
+    }, limit);
+    return got;
+  }
   template <typename Event>
   std::vector<Event> events_of(std::size_t i) const {
     std::vector<Event> out;
