@@ -11,6 +11,8 @@ void node_config::validate() const {
     bad("request_timeout " + std::to_string(request_timeout.count()) + " ms must be positive");
   if (handshake_timeout.count() <= 0)
     bad("handshake_timeout " + std::to_string(handshake_timeout.count()) + " ms must be positive");
+  if (punched_dial_timeout.count() <= 0)
+    bad("punched_dial_timeout " + std::to_string(punched_dial_timeout.count()) + " ms must be positive");
   if (max_message_size < 1024 || max_message_size > (64u << 20))
     bad("max_message_size " + std::to_string(max_message_size) + " must be 1 KiB .. 64 MiB");
   if (max_inbound_requests_per_peer == 0) bad("max_inbound_requests_per_peer must be at least 1");

@@ -55,6 +55,10 @@ struct node_config {
   // many introductions a second, both roles together (each costs a request and one 4-byte
   // datagram); 0 turns both roles off.
   std::size_t introductions_per_second = 32;
+  // How long the dial after an introduction may take before the node gives up on the punch and
+  // tries a relay instead (a few hello resends; the full handshake_timeout would keep a caller
+  // waiting on a NAT that maps per destination).
+  std::chrono::milliseconds punched_dial_timeout{1000};
   // Relayed sessions (RELAY, PROTOCOL.md 5.15): circuits this node relays for others at once;
   // beyond it an open is NACKed rate_limited, and 0 relays nothing. Ends of circuits (sessions
   // of our own through a relay) are bounded per session instead (max_circuits_per_session).

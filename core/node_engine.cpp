@@ -86,11 +86,12 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
 }
 
 connection_id node_engine::dial_datagram(time_point now, std::optional<node_id> expected,
-                                         byte_vector peer_address) {
+                                         byte_vector peer_address,
+                                         std::optional<std::chrono::milliseconds> handshake_timeout) {
   last_now_ = std::max(last_now_, now);
   return add_connection(session::dial_datagram(self_, hello_options_of(config_), expected, limits_of(config_),
                                                datagram_, now, random_),
-                        false, now, fixed_address(peer_address));
+                        false, now, fixed_address(peer_address), handshake_timeout);
 }
 
 void node_engine::on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram) {
@@ -221,13 +222,14 @@ std::vector<connection_id> node_engine::datagram_connections() const {
 }
 
 connection_id node_engine::add_connection(session s, bool inbound, time_point now,
-                                          fixed_address peer_address) {
+                                          fixed_address peer_address,
+                                          std::optional<std::chrono::milliseconds> handshake_timeout) {
   connection_id c = next_connection_++;
   auto [it, _] = connections_.emplace(c, connection_state(std::move(s), inbound));
   it->second.address = peer_address;
   if (it->second.sess.transport_framing() == framing::datagram)
     by_address_.emplace(peer_address, c);
-  it->second.handshake_deadline = now + config_.handshake_timeout;
+  it->second.handshake_deadline = now + handshake_timeout.value_or(config_.handshake_timeout);
   handshake_deadlines_.emplace(it->second.handshake_deadline, c);
   ++counters_.sessions_opened;
   pump_session(c, it->second, now);

@@ -110,7 +110,9 @@ class node_engine {
   connection_id dial(time_point now, std::optional<node_id> expected, byte_vector peer_address = {});
   connection_id accept(time_point now, byte_vector peer_address);
   void on_bytes(connection_id c, time_point now, byte_span bytes);
-  connection_id dial_datagram(time_point now, std::optional<node_id> expected, byte_vector peer_address);
+  // `handshake_timeout` replaces the configured one for this dial (a punched dial gives up sooner).
+  connection_id dial_datagram(time_point now, std::optional<node_id> expected, byte_vector peer_address,
+                              std::optional<std::chrono::milliseconds> handshake_timeout = std::nullopt);
   void on_datagram(time_point now, const byte_vector& peer_address, byte_span datagram);
   // A driver that receives datagrams in batches (recvmmsg) brackets each batch: in between, the
   // sessions hold what the datagrams make them send (acknowledgements above all) until the
@@ -211,7 +213,8 @@ class node_engine {
     std::optional<compression::codec_id> peer_prefers;
   };
 
-  connection_id add_connection(session s, bool inbound, time_point now, fixed_address peer_address);
+  connection_id add_connection(session s, bool inbound, time_point now, fixed_address peer_address,
+                               std::optional<std::chrono::milliseconds> handshake_timeout = std::nullopt);
   // Datagram sessions: feeds one datagram to a connection; false if the session did not take it.
   bool feed_datagram(connection_id c, time_point now, byte_span datagram);
   void flush_held(time_point now);

@@ -699,7 +699,8 @@ class shell {
       std::string method = p.sending_with ? std::string(compression::codec_name(*p.sending_with)) : "none";
       arr.push_back(json::object{{"id", p.peer.to_hex()}, {"inbound", p.inbound}, {"compression", method},
                                  {"address", p.seen_at}, {"relayed", p.relayed}, {"messages_in", p.counters.messages_in}, {"messages_out", p.counters.messages_out}});
-      text += "\n  " + p.peer.to_hex() + (p.inbound ? " inbound " : " outbound") + " compression " + method;
+      text += "\n  " + p.peer.to_hex() + (p.inbound ? " inbound " : " outbound") + " compression " + method +
+              (p.relayed ? " relayed" : p.seen_at.empty() ? "" : " at " + p.seen_at);
     }
     print_.result({{"cmd", "peers"}, {"ok", true}, {"peers", arr}}, text);
   }

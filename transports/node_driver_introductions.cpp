@@ -53,12 +53,16 @@ void node_driver::reach_by_introduction(core::node_id peer, std::vector<core::no
       // This one could not (no session with the peer, refused, silent): keep the lookup's reason.
       if (ec || r.data.size() != wire::introduce_address_size || stopped_ || !udp_)
         return reach_by_introduction(peer, std::move(introducers), failed, std::move(then), asked + 1);
-      auto ep = udp_->endpoint_of(r.data);
       // The peer punched towards our socket as it answered: our hello gets through its NAT (or
       // is resent until it does), and the handshake checks that whoever answers holds `peer`'s key.
-      // If that fails, the NATs do not let us through (one maps per destination, say): another
-      // introducer would give the same address, so the dial's error is the answer.
-      dial(uri{"udp", ep.address().to_string(), ep.port()}, peer, std::move(then));
+      // If that fails within punched_dial_timeout, the NATs do not let us through (one maps per
+      // destination, say): another introducer would give the same address, so the dial's error
+      // is the answer.
+      auto c = engine_.dial_datagram(std::chrono::steady_clock::now(), peer, r.data,
+                                     engine_.config().punched_dial_timeout);
+      datagram_peers_[c] = udp_->endpoint_of(r.data);
+      waiting_[c].push_back(std::move(then));
+      pump();
     }));
     pump();
     return;

@@ -487,6 +487,9 @@ TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config no_streams;
   no_streams.datagram.streams.max_streams = 0;
   EXPECT_THROW(no_streams.validate(), std::invalid_argument);
+  node_config no_punch;
+  no_punch.punched_dial_timeout = 0ms;
+  expect_refused_naming(no_punch, "punched_dial_timeout 0");
 }
 
 }  // namespace
