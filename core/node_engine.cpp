@@ -476,10 +476,12 @@ void node_engine::on_introduce(connection_id c, connection_state& st, const wire
   if (t == connections_.end() || t->second.closing || t->second.address.empty() ||
       t->second.sess.transport_framing() != framing::datagram)
     return send_nack(c, m.opcode, m.id, wire::nack_code::not_found, "no datagram session with that peer");
-  request_id r = start_request(last_now_, *target, m.opcode,
-                               wire::introduce{asker, byte_vector(st.address.bytes().begin(), st.address.bytes().end())},
-                               std::nullopt, true);
-  introductions_[r] = pending_introduction{c, m.id, *target};
+  // Filed under the id start_request is about to use, before it runs: a send that fails at
+  // once (cutting the target off) answers through finish_introduction like any failure.
+  introductions_[next_request_] = pending_introduction{c, m.id, *target};
+  start_request(last_now_, *target, m.opcode,
+                wire::introduce{asker, byte_vector(st.address.bytes().begin(), st.address.bytes().end())},
+                std::nullopt, true);
 }
 
 bool node_engine::take_introduction_budget(time_point now) {
@@ -500,7 +502,8 @@ void node_engine::finish_introduction(request_id r, const reply& result) {
   auto asker = connections_.find(p.asker);
   if (asker == connections_.end() || asker->second.closing) return;
   if (result.ec) {
-    const bool refused = result.ec != errc::timeout && result.ec != errc::not_connected;
+    const bool refused = result.ec != errc::timeout && result.ec != errc::not_connected &&
+                         result.ec != errc::connection_closed;
     return send_nack(p.asker, static_cast<std::uint8_t>(wire::opcode::introduce), p.message_id,
                      refused ? result.code : wire::nack_code::not_found,
                      refused ? "the peer refused: " + result.text : "the peer did not answer: " + result.ec.message());
@@ -665,6 +668,7 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
       if (c == keep || st.inbound || st.closing || !st.sess.is_established()) continue;
       if (st.sess.transport_framing() != kind) continue;
       if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
+      if (!circuits_.empty() && circuits_on(c) != 0) continue;  // it carries relayed sessions
       if (st.last_active < oldest) oldest = st.last_active, victim = c;
     }
     if (victim == 0) return;  // all busy: allow more for now
@@ -757,6 +761,7 @@ void node_engine::cut_off(connection_id c, boost::system::error_code ec, std::st
   fail_requests(c, errc::connection_closed);
   if (!circuits_.empty()) drop_circuits_of(c);  // circuits that ran on this session
   it = connections_.find(c);  // ending circuits may have changed the table
+  if (it == connections_.end()) return;
   const auto& peer = it->second.sess.peer();
   if (peer) rebind_peer(peer->peer, c);
   events_.push_back(disconnected{c, peer ? std::optional(peer->peer) : std::nullopt, ec, std::move(why)});

@@ -240,7 +240,11 @@ class node_engine {
   };
   // One leg as this node sees it: we are an end (`inner` is our session through it), or we
   // relay it to the `other` leg.
-  struct circuit { connection_id inner = 0; std::optional<circuit_key> other; };
+  struct circuit {
+    connection_id inner = 0;
+    std::optional<circuit_key> other;
+    std::size_t unanswered = 0;  // relayed legs: data from this leg's peer we passed on, unanswered
+  };
   // Our end of a circuit: what the inner session sent that is not out yet, and how many data
   // messages are unanswered.
   struct relayed_connection {

@@ -39,14 +39,19 @@ std::size_t node_engine::circuits_on(connection_id c) const {
 void node_engine::send_relay(const circuit_key& leg, wire::relay body, relay_request pending) {
   auto c = connections_.find(leg.connection);
   if (c == connections_.end() || c->second.closing || !c->second.sess.is_established()) return;  // its circuits end with it
-  request_id r = start_request(last_now_, leg.connection, relay_op, std::move(body), std::nullopt, true);
-  relay_requests_[r] = pending;
+  // Filed under the id start_request is about to use, before it runs: a send that fails at once
+  // (cutting the session off) comes back through finish_relay_request like any failure.
+  relay_requests_[next_request_] = pending;
+  start_request(last_now_, leg.connection, relay_op, std::move(body), std::nullopt, true);
 }
 
 void node_engine::on_relay(connection_id c, connection_state& st, const wire::message& m) {
   const auto& in = std::get<wire::relay>(m.body);
   const circuit_key key{c, in.circuit, !in.from_opener};
   auto nack = [&](wire::nack_code code, std::string text) { send_nack(c, m.opcode, m.id, code, std::move(text)); };
+  // One relay per path: a relayed session carries no circuits of its own (nesting them would
+  // let one peer stack sessions without bound).
+  if (relayed_.contains(c)) return nack(wire::nack_code::bad_request, "no relaying over a relayed session");
   if (in.kind == wire::relay_kind::open) {
     if (!in.from_opener || circuits_.contains(key)) return nack(wire::nack_code::bad_request, "circuit already open");
     if (in.peer == self_.id()) {
@@ -64,8 +69,8 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
     const node_id asker = st.sess.peer()->peer;
     if (in.peer == asker) return nack(wire::nack_code::bad_request, "cannot relay a node to itself");
     auto target = connection_to(in.peer);
-    if (!target || circuits_on(*target) >= max_circuits_per_session)
-      return nack(wire::nack_code::not_found, "no session with that peer");
+    if (!target || relayed_.contains(*target)) return nack(wire::nack_code::not_found, "no session with that peer");
+    if (circuits_on(*target) >= max_circuits_per_session) return nack(wire::nack_code::rate_limited, "too many circuits");
     const circuit_key out{*target, next_circuit_++, true};
     circuits_[key] = circuit{0, out};
     circuits_[out] = circuit{0, key};
@@ -85,7 +90,11 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
     return on_bytes(inner, last_now_, in.data);
   }
   // Passed on in order; the sender's message is answered when the next hop answers ours, so
-  // that a slow far end slows the near end down rather than filling this node.
+  // that a slow far end slows the near end down rather than filling this node. A sender that
+  // does not keep to the window and the chunk size (5.15) is refused, not buffered.
+  if (in.data.size() > relay_chunk) return nack(wire::nack_code::too_large, "relay data over 16 KiB");
+  if (it->second.unanswered >= relay_window) return nack(wire::nack_code::rate_limited, "relay window full");
+  ++it->second.unanswered;
   const circuit_key other = *it->second.other;
   counters_.relayed_bytes += in.data.size();
   send_relay(other, wire::relay{other.id, wire::relay_kind::data, other.opened_by_us, {}, in.data},
@@ -97,48 +106,51 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
   if (it == relay_requests_.end()) return;
   const relay_request p = it->second;
   relay_requests_.erase(it);
+  // Copied out before anything is sent: a send may cut a session off, and that ends circuits.
   auto leg = circuits_.find(p.key);
+  const bool have_leg = leg != circuits_.end();
+  const connection_id inner = have_leg ? leg->second.inner : 0;
+  const std::optional<circuit_key> other = have_leg ? leg->second.other : std::nullopt;
   switch (p.kind) {
     case relay_request::close_out:
       return;
     case relay_request::open_out: {
-      // Unanswered, the relay may yet open the circuit: tell it we gave up.
-      if (result.ec == errc::timeout) send_relay_close(p.key);
-      if (leg == circuits_.end()) {
-        // Our session ended before the far end answered: free the relay's state too.
-        if (!result.ec) send_relay_close(p.key);
-        return;
-      }
+      // Unanswered, the relay may yet open the circuit; answered after our session ended, it
+      // did: either way, tell it we are not there.
+      if (result.ec == errc::timeout || (!have_leg && !result.ec)) send_relay_close(p.key);
+      if (!have_leg) return;
       if (result.ec)
         return end_leg(p.key, result.ec == errc::timeout ? result.ec : make_error_code(errc::not_found),
                        "the relay could not open a circuit: " + (result.text.empty() ? result.ec.message() : result.text));
-      const connection_id inner = leg->second.inner;
-      relayed_[inner].open = true;
+      if (auto rc = relayed_.find(inner); rc != relayed_.end()) rc->second.open = true;
       return flush_relayed(inner);
     }
     case relay_request::data_out: {
-      if (leg == circuits_.end()) return;
-      const connection_id inner = leg->second.inner;
+      if (!have_leg) return;
       if (result.ec) return end_leg(p.key, errc::connection_closed, "the relay dropped the circuit");
-      if (auto r = relayed_.find(inner); r != relayed_.end()) --r->second.in_flight;
+      if (auto rc = relayed_.find(inner); rc != relayed_.end()) --rc->second.in_flight;
       return flush_relayed(inner);
     }
     case relay_request::forward_open:
     case relay_request::forward: {
+      // The leg the data came in on has one fewer unanswered.
+      if (other)
+        if (auto in = circuits_.find(*other); in != circuits_.end() && in->second.unanswered > 0) --in->second.unanswered;
       if (!result.ec) {
         if (p.kind == relay_request::forward_open) ++counters_.circuits_relayed;
         return send_reply(p.asker, p.asker_message, wire::ack{relay_op, {}});
       }
-      // The next hop refused or vanished: the circuit is over on both legs.
+      // The next hop refused or vanished: the circuit is over on both legs (erased before the
+      // NACK goes out, since sending may end sessions and their circuits).
+      if (have_leg) {
+        circuits_.erase(p.key);
+        if (other && circuits_.erase(*other)) --circuits_relayed_now_;
+      }
       const bool refused = result.ec != errc::timeout && result.ec != errc::connection_closed &&
                            result.ec != errc::not_connected;
       send_nack(p.asker, relay_op, p.asker_message, refused ? result.code : wire::nack_code::not_found,
                 refused ? "the peer refused: " + result.text : "the peer did not answer: " + result.ec.message());
-      if (leg == circuits_.end()) return;
-      auto other = leg->second.other;
-      circuits_.erase(leg);
-      if (other && circuits_.erase(*other)) --circuits_relayed_now_;
-      if (p.kind == relay_request::forward) send_relay_close(p.key);
+      if (have_leg && p.kind == relay_request::forward) send_relay_close(p.key);
       return;
     }
   }
@@ -152,24 +164,34 @@ void node_engine::flush_relayed(connection_id inner) {
     byte_vector bytes = ci->second.sess.take_transmit();
     r->second.pending.insert(r->second.pending.end(), bytes.begin(), bytes.end());
   }
-  const bool closing = ci == connections_.end() || ci->second.closing;
-  relayed_connection& rc = r->second;
-  while (rc.open && rc.pending_from < rc.pending.size() && rc.in_flight < relay_window) {
+  // Each send may cut the relay's session off, which ends this circuit and erases its entry:
+  // look it up again after every one.
+  for (;;) {
+    r = relayed_.find(inner);
+    if (r == relayed_.end()) return;
+    relayed_connection& rc = r->second;
+    if (!rc.open || rc.pending_from >= rc.pending.size() || rc.in_flight >= relay_window) break;
     const std::size_t n = std::min(relay_chunk, rc.pending.size() - rc.pending_from);
     const auto from = rc.pending.begin() + static_cast<std::ptrdiff_t>(rc.pending_from);
+    byte_vector chunk(from, from + static_cast<std::ptrdiff_t>(n));
     ++rc.in_flight;
     rc.pending_from += n;
     const circuit_key key = rc.key;
-    send_relay(key, wire::relay{key.id, wire::relay_kind::data, key.opened_by_us, {}, byte_vector(from, from + static_cast<std::ptrdiff_t>(n))},
+    send_relay(key, wire::relay{key.id, wire::relay_kind::data, key.opened_by_us, {}, std::move(chunk)},
                relay_request{relay_request::data_out, key});
   }
-  if (rc.pending_from == rc.pending.size()) {
-    rc.pending.clear();
+  relayed_connection& rc = r->second;
+  // What went out is dropped once it is a window's worth, so a long transfer that never drains
+  // does not keep all it sent.
+  if (rc.pending_from == rc.pending.size() || rc.pending_from >= relay_chunk * relay_window) {
+    rc.pending.erase(rc.pending.begin(), rc.pending.begin() + static_cast<std::ptrdiff_t>(rc.pending_from));
     rc.pending_from = 0;
   }
-  if (!closing && rc.pending.size() - rc.pending_from > config_.max_queued_bytes_per_peer)
+  ci = connections_.find(inner);
+  const bool closing = ci == connections_.end() || ci->second.closing;
+  if (!closing && rc.pending.size() > config_.max_queued_bytes_per_peer)
     return cut_off(inner, errc::peer_cut_off, "the relayed peer does not read");
-  if (closing && (!rc.open || rc.pending_from == rc.pending.size())) {
+  if (closing && (!rc.open || rc.pending.empty())) {
     // Everything the session said (its farewell too) went out: close the circuit after it.
     const circuit_key key = rc.key;
     const bool was_open = rc.open;

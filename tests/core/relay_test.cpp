@@ -139,6 +139,41 @@ TEST(Relay, WhenTheRelayLosesTheTargetBothEndsLoseTheirSession) {
   EXPECT_FALSE(t.net[0].is_relayed(inner));
 }
 
+TEST(Relay, ARelayPassesOnNoMoreThanTheWindowAndTheChunkSize) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  ASSERT_EQ(t.outcome(0, inner), true);
+  // Hand-made data on A's leg (circuit 1, the first A opened), all sent at once: C must not
+  // take more than relay_window of them, nor one over relay_chunk.
+  const auto relay_op = static_cast<std::uint8_t>(wire::opcode::relay);
+  std::vector<request_id> ids;
+  for (std::size_t i = 0; i < node_engine::relay_window + 2; ++i)
+    ids.push_back(t.net[0].request(t.net.now, t.a_to_c, relay_op, wire::relay{1, wire::relay_kind::data, true, {}, {1}}, 10s));
+  request_id big = t.net[0].request(t.net.now, t.a_to_c, relay_op,
+                                    wire::relay{1, wire::relay_kind::data, true, {}, byte_vector(node_engine::relay_chunk + 1, 7)}, 10s);
+  ASSERT_TRUE(t.net.reply_to(0, big));
+  std::size_t limited = 0;
+  for (auto id : ids) {
+    auto got = t.net.reply_to(0, id);
+    ASSERT_TRUE(got);
+    limited += got->code == wire::nack_code::rate_limited;
+  }
+  // A's own session may have a message of its own in the window still.
+  EXPECT_GE(limited, 2u);
+  EXPECT_LE(ids.size() - limited, node_engine::relay_window);
+  EXPECT_EQ(t.net.reply_to(0, big)->code, wire::nack_code::too_large);
+}
+
+TEST(Relay, NoCircuitRunsOverARelayedSession) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  ASSERT_EQ(t.outcome(0, inner), true);
+  auto got = t.net.reply_to(0, t.net[0].request(t.net.now, inner, static_cast<std::uint8_t>(wire::opcode::relay),
+                                                wire::relay{5, wire::relay_kind::open, true, t.net[1].id(), {}}, 10s));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code, wire::nack_code::bad_request);
+}
+
 TEST(Relay, DataForACircuitNobodyOpenedIsRefused) {
   triangle t;
   auto got = t.net.reply_to(0, t.net[0].request(t.net.now, t.a_to_c, static_cast<std::uint8_t>(wire::opcode::relay),
