@@ -373,10 +373,7 @@ void node_engine::on_reply(connection_id c, const wire::message& m) {
     if (!r.ec && !r.data.empty() && r.data.size() <= 64) observed_self_ = std::string(r.data.begin(), r.data.end());
     return;
   }
-  if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::introduce))
-    return finish_introduction(entry->request, r);
-  if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::relay))
-    return finish_relay_request(entry->request, r);
+  if (entry->internal && finish_passed_on(*entry, r)) return;
   if (entry->internal) {
     // Our SET_CONNECTION_OPT: an ACK of option 0 lets us send with that method.
     auto it = connections_.find(c);
@@ -447,81 +444,6 @@ void node_engine::on_request(connection_id c, connection_state& st, wire::messag
       break;
   }
   dispatch_plugin(c, st, m);
-}
-
-// INTRODUCE (PROTOCOL.md 5.14). Both roles need datagram sessions: the addresses exchanged are
-// the ones this node's UDP socket sees, which is what the peers' NATs mapped for that socket.
-void node_engine::on_introduce(connection_id c, connection_state& st, const wire::message& m) {
-  const auto& in = std::get<wire::introduce>(m.body);
-  if (config_.introductions_per_second == 0)
-    return send_nack(c, m.opcode, m.id, wire::nack_code::unsupported_opcode, "this node does not introduce peers");
-  if (st.sess.transport_framing() != framing::datagram || st.address.empty())
-    return send_nack(c, m.opcode, m.id, wire::nack_code::bad_request, "introductions are for datagram (UDP) sessions");
-  if (!take_introduction_budget(last_now_)) {
-    ++counters_.introductions_refused;
-    return send_nack(c, m.opcode, m.id, wire::nack_code::rate_limited, "too many introductions; retry later");
-  }
-  const node_id asker = st.sess.peer()->peer;
-  if (!in.address.empty()) {
-    // We are the one introduced to: `peer` will dial us from `address`. Our punch opens our NAT
-    // towards it; it leaves with the ACK, which has three hops to go before the dial arrives.
-    ++counters_.punches_wanted;
-    events_.push_back(punch_wanted{in.peer, in.address});
-    return send_reply(c, m.id, wire::ack{m.opcode, {}});
-  }
-  if (in.peer == asker || in.peer == self_.id())
-    return send_nack(c, m.opcode, m.id, wire::nack_code::bad_request, "cannot introduce a node to itself");
-  auto target = connection_to(in.peer);
-  auto t = target ? connections_.find(*target) : connections_.end();
-  if (t == connections_.end() || t->second.closing || t->second.address.empty() ||
-      t->second.sess.transport_framing() != framing::datagram)
-    return send_nack(c, m.opcode, m.id, wire::nack_code::not_found, "no datagram session with that peer");
-  // Filed under the id start_request is about to use, before it runs: a send that fails at
-  // once (cutting the target off) answers through finish_introduction like any failure.
-  introductions_[next_request_] = pending_introduction{c, m.id, *target};
-  start_request(last_now_, *target, m.opcode,
-                wire::introduce{asker, byte_vector(st.address.bytes().begin(), st.address.bytes().end())},
-                std::nullopt, true);
-}
-
-bool node_engine::take_introduction_budget(time_point now) {
-  if (now - introduction_window_start_ >= std::chrono::seconds(1)) {
-    introduction_window_start_ = now;
-    introductions_in_window_ = 0;
-  }
-  if (introductions_in_window_ >= config_.introductions_per_second) return false;
-  ++introductions_in_window_;
-  return true;
-}
-
-void node_engine::finish_introduction(request_id r, const reply& result) {
-  auto it = introductions_.find(r);
-  if (it == introductions_.end()) return;
-  const pending_introduction p = it->second;
-  introductions_.erase(it);
-  auto asker = connections_.find(p.asker);
-  if (asker == connections_.end() || asker->second.closing) return;
-  if (result.ec) {
-    const bool refused = result.ec != errc::timeout && result.ec != errc::not_connected &&
-                         result.ec != errc::connection_closed;
-    return send_nack(p.asker, static_cast<std::uint8_t>(wire::opcode::introduce), p.message_id,
-                     refused ? result.code : wire::nack_code::not_found,
-                     refused ? "the peer refused: " + result.text : "the peer did not answer: " + result.ec.message());
-  }
-  auto target = connections_.find(p.target);
-  if (target == connections_.end() || target->second.address.empty())
-    return send_nack(p.asker, static_cast<std::uint8_t>(wire::opcode::introduce), p.message_id,
-                     wire::nack_code::not_found, "the session with that peer ended");
-  ++counters_.introductions;
-  byte_span address = target->second.address.bytes();
-  send_reply(p.asker, p.message_id, wire::ack{static_cast<std::uint8_t>(wire::opcode::introduce),
-                                                byte_vector(address.begin(), address.end())});
-}
-
-byte_vector node_engine::punch_packet() {
-  byte_vector out;
-  wire::append_packet(out, wire::packet_type::punch, {});
-  return out;
 }
 
 // Keeps the announced URIs whose host is the address the peer's packets come from (a wildcard
@@ -789,22 +711,37 @@ void node_engine::on_transport_closed(connection_id c, boost::system::error_code
   connections_.erase(it);
 }
 
+bool node_engine::finish_passed_on(const rpc_tracker::entry& e, const reply& result) {
+  switch (static_cast<wire::opcode>(e.opcode)) {
+    case wire::opcode::introduce: finish_introduction(e.request, result); return true;
+    case wire::opcode::relay: finish_relay_request(e.request, result); return true;
+    default: return false;
+  }
+}
+
+void node_engine::nack_passed_on(connection_id asker, std::uint8_t opcode, std::uint32_t message_id,
+                                 const reply& result) {
+  // A NACK is the far node's answer; silence or a lost session is "not found" from here.
+  const bool refused = result.ec != errc::timeout && result.ec != errc::not_connected &&
+                       result.ec != errc::connection_closed;
+  send_nack(asker, opcode, message_id, refused ? result.code : wire::nack_code::not_found,
+            refused ? "the peer refused: " + result.text : "the peer did not answer: " + result.ec.message());
+}
+
 void node_engine::fail_requests(connection_id c, boost::system::error_code ec) {
   for (const auto& e : rpcs_.take_connection(c)) {
     if (!e.internal) events_.push_back(request_done{e.request, reply{ec, {}, {}, {}}});
-    else if (e.opcode == static_cast<std::uint8_t>(wire::opcode::introduce)) finish_introduction(e.request, reply{ec, {}, {}, {}});
-    else if (e.opcode == static_cast<std::uint8_t>(wire::opcode::relay)) finish_relay_request(e.request, reply{ec, {}, {}, {}});
+    else finish_passed_on(e, reply{ec, {}, {}, {}});
   }
 }
 
 void node_engine::handle_timeout(time_point now) {
   last_now_ = std::max(last_now_, now);
   for (const auto& e : rpcs_.take_expired(now)) {
-    if (e.internal && e.opcode == static_cast<std::uint8_t>(wire::opcode::introduce))
-      finish_introduction(e.request, reply{errc::timeout, {}, {}, {}});
-    if (e.internal && e.opcode == static_cast<std::uint8_t>(wire::opcode::relay))
-      finish_relay_request(e.request, reply{errc::timeout, {}, {}, {}});
-    if (e.internal) continue;
+    if (e.internal) {
+      finish_passed_on(e, reply{errc::timeout, {}, {}, {}});
+      continue;
+    }
     ++counters_.timeouts;
     events_.push_back(request_done{e.request, reply{errc::timeout, {}, {}, {}}});
   }

@@ -223,7 +223,8 @@ class node_engine {
   // Whether timers_'s entry (c, at) is c's current deadline.
   bool timer_is_current(connection_id c, time_point at) const;
   void on_announce(connection_id c, connection_state& st, const wire::message& m);
-  // INTRODUCE: as the node both peers know (no address), or as the one introduced to (address).
+  // INTRODUCE (node_engine_introductions.cpp): as the node both peers know (no address), or as
+  // the one introduced to (address).
   void on_introduce(connection_id c, connection_state& st, const wire::message& m);
   bool take_introduction_budget(time_point now);
   // RELAY (node_engine_relay.cpp).
@@ -274,6 +275,11 @@ class node_engine {
   // The answer of the peer we asked to punch (or the failure of that request) goes back to the
   // node that asked us for the introduction.
   void finish_introduction(request_id r, const reply& result);
+  // Requests the engine sent on behalf of another node (INTRODUCE, RELAY): their answer or
+  // failure goes to finish_introduction / finish_relay_request. False for any other request.
+  bool finish_passed_on(const rpc_tracker::entry& e, const reply& result);
+  // Answers `asker`'s request with the failure of the one we passed on for it.
+  void nack_passed_on(connection_id asker, std::uint8_t opcode, std::uint32_t message_id, const reply& result);
   void pump_session(connection_id c, connection_state& st, time_point now);
   request_id start_request(time_point now, connection_id c, std::uint8_t opcode,
                            wire::message_body body, std::optional<std::chrono::milliseconds> timeout,

@@ -146,10 +146,7 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
         circuits_.erase(p.key);
         if (other && circuits_.erase(*other)) --circuits_relayed_now_;
       }
-      const bool refused = result.ec != errc::timeout && result.ec != errc::connection_closed &&
-                           result.ec != errc::not_connected;
-      send_nack(p.asker, relay_op, p.asker_message, refused ? result.code : wire::nack_code::not_found,
-                refused ? "the peer refused: " + result.text : "the peer did not answer: " + result.ec.message());
+      nack_passed_on(p.asker, relay_op, p.asker_message, result);
       if (have_leg && p.kind == relay_request::forward) send_relay_close(p.key);
       return;
     }
