@@ -72,7 +72,7 @@ static session_limits limits_of(const node_config& c) {
 
 connection_id node_engine::dial(time_point now, std::optional<node_id> expected,
                                 byte_vector peer_address) {
-  return add_connection(session::dial(self_, hello_options_of(config_), expected, limits_of(config_), random_),
+  return add_connection(session::dial(self_, hello_options_of(config_), expected, limits_of(config_), random_, datagram_),
                         false, now, fixed_address(peer_address));
 }
 
@@ -81,7 +81,7 @@ connection_id node_engine::accept(time_point now, byte_vector peer_address) {
   ++handshakes_in_window_;
   const fixed_address address(peer_address);
   return add_connection(session::accept(responder_context_, std::move(peer_address),
-                                        limits_of(config_)),
+                                        limits_of(config_), datagram_),
                         true, now, address);
 }
 
@@ -188,7 +188,6 @@ void node_engine::flush_held(time_point now) {
 }
 
 void node_engine::reschedule(connection_id c, connection_state& st) {
-  if (st.sess.transport_framing() != framing::datagram) return;
   auto next = st.closing ? std::nullopt : st.sess.next_deadline();
   // A deadline that moved later (or went away) keeps the earlier wake-up already filed: waking a
   // session early is harmless, as it acts only on what is due and then files its real deadline.
@@ -250,6 +249,7 @@ void node_engine::on_bytes(connection_id c, time_point now, byte_span bytes) {
   if (it == connections_.end() || it->second.closing) return;
   if (!it->second.sess.is_established()) update_load(now);
   it->second.last_active = now;
+  it->second.sess.advance_clock(now);  // for its byte streams, if it carries any
   it->second.sess.handle_bytes(bytes, to_ms(now));
   pump_session(c, it->second, now);
 }
@@ -591,6 +591,7 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
       if (st.sess.transport_framing() != kind) continue;
       if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
       if (!circuits_.empty() && circuits_on(c) != 0) continue;  // it carries relayed sessions
+      if (st.sess.open_streams() != 0) continue;  // closing it would break the application's streams
       if (st.last_active < oldest) oldest = st.last_active, victim = c;
     }
     if (victim == 0) return;  // all busy: allow more for now
@@ -620,12 +621,14 @@ std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system
     return std::nullopt;
   }
   auto* mux = it->second.sess.ensure_streams();
-  if (!mux) {
-    ec = errc::not_supported;
+  if (!mux) {  // the session failed and its engine has not heard yet
+    ec = errc::not_connected;
     return std::nullopt;
   }
-  auto id = mux->open(time_point{});
+  // The engine's latest time: a stream's channel measures its silences from it.
+  auto id = mux->open(last_now_);
   if (!id) ec = errc::too_many;
+  else flush_streams(c);  // the opening unit goes at once: the peer's accept need not wait for bytes
   return id;
 }
 

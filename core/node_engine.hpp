@@ -162,9 +162,9 @@ class node_engine {
   // most relay_window of them unanswered: so a relay holds at most that much per circuit.
   static constexpr std::size_t relay_chunk = 16 * 1024, relay_window = 4;
 
-  // Byte streams over an established datagram session (PROTOCOL.md 9.6); see stream_mux for
-  // what each does. open_stream fails with not_connected (no such session), not_supported (a
-  // stream transport: TCP has no streams of its own) or too_many (the session's limit).
+  // Byte streams over an established session of any transport (PROTOCOL.md 9.6); see
+  // stream_mux for what each does. open_stream fails with not_connected (no such session) or
+  // too_many (the session's limit).
   std::optional<stream_id> open_stream(connection_id c, boost::system::error_code& ec);
   std::size_t write_stream(connection_id c, stream_id s, byte_span bytes);
   std::size_t read_stream(connection_id c, stream_id s, mutable_byte_span out);
@@ -200,7 +200,7 @@ class node_engine {
     codec_set peer_acked;  // methods the peer accepts from us (it ACKed option 0)
     std::size_t inbound_pending = 0;
     time_point last_active{};  // last message in or out, for ℓ's least-recently-used choice
-    std::optional<time_point> timer;     // datagram sessions: when the session wants time
+    std::optional<time_point> timer;     // when the session wants time (datagram sessions, byte streams)
     std::vector<std::string> announced;  // the peer's checked ANNOUNCE
     // Made for the first plugin request and dropped when the connection goes away, so that late
     // plugin replies are dropped (most sessions never see a plugin request: no allocation).
@@ -251,7 +251,7 @@ class node_engine {
   struct relayed_connection {
     circuit_key key;
     bool open = false;  // the far end accepted (our dial) or we accepted (theirs)
-    byte_vector pending;
+    byte_vector pending{};
     std::size_t pending_from = 0;
     std::size_t in_flight = 0;
   };

@@ -32,7 +32,12 @@ reliable_channel::reliable_channel(std::shared_ptr<const reliable_config> config
       cwnd_(std::max(config_->initial_window, config_->min_window)),
       reorder_packets_(packet_threshold),
       last_sent_any_(now),
-      last_heard_(now) {}
+      last_heard_(now) {
+  // Our first guess of the peer's window is only a guess: units past its real one are dropped
+  // and, on a lossless path, never resent. There the guess is one unit (a stream's opening one),
+  // and the rest waits for the acknowledgement that says the window.
+  if (config_->lossless) peer_window_ = 1;
+}
 
 reliable_channel::buffers& reliable_channel::buf() {
   if (!buffers_) buffers_ = std::make_unique<buffers>();
@@ -121,6 +126,8 @@ boost::system::error_code reliable_channel::on_frame(wire::packet_type type, byt
       it = buf().out_of_order.erase(it);
     }
     if (filled_gap) ack_now_ = true;
+    // A lossless sender sends one unit until it hears our window: tell it at once.
+    if (config_->lossless && seq == 0) ack_now_ = true;
   } else {
     // The sender should hear at once of a new gap, of a unit that arrived below others
     // (reordering), and of the first units above a gap, which its packet threshold counts for a
@@ -235,6 +242,7 @@ void reliable_channel::detect_losses(time_point now) {
   // also judges resends: a resend is lost when a unit sent after it was acknowledged and it
   // waited that long, without waiting for new data to be sent behind it.
   loss_time_.reset();
+  if (config_->lossless) return;
   const auto rtt = std::max(srtt_, latest_rtt_);
   const microseconds loss_delay = std::max<microseconds>(rtt * 9 / 8, microseconds(1000));
   std::uint32_t lost_now = 0;
@@ -369,7 +377,7 @@ bool reliable_channel::may_send_new() const {
   const std::uint32_t snd_nxt = snd_una_ + static_cast<std::uint32_t>(view().in_flight.size());
   if (snd_nxt >= last_sequence) return false;
   bool window_open = snd_nxt - snd_una_ < peer_window_ || probe_due_;
-  return window_open && outstanding_ < cwnd_;
+  return window_open && (config_->lossless || outstanding_ < cwnd_);
 }
 
 std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now) {
@@ -382,7 +390,7 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
     ++outstanding_;
     last_sent_any_ = now;
     // Pacing: cwnd packets per smoothed RTT, 25 % headroom, bursts of pacing_burst allowed.
-    if (have_rtt_) {
+    if (have_rtt_ && !config_->lossless) {
       auto interval = srtt_ * 4 / (5 * std::max<std::uint32_t>(cwnd_, 1));
       next_send_ = std::max(next_send_, now - interval * pacing_burst) + interval;
     }
@@ -474,6 +482,17 @@ void reliable_channel::handle_timeout(time_point now) {
     timed_out_ = true;
     return;
   }
+  // Nothing is lost on a lossless path: no loss detection and no resends there.
+  if (!config_->lossless) on_loss_timers(now);
+  // Zero window: probe with one unit after an RTO's wait, as TCP's persist timer does. (Not on
+  // a lossless path: the window's reopening cannot be lost there, and a probe past a closed
+  // window is dropped and would never be resent.)
+  if (!config_->lossless && peer_window_ == 0 && !buf().send_queue.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
+      now >= last_sent_any_ + rto())
+    probe_due_ = true;
+}
+
+void reliable_channel::on_loss_timers(time_point now) {
   if (loss_time_ && now >= *loss_time_) detect_losses(now);
   if (outstanding_ > 0 && now >= rto_started_ + rto()) {
     // Retransmission timeout (RFC 6298 5.4–5.7; RFC 5681 for the window): resend everything
@@ -507,10 +526,6 @@ void reliable_channel::handle_timeout(time_point now) {
     loss_probes_ = std::min(loss_probes_ + 1, max_backoff);
     ++counters_.loss_probes;
   }
-  // Zero window: probe with one unit after an RTO's wait, as TCP's persist timer does.
-  if (peer_window_ == 0 && !buf().send_queue.empty() && outstanding_ == 0 && lost_pending_ == 0 &&
-      now >= last_sent_any_ + rto())
-    probe_due_ = true;
 }
 
 std::optional<time_point> reliable_channel::next_deadline() const {
@@ -518,12 +533,15 @@ std::optional<time_point> reliable_channel::next_deadline() const {
   time_point next = std::min(last_heard_ + config_->idle_timeout, last_sent_any_ + config_->keepalive);
   if (ack_due_) next = std::min(next, *ack_due_);
   if (ack_now_) next = std::min(next, last_sent_any_);
-  if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
-  if (auto at = loss_probe_at()) next = std::min(next, *at);
-  if (loss_time_) next = std::min(next, *loss_time_);
+  if (!config_->lossless) {
+    if (outstanding_ > 0) next = std::min(next, rto_started_ + rto());
+    if (auto at = loss_probe_at()) next = std::min(next, *at);
+    if (loss_time_) next = std::min(next, *loss_time_);
+  }
   if ((lost_pending_ > 0 || may_send_new()) && next_send_ > time_point{})
     next = std::min(next, next_send_);
-  if (peer_window_ == 0 && !view().send_queue.empty() && outstanding_ == 0 && lost_pending_ == 0)
+  if (!config_->lossless && peer_window_ == 0 && !view().send_queue.empty() && outstanding_ == 0 &&
+      lost_pending_ == 0)
     next = std::min(next, last_sent_any_ + rto());
   return next;
 }

@@ -10,7 +10,9 @@
 // RTT as RFC 6298 says; where that timeout sits on its floor (short paths), a loss probe resends
 // one unit at the unfloored timeout first. NewReno congestion control with pacing decides how much may be in
 // flight; a loss with no queue behind it (RTT near its minimum) does not shrink the window. Keepalives keep an idle path checked and
-// a silent peer fails the channel after the idle timeout.
+// a silent peer fails the channel after the idle timeout. On a lossless path (reliable_config::
+// lossless: a stream session's byte streams) only the numbering, acknowledgements and receive
+// window remain.
 //
 // It produces and consumes plaintext frames; the session seals each into one packet:
 //  reliable_data (type 2):        seq u32 | ack block | unit
@@ -46,6 +48,10 @@ struct reliable_config {
   std::chrono::milliseconds idle_timeout{30000};
   std::uint32_t initial_window = 32;  // congestion window at start, packets
   std::uint32_t min_window = 8;       // the congestion window never shrinks below this (see 9.5)
+  // The path below loses and reorders nothing (a stream session: TCP, WebSocket, a relay): the
+  // channel keeps sequence numbers, acknowledgements and the receive window (flow control) but
+  // never resends and has no congestion window, as the transport does both (PROTOCOL.md 9.6).
+  bool lossless = false;
 };
 
 struct reliable_counters {
@@ -153,6 +159,8 @@ class reliable_channel {
   void on_ack_block(byte_reader& r, time_point now, boost::system::error_code& ec);
   void on_unit_acked(sent_unit& u, time_point now, bool& rtt_sampled);
   void detect_losses(time_point now);
+  // Loss detection by time, the retransmission timeout and the loss probe (not on a lossless path).
+  void on_loss_timers(time_point now);
   void on_congestion_event(time_point now, std::uint32_t lost);
   void on_spurious_loss(const sent_unit& u, std::uint32_t overtaken_by);
   void sample_rtt(std::chrono::microseconds rtt);

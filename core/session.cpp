@@ -37,9 +37,16 @@ struct datagram_plaintext {
 };
 }  // namespace
 
+session::session(session_limits limits, std::shared_ptr<const datagram_settings> settings)
+    : limits_(limits), handshake_(std::make_unique<handshake_state>()) {
+  static const auto defaults = std::make_shared<const datagram_settings>();
+  settings_ = settings ? std::move(settings) : defaults;
+}
+
 session session::dial(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
-                      session_limits limits, crypto::random_source random) {
-  session s(limits);
+                      session_limits limits, crypto::random_source random,
+                      std::shared_ptr<const datagram_settings> settings) {
+  session s(limits, std::move(settings));
   s.dialer_ = true;
   s.handshake_->initiator = std::make_unique<crypto::initiator_handshake>(self, options, expected, std::move(random));
   byte_vector hello = s.handshake_->initiator->first_packet();
@@ -48,30 +55,22 @@ session session::dial(const identity& self, const crypto::hello_options& options
 }
 
 session session::accept(responder_context& context, byte_vector peer_address,
-                        session_limits limits) {
-  session s(limits);
+                        session_limits limits, std::shared_ptr<const datagram_settings> settings) {
+  session s(limits, std::move(settings));
   s.handshake_->responder = &context;
   s.handshake_->peer_address = std::move(peer_address);
   return s;
 }
 
-namespace {
-std::shared_ptr<const datagram_settings> or_defaults(std::shared_ptr<const datagram_settings> settings) {
-  static const auto defaults = std::make_shared<const datagram_settings>();
-  return settings ? std::move(settings) : defaults;
-}
-}  // namespace
-
 session session::dial_datagram(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
                                session_limits limits, std::shared_ptr<const datagram_settings> settings,
                                time_point now, crypto::random_source random) {
-  session s = dial(self, options, expected, limits, std::move(random));
+  session s = dial(self, options, expected, limits, std::move(random), std::move(settings));
   s.framing_ = framing::datagram;
-  s.datagram_ = or_defaults(std::move(settings));
   s.now_ = now;
   auto& h = *s.handshake_;
   h.last_hello_out = s.transmit_;
-  h.hello_resend_wait = s.datagram_->first_hello_resend;
+  h.hello_resend_wait = s.settings_->first_hello_resend;
   h.hello_resend_at = now + h.hello_resend_wait;
   return s;
 }
@@ -79,9 +78,8 @@ session session::dial_datagram(const identity& self, const crypto::hello_options
 session session::accept_datagram(responder_context& context, byte_vector peer_address,
                                  session_limits limits, std::shared_ptr<const datagram_settings> settings,
                                  time_point now) {
-  session s = accept(context, std::move(peer_address), limits);
+  session s = accept(context, std::move(peer_address), limits, std::move(settings));
   s.framing_ = framing::datagram;
-  s.datagram_ = or_defaults(std::move(settings));
   s.now_ = now;
   return s;
 }
@@ -150,7 +148,7 @@ bool session::awaits_hello(byte_span datagram) const {
 }
 
 void session::handle_timeout(time_point now) {
-  if (framing_ != framing::datagram || state_ == state::failed) return;
+  if (state_ == state::failed || (framing_ != framing::datagram && !streams_)) return;
   now_ = std::max(now_, now);
   if (state_ == state::handshaking) {
     auto& h = *handshake_;
@@ -161,24 +159,25 @@ void session::handle_timeout(time_point now) {
     }
     return;
   }
-  channel_->handle_timeout(now_);
+  if (channel_) channel_->handle_timeout(now_);
   if (streams_) streams_->handle_timeout(now_);
   pump_channel();
 }
 
 std::optional<time_point> session::next_deadline() const {
-  if (framing_ != framing::datagram || state_ == state::failed) return std::nullopt;
+  if (state_ == state::failed || (framing_ != framing::datagram && !streams_)) return std::nullopt;
   if (state_ == state::handshaking) return handshake_->initiator ? handshake_->hello_resend_at : std::nullopt;
-  auto next = channel_->next_deadline();
+  auto next = channel_ ? channel_->next_deadline() : std::nullopt;
   auto streams = streams_ ? streams_->next_deadline() : std::nullopt;
   if (streams && (!next || *streams < *next)) next = streams;
   return next;
 }
 
 stream_mux* session::ensure_streams() {
-  if (framing_ != framing::datagram || state_ != state::established) return nullptr;
-  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, datagram_->streams);
-  streams_->set_path_rtt(channel_->path_rtt());  // every open and every frame comes through here
+  if (state_ != state::established) return nullptr;
+  if (!streams_) streams_ = std::make_unique<stream_mux>(dialer_, settings_->streams, framing_ == framing::stream);
+  // Every open and every frame comes through here. A stream session has no estimate of its own.
+  if (channel_) streams_->set_path_rtt(channel_->path_rtt());
   return streams_.get();
 }
 
@@ -195,7 +194,7 @@ void session::pump_channel() {
 }
 
 void session::seal_frames() {
-  while (state_ == state::established) {
+  while (state_ == state::established && channel_) {
     auto f = channel_->poll_transmit(now_);
     if (!f) break;
     std::size_t before = transmit_.size();
@@ -216,13 +215,13 @@ void session::seal_frames() {
 void session::deliver_input() {
   if (streams_)
     while (auto e = streams_->poll_event()) events_.push_back(*e);
-  while (state_ == state::established) {
+  while (state_ == state::established && channel_) {
     auto unit = channel_->poll_delivered();
     if (!unit) break;
     channel_->release(1);
     on_fragment(*unit);
   }
-  if (state_ == state::established && channel_->failure())
+  if (state_ == state::established && channel_ && channel_->failure())
     fail(channel_->failure(), "the peer went silent");
 }
 
@@ -237,16 +236,23 @@ void session::on_channel_packet(const wire::packet_view& p, byte_span plaintext)
     ++counters_.malformed;
     return;
   }
-  if (p.type == wire::packet_type::stream) {
-    auto* mux = ensure_streams();  // null once the session failed (an early farewell before it)
-    if (mux && mux->on_frame(plaintext, now_)) ++counters_.malformed;
-    return;
-  }
+  if (p.type == wire::packet_type::stream) return on_stream_frame(plaintext);
   if (p.type != wire::packet_type::reliable_data && p.type != wire::packet_type::unreliable_data_ack) {
     ++counters_.malformed;  // a type of a later version: ignored
     return;
   }
   if (channel_->on_frame(p.type, plaintext, now_)) ++counters_.malformed;
+}
+
+void session::on_stream_frame(byte_span plaintext) {
+  // A stream frame fits a datagram on every path: on a stream session a larger one would let a
+  // peer make every unit of a stream's window 64 KiB.
+  if (plaintext.size() > wire::max_datagram_size - crypto::packet_sealer::overhead) {
+    ++counters_.malformed;
+    return;
+  }
+  auto* mux = ensure_streams();  // null once the session failed (an early farewell before it)
+  if (mux && mux->on_frame(plaintext, now_)) ++counters_.malformed;
 }
 
 void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
@@ -261,10 +267,11 @@ void session::handle_bytes(byte_span bytes, std::uint64_t now_ms) {
       ++counters_.malformed;
       return fail(ec, "unparseable packet header");
     }
-    if (!packet) return;
+    if (!packet) break;
     ++counters_.packets_in;
     on_packet(*packet, now_ms);
   }
+  if (streams_) pump_channel();  // what the streams answer, and what they delivered
 }
 
 void session::on_packet(const wire::packet_view& p, std::uint64_t now_ms) {
@@ -311,7 +318,7 @@ void session::queue_handshake(byte_span packet) {
   auto& h = *handshake_;
   h.last_hello_out.assign(packet.begin(), packet.end());
   if (h.initiator) {
-    h.hello_resend_wait = datagram_->first_hello_resend;
+    h.hello_resend_wait = settings_->first_hello_resend;
     h.hello_resend_at = now_ + h.hello_resend_wait;
   }
 }
@@ -322,7 +329,7 @@ void session::complete_handshake(crypto::handshake_result result) {
   peer_ = session_peer{result.peer, result.peer_dynamic_ip};
   auto h = std::move(handshake_);
   if (framing_ == framing::datagram) {
-    channel_.emplace(std::shared_ptr<const reliable_config>(datagram_, &datagram_->channel), now_);
+    channel_.emplace(std::shared_ptr<const reliable_config>(settings_, &settings_->channel), now_);
     // A responder keeps its answer until the initiator's first sealed packet: see is_repeated_hello.
     if (!dialer_) {
       handshake_ = std::make_unique<handshake_state>();
@@ -350,6 +357,7 @@ void session::on_sealed_packet(const wire::packet_view& p) {
       fail(errc::peer_cut_off, "too many forged or replayed packets");
     return;
   }
+  if (p.type == wire::packet_type::stream) return on_stream_frame(plaintext);
   if (p.type != wire::packet_type::stream_data) return;  // datagram-only types: ignored here
   on_fragment(plaintext);
 }
@@ -398,7 +406,7 @@ boost::system::error_code session::send(byte_span opcode_message,
   encode_envelope(opcode_message, compress_with, limits_.compression_threshold, envelope);
   const bool datagram = framing_ == framing::datagram;
   const std::size_t fragment_limit = datagram ? max_datagram_fragment : max_fragment;
-  if (datagram && channel_->queued() + envelope.size() / fragment_limit + 1 > datagram_->channel.max_send_queue) {
+  if (datagram && channel_->queued() + envelope.size() / fragment_limit + 1 > settings_->channel.max_send_queue) {
     // The peer does not take what we send: cut it off, as a stream transport's full buffer does.
     fail(errc::peer_cut_off, "the peer does not acknowledge what it is sent");
     return errc::peer_cut_off;

@@ -53,7 +53,8 @@ struct session_limits {
 // How a session's packets travel.
 enum class framing : std::uint8_t { stream, datagram };
 
-// Datagram sessions only: the reliable channel's settings and the hello's resend schedule.
+// A node's session settings, shared by its sessions: the reliable channel's and the hello's
+// resend schedule (datagram sessions), and the byte streams' limits (every session).
 struct datagram_settings {
   reliable_config channel;
   stream_limits streams;
@@ -95,11 +96,13 @@ class session {
   using event = std::variant<established, message, failed, stream_event, unreliable_message>;
 
   // A dialing session; its hello is queued at once.
+  // `settings` are the node's (for its byte streams); null means the defaults.
   static session dial(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
-                      session_limits limits, crypto::random_source random = {});
+                      session_limits limits, crypto::random_source random = {},
+                      std::shared_ptr<const datagram_settings> settings = nullptr);
   // An accepted session. `peer_address` is the transport's source address (for cookies).
   static session accept(responder_context& context, byte_vector peer_address,
-                        session_limits limits);
+                        session_limits limits, std::shared_ptr<const datagram_settings> settings = nullptr);
   // The same on a datagram path. `settings` are the node's, shared by its sessions rather than
   // copied into each; null means the defaults.
   static session dial_datagram(const identity& self, const crypto::hello_options& options, std::optional<node_id> expected,
@@ -119,7 +122,8 @@ class session {
   // that one acknowledgement answers the batch rather than every second unit of it.
   bool handle_datagram(byte_span datagram, time_point now, bool hold_output = false);
   void flush_output();
-  // Datagram sessions: resends, acknowledgements, keepalives and the idle timeout.
+  // Datagram sessions: resends, acknowledgements, keepalives and the idle timeout; stream
+  // sessions with byte streams: the streams' acknowledgements.
   void handle_timeout(time_point now);
   std::optional<time_point> next_deadline() const;
   // Datagram sessions: tells the peer the session ends (a sealed farewell) so that it need not
@@ -136,18 +140,19 @@ class session {
   // overtook it and opens them once the keys exist (otherwise they wait for a resend).
   void keep_early(byte_span datagram);
   framing transport_framing() const { return framing_; }
-  // Tells a datagram session the time before send(): its channel stamps units with it (a stale
-  // clock would make the first unit after a pause look overdue at once).
+  // Tells a session the time before send() or handle_bytes(): channels stamp units with it (a
+  // stale clock would make the first unit after a pause look overdue at once).
   void advance_clock(time_point now) { now_ = std::max(now_, now); }
   // The session's byte streams, null until a stream is opened or a stream frame arrives (most
   // sessions never carry one, and the mux is not free). After calling into them, flush() seals
   // what they want to send.
   stream_mux* streams() { return streams_.get(); }
-  // The same, building the mux if there is none yet: null only on a stream session or before
-  // the handshake completed. For opening a stream.
+  std::size_t open_streams() const { return streams_ ? streams_->size() : 0; }
+  // The same, building the mux if there is none yet: null only before the handshake completed
+  // or after the session failed. For opening a stream.
   stream_mux* ensure_streams();
   void flush() {
-    if (framing_ == framing::datagram && state_ == state::established) pump_channel();
+    if (state_ == state::established) pump_channel();
   }
   const reliable_channel* channel() const { return channel_ ? &*channel_ : nullptr; }
   // Queues an opcode message; `compress_with` is the negotiated method, if any.
@@ -196,7 +201,7 @@ class session {
   using hello_digest = std::array<std::uint8_t, 16>;
   static hello_digest digest_of(byte_span hello);
 
-  session(session_limits limits) : limits_(limits), handshake_(std::make_unique<handshake_state>()) {}
+  session(session_limits limits, std::shared_ptr<const datagram_settings> settings);
   crypto::initiator_handshake* initiator() const {
     return handshake_ ? handshake_->initiator.get() : nullptr;
   }
@@ -211,8 +216,11 @@ class session {
   void complete_handshake(crypto::handshake_result result);
   void fail(boost::system::error_code ec, std::string text = {});
   void queue_handshake(byte_span packet);
-  // Datagram sessions: moves the channel's frames into sealed packets and its units into messages.
+  // Moves the channel's (datagram sessions) and the streams' frames into sealed packets, and
+  // what they delivered into events and messages.
   void pump_channel();
+  // A `stream` packet's plaintext: a frame for the session's byte streams.
+  void on_stream_frame(byte_span plaintext);
   void seal_frames();      // the channels' and streams' frames into sealed packets
   void deliver_input();    // stream events, and the channel's units into messages
 
@@ -222,7 +230,7 @@ class session {
   bool dialer_ = false;  // we dialed (the stream mux opens odd ids)
   std::optional<hello_digest> answered_hello_;  // datagram responders: the hello we answered
   time_point now_{};
-  std::shared_ptr<const datagram_settings> datagram_;  // datagram sessions: the node's settings
+  std::shared_ptr<const datagram_settings> settings_;  // the node's (never null)
   // Released once established; a datagram responder keeps it (its answer) until the first
   // sealed packet from the initiator opens.
   std::unique_ptr<handshake_state> handshake_;

@@ -11,7 +11,7 @@ enum frame_kind : std::uint8_t { data = 0, ack = 1, reset_frame = 2 };
 constexpr std::uint8_t fin = 0x01;
 }  // namespace
 
-stream_mux::stream_mux(bool dialer, stream_limits limits)
+stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
     : dialer_(dialer),
       limits_(limits),
       max_window_(std::max(limits.max_window_units, limits.window_units)),
@@ -22,6 +22,7 @@ stream_mux::stream_mux(bool dialer, stream_limits limits)
   // The session's own channel watches the peer's liveness; a quiet stream is not a dead one.
   c.keepalive = std::chrono::hours(24);
   c.idle_timeout = std::chrono::hours(24);
+  c.lossless = lossless;
   channel_config_ = std::make_shared<const reliable_config>(c);
 }
 

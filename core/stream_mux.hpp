@@ -1,8 +1,10 @@
 #pragma once
-// The byte streams of one datagram session (seed 004: any number of reliable, ordered streams
-// to a peer over one socket), sans-I/O. Each stream is a reliable_channel of its own (sequence
-// numbers, SACK, RTO, congestion and flow control) whose units are `flags | bytes`; the session
-// seals the mux's frames as `stream` packets (type 11) and hands the opened ones back.
+// The byte streams of one session (seed 004: any number of reliable, ordered streams to a peer
+// over one socket), sans-I/O. Each stream is a reliable_channel of its own (sequence numbers,
+// SACK, RTO, congestion and flow control) whose units are `flags | bytes`; the session seals the
+// mux's frames as `stream` packets (type 11) and hands the opened ones back. On a stream session
+// (TCP, WebSocket, a relay) the channels are lossless: the transport resends and paces, and a
+// channel keeps only its numbering, acknowledgements and window (PROTOCOL.md 9.6).
 //
 //  stream frame:  stream id u32 | kind u8 | body
 //    kind 0  data:   a reliable_data body (seq | ack block | unit)
@@ -63,7 +65,8 @@ class stream_mux {
     boost::system::error_code ec;
   };
 
-  stream_mux(bool dialer, stream_limits limits);
+  // `lossless`: the session's transport loses and reorders nothing (a stream session).
+  stream_mux(bool dialer, stream_limits limits, bool lossless = false);
 
   // Opens a stream; nullopt when max_streams are open.
   std::optional<stream_id> open(time_point now);

@@ -373,9 +373,6 @@ class shell {
                            "sendfile: the peer refused " + printable(name) + ": " + printable(r.reason) + " (" +
                                code + ")");
     }
-    if (ec == core::errc::not_supported)
-      return print_.error("sendfile", "file transfer needs a UDP session, and the session with this peer is TCP "
-                                      "(use the peer's udp:// URI)");
     if (ec) return print_.error("sendfile", "sending '" + path + "' failed: " + ec.message());
     double seconds = std::chrono::duration<double>(transfer_meter::clock::now() - start).count();
     double mb_per_s = seconds > 0 ? static_cast<double>(r.bytes_sent) / seconds / 1e6 : 0.0;

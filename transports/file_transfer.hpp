@@ -11,7 +11,6 @@
 //       boost::asio::as_tuple(boost::asio::use_awaitable));
 //
 // The receiving side is kadnet::file_receiver (transports/file_receiver.hpp, included here).
-// Streams need a UDP session: over TCP the transfer fails with core::errc::not_supported.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -68,7 +67,6 @@ void start_send_file(node& from, peer_ref to, std::filesystem::path path, file_p
 //   file_errc::digest_mismatch / size_mismatch / receiver_failed   the receiver's verdict
 //   file_errc::file_changed     the file shrank while it was sent
 //   file_errc::protocol_violation  the receiver broke the protocol
-//   core::errc::not_supported   the session with the peer is TCP (streams need UDP)
 //   core::errc::timeout         the receiver made no progress for file_send_idle_timeout
 //   the stream's errors         connection_reset, core::errc::timeout, errc::shutting_down, ...
 // The node is used only while this call runs; the file is read on the node's strand, a slice

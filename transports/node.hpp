@@ -243,8 +243,9 @@ class node {
         token, std::move(target), opcode, std::move(body));
   }
 
-  // Opens a byte stream to a peer over its UDP session (dialing udp:// URIs as needed).
-  // Fails with errc::not_supported over TCP, errc::too_many beyond the session's stream limit.
+  // Opens a byte stream to a peer over the session with it, on any transport (dialing the URI,
+  // or reaching a NodeId as async_call does). Fails with errc::too_many beyond the session's
+  // stream limit, errc::not_connected when no session could be had.
   template <typename Token>
   auto async_open_stream(peer_ref target, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(

@@ -119,12 +119,16 @@ void node_driver::stream_reset(const std::shared_ptr<stream_state>& s) {
 void node_driver::on_stream_event(core::node_engine::event& ev) {
   using kind = core::stream_mux::event_kind;
   if (auto* down = std::get_if<core::node_engine::disconnected>(&ev)) {
-    // The session ended: every stream on it fails with the session's reason.
+    // The session ended: every stream on it fails with the session's reason. A TCP or WebSocket
+    // connection's end of file is not a stream's: to a reader, eof means the peer ended the
+    // stream and every byte arrived, so a connection that ended under it is connection_closed.
+    const bool clean_end = !down->ec || down->ec == boost::asio::error::eof;
+    const auto why = clean_end ? make_error_code(errc::connection_closed) : down->ec;
     for (auto it = streams_.lower_bound({down->connection, 0});
          it != streams_.end() && it->first.first == down->connection;) {
       auto s = it->second;
       it = streams_.erase(it);
-      fail_stream(*s, down->ec ? down->ec : make_error_code(errc::connection_closed));
+      fail_stream(*s, why);
     }
     return;
   }

@@ -1,6 +1,6 @@
 #pragma once
-// kadnet::stream — a reliable, ordered byte stream to a peer, over the node's UDP session with it
-// (seed 004; PROTOCOL.md 9.6). It models Asio's AsyncReadStream and AsyncWriteStream, so
+// kadnet::stream — a reliable, ordered byte stream to a peer, over the node's session with it,
+// whatever its transport: UDP, TCP, WebSocket or a relay (seed 004; PROTOCOL.md 9.6). It models Asio's AsyncReadStream and AsyncWriteStream, so
 // boost::asio::async_read, async_write and async_read_until work on it unchanged:
 //
 //   kadnet::stream s = co_await a.async_open_stream(b_uri, boost::asio::use_awaitable);

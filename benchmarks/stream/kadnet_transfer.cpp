@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -94,9 +95,9 @@ core::session_counters counters_of(node& n) {
   for (const auto& p : peers.get()) total += p.counters;
   return total;
 }
-}  // namespace
 
-transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
+// One stream between two nodes listening on `scheme`://127.0.0.1 (udp or tcp).
+transfer_result run_stream(const transfer_settings& settings, bool via_relay, const std::string& scheme) {
   transfer_result r;
   r.rss_before_kib = current_rss_kib();
 
@@ -136,7 +137,7 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
 
   uri target;
   try {
-    const auto here = *transports::parse_uri("udp://127.0.0.1:0");
+    const auto here = *transports::parse_uri(scheme + "://127.0.0.1:0");
     a->listen(here);
     target = b->listen(here);
     if (settings.path.active()) {
@@ -208,12 +209,12 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
   }
   if (!r.completed && r.seconds == 0) r.seconds = std::chrono::duration<double>(clock_type::now() - job->started).count();
 
-  // What the sessions sent and received (datagrams handed to the socket; impairment drops
+  // What the sessions sent and received (packets: over UDP datagrams handed to the socket; impairment drops
   // happen below that count), and what the relay saw.
   auto ca = counters_of(*a), cb = counters_of(*b);
   std::ostringstream note;
   if (!r.note.empty()) note << r.note << "; ";
-  note << "a->b " << with_commas(ca.packets_out) << " datagrams, " << with_commas(cb.packets_in) << " arrived";
+  note << "a->b " << with_commas(ca.packets_out) << " packets, " << with_commas(cb.packets_in) << " arrived";
   if (ca.packets_out > 0)
     note << " (" << std::fixed << std::setprecision(2) << (100.0 * static_cast<double>(ca.packets_out - std::min(cb.packets_in, ca.packets_out)) /
                      static_cast<double>(ca.packets_out))
@@ -232,6 +233,16 @@ transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
   }
   r.note = note.str();
   return r;
+}
+
+}  // namespace
+
+transfer_result run_kadnet(const transfer_settings& settings, bool via_relay) {
+  return run_stream(settings, via_relay, "udp");
+}
+
+transfer_result run_kadnet_over_tcp(const transfer_settings& settings) {
+  return run_stream(settings, false, "tcp");
 }
 
 }  // namespace kadnet::bench

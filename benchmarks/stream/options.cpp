@@ -7,7 +7,7 @@ namespace kadnet::bench {
 
 const char* const usage_text =
     "usage: kadnet_bench_stream [--bytes N] [--loss P] [--reorder R] [--seed S] [--timeout SECONDS]\n"
-    "                           [--window U] [--json] [--only kadnet,udt,tcp,raw]\n"
+    "                           [--window U] [--json] [--only kadnet,kadnet_tcp,udt,tcp,raw]\n"
     "  Sends the same N bytes over 127.0.0.1 through one kadnet stream, UDT, kernel TCP, and\n"
     "  raw UDP datagrams (sendmmsg, GSO, and GSO with GRO), and prints each goodput.\n"
     "  --bytes N     payload size: a number with an optional suffix KiB, MiB, GiB (powers of\n"
@@ -147,8 +147,8 @@ std::optional<options> parse_options(int argc, char** argv, std::string& problem
     } else {
       std::stringstream list(*v);
       for (std::string t; std::getline(list, t, ',');) {
-        if (t != "kadnet" && t != "udt" && t != "tcp" && t != "raw") {
-          problem = "--only: unknown transport '" + t + "' (kadnet, udt, tcp, raw)";
+        if (t != "kadnet" && t != "kadnet_tcp" && t != "udt" && t != "tcp" && t != "raw") {
+          problem = "--only: unknown transport '" + t + "' (kadnet, kadnet_tcp, udt, tcp, raw)";
           return std::nullopt;
         }
         o.only.insert(t);

@@ -25,7 +25,7 @@ std::optional<double> raw_ceiling(const bench_run& run) {
 // The process's peak RSS (ru_maxrss) once the last transfer that ran was done.
 long peak_rss_kib(const bench_run& run) {
   long peak = 0;
-  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.udt, &run.tcp, &run.raw_udp,
+  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.kadnet_tcp, &run.udt, &run.tcp, &run.raw_udp,
                         &run.raw_udp_gso, &run.raw_udp_gso_gro})
     if (*r) peak = std::max(peak, (*r)->peak_rss_after_kib);
   return peak;
@@ -73,7 +73,7 @@ std::string percent(double p) { return fixed(100 * p, p < 0.01 && p > 0 ? 2 : 1)
 bool all_intact(const bench_run& run) {
   // Every kadnet stream must have arrived whole and unaltered; UDT, when it finished, unaltered
   // (at high loss it may run out of time: its goodput then counts what arrived).
-  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless})
+  for (const auto* r : {&run.kadnet, &run.kadnet_relay, &run.kadnet_lossless, &run.kadnet_tcp})
     if (*r && (!(*r)->completed || (*r)->intact != true)) return false;
   if (run.udt && run.udt->available && run.udt->completed && run.udt->intact != true) return false;
   return true;
@@ -113,6 +113,7 @@ void print_table(const bench_run& run, std::ostream& out) {
       {"kadnet stream", &run.kadnet},
       {"kadnet stream through the relay", &run.kadnet_relay},
       {"kadnet stream at 0 % loss (baseline)", &run.kadnet_lossless},
+      {"kadnet stream over a TCP session (no loss)", &run.kadnet_tcp},
       {udt_name.c_str(), &run.udt},
       {"TCP, kernel (no loss)", &run.tcp},
       {"raw UDP, sendmmsg (no loss)", &run.raw_udp},
@@ -208,7 +209,8 @@ void print_json(const bench_run& run, std::ostream& out) {
   };
   out << "{\"bench\":\"stream\",\"loss\":" << o.loss << ",\"reorder\":" << reorder_of(o) << ",\"bytes\":" << o.bytes << ",\"seed\":" << o.seed
       << ",\"kadnet_MBps\":" << mbps(run.kadnet) << ",\"kadnet_relay_MBps\":" << mbps(run.kadnet_relay)
-      << ",\"kadnet_lossless_MBps\":" << mbps(run.kadnet_lossless) << ",\"udt_MBps\":" << mbps(run.udt)
+      << ",\"kadnet_lossless_MBps\":" << mbps(run.kadnet_lossless) << ",\"kadnet_tcp_MBps\":" << mbps(run.kadnet_tcp)
+      << ",\"udt_MBps\":" << mbps(run.udt)
       << ",\"tcp_MBps\":" << mbps(run.tcp) << ",\"raw_udp_MBps\":" << json_number(raw_ceiling(run), 2)
       << ",\"raw_udp_sendmmsg_MBps\":" << mbps(run.raw_udp) << ",\"raw_udp_gso_MBps\":" << mbps(run.raw_udp_gso)
       << ",\"raw_udp_gso_gro_MBps\":" << mbps(run.raw_udp_gso_gro)

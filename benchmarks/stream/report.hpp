@@ -14,6 +14,7 @@ struct bench_run {
   std::optional<transfer_result> kadnet;           // (a), impaired by the nodes' sockets
   std::optional<transfer_result> kadnet_relay;     // (a) through the relay UDT uses (loss > 0)
   std::optional<transfer_result> kadnet_lossless;  // (a) at 0 % loss, for the loss run's own ratio
+  std::optional<transfer_result> kadnet_tcp;       // (a') over a TCP session, never impaired
   std::optional<transfer_result> udt, tcp;
   // (d) batched with sendmmsg, with GSO (the faster of the two is the ceiling), and with GSO and
   // GRO (context).

@@ -1,5 +1,6 @@
 // kadnet_bench_stream (./run.sh bench stream): the same N bytes over 127.0.0.1 through
 //  (a) one kadnet::stream between two nodes of this process (udp://127.0.0.1:0),
+//  (a') the same over a tcp:// session (no loss, for context: the stream on a TCP transport),
 //  (b) UDT4 (Debian's libudt), through an impairing relay when the path is lossy,
 //  (c) one kernel TCP connection (no loss, for context),
 //  (d) raw 1,200-byte UDP datagrams blasted with sendmmsg and with GSO (the faster is the
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
         progress("kadnet stream at 0 % loss");
         run.kadnet_lossless = measure([&] { return run_kadnet(lossless, false); });
       }
+    }
+    if (opts->wants("kadnet_tcp")) {
+      progress("kadnet stream over TCP");
+      run.kadnet_tcp = measure([&] { return run_kadnet_over_tcp(lossless); });
+      run.kadnet_tcp->kernel_udp_drops.reset();  // no UDP there
     }
     if (opts->wants("udt")) {
       progress("UDT");

@@ -52,6 +52,9 @@ struct transfer_result {
 // (a) one kadnet::stream between two nodes on 127.0.0.1, each with set_udp_impairment(path),
 //     or, with `via_relay`, through an impair_relay instead (the same relay UDT runs through).
 transfer_result run_kadnet(const transfer_settings& settings, bool via_relay);
+// (a') one kadnet::stream over a tcp:// session (lossless stream channels; TCP's own congestion
+//      control). The path is never impaired.
+transfer_result run_kadnet_over_tcp(const transfer_settings& settings);
 // (b) UDT4 (libudt) through an impair_relay when the path is impaired, directly otherwise.
 transfer_result run_udt(const transfer_settings& settings);
 // (c) one kernel TCP connection over loopback; the path is never impaired.

@@ -82,6 +82,38 @@ TEST(Relay, ASessionThroughARelayIsEndToEndAndCarriesLargeMessages) {
   EXPECT_EQ(t.net[2].stats().relayed_sessions_accepted, 1u);
 }
 
+TEST(Relay, AByteStreamRunsOverARelayedSession) {
+  triangle t;
+  connection_id inner = t.relay_to_b();
+  ASSERT_EQ(t.outcome(0, inner), true);
+  boost::system::error_code ec;
+  auto id = t.net[0].open_stream(inner, ec);
+  ASSERT_TRUE(id) << ec.message();
+  connection_id at_b = 0;  // B's end of the relayed session: its only session with A
+  for (const auto& up : t.net.events_of<node_engine::connected>(2))
+    if (up.peer == t.net[0].id()) at_b = up.connection;
+  ASSERT_NE(at_b, 0u);
+  byte_vector data(600 * 1024), got, chunk(64 * 1024);
+  std::mt19937 random(9);
+  for (auto& b : data) b = static_cast<std::uint8_t>(random());
+  std::size_t sent = 0;
+  ASSERT_TRUE(t.net.run([&] {
+    if (sent < data.size()) sent += t.net[0].write_stream(inner, *id, byte_span(data).subspan(sent));
+    while (std::size_t n = t.net[2].read_stream(at_b, *id, chunk))
+      got.insert(got.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    t.net.pump();
+    return got.size() == data.size();
+  }));
+  EXPECT_TRUE(got == data);
+  // More than the stream's window went through, so B's reads reopened it across the relay.
+  EXPECT_GT(t.net[1].stats().relayed_bytes, data.size());
+  t.net[0].shutdown_stream(inner, *id);
+  ASSERT_TRUE(t.net.run([&] {
+    t.net[2].read_stream(at_b, *id, chunk);
+    return t.net[2].stream_at_end(at_b, *id);
+  }));
+}
+
 TEST(Relay, WithoutASessionToThePeerTheDialFailsNotFound) {
   triangle t;
   connection_id inner = t.net[0].dial_relayed(t.net.now, t.a_to_c, testing::fixed_identity(55).id());

@@ -291,6 +291,39 @@ TEST(ReliableChannel, ASlowReaderBoundsTheSender) {
   expect_in_order(p.received, 256);
 }
 
+TEST(ReliableChannel, OnALosslessPathTheWindowNotCongestionLimitsWhatIsInFlight) {
+  reliable_config config;
+  config.lossless = true;
+  config.initial_window = 2;
+  config.min_window = 2;
+  config.receive_window = 500;
+  channel_pair p(config);
+  for (std::uint32_t i = 0; i < 1000; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  // Before the peer said its window, one unit: a guess past it would be dropped for good.
+  p.flush(0);
+  EXPECT_EQ(p.a.in_flight(), 1u);
+  // Once it did, the whole window at once, whatever the congestion window.
+  ASSERT_TRUE(p.run([&] { return p.a.in_flight() > 1; }));
+  EXPECT_EQ(p.a.in_flight(), p.a.peer_window());  // all the receiver said it takes...
+  EXPECT_GE(p.a.in_flight(), 499u);                // ...its 500 less the unit it had not read yet
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 1000; }));
+  expect_in_order(p.received, 1000);
+}
+
+TEST(ReliableChannel, OnALosslessPathNothingIsEverResent) {
+  reliable_config config;
+  config.lossless = true;
+  channel_pair p(config);
+  p.delay = 300ms;  // a slow path (a relay, a full TCP buffer): far past any timeout's floor
+  p.jitter = 200ms;
+  for (std::uint32_t i = 0; i < 200; ++i) ASSERT_TRUE(p.a.queue(unit_of(i)));
+  ASSERT_TRUE(p.run([&] { return p.received.size() == 200; }));
+  expect_in_order(p.received, 200);
+  const auto& c = p.a.counters();
+  EXPECT_EQ(c.retransmits + c.timeouts + c.loss_probes + c.fast_retransmits, 0u);
+  EXPECT_EQ(p.b.counters().duplicates_in, 0u);
+}
+
 TEST(ReliableChannel, ASilentPeerFailsTheChannelAfterTheIdleTimeout) {
   reliable_config config;
   config.idle_timeout = 3s;

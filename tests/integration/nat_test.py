@@ -126,8 +126,8 @@ class NatTestCase(cli_test.KadnetTestCase):
             swarm.append(self.joined("--bootstrap", first.uri, scheme=scheme, host=host, netns=self.net.public))
         return swarm
 
-    def home_node(self, i, public):
-        return self.joined("--bootstrap", public[0].uri, listen=False, netns=self.net.homes[i])
+    def home_node(self, i, public, *extra):
+        return self.joined("--bootstrap", public[0].uri, *extra, listen=False, netns=self.net.homes[i])
 
 
 class BehindNatTest(NatTestCase):
@@ -207,7 +207,8 @@ class HolePunchingTest(NatTestCase):
     def check_relayed(self, scheme):
         # No hole punching for byte streams: a public node carries the session, sealed end to end.
         public = self.public_swarm(scheme)
-        a, b = self.home_node(0, public), self.home_node(1, public)
+        inbox = os.path.join(self.tmp.name, "inbox")
+        a, b = self.home_node(0, public), self.home_node(1, public, "--inbox", inbox)
         self.assert_send(a, b.id, f"relayed over {scheme}")
         to_b = peers_of(a)[b.id]
         self.assertEqual((to_b["inbound"], to_b["relayed"]), (False, True), to_b)
@@ -215,6 +216,19 @@ class HolePunchingTest(NatTestCase):
         self.assertEqual(sum(p.stats()["circuits_relayed"] for p in public), 1)
         self.assertEqual(b.stats()["relayed_sessions_accepted"], 1)
         self.assert_send(b, a.id, "and back")
+
+        # A file goes over the relayed session too, on a byte stream (PROTOCOL.md 9.6, 9.7).
+        data = os.urandom(1024 * 1024 + 3)
+        src = os.path.join(self.tmp.name, "through-the-relay.bin")
+        with open(src, "wb") as f:
+            f.write(data)
+        r = a.command(f"sendfile {b.id} {src}")
+        self.assertIs(r.get("ok"), True, r)
+        done = b.expect_json(lambda o: o.get("event") in ("file_received", "file_refused"))
+        self.assertIs(done.get("ok"), True, done)
+        with open(os.path.join(inbox, "through-the-relay.bin"), "rb") as f:
+            self.assertTrue(f.read() == data, "the file differs after the relay")
+        self.assertEqual(sum(p.stats()["circuits_relayed"] for p in public), 1)  # the same circuit
 
     def test_tcp_nodes_behind_two_nats_meet_through_a_relay(self):
         self.check_relayed("tcp")

@@ -1,6 +1,7 @@
 // File transfer on kadnet streams (transports/file_transfer.hpp, PROTOCOL.md 9.7) between real
-// nodes over UDP on loopback: whole files, resumes, refused names, rejections, and senders that
-// lie — the latter speak the frames themselves over a raw kadnet::stream.
+// nodes on loopback over UDP, TCP and WebSocket: whole files, resumes, refused names,
+// rejections, and senders that lie — the latter speak the frames themselves over a raw
+// kadnet::stream.
 #include "transports/file_transfer.hpp"
 
 #include <gtest/gtest.h>
@@ -64,11 +65,11 @@ struct received {
   std::vector<std::uint64_t> progress;
 };
 
-// Two UDP nodes on loopback, a scratch directory (src/ and inbox/), and a receiver on node 1
-// whose completions tests wait for.
-class FileTransfer : public ::testing::Test {
+// Two nodes on loopback over the transport under test, a scratch directory (src/ and inbox/),
+// and a receiver on node 1 whose completions tests wait for.
+class FileTransfer : public ::testing::TestWithParam<std::string> {
  protected:
-  FileTransfer() : net_("udp"), a_(net_.add()), b_(net_.add()) {
+  FileTransfer() : net_(GetParam()), a_(net_.add()), b_(net_.add()) {
     std::random_device rd;
     root_ = fs::temp_directory_path() / ("kadnet-file-transfer-" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(src());
@@ -192,7 +193,7 @@ void expect_monotonic_to(const std::vector<std::uint64_t>& progress, std::uint64
   EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
 }
 
-TEST_F(FileTransfer, AFiveMebibyteFileArrivesIntact) {
+TEST_P(FileTransfer, AFiveMebibyteFileArrivesIntact) {
   receive();
   const auto content = pattern(5 << 20, 1);
   write_file(src() / "data.bin", content);
@@ -219,7 +220,7 @@ TEST_F(FileTransfer, AFiveMebibyteFileArrivesIntact) {
   EXPECT_EQ(listing(inbox()), std::vector<std::string>{"data.bin"});  // no .part left behind
 }
 
-TEST_F(FileTransfer, AnEmptyFileArrivesToo) {
+TEST_P(FileTransfer, AnEmptyFileArrivesToo) {
   receive();
   write_file(src() / "empty", {});
   auto [ec, sent] = send(src() / "empty");
@@ -230,7 +231,7 @@ TEST_F(FileTransfer, AnEmptyFileArrivesToo) {
   EXPECT_EQ(fs::file_size(inbox() / "empty"), 0u);
 }
 
-TEST_F(FileTransfer, APartialFileIsResumedAndOnlyTheRestIsSent) {
+TEST_P(FileTransfer, APartialFileIsResumedAndOnlyTheRestIsSent) {
   receive();
   const auto content = pattern(3 << 20, 2);
   const std::size_t held = 1234567;
@@ -251,7 +252,7 @@ TEST_F(FileTransfer, APartialFileIsResumedAndOnlyTheRestIsSent) {
   EXPECT_FALSE(fs::exists(inbox() / "big.iso.part"));
 }
 
-TEST_F(FileTransfer, APartialFileOfAnotherFileIsReplacedFromTheStart) {
+TEST_P(FileTransfer, APartialFileOfAnotherFileIsReplacedFromTheStart) {
   receive();
   const auto content = pattern(1 << 20, 3);
   write_file(src() / "f", content);
@@ -264,7 +265,7 @@ TEST_F(FileTransfer, APartialFileOfAnotherFileIsReplacedFromTheStart) {
   EXPECT_TRUE(read_file(inbox() / "f") == content);
 }
 
-TEST_F(FileTransfer, APartialFileLongerThanTheOfferIsNotAPrefix) {
+TEST_P(FileTransfer, APartialFileLongerThanTheOfferIsNotAPrefix) {
   receive();
   const auto content = pattern(10000, 4);
   write_file(src() / "g", content);
@@ -278,7 +279,7 @@ TEST_F(FileTransfer, APartialFileLongerThanTheOfferIsNotAPrefix) {
   EXPECT_TRUE(read_file(inbox() / "g") == content);
 }
 
-TEST_F(FileTransfer, NamesTheSenderCannotOfferFailBeforeAnythingIsSent) {
+TEST_P(FileTransfer, NamesTheSenderCannotOfferFailBeforeAnythingIsSent) {
   receive();
   for (const char* name : {"back\\slash", "..dotdot", "x.part", "ctl\x01"}) {
     write_file(src() / name, pattern(10, 5));
@@ -295,7 +296,7 @@ TEST_F(FileTransfer, NamesTheSenderCannotOfferFailBeforeAnythingIsSent) {
   EXPECT_EQ(next_done().offer.name, "ok");
 }
 
-TEST_F(FileTransfer, AReceiverRefusesBadNamesAndWritesNothingOutsideItsInbox) {
+TEST_P(FileTransfer, AReceiverRefusesBadNamesAndWritesNothingOutsideItsInbox) {
   receive();
   const auto content = pattern(100, 7);
   const std::string bad[] = {"../escape", "/etc/passwd", "a/b", "..", ".", "..hidden", std::string("nul\0byte", 8),
@@ -328,7 +329,7 @@ TEST_F(FileTransfer, AReceiverRefusesBadNamesAndWritesNothingOutsideItsInbox) {
   EXPECT_EQ(listing(root_), (std::vector<std::string>{"inbox", "src"}));
 }
 
-TEST_F(FileTransfer, TheReceiversReasonReachesTheSender) {
+TEST_P(FileTransfer, TheReceiversReasonReachesTheSender) {
   receive([](const file_offer_info& offer) {
     EXPECT_EQ(offer.name, "doc.txt");
     EXPECT_EQ(offer.size, 42u);
@@ -345,7 +346,7 @@ TEST_F(FileTransfer, TheReceiversReasonReachesTheSender) {
   EXPECT_TRUE(listing(inbox()).empty());
 }
 
-TEST_F(FileTransfer, WithoutAPolicyEveryOfferIsRejected) {
+TEST_P(FileTransfer, WithoutAPolicyEveryOfferIsRejected) {
   file_receiver_settings s;
   receiver_ = std::make_unique<file_receiver>(b_, std::move(s));
   receiver_->start();
@@ -356,7 +357,7 @@ TEST_F(FileTransfer, WithoutAPolicyEveryOfferIsRejected) {
   EXPECT_FALSE(sent.reason.empty());
 }
 
-TEST_F(FileTransfer, SizeLimitAndExistingFilesAreRejected) {
+TEST_P(FileTransfer, SizeLimitAndExistingFilesAreRejected) {
   receive({}, 1000);
   write_file(src() / "large", pattern(1001, 10));
   auto [ec, sent] = send(src() / "large");
@@ -373,7 +374,7 @@ TEST_F(FileTransfer, SizeLimitAndExistingFilesAreRejected) {
   EXPECT_EQ(second.reject_code, wire::file_reject_code::exists);
 }
 
-TEST_F(FileTransfer, ASenderThatSendsMoreThanItOfferedIsCutOff) {
+TEST_P(FileTransfer, ASenderThatSendsMoreThanItOfferedIsCutOff) {
   receive();
   const auto content = pattern(1000, 12);
   {
@@ -416,7 +417,7 @@ TEST_F(FileTransfer, ASenderThatSendsMoreThanItOfferedIsCutOff) {
   EXPECT_TRUE(listing(inbox()).empty());  // neither final files nor partial ones
 }
 
-TEST_F(FileTransfer, BytesWithAnotherDigestOrTooFewAreRefusedAndRemoved) {
+TEST_P(FileTransfer, BytesWithAnotherDigestOrTooFewAreRefusedAndRemoved) {
   receive();
   const auto content = pattern(100000, 13);
   {
@@ -455,7 +456,7 @@ TEST_F(FileTransfer, BytesWithAnotherDigestOrTooFewAreRefusedAndRemoved) {
   EXPECT_TRUE(listing(inbox()).empty());
 }
 
-TEST_F(FileTransfer, ASenderThatVanishesLeavesAPartialFileToResume) {
+TEST_P(FileTransfer, ASenderThatVanishesLeavesAPartialFileToResume) {
   receive();
   const auto content = pattern(200000, 15);
   {
@@ -477,7 +478,7 @@ TEST_F(FileTransfer, ASenderThatVanishesLeavesAPartialFileToResume) {
   EXPECT_TRUE(read_file(inbox() / "cut.bin") == content);
 }
 
-TEST_F(FileTransfer, ASenderThatStallsIsCutOffAfterTheIdleTimeout) {
+TEST_P(FileTransfer, ASenderThatStallsIsCutOffAfterTheIdleTimeout) {
   receive({}, 1ull << 32, std::chrono::milliseconds(1000));
   const auto content = pattern(100000, 18);
   auto st = open_raw();
@@ -494,7 +495,7 @@ TEST_F(FileTransfer, ASenderThatStallsIsCutOffAfterTheIdleTimeout) {
   EXPECT_EQ(fs::file_size(inbox() / "stalled.part"), 1000u);  // kept for a resume
 }
 
-TEST_F(FileTransfer, AnApplicationsOwnAcceptLoopHandsStreamsOver) {
+TEST_P(FileTransfer, AnApplicationsOwnAcceptLoopHandsStreamsOver) {
   file_receiver_settings s;
   s.policy = [this](const file_offer_info&) { return file_decision::accept_into(inbox()); };
   s.on_done = [this](const file_offer_info& offer, error_code ec, const file_receive_result& r) {
@@ -514,18 +515,8 @@ TEST_F(FileTransfer, AnApplicationsOwnAcceptLoopHandsStreamsOver) {
   EXPECT_TRUE(read_file(inbox() / "handed") == content);
 }
 
-TEST(FileTransferOverTcp, StreamsNeedAUdpSession) {
-  loopback_nodes net("tcp");
-  auto& a = net.add();
-  net.add();
-  auto dir = fs::temp_directory_path() / ("kadnet-ft-tcp-" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
-  write_file(dir / "f", pattern(10, 17));
-  auto [ec, sent] = wait<error_code, file_send_result>(
-      [&](auto h) { async_send_file(a, net.address(1), dir / "f", {}, h); });
-  EXPECT_EQ(ec, core::errc::not_supported) << ec.message();
-  fs::remove_all(dir);
-}
+INSTANTIATE_TEST_SUITE_P(Loopback, FileTransfer, ::testing::ValuesIn(testing::loopback_transports()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace kadnet

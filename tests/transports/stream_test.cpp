@@ -1,5 +1,6 @@
-// kadnet::stream over real UDP sockets on loopback: Asio's composed operations work on it, bytes
-// arrive intact through loss and reordering, and the ends behave as documented.
+// kadnet::stream over real sockets on loopback, over every transport (UDP, TCP, WebSocket): Asio's
+// composed operations work on it, bytes arrive intact (over UDP through loss and reordering too),
+// and the ends behave as documented.
 #include <gtest/gtest.h>
 
 #include <boost/asio/read.hpp>
@@ -44,8 +45,12 @@ std::pair<byte_vector, error_code> read_all(stream& s) {
   }
 }
 
-TEST(Stream, AsioComposedWriteAndReadCarryEveryByteThenTheEnd) {
-  loopback_nodes net("udp");
+class Stream : public ::testing::TestWithParam<std::string> {
+ protected:
+  loopback_nodes net{GetParam()};
+};
+
+TEST_P(Stream, AsioComposedWriteAndReadCarryEveryByteThenTheEnd) {
   auto& a = net.add();
   auto& b = net.add();
   auto out = open(a, net.address(1));
@@ -65,8 +70,7 @@ TEST(Stream, AsioComposedWriteAndReadCarryEveryByteThenTheEnd) {
   EXPECT_EQ(first, data);
 }
 
-TEST(Stream, BothDirectionsOfOneStreamAtOnce) {
-  loopback_nodes net("udp");
+TEST_P(Stream, BothDirectionsOfOneStreamAtOnce) {
   auto& a = net.add();
   auto& b = net.add();
   auto x = open(a, net.address(1));
@@ -84,7 +88,7 @@ TEST(Stream, BothDirectionsOfOneStreamAtOnce) {
   EXPECT_EQ(got_a, ba);
 }
 
-TEST(Stream, ArrivesIntactThroughLossReorderingAndDuplication) {
+TEST(StreamOverUdp, ArrivesIntactThroughLossReorderingAndDuplication) {
   loopback_nodes net("udp");
   auto& a = net.add();
   auto& b = net.add();
@@ -109,7 +113,7 @@ TEST(Stream, ArrivesIntactThroughLossReorderingAndDuplication) {
   EXPECT_TRUE(got == data) << "received " << got.size() << " of " << data.size() << " bytes, or different ones";
 }
 
-TEST(Stream, APeerLostMidStreamFailsTheReaderWithinTheIdleTimeout) {
+TEST(StreamOverUdp, APeerLostMidStreamFailsTheReaderWithinTheIdleTimeout) {
   core::node_config config;
   config.datagram.channel.idle_timeout = 1500ms;
   config.datagram.channel.keepalive = 500ms;
@@ -127,8 +131,7 @@ TEST(Stream, APeerLostMidStreamFailsTheReaderWithinTheIdleTimeout) {
   EXPECT_EQ(ec, make_error_code(core::errc::timeout)) << ec.message();
 }
 
-TEST(Stream, AResetReachesThePeersReader) {
-  loopback_nodes net("udp");
+TEST_P(Stream, AResetReachesThePeersReader) {
   auto& a = net.add();
   auto& b = net.add();
   auto out = open(a, net.address(1));
@@ -141,14 +144,51 @@ TEST(Stream, AResetReachesThePeersReader) {
   EXPECT_EQ(ec, asio::error::connection_reset);
 }
 
-TEST(Stream, StreamsNeedAUdpSession) {
-  loopback_nodes net("tcp");
+TEST_P(Stream, ManyStreamsAtOnceEachCarryTheirOwnBytes) {
   auto& a = net.add();
-  net.add();
-  auto [ec, s] = wait<error_code, stream>([&](auto h) { a.async_open_stream(net.address(1), h); });
-  EXPECT_EQ(ec, make_error_code(core::errc::not_supported));
-  EXPECT_FALSE(s.is_open());
+  auto& b = net.add();
+  constexpr int count = 32;
+  std::vector<stream> out, in;
+  for (int i = 0; i < count; ++i) out.push_back(open(a, net.address(1)));
+  for (int i = 0; i < count; ++i) in.push_back(accept(b));
+  std::vector<std::future<std::size_t>> writes;
+  for (int i = 0; i < count; ++i) {
+    // Each stream's first byte says which it is: accepts need not come in the order of opens.
+    auto data = pattern(64 * 1024, static_cast<std::uint64_t>(100 + i));
+    data[0] = static_cast<std::uint8_t>(i);
+    writes.push_back(std::async(std::launch::async, [&out, i, data] {
+      auto n = asio::async_write(out[static_cast<std::size_t>(i)], asio::buffer(data), asio::use_future).get();
+      out[static_cast<std::size_t>(i)].shutdown_send();
+      return n;
+    }));
+  }
+  for (auto& s : in) {
+    auto [got, ec] = read_all(s);
+    EXPECT_EQ(ec, asio::error::eof);
+    ASSERT_EQ(got.size(), 64u * 1024);
+    auto expected = pattern(64 * 1024, 100u + got[0]);
+    expected[0] = got[0];
+    EXPECT_TRUE(got == expected) << "stream " << int(got[0]);
+  }
+  for (auto& w : writes) EXPECT_EQ(w.get(), 64u * 1024);
 }
+
+TEST_P(Stream, APeerThatStopsFailsTheReader) {
+  auto& a = net.add();
+  auto& b = net.add();
+  auto out = open(a, net.address(1));
+  auto in = accept(b);
+  EXPECT_EQ(asio::async_write(out, asio::buffer(pattern(1000, 9)), asio::use_future).get(), 1000u);
+  byte_vector first(1000);
+  EXPECT_EQ(asio::async_read(in, asio::buffer(first), asio::use_future).get(), 1000u);
+  a.async_stop(asio::use_future).get();
+  auto [got, ec] = read_all(in);
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(ec, make_error_code(core::errc::connection_closed)) << ec.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, Stream, ::testing::ValuesIn(testing::loopback_transports()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace kadnet
