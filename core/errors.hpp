@@ -34,7 +34,7 @@ enum class errc {
   shutting_down,          // the node is stopping
   not_found,              // a DHT lookup ended without finding the value
   store_refused,          // no replica accepted a STORE (each NACKed it; see its code)
-  not_supported,          // the transport cannot do that (byte streams over TCP sessions)
+  not_supported,          // the transport cannot do that (unreliable datagrams over a TCP session)
   too_many,               // a per-session limit is reached (open streams)
   receipt_mismatch,       // a WHISPER's receipt is not the hash of the bytes sent (PROTOCOL.md 5.7)
   cas_conflict,           // compare-and-swap: the key is not at the expected version (the result

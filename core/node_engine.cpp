@@ -591,7 +591,8 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
       if (st.sess.transport_framing() != kind) continue;
       if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
       if (!circuits_.empty() && circuits_on(c) != 0) continue;  // it carries relayed sessions
-      if (st.sess.open_streams() != 0) continue;  // closing it would break the application's streams
+      // Closing it would break streams the application opened (a peer's cannot pin it).
+      if (st.sess.streams_opened_here() != 0) continue;
       if (st.last_active < oldest) oldest = st.last_active, victim = c;
     }
     if (victim == 0) return;  // all busy: allow more for now
@@ -620,11 +621,7 @@ std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system
     ec = errc::not_connected;
     return std::nullopt;
   }
-  auto* mux = it->second.sess.ensure_streams();
-  if (!mux) {  // the session failed and its engine has not heard yet
-    ec = errc::not_connected;
-    return std::nullopt;
-  }
+  auto* mux = it->second.sess.ensure_streams();  // established: never null
   // The engine's latest time: a stream's channel measures its silences from it.
   auto id = mux->open(last_now_);
   if (!id) ec = errc::too_many;

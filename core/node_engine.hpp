@@ -218,7 +218,7 @@ class node_engine {
   // Datagram sessions: feeds one datagram to a connection; false if the session did not take it.
   bool feed_datagram(connection_id c, time_point now, byte_span datagram);
   void flush_held(time_point now);
-  // Datagram sessions: files the session's next deadline in timers_.
+  // Files the session's next deadline (datagram sessions, byte streams) in timers_.
   void reschedule(connection_id c, connection_state& st);
   // Whether timers_'s entry (c, at) is c's current deadline.
   bool timer_is_current(connection_id c, time_point at) const;

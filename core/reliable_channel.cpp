@@ -380,7 +380,7 @@ bool reliable_channel::may_send_new() const {
   return window_open && (config_->lossless || outstanding_ < cwnd_);
 }
 
-std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now) {
+std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_point now, bool new_data) {
   const idle_check check{*this};
   if (timed_out_) return std::nullopt;
   auto data_frame = [&](std::uint32_t seq, sent_unit& u) {
@@ -426,7 +426,7 @@ std::optional<reliable_channel::frame> reliable_channel::poll_transmit(time_poin
       return data_frame(snd_una_ + static_cast<std::uint32_t>(i), u);
     }
   }
-  if (may_send_new() && !paced) {
+  if (new_data && may_send_new() && !paced) {
     probe_due_ = false;
     buf().in_flight.push_back(sent_unit{std::move(buf().send_queue.front())});
     buf().send_queue.pop_front();

@@ -87,7 +87,9 @@ class reliable_channel {
   // A frame from the peer (after opening). Errors are malformed frames (counted; ignored).
   boost::system::error_code on_frame(wire::packet_type type, byte_span plaintext, time_point now);
 
-  std::optional<frame> poll_transmit(time_point now);
+  // With `new_data` false only acknowledgements (and resends) go: the caller holds new units
+  // back (a stream session's streams share one limit on what is unacknowledged).
+  std::optional<frame> poll_transmit(time_point now, bool new_data = true);
   std::optional<byte_vector> poll_delivered();
 
   void handle_timeout(time_point now);

@@ -147,7 +147,7 @@ class session {
   // sessions never carry one, and the mux is not free). After calling into them, flush() seals
   // what they want to send.
   stream_mux* streams() { return streams_.get(); }
-  std::size_t open_streams() const { return streams_ ? streams_->size() : 0; }
+  std::size_t streams_opened_here() const { return streams_ ? streams_->opened_here_and_open() : 0; }
   // The same, building the mux if there is none yet: null only before the handshake completed
   // or after the session failed. For opening a stream.
   stream_mux* ensure_streams();

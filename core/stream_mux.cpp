@@ -13,15 +13,17 @@ constexpr std::uint8_t fin = 0x01;
 
 stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
     : dialer_(dialer),
+      lossless_(lossless),
       limits_(limits),
       max_window_(std::max(limits.max_window_units, limits.window_units)),
       next_local_(dialer ? 1 : 2) {
   reliable_config c;
   c.receive_window = limits_.window_units;
   c.max_send_queue = limits_.window_units;
-  // The session's own channel watches the peer's liveness; a quiet stream is not a dead one.
-  c.keepalive = std::chrono::hours(24);
-  c.idle_timeout = std::chrono::hours(24);
+  // The session watches the peer's liveness (its channel, or the transport's connection); a
+  // quiet stream is not a dead one, however long it stays quiet.
+  c.keepalive = std::chrono::hours(24 * 365 * 10);
+  c.idle_timeout = std::chrono::hours(24 * 365 * 10);
   c.lossless = lossless;
   channel_config_ = std::make_shared<const reliable_config>(c);
 }
@@ -246,8 +248,9 @@ std::optional<byte_vector> stream_mux::poll_transmit(time_point now) {
     resets_out_.pop_front();
     return f;
   }
+  const bool new_data = !lossless_ || units_in_flight() < limits_.lossless_flight_units;
   for (auto& [id, s] : streams_) {
-    if (auto f = s.channel.poll_transmit(now_)) {
+    if (auto f = s.channel.poll_transmit(now_, new_data)) {
       byte_vector out;
       out.reserve(5 + f->plaintext.size());
       byte_writer w(out);
@@ -258,6 +261,18 @@ std::optional<byte_vector> stream_mux::poll_transmit(time_point now) {
     }
   }
   return std::nullopt;
+}
+
+std::size_t stream_mux::units_in_flight() const {
+  std::size_t total = 0;
+  for (const auto& [id, s] : streams_) total += s.channel.in_flight();
+  return total;
+}
+
+std::size_t stream_mux::opened_here_and_open() const {
+  std::size_t count = 0;
+  for (const auto& [id, s] : streams_) count += (id % 2 == 1) == dialer_ && !s.discarding;
+  return count;
 }
 
 std::optional<stream_mux::event> stream_mux::poll_event() {

@@ -44,6 +44,9 @@ struct stream_limits {
   std::uint32_t max_window_units = 1024;       // ...a busy stream's, at most (~1.1 MB)...
   std::uint32_t session_window_units = 4096;   // ...and all growth beyond window_units, per session
   std::chrono::milliseconds linger{2000};      // a finished stream answers late resends this long
+  // A stream session's streams (lossless) have no congestion window: together they keep at most
+  // this many units unacknowledged (~280 KB), so a TCP link's queue or a relay's holds no more.
+  std::uint32_t lossless_flight_units = 256;
 };
 
 class stream_mux {
@@ -87,6 +90,9 @@ class stream_mux {
   // Abandons the stream in both directions at once and tells the peer.
   void reset(stream_id id);
   bool contains(stream_id id) const { return streams_.count(id) != 0; }
+  // Streams this side opened and has not closed: the application's own, which a peer cannot
+  // keep alive on its own.
+  std::size_t opened_here_and_open() const;
   std::size_t size() const { return streams_.size(); }
   // A stream's current flow-control limits, in units (for tests and diagnostics).
   struct windows { std::uint32_t receive; std::size_t send_queue; };
@@ -132,7 +138,11 @@ class stream_mux {
   void queue_reset(stream_id id);
   void queue_fin(stream_state& s);
 
+  // Units sent and not yet acknowledged, all streams together.
+  std::size_t units_in_flight() const;
+
   bool dialer_;
+  bool lossless_;
   stream_limits limits_;
   std::optional<reliable_channel::rtt_estimate> path_rtt_;
   std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels

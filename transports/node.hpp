@@ -245,7 +245,8 @@ class node {
 
   // Opens a byte stream to a peer over the session with it, on any transport (dialing the URI,
   // or reaching a NodeId as async_call does). Fails with errc::too_many beyond the session's
-  // stream limit, errc::not_connected when no session could be had.
+  // stream limit, or with why no session could be had (as async_call: errc::timeout,
+  // errc::not_connected, errc::shutting_down, ...).
   template <typename Token>
   auto async_open_stream(peer_ref target, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(

@@ -26,6 +26,7 @@ void node_driver::open_stream(peer_ref target, stream_handler handler) {
         s->id = *id;
         s->peer = *engine_.peer_of(c);
         streams_[{c, *id}] = s;
+        pump();  // the opening unit: the peer's accept completes before any byte is written
       }
     }
     std::move(*shared)(ec, std::move(s));

@@ -161,6 +161,8 @@ class ws_link final : public link, public std::enable_shared_from_this<ws_link> 
   void read() {
     ws_.async_read(read_buffer_, [self = shared_from_this()](error_code ec, std::size_t) {
       if (self->finished_) return;
+      // The peer's close frame ends the link as a TCP peer's FIN does.
+      if (ec == websocket::error::closed) ec = asio::error::eof;
       if (ec) return self->finish(ec);
       // Text has no meaning here: a peer that sends it does not speak this transport.
       if (!self->ws_.got_binary()) return self->finish(core::errc::bad_field);

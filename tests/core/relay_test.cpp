@@ -105,7 +105,8 @@ TEST(Relay, AByteStreamRunsOverARelayedSession) {
     return got.size() == data.size();
   }));
   EXPECT_TRUE(got == data);
-  // More than the stream's window went through, so B's reads reopened it across the relay.
+  // More than a stream's window went through: B's reads reopened it across the relay.
+  EXPECT_GT(data.size(), 2 * stream_limits{}.window_units * stream_mux::max_unit_bytes);
   EXPECT_GT(t.net[1].stats().relayed_bytes, data.size());
   t.net[0].shutdown_stream(inner, *id);
   ASSERT_TRUE(t.net.run([&] {

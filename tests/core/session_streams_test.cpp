@@ -122,15 +122,47 @@ byte_vector carry(session_pair& p, std::size_t total) {
   return got;
 }
 
-TEST(SessionStreams, OnAStreamSessionAStreamIsFlowControlledButNeverResendsNorKeepsAlive) {
+TEST(SessionStreams, OnAStreamSessionAStreamCarriesManyWindowsAndOutlivesDaysOfSilence) {
   session_pair p(framing::stream);
   p.establish();
   carry(p, 2 << 20);  // eight windows' worth: only the receiver's acknowledgements move it on
-  // Nothing is unacknowledged and nothing is lost below: minutes of silence send nothing.
+  // A stream of its own, then days with nothing to say: no keepalive, no idle end (the
+  // transport's connection watches the peer), and the stream carries bytes afterwards.
+  stream_mux* mine = p.dialer.ensure_streams();
+  auto id = mine->open(p.now);
+  p.dialer.flush();
+  p.exchange();
   const auto out = p.dialer.counters().packets_out, in = p.accepter.counters().packets_out;
-  EXPECT_FALSE(p.run_until([] { return false; }, std::chrono::minutes(5)));
+  EXPECT_FALSE(p.run_until([] { return false; }, std::chrono::hours(24 * 3)));
   EXPECT_EQ(p.dialer.counters().packets_out, out);
   EXPECT_EQ(p.accepter.counters().packets_out, in);
+  const std::string later = "three days later";
+  EXPECT_EQ(mine->write(*id, byte_span(reinterpret_cast<const std::uint8_t*>(later.data()), later.size())), later.size());
+  p.dialer.flush();
+  std::string got(later.size(), '\0');
+  ASSERT_TRUE(p.run_until([&] {
+    return p.accepter.streams()->read(*id, mutable_byte_span(reinterpret_cast<std::uint8_t*>(got.data()), got.size())) != 0;
+  }));
+  EXPECT_EQ(got, later);
+}
+
+TEST(SessionStreams, OnAStreamSessionAllStreamsTogetherKeepAtMostTheLosslessFlightUnacknowledged) {
+  session_pair p(framing::stream);
+  p.establish();
+  stream_mux* mine = p.dialer.ensure_streams();
+  std::vector<stream_id> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(*mine->open(p.now));
+  p.dialer.flush();
+  p.exchange();  // the opening units, and the acknowledgements that say each window
+  ASSERT_TRUE(p.run_until([&] { return !p.dialer.has_transmit() && !p.accepter.has_transmit(); }));
+  const byte_vector data(200 * 1000, 0x11);  // within a stream's send queue
+  for (auto id : ids) EXPECT_EQ(mine->write(id, data), data.size());
+  p.dialer.flush();
+  // Eight windows would take 8 x 184 units; before any acknowledgement, the session sends 256.
+  const std::size_t packets = p.dialer.take_transmit().size() / wire::max_datagram_size;
+  const std::size_t limit = stream_limits{}.lossless_flight_units;
+  EXPECT_LE(packets, limit);
+  EXPECT_GE(packets, limit * 9 / 10);
 }
 
 TEST(SessionStreams, OnAStreamSessionAReaderThatDoesNotReadHoldsTheWriterToItsWindow) {

@@ -2,7 +2,8 @@
 //
 // The input is a sequence of frames, each a length byte and that many bytes of a stream packet's
 // plaintext, fed to a stream_mux that has opened a few streams of its own; between frames it
-// reads every stream and lets time pass. It must never crash or hang, must count every frame
+// reads every stream and lets time pass. The input's size picks the role and whether the
+// channels are lossless (a stream session's). It must never crash or hang, must count every frame
 // it refuses, and must stay within its stream limit whatever ids the frames name.
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   stream_limits limits;
   limits.max_streams = 8;
   limits.window_units = 16;
-  stream_mux mux(/*dialer=*/size % 2 == 0, limits);
+  // The size also picks the lossless channels of a stream session (PROTOCOL.md 9.6).
+  stream_mux mux(/*dialer=*/size % 2 == 0, limits, /*lossless=*/size % 4 >= 2);
   time_point now{};
   for (int i = 0; i < 3; ++i) {
     auto id = mux.open(now);

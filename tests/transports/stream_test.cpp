@@ -173,6 +173,19 @@ TEST_P(Stream, ManyStreamsAtOnceEachCarryTheirOwnBytes) {
   for (auto& w : writes) EXPECT_EQ(w.get(), 64u * 1024);
 }
 
+TEST_P(Stream, AnAcceptCompletesOnAnIdleSessionBeforeAnyByteIsWritten) {
+  auto& a = net.add();
+  auto& b = net.add();
+  auto [ping_ec, rtt] = wait<error_code, std::chrono::microseconds>([&](auto h) { a.async_ping(net.address(1), h); });
+  ASSERT_FALSE(ping_ec) << ping_ec.message();  // a session, and nothing left to send on it
+  auto out = open(a, net.address(1));
+  auto accepted = b.async_accept_stream(asio::use_future);
+  // Bounded only so that a hang fails the test: the accept needs nothing but the opening unit.
+  ASSERT_EQ(accepted.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto in = accepted.get();
+  EXPECT_EQ(in.peer(), a.id());
+}
+
 TEST_P(Stream, APeerThatStopsFailsTheReader) {
   auto& a = net.add();
   auto& b = net.add();
