@@ -27,19 +27,21 @@ Use it as a context manager, or call stop().)")
       .def(py::init([](std::vector<std::string> listen, std::optional<std::string> identity,
                        std::optional<std::string> data_dir, bool dht, double request_timeout,
                        std::optional<std::vector<std::string>> compression,
-                       std::optional<std::size_t> contacts_per_prefix) {
+                       std::optional<std::size_t> contacts_per_prefix, std::optional<std::string> inbox) {
              node_options o{std::move(listen), std::move(identity), std::move(data_dir), dht, request_timeout,
-                            std::move(compression), contacts_per_prefix};
+                            std::move(compression), contacts_per_prefix, std::move(inbox)};
              return std::make_unique<python_node>(o);
            }),
            py::kw_only(), py::arg("listen") = std::vector<std::string>{}, py::arg("identity") = py::none(),
            py::arg("data_dir") = py::none(), py::arg("dht") = true, py::arg("request_timeout") = 5.0,
            py::arg("compression") = py::none(), py::arg("contacts_per_prefix") = py::none(),
+           py::arg("inbox") = py::none(),
            R"(listen: URIs to accept sessions on ("tcp://127.0.0.1:0", "udp://...", "ws://..."; port 0: any).
 identity: a key file, loaded or created (mode 0600). data_dir: keeps the identity, the DHT's
 values and a routing snapshot across restarts. dht: take part in the DHT. request_timeout: in
 seconds. compression: method names, most preferred first ([] for none). contacts_per_prefix:
-contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machine need 0).)")
+contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machine need 0).
+inbox: a folder (made if missing) that accepts the files peers send (see on_file).)")
       .def_property_readonly("id", &python_node::id, "This node's NodeId: its public key, 64 hex digits.")
       .def_property_readonly("addresses", &python_node::addresses, "The URIs the node listens on.")
       .def_property_readonly("observed_address", &python_node::observed_address,
@@ -76,6 +78,12 @@ contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machi
       .def("on_speak", &python_node::on_speak, py::arg("handler"),
            "handler(origin_id, from_id, data) for each speak; returning True forwards it to our other peers.")
       .def("on_whisper", &python_node::on_whisper, py::arg("handler"), "handler(sender_id, data, was_sealed).")
+      .def("send_file", &python_node::send_file, py::arg("target"), py::arg("path"),
+           "Sends a file to a URI or NodeId (any transport); returns {name, size, sent, resumed_from, blake2b}\n"
+           "once the receiver verified and stored it, which resumes a transfer cut off before.")
+      .def("on_file", &python_node::on_file, py::arg("handler"),
+           "handler(sender_id, name, path, error) once per file a peer offers: path where it is stored,\n"
+           "or None and error saying why not (a node without an inbox refuses every offer).")
       .def("stop", &python_node::stop, "Ends every session and the node's thread.")
       .def("__enter__", [](python_node& n) -> python_node& { return n; }, py::return_value_policy::reference)
       .def("__exit__", [](python_node& n, py::args) { n.stop(); });

@@ -2,14 +2,13 @@
 
 #include <pybind11/stl.h>
 
+#include <filesystem>
+
 #include "bindings/common/arguments.hpp"
 #include "core/errors.hpp"
+#include "transports/file_transfer.hpp"
 
 namespace kadnet::python {
-namespace {
-
-namespace asio = boost::asio;
-using boost::system::error_code;
 
 // A Python callable kept by C++ (a handler the node holds): whoever drops the last reference,
 // on whatever thread, takes the GIL to do it.
@@ -21,6 +20,11 @@ struct held_callable {
     fn = py::function();
   }
 };
+
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 py::bytes to_bytes(byte_span data) { return py::bytes(reinterpret_cast<const char*>(data.data()), data.size()); }
 
@@ -96,6 +100,7 @@ python_node::python_node(const node_options& o) {
   node_.emplace(std::move(self), config_of(o), std::move(dht));
   try {
     for (const auto& where : o.listen) listen(where);
+    receive_files(o.inbox);
   } catch (...) {
     stop();
     throw;
@@ -108,7 +113,65 @@ void python_node::stop() {
   if (!node_) return;
   if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
+  receiver_.reset();  // no file callback runs after this
   node_->stop();
+}
+
+void python_node::receive_files(const std::optional<std::string>& inbox) {
+  file_receiver_settings settings;
+  settings.policy = [](const file_offer_info&) {
+    return file_decision::reject(core::wire::file_reject_code::not_accepting, "this node takes no files (it has no inbox)");
+  };
+  if (inbox) {
+    std::error_code ec;
+    std::filesystem::create_directories(*inbox, ec);
+    if (ec || !std::filesystem::is_directory(*inbox))
+      throw py::value_error("inbox '" + *inbox + "' is not a folder that can be made: " + ec.message());
+    settings.policy = [dir = std::filesystem::path(*inbox)](const file_offer_info&) { return file_decision::accept_into(dir); };
+  }
+  // On the node's thread; the receiver is destroyed (in stop) before this object.
+  settings.on_done = [this](const file_offer_info& offer, error_code ec, const file_receive_result& result) {
+    std::shared_ptr<held_callable> fn;
+    {
+      std::lock_guard lock(on_file_mutex_);
+      fn = on_file_;
+    }
+    if (!fn) return;
+    py::gil_scoped_acquire gil;
+    try {
+      py::object path = ec ? py::object(py::none()) : py::object(py::str(result.path.string()));
+      py::object why = ec ? py::object(py::str(ec.message() + (result.reason.empty() ? "" : ": " + result.reason)))
+                          : py::object(py::none());
+      fn->fn(offer.peer.to_hex(), offer.name, path, why);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("kadnet file handler");
+    }
+  };
+  receiver_ = std::make_unique<file_receiver>(live(), std::move(settings));
+  receiver_->start();
+}
+
+py::dict python_node::send_file(const std::string& target, const std::string& path) {
+  auto to = target_of(target);
+  auto [ec, sent] = outcome<error_code, file_send_result>(
+      [&](auto done) { async_send_file(waitable(), to, path, {}, done); });
+  if (ec == file_errc::bad_name || ec == file_errc::not_a_file || ec == boost::system::errc::no_such_file_or_directory)
+    throw py::value_error("cannot send '" + path + "': " + ec.message());
+  if (ec) fail(ec, sent.reason.empty() ? target : sent.reason);
+  py::dict out;
+  out["name"] = sent.name;
+  out["size"] = sent.size;
+  out["sent"] = sent.bytes_sent;
+  out["resumed_from"] = sent.resumed_from;
+  out["blake2b"] = py::bytes(reinterpret_cast<const char*>(sent.digest.data()), sent.digest.size());
+  return out;
+}
+
+void python_node::on_file(py::function handler) {
+  live();
+  auto fn = std::make_shared<held_callable>(std::move(handler));
+  std::lock_guard lock(on_file_mutex_);
+  on_file_ = std::move(fn);
 }
 
 node& python_node::waitable() {

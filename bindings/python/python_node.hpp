@@ -3,6 +3,7 @@
 // (the GIL is released while they wait) and Python callables as handlers (run on the node's
 // thread with the GIL held). module.cpp exposes it as kadnet.Node.
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings/common/threaded_node.hpp"
+#include "transports/file_receiver.hpp"
 
 namespace kadnet::python {
 
@@ -25,7 +27,11 @@ struct node_options {
   double request_timeout = 5.0;               // seconds
   std::optional<std::vector<std::string>> compression;  // method names, most preferred first
   std::optional<std::size_t> contacts_per_prefix;       // per /24 (/64) per bucket; 0: no limit
+  std::optional<std::string> inbox;           // files peers send are accepted into this folder
 };
+
+// A Python callable kept by C++ (python_node.cpp): it takes the GIL to let go of it.
+struct held_callable;
 
 // A failed operation: kadnet.Error, its message the error's and the peer's text.
 struct error : std::runtime_error {
@@ -66,15 +72,28 @@ class python_node {
   void on_speak(py::function handler);
   void on_whisper(py::function handler);
 
+  // Sends a file (PROTOCOL.md 9.7) to a URI or NodeId over any transport; returns what was sent
+  // once the receiver verified and stored it. Raises kadnet.Error with the receiver's reason.
+  py::dict send_file(const std::string& target, const std::string& path);
+  // handler(sender_id, name, path, error): once per file offered; path is where the file is
+  // stored (None when it was not: no inbox, a refusal, a failure), error None or why not.
+  void on_file(py::function handler);
+
   // Ends every session and the node's thread; later calls raise kadnet.Error.
   void stop();
 
  private:
   node& live();
+  // Takes the streams peers open as file transfers: into `inbox` (made if missing), or, with
+  // none, refused with a reason (not_accepting) rather than left unanswered.
+  void receive_files(const std::optional<std::string>& inbox);
   // live(), for a call that blocks: not from the node's own thread (its handlers).
   node& waitable();
 
   std::optional<bindings::threaded_node> node_;
+  std::unique_ptr<file_receiver> receiver_;
+  std::mutex on_file_mutex_;
+  std::shared_ptr<held_callable> on_file_;
 };
 
 }  // namespace kadnet::python

@@ -184,5 +184,60 @@ class BroadcastTest(Nodes):
         self.assertEqual(spoken, [(nodes[3].id, b"neighbours")])
 
 
+
+class FileTest(Nodes):
+    def test_a_file_goes_to_the_inbox_over_every_transport(self):
+        import hashlib
+        root = tempfile.TemporaryDirectory(prefix="kadnet-py-files-")
+        self.addCleanup(root.cleanup)
+        src = os.path.join(root.name, "src")
+        os.makedirs(src)
+        for scheme in ("tcp", "udp", "ws"):
+            inbox = os.path.join(root.name, "inbox-" + scheme)  # made by the node
+            receiver = self.node(listen=[scheme + "://127.0.0.1:0"], inbox=inbox)
+            sender = self.node(listen=[])
+            done, events = threading.Event(), []
+            receiver.on_file(lambda *e: (events.append(e), done.set()))
+            data = os.urandom(300 * 1024 + 7)
+            path = os.path.join(src, scheme + ".bin")
+            with open(path, "wb") as f:
+                f.write(data)
+
+            sent = sender.send_file(receiver.addresses[0], path)
+            self.assertEqual((sent["name"], sent["size"], sent["sent"], sent["resumed_from"]),
+                             (scheme + ".bin", len(data), len(data), 0))
+            self.assertEqual(sent["blake2b"], hashlib.blake2b(data, digest_size=32).digest())
+            self.assertTrue(done.wait(WAIT), scheme)
+            sender_id, name, stored, error = events[0]
+            self.assertEqual((sender_id, name, error), (sender.id, scheme + ".bin", None))
+            with open(stored, "rb") as f:
+                self.assertTrue(f.read() == data, scheme)
+
+            # The same name again: the receiver refuses, and says why.
+            done.clear()
+            with self.assertRaises(kadnet.Error) as refused:
+                sender.send_file(receiver.id, path)
+            self.assertIn("exists", str(refused.exception))
+            self.assertTrue(done.wait(WAIT))
+            self.assertIsNone(events[1][2])
+            self.assertIsNotNone(events[1][3])
+
+    def test_bad_files_and_nodes_without_an_inbox(self):
+        receiver, sender = self.node(), self.node(listen=[])
+        refusals, refused_event = [], threading.Event()
+        receiver.on_file(lambda *e: (refusals.append(e), refused_event.set()))
+        with self.assertRaises(ValueError) as missing:
+            sender.send_file(receiver.addresses[0], "/nonexistent/kadnet/file.bin")
+        self.assertIn("file.bin", str(missing.exception))
+        # A node with no inbox refuses offers, with its reason.
+        with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+            f.write(b"hello")
+            f.flush()
+            with self.assertRaises(kadnet.Error) as refused:
+                sender.send_file(receiver.addresses[0], f.name)
+        self.assertIn("inbox", str(refused.exception))
+        self.assertTrue(refused_event.wait(WAIT))
+        self.assertEqual((refusals[0][0], refusals[0][2]), (sender.id, None))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
