@@ -61,6 +61,8 @@ typedef struct kadnet_options {
   unsigned request_timeout_ms;  /* default 5000 */
   int contacts_per_prefix;      /* contacts one /24 (/64) may have in a bucket; 0: no limit
                                    (nodes all on one machine need it); -1: the default (2) */
+  const char *inbox;            /* files peers send are accepted into this folder (made if
+                                   missing); NULL: they are refused, with a reason */
 } kadnet_options;
 
 /* Bytes the library allocated (malloc) for the caller, or a handler's reply. */
@@ -111,6 +113,16 @@ KADNET_API int kadnet_speak(kadnet_node *node, const void *data, size_t size, si
    `sealed` is 0. Returns once the target's receipt matched what was sent. */
 KADNET_API int kadnet_whisper(kadnet_node *node, const char *target_id, const void *data, size_t size, int sealed);
 
+/* Sends the file at `path` to a URI or NodeId over any transport (PROTOCOL.md 9.7); returns once
+   the receiver verified and stored it, resuming a transfer that was cut off. *bytes_sent (if not
+   NULL) gets the bytes sent this time. A refusal fails with the receiver's reason in
+   kadnet_last_error(). */
+KADNET_API int kadnet_send_file(kadnet_node *node, const char *target, const char *path, uint64_t *bytes_sent);
+/* Once per file a peer offers, on the node's thread: `path` is where it is stored, or NULL and
+   `error` says why not. */
+typedef void (*kadnet_file_handler)(void *user, const char *sender_id, const char *name, const char *path,
+                                    const char *error);
+KADNET_API int kadnet_on_file(kadnet_node *node, kadnet_file_handler handler, void *user);
 /* Handlers for what arrives, run on the node's thread; setting one replaces the last. */
 typedef void (*kadnet_shout_handler)(void *user, const char *origin_id, const uint8_t *data, size_t size,
                                      unsigned hops);

@@ -4,17 +4,24 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "bindings/common/arguments.hpp"
+#include "bindings/common/file_inbox.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
+#include "transports/file_transfer.hpp"
 
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
   std::string id;
   std::vector<std::string> addresses;
+  std::unique_ptr<kadnet::file_receiver> files;  // destroyed before the node stops
+  std::mutex file_handler_mutex;
+  kadnet_file_handler file_handler = nullptr;
+  void* file_handler_user = nullptr;
 };
 
 namespace {
@@ -138,6 +145,23 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
     n->running.emplace(std::move(self), std::move(config), std::move(dht));
     n->id = live(n.get()).id().to_hex();
     for (const auto& where : listen) live(n.get()).listen(where);  // throws naming the URI
+    std::optional<std::string> inbox;
+    if (o->inbox) inbox = o->inbox;
+    kadnet_node* self_node = n.get();
+    n->files = kadnet::bindings::receive_files(
+        live(self_node), inbox,
+        [self_node](const node_id& sender, const std::string& name, const std::string& path, const std::string& why) {
+          kadnet_file_handler handler;
+          void* user;
+          {
+            std::lock_guard lock(self_node->file_handler_mutex);
+            handler = self_node->file_handler;
+            user = self_node->file_handler_user;
+          }
+          if (handler)
+            handler(user, sender.to_hex().c_str(), name.c_str(), path.empty() ? nullptr : path.c_str(),
+                    why.empty() ? nullptr : why.c_str());
+        });
     refresh_addresses(n.get());
     *out = n.release();
     return KADNET_OK;
@@ -151,6 +175,7 @@ void kadnet_stop(kadnet_node* n) {
     return;
   }
   try {
+    n->files.reset();  // no file handler runs after this
     n->running.reset();
   } catch (...) {
   }
@@ -298,6 +323,32 @@ int kadnet_whisper(kadnet_node* n, const char* target_id, const void* data, size
       node.async_whisper(target, std::move(payload), kadnet::whisper_options{sealed != 0}, done);
     });
     return ec ? code_of(ec, target_id) : KADNET_OK;
+  });
+}
+
+int kadnet_send_file(kadnet_node* n, const char* target, const char* path, uint64_t* bytes_sent) {
+  return guarded([&]() -> int {
+    auto to = kadnet::bindings::target_of(required(target, "the target"));
+    const std::string file = required(path, "the path");
+    auto& node = waitable(n);
+    auto [ec, sent] = kadnet::bindings::wait_for<error_code, kadnet::file_send_result>(
+        [&](auto done) { kadnet::async_send_file(node, to, file, {}, done); });
+    if (ec == kadnet::file_errc::bad_name || ec == kadnet::file_errc::not_a_file ||
+        ec == boost::system::errc::no_such_file_or_directory)
+      throw invalid("cannot send '" + file + "': " + ec.message());
+    if (ec) return code_of(ec, sent.reason.empty() ? std::string(target) : sent.reason);
+    if (bytes_sent) *bytes_sent = sent.bytes_sent;
+    return KADNET_OK;
+  });
+}
+
+int kadnet_on_file(kadnet_node* n, kadnet_file_handler handler, void* user) {
+  return guarded([&]() -> int {
+    live(n);
+    std::lock_guard lock(n->file_handler_mutex);
+    n->file_handler = handler;  // NULL: no more calls
+    n->file_handler_user = user;
+    return KADNET_OK;
   });
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bindings/common/arguments.hpp"
+#include "bindings/common/file_inbox.hpp"
 #include "core/errors.hpp"
 #include "transports/file_transfer.hpp"
 
@@ -118,19 +119,8 @@ void python_node::stop() {
 }
 
 void python_node::receive_files(const std::optional<std::string>& inbox) {
-  file_receiver_settings settings;
-  settings.policy = [](const file_offer_info&) {
-    return file_decision::reject(core::wire::file_reject_code::not_accepting, "this node takes no files (it has no inbox)");
-  };
-  if (inbox) {
-    std::error_code ec;
-    std::filesystem::create_directories(*inbox, ec);
-    if (ec || !std::filesystem::is_directory(*inbox))
-      throw py::value_error("inbox '" + *inbox + "' is not a folder that can be made: " + ec.message());
-    settings.policy = [dir = std::filesystem::path(*inbox)](const file_offer_info&) { return file_decision::accept_into(dir); };
-  }
   // On the node's thread; the receiver is destroyed (in stop) before this object.
-  settings.on_done = [this](const file_offer_info& offer, error_code ec, const file_receive_result& result) {
+  auto done = [this](const node_id& sender, const std::string& name, const std::string& path, const std::string& why) {
     std::shared_ptr<held_callable> fn;
     {
       std::lock_guard lock(on_file_mutex_);
@@ -139,16 +129,17 @@ void python_node::receive_files(const std::optional<std::string>& inbox) {
     if (!fn) return;
     py::gil_scoped_acquire gil;
     try {
-      py::object path = ec ? py::object(py::none()) : py::object(py::str(result.path.string()));
-      py::object why = ec ? py::object(py::str(ec.message() + (result.reason.empty() ? "" : ": " + result.reason)))
-                          : py::object(py::none());
-      fn->fn(offer.peer.to_hex(), offer.name, path, why);
+      fn->fn(sender.to_hex(), name, path.empty() ? py::object(py::none()) : py::object(py::str(path)),
+             why.empty() ? py::object(py::none()) : py::object(py::str(why)));
     } catch (py::error_already_set& e) {
       e.discard_as_unraisable("kadnet file handler");
     }
   };
-  receiver_ = std::make_unique<file_receiver>(live(), std::move(settings));
-  receiver_->start();
+  try {
+    receiver_ = bindings::receive_files(live(), inbox, std::move(done));
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
 }
 
 py::dict python_node::send_file(const std::string& target, const std::string& path) {

@@ -1,5 +1,8 @@
-/* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT, broadcast. */
+/* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT, broadcast,
+   files. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <threads.h>
 #include <time.h>
@@ -37,6 +40,8 @@ typedef struct inbox {
   mtx_t lock;
   cnd_t changed;
   int shouts, speaks, whispers, whisper_sealed;
+  int files;
+  char file_name[64], file_path[512], file_error[512];
 } inbox;
 
 static void count(inbox *b, int *counter) {
@@ -66,6 +71,17 @@ static void heard_whisper(void *user, const char *sender_id, const uint8_t *data
     b->whisper_sealed = was_sealed;
     count(b, &b->whispers);
   }
+}
+
+static void heard_file(void *user, const char *sender_id, const char *name, const char *path, const char *error) {
+  inbox *b = user;
+  (void)sender_id;
+  mtx_lock(&b->lock);
+  snprintf(b->file_name, sizeof b->file_name, "%s", name);
+  snprintf(b->file_path, sizeof b->file_path, "%s", path ? path : "");
+  snprintf(b->file_error, sizeof b->file_error, "%s", error ? error : "");
+  mtx_unlock(&b->lock);
+  count(b, &b->files);
 }
 
 /* Waits until *counter reaches `want`, at most 20 s (a bound on the test, not a synchronisation). */
@@ -180,6 +196,54 @@ int main(void) {
   CHECK(kadnet_on_speak(server, heard_speak, &heard) == KADNET_OK);
   CHECK(kadnet_speak(nodes[3], "neighbours", 10, &peers) == KADNET_OK && peers >= 1);
   CHECK(reaches(&heard, &heard.speaks, 1));
+
+  /* Files: into an inbox over any transport; a node without one refuses, with its reason. */
+  {
+    char root[] = "/tmp/kadnet-c-files-XXXXXX", src[128], inbox_dir[64], got[16] = {0};
+    const char *listen[1];
+    kadnet_options o;
+    kadnet_node *receiver = NULL;
+    uint64_t sent = 0;
+    FILE *f;
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(src, sizeof src, "%s/note.txt", root);
+    snprintf(inbox_dir, sizeof inbox_dir, "%s/inbox", root);
+    f = fopen(src, "wb");
+    CHECK(f != NULL);
+    if (f) {
+      fputs("a C file", f);
+      fclose(f);
+    }
+    kadnet_options_init(&o);
+    listen[0] = "udp://127.0.0.1:0";
+    o.listen = listen;
+    o.listen_count = 1;
+    o.inbox = inbox_dir;
+    CHECK(kadnet_start(&o, &receiver) == KADNET_OK);
+    CHECK(kadnet_on_file(receiver, heard_file, &heard) == KADNET_OK);
+    CHECK(kadnet_send_file(client, kadnet_address(receiver, 0), src, &sent) == KADNET_OK && sent == 8);
+    CHECK(reaches(&heard, &heard.files, 1));
+    CHECK(strcmp(heard.file_name, "note.txt") == 0 && heard.file_error[0] == 0);
+    f = fopen(heard.file_path, "rb");
+    CHECK(f != NULL);
+    if (f) {
+      CHECK(fread(got, 1, sizeof got, f) == 8 && memcmp(got, "a C file", 8) == 0);
+      fclose(f);
+    }
+    CHECK(kadnet_send_file(client, kadnet_id(receiver), src, &sent) == KADNET_EFAILED); /* it exists now */
+    CHECK(strstr(kadnet_last_error(), "exists") != NULL);
+    CHECK(kadnet_on_file(server, heard_file, &heard) == KADNET_OK);
+    CHECK(kadnet_send_file(client, kadnet_address(server, 0), src, &sent) == KADNET_EFAILED);
+    CHECK(strstr(kadnet_last_error(), "inbox") != NULL);
+    CHECK(reaches(&heard, &heard.files, 3) && heard.file_path[0] == 0);
+    CHECK(kadnet_send_file(client, kadnet_id(server), "/nonexistent/kadnet.txt", &sent) == KADNET_EINVAL);
+    kadnet_stop(receiver);
+    remove(src);
+    snprintf(src, sizeof src, "%s/note.txt", inbox_dir);
+    remove(src);
+    remove(inbox_dir);
+    remove(root);
+  }
 
   for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
   kadnet_stop(client);
