@@ -61,8 +61,6 @@ typedef struct kadnet_options {
   unsigned request_timeout_ms;  /* default 5000 */
   int contacts_per_prefix;      /* contacts one /24 (/64) may have in a bucket; 0: no limit
                                    (nodes all on one machine need it); -1: the default (2) */
-  const char *inbox;            /* files peers send are accepted into this folder (made if
-                                   missing); NULL: they are refused, with a reason */
 } kadnet_options;
 
 /* Bytes the library allocated (malloc) for the caller, or a handler's reply. */
@@ -115,11 +113,16 @@ KADNET_API int kadnet_whisper(kadnet_node *node, const char *target_id, const vo
 
 /* Sends the file at `path` to a URI or NodeId over any transport (PROTOCOL.md 9.7); returns once
    the receiver verified and stored it, resuming a transfer that was cut off. *bytes_sent (if not
-   NULL) gets the bytes sent this time. A refusal fails with the receiver's reason in
-   kadnet_last_error(). */
+   NULL) gets the bytes sent this time. KADNET_EINVAL when the file cannot be read here; a
+   refusal fails with the receiver's reason in kadnet_last_error(). */
 KADNET_API int kadnet_send_file(kadnet_node *node, const char *target, const char *path, uint64_t *bytes_sent);
-/* Once per file a peer offers, on the node's thread: `path` is where it is stored, or NULL and
-   `error` says why not. */
+/* Files any peer sends from now on are accepted into folder `dir` (made if missing), with the
+   library's limits (16 at once, 1 TiB each); NULL: refused with a reason, as by default. */
+KADNET_API int kadnet_set_inbox(kadnet_node *node, const char *dir);
+/* Once per transfer a peer starts, on the node's thread: `name` as offered ("" if the stream
+   ended before its offer), `path` where the file is stored, or NULL and `error` says why not.
+   NULL removes the handler; once kadnet_on_file returns, the previous one is not running and
+   never runs again (a handler may call kadnet_on_file itself). */
 typedef void (*kadnet_file_handler)(void *user, const char *sender_id, const char *name, const char *path,
                                     const char *error);
 KADNET_API int kadnet_on_file(kadnet_node *node, kadnet_file_handler handler, void *user);

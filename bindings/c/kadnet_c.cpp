@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bindings/common/arguments.hpp"
-#include "bindings/common/file_inbox.hpp"
+#include "bindings/common/files.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
 #include "transports/file_transfer.hpp"
@@ -18,10 +18,13 @@ struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
   std::string id;
   std::vector<std::string> addresses;
-  std::unique_ptr<kadnet::file_receiver> files;  // destroyed before the node stops
-  std::mutex file_handler_mutex;
+  // Held while the handler runs: kadnet_on_file returns once the old one cannot run any more
+  // (recursive: a handler may replace itself). Declared before `files`, which outlives none of it.
+  std::recursive_mutex file_handler_mutex;
   kadnet_file_handler file_handler = nullptr;
   void* file_handler_user = nullptr;
+  std::unique_ptr<kadnet::bindings::file_inbox> files;  // destroyed before the node stops
+  ~kadnet_node() { files.reset(); }
 };
 
 namespace {
@@ -145,22 +148,14 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
     n->running.emplace(std::move(self), std::move(config), std::move(dht));
     n->id = live(n.get()).id().to_hex();
     for (const auto& where : listen) live(n.get()).listen(where);  // throws naming the URI
-    std::optional<std::string> inbox;
-    if (o->inbox) inbox = o->inbox;
     kadnet_node* self_node = n.get();
-    n->files = kadnet::bindings::receive_files(
-        live(self_node), inbox,
+    n->files = std::make_unique<kadnet::bindings::file_inbox>(
+        live(self_node), std::nullopt,
         [self_node](const node_id& sender, const std::string& name, const std::string& path, const std::string& why) {
-          kadnet_file_handler handler;
-          void* user;
-          {
-            std::lock_guard lock(self_node->file_handler_mutex);
-            handler = self_node->file_handler;
-            user = self_node->file_handler_user;
-          }
-          if (handler)
-            handler(user, sender.to_hex().c_str(), name.c_str(), path.empty() ? nullptr : path.c_str(),
-                    why.empty() ? nullptr : why.c_str());
+          std::lock_guard lock(self_node->file_handler_mutex);
+          if (self_node->file_handler)
+            self_node->file_handler(self_node->file_handler_user, sender.to_hex().c_str(), name.c_str(),
+                                    path.empty() ? nullptr : path.c_str(), why.empty() ? nullptr : why.c_str());
         });
     refresh_addresses(n.get());
     *out = n.release();
@@ -331,13 +326,23 @@ int kadnet_send_file(kadnet_node* n, const char* target, const char* path, uint6
     auto to = kadnet::bindings::target_of(required(target, "the target"));
     const std::string file = required(path, "the path");
     auto& node = waitable(n);
+    kadnet::bindings::check_sendable(file);  // a local problem is EINVAL, not something the peer said
     auto [ec, sent] = kadnet::bindings::wait_for<error_code, kadnet::file_send_result>(
         [&](auto done) { kadnet::async_send_file(node, to, file, {}, done); });
-    if (ec == kadnet::file_errc::bad_name || ec == kadnet::file_errc::not_a_file ||
-        ec == boost::system::errc::no_such_file_or_directory)
+    if (ec == kadnet::file_errc::bad_name || ec == kadnet::file_errc::not_a_file)
       throw invalid("cannot send '" + file + "': " + ec.message());
     if (ec) return code_of(ec, sent.reason.empty() ? std::string(target) : sent.reason);
     if (bytes_sent) *bytes_sent = sent.bytes_sent;
+    return KADNET_OK;
+  });
+}
+
+int kadnet_set_inbox(kadnet_node* n, const char* dir) {
+  return guarded([&]() -> int {
+    live(n);
+    std::optional<std::filesystem::path> inbox;
+    if (dir) inbox = kadnet::bindings::prepare_inbox(dir);
+    n->files->set_directory(std::move(inbox));
     return KADNET_OK;
   });
 }

@@ -41,7 +41,8 @@ identity: a key file, loaded or created (mode 0600). data_dir: keeps the identit
 values and a routing snapshot across restarts. dht: take part in the DHT. request_timeout: in
 seconds. compression: method names, most preferred first ([] for none). contacts_per_prefix:
 contacts one /24 (/64) may have in a bucket; 0 for no limit (swarms on one machine need 0).
-inbox: a folder (made if missing) that accepts the files peers send (see on_file).)")
+inbox: a folder (made if missing) that accepts the files any peer sends, 16 at once and up to 1 TiB
+each (see on_file); without one, offers are refused with a reason.)")
       .def_property_readonly("id", &python_node::id, "This node's NodeId: its public key, 64 hex digits.")
       .def_property_readonly("addresses", &python_node::addresses, "The URIs the node listens on.")
       .def_property_readonly("observed_address", &python_node::observed_address,
@@ -82,8 +83,9 @@ inbox: a folder (made if missing) that accepts the files peers send (see on_file
            "Sends a file to a URI or NodeId (any transport); returns {name, size, sent, resumed_from, blake2b}\n"
            "once the receiver verified and stored it, which resumes a transfer cut off before.")
       .def("on_file", &python_node::on_file, py::arg("handler"),
-           "handler(sender_id, name, path, error) once per file a peer offers: path where it is stored,\n"
-           "or None and error saying why not (a node without an inbox refuses every offer).")
+           "handler(sender_id, name, path, error) once per transfer a peer starts: name as offered ('' when\n"
+           "it ended before its offer), path where the file is stored, or None and error saying why not\n"
+           "(a node without an inbox refuses every offer). Replaces the last handler.")
       .def("stop", &python_node::stop, "Ends every session and the node's thread.")
       .def("__enter__", [](python_node& n) -> python_node& { return n; }, py::return_value_policy::reference)
       .def("__exit__", [](python_node& n, py::args) { n.stop(); });

@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "bindings/common/arguments.hpp"
-#include "bindings/common/file_inbox.hpp"
 #include "core/errors.hpp"
 #include "transports/file_transfer.hpp"
 
@@ -88,6 +87,12 @@ core::node_config config_of(const node_options& o) {
 }  // namespace
 
 python_node::python_node(const node_options& o) {
+  std::optional<std::filesystem::path> inbox;
+  try {
+    if (o.inbox) inbox = bindings::prepare_inbox(*o.inbox);  // before the node starts
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
   core::identity self = core::identity::generate();
   if (o.identity) self = core::identity::load_or_create(*o.identity);
   else if (o.data_dir) {
@@ -101,7 +106,7 @@ python_node::python_node(const node_options& o) {
   node_.emplace(std::move(self), config_of(o), std::move(dht));
   try {
     for (const auto& where : o.listen) listen(where);
-    receive_files(o.inbox);
+    receive_files(std::move(inbox));
   } catch (...) {
     stop();
     throw;
@@ -114,11 +119,16 @@ void python_node::stop() {
   if (!node_) return;
   if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
-  receiver_.reset();  // no file callback runs after this
+  files_.reset();  // no file callback runs after this
   node_->stop();
+  std::shared_ptr<held_callable> handler;  // dropped outside the lock: it may run Python code
+  {
+    std::lock_guard lock(on_file_mutex_);
+    handler = std::exchange(on_file_, nullptr);
+  }
 }
 
-void python_node::receive_files(const std::optional<std::string>& inbox) {
+void python_node::receive_files(std::optional<std::filesystem::path> inbox) {
   // On the node's thread; the receiver is destroyed (in stop) before this object.
   auto done = [this](const node_id& sender, const std::string& name, const std::string& path, const std::string& why) {
     std::shared_ptr<held_callable> fn;
@@ -129,24 +139,27 @@ void python_node::receive_files(const std::optional<std::string>& inbox) {
     if (!fn) return;
     py::gil_scoped_acquire gil;
     try {
-      fn->fn(sender.to_hex(), name, path.empty() ? py::object(py::none()) : py::object(py::str(path)),
+      // The name is the peer's: not necessarily UTF-8.
+      auto offered = py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(name.data(), static_cast<Py_ssize_t>(name.size()), "replace"));
+      fn->fn(sender.to_hex(), offered, path.empty() ? py::object(py::none()) : py::object(py::str(path)),
              why.empty() ? py::object(py::none()) : py::object(py::str(why)));
     } catch (py::error_already_set& e) {
       e.discard_as_unraisable("kadnet file handler");
     }
   };
-  try {
-    receiver_ = bindings::receive_files(live(), inbox, std::move(done));
-  } catch (const std::invalid_argument& e) {
-    throw py::value_error(e.what());
-  }
+  files_ = std::make_unique<bindings::file_inbox>(live(), std::move(inbox), std::move(done));
 }
 
 py::dict python_node::send_file(const std::string& target, const std::string& path) {
   auto to = target_of(target);
+  try {
+    bindings::check_sendable(path);  // a local problem is a ValueError, not something the peer said
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
   auto [ec, sent] = outcome<error_code, file_send_result>(
       [&](auto done) { async_send_file(waitable(), to, path, {}, done); });
-  if (ec == file_errc::bad_name || ec == file_errc::not_a_file || ec == boost::system::errc::no_such_file_or_directory)
+  if (ec == file_errc::bad_name || ec == file_errc::not_a_file)
     throw py::value_error("cannot send '" + path + "': " + ec.message());
   if (ec) fail(ec, sent.reason.empty() ? target : sent.reason);
   py::dict out;
@@ -161,8 +174,11 @@ py::dict python_node::send_file(const std::string& target, const std::string& pa
 void python_node::on_file(py::function handler) {
   live();
   auto fn = std::make_shared<held_callable>(std::move(handler));
-  std::lock_guard lock(on_file_mutex_);
-  on_file_ = std::move(fn);
+  {
+    std::lock_guard lock(on_file_mutex_);
+    on_file_.swap(fn);
+  }
+  // fn, the last handler, goes here, outside the lock (its destructor may run Python code).
 }
 
 node& python_node::waitable() {

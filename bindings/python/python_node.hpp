@@ -11,8 +11,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include "bindings/common/files.hpp"
 #include "bindings/common/threaded_node.hpp"
-#include "transports/file_receiver.hpp"
 
 namespace kadnet::python {
 
@@ -75,8 +75,9 @@ class python_node {
   // Sends a file (PROTOCOL.md 9.7) to a URI or NodeId over any transport; returns what was sent
   // once the receiver verified and stored it. Raises kadnet.Error with the receiver's reason.
   py::dict send_file(const std::string& target, const std::string& path);
-  // handler(sender_id, name, path, error): once per file offered; path is where the file is
-  // stored (None when it was not: no inbox, a refusal, a failure), error None or why not.
+  // handler(sender_id, name, path, error): once per transfer a peer starts (name as offered, ''
+  // when it ended before its offer); path is where the file is stored (None when it was not:
+  // no inbox, a refusal, a failure), error None or why not. Replaces the last handler.
   void on_file(py::function handler);
 
   // Ends every session and the node's thread; later calls raise kadnet.Error.
@@ -84,14 +85,14 @@ class python_node {
 
  private:
   node& live();
-  // Takes the streams peers open as file transfers: into `inbox` (made if missing), or, with
-  // none, refused with a reason (not_accepting) rather than left unanswered.
-  void receive_files(const std::optional<std::string>& inbox);
+  // Takes the streams peers open as file transfers: into `inbox` (prepare_inbox), or, with
+  // none, refused with a reason rather than left unanswered.
+  void receive_files(std::optional<std::filesystem::path> inbox);
   // live(), for a call that blocks: not from the node's own thread (its handlers).
   node& waitable();
 
   std::optional<bindings::threaded_node> node_;
-  std::unique_ptr<file_receiver> receiver_;
+  std::unique_ptr<bindings::file_inbox> files_;
   std::mutex on_file_mutex_;
   std::shared_ptr<held_callable> on_file_;
 };

@@ -200,9 +200,7 @@ int main(void) {
   /* Files: into an inbox over any transport; a node without one refuses, with its reason. */
   {
     char root[] = "/tmp/kadnet-c-files-XXXXXX", src[128], inbox_dir[64], got[16] = {0};
-    const char *listen[1];
-    kadnet_options o;
-    kadnet_node *receiver = NULL;
+    kadnet_node *receiver = start("udp://127.0.0.1:0");
     uint64_t sent = 0;
     FILE *f;
     CHECK(mkdtemp(root) != NULL);
@@ -214,12 +212,9 @@ int main(void) {
       fputs("a C file", f);
       fclose(f);
     }
-    kadnet_options_init(&o);
-    listen[0] = "udp://127.0.0.1:0";
-    o.listen = listen;
-    o.listen_count = 1;
-    o.inbox = inbox_dir;
-    CHECK(kadnet_start(&o, &receiver) == KADNET_OK);
+    CHECK(kadnet_set_inbox(receiver, inbox_dir) == KADNET_OK);
+    CHECK(kadnet_set_inbox(receiver, src) == KADNET_EINVAL); /* a file, not a folder */
+    CHECK(strstr(kadnet_last_error(), "note.txt") != NULL);
     CHECK(kadnet_on_file(receiver, heard_file, &heard) == KADNET_OK);
     CHECK(kadnet_send_file(client, kadnet_address(receiver, 0), src, &sent) == KADNET_OK && sent == 8);
     CHECK(reaches(&heard, &heard.files, 1));
@@ -237,6 +232,13 @@ int main(void) {
     CHECK(strstr(kadnet_last_error(), "inbox") != NULL);
     CHECK(reaches(&heard, &heard.files, 3) && heard.file_path[0] == 0);
     CHECK(kadnet_send_file(client, kadnet_id(server), "/nonexistent/kadnet.txt", &sent) == KADNET_EINVAL);
+    CHECK(strstr(kadnet_last_error(), "/nonexistent/kadnet.txt") != NULL);
+    CHECK(kadnet_send_file(client, kadnet_id(server), root, &sent) == KADNET_EINVAL); /* a folder */
+    /* No handler: nothing is called, and the inbox goes on. */
+    CHECK(kadnet_on_file(receiver, NULL, NULL) == KADNET_OK);
+    CHECK(kadnet_set_inbox(receiver, NULL) == KADNET_OK);
+    CHECK(kadnet_send_file(client, kadnet_id(receiver), src, &sent) == KADNET_EFAILED);
+    CHECK(strstr(kadnet_last_error(), "inbox") != NULL);
     kadnet_stop(receiver);
     remove(src);
     snprintf(src, sizeof src, "%s/note.txt", inbox_dir);

@@ -223,12 +223,19 @@ class FileTest(Nodes):
             self.assertIsNotNone(events[1][3])
 
     def test_bad_files_and_nodes_without_an_inbox(self):
+        with tempfile.NamedTemporaryFile() as not_a_folder:
+            with self.assertRaises(ValueError) as bad_inbox:
+                kadnet.Node(inbox=not_a_folder.name)
+            self.assertIn(not_a_folder.name, str(bad_inbox.exception))
         receiver, sender = self.node(), self.node(listen=[])
         refusals, refused_event = [], threading.Event()
         receiver.on_file(lambda *e: (refusals.append(e), refused_event.set()))
         with self.assertRaises(ValueError) as missing:
             sender.send_file(receiver.addresses[0], "/nonexistent/kadnet/file.bin")
         self.assertIn("file.bin", str(missing.exception))
+        with self.assertRaises(ValueError) as folder:
+            sender.send_file(receiver.addresses[0], tempfile.gettempdir())
+        self.assertIn("not a regular file", str(folder.exception))
         # A node with no inbox refuses offers, with its reason.
         with tempfile.NamedTemporaryFile(suffix=".txt") as f:
             f.write(b"hello")

@@ -1,0 +1,53 @@
+#pragma once
+// Files for the bindings' nodes (the Python module, the C API): every stream a peer opens is a
+// file transfer (PROTOCOL.md 9.7), accepted into an inbox folder or, with none, refused with a
+// reason rather than left unanswered; and the checks a path to send gets before anything is sent.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "transports/file_receiver.hpp"
+
+namespace kadnet::bindings {
+
+// Makes `dir` if missing and returns its absolute path (files land there whatever the working
+// directory later is). Throws std::invalid_argument naming it when that fails.
+std::filesystem::path prepare_inbox(const std::string& dir);
+
+// Throws std::invalid_argument naming `path` and why when it is not a regular file this process
+// can read: a local problem, told apart from anything the peer says.
+void check_sendable(const std::string& path);
+
+// How one incoming transfer ended: `name` as the peer offered it (empty when the stream ended
+// before an offer), `path` where the file is stored (empty when it was not), `error` why not
+// (empty when it was). Runs on the node's thread.
+using file_done = std::function<void(const node_id& sender, const std::string& name, const std::string& path,
+                                     const std::string& error)>;
+
+// Takes every stream peers open to the node as a file transfer, from any peer, with the
+// library's limits (file_receiver_settings: 16 at once, 1 TiB each, 120 s idle).
+class file_inbox {
+ public:
+  // `dir` from prepare_inbox, or none (offers are refused).
+  file_inbox(node& n, std::optional<std::filesystem::path> dir, file_done done);
+  // No `done` runs after it. Destroy it before the node stops.
+  ~file_inbox();
+  file_inbox(const file_inbox&) = delete;
+  file_inbox& operator=(const file_inbox&) = delete;
+
+  // Where offers from now on go (none: refused).
+  void set_directory(std::optional<std::filesystem::path> dir);
+
+ private:
+  struct directory {
+    std::mutex mutex;
+    std::optional<std::filesystem::path> path;
+  };
+  std::shared_ptr<directory> directory_;
+  std::unique_ptr<file_receiver> receiver_;
+};
+
+}  // namespace kadnet::bindings
