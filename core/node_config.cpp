@@ -26,6 +26,8 @@ void node_config::validate() const {
   // A stream with no window could never send a byte; the window field is 24 bits (PROTOCOL.md 9.6).
   if (streams.window_units == 0 || streams.window_units >= (1u << 24))
     bad("datagram.streams.window_units " + std::to_string(streams.window_units) + " must be 1 .. 16,777,215");
+  if (streams.unaccepted_window_units == 0)
+    bad("datagram.streams.unaccepted_window_units must be at least 1");
   codec_set seen;
   for (auto c : compression) {
     auto n = static_cast<unsigned>(c);

@@ -629,6 +629,13 @@ std::optional<stream_id> node_engine::open_stream(connection_id c, boost::system
   return id;
 }
 
+void node_engine::accept_stream(connection_id c, stream_id s) {
+  if (auto* mux = streams_of(c)) {
+    mux->accept(s);
+    flush_streams(c);
+  }
+}
+
 std::size_t node_engine::write_stream(connection_id c, stream_id s, byte_span bytes) {
   auto* mux = streams_of(c);
   if (!mux) return 0;

@@ -166,6 +166,8 @@ class node_engine {
   // stream_mux for what each does. open_stream fails with not_connected (no such session) or
   // too_many (the session's limit).
   std::optional<stream_id> open_stream(connection_id c, boost::system::error_code& ec);
+  // The application took stream s, which the peer opened: its window opens (stream_mux::accept).
+  void accept_stream(connection_id c, stream_id s);
   std::size_t write_stream(connection_id c, stream_id s, byte_span bytes);
   std::size_t read_stream(connection_id c, stream_id s, mutable_byte_span out);
   bool stream_at_end(connection_id c, stream_id s);

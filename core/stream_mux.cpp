@@ -26,10 +26,12 @@ stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
   c.idle_timeout = std::chrono::hours(24 * 365 * 10);
   c.lossless = lossless;
   channel_config_ = std::make_shared<const reliable_config>(c);
+  c.receive_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
+  unaccepted_config_ = std::make_shared<const reliable_config>(c);
 }
 
-stream_mux::stream_state& stream_mux::create(stream_id id, time_point now) {
-  auto& s = streams_.try_emplace(id, channel_config_, now).first->second;
+stream_mux::stream_state& stream_mux::create(stream_id id, time_point now, bool by_peer) {
+  auto& s = streams_.try_emplace(id, by_peer ? unaccepted_config_ : channel_config_, now).first->second;
   if (path_rtt_) s.channel.assume_path_rtt(*path_rtt_);
   return s;
 }
@@ -71,8 +73,13 @@ std::optional<stream_id> stream_mux::open(time_point now) {
   next_local_ += 2;
   // An empty unit opens the stream at the peer at once, so its accept completes before any
   // bytes are written (as a TCP accept does).
-  create(id, now_).channel.queue(byte_vector{0});
+  create(id, now_, false).channel.queue(byte_vector{0});
   return id;
+}
+
+void stream_mux::accept(stream_id id) {
+  auto it = streams_.find(id);
+  if (it != streams_.end()) it->second.channel.widen_receive_window(limits_.window_units);
 }
 
 std::size_t stream_mux::write(stream_id id, byte_span bytes) {
@@ -195,7 +202,7 @@ boost::system::error_code stream_mux::on_frame(byte_span plaintext, time_point n
       queue_reset(id);
       return {};
     }
-    create(id, now_);
+    create(id, now_, true);
     it = streams_.find(id);
     events_.push_back({id, event_kind::opened, {}});
   }

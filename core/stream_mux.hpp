@@ -41,6 +41,9 @@ using stream_id = std::uint32_t;
 struct stream_limits {
   std::size_t max_streams = 4096;              // open at once per session, both directions
   std::uint32_t window_units = 256;            // every stream's receive window and send queue (~280 KB)...
+  // ...but a stream the peer opened receives this much (~17 KB) until the application accepts it:
+  // a peer cannot park a full window in every stream of the accept backlog.
+  std::uint32_t unaccepted_window_units = 16;
   std::uint32_t max_window_units = 1024;       // ...a busy stream's, at most (~1.1 MB)...
   std::uint32_t session_window_units = 4096;   // ...and all growth beyond window_units, per session
   std::chrono::milliseconds linger{2000};      // a finished stream answers late resends this long
@@ -73,6 +76,9 @@ class stream_mux {
 
   // Opens a stream; nullopt when max_streams are open.
   std::optional<stream_id> open(time_point now);
+  // The application took a stream the peer opened: its receive window opens to window_units
+  // (the peer hears of it at once).
+  void accept(stream_id id);
   // The session's estimate of the path's round trip, which streams opened from now on start
   // with (reliable_channel::assume_path_rtt).
   void set_path_rtt(const std::optional<reliable_channel::rtt_estimate>& rtt) { path_rtt_ = rtt; }
@@ -125,7 +131,8 @@ class stream_mux {
   };
   using stream_map = std::map<stream_id, stream_state>;
 
-  stream_state& create(stream_id id, time_point now);
+  // `by_peer`: the peer opened it (its window stays small until accept()).
+  stream_state& create(stream_id id, time_point now, bool by_peer);
   // Frees a stream and gives its window growth back to the session's allowance.
   stream_map::iterator erase(stream_map::iterator it);
   // A reader that consumed a whole window since the last step doubles it (allowance permitting).
@@ -145,7 +152,8 @@ class stream_mux {
   bool lossless_;
   stream_limits limits_;
   std::optional<reliable_channel::rtt_estimate> path_rtt_;
-  std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels
+  std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels...
+  std::shared_ptr<const reliable_config> unaccepted_config_;  // ...and those the peer opened
   std::uint32_t max_window_;  // max_window_units, never below window_units
   std::uint32_t receive_growth_ = 0, send_growth_ = 0;  // drawn from session_window_units
   stream_map streams_;

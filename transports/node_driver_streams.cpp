@@ -38,6 +38,8 @@ void node_driver::accept_stream(stream_handler handler) {
   if (!unaccepted_.empty()) {
     auto s = std::move(unaccepted_.front());
     unaccepted_.pop_front();
+    if (!s->failure) engine_.accept_stream(s->connection, s->id);
+    pump();
     return std::move(handler)(boost::system::error_code{}, std::move(s));
   }
   acceptors_waiting_.push_back(std::move(handler));
@@ -145,6 +147,7 @@ void node_driver::on_stream_event(core::node_engine::event& ev) {
     if (!acceptors_waiting_.empty()) {
       auto handler = std::move(acceptors_waiting_.front());
       acceptors_waiting_.pop_front();
+      engine_.accept_stream(e->connection, e->stream);  // within a pump: its window goes out with it
       std::move(handler)(boost::system::error_code{}, std::move(s));
     } else if (unaccepted_.size() < accept_backlog) {
       unaccepted_.push_back(std::move(s));

@@ -99,6 +99,7 @@ TEST(Relay, AByteStreamRunsOverARelayedSession) {
   std::size_t sent = 0;
   ASSERT_TRUE(t.net.run([&] {
     if (sent < data.size()) sent += t.net[0].write_stream(inner, *id, byte_span(data).subspan(sent));
+    t.net[2].accept_stream(at_b, *id);  // B's application takes it (its full window; once is enough)
     while (std::size_t n = t.net[2].read_stream(at_b, *id, chunk))
       got.insert(got.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
     t.net.pump();

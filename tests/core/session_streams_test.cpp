@@ -113,6 +113,7 @@ byte_vector carry(session_pair& p, std::size_t total) {
     if (sent < total) sent += mine->write(*id, byte_span(data).subspan(sent));
     p.dialer.flush();
     if (auto* theirs = p.accepter.streams()) {
+      theirs->accept(*id);  // the application takes the stream (its full window)
       while (std::size_t n = theirs->read(*id, chunk)) got.insert(got.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
       p.accepter.flush();  // the window the reads opened
     }
@@ -154,6 +155,8 @@ TEST(SessionStreams, OnAStreamSessionAllStreamsTogetherKeepAtMostTheLosslessFlig
   for (int i = 0; i < 8; ++i) ids.push_back(*mine->open(p.now));
   p.dialer.flush();
   p.exchange();  // the opening units, and the acknowledgements that say each window
+  for (auto id : ids) p.accepter.streams()->accept(id);  // each with its full window
+  p.accepter.flush();
   ASSERT_TRUE(p.run_until([&] { return !p.dialer.has_transmit() && !p.accepter.has_transmit(); }));
   const byte_vector data(200 * 1000, 0x11);  // within a stream's send queue
   for (auto id : ids) EXPECT_EQ(mine->write(id, data), data.size());
@@ -185,7 +188,7 @@ TEST(SessionStreams, OnAStreamSessionAReaderThatDoesNotReadHoldsTheWriterToItsWi
   ASSERT_NE(p.accepter.streams(), nullptr);
   auto windows = p.accepter.streams()->windows_of(*id);
   ASSERT_TRUE(windows);
-  EXPECT_EQ(windows->receive, limits.window_units);  // never read: never widened
+  EXPECT_EQ(windows->receive, limits.unaccepted_window_units);  // never accepted, never read
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ struct stream_app {
   std::map<std::size_t, connection_id> conn;  // engine → its connection to the other
   std::map<stream_id, byte_vector> answers;   // what to send back on a stream the peer opens
   bool reading = true;
+  bool accepting = true;  // the application accepts the streams the peer opens
 
   end& at(std::size_t side, stream_id s) { return ends[{side, s}]; }
 
@@ -60,6 +61,7 @@ struct stream_app {
       for (auto& o : net.events_of<node_engine::stream_event>(i))
         if (o.kind == kind::opened && !ends.count({i, o.stream})) {
           ends[{i, o.stream}].to_send = answers[o.stream];
+          if (accepting) net[i].accept_stream(conn[i], o.stream);
           moved = true;
         }
     return moved;
@@ -169,6 +171,27 @@ TEST(Streams, AReaderThatStopsReadingBoundsTheSendersMemory) {
   f.app.reading = true;
   ASSERT_TRUE(f.net.run([&] { return f.app.all_done(); }, 300s));
   EXPECT_EQ(f.app.at(1, s).received, pattern(4 << 20, 4));
+}
+
+TEST(Streams, AStreamThePeerOpenedTakesLittleUntilTheApplicationAcceptsIt) {
+  stream_fixture f;
+  f.app.reading = false;
+  f.app.accepting = false;
+  auto s = f.open(0, pattern(2 << 20, 6));
+  f.net.run([] { return false; }, 5s);
+  // Not accepted: the receiver holds at most 16 units, so the sender took its queue and those.
+  const stream_limits limits;
+  auto& sender = f.app.at(0, s);
+  const std::size_t unaccepted = (limits.window_units + limits.unaccepted_window_units) * stream_mux::max_unit_bytes;
+  EXPECT_LE(sender.sent, unaccepted);
+  // Accepted, still not read: the window opens to the full one, and the sender fills it.
+  f.net[1].accept_stream(f.app.conn[1], s);
+  f.net.run([] { return false; }, 5s);
+  EXPECT_GT(sender.sent, unaccepted);
+  EXPECT_LE(sender.sent, 2 * limits.window_units * stream_mux::max_unit_bytes);
+  f.app.reading = true;
+  ASSERT_TRUE(f.net.run([&] { return f.app.all_done(); }, 120s));
+  EXPECT_EQ(f.app.at(1, s).received, pattern(2 << 20, 6));
 }
 
 TEST(Streams, AResetReachesThePeer) {
