@@ -34,9 +34,9 @@ reliable_channel::reliable_channel(std::shared_ptr<const reliable_config> config
       last_sent_any_(now),
       last_heard_(now) {
   // Our first guess of the peer's window is only a guess: units past its real one are dropped
-  // and, on a lossless path, never resent. There the guess is one unit (a stream's opening one),
-  // and the rest waits for the acknowledgement that says the window.
-  if (config_->lossless) peer_window_ = 1;
+  // and resent, or on a lossless path never resent. There the guess is one unit (a stream's
+  // opening one), and the rest waits for the acknowledgement that says the window.
+  peer_window_ = config_->lossless ? 1 : std::max<std::uint32_t>(config_->initial_peer_window, 1);
 }
 
 reliable_channel::buffers& reliable_channel::buf() {

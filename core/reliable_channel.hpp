@@ -52,6 +52,9 @@ struct reliable_config {
   // channel keeps sequence numbers, acknowledgements and the receive window (flow control) but
   // never resends and has no congestion window, as the transport does both (PROTOCOL.md 9.6).
   bool lossless = false;
+  // Units the peer is assumed to accept until its first acknowledgement says (a guess past its
+  // real window costs resends; on a lossless path the guess is always 1).
+  std::uint32_t initial_peer_window = 32;
 };
 
 struct reliable_counters {

@@ -25,6 +25,9 @@ stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
   c.keepalive = std::chrono::hours(24 * 365 * 10);
   c.idle_timeout = std::chrono::hours(24 * 365 * 10);
   c.lossless = lossless;
+  // A stream's first units must fit the window the peer gives a stream it did not open (the
+  // same default on both sides): past it they would be dropped and cost a window cut.
+  c.initial_peer_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
   channel_config_ = std::make_shared<const reliable_config>(c);
   c.receive_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
   unaccepted_config_ = std::make_shared<const reliable_config>(c);
@@ -122,6 +125,12 @@ std::size_t stream_mux::read(stream_id id, mutable_byte_span out) {
   widen_receive_window(s);
   check_done(id, s, now_);
   return copied;
+}
+
+std::optional<reliable_counters> stream_mux::counters_of(stream_id id) const {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return std::nullopt;
+  return it->second.channel.counters();
 }
 
 std::optional<stream_mux::windows> stream_mux::windows_of(stream_id id) const {

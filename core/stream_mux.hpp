@@ -103,6 +103,8 @@ class stream_mux {
   // A stream's current flow-control limits, in units (for tests and diagnostics).
   struct windows { std::uint32_t receive; std::size_t send_queue; };
   std::optional<windows> windows_of(stream_id id) const;
+  // A stream's channel counters (resends, units dropped past the window...), for tests and diagnostics.
+  std::optional<reliable_counters> counters_of(stream_id id) const;
 
   // A stream frame from the peer (after opening). Malformed frames are counted and ignored.
   boost::system::error_code on_frame(byte_span plaintext, time_point now);

@@ -168,6 +168,26 @@ TEST(SessionStreams, OnAStreamSessionAllStreamsTogetherKeepAtMostTheLosslessFlig
   EXPECT_GE(packets, limit * 9 / 10);
 }
 
+TEST(SessionStreams, AStreamsFirstUnitsFitTheWindowOfAStreamNotYetAccepted) {
+  session_pair p;  // a datagram session: units past the window would be dropped, then resent
+  p.establish();
+  stream_mux* mine = p.dialer.ensure_streams();
+  auto id = mine->open(p.now);
+  const byte_vector data(100 * stream_mux::max_unit_bytes, 0x77);
+  EXPECT_EQ(mine->write(*id, data), data.size());
+  p.dialer.flush();
+  p.exchange();  // the first flight, before any acknowledgement said the window; nobody accepts
+  ASSERT_NE(p.accepter.streams(), nullptr);
+  auto theirs = p.accepter.streams()->counters_of(*id);
+  auto ours = mine->counters_of(*id);
+  ASSERT_TRUE(theirs && ours);
+  EXPECT_EQ(theirs->out_of_window, 0u);  // with a guess of 32, 16 of them were dropped
+  // It filled that window (the empty opening unit, read at once, frees one more) and no more.
+  EXPECT_GE(ours->units_sent, std::uint64_t{stream_limits{}.unaccepted_window_units});
+  EXPECT_LE(ours->units_sent, std::uint64_t{stream_limits{}.unaccepted_window_units} + 1);
+  EXPECT_EQ(p.accepter.streams()->windows_of(*id)->receive, stream_limits{}.unaccepted_window_units);
+}
+
 TEST(SessionStreams, OnAStreamSessionAReaderThatDoesNotReadHoldsTheWriterToItsWindow) {
   session_pair p(framing::stream);
   p.establish();
