@@ -29,15 +29,14 @@ reliable_channel::reliable_channel(std::shared_ptr<const reliable_config> config
     : config_(std::move(config)),
       receive_window_(std::clamp<std::uint32_t>(config_->receive_window, 1, max_window)),
       max_send_queue_(config_->max_send_queue),
+      // Our first guess of the peer's window is only a guess: units past its real one are
+      // dropped and resent, or on a lossless path never resent. There the guess is one unit (a
+      // stream's opening one), and the rest waits for the acknowledgement that says the window.
+      peer_window_(config_->lossless ? 1 : std::max<std::uint32_t>(config_->initial_peer_window, 1)),
       cwnd_(std::max(config_->initial_window, config_->min_window)),
       reorder_packets_(packet_threshold),
       last_sent_any_(now),
-      last_heard_(now) {
-  // Our first guess of the peer's window is only a guess: units past its real one are dropped
-  // and resent, or on a lossless path never resent. There the guess is one unit (a stream's
-  // opening one), and the rest waits for the acknowledgement that says the window.
-  peer_window_ = config_->lossless ? 1 : std::max<std::uint32_t>(config_->initial_peer_window, 1);
-}
+      last_heard_(now) {}
 
 reliable_channel::buffers& reliable_channel::buf() {
   if (!buffers_) buffers_ = std::make_unique<buffers>();

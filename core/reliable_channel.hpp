@@ -183,7 +183,7 @@ class reliable_channel {
 
   // Sending side.
   std::uint32_t snd_una_ = 0;           // lowest unacknowledged
-  std::uint32_t peer_window_ = 32;      // units the peer accepts beyond snd_una_
+  std::uint32_t peer_window_;           // units the peer accepts beyond snd_una_ (first a guess)
   std::size_t outstanding_ = 0;         // sent, not acknowledged, not marked lost
   std::size_t lost_pending_ = 0;        // units marked lost, not yet resent
   std::uint32_t highest_acked_ = 0;     // one past the highest seq acknowledged in any way

@@ -13,7 +13,6 @@ constexpr std::uint8_t fin = 0x01;
 
 stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
     : dialer_(dialer),
-      lossless_(lossless),
       limits_(limits),
       max_window_(std::max(limits.max_window_units, limits.window_units)),
       next_local_(dialer ? 1 : 2) {
@@ -27,9 +26,10 @@ stream_mux::stream_mux(bool dialer, stream_limits limits, bool lossless)
   c.lossless = lossless;
   // A stream's first units must fit the window the peer gives a stream it did not open (the
   // same default on both sides): past it they would be dropped and cost a window cut.
-  c.initial_peer_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
+  const std::uint32_t unaccepted_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
+  c.initial_peer_window = unaccepted_window;
   channel_config_ = std::make_shared<const reliable_config>(c);
-  c.receive_window = std::min(limits_.unaccepted_window_units, limits_.window_units);
+  c.receive_window = unaccepted_window;
   unaccepted_config_ = std::make_shared<const reliable_config>(c);
 }
 
@@ -195,7 +195,7 @@ boost::system::error_code stream_mux::on_frame(byte_span plaintext, time_point n
     return errc::bad_field;
   }
   auto it = streams_.find(id);
-  const bool peers_parity = (id % 2 == 1) != dialer_;
+  const bool peers_parity = !opened_here(id);
   if (kind == reset_frame) {
     if (it != streams_.end()) {
       erase(it);
@@ -264,7 +264,7 @@ std::optional<byte_vector> stream_mux::poll_transmit(time_point now) {
     resets_out_.pop_front();
     return f;
   }
-  const bool new_data = !lossless_ || units_in_flight() < limits_.lossless_flight_units;
+  const bool new_data = !channel_config_->lossless || units_in_flight() < limits_.lossless_flight_units;
   for (auto& [id, s] : streams_) {
     if (auto f = s.channel.poll_transmit(now_, new_data)) {
       byte_vector out;
@@ -287,7 +287,7 @@ std::size_t stream_mux::units_in_flight() const {
 
 std::size_t stream_mux::opened_here_and_open() const {
   std::size_t count = 0;
-  for (const auto& [id, s] : streams_) count += (id % 2 == 1) == dialer_ && !s.discarding;
+  for (const auto& [id, s] : streams_) count += opened_here(id) && !s.discarding;
   return count;
 }
 

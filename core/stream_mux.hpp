@@ -150,8 +150,10 @@ class stream_mux {
   // Units sent and not yet acknowledged, all streams together.
   std::size_t units_in_flight() const;
 
+  // Whether this side opened the stream (the dialer opens odd ids).
+  bool opened_here(stream_id id) const { return (id % 2 == 1) == dialer_; }
+
   bool dialer_;
-  bool lossless_;
   stream_limits limits_;
   std::optional<reliable_channel::rtt_estimate> path_rtt_;
   std::shared_ptr<const reliable_config> channel_config_;  // shared by the streams' channels...

@@ -12,7 +12,6 @@
 #include "bindings/common/files.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
-#include "transports/file_transfer.hpp"
 
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
@@ -325,12 +324,8 @@ int kadnet_send_file(kadnet_node* n, const char* target, const char* path, uint6
   return guarded([&]() -> int {
     auto to = kadnet::bindings::target_of(required(target, "the target"));
     const std::string file = required(path, "the path");
-    auto& node = waitable(n);
-    kadnet::bindings::check_sendable(file);  // a local problem is EINVAL, not something the peer said
-    auto [ec, sent] = kadnet::bindings::wait_for<error_code, kadnet::file_send_result>(
-        [&](auto done) { kadnet::async_send_file(node, to, file, {}, done); });
-    if (ec == kadnet::file_errc::bad_name || ec == kadnet::file_errc::not_a_file)
-      throw invalid("cannot send '" + file + "': " + ec.message());
+    // A local problem throws invalid (EINVAL); what the peer said is the error.
+    auto [ec, sent] = kadnet::bindings::send_file(waitable(n), to, file);
     if (ec) return code_of(ec, sent.reason.empty() ? std::string(target) : sent.reason);
     if (bytes_sent) *bytes_sent = sent.bytes_sent;
     return KADNET_OK;

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "transports/wait_for.hpp"
+
 namespace kadnet::bindings {
 
 namespace fs = std::filesystem;
@@ -17,12 +19,18 @@ fs::path prepare_inbox(const std::string& dir) {
   return fs::absolute(dir);
 }
 
-void check_sendable(const std::string& path) {
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (ec) throw std::invalid_argument("cannot send '" + path + "': " + ec.message());
-  if (!fs::is_regular_file(status)) throw std::invalid_argument("cannot send '" + path + "': not a regular file");
-  if (!std::ifstream(path, std::ios::binary)) throw std::invalid_argument("cannot send '" + path + "': it cannot be read");
+std::pair<boost::system::error_code, file_send_result> send_file(node& from, const transports::peer_ref& to,
+                                                                  const std::string& path) {
+  auto refuse = [&](const std::string& why) { throw std::invalid_argument("cannot send '" + path + "': " + why); };
+  std::error_code local;
+  const auto status = fs::status(path, local);
+  if (local) refuse(local.message());
+  if (!fs::is_regular_file(status)) refuse("not a regular file");
+  if (!std::ifstream(path, std::ios::binary)) refuse("it cannot be read");
+  auto [ec, sent] = transports::wait_for<boost::system::error_code, file_send_result>(
+      [&](auto done) { async_send_file(from, to, path, {}, done); });
+  if (ec == file_errc::bad_name || ec == file_errc::not_a_file) refuse(ec.message());
+  return {ec, std::move(sent)};
 }
 
 file_inbox::file_inbox(node& n, std::optional<fs::path> dir, file_done done)

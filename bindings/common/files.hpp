@@ -1,15 +1,16 @@
 #pragma once
 // Files for the bindings' nodes (the Python module, the C API): every stream a peer opens is a
 // file transfer (PROTOCOL.md 9.7), accepted into an inbox folder or, with none, refused with a
-// reason rather than left unanswered; and the checks a path to send gets before anything is sent.
+// reason rather than left unanswered; and sending one, with local problems told apart.
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
-#include "transports/file_receiver.hpp"
+#include "transports/file_transfer.hpp"
 
 namespace kadnet::bindings {
 
@@ -17,9 +18,12 @@ namespace kadnet::bindings {
 // directory later is). Throws std::invalid_argument naming it when that fails.
 std::filesystem::path prepare_inbox(const std::string& dir);
 
-// Throws std::invalid_argument naming `path` and why when it is not a regular file this process
-// can read: a local problem, told apart from anything the peer says.
-void check_sendable(const std::string& path);
+// Sends the file at `path` to `to` and waits for the outcome (not from the node's own thread).
+// A local problem — not a regular file this process can read, or a name that cannot be offered
+// — throws std::invalid_argument naming the path, told apart from anything the peer says,
+// which comes back as the error (with the receiver's reason in the result).
+std::pair<boost::system::error_code, file_send_result> send_file(node& from, const transports::peer_ref& to,
+                                                                  const std::string& path);
 
 // How one incoming transfer ended: `name` as the peer offered it (empty when the stream ended
 // before an offer), `path` where the file is stored (empty when it was not), `error` why not

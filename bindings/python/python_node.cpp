@@ -6,7 +6,6 @@
 
 #include "bindings/common/arguments.hpp"
 #include "core/errors.hpp"
-#include "transports/file_transfer.hpp"
 
 namespace kadnet::python {
 
@@ -152,15 +151,15 @@ void python_node::receive_files(std::optional<std::filesystem::path> inbox) {
 
 py::dict python_node::send_file(const std::string& target, const std::string& path) {
   auto to = target_of(target);
+  node& from = waitable();
+  std::pair<error_code, file_send_result> result;
   try {
-    bindings::check_sendable(path);  // a local problem is a ValueError, not something the peer said
+    py::gil_scoped_release release;  // the node's thread may need it for a handler meanwhile
+    result = bindings::send_file(from, to, path);
   } catch (const std::invalid_argument& e) {
-    throw py::value_error(e.what());
+    throw py::value_error(e.what());  // a local problem, not something the peer said
   }
-  auto [ec, sent] = outcome<error_code, file_send_result>(
-      [&](auto done) { async_send_file(waitable(), to, path, {}, done); });
-  if (ec == file_errc::bad_name || ec == file_errc::not_a_file)
-    throw py::value_error("cannot send '" + path + "': " + ec.message());
+  const auto& [ec, sent] = result;
   if (ec) fail(ec, sent.reason.empty() ? target : sent.reason);
   py::dict out;
   out["name"] = sent.name;
