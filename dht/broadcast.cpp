@@ -161,7 +161,7 @@ std::vector<contact> broadcaster::candidates(const shout_key& key, const active_
 
 void broadcaster::forward(const shout_key& key, active_shout& s, const part& ours) {
   if (config_.flood) {
-    for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; })) send(key, s, c, part{}, 1);
+    for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; })) send(key, s, c, part{}, 1, std::nullopt);
     return;
   }
   auto inside = [&](const core::node_id& id) {
@@ -182,21 +182,35 @@ void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, 
   if (shares.empty()) return;
   std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
   cut(shares, 0, shares.size(), depth, include_self);
+  // A delegate we have no RTT for yet is given the slowest RTT among the candidates (or, none
+  // of them measured, in the whole table).
+  std::chrono::microseconds slowest{0};
+  for (const contact& c : candidates) slowest = std::max(slowest, c.rtt);
+  if (slowest.count() <= 0)
+    for (const contact& c : table_.all()) slowest = std::max(slowest, c.rtt);
   for (share& piece : shares)
     if (piece.to && piece.scope >= 0)
       send(key, s, *piece.to, part{static_cast<std::uint8_t>(std::min(piece.scope, 255)), std::move(piece.also_levels)},
-           config_.attempts_per_delegate);
+           config_.attempts_per_delegate, send_timeout(*piece.to, slowest));
 }
 
-void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts) {
+void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts,
+                       std::optional<std::chrono::milliseconds> timeout) {
   std::uint64_t handle = next_handle_++;
   wire::shout m = s.message;
   m.scope = covers.scope;
   m.also_levels = covers.also_levels;
-  sends_.emplace(handle, pending_send{key, to, std::move(covers), attempts - 1});
+  sends_.emplace(handle, pending_send{key, to, std::move(covers), attempts - 1, timeout});
   ++s.sends_out;
   ++counters_.forwarded;
-  out_.push_back(send_request{handle, to, std::move(m)});
+  out_.push_back(send_request{handle, to, std::move(m), timeout});
+}
+
+std::optional<std::chrono::milliseconds> broadcaster::send_timeout(const contact& to,
+                                                                  std::chrono::microseconds unmeasured) const {
+  std::chrono::microseconds rtt = to.rtt.count() > 0 ? to.rtt : unmeasured;
+  if (rtt.count() <= 0 || config_.timeout_rtts <= 0) return std::nullopt;
+  return std::max(std::chrono::ceil<std::chrono::milliseconds>(rtt * config_.timeout_rtts), config_.min_send_timeout);
 }
 
 void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::time_point) {
@@ -213,7 +227,7 @@ void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::tim
   } else if (unreachable(r)) {
     if (p.attempts_left > 0) {
       ++counters_.resent;
-      send(p.key, s, p.to, p.covers, p.attempts_left);
+      send(p.key, s, p.to, p.covers, p.attempts_left, p.timeout);
     } else if (!config_.flood) {
       ++counters_.reassigned;
       s.excluded.push_back(p.to.id);

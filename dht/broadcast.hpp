@@ -17,7 +17,7 @@
 // exactly one copy, and each hop narrows the part by about log2(k) bits.
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
-// gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
+// within a few round trips (`timeout_rtts`) gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
 // its part is split again among the other contacts this node knows in it or, when it knows none
 // there, among the live nodes a lookup into that subtree finds. A NACK (rate limit, bad
 // signature) is not repaired.
@@ -60,6 +60,12 @@ struct broadcast_config {
   std::size_t max_origins_tracked = 4096;
   // Sends of one SHOUT to one delegate before its part goes to others.
   int attempts_per_delegate = 2;
+  // How long a delegate has to ACK one send (counted once its session is up): `timeout_rtts` of
+  // its smoothed RTT — of the slowest among the contacts its part was cut from, if it has none
+  // yet — and at least `min_send_timeout`. A lost SHOUT or ACK, or a delegate that died, is so
+  // repaired a few round trips later instead of after the request timeout (1 s or more).
+  int timeout_rtts = 4;
+  std::chrono::milliseconds min_send_timeout{100};
   // Benchmark baseline: forward to every contact instead of along the tree.
   bool flood = false;
 };
@@ -91,6 +97,7 @@ class broadcaster {
     std::uint64_t handle;
     contact to;
     core::wire::shout message;
+    std::optional<std::chrono::milliseconds> timeout;  // nullopt: the transport's request timeout
   };
   // A lookup (FIND_NODE) the repair needs: report the live nodes it found with on_lookup_done.
   struct lookup_request {
@@ -151,6 +158,7 @@ class broadcaster {
     contact to;
     part covers;
     int attempts_left;  // further sends if this one goes unanswered
+    std::optional<std::chrono::milliseconds> timeout;
   };
   struct pending_lookup {
     shout_key key;
@@ -171,7 +179,11 @@ class broadcaster {
   // share into parts and sends each its part.
   void split_among(const shout_key& key, active_shout& s, int depth, const std::vector<contact>& candidates,
                    bool include_self);
-  void send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts);
+  void send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts,
+            std::optional<std::chrono::milliseconds> timeout);
+  // How long `to` has to ACK one send (see broadcast_config::timeout_rtts); `unmeasured` stands
+  // in for its RTT if it has none. nullopt: the transport's request timeout.
+  std::optional<std::chrono::milliseconds> send_timeout(const contact& to, std::chrono::microseconds unmeasured) const;
   void settle(const shout_key& key);
   bool take_token(const core::node_id& origin, core::time_point now);
 

@@ -215,7 +215,8 @@ struct dht_node::impl {
   // --- requests out ---
 
   request_token send(request_kind kind, operation_id op, const contact& to, wire::message_body body,
-                     core::time_point now, std::size_t replica = 0, std::uint64_t tag = 0) {
+                     core::time_point now, std::size_t replica = 0, std::uint64_t tag = 0,
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     request_token token = next_token++;
     pending_requests.emplace(token, pending{kind, op, to, now, replica, tag});
     auto opcode = static_cast<std::uint8_t>(std::visit(
@@ -228,7 +229,7 @@ struct dht_node::impl {
           else return wire::opcode::ping;
         },
         body));
-    out.push_back(outgoing{token, to, opcode, std::move(body)});
+    out.push_back(outgoing{token, to, opcode, std::move(body), timeout});
     return token;
   }
 
@@ -302,7 +303,8 @@ struct dht_node::impl {
   void flush_shouts(core::time_point now) {
     if (!broadcasts) return;
     broadcaster& shouts = *broadcasts;
-    while (auto r = shouts.poll_send()) send(request_kind::shout, r->handle, r->to, std::move(r->message), now);
+    while (auto r = shouts.poll_send())
+      send(request_kind::shout, r->handle, r->to, std::move(r->message), now, 0, 0, r->timeout);
     while (auto l = shouts.poll_lookup()) {
       operation& op = new_op(op_kind::shout_repair, l->target);
       op.repair = l->handle;
@@ -357,6 +359,12 @@ struct dht_node::impl {
     lookup_config lc = config.lookup;
     lc.find_value = op.kind == op_kind::get;
     if (lc.find_value) lc.replica_radius = replica_radius(now);
+    if (op.kind == op_kind::shout_repair) {
+      // A shout waits on this: contacts of ours that died cost a few round trips, not a slot
+      // timeout each (broadcast_config::timeout_rtts).
+      lc.slot_rtts = config.broadcast.timeout_rtts;
+      lc.slot_floor = config.broadcast.min_send_timeout;
+    }
     auto seeds = table.closest(op.target, k());
     op.had_seeds = !seeds.empty();
     table.touched(op.target, now);

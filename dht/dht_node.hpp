@@ -145,6 +145,9 @@ class dht_node {
     contact to;
     std::uint8_t opcode;  // FIND_NODE, FIND_VALUE, STORE or SHOUT (or PING for a bucket's eviction check)
     core::wire::message_body body;
+    // Report a timeout after this long instead of the transport's request timeout (SHOUT forwards
+    // to a delegate with a known RTT: broadcast_config::timeout_rtts).
+    std::optional<std::chrono::milliseconds> timeout{};
   };
   struct operation_done {
     operation_id id;

@@ -74,24 +74,26 @@ void engine_bridge::fail_operations(boost::system::error_code ec) {
 }
 
 void engine_bridge::send(dht_node::outgoing out, core::time_point now) {
-  if (auto c = engine_.connection_to(out.to.id)) return send_on(*c, out.token, out.opcode, std::move(out.body), now);
+  if (auto c = engine_.connection_to(out.to.id))
+    return send_on(*c, out.token, out.opcode, std::move(out.body), out.timeout, now);
   // No session yet: the driver dials the contact; the request goes once the handshake is done.
   auto body = std::make_shared<core::wire::message_body>(std::move(out.body));
   std::weak_ptr<engine_bridge*> alive = self_;
-  ready_fn ready = [alive, token = out.token, opcode = out.opcode, body](
+  ready_fn ready = [alive, token = out.token, opcode = out.opcode, body, timeout = out.timeout](
                        boost::system::error_code ec, core::connection_id c, core::time_point at) {
     auto self = alive.lock();
     if (!self) return;
     if (ec) return (*self)->fail(token, ec, at);
-    (*self)->send_on(c, token, opcode, std::move(*body), at);
+    (*self)->send_on(c, token, opcode, std::move(*body), timeout, at);
   };
   if (!dial_ || !dial_(out.to, std::move(ready))) fail(out.token, core::errc::not_connected, now);
 }
 
 void engine_bridge::send_on(core::connection_id c, request_token token, std::uint8_t opcode,
-                            core::wire::message_body body, core::time_point now) {
+                            core::wire::message_body body, std::optional<std::chrono::milliseconds> timeout,
+                            core::time_point now) {
   // A failure (the session just closed) comes back as a request_done event like any reply.
-  requests_.emplace(engine_.request(now, c, opcode, std::move(body)), token);
+  requests_.emplace(engine_.request(now, c, opcode, std::move(body), timeout), token);
 }
 
 void engine_bridge::fail(request_token token, boost::system::error_code ec, core::time_point now) {

@@ -64,8 +64,8 @@ class engine_bridge {
 
  private:
   void send(dht_node::outgoing out, core::time_point now);
-  void send_on(core::connection_id c, request_token token, std::uint8_t opcode,
-               core::wire::message_body body, core::time_point now);
+  void send_on(core::connection_id c, request_token token, std::uint8_t opcode, core::wire::message_body body,
+               std::optional<std::chrono::milliseconds> timeout, core::time_point now);
   void fail(request_token token, boost::system::error_code ec, core::time_point now);
 
   core::node_engine& engine_;

@@ -28,6 +28,8 @@ lookup::lookup(const core::node_id& target, std::vector<contact> seeds, lookup_c
   core::closer_to closer(target_);
   std::stable_sort(seeds.begin(), seeds.end(),
                    [&](const contact& a, const contact& b) { return closer(a.id, b.id); });
+  if (config_.slot_rtts > 0)
+    for (const contact& c : seeds) slowest_answer_ = std::max(slowest_answer_, c.rtt);
   std::size_t dealt = 0;
   for (contact& c : seeds) {
     if (c.id == self_ || owner_.contains(c.id)) continue;
@@ -157,11 +159,19 @@ lookup::action lookup::ask(path& p, peer& q, core::time_point now) {
     else p.widened = true;
   }
   q.state = peer_state::waiting;
-  q.deadline = now + config_.slot_timeout;
+  q.deadline = now + slot_for(q.info);
+  q.asked = now;
   ++p.in_flight;
   --p.not_contacted;
   ++stats_.messages;
   return send{q.info};
+}
+
+std::chrono::microseconds lookup::slot_for(const contact& c) const {
+  const std::chrono::microseconds slot = config_.slot_timeout;
+  const std::chrono::microseconds rtt = c.rtt.count() > 0 ? c.rtt : slowest_answer_;
+  if (config_.slot_rtts <= 0 || rtt.count() <= 0) return slot;
+  return std::min<std::chrono::microseconds>(std::max<std::chrono::microseconds>(rtt * config_.slot_rtts, config_.slot_floor), slot);
 }
 
 std::chrono::microseconds lookup::hedge_delay(const contact& first) const {
@@ -207,10 +217,15 @@ lookup::peer* lookup::answerable_peer(const core::node_id& from, std::size_t& pa
   return nullptr;
 }
 
-void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, core::time_point) {
+void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, core::time_point now) {
   std::size_t path_index = 0;
   peer* q = answerable_peer(from, path_index, false);  // a finished path's results are final
   if (!q) return;
+  if (config_.slot_rtts > 0) {
+    const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - q->asked);
+    slowest_answer_ = std::max(slowest_answer_, rtt);
+    if (q->info.rtt.count() <= 0 && rtt.count() > 0) q->info.rtt = rtt;  // closest_answered() reports it
+  }
   path& p = paths_[path_index];
   release_slot(p, *q);
   q->state = peer_state::succeeded;

@@ -7,7 +7,7 @@
 //   1. Construct it with the target, the closest contacts of the routing table, and a config.
 //   2. Call next(now) repeatedly until it returns `waiting` or `finished`. Each `send{c}` means
 //      "send FIND_NODE(target) (or FIND_VALUE) to c now"; the lookup counts c as in flight with
-//      the deadline now + slot_timeout.
+//      the deadline now + slot_timeout (or a few of c's RTTs: lookup_config::slot_rtts).
 //   3. Feed what comes back: on_reply (closer contacts), on_value (FIND_VALUE hit) or on_failure
 //      (error, NACK, the driver's own timeout, connection lost). Then go to 2.
 //   4. `waiting{until}`: call next again when something was fed in, or at `until` at the latest
@@ -60,6 +60,14 @@ struct lookup_config {
   std::size_t k = default_k;          // results wanted; also the cap on a reply's contacts
   std::size_t alpha = default_alpha;  // requests in flight per path
   std::chrono::milliseconds slot_timeout{1000};
+  // > 0: a request holds its slot for this many of the contact's RTTs only (at least slot_floor,
+  // at most slot_timeout) — for a contact never measured, of the slowest seed or answer this
+  // lookup has had, if any — so a dead contact costs a few round trips rather than
+  // slot_timeout. 0: every request holds its slot for slot_timeout. A contact that answers
+  // without an RTT of its own is reported by closest_answered() with the one this lookup
+  // measured. (SHOUT's repair lookups use it; a late reply is used either way.)
+  int slot_rtts = 0;
+  std::chrono::milliseconds slot_floor{100};
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
   // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that
@@ -136,6 +144,7 @@ class lookup {
     int hop = 1;
     peer_state state = peer_state::not_contacted;
     core::time_point deadline{};
+    core::time_point asked{};
     bool had_value = false;
   };
   struct path {
@@ -154,6 +163,7 @@ class lookup {
   action ask(path& p, peer& q, core::time_point now);
   // How long a hedged path waits for its first contact before widening.
   std::chrono::microseconds hedge_delay(const contact& first) const;
+  std::chrono::microseconds slot_for(const contact& c) const;
   // Whether a contact at this distance from the target is presumed to hold the value.
   bool presumed_replica(const core::node_id& distance) const;
   // For FIND_VALUE: among the path's k closest entries that are presumed replicas, the closest
@@ -175,6 +185,9 @@ class lookup {
   std::vector<path> paths_;
   // Which path owns each known contact; a contact is queried by its owner only.
   std::unordered_map<core::node_id, std::size_t> owner_;
+  // With slot_rtts: the RTT assumed for a contact never measured — the slowest of the seeds'
+  // and of the answers so far.
+  std::chrono::microseconds slowest_answer_{0};
   std::optional<byte_vector> value_;
   stats stats_{};
   bool finished_ = false;

@@ -80,7 +80,7 @@ void node_driver::send_dht_request(dht::dht_node::outgoing out) {
   // Over the session we have with it; else dial the first address we can parse, checking that
   // whoever answers holds the contact's key.
   if (auto c = engine_.connection_to(out.to.id)) {
-    auto id = engine_.request(std::chrono::steady_clock::now(), *c, out.opcode, std::move(out.body));
+    auto id = engine_.request(std::chrono::steady_clock::now(), *c, out.opcode, std::move(out.body), out.timeout);
     requests_.emplace(id, reply_handler(std::move(report)));
     return;
   }
@@ -90,14 +90,14 @@ void node_driver::send_dht_request(dht::dht_node::outgoing out) {
     auto body = std::make_shared<core::wire::message_body>(std::move(out.body));
     auto opcode = out.opcode;
     dial(*where, out.to.id,
-         [this, body, opcode, report = std::move(report)](boost::system::error_code ec,
-                                                          core::connection_id c) mutable {
+         [this, body, opcode, timeout = out.timeout, report = std::move(report)](boost::system::error_code ec,
+                                                                                 core::connection_id c) mutable {
            if (ec) {
              core::reply r;
              r.ec = ec;
              return report(ec, std::move(r));
            }
-           auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*body));
+           auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*body), timeout);
            requests_.emplace(id, reply_handler(std::move(report)));
            pump();
          });

@@ -207,7 +207,8 @@ void dht_swarm::send_request(std::uint32_t self, dht::dht_node::outgoing o) {
     ++counters_.shouts_sent;
     counters_.shout_bytes += scratch_.size();
   }
-  const sim::timer_id timeout = net_.schedule_after(settings_.dht.lookup.slot_timeout, [this, message_id] {
+  const auto limit = o.timeout.value_or(settings_.dht.lookup.slot_timeout);
+  const sim::timer_id timeout = net_.schedule_after(limit, [this, message_id] {
     auto it = pending_.find(message_id);
     if (it == pending_.end()) return;
     const pending p = it->second;

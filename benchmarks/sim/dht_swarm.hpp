@@ -8,8 +8,9 @@
 //    the endpoint of the contact's announced "sim://<id>" address; each poll_event() completes the
 //    callback of the operation; the node's one timer is re-armed to next_deadline().
 //  * A request datagram is answered by the receiver with its handle_request() body (an ACK for a
-//    PING, as the node engine does). A request with no reply within the lookup slot timeout gets
-//    an errc::timeout reply (a sim timer); a late reply is then ignored.
+//    PING, as the node engine does). A request with no reply within its own timeout (a SHOUT to a
+//    delegate with a known RTT), else the lookup slot timeout, gets an errc::timeout reply (a sim
+//    timer); a late reply is then ignored.
 //  * Sessions: the first datagram that arrives between two nodes counts as a finished handshake
 //    and ANNOUNCE: both ends get on_peer_connected and on_peer_announced("sim://<id>").
 //  * A join is a session with an existing node and a bootstrap (a lookup of the node's own id).

@@ -103,6 +103,43 @@ TEST(Broadcast, DeadDelegatesHaveTheirPartsCoveredByOthers) {
   EXPECT_GT(looked_up, 0u) << "some parts had no other known contact: found by lookups";
 }
 
+// The same, timed: with a request timeout of 10 s, a dead delegate used to hold its part for two
+// timeouts (its two sends) and the repair lookup's dead contacts a second each. A delegate now
+// has a few of its round trips to answer, and the repair lookup's slots are as short.
+TEST(Broadcast, DeadDelegatesAreRepairedInAFewRoundTripsNotInRequestTimeouts) {
+  dht_network net(13, {});
+  net.set_delay(5ms);  // every request and every reply: contacts measure a 10 ms RTT
+  for (std::size_t i = 0; i < 300; ++i) net.add_node();
+  net.join_all();
+  net.advance(2h);
+  net.set_timeout(10s);  // what a request to a dead node costs before it is reported failed
+  std::vector<bool> dead(net.size(), false);
+  for (std::size_t i = 3; i < net.size(); i += 10) {
+    net.kill(i);
+    dead[i] = true;
+  }
+  const core::time_point start = net.now();
+  auto outcome = net.shout(0, text("quickly"));
+  ASSERT_FALSE(outcome.ec);
+  auto everyone_live = [&] {
+    for (std::size_t i = 1; i < net.size(); ++i)
+      if (!dead[i] && net.node(i).shouts.empty()) return false;
+    return true;
+  };
+  net.run_until(start + 10s, everyone_live);
+  ASSERT_TRUE(everyone_live()) << "some live node still lacks the shout after one request timeout";
+  std::uint64_t reassigned = 0, looked_up = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    reassigned += net.node(i).dht->broadcast_stats().reassigned;
+    looked_up += net.node(i).dht->broadcast_stats().repair_lookups;
+  }
+  EXPECT_GT(reassigned, 0u);
+  EXPECT_GT(looked_up, 0u);
+  EXPECT_LT(net.now() - start, 2s) << "full coverage took "
+                                   << std::chrono::duration_cast<std::chrono::milliseconds>(net.now() - start).count()
+                                   << " ms";
+}
+
 TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
   auto net = joined_network(60, 14);
   // Node 1 writes a shout in node 2's name: the signature is node 1's, not node 2's.
@@ -302,6 +339,47 @@ TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
   for (const contact& c : waiting)
     EXPECT_EQ(std::find(delegates.begin(), delegates.end(), c.id) != delegates.end(), has_session(c.id)) << c.id.short_hex();
   EXPECT_EQ(delegates.size(), table.all().size() + with_session.size());
+}
+
+// How long a delegate has to ACK: timeout_rtts of its RTT (at least min_send_timeout); one
+// without an RTT gets the slowest among the contacts the part was cut from; none measured at
+// all, the transport's request timeout.
+TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
+  core::identity self = testing::fixed_identity(1);
+  std::vector<core::node_id> ids;
+  for (std::uint8_t i = 2; i < 40; ++i) ids.push_back(testing::fixed_identity(i).id());
+  broadcast_config config;
+  config.timeout_rtts = 4;
+  config.min_send_timeout = 100ms;
+  {
+    routing_table table = table_of(self, ids);
+    broadcaster b(self, table, config, no_random);
+    ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+    std::size_t sends = 0;
+    while (auto send = b.poll_send()) {
+      ++sends;
+      EXPECT_FALSE(send->timeout) << "no RTT known anywhere: the request timeout";
+    }
+    EXPECT_EQ(sends, table.all().size());
+  }
+  routing_table table = table_of(self, ids);
+  table.on_seen(ids[0], core::time_point{}, 60ms);  // 4 RTTs: 240 ms
+  table.on_seen(ids[1], core::time_point{}, 5ms);   // 4 RTTs: 20 ms, so the floor: 100 ms
+  broadcaster b(self, table, config, no_random);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  std::size_t sends = 0;
+  while (auto send = b.poll_send()) {
+    ++sends;
+    ASSERT_TRUE(send->timeout);
+    if (send->to.id == ids[1]) EXPECT_EQ(*send->timeout, 100ms);
+    else EXPECT_EQ(*send->timeout, 240ms) << "measured 60 ms, or unmeasured: the slowest, 60 ms";
+  }
+  EXPECT_EQ(sends, table.all().size());
+
+  config.flood = true;  // the benchmark's baseline keeps the request timeout
+  broadcaster flood(self, table, config, no_random);
+  ASSERT_TRUE(flood.originate(text("x"), 1, core::time_point{}));
+  while (auto send = flood.poll_send()) EXPECT_FALSE(send->timeout);
 }
 
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {

@@ -388,6 +388,53 @@ TEST(Lookup, LateReplyAfterSlotTimeoutIsUsed) {
   EXPECT_EQ(s.rounds, 2);
 }
 
+// slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (not below
+// slot_floor); one never measured, for that many of the slowest RTT the lookup knows.
+TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
+  lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms, .slot_rtts = 4, .slot_floor = 50ms};
+  contact measured = make_contact(id_with(0x10));
+  measured.rtt = 30ms;
+  contact quick = make_contact(id_with(0x20));
+  quick.rtt = 5ms;  // 4 RTTs are 20 ms: the floor, 50 ms, applies
+  lookup lk(node_id{}, {measured, quick}, cfg, id_with(0xff));
+  time_point t{};
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
+  auto w = lk.next(t + 1ms);
+  ASSERT_TRUE(std::holds_alternative<lookup::waiting>(w));
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 120ms);
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 120ms)).to.id, id_with(0x20));
+  w = lk.next(t + 121ms);
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 170ms);
+  // 0x20 answers in 10 ms with an unmeasured contact, which gets 4 × the slowest RTT known:
+  // the seeds' 30 ms.
+  lk.on_reply(id_with(0x20), {make_contact(id_with(0x01))}, t + 130ms);
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 130ms)).to.id, id_with(0x01));
+  w = lk.next(t + 131ms);
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 250ms);
+  lk.on_reply(id_with(0x01), {}, t + 170ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 170ms)));
+  // The unmeasured contact is reported with the RTT this lookup saw: 40 ms.
+  auto answered = lk.closest_answered();
+  ASSERT_EQ(ids_of(answered), (std::vector<node_id>{id_with(0x01), id_with(0x20)}));
+  EXPECT_EQ(answered[0].rtt, 40ms);
+  EXPECT_EQ(answered[1].rtt, 5ms);  // measured before: kept
+  EXPECT_EQ(lk.get_stats().failures, 1u);
+}
+
+// Without slot_rtts (every lookup but a SHOUT's repair) an RTT changes nothing.
+TEST(Lookup, WithoutSlotRttsEverySlotLastsTheSlotTimeout) {
+  lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms};
+  contact measured = make_contact(id_with(0x10));
+  measured.rtt = 30ms;
+  lookup lk(node_id{}, {measured}, cfg, id_with(0xff));
+  time_point t{};
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
+  EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 1ms)).until, t + 1000ms);
+  lk.on_reply(id_with(0x10), {}, t + 10ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 10ms)));
+  EXPECT_EQ(lk.closest_answered().at(0).rtt, 30ms);
+}
+
 TEST(Lookup, WaitsForCloserInFlightBeforeFinishing) {
   // k = 1: 0x20 answers first, but 0x10 (closer, in flight) may still answer; the lookup must
   // not finish on 0x20 alone.

@@ -352,22 +352,26 @@ class dht_network {
     return std::uniform_real_distribution<double>(0, 1)(loss_rng_) < loss_;
   }
 
-  void time_out(std::size_t from, dht::request_token token) {
+  void time_out(std::size_t from, dht::request_token token, std::chrono::milliseconds after) {
     core::reply r;
     r.ec = core::errc::timeout;
-    schedule(now_ + timeout_, [this, from, token, r] { answer(from, token, r); });
+    schedule(now_ + after, [this, from, token, r] { answer(from, token, r); });
   }
 
   void deliver(std::size_t from, dht::dht_node::outgoing o) {
     ++messages_;
     auto to = index_of(o.to.id);
     const dht::request_token token = o.token;
-    if (!to || !node(*to).alive || *to == from) return time_out(from, token);
+    // The request's own timeout, if it has one; a reply later than that is not waited for.
+    const std::chrono::milliseconds limit = o.timeout.value_or(timeout_);
+    if (!to || !node(*to).alive || *to == from) return time_out(from, token, limit);
     connect(from, *to);
     auto m = roundtrip(core::wire::make_message(next_message_id_++, std::move(o.body)));
-    if (lost(m)) return time_out(from, token);
-    auto handle = [this, from, target = *to, token, m] {
-      if (!node(target).alive) return time_out(from, token);
+    if (lost(m)) return time_out(from, token, limit);
+    const bool late = 2 * delay_ > limit;
+    if (late) time_out(from, token, limit);
+    auto handle = [this, from, target = *to, token, m, limit, late] {
+      if (!node(target).alive) return late ? void() : time_out(from, token, limit - delay_);
       core::wire::message_body body;
       if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) {
         body = core::wire::ack{m.opcode, {}};
@@ -383,7 +387,8 @@ class dht_network {
         dirty(target);
       }
       auto reply = to_reply(roundtrip(core::wire::make_message(m.id, std::move(body))).body);
-      if (lost(m)) return time_out(from, token);
+      if (late) return;
+      if (lost(m)) return time_out(from, token, limit - delay_);
       if (delay_.count() == 0) answer(from, token, reply);
       else schedule(now_ + delay_, [this, from, token, reply] { answer(from, token, reply); });
     };
