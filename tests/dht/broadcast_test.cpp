@@ -251,12 +251,18 @@ routing_table table_of(const core::identity& self, const std::vector<core::node_
   return table;
 }
 
+// The ids of testing::fixed_identity(first) .. fixed_identity(last - 1).
+std::vector<core::node_id> fixed_ids(std::uint8_t first, std::uint8_t last) {
+  std::vector<core::node_id> ids;
+  for (std::uint8_t i = first; i < last; ++i) ids.push_back(testing::fixed_identity(i).id());
+  return ids;
+}
+
 void no_random(mutable_byte_span out) { std::fill(out.begin(), out.end(), 7); }
 
 TEST(BroadcastTree, PartsAreDisjointAndLeaveOutOnlyWhatTheTableKnowsIsEmpty) {
   core::identity self = testing::fixed_identity(1);
-  std::vector<core::node_id> ids;
-  for (std::uint8_t i = 2; i < 60; ++i) ids.push_back(testing::fixed_identity(i).id());
+  std::vector<core::node_id> ids = fixed_ids(2, 60);
   routing_table table = table_of(self, ids);
   broadcaster b(self, table, {}, no_random);
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
@@ -318,8 +324,7 @@ TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
   // k = 2: most contacts wait in replacement caches. Those we have a session with are as good as
   // bucket contacts for a shout; the others would cost a dial, and are left to their buckets'.
   core::identity self = testing::fixed_identity(1);
-  std::vector<core::node_id> ids;
-  for (std::uint8_t i = 2; i < 40; ++i) ids.push_back(testing::fixed_identity(i).id());
+  std::vector<core::node_id> ids = fixed_ids(2, 40);
   routing_table_config small;
   small.k = 2;
   small.max_per_prefix = 0;
@@ -346,8 +351,7 @@ TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
 // all, the transport's request timeout.
 TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   core::identity self = testing::fixed_identity(1);
-  std::vector<core::node_id> ids;
-  for (std::uint8_t i = 2; i < 40; ++i) ids.push_back(testing::fixed_identity(i).id());
+  std::vector<core::node_id> ids = fixed_ids(2, 40);
   broadcast_config config;
   config.timeout_rtts = 4;
   config.min_send_timeout = 100ms;
@@ -384,8 +388,7 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
 
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
   core::identity self = testing::fixed_identity(1);
-  std::vector<core::node_id> ids;
-  for (std::uint8_t i = 2; i < 80; ++i) ids.push_back(testing::fixed_identity(i).id());
+  std::vector<core::node_id> ids = fixed_ids(2, 80);
   routing_table table = table_of(self, ids);
   broadcaster b(self, table, {}, no_random);
   core::identity origin = testing::fixed_identity(200);

@@ -39,6 +39,12 @@ node_id random_id(std::mt19937_64& rng) {
 
 contact make_contact(const node_id& id) { return contact{id, {"sim://" + id.short_hex()}}; }
 
+contact make_contact(const node_id& id, std::chrono::microseconds rtt) {
+  contact c = make_contact(id);
+  c.rtt = rtt;
+  return c;
+}
+
 // An id whose first bytes are given and the rest zero; the target in hand-made tests is zero,
 // so the first byte orders the distance.
 node_id id_with(std::uint8_t b0, std::uint8_t b1 = 0) {
@@ -392,11 +398,8 @@ TEST(Lookup, LateReplyAfterSlotTimeoutIsUsed) {
 // slot_floor); one never measured, for that many of the slowest RTT the lookup knows.
 TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms, .slot_rtts = 4, .slot_floor = 50ms};
-  contact measured = make_contact(id_with(0x10));
-  measured.rtt = 30ms;
-  contact quick = make_contact(id_with(0x20));
-  quick.rtt = 5ms;  // 4 RTTs are 20 ms: the floor, 50 ms, applies
-  lookup lk(node_id{}, {measured, quick}, cfg, id_with(0xff));
+  // 0x20: 4 RTTs are 20 ms, so the floor, 50 ms, applies.
+  lookup lk(node_id{}, {make_contact(id_with(0x10), 30ms), make_contact(id_with(0x20), 5ms)}, cfg, id_with(0xff));
   time_point t{};
   ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
   auto w = lk.next(t + 1ms);
@@ -424,9 +427,7 @@ TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
 // Without slot_rtts (every lookup but a SHOUT's repair) an RTT changes nothing.
 TEST(Lookup, WithoutSlotRttsEverySlotLastsTheSlotTimeout) {
   lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms};
-  contact measured = make_contact(id_with(0x10));
-  measured.rtt = 30ms;
-  lookup lk(node_id{}, {measured}, cfg, id_with(0xff));
+  lookup lk(node_id{}, {make_contact(id_with(0x10), 30ms)}, cfg, id_with(0xff));
   time_point t{};
   ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
   EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 1ms)).until, t + 1000ms);
@@ -473,10 +474,8 @@ TEST(Lookup, HedgedFindValueAsksOneThenWidensOnAnAnswerWithoutTheValue) {
 // The hedge: still silent after twice its smoothed RTT, the first contact gets company.
 TEST(Lookup, HedgedFindValueWidensAfterTwiceTheFirstContactsRtt) {
   lookup_config cfg{.k = 4, .alpha = 3, .find_value = true};
-  contact first = make_contact(id_with(0x10));
-  first.rtt = 4ms;
-  lookup lk(node_id{}, {first, make_contact(id_with(0x20)), make_contact(id_with(0x30))}, cfg,
-            id_with(0xff));
+  lookup lk(node_id{}, {make_contact(id_with(0x10), 4ms), make_contact(id_with(0x20)), make_contact(id_with(0x30))},
+            cfg, id_with(0xff));
   time_point t{};
   ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
   auto w = lk.next(t + 7ms);
