@@ -170,7 +170,35 @@ void broadcaster::forward(const shout_key& key, active_shout& s, const part& our
            std::binary_search(ours.also_levels.begin(), ours.also_levels.end(), static_cast<std::uint8_t>(shared));
   };
   int widest = ours.also_levels.empty() ? ours.scope : ours.also_levels.front();
-  split_among(key, s, widest, candidates(key, s, inside), true);
+  std::vector<contact> known = candidates(key, s, inside);
+  split_among(key, s, widest, known, true);
+  if (s.originated) look_into_gaps(key, s, known);
+}
+
+// The tree takes a subtree next to our path where we know nobody for empty, as Kademlia's tables
+// promise. A node that has just joined does not keep that promise yet (its far buckets fill with
+// the refreshes that follow the join): shouting then, it would leave out whole quarters of the
+// network. So the origin looks into each such subtree above the deepest one it knows anyone in
+// — in a table that keeps the promise there is none, and this costs nothing.
+void broadcaster::look_into_gaps(const shout_key& key, active_shout& s, const std::vector<contact>& known) {
+  int deepest = -1;
+  std::vector<bool> known_at(core::id_bits, false);
+  for (const contact& c : known) {
+    int shared = c.id.common_prefix_length(self_.id());
+    if (shared >= core::id_bits) continue;
+    known_at[static_cast<std::size_t>(shared)] = true;
+    deepest = std::max(deepest, shared);
+  }
+  for (int level = 0; level < deepest; ++level)
+    if (!known_at[static_cast<std::size_t>(level)]) look_into(key, s, subtree{across(self_.id(), level), level + 1});
+}
+
+void broadcaster::look_into(const shout_key& key, active_shout& s, const subtree& piece) {
+  ++counters_.repair_lookups;
+  std::uint64_t handle = next_handle_++;
+  lookups_.emplace(handle, pending_lookup{key, piece});
+  lookups_out_.push_back(lookup_request{handle, piece.around});
+  ++s.sends_out;
 }
 
 void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, const std::vector<contact>& candidates,
@@ -250,11 +278,7 @@ void broadcaster::reassign(const pending_send& failed, active_shout& s) {
       split_among(failed.key, s, piece.length, inside, false);
       continue;
     }
-    ++counters_.repair_lookups;
-    std::uint64_t handle = next_handle_++;
-    lookups_.emplace(handle, pending_lookup{failed.key, piece});
-    lookups_out_.push_back(lookup_request{handle, piece.around});
-    ++s.sends_out;
+    look_into(failed.key, s, piece);
   }
 }
 

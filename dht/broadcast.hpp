@@ -87,7 +87,8 @@ struct broadcast_counters {
   std::uint64_t forwarded = 0;      // SHOUT requests sent (first sends and resends)
   std::uint64_t resent = 0;         // resends to a silent delegate
   std::uint64_t reassigned = 0;     // parts given to other delegates after one stayed silent
-  std::uint64_t repair_lookups = 0; // of those, parts where this node knew nobody else: looked up
+  std::uint64_t repair_lookups = 0; // subtrees looked into: of a silent delegate's part where this
+                                    // node knew nobody else, or (the origin) next to its path
 };
 
 class broadcaster {
@@ -172,6 +173,9 @@ class broadcaster {
   // Hands the shout on over our part of the id space.
   void forward(const shout_key& key, active_shout& s, const part& ours);
   void reassign(const pending_send& failed, active_shout& s);
+  void look_into_gaps(const shout_key& key, active_shout& s, const std::vector<contact>& known);
+  // Splits `piece` among the live nodes a lookup into it finds (on_lookup_done).
+  void look_into(const shout_key& key, active_shout& s, const subtree& piece);
   // The contacts of the table for which `inside` holds, that this shout may still go to.
   std::vector<contact> candidates(const shout_key& key, const active_shout& s,
                                   const std::function<bool(const core::node_id&)>& inside) const;

@@ -140,6 +140,23 @@ TEST(Broadcast, DeadDelegatesAreRepairedInAFewRoundTripsNotInRequestTimeouts) {
                                    << " ms";
 }
 
+// A node that shouts right after joining, before the refreshes that fill its far buckets: the
+// subtrees its table knows nobody in are looked into, not taken for empty.
+TEST(Broadcast, ANodeThatHasJustJoinedReachesEveryone) {
+  for (std::uint64_t seed : {21u, 22u}) {  // both left nodes out before the origin looked
+    auto net = joined_network(300, seed);
+    const std::size_t fresh = net.add_node();
+    ASSERT_FALSE(net.join(fresh, 7).ec);
+    auto outcome = net.shout(fresh, text("hello, I am new"));
+    ASSERT_FALSE(outcome.ec);
+    net.advance(10s);
+    std::size_t missing = 0;
+    for (std::size_t i = 0; i < net.size(); ++i)
+      if (i != fresh && net.node(i).shouts.size() != 1) ++missing;
+    EXPECT_EQ(missing, 0u) << "seed " << seed << ": nodes without the new node's shout";
+  }
+}
+
 TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
   auto net = joined_network(60, 14);
   // Node 1 writes a shout in node 2's name: the signature is node 1's, not node 2's.
@@ -384,6 +401,47 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   broadcaster flood(self, table, config, no_random);
   ASSERT_TRUE(flood.originate(text("x"), 1, core::time_point{}));
   while (auto send = flood.poll_send()) EXPECT_FALSE(send->timeout);
+}
+
+// A table that breaks Kademlia's promise — nobody known in a subtree next to the node's path,
+// above the deepest one it knows someone in, as in a node that has just joined — does not make
+// the origin leave that subtree out: it looks into it, and hands it to whom the lookup finds.
+TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
+  core::identity self = testing::fixed_identity(1);
+  auto at_level = [&](int level, std::uint8_t tweak) {  // shares exactly `level` leading bits with self
+    auto bytes = self.id().bytes();
+    bytes[static_cast<std::size_t>(level / 8)] ^= static_cast<std::uint8_t>(0x80u >> (level % 8));
+    bytes[31] ^= tweak;
+    return core::node_id(bytes);
+  };
+  routing_table gappy = table_of(self, {at_level(0, 1), at_level(2, 1), at_level(3, 1), at_level(5, 1), at_level(5, 2)});
+  broadcaster b(self, gappy, {}, no_random);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  EXPECT_EQ(parts_sent(b).size(), 5u);
+  std::vector<broadcaster::lookup_request> lookups;
+  while (auto l = b.poll_lookup()) lookups.push_back(*l);
+  ASSERT_EQ(lookups.size(), 2u) << "levels 1 and 4; none below the deepest known, 5";
+  EXPECT_EQ(lookups[0].target.common_prefix_length(self.id()), 1);
+  EXPECT_EQ(lookups[1].target.common_prefix_length(self.id()), 4);
+  EXPECT_EQ(b.counters().repair_lookups, 2u);
+  // The lookup into level 1 finds a node there (and one outside, which is left alone).
+  contact found;
+  found.id = at_level(1, 9);
+  found.addresses = {"sim://" + found.id.short_hex()};
+  contact outside = found;
+  outside.id = at_level(3, 9);
+  b.on_lookup_done(lookups[0].handle, {found, outside});
+  auto parts = parts_sent(b);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].to, found.id);
+  EXPECT_TRUE(parts[0].holds(at_level(1, 77))) << "it covers the whole subtree at level 1";
+  EXPECT_FALSE(parts[0].holds(at_level(2, 77)));
+
+  // With somebody known at every level above the deepest, the origin trusts its table.
+  routing_table whole = table_of(self, {at_level(0, 1), at_level(1, 1), at_level(2, 1), at_level(3, 1)});
+  broadcaster trusting(self, whole, {}, no_random);
+  ASSERT_TRUE(trusting.originate(text("x"), 1, core::time_point{}));
+  EXPECT_FALSE(trusting.poll_lookup());
 }
 
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
