@@ -1,6 +1,7 @@
 #include "dht/broadcast.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/errors.hpp"
@@ -74,6 +75,13 @@ void cut(std::vector<share>& shares, std::size_t lo, std::size_t hi, int depth, 
   if (ours) return;  // our own part: we hold the shout already
   fastest(shares, lo, hi).scope = scope;
 }
+
+// A SHOUT's bytes besides its payload, roughly: header, origin, sequence, signature, part.
+constexpr std::size_t wire_overhead = 128;
+
+// How many levels above the deepest known one a subtree must be for the origin to look into it
+// when its table knows nobody there (look_into_gaps).
+constexpr int gap_margin = 3;
 
 // The id `around` with bit `level` flipped: inside the subtree next to its path at that level.
 core::node_id across(const core::node_id& around, int level) {
@@ -178,8 +186,8 @@ void broadcaster::forward(const shout_key& key, active_shout& s, const part& our
 // The tree takes a subtree next to our path where we know nobody for empty, as Kademlia's tables
 // promise. A node that has just joined does not keep that promise yet (its far buckets fill with
 // the refreshes that follow the join): shouting then, it would leave out whole quarters of the
-// network. So the origin looks into each such subtree above the deepest one it knows anyone in
-// — in a table that keeps the promise there is none, and this costs nothing.
+// network. So the origin looks into each such subtree well above the deepest one it knows anyone
+// in, where a table that keeps the promise has none.
 void broadcaster::look_into_gaps(const shout_key& key, active_shout& s, const std::vector<contact>& known) {
   int deepest = -1;
   std::vector<bool> known_at(core::id_bits, false);
@@ -189,7 +197,9 @@ void broadcaster::look_into_gaps(const shout_key& key, active_shout& s, const st
     known_at[static_cast<std::size_t>(shared)] = true;
     deepest = std::max(deepest, shared);
   }
-  for (int level = 0; level < deepest; ++level)
+  // A subtree `gap_margin` levels above the deepest we know anyone in holds about 2^gap_margin
+  // times as many nodes: empty only by a fluke (the closer ones often are empty for real).
+  for (int level = 0; level < deepest - gap_margin; ++level)
     if (!known_at[static_cast<std::size_t>(level)]) look_into(key, s, subtree{across(self_.id(), level), level + 1});
 }
 
@@ -216,10 +226,13 @@ void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, 
   for (const contact& c : candidates) slowest = std::max(slowest, c.rtt);
   if (slowest.count() <= 0)
     for (const contact& c : table_.all()) slowest = std::max(slowest, c.rtt);
+  std::size_t sends = 0;
+  for (const share& piece : shares) sends += piece.to && piece.scope >= 0;
+  const std::size_t burst_bytes = sends * (s.message.payload.size() + wire_overhead);
   for (share& piece : shares)
     if (piece.to && piece.scope >= 0)
       send(key, s, *piece.to, part{static_cast<std::uint8_t>(std::min(piece.scope, 255)), std::move(piece.also_levels)},
-           config_.attempts_per_delegate, send_timeout(*piece.to, slowest));
+           config_.attempts_per_delegate, send_timeout(*piece.to, slowest, burst_bytes));
 }
 
 void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts,
@@ -234,11 +247,15 @@ void broadcaster::send(const shout_key& key, active_shout& s, const contact& to,
   out_.push_back(send_request{handle, to, std::move(m), timeout});
 }
 
-std::optional<std::chrono::milliseconds> broadcaster::send_timeout(const contact& to,
-                                                                  std::chrono::microseconds unmeasured) const {
+std::optional<std::chrono::milliseconds> broadcaster::send_timeout(const contact& to, std::chrono::microseconds unmeasured,
+                                                                  std::size_t burst_bytes) const {
   std::chrono::microseconds rtt = to.rtt.count() > 0 ? to.rtt : unmeasured;
   if (rtt.count() <= 0 || config_.timeout_rtts <= 0) return std::nullopt;
-  return std::max(std::chrono::ceil<std::chrono::milliseconds>(rtt * config_.timeout_rtts), config_.min_send_timeout);
+  auto rtts = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(rtt * config_.timeout_rtts),
+                         config_.min_send_timeout, std::max(config_.min_send_timeout, config_.max_send_timeout));
+  auto sending = std::chrono::milliseconds(static_cast<std::int64_t>(
+      std::ceil(1000.0 * static_cast<double>(burst_bytes) / std::max(1.0, config_.uplink_bytes_per_second))));
+  return rtts + sending;
 }
 
 void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::time_point) {

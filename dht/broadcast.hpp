@@ -14,7 +14,9 @@
 // it too, as an "also" level — for that contact it is the subtree next to its own path at that
 // level, which its own table knows from the inside. So every contact this node knows in its part
 // gets the shout straight from it, and parts never overlap: in a healthy network every node gets
-// exactly one copy, and each hop narrows the part by about log2(k) bits.
+// exactly one copy, and each hop narrows the part by about log2(k) bits. The origin does not
+// trust an empty subtree along its path above the deepest one it knows someone in (a node that
+// has just joined has such gaps until its refreshes fill them): it looks into each.
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
 // within a few round trips (`timeout_rtts`) gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
@@ -62,10 +64,14 @@ struct broadcast_config {
   int attempts_per_delegate = 2;
   // How long a delegate has to ACK one send (counted once its session is up): `timeout_rtts` of
   // its smoothed RTT — of the slowest among the contacts its part was cut from, if it has none
-  // yet — and at least `min_send_timeout`. A lost SHOUT or ACK, or a delegate that died, is so
-  // repaired a few round trips later instead of after the request timeout (1 s or more).
+  // yet — within [min_send_timeout, max_send_timeout], plus the time the SHOUTs this node sends
+  // at once take to leave at `uplink_bytes_per_second` (each waits behind the others). A lost
+  // SHOUT or ACK, or a delegate that died, is so repaired a few round trips later instead of
+  // after the request timeout (1 s or more) twice. 0 turns it off.
   int timeout_rtts = 4;
-  std::chrono::milliseconds min_send_timeout{100};
+  std::chrono::milliseconds min_send_timeout{200};
+  std::chrono::milliseconds max_send_timeout{1000};
+  double uplink_bytes_per_second = 1.25e6;  // 10 Mbit/s: a modest uplink
   // Benchmark baseline: forward to every contact instead of along the tree.
   bool flood = false;
 };
@@ -186,8 +192,10 @@ class broadcaster {
   void send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts,
             std::optional<std::chrono::milliseconds> timeout);
   // How long `to` has to ACK one send (see broadcast_config::timeout_rtts); `unmeasured` stands
-  // in for its RTT if it has none. nullopt: the transport's request timeout.
-  std::optional<std::chrono::milliseconds> send_timeout(const contact& to, std::chrono::microseconds unmeasured) const;
+  // in for its RTT if it has none; `burst_bytes` are the SHOUTs sent at once with it. nullopt:
+  // the transport's request timeout.
+  std::optional<std::chrono::milliseconds> send_timeout(const contact& to, std::chrono::microseconds unmeasured,
+                                                        std::size_t burst_bytes) const;
   void settle(const shout_key& key);
   bool take_token(const core::node_id& origin, core::time_point now);
 

@@ -114,6 +114,7 @@ struct dht_node::impl {
     core::time_point sent;
     std::size_t replica = 0;  // cas: the proposer's replica index and exchange tag
     std::uint64_t tag = 0;
+    bool own_timeout = false;  // a SHOUT given a few RTTs: its timeout says little about the peer
   };
 
   struct operation {
@@ -218,7 +219,7 @@ struct dht_node::impl {
                      core::time_point now, std::size_t replica = 0, std::uint64_t tag = 0,
                      std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     request_token token = next_token++;
-    pending_requests.emplace(token, pending{kind, op, to, now, replica, tag});
+    pending_requests.emplace(token, pending{kind, op, to, now, replica, tag, timeout.has_value()});
     auto opcode = static_cast<std::uint8_t>(std::visit(
         [](const auto& b) -> wire::opcode {
           using T = std::decay_t<decltype(b)>;
@@ -1072,8 +1073,10 @@ struct dht_node::impl {
       else table.on_ping_answered(p.to.id, now, rtt);
       return;
     }
-    if (dead) table.on_request_failed(p.to.id);
-    else table.on_seen(p.to.id, now, rtt);
+    // A SHOUT that outlived its few RTTs may still be queued behind other traffic to a live peer:
+    // not a failure the table should hold against it (its timeouts would evict busy contacts).
+    if (dead && !(p.own_timeout && r.ec == core::errc::timeout)) table.on_request_failed(p.to.id);
+    else if (!dead) table.on_seen(p.to.id, now, rtt);
 
     auto op = ops.find(p.op);
     switch (p.kind) {

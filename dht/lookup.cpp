@@ -171,7 +171,9 @@ std::chrono::microseconds lookup::slot_for(const contact& c) const {
   const std::chrono::microseconds slot = config_.slot_timeout;
   const std::chrono::microseconds rtt = c.rtt.count() > 0 ? c.rtt : slowest_answer_;
   if (config_.slot_rtts <= 0 || rtt.count() <= 0) return slot;
-  return std::min<std::chrono::microseconds>(std::max<std::chrono::microseconds>(rtt * config_.slot_rtts, config_.slot_floor), slot);
+  // A contact without a session is dialed first: a handshake's round trips come before the request's.
+  const int rtts = c.connected ? config_.slot_rtts : 2 * config_.slot_rtts;
+  return std::min<std::chrono::microseconds>(std::max<std::chrono::microseconds>(rtt * rtts, config_.slot_floor), slot);
 }
 
 std::chrono::microseconds lookup::hedge_delay(const contact& first) const {

@@ -60,10 +60,10 @@ struct lookup_config {
   std::size_t k = default_k;          // results wanted; also the cap on a reply's contacts
   std::size_t alpha = default_alpha;  // requests in flight per path
   std::chrono::milliseconds slot_timeout{1000};
-  // > 0: a request holds its slot for this many of the contact's RTTs only (at least slot_floor,
-  // at most slot_timeout) — for a contact never measured, of the slowest seed or answer this
-  // lookup has had, if any — so a dead contact costs a few round trips rather than
-  // slot_timeout. 0: every request holds its slot for slot_timeout. A contact that answers
+  // > 0: a request holds its slot for this many of the contact's RTTs only (twice as many without
+  // a session: a dial comes first; at least slot_floor, at most slot_timeout) — for a contact
+  // never measured, of the slowest seed or answer this lookup has had, if any — so a dead contact
+  // costs a few round trips rather than slot_timeout. 0: every request holds its slot for slot_timeout. A contact that answers
   // without an RTT of its own is reported by closest_answered() with the one this lookup
   // measured. (SHOUT's repair lookups use it; a late reply is used either way.)
   int slot_rtts = 0;

@@ -372,6 +372,8 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   broadcast_config config;
   config.timeout_rtts = 4;
   config.min_send_timeout = 100ms;
+  config.max_send_timeout = 1000ms;
+  config.uplink_bytes_per_second = 1e12;  // the SHOUTs' time to leave: under a millisecond, rounded up to 1
   {
     routing_table table = table_of(self, ids);
     broadcaster b(self, table, config, no_random);
@@ -386,16 +388,31 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   routing_table table = table_of(self, ids);
   table.on_seen(ids[0], core::time_point{}, 60ms);  // 4 RTTs: 240 ms
   table.on_seen(ids[1], core::time_point{}, 5ms);   // 4 RTTs: 20 ms, so the floor: 100 ms
-  broadcaster b(self, table, config, no_random);
-  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
-  std::size_t sends = 0;
-  while (auto send = b.poll_send()) {
-    ++sends;
-    ASSERT_TRUE(send->timeout);
-    if (send->to.id == ids[1]) EXPECT_EQ(*send->timeout, 100ms);
-    else EXPECT_EQ(*send->timeout, 240ms) << "measured 60 ms, or unmeasured: the slowest, 60 ms";
+  table.on_seen(ids[2], core::time_point{}, 2s);    // 4 RTTs: 8 s, so the cap: 1 s
+  {
+    broadcaster b(self, table, config, no_random);
+    ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+    std::size_t sends = 0;
+    while (auto send = b.poll_send()) {
+      ++sends;
+      ASSERT_TRUE(send->timeout);
+      if (send->to.id == ids[1]) EXPECT_EQ(*send->timeout, 101ms);
+      else if (send->to.id == ids[2]) EXPECT_EQ(*send->timeout, 1001ms);
+      else if (send->to.id == ids[0]) EXPECT_EQ(*send->timeout, 241ms);
+      else EXPECT_EQ(*send->timeout, 1001ms) << "unmeasured: the slowest known, 2 s, capped";
+    }
+    EXPECT_EQ(sends, table.all().size());
   }
-  EXPECT_EQ(sends, table.all().size());
+  // Many large SHOUTs at once queue behind each other: each gets the time they all take to leave.
+  config.uplink_bytes_per_second = 1e6;
+  broadcaster slow_uplink(self, table, config, no_random);
+  ASSERT_TRUE(slow_uplink.originate(byte_vector(10'000, 1), 1, core::time_point{}));
+  const auto all_sends = static_cast<double>(table.all().size());
+  while (auto send = slow_uplink.poll_send()) {
+    if (send->to.id != ids[1]) continue;
+    EXPECT_GE(*send->timeout, 100ms + std::chrono::milliseconds(static_cast<long>(all_sends * 10)));
+    EXPECT_LE(*send->timeout, 100ms + std::chrono::milliseconds(static_cast<long>(all_sends * 11)));
+  }
 
   config.flood = true;  // the benchmark's baseline keeps the request timeout
   broadcaster flood(self, table, config, no_random);
@@ -414,13 +431,16 @@ TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
     bytes[31] ^= tweak;
     return core::node_id(bytes);
   };
-  routing_table gappy = table_of(self, {at_level(0, 1), at_level(2, 1), at_level(3, 1), at_level(5, 1), at_level(5, 2)});
+  // Nobody known at levels 1, 4, 6 and 7; the deepest known is 8. Subtrees just above it are
+  // often empty for real; 3 levels up they hold about 8 times as many nodes.
+  routing_table gappy = table_of(self, {at_level(0, 1), at_level(2, 1), at_level(3, 1), at_level(5, 1), at_level(8, 1),
+                                        at_level(8, 2)});
   broadcaster b(self, gappy, {}, no_random);
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
-  EXPECT_EQ(parts_sent(b).size(), 5u);
+  EXPECT_EQ(parts_sent(b).size(), 6u);
   std::vector<broadcaster::lookup_request> lookups;
   while (auto l = b.poll_lookup()) lookups.push_back(*l);
-  ASSERT_EQ(lookups.size(), 2u) << "levels 1 and 4; none below the deepest known, 5";
+  ASSERT_EQ(lookups.size(), 2u) << "levels 1 and 4; not 6 and 7, near the deepest known, 8";
   EXPECT_EQ(lookups[0].target.common_prefix_length(self.id()), 1);
   EXPECT_EQ(lookups[1].target.common_prefix_length(self.id()), 4);
   EXPECT_EQ(b.counters().repair_lookups, 2u);
@@ -437,8 +457,8 @@ TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
   EXPECT_TRUE(parts[0].holds(at_level(1, 77))) << "it covers the whole subtree at level 1";
   EXPECT_FALSE(parts[0].holds(at_level(2, 77)));
 
-  // With somebody known at every level above the deepest, the origin trusts its table.
-  routing_table whole = table_of(self, {at_level(0, 1), at_level(1, 1), at_level(2, 1), at_level(3, 1)});
+  // With somebody known at every level well above the deepest, the origin trusts its table.
+  routing_table whole = table_of(self, {at_level(0, 1), at_level(1, 1), at_level(2, 1), at_level(3, 1), at_level(6, 1)});
   broadcaster trusting(self, whole, {}, no_random);
   ASSERT_TRUE(trusting.originate(text("x"), 1, core::time_point{}));
   EXPECT_FALSE(trusting.poll_lookup());

@@ -394,12 +394,15 @@ TEST(Lookup, LateReplyAfterSlotTimeoutIsUsed) {
   EXPECT_EQ(s.rounds, 2);
 }
 
-// slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (not below
-// slot_floor); one never measured, for that many of the slowest RTT the lookup knows.
+// slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (twice as many
+// without a session, not below slot_floor); one never measured, for that many of the slowest RTT
+// the lookup knows.
 TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms, .slot_rtts = 4, .slot_floor = 50ms};
+  contact measured = make_contact(id_with(0x10), 30ms), quick = make_contact(id_with(0x20), 5ms);
+  measured.connected = quick.connected = true;
   // 0x20: 4 RTTs are 20 ms, so the floor, 50 ms, applies.
-  lookup lk(node_id{}, {make_contact(id_with(0x10), 30ms), make_contact(id_with(0x20), 5ms)}, cfg, id_with(0xff));
+  lookup lk(node_id{}, {measured, quick}, cfg, id_with(0xff));
   time_point t{};
   ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
   auto w = lk.next(t + 1ms);
@@ -408,12 +411,12 @@ TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   ASSERT_EQ(std::get<lookup::send>(lk.next(t + 120ms)).to.id, id_with(0x20));
   w = lk.next(t + 121ms);
   EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 170ms);
-  // 0x20 answers in 10 ms with an unmeasured contact, which gets 4 × the slowest RTT known:
-  // the seeds' 30 ms.
+  // 0x20 answers in 10 ms with an unmeasured contact without a session, which gets 2 × 4 × the
+  // slowest RTT known: the seeds' 30 ms.
   lk.on_reply(id_with(0x20), {make_contact(id_with(0x01))}, t + 130ms);
   ASSERT_EQ(std::get<lookup::send>(lk.next(t + 130ms)).to.id, id_with(0x01));
   w = lk.next(t + 131ms);
-  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 250ms);
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 370ms);
   lk.on_reply(id_with(0x01), {}, t + 170ms);
   EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 170ms)));
   // The unmeasured contact is reported with the RTT this lookup saw: 40 ms.
