@@ -15,8 +15,8 @@
 // level, which its own table knows from the inside. So every contact this node knows in its part
 // gets the shout straight from it, and parts never overlap: in a healthy network every node gets
 // exactly one copy, and each hop narrows the part by about log2(k) bits. The origin does not
-// trust an empty subtree along its path above the deepest one it knows someone in (a node that
-// has just joined has such gaps until its refreshes fill them): it looks into each.
+// trust an empty subtree along its path well above the deepest one it knows someone in (a node
+// that has just joined has such gaps until its refreshes fill them): it looks into each.
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
 // within a few round trips (`timeout_rtts`) gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
