@@ -81,7 +81,7 @@ constexpr std::size_t wire_overhead = 128;
 
 // How many levels above the deepest known one a subtree must be for the origin to look into it
 // when its table knows nobody there (look_into_gaps).
-constexpr int gap_margin = 3;
+constexpr int gap_margin = 4;
 
 // The id `around` with bit `level` flipped: inside the subtree next to its path at that level.
 core::node_id across(const core::node_id& around, int level) {
@@ -199,7 +199,7 @@ void broadcaster::look_into_gaps(const shout_key& key, active_shout& s, const st
   }
   // A subtree `gap_margin` levels above the deepest we know anyone in holds about 2^gap_margin
   // times as many nodes: empty only by a fluke (the closer ones often are empty for real).
-  for (int level = 0; level < deepest - gap_margin; ++level)
+  for (int level = 0; level <= deepest - gap_margin; ++level)
     if (!known_at[static_cast<std::size_t>(level)]) look_into(key, s, subtree{across(self_.id(), level), level + 1});
 }
 
@@ -253,8 +253,9 @@ std::optional<std::chrono::milliseconds> broadcaster::send_timeout(const contact
   if (rtt.count() <= 0 || config_.timeout_rtts <= 0) return std::nullopt;
   auto rtts = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(rtt * config_.timeout_rtts),
                          config_.min_send_timeout, std::max(config_.min_send_timeout, config_.max_send_timeout));
+  if (config_.uplink_bytes_per_second <= 0) return rtts;
   auto sending = std::chrono::milliseconds(static_cast<std::int64_t>(
-      std::ceil(1000.0 * static_cast<double>(burst_bytes) / std::max(1.0, config_.uplink_bytes_per_second))));
+      std::ceil(1000.0 * static_cast<double>(burst_bytes) / config_.uplink_bytes_per_second)));
   return rtts + sending;
 }
 

@@ -64,8 +64,9 @@ struct broadcast_config {
   int attempts_per_delegate = 2;
   // How long a delegate has to ACK one send (counted once its session is up): `timeout_rtts` of
   // its smoothed RTT — of the slowest among the contacts its part was cut from, if it has none
-  // yet — within [min_send_timeout, max_send_timeout], plus the time the SHOUTs this node sends
-  // at once take to leave at `uplink_bytes_per_second` (each waits behind the others). A lost
+  // yet — within [min_send_timeout, max_send_timeout], plus the time the SHOUTs handed out
+  // together for one part take to leave at `uplink_bytes_per_second` (each waits behind the
+  // others; 0: no allowance). A lost
   // SHOUT or ACK, or a delegate that died, is so repaired a few round trips later instead of
   // after the request timeout (1 s or more) twice. 0 turns it off.
   int timeout_rtts = 4;

@@ -1073,9 +1073,11 @@ struct dht_node::impl {
       else table.on_ping_answered(p.to.id, now, rtt);
       return;
     }
-    // A SHOUT that outlived its few RTTs may still be queued behind other traffic to a live peer:
-    // not a failure the table should hold against it (its timeouts would evict busy contacts).
-    if (dead && !(p.own_timeout && r.ec == core::errc::timeout)) table.on_request_failed(p.to.id);
+    // A SHOUT that outlived its few RTTs on a session that was up may still be queued behind other
+    // traffic to a live peer: not a failure the table should hold against it (its timeouts would
+    // evict busy contacts). A dial that timed out still counts.
+    const bool soft_timeout = p.own_timeout && p.to.connected && r.ec == core::errc::timeout;
+    if (dead && !soft_timeout) table.on_request_failed(p.to.id);
     else if (!dead) table.on_seen(p.to.id, now, rtt);
 
     auto op = ops.find(p.op);

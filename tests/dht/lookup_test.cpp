@@ -399,10 +399,10 @@ TEST(Lookup, LateReplyAfterSlotTimeoutIsUsed) {
 // the lookup knows.
 TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   lookup_config cfg{.k = 3, .alpha = 1, .slot_timeout = 1000ms, .slot_rtts = 4, .slot_floor = 50ms};
-  contact measured = make_contact(id_with(0x10), 30ms), quick = make_contact(id_with(0x20), 5ms);
-  measured.connected = quick.connected = true;
-  // 0x20: 4 RTTs are 20 ms, so the floor, 50 ms, applies.
-  lookup lk(node_id{}, {measured, quick}, cfg, id_with(0xff));
+  contact measured = make_contact(id_with(0x10), 30ms);
+  measured.connected = true;
+  // 0x20 has no session: 2 × 4 of its 10 ms RTTs.
+  lookup lk(node_id{}, {measured, make_contact(id_with(0x20), 10ms)}, cfg, id_with(0xff));
   time_point t{};
   ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x10));
   auto w = lk.next(t + 1ms);
@@ -410,7 +410,7 @@ TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 120ms);
   ASSERT_EQ(std::get<lookup::send>(lk.next(t + 120ms)).to.id, id_with(0x20));
   w = lk.next(t + 121ms);
-  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 170ms);
+  EXPECT_EQ(std::get<lookup::waiting>(w).until, t + 200ms);
   // 0x20 answers in 10 ms with an unmeasured contact without a session, which gets 2 × 4 × the
   // slowest RTT known: the seeds' 30 ms.
   lk.on_reply(id_with(0x20), {make_contact(id_with(0x01))}, t + 130ms);
@@ -423,8 +423,15 @@ TEST(Lookup, SlotRttsEndsASilentContactsSlotAfterAFewOfItsRoundTrips) {
   auto answered = lk.closest_answered();
   ASSERT_EQ(ids_of(answered), (std::vector<node_id>{id_with(0x01), id_with(0x20)}));
   EXPECT_EQ(answered[0].rtt, 40ms);
-  EXPECT_EQ(answered[1].rtt, 5ms);  // measured before: kept
+  EXPECT_EQ(answered[1].rtt, 10ms);  // measured before: kept
   EXPECT_EQ(lk.get_stats().failures, 1u);
+
+  // 4 RTTs of a quick contact are below the floor: the floor.
+  contact quick = make_contact(id_with(0x30), 5ms);
+  quick.connected = true;
+  lookup floored(node_id{}, {quick}, cfg, id_with(0xff));
+  ASSERT_EQ(std::get<lookup::send>(floored.next(t)).to.id, id_with(0x30));
+  EXPECT_EQ(std::get<lookup::waiting>(floored.next(t + 1ms)).until, t + 50ms);
 }
 
 // Without slot_rtts (every lookup but a SHOUT's repair) an RTT changes nothing.
