@@ -169,7 +169,8 @@ std::vector<contact> broadcaster::candidates(const shout_key& key, const active_
 
 void broadcaster::forward(const shout_key& key, active_shout& s, const part& ours) {
   if (config_.flood) {
-    for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; })) send(key, s, c, part{}, 1, std::nullopt);
+    for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; }))
+      send(key, s, c, part{}, 1, std::nullopt);
     return;
   }
   auto inside = [&](const core::node_id& id) {
@@ -220,19 +221,14 @@ void broadcaster::split_among(const shout_key& key, active_shout& s, int depth, 
   if (shares.empty()) return;
   std::sort(shares.begin(), shares.end(), [](const share& a, const share& b) { return *a.id < *b.id; });
   cut(shares, 0, shares.size(), depth, include_self);
-  // A delegate we have no RTT for yet is given the slowest RTT among the candidates (or, none
-  // of them measured, in the whole table).
-  std::chrono::microseconds slowest{0};
-  for (const contact& c : candidates) slowest = std::max(slowest, c.rtt);
-  if (slowest.count() <= 0)
-    for (const contact& c : table_.all()) slowest = std::max(slowest, c.rtt);
+  const std::chrono::microseconds unmeasured = rtt_for_unmeasured(candidates);
   std::size_t sends = 0;
   for (const share& piece : shares) sends += piece.to && piece.scope >= 0;
   const std::size_t burst_bytes = sends * (s.message.payload.size() + wire_overhead);
   for (share& piece : shares)
     if (piece.to && piece.scope >= 0)
       send(key, s, *piece.to, part{static_cast<std::uint8_t>(std::min(piece.scope, 255)), std::move(piece.also_levels)},
-           config_.attempts_per_delegate, send_timeout(*piece.to, slowest, burst_bytes));
+           config_.attempts_per_delegate, send_timeout(*piece.to, unmeasured, burst_bytes));
 }
 
 void broadcaster::send(const shout_key& key, active_shout& s, const contact& to, part covers, int attempts,
@@ -245,6 +241,16 @@ void broadcaster::send(const shout_key& key, active_shout& s, const contact& to,
   ++s.sends_out;
   ++counters_.forwarded;
   out_.push_back(send_request{handle, to, std::move(m), timeout});
+}
+
+// A delegate we have no RTT for yet is given the slowest RTT among the candidates (or, none of
+// them measured, in the whole table).
+std::chrono::microseconds broadcaster::rtt_for_unmeasured(const std::vector<contact>& candidates) const {
+  std::chrono::microseconds slowest{0};
+  for (const contact& c : candidates) slowest = std::max(slowest, c.rtt);
+  if (slowest.count() <= 0)
+    for (const contact& c : table_.all()) slowest = std::max(slowest, c.rtt);
+  return slowest;
 }
 
 std::optional<std::chrono::milliseconds> broadcaster::send_timeout(const contact& to, std::chrono::microseconds unmeasured,

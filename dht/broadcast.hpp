@@ -19,10 +19,10 @@
 // that has just joined has such gaps until its refreshes fill them): it looks into each.
 //
 // Repair. Every SHOUT is a request: the delegate ACKs on receipt. A delegate that does not answer
-// within a few round trips (`timeout_rtts`) gets the same SHOUT again (`attempts_per_delegate` sends in all); after that each subtree of
-// its part is split again among the other contacts this node knows in it or, when it knows none
-// there, among the live nodes a lookup into that subtree finds. A NACK (rate limit, bad
-// signature) is not repaired.
+// within a few round trips (`timeout_rtts`) gets the same SHOUT again (`attempts_per_delegate`
+// sends in all); after that each subtree of its part is split again among the other contacts
+// this node knows in it or, when it knows none there, among the live nodes a lookup into that
+// subtree finds. A NACK (rate limit, bad signature) is not repaired.
 //
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
 // and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
@@ -66,9 +66,9 @@ struct broadcast_config {
   // its smoothed RTT — of the slowest among the contacts its part was cut from, if it has none
   // yet — within [min_send_timeout, max_send_timeout], plus the time the SHOUTs handed out
   // together for one part take to leave at `uplink_bytes_per_second` (each waits behind the
-  // others; 0: no allowance). A lost
-  // SHOUT or ACK, or a delegate that died, is so repaired a few round trips later instead of
-  // after the request timeout (1 s or more) twice. 0 turns it off.
+  // others; 0: no allowance). A lost SHOUT or ACK, or a delegate that died, is so repaired a few
+  // round trips later instead of after the request timeout (1 s or more) twice. `timeout_rtts`
+  // 0 turns it off.
   int timeout_rtts = 4;
   std::chrono::milliseconds min_send_timeout{200};
   std::chrono::milliseconds max_send_timeout{1000};
@@ -180,6 +180,7 @@ class broadcaster {
   // Hands the shout on over our part of the id space.
   void forward(const shout_key& key, active_shout& s, const part& ours);
   void reassign(const pending_send& failed, active_shout& s);
+  // The origin: looks into subtrees next to its path that `known` (its contacts) leaves empty.
   void look_into_gaps(const shout_key& key, active_shout& s, const std::vector<contact>& known);
   // Splits `piece` among the live nodes a lookup into it finds (on_lookup_done).
   void look_into(const shout_key& key, active_shout& s, const subtree& piece);
@@ -197,6 +198,7 @@ class broadcaster {
   // the transport's request timeout.
   std::optional<std::chrono::milliseconds> send_timeout(const contact& to, std::chrono::microseconds unmeasured,
                                                         std::size_t burst_bytes) const;
+  std::chrono::microseconds rtt_for_unmeasured(const std::vector<contact>& candidates) const;
   void settle(const shout_key& key);
   bool take_token(const core::node_id& origin, core::time_point now);
 

@@ -63,9 +63,10 @@ struct lookup_config {
   // > 0: a request holds its slot for this many of the contact's RTTs only (twice as many without
   // a session: a dial comes first; at least slot_floor, at most slot_timeout) — for a contact
   // never measured, of the slowest seed or answer this lookup has had, if any — so a dead contact
-  // costs a few round trips rather than slot_timeout. 0: every request holds its slot for slot_timeout. A contact that answers
-  // without an RTT of its own is reported by closest_answered() with the one this lookup
-  // measured. (SHOUT's repair lookups use it; a late reply is used either way.)
+  // costs a few round trips rather than slot_timeout. 0: every request holds its slot for
+  // slot_timeout. A contact that answers without an RTT of its own is reported by
+  // closest_answered() with the one this lookup measured. (SHOUT's repair lookups use it; a late
+  // reply is used either way.)
   int slot_rtts = 0;
   std::chrono::milliseconds slot_floor{100};
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia

@@ -371,7 +371,10 @@ class dht_network {
     const bool late = 2 * delay_ > limit;
     if (late) time_out(from, token, limit);
     auto handle = [this, from, target = *to, token, m, limit, late] {
-      if (!node(target).alive) return late ? void() : time_out(from, token, limit - delay_);
+      if (!node(target).alive) {
+        if (!late) time_out(from, token, limit - delay_);
+        return;
+      }
       core::wire::message_body body;
       if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) {
         body = core::wire::ack{m.opcode, {}};
