@@ -208,7 +208,7 @@ void broadcaster::look_into(const shout_key& key, active_shout& s, const subtree
   ++counters_.repair_lookups;
   std::uint64_t handle = next_handle_++;
   lookups_.emplace(handle, pending_lookup{key, piece});
-  lookups_out_.push_back(lookup_request{handle, piece.around});
+  lookups_out_.push_back(lookup_request{handle, piece.around, piece.length});
   ++s.sends_out;
 }
 

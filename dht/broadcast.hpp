@@ -111,6 +111,7 @@ class broadcaster {
   struct lookup_request {
     std::uint64_t handle;
     core::node_id target;
+    int subtree_bits;  // the subtree looked into: the ids sharing this many leading bits with target
   };
 
   // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.

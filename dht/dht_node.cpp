@@ -145,8 +145,10 @@ struct dht_node::impl {
     bool refused_locked = false;             // a replica refused: another node's lease covers the key
     std::uint64_t version = 0;
     lookup_stats stats;
-    // shout_repair: the broadcaster's handle for the lookup
+    // shout_repair: the broadcaster's handle for the lookup, and the leading bits of its target
+    // that the subtree looked into shares
     std::uint64_t repair = 0;
+    int repair_bits = 0;
     // cas: what to write (value, or update_fn), then the proposer over the replicas found
     std::optional<std::uint64_t> expected_version;
     update_function update_fn;
@@ -309,6 +311,7 @@ struct dht_node::impl {
     while (auto l = shouts.poll_lookup()) {
       operation& op = new_op(op_kind::shout_repair, l->target);
       op.repair = l->handle;
+      op.repair_bits = l->subtree_bits;
       start_lookup(op, now);  // may finish at once, and come back here
     }
     while (auto f = shouts.poll_finished()) {
@@ -365,7 +368,14 @@ struct dht_node::impl {
       // timeout each (broadcast_config::timeout_rtts).
       lc.slot_rtts = config.broadcast.timeout_rtts;
       lc.slot_floor = config.broadcast.min_send_timeout;
+      // A node inside the subtree that this lookup misses misses the shout: a silent contact is
+      // asked as often as a silent delegate is sent the SHOUT.
+      lc.asks_per_contact = config.broadcast.attempts_per_delegate;
+      lc.ask_again_within = op.repair_bits;
     }
+    // A join's lookup is how its neighbours learn of the new node: one that never heard its
+    // request would leave it out of the trees it should carry (8.4).
+    if (op.kind == op_kind::bootstrap) lc.asks_per_contact = 2;
     auto seeds = table.closest(op.target, k());
     op.had_seeds = !seeds.empty();
     table.touched(op.target, now);
@@ -757,7 +767,7 @@ struct dht_node::impl {
     lookup& search = *op.search;
     const core::node_id& from = asked.id;
     if (r.ec) {
-      search.on_failure(from);
+      search.on_failure(from, r.ec == core::errc::timeout);
       return;
     }
     auto learn = [&](const std::vector<wire_contact>& in) { return learn_contacts(in, now); };
@@ -1160,11 +1170,14 @@ core::wire::message_body dht_node::handle_request(const core::node_id& from,
                                                   core::time_point now) {
   impl_->arm(now);
   if (from != impl_->self.id()) {
-    // A request is a sign of life; insert keeps known addresses when the list is empty.
+    // A request is a sign of life; insert keeps known addresses when the list is empty. It came
+    // over a session: a contact dropped since on_peer_connected and learned again here is
+    // reachable over it (and on_peer_disconnected forgets it again if it has no address).
     contact c;
     c.id = from;
     c.last_seen = now;
     impl_->insert_contact(c, now);
+    impl_->table.set_connected(from, true);
   }
   return impl_->answer(from, m, now);
 }

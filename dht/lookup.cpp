@@ -103,17 +103,24 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
   // Expire first, over the whole path: a slot whose deadline passed is free for the scan below,
   // and the earliest deadline reported back is always in the future.
   std::optional<core::time_point> earliest;
+  peer* resend = nullptr;
   for (peer& q : p.peers) {
-    if (q.state != peer_state::waiting) continue;
+    if (q.state == peer_state::resend_due && !resend) resend = &q;
+    if (q.state != peer_state::waiting && q.state != peer_state::asked_again) continue;
     if (now >= q.deadline) {
-      q.state = peer_state::unresponsive;  // a late reply is still welcome
-      --p.in_flight;
+      if (q.state == peer_state::waiting) {
+        --p.in_flight;
+        p.widened = true;
+      }
       ++stats_.failures;
-      p.widened = true;
+      // A late reply is still welcome either way.
+      q.state = may_ask_again(q) ? peer_state::resend_due : peer_state::unresponsive;
     } else if (!earliest || q.deadline < *earliest) {
       earliest = q.deadline;
     }
+    if (q.state == peer_state::resend_due && !resend) resend = &q;
   }
+  if (resend) return ask_again(*resend, now);
 
   if (!p.widened && p.hedge_at) {
     if (now >= *p.hedge_at) p.widened = true;
@@ -128,6 +135,8 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
     peer& q = p.peers[rank];
     switch (q.state) {
       case peer_state::waiting:
+      case peer_state::resend_due:
+      case peer_state::asked_again:
         counting = false;
         break;
       case peer_state::succeeded:
@@ -146,7 +155,7 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
     }
   }
   // Every candidate was asked: done unless answers are still pending.
-  if (p.in_flight > 0) return waiting{earliest};
+  if (p.in_flight > 0 || !counting) return waiting{earliest};
   p.finished = true;
   return finished{};
 }
@@ -161,8 +170,19 @@ lookup::action lookup::ask(path& p, peer& q, core::time_point now) {
   q.state = peer_state::waiting;
   q.deadline = now + slot_for(q.info);
   q.asked = now;
+  q.asks = 1;
+  q.unanswered = 1;
   ++p.in_flight;
   --p.not_contacted;
+  ++stats_.messages;
+  return send{q.info};
+}
+
+lookup::action lookup::ask_again(peer& q, core::time_point now) {
+  q.state = peer_state::asked_again;
+  q.deadline = now + slot_for(q.info);
+  ++q.asks;
+  ++q.unanswered;
   ++stats_.messages;
   return send{q.info};
 }
@@ -209,6 +229,8 @@ lookup::peer* lookup::answerable_peer(const core::node_id& from, std::size_t& pa
   if (!q || (paths_[path_index].finished && !finished_path_ok)) return nullptr;
   switch (q->state) {
     case peer_state::waiting:
+    case peer_state::resend_due:
+    case peer_state::asked_again:
     case peer_state::unresponsive:  // late reply after the slot timed out
     case peer_state::failed:        // late reply after the driver reported a timeout
       return q;
@@ -223,7 +245,7 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   std::size_t path_index = 0;
   peer* q = answerable_peer(from, path_index, false);  // a finished path's results are final
   if (!q) return;
-  if (config_.slot_rtts > 0) {
+  if (config_.slot_rtts > 0 && q->asks <= 1) {  // which of two requests was answered is unknown (Karn)
     const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - q->asked);
     slowest_answer_ = std::max(slowest_answer_, rtt);
     if (q->info.rtt.count() <= 0 && rtt.count() > 0) q->info.rtt = rtt;  // closest_answered() reports it
@@ -253,18 +275,40 @@ void lookup::on_value(const core::node_id& from, byte_vector value_bytes, core::
   finished_ = true;
 }
 
-void lookup::on_failure(const core::node_id& from) {
+bool lookup::may_ask_again(const peer& q) const {
+  return q.asks < config_.asks_per_contact && q.info.id.common_prefix_length(target_) >= config_.ask_again_within;
+}
+
+void lookup::on_failure(const core::node_id& from, bool timed_out) {
   if (finished_) return;
   std::size_t path_index = 0;
   peer* q = find_peer(from, &path_index);
   if (!q) return;
-  if (q->state == peer_state::waiting) {
-    --paths_[path_index].in_flight;
-    ++stats_.failures;
-    q->state = peer_state::failed;
-    paths_[path_index].widened = true;
-  } else if (q->state == peer_state::unresponsive) {
-    q->state = peer_state::failed;  // its timeout was already counted (and widened the path)
+  if (q->unanswered > 0) --q->unanswered;
+  // The driver's own timeout is silence, as a deadline is: asked again if it may be.
+  const peer_state after = timed_out && may_ask_again(*q) ? peer_state::resend_due : peer_state::failed;
+  switch (q->state) {
+    case peer_state::waiting:
+      --paths_[path_index].in_flight;
+      ++stats_.failures;
+      q->state = after;
+      paths_[path_index].widened = true;
+      break;
+    case peer_state::asked_again:
+      // The first request's failure, reported late, says nothing of the second.
+      if (q->unanswered == 0) {
+        ++stats_.failures;
+        q->state = after;
+      }
+      break;
+    case peer_state::unresponsive:
+      q->state = peer_state::failed;  // its timeout was already counted (and widened the path)
+      break;
+    case peer_state::resend_due:  // its deadline came first: it is asked again all the same
+    case peer_state::not_contacted:
+    case peer_state::succeeded:
+    case peer_state::failed:
+      break;
   }
 }
 

@@ -18,7 +18,11 @@
 //
 // Slots and timeouts: at most α requests per path hold a slot. A request whose deadline passes
 // (seen by next(now)) loses its slot, so a dead contact costs one slot for one slot_timeout and
-// never more; it then counts as failed for termination, but a late reply is still used.
+// never more; it then counts as failed for termination, but a late reply is still used. With
+// config.asks_per_contact > 1 a silent contact is asked again at once, outside the slots: the
+// path goes on, but does not finish while that contact might still be among the k closest to
+// answer (a lost request on a transport that does not resend costs one more deadline, not the
+// contact).
 //
 // Hedging: a FIND_VALUE path with config.hedge whose first request goes to a presumed replica
 // (within config.replica_radius of the target) keeps that one request in flight until it widens
@@ -69,6 +73,15 @@ struct lookup_config {
   // reply is used either way.)
   int slot_rtts = 0;
   std::chrono::milliseconds slot_floor{100};
+  // Requests a contact that stays silent past its deadline gets in all; the ones after the first
+  // go out at once, without a slot, with a deadline of their own. 1: asked once (the transport
+  // resends what it loses). SHOUT's repair lookups ask twice, as the SHOUT itself is sent twice:
+  // a node a lookup misses there misses the shout.
+  int asks_per_contact = 1;
+  // Only contacts sharing at least this many leading bits with the target are asked again (a
+  // repair cares about the nodes inside one subtree; a dead contact outside it is not worth
+  // another deadline).
+  int ask_again_within = 0;
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
   // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that
@@ -118,8 +131,10 @@ class lookup {
   // config.find_value and `from` was asked. The caller checks the value's validity (signature,
   // key) first and reports a bad one with on_failure.
   void on_value(const core::node_id& from, byte_vector value_bytes, core::time_point now);
-  // `from` failed (error, NACK, timeout seen by the driver): its slot is freed at once.
-  void on_failure(const core::node_id& from);
+  // `from` failed (error, NACK, timeout seen by the driver): its slot is freed at once. With
+  // `timed_out` (the driver's own timeout) it is asked again if config.asks_per_contact allows,
+  // as after its deadline.
+  void on_failure(const core::node_id& from, bool timed_out = false);
 
   bool is_finished() const { return finished_; }
   const core::node_id& target() const { return target_; }
@@ -138,14 +153,18 @@ class lookup {
   stats get_stats() const;
 
  private:
-  enum class peer_state { not_contacted, waiting, unresponsive, succeeded, failed };
+  // waiting: asked, holding a slot. resend_due: silent past its deadline with asks left, to be
+  // asked again (no slot). asked_again: asked again, no slot, until its new deadline.
+  enum class peer_state { not_contacted, waiting, resend_due, asked_again, unresponsive, succeeded, failed };
   struct peer {
     contact info;
     core::node_id distance;
     int hop = 1;
     peer_state state = peer_state::not_contacted;
     core::time_point deadline{};
-    core::time_point asked{};
+    core::time_point asked{};  // the first ask
+    std::uint8_t asks = 0;         // requests sent to it
+    std::uint8_t unanswered = 0;   // of those, not yet failed by the driver
     bool had_value = false;
   };
   struct path {
@@ -162,6 +181,10 @@ class lookup {
   action next_on_path(std::size_t path_index, core::time_point now);
   // Marks q asked (in flight until now + slot_timeout) and says to send to it.
   action ask(path& p, peer& q, core::time_point now);
+  // Asks a silent q once more, outside the slots.
+  action ask_again(peer& q, core::time_point now);
+  // Whether a silent q has asks left (config.asks_per_contact, ask_again_within).
+  bool may_ask_again(const peer& q) const;
   // How long a hedged path waits for its first contact before widening.
   std::chrono::microseconds hedge_delay(const contact& first) const;
   std::chrono::microseconds slot_for(const contact& c) const;

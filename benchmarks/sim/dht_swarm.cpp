@@ -184,15 +184,19 @@ void dht_swarm::connect(std::uint32_t a, std::uint32_t b) {
 // --- datagrams ---
 
 void dht_swarm::send_request(std::uint32_t self, dht::dht_node::outgoing o) {
-  // Dial the first announced sim:// address whose node has the contact's key (the handshake
-  // would refuse any other).
+  // A session with the contact if there is one (as engine_bridge sends), else dial the first
+  // announced sim:// address whose node has the contact's key (the handshake would refuse any
+  // other).
   std::optional<std::uint32_t> to;
-  for (const std::string& a : o.to.addresses) {
-    auto e = sim::parse_address(a);
-    if (e && *e < nodes_.size() && id(*e) == o.to.id) {
-      to = *e;
+  for (std::uint32_t peer : nodes_[self].peers)
+    if (id(peer) == o.to.id) {  // a dead peer's session looks up: the request times out
+      to = peer;
       break;
     }
+  for (const std::string& a : o.to.addresses) {
+    if (to) break;
+    auto e = sim::parse_address(a);
+    if (e && *e < nodes_.size() && id(*e) == o.to.id) to = *e;
   }
   if (!to) {
     ++counters_.undialable;

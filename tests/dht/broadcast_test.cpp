@@ -140,6 +140,31 @@ TEST(Broadcast, DeadDelegatesAreRepairedInAFewRoundTripsNotInRequestTimeouts) {
                                    << " ms";
 }
 
+// Dead delegates on a lossy network (one request or reply in twenty lost, as on a
+// transport that does not resend): the repair lookup into a silent delegate's subtree asks its
+// silent contacts there twice, as the SHOUT itself goes twice, so that a lost request does not
+// take the subtree's live nodes for absent.
+TEST(Broadcast, RepairLookupsFindASubtreesLiveNodesThroughLoss) {
+  std::size_t missing = 0, looked_up = 0;
+  for (std::uint64_t seed = 31; seed < 35; ++seed) {
+    auto net = joined_network(300, seed);
+    std::vector<bool> dead(net.size(), false);
+    for (std::size_t i = 3; i < net.size(); i += 10) {
+      net.kill(i);
+      dead[i] = true;
+    }
+    net.set_loss(0.05);
+    auto outcome = net.shout(0, text("through loss"));
+    ASSERT_FALSE(outcome.ec);
+    net.advance(10s);
+    for (std::size_t i = 1; i < net.size(); ++i)
+      if (!dead[i] && net.node(i).shouts.empty()) ++missing;
+    for (std::size_t i = 0; i < net.size(); ++i) looked_up += net.node(i).dht->broadcast_stats().repair_lookups;
+  }
+  EXPECT_GT(looked_up, 0u);
+  EXPECT_EQ(missing, 0u) << "live nodes without the shout, over four seeds (4 when a repair lookup asks once)";
+}
+
 // A node that shouts right after joining, before the refreshes that fill its far buckets: the
 // subtrees its table knows nobody in are looked into, not taken for empty.
 TEST(Broadcast, ANodeThatHasJustJoinedReachesEveryone) {

@@ -387,6 +387,27 @@ TEST(DhtNode, ASubtreeNextToUsThatWeKnowNobodyInIsProbedInOneRound) {
   for (const auto& [token, target] : asked) EXPECT_TRUE(node.table().find(target)) << target.short_hex();
 }
 
+// A request comes over a session: its sender is reachable over it even when the table had
+// dropped it (after failed requests, say) and knows no address for it any more. The session's
+// end forgets such a contact again.
+TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
+  std::mt19937_64 rng(41);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{7});
+  memory_store store(store_limits{});
+  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  const node_id sender = random_id(rng);
+  core::time_point t0{};
+  node.handle_request(sender, core::wire::make_message(1, core::wire::find_node{random_id(rng)}), t0);
+  auto known = node.table().find(sender);
+  ASSERT_TRUE(known.has_value());
+  EXPECT_TRUE(known->addresses.empty());
+  EXPECT_TRUE(known->connected) << "the request's session reaches it";
+  node.on_peer_disconnected(sender);
+  EXPECT_FALSE(node.table().find(sender).has_value()) << "no session and no address: nobody can reach it";
+}
+
 TEST(DhtNode, LoneNodeStoresLocally) {
   dht_network net(default_seed + 7);
   net.add_node();

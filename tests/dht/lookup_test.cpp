@@ -394,6 +394,64 @@ TEST(Lookup, LateReplyAfterSlotTimeoutIsUsed) {
   EXPECT_EQ(s.rounds, 2);
 }
 
+// asks_per_contact = 2 (SHOUT repairs, joins): a contact silent past its deadline is asked again
+// at once, without a slot, so the path goes on; the lookup does not finish while the second
+// request may still be answered, and an answer to it counts.
+TEST(Lookup, ASilentContactIsAskedAgainOutsideTheSlotsAndHoldsTheFinish) {
+  lookup_config cfg{.k = 2, .alpha = 1, .slot_timeout = 100ms, .slot_rtts = 4, .slot_floor = 100ms,
+                    .asks_per_contact = 2};
+  contact a = make_contact(id_with(0x01), 10ms);
+  a.connected = true;
+  lookup lk(node_id{}, {a, make_contact(id_with(0x02))}, cfg, id_with(0xff));
+  time_point t{};
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t)).to.id, id_with(0x01));
+  EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 1ms)).until, t + 100ms);
+  // 0x01's deadline: asked again, and its slot goes to 0x02 at the same moment.
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 100ms)).to.id, id_with(0x01));
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 100ms)).to.id, id_with(0x02));
+  lk.on_reply(id_with(0x02), {}, t + 110ms);
+  // 0x02 answered, but 0x01 is closer and may still answer: not finished before its new deadline.
+  EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 110ms)).until, t + 200ms);
+  // The first request's own timeout, reported by the driver now, says nothing of the second.
+  lk.on_failure(id_with(0x01), true);
+  EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 150ms)).until, t + 200ms);
+  lk.on_reply(id_with(0x01), {}, t + 160ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 160ms)));
+  auto answered = lk.closest_answered();
+  ASSERT_EQ(ids_of(answered), (std::vector<node_id>{id_with(0x01), id_with(0x02)}));
+  EXPECT_EQ(answered[0].rtt, 10ms) << "which request was answered is unknown: no RTT taken from it";
+  auto s = lk.get_stats();
+  EXPECT_EQ(s.messages, 3u);
+  EXPECT_EQ(s.failures, 1u);
+
+  // Silent twice: given up at the second deadline, and the lookup finishes without it.
+  lookup gone(node_id{}, {make_contact(id_with(0x01))}, cfg, id_with(0xff));
+  ASSERT_EQ(std::get<lookup::send>(gone.next(t)).to.id, id_with(0x01));
+  ASSERT_EQ(std::get<lookup::send>(gone.next(t + 100ms)).to.id, id_with(0x01));
+  EXPECT_EQ(std::get<lookup::waiting>(gone.next(t + 101ms)).until, t + 200ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(gone.next(t + 200ms)));
+  EXPECT_TRUE(gone.closest_answered().empty());
+  EXPECT_EQ(gone.get_stats().messages, 2u);
+  EXPECT_EQ(gone.get_stats().failures, 2u);
+}
+
+// ask_again_within: only contacts inside the subtree a repair looks into are asked again; the
+// driver's timeout asks again as a deadline does, any other failure does not.
+TEST(Lookup, OnlyContactsWithinTheSubtreeAreAskedAgainAndOnlyAfterSilence) {
+  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .asks_per_contact = 2, .ask_again_within = 8};
+  const node_id inside = id_with(0x00, 0x01), outside = id_with(0x80), refusing = id_with(0x00, 0x02);
+  lookup lk(node_id{}, {make_contact(inside), make_contact(outside), make_contact(refusing)}, cfg, id_with(0xff));
+  time_point t{};
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<lookup::send>(lk.next(t)));
+  lk.on_failure(refusing);              // a NACK, say: not asked again
+  lk.on_failure(inside, true);          // the driver's timeout: asked again at once
+  ASSERT_EQ(std::get<lookup::send>(lk.next(t + 10ms)).to.id, inside);
+  // At the deadline the contact outside the subtree is given up, not asked again.
+  EXPECT_EQ(std::get<lookup::waiting>(lk.next(t + 100ms)).until, t + 110ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 110ms)));
+  EXPECT_EQ(lk.get_stats().messages, 4u);
+}
+
 // slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (twice as many
 // without a session, not below slot_floor); one never measured, for that many of the slowest RTT
 // the lookup knows.
