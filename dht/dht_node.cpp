@@ -368,14 +368,13 @@ struct dht_node::impl {
       // timeout each (broadcast_config::timeout_rtts).
       lc.slot_rtts = config.broadcast.timeout_rtts;
       lc.slot_floor = config.broadcast.min_send_timeout;
-      // A node inside the subtree that this lookup misses misses the shout: a silent contact is
-      // asked as often as a silent delegate is sent the SHOUT.
-      lc.asks_per_contact = config.broadcast.attempts_per_delegate;
+      // A node inside the subtree that this lookup misses misses the shout.
+      lc.asks_per_contact = config.asks_per_silent_contact;
       lc.ask_again_within = op.repair_bits;
     }
     // A join's lookup is how its neighbours learn of the new node: one that never heard its
     // request would leave it out of the trees it should carry (8.4).
-    if (op.kind == op_kind::bootstrap) lc.asks_per_contact = 2;
+    if (op.kind == op_kind::bootstrap) lc.asks_per_contact = config.asks_per_silent_contact;
     auto seeds = table.closest(op.target, k());
     op.had_seeds = !seeds.empty();
     table.touched(op.target, now);

@@ -69,6 +69,11 @@ struct dht_config {
   broadcast_config broadcast;           // SHOUT (dht/broadcast.hpp)
   cas_config cas;                       // compare-and-swap attempts and backoff (dht/cas_proposer.hpp)
   listen_config listen;                 // subscriptions to keys (PROTOCOL.md 8.10)
+  // Requests that a join's lookup, and SHOUT's repair lookups inside their subtree, send a contact
+  // that stays silent (lookup_config::asks_per_contact): a node they miss is left out of its
+  // neighbours' tables, or of the shout. 1 over sessions, which resend what the network loses; a
+  // network that does not (the benchmarks' and tests' datagram simulators) wants 2.
+  int asks_per_silent_contact = 1;
 };
 
 // How a put wants its value stored.

@@ -20,6 +20,7 @@ lookup::lookup(const core::node_id& target, std::vector<contact> seeds, lookup_c
     : target_(target), self_(self), config_(config) {
   if (config_.k == 0 || config_.alpha == 0 || config_.disjoint_paths == 0)
     throw std::invalid_argument("lookup: k, alpha and disjoint_paths must be at least 1");
+  config_.asks_per_contact = std::clamp(config_.asks_per_contact, 1, 255);  // counted in a byte
   paths_.resize(config_.disjoint_paths);
   if (config_.find_value && config_.hedge)
     for (path& p : paths_) p.widened = false;
@@ -304,7 +305,9 @@ void lookup::on_failure(const core::node_id& from, bool timed_out) {
     case peer_state::unresponsive:
       q->state = peer_state::failed;  // its timeout was already counted (and widened the path)
       break;
-    case peer_state::resend_due:  // its deadline came first: it is asked again all the same
+    case peer_state::resend_due:  // its deadline came first; another failure than silence ends it
+      if (!timed_out) q->state = peer_state::failed;
+      break;
     case peer_state::not_contacted:
     case peer_state::succeeded:
     case peer_state::failed:

@@ -184,20 +184,24 @@ void dht_swarm::connect(std::uint32_t a, std::uint32_t b) {
 // --- datagrams ---
 
 void dht_swarm::send_request(std::uint32_t self, dht::dht_node::outgoing o) {
-  // A session with the contact if there is one (as engine_bridge sends), else dial the first
-  // announced sim:// address whose node has the contact's key (the handshake would refuse any
-  // other).
+  // The first announced sim:// address whose node has the contact's key (the handshake would
+  // refuse any other), else a session with the contact, which engine_bridge would use too (a
+  // contact learned from its request alone has no address). Ids are unique: either way the same
+  // node.
   std::optional<std::uint32_t> to;
-  for (std::uint32_t peer : nodes_[self].peers)
-    if (id(peer) == o.to.id) {  // a dead peer's session looks up: the request times out
-      to = peer;
+  for (const std::string& a : o.to.addresses) {
+    auto e = sim::parse_address(a);
+    if (e && *e < nodes_.size() && id(*e) == o.to.id) {
+      to = *e;
       break;
     }
-  for (const std::string& a : o.to.addresses) {
-    if (to) break;
-    auto e = sim::parse_address(a);
-    if (e && *e < nodes_.size() && id(*e) == o.to.id) to = *e;
   }
+  if (!to)
+    for (std::uint32_t peer : nodes_[self].peers)
+      if (id(peer) == o.to.id) {  // a dead peer's session looks up: the request times out
+        to = peer;
+        break;
+      }
   if (!to) {
     ++counters_.undialable;
     fail_later(self, o.token, core::errc::not_connected);

@@ -38,7 +38,12 @@ class dht_swarm {
  public:
   struct settings {
     std::uint64_t seed = 1;
-    dht::dht_config dht;
+    // This network does not resend a lost request or reply: joins and repairs ask twice.
+    dht::dht_config dht = [] {
+      dht::dht_config c;
+      c.asks_per_silent_contact = 2;
+      return c;
+    }();
     sim::link_config link;
   };
   struct counters {

@@ -397,15 +397,27 @@ TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
   dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
     for (auto& b : out) b = static_cast<std::uint8_t>(rng());
   });
-  const node_id sender = random_id(rng);
+  const auto request = core::wire::make_message(1, core::wire::find_node{random_id(rng)});
   core::time_point t0{};
-  node.handle_request(sender, core::wire::make_message(1, core::wire::find_node{random_id(rng)}), t0);
+  // Never heard of before (or dropped since): learned without an address, reachable over the session.
+  const node_id sender = random_id(rng);
+  node.handle_request(sender, request, t0);
   auto known = node.table().find(sender);
   ASSERT_TRUE(known.has_value());
   EXPECT_TRUE(known->addresses.empty());
   EXPECT_TRUE(known->connected) << "the request's session reaches it";
   node.on_peer_disconnected(sender);
   EXPECT_FALSE(node.table().find(sender).has_value()) << "no session and no address: nobody can reach it";
+
+  // Known with an address, its session ended, then a request on a new one: connected again.
+  const node_id peer = random_id(rng);
+  node.on_peer_announced(peer, {"sim://1"}, t0);
+  node.on_peer_disconnected(peer);
+  ASSERT_TRUE(node.table().find(peer).has_value());
+  EXPECT_FALSE(node.table().find(peer)->connected);
+  node.handle_request(peer, request, t0 + 1s);
+  EXPECT_TRUE(node.table().find(peer)->connected);
+  EXPECT_EQ(node.table().find(peer)->addresses, std::vector<std::string>{"sim://1"}) << "its address is kept";
 }
 
 TEST(DhtNode, LoneNodeStoresLocally) {

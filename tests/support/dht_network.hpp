@@ -371,6 +371,7 @@ class dht_network {
     const bool late = 2 * delay_ > limit;
     if (late) time_out(from, token, limit);
     auto handle = [this, from, target = *to, token, m, limit, late] {
+      if (!node(from).alive) return;  // its sessions ended with it: the request never arrives
       if (!node(target).alive) {
         if (!late) time_out(from, token, limit - delay_);
         return;
