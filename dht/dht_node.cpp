@@ -371,6 +371,7 @@ struct dht_node::impl {
       // A node inside the subtree that this lookup misses misses the shout.
       lc.asks_per_contact = config.asks_per_silent_contact;
       lc.ask_again_within = op.repair_bits;
+      lc.finish_within = op.repair_bits;
     }
     // A join's lookup is how its neighbours learn of the new node: one that never heard its
     // request would leave it out of the trees it should carry (8.4).

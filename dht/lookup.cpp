@@ -80,6 +80,7 @@ lookup::peer* lookup::find_peer(const core::node_id& id, std::size_t* path_index
 }
 
 lookup::action lookup::next(core::time_point now) {
+  if (answered_within_) finished_ = true;
   if (finished_) return finished{};
   std::optional<core::time_point> until;
   bool all_finished = true;
@@ -255,6 +256,7 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   release_slot(p, *q);
   q->state = peer_state::succeeded;
   ++stats_.replies;
+  if (config_.finish_within >= 0 && from.common_prefix_length(target_) >= config_.finish_within) answered_within_ = true;
   p.widened = true;  // no value here: the search goes on, alpha wide
   const int hop = q->hop + 1;
   // q may dangle once candidates are inserted; nothing below touches it.

@@ -34,7 +34,8 @@
 //
 // Termination (per path): finished when the k closest contacts known that did not fail have all
 // answered and no closer request is still in flight, or when no candidate is left. With
-// find_value the whole lookup finishes at the first value.
+// find_value the whole lookup finishes at the first value; with finish_within, at the first
+// answer from that close to the target.
 //
 // Disjoint paths (S/Kademlia): with disjoint_paths = d > 1, the seeds (sorted by distance) are
 // dealt round-robin into d paths. Each path runs its own α-limited iteration; a contact belongs
@@ -82,6 +83,10 @@ struct lookup_config {
   // repair cares about the nodes inside one subtree; a dead contact outside it is not worth
   // another deadline).
   int ask_again_within = 0;
+  // >= 0: finished as soon as a contact sharing at least this many leading bits with the target
+  // has answered. A SHOUT repair needs one live node inside the subtree, which covers the rest of
+  // it from its own table; the k closest would cost rounds and the subtree's dead contacts' slots.
+  int finish_within = -1;
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
   // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that
@@ -215,6 +220,7 @@ class lookup {
   std::optional<byte_vector> value_;
   stats stats_{};
   bool finished_ = false;
+  bool answered_within_ = false;  // config.finish_within: a contact that close has answered
 };
 
 }  // namespace kadnet::dht

@@ -453,6 +453,27 @@ TEST(Lookup, OnlyContactsWithinTheSubtreeAreAskedAgainAndOnlyAfterSilence) {
   EXPECT_EQ(lk.get_stats().messages, 4u);
 }
 
+// finish_within (SHOUT repairs): one answer from inside the subtree is all a repair needs; without
+// it the lookup goes on to the k closest.
+TEST(Lookup, FinishWithinEndsAtTheFirstAnswerFromInsideTheSubtree) {
+  const node_id inside = id_with(0x00, 0x10), nearer = id_with(0x40), farther = id_with(0x80);
+  for (int finish_within : {8, -1}) {
+    lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .finish_within = finish_within};
+    lookup lk(node_id{}, {make_contact(farther), make_contact(nearer), make_contact(inside)}, cfg, id_with(0xff));
+    time_point t{};
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<lookup::send>(lk.next(t)));
+    lk.on_reply(nearer, {}, t + 5ms);
+    EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t + 5ms))) << "an answer from outside is not enough";
+    lk.on_reply(inside, {}, t + 10ms);
+    if (finish_within < 0) {
+      EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t + 10ms))) << "k closest: waits for " << farther.short_hex();
+      continue;
+    }
+    EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 10ms)));
+    EXPECT_EQ(ids_of(lk.closest_answered()), (std::vector<node_id>{inside, nearer}));
+  }
+}
+
 // slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (twice as many
 // without a session, not below slot_floor); one never measured, for that many of the slowest RTT
 // the lookup knows.
