@@ -34,9 +34,11 @@ struct share {
   std::vector<std::uint8_t> also_levels;
 };
 
-// The delegate among candidates: the fastest measured, else the most recently seen.
+// The delegate among candidates: the one with the fewest requests unanswered in a row (one that
+// failed its last requests is likely dead), then the fastest measured, then the most recently seen.
 share& fastest(std::vector<share>& shares, std::size_t lo, std::size_t hi) {
   auto better = [](const share& a, const share& b) {
+    if (a.to->failures != b.to->failures) return a.to->failures < b.to->failures;
     auto ra = a.to->rtt.count(), rb = b.to->rtt.count();
     if ((ra > 0) != (rb > 0)) return ra > 0;
     if (ra != rb) return ra < rb;

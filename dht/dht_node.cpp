@@ -447,6 +447,10 @@ struct dht_node::impl {
             send(request_kind::store_quiet, 0, *cache, std::move(s), now);
           }
           r.value = std::move(op.found);
+          // We may be a replica that already holds a newer version than the first one found (a
+          // compare-and-swap that reached us and not yet the node that answered).
+          if (auto local = values.get(op.target, now); local && local->version > r.value->version)
+            r.value = std::move(local);
         } else if (auto local = values.get(op.target, now)) {
           r.value = std::move(local);
         } else {

@@ -338,19 +338,21 @@ TEST(BroadcastTree, PartsAreDisjointAndLeaveOutOnlyWhatTheTableKnowsIsEmpty) {
   }
 }
 
+// self's id with its first byte replaced by `top` (and its last bit flipped, so never self).
+core::node_id with_top_byte(const core::identity& self, std::uint8_t top) {
+  core::node_id::bytes_type bytes = self.id().bytes();
+  bytes[0] = top;
+  bytes[31] ^= 1;
+  return core::node_id(bytes);
+}
+
 TEST(BroadcastTree, ASubtreeNobodyKnownIsInGoesToAContactNextToIt) {
   // The origin knows two contacts far from it that agree on their next three bits: the subtrees
   // beside them at those bits may hold nodes, and one of the two is asked to cover them.
   core::identity self = testing::fixed_identity(1);
-  auto with_prefix = [&](std::uint8_t top) {
-    core::node_id::bytes_type bytes = self.id().bytes();
-    bytes[0] = top;
-    bytes[31] ^= 1;
-    return core::node_id(bytes);
-  };
   const std::uint8_t far = static_cast<std::uint8_t>(~self.id().bytes()[0] & 0x80);  // other half from the origin
-  std::vector<core::node_id> ids{with_prefix(static_cast<std::uint8_t>(far | 0x40)),    // 1 1 0 0 ... or 0 1 0 0 ...
-                                 with_prefix(static_cast<std::uint8_t>(far | 0x48))};   // same first 4 bits, then 1
+  std::vector<core::node_id> ids{with_top_byte(self, static_cast<std::uint8_t>(far | 0x40)),    // 1 1 0 0 ... or 0 1 0 0 ...
+                                 with_top_byte(self, static_cast<std::uint8_t>(far | 0x48))};   // same first 4 bits, then 1
   routing_table table = table_of(self, ids);
   broadcaster b(self, table, {}, no_random);
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
@@ -363,6 +365,29 @@ TEST(BroadcastTree, ASubtreeNobodyKnownIsInGoesToAContactNextToIt) {
   }
   std::sort(all_levels.begin(), all_levels.end());
   EXPECT_EQ(all_levels, (std::vector<std::uint8_t>{0 + 1, 2, 3})) << "bits 1..3, where both went the same way";
+}
+
+// Of the contacts that could cover a subtree nobody is known in, one that failed its last request
+// (likely dead) is the last choice, however fast it was.
+TEST(BroadcastTree, AContactThatFailedItsLastRequestIsTheLastChoiceForASubtreeBesideIt) {
+  core::identity self = testing::fixed_identity(1);
+  const std::uint8_t far = static_cast<std::uint8_t>(~self.id().bytes()[0] & 0x80);
+  const core::node_id failing = with_top_byte(self, static_cast<std::uint8_t>(far | 0x40)),
+                      healthy = with_top_byte(self, static_cast<std::uint8_t>(far | 0x48));
+  routing_table table = table_of(self, {failing, healthy});
+  table.on_seen(failing, core::time_point{}, 5ms);
+  table.on_seen(healthy, core::time_point{}, 50ms);
+  for (bool failed : {false, true}) {
+    if (failed) table.on_request_failed(failing);
+    broadcaster b(self, table, {}, no_random);
+    ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+    auto parts = parts_sent(b);
+    ASSERT_EQ(parts.size(), 2u);
+    for (const auto& p : parts) {
+      const bool gets_levels = failed ? p.to == healthy : p.to == failing;  // else the faster one
+      EXPECT_EQ(p.also_levels.empty(), !gets_levels) << (failed ? "after a failure" : "both healthy");
+    }
+  }
 }
 
 TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {

@@ -420,6 +420,28 @@ TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
   EXPECT_EQ(node.table().find(peer)->addresses, std::vector<std::string>{"sim://1"}) << "its address is kept";
 }
 
+// A replica that already holds a newer version than the first one the network answers with (a
+// compare-and-swap reached it and not yet the node asked) returns its own.
+TEST(DhtNode, AGetReturnsTheNewerOfWhatItFoundAndWhatItHolds) {
+  auto net = joined_network(default_seed + 9, 30);
+  const node_id key = node_id::hash_of(bytes_of("counter"));
+  ASSERT_FALSE(net->put(0, key, bytes_of("one")).ec);
+  // One holder gets version 2 ahead of the others.
+  const auto holders_of_key = holders(*net, key);
+  ASSERT_GE(holders_of_key.size(), 2u);
+  const std::size_t ahead = holders_of_key.front();
+  auto newer = *net->node(ahead).store->get(key, net->now());
+  newer.version = 2;
+  newer.value = bytes_of("two");
+  newer.original = false;
+  ASSERT_EQ(net->node(ahead).store->put(newer, net->now()), put_result::stored);
+  auto r = net->get(ahead, key);
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  ASSERT_TRUE(r.value);
+  EXPECT_EQ(r.value->version, 2u) << "the others answer version 1";
+  EXPECT_EQ(r.value->value, bytes_of("two"));
+}
+
 TEST(DhtNode, LoneNodeStoresLocally) {
   dht_network net(default_seed + 7);
   net.add_node();
