@@ -210,7 +210,7 @@ void broadcaster::look_into(const shout_key& key, active_shout& s, const subtree
   ++counters_.repair_lookups;
   std::uint64_t handle = next_handle_++;
   lookups_.emplace(handle, pending_lookup{key, piece});
-  lookups_out_.push_back(lookup_request{handle, piece.around, piece.length});
+  lookups_out_.push_back(lookup_request{handle, piece.around, piece.length, s.second_chance});
   ++s.sends_out;
 }
 
@@ -318,11 +318,17 @@ void broadcaster::on_lookup_done(std::uint64_t handle, const std::vector<contact
   active_shout& s = a->second;
   --s.sends_out;
   // Every node found answered just now: even the silent delegate, if it did (its SHOUTs or their
-  // ACKs were lost, or we had a stale address for it), is worth another try.
+  // ACKs were lost, or we had a stale address for it), is worth another try — one.
+  auto in = [](const std::vector<core::node_id>& ids, const core::node_id& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
   std::vector<contact> inside;
-  for (const contact& c : found)
-    if (c.id.common_prefix_length(repair.where.around) >= repair.where.length && c.id != repair.key.origin)
-      inside.push_back(c);
+  for (const contact& c : found) {
+    if (c.id.common_prefix_length(repair.where.around) < repair.where.length || c.id == repair.key.origin) continue;
+    if (in(s.second_chance, c.id)) continue;
+    if (in(s.excluded, c.id)) s.second_chance.push_back(c.id);
+    inside.push_back(c);
+  }
   split_among(repair.key, s, repair.where.length, inside, false);  // nobody found: the subtree is empty
   if (s.sends_out == 0) settle(repair.key);
 }

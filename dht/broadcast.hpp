@@ -112,6 +112,8 @@ class broadcaster {
     std::uint64_t handle;
     core::node_id target;
     int subtree_bits;  // the subtree looked into: the ids sharing this many leading bits with target
+    // Nodes inside that had their second chance: an answer from them does not end the lookup.
+    std::vector<core::node_id> spent;
   };
 
   // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
@@ -161,6 +163,9 @@ class broadcaster {
     std::size_t delegates = 0;    // parts taken
     // Never sent to (again): the node it came from, and delegates that stayed silent.
     std::vector<core::node_id> excluded;
+    // Silent delegates a repair lookup found alive and handed their subtree once more: a second
+    // silence leaves them out for good (and their answers no longer end a repair lookup).
+    std::vector<core::node_id> second_chance;
   };
   struct pending_send {
     shout_key key;

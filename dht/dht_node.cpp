@@ -149,6 +149,7 @@ struct dht_node::impl {
     // that the subtree looked into shares
     std::uint64_t repair = 0;
     int repair_bits = 0;
+    std::vector<core::node_id> repair_spent;  // answers from these do not end it
     // cas: what to write (value, or update_fn), then the proposer over the replicas found
     std::optional<std::uint64_t> expected_version;
     update_function update_fn;
@@ -312,6 +313,7 @@ struct dht_node::impl {
       operation& op = new_op(op_kind::shout_repair, l->target);
       op.repair = l->handle;
       op.repair_bits = l->subtree_bits;
+      op.repair_spent = std::move(l->spent);
       start_lookup(op, now);  // may finish at once, and come back here
     }
     while (auto f = shouts.poll_finished()) {
@@ -372,6 +374,7 @@ struct dht_node::impl {
       lc.asks_per_contact = config.asks_per_silent_contact;
       lc.ask_again_within = op.repair_bits;
       lc.finish_within = op.repair_bits;
+      lc.finish_ignoring = op.repair_spent;
     }
     // A join's lookup is how its neighbours learn of the new node: one that never heard its
     // request would leave it out of the trees it should carry (8.4).
@@ -437,20 +440,21 @@ struct dht_node::impl {
         get_result r;
         r.stats = to_stats(stats);
         if (op.found) {
+          r.value = std::move(op.found);
+          // We may be a replica that already holds a newer version of the same owner's value than
+          // the first one found (a compare-and-swap that reached us and not yet the node asked).
+          if (auto local = values.get(op.target, now);
+              local && local->owner == r.value->owner && local->version > r.value->version)
+            r.value = std::move(local);
           // Kademlia's caching: the closest node on the path that lacked the value keeps a copy.
           // The copy lives at most one republish interval: a cache outside the k closest is not
           // updated by later puts, so its staleness must be bounded.
           if (auto cache = op.search->cache_target(); cache && pending_requests.size() < max_pending_requests) {
-            wire::store s = to_store(*op.found, now);
+            wire::store s = to_store(*r.value, now);
             auto cap = std::chrono::duration_cast<std::chrono::seconds>(config.republish_interval).count();
             if (cap > 0 && s.ttl_seconds > static_cast<std::uint64_t>(cap)) s.ttl_seconds = static_cast<std::uint32_t>(cap);
             send(request_kind::store_quiet, 0, *cache, std::move(s), now);
           }
-          r.value = std::move(op.found);
-          // We may be a replica that already holds a newer version than the first one found (a
-          // compare-and-swap that reached us and not yet the node that answered).
-          if (auto local = values.get(op.target, now); local && local->version > r.value->version)
-            r.value = std::move(local);
         } else if (auto local = values.get(op.target, now)) {
           r.value = std::move(local);
         } else {

@@ -256,7 +256,9 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   release_slot(p, *q);
   q->state = peer_state::succeeded;
   ++stats_.replies;
-  if (config_.finish_within >= 0 && from.common_prefix_length(target_) >= config_.finish_within) answered_within_ = true;
+  if (config_.finish_within >= 0 && from.common_prefix_length(target_) >= config_.finish_within &&
+      std::find(config_.finish_ignoring.begin(), config_.finish_ignoring.end(), from) == config_.finish_ignoring.end())
+    answered_within_ = true;
   p.widened = true;  // no value here: the search goes on, alpha wide
   const int hop = q->hop + 1;
   // q may dangle once candidates are inserted; nothing below touches it.

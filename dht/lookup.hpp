@@ -87,6 +87,9 @@ struct lookup_config {
   // has answered. A SHOUT repair needs one live node inside the subtree, which covers the rest of
   // it from its own table; the k closest would cost rounds and the subtree's dead contacts' slots.
   int finish_within = -1;
+  // Answers from these do not end the lookup by finish_within (a SHOUT repair's delegates that
+  // stayed silent after a second chance).
+  std::vector<core::node_id> finish_ignoring;
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
   // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that

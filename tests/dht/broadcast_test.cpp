@@ -520,6 +520,47 @@ TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
   EXPECT_FALSE(trusting.poll_lookup());
 }
 
+// A silent delegate that a repair lookup finds alive gets its part once more; silent again, it is
+// left out, and a second lookup is told not to end on its answer (or the repair would go round
+// for ever).
+TEST(BroadcastTree, ASilentDelegateFoundAliveGetsOneSecondChance) {
+  core::identity self = testing::fixed_identity(1);
+  const core::node_id far = with_top_byte(self, static_cast<std::uint8_t>(~self.id().bytes()[0] & 0x80));
+  routing_table table = table_of(self, {far});
+  broadcaster b(self, table, {}, no_random);
+  ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
+  core::reply silence;
+  silence.ec = core::errc::timeout;
+  auto stay_silent = [&](int sends) {
+    for (int i = 0; i < sends; ++i) {
+      auto s = b.poll_send();
+      ASSERT_TRUE(s);
+      EXPECT_EQ(s->to.id, far);
+      b.on_reply(s->handle, silence, core::time_point{});
+    }
+    EXPECT_FALSE(b.poll_send());
+  };
+  contact found;
+  found.id = far;
+  found.addresses = {"sim://far"};
+
+  stay_silent(2);
+  auto first = b.poll_lookup();
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->spent.empty());
+  b.on_lookup_done(first->handle, {found});  // it answered the lookup: a second chance
+
+  stay_silent(2);
+  auto second = b.poll_lookup();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->spent, std::vector<core::node_id>{far}) << "its answer must not end this lookup";
+  b.on_lookup_done(second->handle, {found});
+  EXPECT_FALSE(b.poll_send()) << "no third chance";
+  auto done = b.poll_finished();
+  ASSERT_TRUE(done) << "the shout settles";
+  EXPECT_EQ(done->delegates, 0u);
+}
+
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
   core::identity self = testing::fixed_identity(1);
   std::vector<core::node_id> ids = fixed_ids(2, 80);

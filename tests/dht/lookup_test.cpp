@@ -472,6 +472,13 @@ TEST(Lookup, FinishWithinEndsAtTheFirstAnswerFromInsideTheSubtree) {
     EXPECT_TRUE(std::holds_alternative<lookup::finished>(lk.next(t + 10ms)));
     EXPECT_EQ(ids_of(lk.closest_answered()), (std::vector<node_id>{inside, nearer}));
   }
+  // An answer from a node the caller said not to end on (a delegate that had its second chance).
+  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .finish_within = 8, .finish_ignoring = {inside}};
+  lookup lk(node_id{}, {make_contact(farther), make_contact(nearer), make_contact(inside)}, cfg, id_with(0xff));
+  time_point t{};
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<lookup::send>(lk.next(t)));
+  lk.on_reply(inside, {}, t + 10ms);
+  EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t + 10ms)));
 }
 
 // slot_rtts: a contact with a measured RTT holds its slot for that many RTTs (twice as many
