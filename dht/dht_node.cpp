@@ -370,7 +370,8 @@ struct dht_node::impl {
       // timeout each (broadcast_config::timeout_rtts).
       lc.slot_rtts = config.broadcast.timeout_rtts;
       lc.slot_floor = config.broadcast.min_send_timeout;
-      // A node inside the subtree that this lookup misses misses the shout.
+      // One answer from inside the subtree is enough (that node covers the rest); until then a
+      // lost request could make the subtree look empty.
       lc.asks_per_contact = config.asks_per_silent_contact;
       lc.ask_again_within = op.repair_bits;
       lc.finish_within = op.repair_bits;

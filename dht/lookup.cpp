@@ -107,9 +107,8 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
   std::optional<core::time_point> earliest;
   peer* resend = nullptr;
   for (peer& q : p.peers) {
-    if (q.state == peer_state::resend_due && !resend) resend = &q;
-    if (q.state != peer_state::waiting && q.state != peer_state::asked_again) continue;
-    if (now >= q.deadline) {
+    const bool asked = q.state == peer_state::waiting || q.state == peer_state::asked_again;
+    if (asked && now >= q.deadline) {
       if (q.state == peer_state::waiting) {
         --p.in_flight;
         p.widened = true;
@@ -117,7 +116,7 @@ lookup::action lookup::next_on_path(std::size_t path_index, core::time_point now
       ++stats_.failures;
       // A late reply is still welcome either way.
       q.state = may_ask_again(q) ? peer_state::resend_due : peer_state::unresponsive;
-    } else if (!earliest || q.deadline < *earliest) {
+    } else if (asked && (!earliest || q.deadline < *earliest)) {
       earliest = q.deadline;
     }
     if (q.state == peer_state::resend_due && !resend) resend = &q;

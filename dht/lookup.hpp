@@ -76,8 +76,8 @@ struct lookup_config {
   std::chrono::milliseconds slot_floor{100};
   // Requests a contact that stays silent past its deadline gets in all; the ones after the first
   // go out at once, without a slot, with a deadline of their own. 1: asked once (the transport
-  // resends what it loses). SHOUT's repair lookups ask twice, as the SHOUT itself is sent twice:
-  // a node a lookup misses there misses the shout.
+  // resends what it loses). dht_config::asks_per_silent_contact sets it for joins and SHOUT
+  // repairs, on networks that do not resend.
   int asks_per_contact = 1;
   // Only contacts sharing at least this many leading bits with the target are asked again (a
   // repair cares about the nodes inside one subtree; a dead contact outside it is not worth
