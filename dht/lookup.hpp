@@ -89,7 +89,7 @@ struct lookup_config {
   int finish_within = -1;
   // Answers from these do not end the lookup by finish_within (a SHOUT repair's delegates that
   // stayed silent after a second chance).
-  std::vector<core::node_id> finish_ignoring;
+  std::vector<core::node_id> finish_ignoring{};
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
   // FIND_VALUE only, a hedged request: each path asks one contact and widens to alpha when that

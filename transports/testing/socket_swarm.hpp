@@ -37,7 +37,7 @@ struct socket_swarm_settings {
   std::string transport = "udp";  // tcp, udp or ws
   std::string host = "127.0.0.1";
   unsigned threads = 2;           // running the one io_context
-  core::node_config config;       // every node's
+  core::node_config config{};     // every node's
   transports::dht_settings dht = local_dht();
   std::uint64_t seed = 1;         // the bootstrap choices of random_earlier
 
