@@ -85,6 +85,10 @@ constexpr std::size_t wire_overhead = 128;
 // when its table knows nobody there (look_into_gaps).
 constexpr int gap_margin = 4;
 
+bool contains(const std::vector<core::node_id>& ids, const core::node_id& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
 // The id `around` with bit `level` flipped: inside the subtree next to its path at that level.
 core::node_id across(const core::node_id& around, int level) {
   auto bytes = around.bytes();
@@ -163,8 +167,7 @@ std::vector<contact> broadcaster::candidates(const shout_key& key, const active_
   for (contact& c : table_.replacements())
     if (c.dialable() && c.connected) known.push_back(std::move(c));
   std::erase_if(known, [&](const contact& c) {
-    return c.id == key.origin || !inside(c.id) ||
-           std::find(s.excluded.begin(), s.excluded.end(), c.id) != s.excluded.end();
+    return c.id == key.origin || !inside(c.id) || contains(s.excluded, c.id);
   });
   return known;
 }
@@ -319,14 +322,11 @@ void broadcaster::on_lookup_done(std::uint64_t handle, const std::vector<contact
   --s.sends_out;
   // Every node found answered just now: even the silent delegate, if it did (its SHOUTs or their
   // ACKs were lost, or we had a stale address for it), is worth another try — one.
-  auto in = [](const std::vector<core::node_id>& ids, const core::node_id& id) {
-    return std::find(ids.begin(), ids.end(), id) != ids.end();
-  };
   std::vector<contact> inside;
   for (const contact& c : found) {
     if (c.id.common_prefix_length(repair.where.around) < repair.where.length || c.id == repair.key.origin) continue;
-    if (in(s.second_chance, c.id)) continue;
-    if (in(s.excluded, c.id)) s.second_chance.push_back(c.id);
+    if (contains(s.second_chance, c.id)) continue;
+    if (contains(s.excluded, c.id)) s.second_chance.push_back(c.id);
     inside.push_back(c);
   }
   split_among(repair.key, s, repair.where.length, inside, false);  // nobody found: the subtree is empty

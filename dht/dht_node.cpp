@@ -145,11 +145,8 @@ struct dht_node::impl {
     bool refused_locked = false;             // a replica refused: another node's lease covers the key
     std::uint64_t version = 0;
     lookup_stats stats;
-    // shout_repair: the broadcaster's handle for the lookup, and the leading bits of its target
-    // that the subtree looked into shares
-    std::uint64_t repair = 0;
-    int repair_bits = 0;
-    std::vector<core::node_id> repair_spent;  // answers from these do not end it
+    // shout_repair: what the broadcaster asked for (its handle, the subtree, nodes not to end on)
+    broadcaster::lookup_request repair{};
     // cas: what to write (value, or update_fn), then the proposer over the replicas found
     std::optional<std::uint64_t> expected_version;
     update_function update_fn;
@@ -311,9 +308,7 @@ struct dht_node::impl {
       send(request_kind::shout, r->handle, r->to, std::move(r->message), now, 0, 0, r->timeout);
     while (auto l = shouts.poll_lookup()) {
       operation& op = new_op(op_kind::shout_repair, l->target);
-      op.repair = l->handle;
-      op.repair_bits = l->subtree_bits;
-      op.repair_spent = std::move(l->spent);
+      op.repair = std::move(*l);
       start_lookup(op, now);  // may finish at once, and come back here
     }
     while (auto f = shouts.poll_finished()) {
@@ -373,9 +368,8 @@ struct dht_node::impl {
       // One answer from inside the subtree is enough (that node covers the rest); until then a
       // lost request could make the subtree look empty.
       lc.asks_per_contact = config.asks_per_silent_contact;
-      lc.ask_again_within = op.repair_bits;
-      lc.finish_within = op.repair_bits;
-      lc.finish_ignoring = op.repair_spent;
+      lc.subtree_bits = op.repair.subtree_bits;
+      lc.finish_ignoring = op.repair.spent;
     }
     // A join's lookup is how its neighbours learn of the new node: one that never heard its
     // request would leave it out of the trees it should carry (8.4).
@@ -420,7 +414,7 @@ struct dht_node::impl {
     auto stats = op.search->get_stats();
     switch (op.kind) {
       case op_kind::shout_repair: {
-        std::uint64_t handle = op.repair;
+        std::uint64_t handle = op.repair.handle;
         auto found = op.search->closest_answered();
         complete(op, find_node_result{});
         shouts().on_lookup_done(handle, found);

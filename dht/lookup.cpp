@@ -255,7 +255,7 @@ void lookup::on_reply(const core::node_id& from, std::vector<contact> closer, co
   release_slot(p, *q);
   q->state = peer_state::succeeded;
   ++stats_.replies;
-  if (config_.finish_within >= 0 && from.common_prefix_length(target_) >= config_.finish_within &&
+  if (config_.subtree_bits >= 0 && from.common_prefix_length(target_) >= config_.subtree_bits &&
       std::find(config_.finish_ignoring.begin(), config_.finish_ignoring.end(), from) == config_.finish_ignoring.end())
     answered_within_ = true;
   p.widened = true;  // no value here: the search goes on, alpha wide
@@ -280,7 +280,7 @@ void lookup::on_value(const core::node_id& from, byte_vector value_bytes, core::
 }
 
 bool lookup::may_ask_again(const peer& q) const {
-  return q.asks < config_.asks_per_contact && q.info.id.common_prefix_length(target_) >= config_.ask_again_within;
+  return q.asks < config_.asks_per_contact && q.info.id.common_prefix_length(target_) >= config_.subtree_bits;
 }
 
 void lookup::on_failure(const core::node_id& from, bool timed_out) {

@@ -34,8 +34,8 @@
 //
 // Termination (per path): finished when the k closest contacts known that did not fail have all
 // answered and no closer request is still in flight, or when no candidate is left. With
-// find_value the whole lookup finishes at the first value; with finish_within, at the first
-// answer from that close to the target.
+// find_value the whole lookup finishes at the first value; with subtree_bits, at the first
+// answer from inside that subtree.
 //
 // Disjoint paths (S/Kademlia): with disjoint_paths = d > 1, the seeds (sorted by distance) are
 // dealt round-robin into d paths. Each path runs its own α-limited iteration; a contact belongs
@@ -79,16 +79,14 @@ struct lookup_config {
   // resends what it loses). dht_config::asks_per_silent_contact sets it for joins and SHOUT
   // repairs, on networks that do not resend.
   int asks_per_contact = 1;
-  // Only contacts sharing at least this many leading bits with the target are asked again (a
-  // repair cares about the nodes inside one subtree; a dead contact outside it is not worth
-  // another deadline).
-  int ask_again_within = 0;
-  // >= 0: finished as soon as a contact sharing at least this many leading bits with the target
-  // has answered. A SHOUT repair needs one live node inside the subtree, which covers the rest of
-  // it from its own table; the k closest would cost rounds and the subtree's dead contacts' slots.
-  int finish_within = -1;
-  // Answers from these do not end the lookup by finish_within (a SHOUT repair's delegates that
-  // stayed silent after a second chance).
+  // >= 0: the lookup looks for a live node in the subtree of the ids sharing this many leading
+  // bits with the target (a SHOUT repair). It finishes at the first answer from inside, since that
+  // node covers the rest of the subtree from its own table (the k closest would cost rounds and
+  // the subtree's dead contacts' slots), and only contacts inside are asked again (a dead one
+  // outside is not worth another deadline).
+  int subtree_bits = -1;
+  // Answers from these do not end a subtree_bits lookup (a SHOUT repair's delegates that stayed
+  // silent after a second chance).
   std::vector<core::node_id> finish_ignoring{};
   std::size_t disjoint_paths = 1;     // d; 1 = classic Kademlia
   bool find_value = false;
@@ -191,7 +189,7 @@ class lookup {
   action ask(path& p, peer& q, core::time_point now);
   // Asks a silent q once more, outside the slots.
   action ask_again(peer& q, core::time_point now);
-  // Whether a silent q has asks left (config.asks_per_contact, ask_again_within).
+  // Whether a silent q has asks left (config.asks_per_contact; inside config.subtree_bits).
   bool may_ask_again(const peer& q) const;
   // How long a hedged path waits for its first contact before widening.
   std::chrono::microseconds hedge_delay(const contact& first) const;
@@ -223,7 +221,7 @@ class lookup {
   std::optional<byte_vector> value_;
   stats stats_{};
   bool finished_ = false;
-  bool answered_within_ = false;  // config.finish_within: a contact that close has answered
+  bool answered_within_ = false;  // config.subtree_bits: a contact inside has answered
 };
 
 }  // namespace kadnet::dht

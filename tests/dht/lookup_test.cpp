@@ -436,10 +436,10 @@ TEST(Lookup, ASilentContactIsAskedAgainOutsideTheSlotsAndHoldsTheFinish) {
   EXPECT_EQ(gone.get_stats().failures, 2u);
 }
 
-// ask_again_within: only contacts inside the subtree a repair looks into are asked again; the
+// subtree_bits: only contacts inside the subtree a repair looks into are asked again; the
 // driver's timeout asks again as a deadline does, any other failure does not.
 TEST(Lookup, OnlyContactsWithinTheSubtreeAreAskedAgainAndOnlyAfterSilence) {
-  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .asks_per_contact = 2, .ask_again_within = 8};
+  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .asks_per_contact = 2, .subtree_bits = 8};
   const node_id inside = id_with(0x00, 0x01), outside = id_with(0x80), refusing = id_with(0x00, 0x02);
   lookup lk(node_id{}, {make_contact(inside), make_contact(outside), make_contact(refusing)}, cfg, id_with(0xff));
   time_point t{};
@@ -453,19 +453,19 @@ TEST(Lookup, OnlyContactsWithinTheSubtreeAreAskedAgainAndOnlyAfterSilence) {
   EXPECT_EQ(lk.get_stats().messages, 4u);
 }
 
-// finish_within (SHOUT repairs): one answer from inside the subtree is all a repair needs; without
+// subtree_bits (SHOUT repairs): one answer from inside the subtree is all a repair needs; without
 // it the lookup goes on to the k closest.
 TEST(Lookup, FinishWithinEndsAtTheFirstAnswerFromInsideTheSubtree) {
   const node_id inside = id_with(0x00, 0x10), nearer = id_with(0x40), farther = id_with(0x80);
-  for (int finish_within : {8, -1}) {
-    lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .finish_within = finish_within};
+  for (int subtree_bits : {8, -1}) {
+    lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .subtree_bits = subtree_bits};
     lookup lk(node_id{}, {make_contact(farther), make_contact(nearer), make_contact(inside)}, cfg, id_with(0xff));
     time_point t{};
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<lookup::send>(lk.next(t)));
     lk.on_reply(nearer, {}, t + 5ms);
     EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t + 5ms))) << "an answer from outside is not enough";
     lk.on_reply(inside, {}, t + 10ms);
-    if (finish_within < 0) {
+    if (subtree_bits < 0) {
       EXPECT_TRUE(std::holds_alternative<lookup::waiting>(lk.next(t + 10ms))) << "k closest: waits for " << farther.short_hex();
       continue;
     }
@@ -473,7 +473,7 @@ TEST(Lookup, FinishWithinEndsAtTheFirstAnswerFromInsideTheSubtree) {
     EXPECT_EQ(ids_of(lk.closest_answered()), (std::vector<node_id>{inside, nearer}));
   }
   // An answer from a node the caller said not to end on (a delegate that had its second chance).
-  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .finish_within = 8, .finish_ignoring = {inside}};
+  lookup_config cfg{.k = 3, .alpha = 3, .slot_timeout = 100ms, .subtree_bits = 8, .finish_ignoring = {inside}};
   lookup lk(node_id{}, {make_contact(farther), make_contact(nearer), make_contact(inside)}, cfg, id_with(0xff));
   time_point t{};
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<lookup::send>(lk.next(t)));
