@@ -47,6 +47,7 @@ class category final : public boost::system::error_category {
       case errc::locked: return "the key is locked by another node";
       case errc::not_lock_holder: return "this node does not hold the lock under that token";
       case errc::not_a_lock: return "the key holds a value that is not a lock record";
+      case errc::protocol_not_served: return "the peer serves no stream of that protocol";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

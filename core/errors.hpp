@@ -45,6 +45,7 @@ enum class errc {
                           // (PROTOCOL.md 8.9); the result names the holder
   not_lock_holder,        // renew or unlock by a node that does not hold the lock under that token
   not_a_lock,             // a lock operation on a key that holds a value other than a lock record
+  protocol_not_served,    // the peer accepts no byte stream of that protocol (PROTOCOL.md 9.6)
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -671,9 +671,9 @@ void node_engine::close_stream(connection_id c, stream_id s) {
   }
 }
 
-void node_engine::reset_stream(connection_id c, stream_id s) {
+void node_engine::reset_stream(connection_id c, stream_id s, stream_mux::reset_code code) {
   if (auto* mux = streams_of(c)) {
-    mux->reset(s);
+    mux->reset(s, code);
     flush_streams(c);
   }
 }

@@ -173,7 +173,8 @@ class node_engine {
   bool stream_at_end(connection_id c, stream_id s);
   void shutdown_stream(connection_id c, stream_id s);
   void close_stream(connection_id c, stream_id s);
-  void reset_stream(connection_id c, stream_id s);
+  void reset_stream(connection_id c, stream_id s,
+                    stream_mux::reset_code code = stream_mux::reset_code::abandoned);
 
   // The established connection to a peer, if any.
   std::optional<connection_id> connection_to(const node_id& peer) const;

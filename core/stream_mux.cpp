@@ -168,20 +168,20 @@ void stream_mux::close(stream_id id) {
   check_done(id, s, now_);
 }
 
-void stream_mux::queue_reset(stream_id id) {
+void stream_mux::queue_reset(stream_id id, reset_code code) {
   byte_vector f;
   byte_writer w(f);
   w.u32(id);
   w.u8(reset_frame);
-  w.u8(0);
+  w.u8(static_cast<std::uint8_t>(code));
   resets_out_.push_back(std::move(f));
 }
 
-void stream_mux::reset(stream_id id) {
+void stream_mux::reset(stream_id id, reset_code code) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   erase(it);
-  queue_reset(id);
+  queue_reset(id, code);
   events_.push_back({id, event_kind::closed, {}});
 }
 
@@ -197,9 +197,14 @@ boost::system::error_code stream_mux::on_frame(byte_span plaintext, time_point n
   auto it = streams_.find(id);
   const bool peers_parity = !opened_here(id);
   if (kind == reset_frame) {
+    std::uint8_t code = 0;  // unknown codes mean abandoned
+    r.u8(code);
     if (it != streams_.end()) {
       erase(it);
-      events_.push_back({id, event_kind::failed, errc::connection_closed});
+      events_.push_back({id, event_kind::failed,
+                         code == static_cast<std::uint8_t>(reset_code::protocol_not_served)
+                             ? errc::protocol_not_served
+                             : errc::connection_closed});
     }
     return {};
   }

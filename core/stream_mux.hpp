@@ -62,7 +62,8 @@ class stream_mux {
     opened,    // the peer opened this stream
     readable,  // bytes (or the end of the stream) arrived
     writable,  // room again for write() after it accepted less than asked
-    failed,    // reset by the peer (ec = errc::connection_closed); nothing more will happen
+    failed,    // reset by the peer (ec = errc::connection_closed, or errc::protocol_not_served for
+               // reset_code::protocol_not_served); nothing more will happen
     closed,    // both directions ended and the stream was freed
   };
   struct event {
@@ -93,8 +94,13 @@ class stream_mux {
   void shutdown(stream_id id);
   // shutdown(), and bytes still arriving are discarded; the stream is freed once both ends are done.
   void close(stream_id id);
-  // Abandons the stream in both directions at once and tells the peer.
-  void reset(stream_id id);
+  // Why a stream was reset, in its reset frame (PROTOCOL.md 9.6).
+  enum class reset_code : std::uint8_t {
+    abandoned = 0,            // the sender gave up on the stream
+    protocol_not_served = 1,  // the receiver serves no stream of the protocol its header named
+  };
+  // Abandons the stream in both directions at once and tells the peer why.
+  void reset(stream_id id, reset_code code = reset_code::abandoned);
   bool contains(stream_id id) const { return streams_.count(id) != 0; }
   // Streams this side opened and has not closed: the application's own, which a peer cannot
   // keep alive on its own.
@@ -144,7 +150,7 @@ class stream_mux {
   bool lengthen_send_queue(stream_state& s);
   void after_input(stream_id id, stream_state& s, time_point now);
   void check_done(stream_id id, stream_state& s, time_point now);
-  void queue_reset(stream_id id);
+  void queue_reset(stream_id id, reset_code code = reset_code::abandoned);
   void queue_fin(stream_state& s);
 
   // Units sent and not yet acknowledged, all streams together.

@@ -284,7 +284,7 @@ void file_receiver::state::accept_next(node& n) {
   // The node is touched only while the receiver lives: the destructor takes this lock.
   std::lock_guard lock(callbacks);
   if (stopped) return;
-  n.async_accept_stream([self = shared_from_this(), &n](error_code ec, stream s) {
+  n.async_accept_stream(std::string(core::wire::file_stream_protocol), [self = shared_from_this(), &n](error_code ec, stream s) {
     if (ec || self->stopped) return;  // the node stopped, or the receiver is gone
     auto ex = s.get_executor();
     asio::co_spawn(ex, receive(self, std::move(s)), asio::detached);

@@ -11,10 +11,11 @@
 //   settings.on_done = [](const kadnet::file_offer_info& f, boost::system::error_code ec,
 //                         const kadnet::file_receive_result& r) { /* r.path */ };
 //   kadnet::file_receiver receiver(node, std::move(settings));
-//   receiver.start();  // every stream peers open to `node` is taken as a file transfer
+//   receiver.start();  // every file transfer peers start with `node` is taken
 //
-// A node has one queue of incoming streams. start() takes all of them; an application that uses
-// streams for other things too accepts them itself and passes the file transfers to handle().
+// File transfers are the streams of protocol "kadnet/file" (core::wire::file_stream_protocol,
+// PROTOCOL.md 9.6): start() accepts all of them. An application may instead accept them itself
+// and pass them to handle().
 //
 // Peer input is bounded: names are checked (check_file_name) and never leave the directory,
 // sizes are capped, at most max_transfers run at once, and a sender that sends a malformed frame,
@@ -107,7 +108,8 @@ class file_receiver {
   file_receiver(const file_receiver&) = delete;
   file_receiver& operator=(const file_receiver&) = delete;
 
-  // Accepts every stream peers open to the node, until the node stops. Call at most once.
+  // Accepts every stream of the file protocol peers open to the node, until the node stops.
+  // Call at most once.
   void start();
   // Takes one stream (accepted by the application) as an incoming file transfer.
   void handle(stream s);

@@ -141,7 +141,7 @@ void start_send_file(node& from, peer_ref to, std::filesystem::path path, file_p
   result.size = file.size(ec);
   if (ec) return local_failure(ec);
 
-  auto open = from.async_open_stream(std::move(to), asio::deferred);
+  auto open = from.async_open_stream(std::move(to), std::string(core::wire::file_stream_protocol), asio::deferred);
   asio::co_spawn(from.get_executor(),
                  send_file(std::move(open), std::move(file), std::move(result), std::move(progress)),
                  [done = std::move(done)](std::exception_ptr e, outcome o) mutable {

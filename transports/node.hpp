@@ -34,6 +34,7 @@
 #include "transports/completion.hpp"
 #include "transports/dht_handle.hpp"
 #include "transports/node_driver.hpp"
+#include "core/wire/stream_header.hpp"
 #include "transports/stream.hpp"
 #include "transports/uri.hpp"
 
@@ -244,39 +245,59 @@ class node {
   }
 
   // Opens a byte stream to a peer over the session with it, on any transport (dialing the URI,
-  // or reaching a NodeId as async_call does). Fails with errc::too_many beyond the session's
-  // stream limit, or with why no session could be had (as async_call: errc::timeout,
-  // errc::not_connected, errc::shutting_down, ...).
+  // or reaching a NodeId as async_call does). Its header names `protocol` (PROTOCOL.md 9.6): the
+  // peer hands the stream to an acceptor of that protocol, or refuses it, and then the stream's
+  // first read or write fails with errc::protocol_not_served. Fails with errc::too_many beyond
+  // the session's stream limit, or with why no session could be had (as async_call:
+  // errc::timeout, errc::not_connected, errc::shutting_down, ...). Throws std::invalid_argument
+  // for a protocol that is not 0–255 bytes of UTF-8 without control characters.
+  template <typename Token>
+  auto async_open_stream(peer_ref target, std::string protocol, Token&& token) {
+    core::wire::encode_stream_header(protocol);  // throws here, not on the strand
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
+        [d = driver_](auto handler, peer_ref target, std::string protocol) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), protocol = std::move(protocol),
+                                                    h = std::move(handler), work = std::move(work)]() mutable {
+            d->open_stream(std::move(target), std::move(protocol),
+                           [d, h = std::move(h), work = std::move(work)](
+                               boost::system::error_code ec, std::shared_ptr<transports::stream_state> s) mutable {
+                             detail::complete(std::move(h), d->any_executor(), ec,
+                                              s ? stream(d, std::move(s)) : stream());
+                           });
+          });
+        },
+        token, std::move(target), std::move(protocol));
+  }
+  // A stream of the default protocol, "".
   template <typename Token>
   auto async_open_stream(peer_ref target, Token&& token) {
+    return async_open_stream(std::move(target), std::string(), std::forward<Token>(token));
+  }
+  // Completes with the next stream a peer opens for `protocol`. From the first call on, this
+  // node serves the protocol: streams of it wait for an acceptor (up to a backlog of 256 streams
+  // of every protocol together). A stream of a protocol nobody asked for is refused, except the
+  // default one, "", which every node serves.
+  template <typename Token>
+  auto async_accept_stream(std::string protocol, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
-        [d = driver_](auto handler, peer_ref target) {
+        [d = driver_](auto handler, std::string protocol) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
+          boost::asio::dispatch(d->any_executor(), [d, protocol = std::move(protocol), h = std::move(handler),
                                                     work = std::move(work)]() mutable {
-            d->open_stream(std::move(target), [d, h = std::move(h), work = std::move(work)](
-                                                  boost::system::error_code ec,
-                                                  std::shared_ptr<transports::stream_state> s) mutable {
+            d->accept_stream(std::move(protocol), [d, h = std::move(h), work = std::move(work)](
+                                                      boost::system::error_code ec,
+                                                      std::shared_ptr<transports::stream_state> s) mutable {
               detail::complete(std::move(h), d->any_executor(), ec, s ? stream(d, std::move(s)) : stream());
             });
           });
         },
-        token, std::move(target));
+        token, std::move(protocol));
   }
-  // Completes with the next stream a peer opens to this node.
+  // A stream of the default protocol, "".
   template <typename Token>
   auto async_accept_stream(Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
-        [d = driver_](auto handler) {
-          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
-            d->accept_stream([d, h = std::move(h), work = std::move(work)](
-                                 boost::system::error_code ec, std::shared_ptr<transports::stream_state> s) mutable {
-              detail::complete(std::move(h), d->any_executor(), ec, s ? stream(d, std::move(s)) : stream());
-            });
-          });
-        },
-        token);
+    return async_accept_stream(std::string(), std::forward<Token>(token));
   }
 
   // A snapshot of the node's sessions and counters, taken on its strand.

@@ -532,11 +532,16 @@ void node_driver::stop() {
   while (auto ev = engine_.poll_event()) on_event(*ev);
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [key, s] : streams) fail_stream(*s, errc::shutting_down);
+  for (auto& [key, s] : streams) {
+    s->awaiting_accept = false;  // the backlog is gone with them
+    fail_stream(*s, errc::shutting_down);
+  }
   unaccepted_.clear();
+  awaiting_accept_ = 0;
   auto acceptors = std::move(acceptors_waiting_);
   acceptors_waiting_.clear();
-  for (auto& a : acceptors) accept_stream(std::move(a));  // completes with shutting_down
+  for (auto& [protocol, waiting] : acceptors)
+    for (auto& a : waiting) accept_stream(protocol, std::move(a));  // completes with shutting_down
   auto ops = std::move(dht_ops_);
   dht_ops_.clear();
   for (auto& [id, done] : ops) {

@@ -21,6 +21,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "core/identity.hpp"
@@ -139,9 +140,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   const message_counters& message_stats() const { return message_counters_; }
 
   // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
-  void open_stream(peer_ref target, stream_handler handler);
-  // Completes with the next stream a peer opens (those not yet accepted wait, up to a backlog).
-  void accept_stream(stream_handler handler);
+  // Opens a stream whose header names `protocol` (valid: core::wire::valid_stream_protocol).
+  void open_stream(peer_ref target, std::string protocol, stream_handler handler);
+  // Completes with the next stream a peer opens for `protocol` (those not yet accepted wait, up to
+  // a backlog). From the first call on, the node serves the protocol: a stream of a protocol
+  // nobody asked for is refused (reset protocol_not_served), except one of the default "".
+  void accept_stream(std::string protocol, stream_handler handler);
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
                    stream_io_handler handler);
   void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler);
@@ -193,6 +197,14 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void try_read(stream_state& s);
   void try_write(stream_state& s);
   void fail_stream(stream_state& s, boost::system::error_code ec);
+  // A stream a peer opened: reads its header as it arrives, then hands it on (route_stream).
+  void read_stream_header(const std::shared_ptr<stream_state>& s);
+  // To an acceptor of its protocol, into the wait for one, or refused when nobody serves it.
+  void route_stream(const std::shared_ptr<stream_state>& s);
+  void hand_over(const std::shared_ptr<stream_state>& s, stream_handler acceptor);
+  void refuse_stream(const std::shared_ptr<stream_state>& s, core::stream_mux::reset_code code);
+  // A stream no longer waits to be accepted (taken, refused, or gone).
+  void stop_awaiting_accept(stream_state& s);
   // The broadcast side of on_event: SPEAK and WHISPER that the engine ACKed and passed up.
   void on_message_event(core::node_engine::event& ev);
   void on_speak(const core::node_id& from, core::wire::speak s);
@@ -265,10 +277,15 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unique_ptr<dht::dht_node> dht_;
   std::unordered_map<dht::operation_id, dht_done> dht_ops_;
   std::unordered_map<dht::operation_id, listen_handler> listen_handlers_;
-  // Streams by (connection, stream id); streams opened by peers not yet accepted; acceptors.
+  // Streams by (connection, stream id); by protocol, streams peers opened that wait for an
+  // acceptor, and acceptors that wait for a stream; the protocols served (an acceptor asked for
+  // them); how many streams peers opened are not accepted yet (their header still arriving, or
+  // waiting), bounded by the accept backlog.
   std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
-  std::deque<std::shared_ptr<stream_state>> unaccepted_;
-  std::deque<stream_handler> acceptors_waiting_;
+  std::map<std::string, std::deque<std::shared_ptr<stream_state>>, std::less<>> unaccepted_;
+  std::map<std::string, std::deque<stream_handler>, std::less<>> acceptors_waiting_;
+  std::set<std::string, std::less<>> served_protocols_;
+  std::size_t awaiting_accept_ = 0;
   std::unordered_map<std::uint8_t, datagram_handler> datagram_handlers_;
   // Broadcast: the application's handlers, the speaks seen, our next speak's sequence.
   speak_handler speak_handler_;

@@ -2,6 +2,9 @@
 // engine reports bytes, room, ends and failures (core/stream_mux.hpp, PROTOCOL.md 9.6). Handlers
 // here are the public API's wrappers, which post the application's handler: calling them on the
 // strand, even inside an initiating call, is safe.
+#include <array>
+#include <cassert>
+
 #include <boost/asio/error.hpp>
 
 #include "core/errors.hpp"
@@ -15,9 +18,10 @@ namespace {
 constexpr std::size_t accept_backlog = 256;
 }  // namespace
 
-void node_driver::open_stream(peer_ref target, stream_handler handler) {
+void node_driver::open_stream(peer_ref target, std::string protocol, stream_handler handler) {
   auto shared = std::make_shared<stream_handler>(std::move(handler));
-  with_connection(target, [this, shared](boost::system::error_code ec, core::connection_id c) {
+  with_connection(target, [this, shared, protocol = std::move(protocol)](boost::system::error_code ec,
+                                                                         core::connection_id c) {
     std::shared_ptr<stream_state> s;
     if (!ec) {
       if (auto id = engine_.open_stream(c, ec)) {
@@ -25,24 +29,84 @@ void node_driver::open_stream(peer_ref target, stream_handler handler) {
         s->connection = c;
         s->id = *id;
         s->peer = *engine_.peer_of(c);
+        s->protocol = protocol;
         streams_[{c, *id}] = s;
-        pump();  // the opening unit: the peer's accept completes before any byte is written
+        // The header leads the stream's bytes; a new stream's queue always has room for it.
+        const byte_vector header = core::wire::encode_stream_header(protocol);
+        [[maybe_unused]] const std::size_t taken = engine_.write_stream(c, *id, header);
+        assert(taken == header.size());
+        pump();  // the opening unit and the header: the peer's accept completes before any byte is written
       }
     }
     std::move(*shared)(ec, std::move(s));
   });
 }
 
-void node_driver::accept_stream(stream_handler handler) {
+void node_driver::accept_stream(std::string protocol, stream_handler handler) {
   if (stopped_) return std::move(handler)(make_error_code(errc::shutting_down), std::shared_ptr<stream_state>{});
-  if (!unaccepted_.empty()) {
-    auto s = std::move(unaccepted_.front());
-    unaccepted_.pop_front();
-    if (!s->failure) engine_.accept_stream(s->connection, s->id);
+  if (auto waiting = unaccepted_.find(protocol); waiting != unaccepted_.end() && !waiting->second.empty()) {
+    auto s = std::move(waiting->second.front());
+    waiting->second.pop_front();
+    hand_over(s, std::move(handler));
     pump();
-    return std::move(handler)(boost::system::error_code{}, std::move(s));
+    return;
   }
-  acceptors_waiting_.push_back(std::move(handler));
+  served_protocols_.insert(protocol);
+  acceptors_waiting_[std::move(protocol)].push_back(std::move(handler));
+}
+
+void node_driver::read_stream_header(const std::shared_ptr<stream_state>& s) {
+  auto& header = *s->header;
+  std::array<std::uint8_t, 1 + core::wire::max_stream_protocol> buffer;
+  while (header.wanted() > 0) {
+    // Exactly what the header still needs: the bytes after it are the acceptor's to read.
+    const std::size_t n =
+        engine_.read_stream(s->connection, s->id, mutable_byte_span(buffer.data(), header.wanted()));
+    if (n == 0) {
+      // The stream ended before its header did: malformed.
+      if (engine_.stream_at_end(s->connection, s->id)) refuse_stream(s, core::stream_mux::reset_code::abandoned);
+      return;
+    }
+    header.feed(byte_span(buffer.data(), n));
+  }
+  if (header.failed()) return refuse_stream(s, core::stream_mux::reset_code::abandoned);
+  s->protocol = header.protocol();
+  s->header.reset();
+  route_stream(s);
+}
+
+void node_driver::route_stream(const std::shared_ptr<stream_state>& s) {
+  if (auto waiting = acceptors_waiting_.find(s->protocol);
+      waiting != acceptors_waiting_.end() && !waiting->second.empty()) {
+    auto acceptor = std::move(waiting->second.front());
+    waiting->second.pop_front();
+    return hand_over(s, std::move(acceptor));
+  }
+  // The default protocol is always served, so that a stream may be opened before its peer's
+  // first accept; another waits only once someone asked for its protocol.
+  if (s->protocol.empty() || served_protocols_.contains(s->protocol)) return unaccepted_[s->protocol].push_back(s);
+  refuse_stream(s, core::stream_mux::reset_code::protocol_not_served);
+}
+
+void node_driver::hand_over(const std::shared_ptr<stream_state>& s, stream_handler acceptor) {
+  stop_awaiting_accept(*s);
+  engine_.accept_stream(s->connection, s->id);  // within a pump: its window goes out with it
+  std::move(acceptor)(boost::system::error_code{}, s);
+}
+
+void node_driver::refuse_stream(const std::shared_ptr<stream_state>& s, core::stream_mux::reset_code code) {
+  stop_awaiting_accept(*s);
+  streams_.erase({s->connection, s->id});
+  engine_.reset_stream(s->connection, s->id, code);
+}
+
+void node_driver::stop_awaiting_accept(stream_state& s) {
+  if (!s.awaiting_accept) return;
+  s.awaiting_accept = false;
+  --awaiting_accept_;
+  if (s.header) return;  // not in a queue yet
+  if (auto waiting = unaccepted_.find(s.protocol); waiting != unaccepted_.end())
+    std::erase_if(waiting->second, [&](const auto& queued) { return queued.get() == &s; });
 }
 
 void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
@@ -131,6 +195,7 @@ void node_driver::on_stream_event(core::node_engine::event& ev) {
          it != streams_.end() && it->first.first == down->connection;) {
       auto s = it->second;
       it = streams_.erase(it);
+      stop_awaiting_accept(*s);
       fail_stream(*s, why);
     }
     return;
@@ -139,37 +204,37 @@ void node_driver::on_stream_event(core::node_engine::event& ev) {
   if (!e) return;
   const std::pair key{e->connection, e->stream};
   if (e->kind == kind::opened) {
+    if (awaiting_accept_ >= accept_backlog) return engine_.reset_stream(e->connection, e->stream);
     auto s = std::make_shared<stream_state>();
     s->connection = e->connection;
     s->id = e->stream;
     s->peer = e->peer;
+    s->header.emplace();
+    s->awaiting_accept = true;
+    ++awaiting_accept_;
     streams_[key] = s;
-    if (!acceptors_waiting_.empty()) {
-      auto handler = std::move(acceptors_waiting_.front());
-      acceptors_waiting_.pop_front();
-      engine_.accept_stream(e->connection, e->stream);  // within a pump: its window goes out with it
-      std::move(handler)(boost::system::error_code{}, std::move(s));
-    } else if (unaccepted_.size() < accept_backlog) {
-      unaccepted_.push_back(std::move(s));
-    } else {
-      streams_.erase(key);
-      engine_.reset_stream(e->connection, e->stream);
-    }
+    read_stream_header(s);
     return;
   }
   auto it = streams_.find(key);
   if (it == streams_.end()) return;
   auto s = it->second;
   switch (e->kind) {
-    case kind::readable: try_read(*s); break;
+    case kind::readable:
+      if (s->header) return read_stream_header(s);
+      try_read(*s);
+      break;
     case kind::writable: try_write(*s); break;
     case kind::failed:
       streams_.erase(it);
-      fail_stream(*s, boost::asio::error::connection_reset);
+      stop_awaiting_accept(*s);
+      // Refused for its protocol (the opener learns why), or reset.
+      fail_stream(*s, e->ec == errc::protocol_not_served ? e->ec : boost::asio::error::connection_reset);
       break;
     case kind::closed:
       // Both directions ended and were read: anything still waiting sees the end.
       streams_.erase(it);
+      stop_awaiting_accept(*s);
       fail_stream(*s, boost::asio::error::eof);
       break;
     case kind::opened: break;

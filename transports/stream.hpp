@@ -50,6 +50,8 @@ class stream {
   executor_type get_executor() const { return driver_->any_executor(); }
   const core::node_id& peer() const { return state_->peer; }
   core::stream_id id() const { return state_->id; }
+  // The protocol its opener named (PROTOCOL.md 9.6); "" is the default one.
+  const std::string& protocol() const { return state_->protocol; }
 
   template <typename MutableBufferSequence, typename Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {

@@ -3,12 +3,14 @@
 // stream id, peer), the one read and the one write that may be pending on it, and how it ended.
 // Touched only on the node's strand.
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/buffer.hpp>
 
 #include "core/node_engine.hpp"
+#include "core/wire/stream_header.hpp"
 
 namespace kadnet::transports {
 
@@ -18,6 +20,11 @@ struct stream_state {
   core::connection_id connection = 0;
   core::stream_id id = 0;
   core::node_id peer;
+  std::string protocol;  // what its opener named in its header (PROTOCOL.md 9.6)
+  // A stream a peer opened: its header, while it is still arriving; and whether it waits to be
+  // accepted (header or acceptor still to come: it counts in the node's accept backlog).
+  std::optional<core::wire::stream_header_reader> header;
+  bool awaiting_accept = false;
   struct pending_read {
     std::vector<boost::asio::mutable_buffer> buffers;
     stream_io_handler handler;

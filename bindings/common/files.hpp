@@ -1,7 +1,8 @@
 #pragma once
-// Files for the bindings' nodes (the Python module, the C API): every stream a peer opens is a
-// file transfer (PROTOCOL.md 9.7), accepted into an inbox folder or, with none, refused with a
-// reason rather than left unanswered; and sending one, with local problems told apart.
+// Files for the bindings' nodes (the Python module, the C API): every file transfer a peer starts
+// (a stream of protocol "kadnet/file", PROTOCOL.md 9.7) is accepted into an inbox folder or, with
+// none, refused with a reason rather than left unanswered; and sending one, with local problems
+// told apart.
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -31,7 +32,7 @@ std::pair<boost::system::error_code, file_send_result> send_file(node& from, con
 using file_done = std::function<void(const node_id& sender, const std::string& name, const std::string& path,
                                      const std::string& error)>;
 
-// Takes every stream peers open to the node as a file transfer, from any peer, with the
+// Takes every file transfer peers start with the node, from any peer, with the
 // library's limits (file_receiver_settings: 16 at once, 1 TiB each, 120 s idle).
 class file_inbox {
  public:

@@ -5,10 +5,12 @@
 #include <pybind11/stl.h>
 
 #include "bindings/python/python_node.hpp"
+#include "bindings/python/python_stream.hpp"
 
 namespace py = pybind11;
 using kadnet::python::node_options;
 using kadnet::python::python_node;
+using kadnet::python::python_stream;
 
 PYBIND11_MODULE(kadnet, m) {
   m.doc() = "kadnet: peer-to-peer nodes on a Kademlia DHT (Ed25519 identities, sealed sessions over tcp://, udp:// and ws://).";
@@ -18,6 +20,22 @@ PYBIND11_MODULE(kadnet, m) {
     auto key = kadnet::text_key(text).bytes();
     return py::bytes(reinterpret_cast<const char*>(key.data()), key.size());
   }, py::arg("text"), "The 32-byte DHT key of a text key: BLAKE2b-256 of its UTF-8 bytes.");
+
+  py::class_<python_stream>(m, "Stream", R"(A reliable, ordered byte stream to a peer, over any transport.
+
+Made by Node.open_stream and Node.accept_stream. One read and one write may wait at once (from
+different threads); more wait their turn. Use it as a context manager, or call close().)")
+      .def_property_readonly("peer", &python_stream::peer, "The peer's NodeId, 64 hex digits.")
+      .def_property_readonly("protocol", &python_stream::protocol, "The protocol its opener named ('' is the default).")
+      .def("read", &python_stream::read, py::arg("max_bytes") = 65536,
+           "Up to max_bytes that arrived, waiting for at least one; b'' once the peer ended its direction\n"
+           "and everything was read. kadnet.Error when the stream failed (reset, session lost, protocol not served).")
+      .def("write", &python_stream::write, py::arg("data"),
+           "Writes every byte, waiting while the peer's window is full.")
+      .def("shutdown", &python_stream::shutdown, "Ends this side's direction: the peer reads b'' after the last byte.")
+      .def("close", &python_stream::close, "shutdown(), and stops reading; a read or write waiting ends with kadnet.Error.")
+      .def("__enter__", [](python_stream& s) -> python_stream& { return s; }, py::return_value_policy::reference)
+      .def("__exit__", [](python_stream& s, py::args) { s.close(); });
 
   py::class_<python_node>(m, "Node", R"(A kadnet node with its own I/O thread.
 
@@ -86,6 +104,16 @@ each (see on_file); without one, offers are refused with a reason.)")
            "handler(sender_id, name, path, error) once per transfer a peer starts: name as offered ('' when\n"
            "it ended before its offer), path where the file is stored, or None and error saying why not\n"
            "(a node without an inbox refuses every offer). Replaces the last handler.")
+      .def("open_stream", &python_node::open_stream, py::arg("target"), py::arg("protocol") = "",
+           py::keep_alive<0, 1>(),
+           "Opens a byte stream to a URI or NodeId for `protocol` (0-255 bytes of UTF-8); the peer hands it to\n"
+           "an acceptor of that protocol, or refuses it and the first read raises kadnet.Error.")
+      .def("accept_stream", &python_node::accept_stream, py::arg("protocol") = "", py::arg("timeout") = py::none(),
+           py::keep_alive<0, 1>(),
+           "The next stream a peer opens for `protocol`, waiting up to `timeout` seconds (None: until one\n"
+           "comes); None when the time ran out. From the first call on, this node serves the protocol: its\n"
+           "streams wait to be accepted, while a stream of a protocol never asked for is refused ('' is\n"
+           "always served). File transfers use their own protocol and never show up here.")
       .def("stop", &python_node::stop, "Ends every session and the node's thread.")
       .def("__enter__", [](python_node& n) -> python_node& { return n; }, py::return_value_policy::reference)
       .def("__exit__", [](python_node& n, py::args) { n.stop(); });

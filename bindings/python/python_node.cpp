@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bindings/common/arguments.hpp"
+#include "bindings/python/python_stream.hpp"
 #include "core/errors.hpp"
 
 namespace kadnet::python {
@@ -103,6 +104,7 @@ python_node::python_node(const node_options& o) {
   if (o.data_dir) dht.data_dir = *o.data_dir;
   if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
   node_.emplace(std::move(self), config_of(o), std::move(dht));
+  streams_ = std::make_unique<bindings::stream_acceptor>(*node_->get());
   try {
     for (const auto& where : o.listen) listen(where);
     receive_files(std::move(inbox));
@@ -119,6 +121,7 @@ void python_node::stop() {
   if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
   files_.reset();  // no file callback runs after this
+  streams_.reset();  // streams nobody took are closed while the node runs
   node_->stop();
   std::shared_ptr<held_callable> handler;  // dropped outside the lock: it may run Python code
   {
@@ -347,6 +350,32 @@ void python_node::unlock(const py::object& key, std::uint64_t token) {
   auto k = key_of(key);
   auto [ec, r] = outcome<error_code, dht::lock_outcome>([&](auto done) { waitable().dht().unlock(k, token, done); });
   if (ec) lock_failed(ec, r);
+}
+
+std::unique_ptr<python_stream> python_node::open_stream(const std::string& target, const std::string& protocol) {
+  auto to = target_of(target);
+  if (!core::wire::valid_stream_protocol(protocol))
+    throw py::value_error("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+  auto [ec, s] = outcome<error_code, stream>([&](auto done) { waitable().async_open_stream(to, protocol, done); });
+  if (ec) fail(ec, target);
+  return std::make_unique<python_stream>(*this, std::move(s));
+}
+
+std::unique_ptr<python_stream> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
+  if (timeout && !(*timeout >= 0)) throw py::value_error("timeout must be a number of seconds, at least 0, or None");
+  waitable();
+  std::optional<stream> s;
+  try {
+    py::gil_scoped_release release;
+    s = streams_->accept(protocol, timeout ? std::optional(std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000)))
+                                           : std::nullopt);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  } catch (const std::runtime_error& e) {
+    throw error(e.what());
+  }
+  if (!s) return nullptr;
+  return std::make_unique<python_stream>(*this, std::move(*s));
 }
 
 void python_node::shout(const py::bytes& data) {

@@ -39,6 +39,9 @@
 
 namespace kadnet::core::wire {
 
+// The stream protocol (9.6) of a file transfer: a node with an inbox serves it.
+inline constexpr std::string_view file_stream_protocol = "kadnet/file";
+
 // BLAKE2b-256 (libsodium crypto_generichash, 32 bytes, no key) of a whole file or a prefix of it.
 using file_digest = std::array<std::uint8_t, 32>;
 

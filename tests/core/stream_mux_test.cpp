@@ -207,6 +207,24 @@ TEST(Streams, AResetReachesThePeer) {
   }));
 }
 
+TEST(Streams, AResetsCodeSaysWhetherTheProtocolWasNotServed) {
+  for (auto code : {stream_mux::reset_code::abandoned, stream_mux::reset_code::protocol_not_served}) {
+    stream_fixture f;
+    auto s = f.open(0, pattern(100, 5));
+    ASSERT_TRUE(f.net.run([&] { return f.app.ends.count({1, s}) == 1; }));
+    f.net[1].reset_stream(f.app.conn[1], s, code);
+    f.app.ends.clear();
+    boost::system::error_code why;
+    ASSERT_TRUE(f.net.run([&] {
+      for (auto& e : f.net.events_of<node_engine::stream_event>(0))
+        if (e.stream == s && e.kind == kind::failed) return why = e.ec, true;
+      return false;
+    }));
+    EXPECT_EQ(why, code == stream_mux::reset_code::abandoned ? make_error_code(errc::connection_closed)
+                                                              : make_error_code(errc::protocol_not_served));
+  }
+}
+
 TEST(Streams, OpeningIsBoundedAndNeedsADatagramSession) {
   node_config config;
   config.datagram.streams.max_streams = 3;

@@ -246,5 +246,67 @@ class FileTest(Nodes):
         self.assertTrue(refused_event.wait(WAIT))
         self.assertEqual((refusals[0][0], refusals[0][2]), (sender.id, None))
 
+class StreamTest(Nodes):
+    def read_all(self, stream):
+        out = bytearray()
+        while True:
+            chunk = stream.read()
+            if not chunk:
+                return bytes(out)
+            out += chunk
+
+    def test_a_stream_carries_bytes_both_ways_over_every_transport(self):
+        for scheme in ("tcp", "udp", "ws"):
+            server = self.node(listen=[scheme + "://127.0.0.1:0"])
+            client = self.node(listen=[])
+            served = server.accept_stream("echo/1", timeout=0)  # serves the protocol from now on
+            self.assertIsNone(served)
+            echoed = {}
+
+            def echo():
+                with server.accept_stream("echo/1", timeout=WAIT) as s:
+                    echoed["peer"], echoed["protocol"] = s.peer, s.protocol
+                    s.write(self.read_all(s).upper())
+
+            t = threading.Thread(target=echo)
+            t.start()
+            data = os.urandom(200 * 1024).hex().encode()  # lowercase: upper() changes it
+            with client.open_stream(server.addresses[0], "echo/1") as s:
+                self.assertEqual((s.peer, s.protocol), (server.id, "echo/1"))
+                s.write(data)
+                s.shutdown()
+                self.assertTrue(self.read_all(s) == data.upper(), scheme)
+            t.join(WAIT)
+            self.assertFalse(t.is_alive())
+            self.assertEqual(echoed, {"peer": client.id, "protocol": "echo/1"})
+
+    def test_protocols_route_streams_and_one_nobody_serves_is_refused(self):
+        server, client = self.node(), self.node(listen=[])
+        self.assertIsNone(server.accept_stream("b", timeout=0))
+        a_stream = client.open_stream(server.addresses[0])  # the default protocol, ""
+        b_stream = client.open_stream(server.id, "b")
+        a_stream.write(b"to the default")
+        b_stream.write(b"to b")
+        got_b = server.accept_stream("b", timeout=WAIT)
+        got_a = server.accept_stream(timeout=WAIT)
+        self.assertEqual((got_a.protocol, got_a.read()), ("", b"to the default"))
+        self.assertEqual((got_b.protocol, got_b.read()), ("b", b"to b"))
+        refused = client.open_stream(server.id, "nobody/serves/this")
+        with self.assertRaises(kadnet.Error) as failure:
+            refused.read()
+        self.assertIn("serves no stream", str(failure.exception))
+        self.assertIsNone(server.accept_stream("b", timeout=0.01))
+        with self.assertRaises(ValueError):
+            client.open_stream(server.id, "bad\nname")
+
+    def test_a_stream_of_a_stopped_node_raises(self):
+        server, client = self.node(), self.node(listen=[])
+        s = client.open_stream(server.addresses[0])
+        client.stop()
+        with self.assertRaises(kadnet.Error):
+            s.write(b"too late")
+        with self.assertRaises(kadnet.Error):
+            client.accept_stream(timeout=0)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

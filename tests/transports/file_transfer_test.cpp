@@ -138,7 +138,8 @@ class FileTransfer : public ::testing::TestWithParam<std::string> {
 
   // A raw stream from a to b, for speaking the frames by hand.
   stream open_raw() {
-    auto [ec, s] = wait<error_code, stream>([&](auto h) { a_.async_open_stream(net_.address(1), h); });
+    auto [ec, s] = wait<error_code, stream>(
+        [&](auto h) { a_.async_open_stream(net_.address(1), std::string(wire::file_stream_protocol), h); });
     EXPECT_FALSE(ec) << ec.message();
     return std::move(s);
   }
@@ -507,7 +508,8 @@ TEST_P(FileTransfer, AnApplicationsOwnAcceptLoopHandsStreamsOver) {
   const auto content = pattern(70000, 16);
   write_file(src() / "handed", content);
   auto sending = std::async(std::launch::async, [&] { return send(src() / "handed"); });
-  auto [aec, in] = wait<error_code, stream>([&](auto h) { b_.async_accept_stream(h); });
+  auto [aec, in] = wait<error_code, stream>(
+      [&](auto h) { b_.async_accept_stream(std::string(wire::file_stream_protocol), h); });
   ASSERT_FALSE(aec);
   receiver_->handle(std::move(in));
   EXPECT_FALSE(std::get<0>(sending.get()));

@@ -200,6 +200,72 @@ TEST_P(Stream, APeerThatStopsFailsTheReader) {
   EXPECT_EQ(ec, make_error_code(core::errc::connection_closed)) << ec.message();
 }
 
+stream open(node& from, const uri& to, const std::string& protocol) {
+  auto [ec, s] = wait<error_code, stream>([&](auto h) { from.async_open_stream(to, protocol, h); });
+  EXPECT_FALSE(ec) << ec.message();
+  return std::move(s);
+}
+
+// Writes `text`, ends the stream's direction, and returns what the other end read of it.
+std::string carry(stream& from, stream& to, const std::string& text) {
+  EXPECT_EQ(asio::async_write(from, asio::buffer(text), asio::use_future).get(), text.size());
+  from.shutdown_send();
+  auto [got, ec] = read_all(to);
+  EXPECT_EQ(ec, asio::error::eof);
+  return std::string(got.begin(), got.end());
+}
+
+TEST_P(Stream, EachStreamGoesToTheAcceptorOfTheProtocolItsHeaderNames) {
+  auto& a = net.add();
+  auto& b = net.add();
+  auto chat = b.async_accept_stream("chat/1", asio::use_future);
+  auto plain = b.async_accept_stream(asio::use_future);
+  auto out_plain = open(a, net.address(1));
+  auto out_chat = open(a, net.address(1), "chat/1");
+  EXPECT_EQ(out_chat.protocol(), "chat/1");
+  auto in_chat = chat.get();
+  auto in_plain = plain.get();
+  EXPECT_EQ(in_chat.protocol(), "chat/1");
+  EXPECT_EQ(in_plain.protocol(), "");
+  // The header is not part of what the acceptor reads.
+  EXPECT_EQ(carry(out_chat, in_chat, "hello, chat"), "hello, chat");
+  EXPECT_EQ(carry(out_plain, in_plain, "plain bytes"), "plain bytes");
+}
+
+TEST_P(Stream, AStreamOfAProtocolNobodyServesIsRefused) {
+  auto& a = net.add();
+  auto& b = net.add();
+  auto served = b.async_accept_stream("served", asio::use_future);
+  auto out = open(a, net.address(1), "not-served");
+  auto [got, ec] = read_all(out);
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(ec, make_error_code(core::errc::protocol_not_served)) << ec.message();
+  EXPECT_EQ(served.wait_for(0s), std::future_status::timeout) << "nothing for the protocol b serves";
+}
+
+TEST_P(Stream, AServedProtocolsStreamsWaitForTheirNextAccept) {
+  auto& a = net.add();
+  auto& b = net.add();
+  auto first = b.async_accept_stream("jobs", asio::use_future);
+  auto out1 = open(a, net.address(1), "jobs");
+  auto in1 = first.get();
+  // Nobody accepts "jobs" now, but b serves it: the next one waits in the backlog.
+  auto out2 = open(a, net.address(1), "jobs");
+  EXPECT_EQ(asio::async_write(out2, asio::buffer(std::string("second")), asio::use_future).get(), 6u);
+  auto [ec, in2] = wait<error_code, stream>([&](auto h) { b.async_accept_stream("jobs", h); });
+  ASSERT_FALSE(ec) << ec.message();
+  byte_vector six(6);
+  EXPECT_EQ(asio::async_read(in2, asio::buffer(six), asio::use_future).get(), 6u);
+  EXPECT_EQ(std::string(six.begin(), six.end()), "second");
+}
+
+TEST_P(Stream, AProtocolNameThatIsNotPrintableUtf8IsRefusedBeforeAnythingIsSent) {
+  auto& a = net.add();
+  net.add();
+  EXPECT_THROW(a.async_open_stream(net.address(1), "new\nline", asio::use_future), std::invalid_argument);
+  EXPECT_THROW(a.async_open_stream(net.address(1), std::string(256, 'x'), asio::use_future), std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Loopback, Stream, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 

@@ -1,0 +1,49 @@
+#pragma once
+// Byte streams for the bindings' nodes (the Python module, the C API), whose callers block:
+// streams peers open are accepted as they arrive, per protocol, and wait in a queue until a
+// caller takes one (with a timeout); reads and writes wait for their completion.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "transports/node.hpp"
+
+namespace kadnet::bindings {
+
+// The streams peers open to one node for the protocols callers asked for. The first accept() of
+// a protocol makes the node serve it (node::async_accept_stream); from then on its streams are
+// accepted at once and queued here, up to `queued_per_protocol` (beyond that they wait in the
+// node's own backlog, their windows still closed).
+class stream_acceptor {
+ public:
+  static constexpr std::size_t queued_per_protocol = 64;
+
+  explicit stream_acceptor(node& n);
+  // Drops the streams nobody took (they are closed); call it before the node stops.
+  ~stream_acceptor();
+  stream_acceptor(const stream_acceptor&) = delete;
+  stream_acceptor& operator=(const stream_acceptor&) = delete;
+
+  // The next stream of `protocol`, waiting up to `timeout` (none: until one comes). Nullopt when
+  // the time ran out. Throws std::runtime_error when the node stopped meanwhile, and
+  // std::invalid_argument for a protocol that is not valid (core::wire::valid_stream_protocol).
+  // Not on the node's own thread.
+  std::optional<stream> accept(const std::string& protocol, std::optional<std::chrono::milliseconds> timeout);
+
+  struct state;  // shared with the node's accept callbacks (streams.cpp)
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+// Blocking calls on one stream, not on its node's thread. Each returns the stream's error:
+// asio::error::eof from read_some once the peer ended its direction and everything was read.
+std::pair<boost::system::error_code, std::size_t> read_some(stream& s, mutable_byte_span into);
+boost::system::error_code write_all(stream& s, byte_span bytes);
+
+}  // namespace kadnet::bindings
