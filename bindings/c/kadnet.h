@@ -47,7 +47,8 @@ enum {
   KADNET_ECONNECTION_CLOSED = 23,
   KADNET_ESHUTTING_DOWN = 25,
   KADNET_ENOT_FOUND = 26,           /* a DHT get found no value */
-  KADNET_ESTORE_REFUSED = 27
+  KADNET_ESTORE_REFUSED = 27,
+  KADNET_EPROTOCOL_NOT_SERVED = 37  /* the peer serves no stream of that protocol */
 };
 
 typedef struct kadnet_node kadnet_node;
@@ -126,6 +127,31 @@ KADNET_API int kadnet_set_inbox(kadnet_node *node, const char *dir);
 typedef void (*kadnet_file_handler)(void *user, const char *sender_id, const char *name, const char *path,
                                     const char *error);
 KADNET_API int kadnet_on_file(kadnet_node *node, kadnet_file_handler handler, void *user);
+/* Byte streams (PROTOCOL.md 9.6): reliable and ordered, over any transport, to a URI or NodeId.
+   A stream's opener names the protocol it speaks on it (0-255 bytes of UTF-8; NULL or "" is the
+   default one); the peer hands it to an acceptor of that protocol or refuses it. Close every
+   stream before kadnet_stop of its node. One read and one write may wait at once. */
+typedef struct kadnet_stream kadnet_stream;
+KADNET_API int kadnet_open_stream(kadnet_node *node, const char *target, const char *protocol, kadnet_stream **stream);
+/* The next stream a peer opens for `protocol`, waiting up to timeout_ms (negative: until one
+   comes); KADNET_ETIMEOUT when the time ran out. From the first call on, the node serves the
+   protocol (its streams wait to be accepted); a stream of a protocol never asked for is refused,
+   except the default one. */
+KADNET_API int kadnet_accept_stream(kadnet_node *node, const char *protocol, int timeout_ms, kadnet_stream **stream);
+/* Reads up to `capacity` bytes into `buffer`, waiting for at least one; *read gets how many, 0
+   once the peer ended its direction and everything was read. A refused stream's first read
+   fails with KADNET_EPROTOCOL_NOT_SERVED. */
+KADNET_API int kadnet_stream_read(kadnet_stream *stream, void *buffer, size_t capacity, size_t *read);
+/* Writes every byte, waiting while the peer's window is full. */
+KADNET_API int kadnet_stream_write(kadnet_stream *stream, const void *data, size_t size);
+/* Ends this side's direction: the peer reads the end after the last byte. */
+KADNET_API int kadnet_stream_shutdown(kadnet_stream *stream);
+/* The peer's NodeId (64 hex digits) and the stream's protocol; valid until kadnet_stream_close. */
+KADNET_API const char *kadnet_stream_peer(const kadnet_stream *stream);
+KADNET_API const char *kadnet_stream_protocol(const kadnet_stream *stream);
+/* Ends this side's direction, stops reading and frees the stream. NULL is ignored. */
+KADNET_API void kadnet_stream_close(kadnet_stream *stream);
+
 /* Handlers for what arrives, run on the node's thread; setting one replaces the last. */
 typedef void (*kadnet_shout_handler)(void *user, const char *origin_id, const uint8_t *data, size_t size,
                                      unsigned hops);

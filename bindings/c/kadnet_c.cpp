@@ -2,6 +2,9 @@
 // function catches, records the message for kadnet_last_error() and returns a code.
 #include "bindings/c/kadnet.h"
 
+#include <boost/asio/error.hpp>
+
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -10,8 +13,10 @@
 
 #include "bindings/common/arguments.hpp"
 #include "bindings/common/files.hpp"
+#include "bindings/common/streams.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
+#include "core/wire/stream_header.hpp"
 
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
@@ -23,7 +28,17 @@ struct kadnet_node {
   kadnet_file_handler file_handler = nullptr;
   void* file_handler_user = nullptr;
   std::unique_ptr<kadnet::bindings::file_inbox> files;  // destroyed before the node stops
-  ~kadnet_node() { files.reset(); }
+  std::unique_ptr<kadnet::bindings::stream_acceptor> streams;  // likewise
+  ~kadnet_node() {
+    files.reset();
+    streams.reset();
+  }
+};
+
+struct kadnet_stream {
+  kadnet_node* owner;
+  kadnet::stream s;
+  std::string peer, protocol;
 };
 
 namespace {
@@ -43,6 +58,7 @@ static_assert(KADNET_ECONNECTION_CLOSED == static_cast<int>(kadnet::core::errc::
 static_assert(KADNET_ESHUTTING_DOWN == static_cast<int>(kadnet::core::errc::shutting_down));
 static_assert(KADNET_ENOT_FOUND == static_cast<int>(kadnet::core::errc::not_found));
 static_assert(KADNET_ESTORE_REFUSED == static_cast<int>(kadnet::core::errc::store_refused));
+static_assert(KADNET_EPROTOCOL_NOT_SERVED == static_cast<int>(kadnet::core::errc::protocol_not_served));
 
 thread_local std::string last_error;
 
@@ -156,6 +172,7 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
             self_node->file_handler(self_node->file_handler_user, sender.to_hex().c_str(), name.c_str(),
                                     path.empty() ? nullptr : path.c_str(), why.empty() ? nullptr : why.c_str());
         });
+    n->streams = std::make_unique<kadnet::bindings::stream_acceptor>(live(self_node));
     refresh_addresses(n.get());
     *out = n.release();
     return KADNET_OK;
@@ -169,7 +186,8 @@ void kadnet_stop(kadnet_node* n) {
     return;
   }
   try {
-    n->files.reset();  // no file handler runs after this
+    n->files.reset();    // no file handler runs after this
+    n->streams.reset();  // streams nobody took are closed while the node runs
     n->running.reset();
   } catch (...) {
   }
@@ -399,6 +417,75 @@ void kadnet_bytes_free(kadnet_bytes* b) {
   b->data = nullptr;
   b->size = 0;
 }
+
+int kadnet_open_stream(kadnet_node* n, const char* target, const char* protocol, kadnet_stream** out) {
+  return guarded([&]() -> int {
+    if (!out) throw invalid("stream must not be NULL");
+    auto to = peer_of(target);
+    const std::string name = protocol ? protocol : "";
+    if (!kadnet::core::wire::valid_stream_protocol(name))
+      throw invalid("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+    auto [ec, s] = kadnet::bindings::wait_for<error_code, kadnet::stream>(
+        [&](auto done) { waitable(n).async_open_stream(to, name, done); });
+    if (ec) return code_of(ec, target);
+    *out = new kadnet_stream{n, std::move(s), {}, name};
+    (*out)->peer = (*out)->s.peer().to_hex();
+    return KADNET_OK;
+  });
+}
+
+int kadnet_accept_stream(kadnet_node* n, const char* protocol, int timeout_ms, kadnet_stream** out) {
+  return guarded([&]() -> int {
+    if (!out) throw invalid("stream must not be NULL");
+    waitable(n);
+    auto s = n->streams->accept(protocol ? protocol : "",
+                                timeout_ms < 0 ? std::nullopt : std::optional(std::chrono::milliseconds(timeout_ms)));
+    if (!s) return failed(KADNET_ETIMEOUT, "no stream of that protocol within the timeout");
+    *out = new kadnet_stream{n, std::move(*s), {}, {}};
+    (*out)->peer = (*out)->s.peer().to_hex();
+    (*out)->protocol = (*out)->s.protocol();
+    return KADNET_OK;
+  });
+}
+
+namespace {
+kadnet::stream& open_stream_of(kadnet_stream* s) {
+  if (!s) throw invalid("the stream is NULL");
+  waitable(s->owner);
+  return s->s;
+}
+}  // namespace
+
+int kadnet_stream_read(kadnet_stream* s, void* buffer, size_t capacity, size_t* read) {
+  return guarded([&]() -> int {
+    if (!buffer || capacity == 0 || !read) throw invalid("buffer and read must not be NULL, capacity not 0");
+    auto [ec, n] = kadnet::bindings::read_some(open_stream_of(s),
+                                               kadnet::mutable_byte_span(static_cast<std::uint8_t*>(buffer), capacity));
+    *read = n;
+    if (ec && ec != boost::asio::error::eof) return code_of(ec);
+    return KADNET_OK;
+  });
+}
+
+int kadnet_stream_write(kadnet_stream* s, const void* data, size_t size) {
+  return guarded([&]() -> int {
+    auto bytes = bytes_of(data, size);
+    if (auto ec = kadnet::bindings::write_all(open_stream_of(s), bytes)) return code_of(ec);
+    return KADNET_OK;
+  });
+}
+
+int kadnet_stream_shutdown(kadnet_stream* s) {
+  return guarded([&]() -> int {
+    open_stream_of(s).shutdown_send();
+    return KADNET_OK;
+  });
+}
+
+const char* kadnet_stream_peer(const kadnet_stream* s) { return s ? s->peer.c_str() : ""; }
+const char* kadnet_stream_protocol(const kadnet_stream* s) { return s ? s->protocol.c_str() : ""; }
+
+void kadnet_stream_close(kadnet_stream* s) { delete s; }  // the stream closes as it goes
 
 const char* kadnet_last_error(void) { return last_error.c_str(); }
 

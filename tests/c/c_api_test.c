@@ -1,5 +1,5 @@
 /* The C API (bindings/c/kadnet.h) from plain C: calls, handlers, errors, the DHT, broadcast,
-   files. */
+   files, byte streams. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +245,42 @@ int main(void) {
     remove(src);
     remove(inbox_dir);
     remove(root);
+  }
+
+  { /* Byte streams: one of protocol "upper/1" both ways, and one of a protocol nobody serves. */
+    kadnet_stream *out = NULL, *in = NULL, *refused = NULL;
+    char got[64] = {0};
+    size_t n = 0, total = 0;
+    CHECK(kadnet_accept_stream(server, "upper/1", 0, &in) == KADNET_ETIMEOUT); /* serves it from now on */
+    CHECK(kadnet_open_stream(client, kadnet_address(server, 0), "upper/1", &out) == KADNET_OK);
+    CHECK(kadnet_stream_write(out, "stream me", 9) == KADNET_OK);
+    CHECK(kadnet_stream_shutdown(out) == KADNET_OK);
+    CHECK(kadnet_accept_stream(server, "upper/1", 20000, &in) == KADNET_OK);
+    if (in && out) {
+      CHECK(strcmp(kadnet_stream_protocol(in), "upper/1") == 0);
+      CHECK(strcmp(kadnet_stream_peer(in), kadnet_id(client)) == 0);
+      CHECK(strcmp(kadnet_stream_peer(out), kadnet_id(server)) == 0);
+      do { /* until the end: n is 0 */
+        CHECK(kadnet_stream_read(in, got + total, sizeof got - 1 - total, &n) == KADNET_OK);
+        total += n;
+      } while (n > 0 && total < sizeof got - 1);
+      CHECK(total == 9 && memcmp(got, "stream me", 9) == 0);
+      CHECK(kadnet_stream_write(in, "STREAM ME", 9) == KADNET_OK);
+      CHECK(kadnet_stream_shutdown(in) == KADNET_OK);
+      total = 0;
+      do {
+        CHECK(kadnet_stream_read(out, got + total, sizeof got - 1 - total, &n) == KADNET_OK);
+        total += n;
+      } while (n > 0 && total < sizeof got - 1);
+      CHECK(total == 9 && memcmp(got, "STREAM ME", 9) == 0);
+    }
+    kadnet_stream_close(in);
+    kadnet_stream_close(out);
+    CHECK(kadnet_open_stream(client, kadnet_id(server), "nobody/1", &refused) == KADNET_OK);
+    if (refused) CHECK(kadnet_stream_read(refused, got, sizeof got, &n) == KADNET_EPROTOCOL_NOT_SERVED);
+    kadnet_stream_close(refused);
+    CHECK(kadnet_open_stream(client, kadnet_id(server), "bad\nname", &refused) == KADNET_EINVAL);
+    kadnet_stream_close(NULL);
   }
 
   for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
