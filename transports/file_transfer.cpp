@@ -27,8 +27,10 @@ using transports::local_file;
 using outcome = std::pair<error_code, file_send_result>;
 
 // A frame the receiver sent that does not decode, or a stream that ended where the protocol
-// wants an answer, is the receiver's fault; the stream's own failures pass through.
+// wants an answer, is the receiver's fault; the stream's own failures pass through, among them
+// a receiver that takes no files (it refused the stream: protocol_not_served).
 error_code answer_error(error_code ec) {
+  if (ec == core::errc::protocol_not_served) return ec;
   if (ec.category() == core::error_category() || ec == asio::error::eof)
     return make_error_code(file_errc::protocol_violation);
   return ec;

@@ -221,6 +221,20 @@ TEST_P(FileTransfer, AFiveMebibyteFileArrivesIntact) {
   EXPECT_EQ(listing(inbox()), std::vector<std::string>{"data.bin"});  // no .part left behind
 }
 
+TEST_P(FileTransfer, ANodeThatTakesNoFilesRefusesTheStreamAndOtherStreamsStillReachIt) {
+  // No receiver at b: nobody serves the file protocol there.
+  write_file(src() / "unwanted", pattern(1000, 21));
+  auto [ec, sent] = send(src() / "unwanted");
+  EXPECT_EQ(ec, core::errc::protocol_not_served) << ec.message();
+  EXPECT_EQ(sent.bytes_sent, 0u);
+  // A stream of the default protocol still goes to b's application.
+  auto [oec, out] = wait<error_code, stream>([&](auto h) { a_.async_open_stream(net_.address(1), h); });
+  ASSERT_FALSE(oec) << oec.message();
+  auto [aec, in] = wait<error_code, stream>([&](auto h) { b_.async_accept_stream(h); });
+  ASSERT_FALSE(aec) << aec.message();
+  EXPECT_EQ(in.protocol(), "");
+}
+
 TEST_P(FileTransfer, AnEmptyFileArrivesToo) {
   receive();
   write_file(src() / "empty", {});
