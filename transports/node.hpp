@@ -247,7 +247,8 @@ class node {
   // Opens a byte stream to a peer over the session with it, on any transport (dialing the URI,
   // or reaching a NodeId as async_call does). Its header names `protocol` (PROTOCOL.md 9.6): the
   // peer hands the stream to an acceptor of that protocol, or refuses it, and then the stream's
-  // first read or write fails with errc::protocol_not_served. Fails with errc::too_many beyond
+  // reads fail with errc::protocol_not_served (writes the stream took before the refusal came
+  // complete; later ones fail too). Fails with errc::too_many beyond
   // the session's stream limit, or with why no session could be had (as async_call:
   // errc::timeout, errc::not_connected, errc::shutting_down, ...). Throws std::invalid_argument
   // for a protocol that is not 0–255 bytes of UTF-8 without control characters.
@@ -275,11 +276,13 @@ class node {
     return async_open_stream(std::move(target), std::string(), std::forward<Token>(token));
   }
   // Completes with the next stream a peer opens for `protocol`. From the first call on, this
-  // node serves the protocol: streams of it wait for an acceptor (up to a backlog of 256 streams
-  // of every protocol together). A stream of a protocol nobody asked for is refused, except the
-  // default one, "", which every node serves.
+  // node serves the protocol: streams of it wait for an acceptor (up to a backlog of 256 per
+  // protocol). A stream of a protocol nobody asked for is refused, except the default one, "",
+  // which every node serves. Throws std::invalid_argument for a protocol that is not valid.
   template <typename Token>
   auto async_accept_stream(std::string protocol, Token&& token) {
+    if (!core::wire::valid_stream_protocol(protocol))
+      throw std::invalid_argument("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, std::string protocol) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));

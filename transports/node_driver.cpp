@@ -533,11 +533,11 @@ void node_driver::stop() {
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [key, s] : streams) {
-    s->awaiting_accept = false;  // the backlog is gone with them
+    s->awaiting_accept = false;  // the queues are gone with them
     fail_stream(*s, errc::shutting_down);
   }
   unaccepted_.clear();
-  awaiting_accept_ = 0;
+  headers_pending_.clear();
   auto acceptors = std::move(acceptors_waiting_);
   acceptors_waiting_.clear();
   for (auto& [protocol, waiting] : acceptors)

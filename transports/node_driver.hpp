@@ -143,7 +143,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Opens a stream whose header names `protocol` (valid: core::wire::valid_stream_protocol).
   void open_stream(peer_ref target, std::string protocol, stream_handler handler);
   // Completes with the next stream a peer opens for `protocol` (those not yet accepted wait, up to
-  // a backlog). From the first call on, the node serves the protocol: a stream of a protocol
+  // a backlog of 256 per protocol). From the first call on, the node serves the protocol: a stream of a protocol
   // nobody asked for is refused (reset protocol_not_served), except one of the default "".
   void accept_stream(std::string protocol, stream_handler handler);
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
@@ -277,15 +277,14 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unique_ptr<dht::dht_node> dht_;
   std::unordered_map<dht::operation_id, dht_done> dht_ops_;
   std::unordered_map<dht::operation_id, listen_handler> listen_handlers_;
-  // Streams by (connection, stream id); by protocol, streams peers opened that wait for an
-  // acceptor, and acceptors that wait for a stream; the protocols served (an acceptor asked for
-  // them); how many streams peers opened are not accepted yet (their header still arriving, or
-  // waiting), bounded by the accept backlog.
+  // Streams by (connection, stream id); streams peers opened whose header is still arriving,
+  // oldest first; by protocol, streams peers opened that wait for an acceptor, and acceptors
+  // that wait for a stream; the protocols served (an acceptor asked for them).
   std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
+  std::deque<std::shared_ptr<stream_state>> headers_pending_;
   std::map<std::string, std::deque<std::shared_ptr<stream_state>>, std::less<>> unaccepted_;
   std::map<std::string, std::deque<stream_handler>, std::less<>> acceptors_waiting_;
   std::set<std::string, std::less<>> served_protocols_;
-  std::size_t awaiting_accept_ = 0;
   std::unordered_map<std::uint8_t, datagram_handler> datagram_handlers_;
   // Broadcast: the application's handlers, the speaks seen, our next speak's sequence.
   speak_handler speak_handler_;

@@ -14,8 +14,12 @@ namespace kadnet::transports {
 
 using core::errc;
 namespace {
-// Streams peers opened that nobody accepted yet; beyond this, new ones are reset.
+// Streams of one protocol that peers opened and nobody accepted yet; beyond this, new ones of it
+// are reset.
 constexpr std::size_t accept_backlog = 256;
+// Streams whose header is still arriving; beyond this, the one waiting longest is reset (a peer
+// that never sends a header cannot hold the places, nor keep other peers' streams out).
+constexpr std::size_t max_headers_pending = 64;
 }  // namespace
 
 void node_driver::open_stream(peer_ref target, std::string protocol, stream_handler handler) {
@@ -71,6 +75,7 @@ void node_driver::read_stream_header(const std::shared_ptr<stream_state>& s) {
   }
   if (header.failed()) return refuse_stream(s, core::stream_mux::reset_code::abandoned);
   s->protocol = header.protocol();
+  std::erase(headers_pending_, s);
   s->header.reset();
   route_stream(s);
 }
@@ -84,8 +89,11 @@ void node_driver::route_stream(const std::shared_ptr<stream_state>& s) {
   }
   // The default protocol is always served, so that a stream may be opened before its peer's
   // first accept; another waits only once someone asked for its protocol.
-  if (s->protocol.empty() || served_protocols_.contains(s->protocol)) return unaccepted_[s->protocol].push_back(s);
-  refuse_stream(s, core::stream_mux::reset_code::protocol_not_served);
+  if (!s->protocol.empty() && !served_protocols_.contains(s->protocol))
+    return refuse_stream(s, core::stream_mux::reset_code::protocol_not_served);
+  auto& waiting = unaccepted_[s->protocol];
+  if (waiting.size() >= accept_backlog) return refuse_stream(s, core::stream_mux::reset_code::abandoned);
+  waiting.push_back(s);
 }
 
 void node_driver::hand_over(const std::shared_ptr<stream_state>& s, stream_handler acceptor) {
@@ -103,10 +111,10 @@ void node_driver::refuse_stream(const std::shared_ptr<stream_state>& s, core::st
 void node_driver::stop_awaiting_accept(stream_state& s) {
   if (!s.awaiting_accept) return;
   s.awaiting_accept = false;
-  --awaiting_accept_;
-  if (s.header) return;  // not in a queue yet
-  if (auto waiting = unaccepted_.find(s.protocol); waiting != unaccepted_.end())
-    std::erase_if(waiting->second, [&](const auto& queued) { return queued.get() == &s; });
+  auto is_s = [&](const auto& queued) { return queued.get() == &s; };
+  if (s.header) std::erase_if(headers_pending_, is_s);
+  else if (auto waiting = unaccepted_.find(s.protocol); waiting != unaccepted_.end())
+    std::erase_if(waiting->second, is_s);
 }
 
 void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
@@ -204,14 +212,17 @@ void node_driver::on_stream_event(core::node_engine::event& ev) {
   if (!e) return;
   const std::pair key{e->connection, e->stream};
   if (e->kind == kind::opened) {
-    if (awaiting_accept_ >= accept_backlog) return engine_.reset_stream(e->connection, e->stream);
+    if (headers_pending_.size() >= max_headers_pending) {
+      auto oldest = headers_pending_.front();  // refusing it takes it out of the queue
+      refuse_stream(oldest, core::stream_mux::reset_code::abandoned);
+    }
     auto s = std::make_shared<stream_state>();
     s->connection = e->connection;
     s->id = e->stream;
     s->peer = e->peer;
     s->header.emplace();
     s->awaiting_accept = true;
-    ++awaiting_accept_;
+    headers_pending_.push_back(s);
     streams_[key] = s;
     read_stream_header(s);
     return;

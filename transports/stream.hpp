@@ -7,6 +7,10 @@
 //   co_await boost::asio::async_write(s, boost::asio::buffer(data), boost::asio::use_awaitable);
 //   s.shutdown_send();                              // the peer's reads end with asio::error::eof
 //
+// Every stream is for a protocol its opener names (async_open_stream(target, protocol, token);
+// "" by default): the peer hands it to an acceptor of that protocol or refuses it, and then
+// reads and writes fail with core::errc::protocol_not_served.
+//
 // Reads end with boost::asio::error::eof once the peer shut its direction and everything was
 // read; they fail with connection_reset when the peer reset the stream, and with the session's
 // error (errc::connection_closed, errc::timeout) when the peer is lost. A write completes once

@@ -22,7 +22,7 @@ struct stream_state {
   core::node_id peer;
   std::string protocol;  // what its opener named in its header (PROTOCOL.md 9.6)
   // A stream a peer opened: its header, while it is still arriving; and whether it waits to be
-  // accepted (header or acceptor still to come: it counts in the node's accept backlog).
+  // accepted (in the driver's queue of headers still arriving, or of its protocol's backlog).
   std::optional<core::wire::stream_header_reader> header;
   bool awaiting_accept = false;
   struct pending_read {

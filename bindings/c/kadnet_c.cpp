@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,19 @@
 #include "core/errors.hpp"
 #include "core/wire/stream_header.hpp"
 
+struct kadnet_stream;
+
+// The streams of one node still open: kadnet_stop closes them while the node runs, so that a
+// kadnet_stream_close after it touches nothing of the node (shared by the node and its streams).
+struct stream_registry {
+  std::mutex mutex;
+  std::set<kadnet_stream*> open;
+  bool stopped = false;
+};
+
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
+  std::shared_ptr<stream_registry> stream_list = std::make_shared<stream_registry>();
   std::string id;
   std::vector<std::string> addresses;
   // Held while the handler runs: kadnet_on_file returns once the old one cannot run any more
@@ -36,9 +48,12 @@ struct kadnet_node {
 };
 
 struct kadnet_stream {
-  kadnet_node* owner;
+  kadnet_node* owner;  // not to be touched once list->stopped
+  std::shared_ptr<stream_registry> list;
   kadnet::stream s;
   std::string peer, protocol;
+  // One read and one write may wait at a time on a stream: callers take turns.
+  std::mutex read_mutex, write_mutex;
 };
 
 namespace {
@@ -186,8 +201,14 @@ void kadnet_stop(kadnet_node* n) {
     return;
   }
   try {
-    n->files.reset();    // no file handler runs after this
-    n->streams.reset();  // streams nobody took are closed while the node runs
+    n->files.reset();   // no file handler runs after this
+    n->streams->stop();  // streams nobody took are closed while the node runs
+    {
+      std::lock_guard lock(n->stream_list->mutex);
+      n->stream_list->stopped = true;
+      for (kadnet_stream* s : n->stream_list->open) s->s = kadnet::stream();  // closed now
+      n->stream_list->open.clear();
+    }
     n->running.reset();
   } catch (...) {
   }
@@ -418,6 +439,18 @@ void kadnet_bytes_free(kadnet_bytes* b) {
   b->size = 0;
 }
 
+namespace {
+// A kadnet_stream for `s`, listed with its node (kadnet_stop closes it).
+kadnet_stream* registered(kadnet_node* n, kadnet::stream s) {
+  auto* out = new kadnet_stream{n, n->stream_list, std::move(s), {}, {}, {}, {}};
+  out->peer = out->s.peer().to_hex();
+  out->protocol = out->s.protocol();
+  std::lock_guard lock(n->stream_list->mutex);
+  n->stream_list->open.insert(out);
+  return out;
+}
+}  // namespace
+
 int kadnet_open_stream(kadnet_node* n, const char* target, const char* protocol, kadnet_stream** out) {
   return guarded([&]() -> int {
     if (!out) throw invalid("stream must not be NULL");
@@ -428,8 +461,7 @@ int kadnet_open_stream(kadnet_node* n, const char* target, const char* protocol,
     auto [ec, s] = kadnet::bindings::wait_for<error_code, kadnet::stream>(
         [&](auto done) { waitable(n).async_open_stream(to, name, done); });
     if (ec) return code_of(ec, target);
-    *out = new kadnet_stream{n, std::move(s), {}, name};
-    (*out)->peer = (*out)->s.peer().to_hex();
+    *out = registered(n, std::move(s));
     return KADNET_OK;
   });
 }
@@ -438,12 +470,15 @@ int kadnet_accept_stream(kadnet_node* n, const char* protocol, int timeout_ms, k
   return guarded([&]() -> int {
     if (!out) throw invalid("stream must not be NULL");
     waitable(n);
-    auto s = n->streams->accept(protocol ? protocol : "",
-                                timeout_ms < 0 ? std::nullopt : std::optional(std::chrono::milliseconds(timeout_ms)));
+    std::optional<kadnet::stream> s;
+    try {
+      s = n->streams->accept(protocol ? protocol : "",
+                             timeout_ms < 0 ? std::nullopt : std::optional(std::chrono::milliseconds(timeout_ms)));
+    } catch (const std::runtime_error& e) {  // the node stopped meanwhile
+      return failed(KADNET_ESHUTTING_DOWN, e.what());
+    }
     if (!s) return failed(KADNET_ETIMEOUT, "no stream of that protocol within the timeout");
-    *out = new kadnet_stream{n, std::move(*s), {}, {}};
-    (*out)->peer = (*out)->s.peer().to_hex();
-    (*out)->protocol = (*out)->s.protocol();
+    *out = registered(n, std::move(*s));
     return KADNET_OK;
   });
 }
@@ -451,6 +486,7 @@ int kadnet_accept_stream(kadnet_node* n, const char* protocol, int timeout_ms, k
 namespace {
 kadnet::stream& open_stream_of(kadnet_stream* s) {
   if (!s) throw invalid("the stream is NULL");
+  if (!s->s.is_open()) throw invalid("the stream's node is stopped");
   waitable(s->owner);
   return s->s;
 }
@@ -459,6 +495,8 @@ kadnet::stream& open_stream_of(kadnet_stream* s) {
 int kadnet_stream_read(kadnet_stream* s, void* buffer, size_t capacity, size_t* read) {
   return guarded([&]() -> int {
     if (!buffer || capacity == 0 || !read) throw invalid("buffer and read must not be NULL, capacity not 0");
+    if (!s) throw invalid("the stream is NULL");
+    std::lock_guard reading(s->read_mutex);
     auto [ec, n] = kadnet::bindings::read_some(open_stream_of(s),
                                                kadnet::mutable_byte_span(static_cast<std::uint8_t*>(buffer), capacity));
     *read = n;
@@ -470,6 +508,8 @@ int kadnet_stream_read(kadnet_stream* s, void* buffer, size_t capacity, size_t* 
 int kadnet_stream_write(kadnet_stream* s, const void* data, size_t size) {
   return guarded([&]() -> int {
     auto bytes = bytes_of(data, size);
+    if (!s) throw invalid("the stream is NULL");
+    std::lock_guard writing(s->write_mutex);
     if (auto ec = kadnet::bindings::write_all(open_stream_of(s), bytes)) return code_of(ec);
     return KADNET_OK;
   });
@@ -485,7 +525,14 @@ int kadnet_stream_shutdown(kadnet_stream* s) {
 const char* kadnet_stream_peer(const kadnet_stream* s) { return s ? s->peer.c_str() : ""; }
 const char* kadnet_stream_protocol(const kadnet_stream* s) { return s ? s->protocol.c_str() : ""; }
 
-void kadnet_stream_close(kadnet_stream* s) { delete s; }  // the stream closes as it goes
+void kadnet_stream_close(kadnet_stream* s) {
+  if (!s) return;
+  {
+    std::lock_guard lock(s->list->mutex);
+    if (!s->list->stopped) s->list->open.erase(s);  // else kadnet_stop closed it already
+  }
+  delete s;  // an open stream closes as it goes
+}
 
 const char* kadnet_last_error(void) { return last_error.c_str(); }
 

@@ -16,16 +16,14 @@
 namespace kadnet::bindings {
 
 // The streams peers open to one node for the protocols callers asked for. The first accept() of
-// a protocol makes the node serve it (node::async_accept_stream); from then on its streams are
-// accepted at once and queued here, up to `queued_per_protocol` (beyond that they wait in the
-// node's own backlog, their windows still closed).
+// a protocol makes the node serve it (node::async_accept_stream). A stream is accepted from the
+// node only for a caller waiting for one (at most one accepted stream per protocol waits here
+// when that caller's time ran out): the rest wait in the node's backlog, their windows still
+// closed, so what peers may park stays within PROTOCOL.md 9.6's bound.
 class stream_acceptor {
  public:
-  static constexpr std::size_t queued_per_protocol = 64;
-
   explicit stream_acceptor(node& n);
-  // Drops the streams nobody took (they are closed); call it before the node stops.
-  ~stream_acceptor();
+  ~stream_acceptor() { stop(); }
   stream_acceptor(const stream_acceptor&) = delete;
   stream_acceptor& operator=(const stream_acceptor&) = delete;
 
@@ -34,6 +32,9 @@ class stream_acceptor {
   // std::invalid_argument for a protocol that is not valid (core::wire::valid_stream_protocol).
   // Not on the node's own thread.
   std::optional<stream> accept(const std::string& protocol, std::optional<std::chrono::milliseconds> timeout);
+  // Closes the streams nobody took and wakes every caller waiting in accept() (they throw);
+  // later accepts throw. Call it before the node stops. Idempotent.
+  void stop();
 
   struct state;  // shared with the node's accept callbacks (streams.cpp)
 

@@ -121,7 +121,7 @@ void python_node::stop() {
   if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
   files_.reset();  // no file callback runs after this
-  streams_.reset();  // streams nobody took are closed while the node runs
+  streams_->stop();  // streams nobody took are closed while the node runs; waiting accepts end
   node_->stop();
   std::shared_ptr<held_callable> handler;  // dropped outside the lock: it may run Python code
   {
@@ -363,6 +363,8 @@ std::unique_ptr<python_stream> python_node::open_stream(const std::string& targe
 
 std::unique_ptr<python_stream> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
   if (timeout && !(*timeout >= 0)) throw py::value_error("timeout must be a number of seconds, at least 0, or None");
+  // Beyond a few years (or infinity) it is no timeout at all; the clock would overflow.
+  if (timeout && *timeout > 1e8) timeout.reset();
   waitable();
   std::optional<stream> s;
   try {

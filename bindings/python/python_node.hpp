@@ -101,7 +101,7 @@ class python_node {
 
   std::optional<bindings::threaded_node> node_;
   std::unique_ptr<bindings::file_inbox> files_;
-  std::unique_ptr<bindings::stream_acceptor> streams_;  // destroyed before the node stops
+  std::unique_ptr<bindings::stream_acceptor> streams_;  // stopped before the node stops
   std::mutex on_file_mutex_;
   std::shared_ptr<held_callable> on_file_;
 };

@@ -5,7 +5,6 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/write.hpp>
 
 #include "bindings/python/python_node.hpp"
 
@@ -54,19 +53,34 @@ void python_stream::write(const py::bytes& data) {
   std::lock_guard writing(write_mutex_);
   std::string_view view = data;
   std::string bytes(view);  // the Python object may change once the GIL is released
+  {
+    std::lock_guard lock(stream_mutex_);
+    open_stream();  // closed, or its node stopped: raises, even for no bytes
+  }
   error_code ec;
   {
     py::gil_scoped_release release;
-    std::promise<error_code> done;
-    auto result = done.get_future();
-    {
-      std::lock_guard lock(stream_mutex_);
-      boost::asio::async_write(open_stream(), boost::asio::buffer(bytes),
-                               [&done](error_code e, std::size_t) { done.set_value(e); });
+    // One async_write_some at a time, each started under stream_mutex_: close() in another
+    // thread may end the stream between two of them (asio::async_write would go on with a
+    // closed stream on the node's thread).
+    for (std::size_t done = 0; done < bytes.size() && !ec;) {
+      std::promise<std::pair<error_code, std::size_t>> written;
+      auto result = written.get_future();
+      {
+        std::lock_guard lock(stream_mutex_);
+        if (!stream_.is_open() || owner_.stopped()) {
+          ec = boost::asio::error::operation_aborted;
+          break;
+        }
+        stream_.async_write_some(boost::asio::buffer(bytes.data() + done, bytes.size() - done),
+                                 [&written](error_code e, std::size_t k) { written.set_value({e, k}); });
+      }
+      auto [e, k] = result.get();
+      ec = e;
+      done += k;
     }
-    ec = result.get();
   }
-  if (ec) throw error(ec.message());
+  if (ec) throw error(ec == boost::asio::error::operation_aborted ? "the stream is closed" : ec.message());
 }
 
 void python_stream::shutdown() {

@@ -282,9 +282,13 @@ int main(void) {
     CHECK(kadnet_open_stream(client, kadnet_id(server), "bad\nname", &refused) == KADNET_EINVAL);
     kadnet_stream_close(NULL);
   }
+  kadnet_stream *outlives = NULL; /* closed by kadnet_stop below, freed after it */
+  CHECK(kadnet_open_stream(client, kadnet_id(server), NULL, &outlives) == KADNET_OK);
 
   for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
   kadnet_stop(client);
+  if (outlives) CHECK(kadnet_stream_write(outlives, "x", 1) == KADNET_EINVAL);
+  kadnet_stream_close(outlives);
   kadnet_stop(server);
   kadnet_stop(NULL);
   mtx_destroy(&heard.lock);

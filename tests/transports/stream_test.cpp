@@ -259,11 +259,27 @@ TEST_P(Stream, AServedProtocolsStreamsWaitForTheirNextAccept) {
   EXPECT_EQ(std::string(six.begin(), six.end()), "second");
 }
 
+TEST_P(Stream, StreamsNobodyAcceptsFillOnlyTheirOwnProtocolsBacklog) {
+  auto& a = net.add();
+  auto& b = net.add();
+  // b never accepts the default protocol: 256 of its streams wait, the next ones are reset.
+  std::vector<stream> parked;
+  for (int i = 0; i < 260; ++i) parked.push_back(open(a, net.address(1)));
+  auto [got, ec] = read_all(parked.back());
+  EXPECT_EQ(ec, asio::error::connection_reset) << ec.message();
+  // Another protocol's streams still reach their acceptor.
+  auto accepted = b.async_accept_stream("other", asio::use_future);
+  auto out = open(a, net.address(1), "other");
+  ASSERT_EQ(accepted.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_EQ(accepted.get().protocol(), "other");
+}
+
 TEST_P(Stream, AProtocolNameThatIsNotPrintableUtf8IsRefusedBeforeAnythingIsSent) {
   auto& a = net.add();
   net.add();
   EXPECT_THROW(a.async_open_stream(net.address(1), "new\nline", asio::use_future), std::invalid_argument);
   EXPECT_THROW(a.async_open_stream(net.address(1), std::string(256, 'x'), asio::use_future), std::invalid_argument);
+  EXPECT_THROW(a.async_accept_stream("tab\there", asio::use_future), std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Loopback, Stream, ::testing::ValuesIn(testing::loopback_transports()),
