@@ -299,39 +299,31 @@ class StreamTest(Nodes):
         with self.assertRaises(ValueError):
             client.open_stream(server.id, "bad\nname")
 
+    def ended_by(self, call, interrupt):
+        """Runs call() in a thread, then interrupt() here; returns what call() raised (it must end)."""
+        outcome = []
+
+        def run():
+            try:
+                call()
+                outcome.append(None)
+            except kadnet.Error as e:
+                outcome.append(str(e))
+
+        t = threading.Thread(target=run)
+        t.start()
+        interrupt()
+        t.join(WAIT)
+        self.assertFalse(t.is_alive())
+        return outcome[0]
+
     def test_stop_ends_a_waiting_accept_and_close_ends_a_waiting_write(self):
         server, client = self.node(), self.node(listen=[])
         self.assertIsNone(server.accept_stream("slow", timeout=0))
         s = client.open_stream(server.addresses[0], "slow")
-        outcome = {}
-
-        def write_more_than_the_window():  # nobody reads on the server: the write waits
-            try:
-                s.write(b"x" * (64 << 20))
-                outcome["write"] = "returned"
-            except kadnet.Error as e:
-                outcome["write"] = str(e)
-
-        writer = threading.Thread(target=write_more_than_the_window)
-        writer.start()
-        s.close()
-        writer.join(WAIT)
-        self.assertFalse(writer.is_alive())
-        self.assertNotEqual(outcome["write"], "returned")
-
-        def accept_forever():
-            try:
-                server.accept_stream("never", timeout=None)
-                outcome["accept"] = "returned"
-            except kadnet.Error as e:
-                outcome["accept"] = str(e)
-
-        waiter = threading.Thread(target=accept_forever)
-        waiter.start()
-        server.stop()
-        waiter.join(WAIT)
-        self.assertFalse(waiter.is_alive())
-        self.assertIn("stopped", outcome["accept"])
+        # Nobody reads on the server: the write waits for a window that never opens.
+        self.assertIsNotNone(self.ended_by(lambda: s.write(b"x" * (64 << 20)), s.close))
+        self.assertIn("stopped", self.ended_by(lambda: server.accept_stream("never"), server.stop))
 
     def test_a_stream_of_a_stopped_node_raises(self):
         server, client = self.node(), self.node(listen=[])
