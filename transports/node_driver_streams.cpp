@@ -212,19 +212,20 @@ void node_driver::on_stream_event(core::node_engine::event& ev) {
   if (!e) return;
   const std::pair key{e->connection, e->stream};
   if (e->kind == kind::opened) {
-    if (headers_pending_.size() >= max_headers_pending) {
-      auto oldest = headers_pending_.front();  // refusing it takes it out of the queue
-      refuse_stream(oldest, core::stream_mux::reset_code::abandoned);
-    }
     auto s = std::make_shared<stream_state>();
     s->connection = e->connection;
     s->id = e->stream;
     s->peer = e->peer;
     s->header.emplace();
     s->awaiting_accept = true;
-    headers_pending_.push_back(s);
     streams_[key] = s;
-    read_stream_header(s);
+    read_stream_header(s);  // usually whole already: it came with the opening unit
+    if (!s->header || !streams_.contains(key)) return;  // routed or refused
+    if (headers_pending_.size() >= max_headers_pending) {
+      auto oldest = headers_pending_.front();  // refusing it takes it out of the queue
+      refuse_stream(oldest, core::stream_mux::reset_code::abandoned);
+    }
+    headers_pending_.push_back(s);
     return;
   }
   auto it = streams_.find(key);

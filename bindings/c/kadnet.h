@@ -130,9 +130,10 @@ KADNET_API int kadnet_on_file(kadnet_node *node, kadnet_file_handler handler, vo
 /* Byte streams (PROTOCOL.md 9.6): reliable and ordered, over any transport, to a URI or NodeId.
    A stream's opener names the protocol it speaks on it (0-255 bytes of UTF-8; NULL or "" is the
    default one); the peer hands it to an acceptor of that protocol or refuses it. kadnet_stop
-   closes a node's streams (calls on them then fail); free each with kadnet_stream_close, before
-   or after. One read and one write may wait at once (more take turns); kadnet_stream_close must
-   not race with calls on the same stream. */
+   closes a node's streams: reads and writes waiting on them, and later calls, fail with
+   KADNET_ESHUTTING_DOWN; free each with kadnet_stream_close, before or after. One read and one
+   write may wait at once (more take turns); kadnet_stream_close must not race with calls on the
+   same stream, nor kadnet_stop with kadnet_open_stream or kadnet_accept_stream on its node. */
 typedef struct kadnet_stream kadnet_stream;
 KADNET_API int kadnet_open_stream(kadnet_node *node, const char *target, const char *protocol, kadnet_stream **stream);
 /* The next stream a peer opens for `protocol`, waiting up to timeout_ms (negative: until one

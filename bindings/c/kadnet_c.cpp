@@ -2,11 +2,13 @@
 // function catches, records the message for kadnet_last_error() and returns a code.
 #include "bindings/c/kadnet.h"
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <string>
@@ -26,7 +28,8 @@ struct kadnet_stream;
 struct stream_registry {
   std::mutex mutex;
   std::set<kadnet_stream*> open;
-  bool stopped = false;
+  std::atomic<bool> stopped = false;
+  std::shared_ptr<kadnet::bindings::stream_waits> waits = std::make_shared<kadnet::bindings::stream_waits>();
 };
 
 struct kadnet_node {
@@ -210,6 +213,7 @@ void kadnet_stop(kadnet_node* n) {
       n->stream_list->open.clear();
     }
     n->running.reset();
+    n->stream_list->waits->end();  // a completion posted as the node stopped may never have run
   } catch (...) {
   }
   delete n;
@@ -483,41 +487,78 @@ int kadnet_accept_stream(kadnet_node* n, const char* protocol, int timeout_ms, k
   });
 }
 
+}  // extern "C"
+
 namespace {
-kadnet::stream& open_stream_of(kadnet_stream* s) {
-  if (!s) throw invalid("the stream is NULL");
-  if (!s->s.is_open()) throw invalid("the stream's node is stopped");
-  waitable(s->owner);
-  return s->s;
+// The stream, to start an operation on; holds the node's stream list locked meanwhile, so that
+// kadnet_stop (which closes the streams under that lock) cannot run in between. Stopped: throws.
+template <typename Body>
+void with_open_stream(kadnet_stream* s, Body body) {
+  std::lock_guard lock(s->list->mutex);
+  if (s->list->stopped || !s->s.is_open()) throw std::runtime_error("the stream's node is stopped");
+  waitable(s->owner);  // alive while the list is not stopped
+  body(s->s);
+}
+
+// The code for a stream operation's error: a stream closed by kadnet_stop is shutting down.
+int stream_code_of(kadnet_stream* s, const error_code& ec) {
+  if (ec == boost::asio::error::operation_aborted && s->list->stopped)
+    return failed(KADNET_ESHUTTING_DOWN, "the stream's node is stopped");
+  return code_of(ec);
+}
+
+// guarded(), with a stopped node's stream saying so.
+template <typename Body>
+int guarded_stream(kadnet_stream* s, Body body) {
+  return guarded([&]() -> int {
+    if (!s) throw invalid("the stream is NULL");
+    try {
+      return body();
+    } catch (const std::runtime_error& e) {
+      if (s->list->stopped) return failed(KADNET_ESHUTTING_DOWN, e.what());
+      throw;
+    }
+  });
 }
 }  // namespace
 
+extern "C" {
+
 int kadnet_stream_read(kadnet_stream* s, void* buffer, size_t capacity, size_t* read) {
-  return guarded([&]() -> int {
+  return guarded_stream(s, [&]() -> int {
     if (!buffer || capacity == 0 || !read) throw invalid("buffer and read must not be NULL, capacity not 0");
-    if (!s) throw invalid("the stream is NULL");
     std::lock_guard reading(s->read_mutex);
-    auto [ec, n] = kadnet::bindings::read_some(open_stream_of(s),
-                                               kadnet::mutable_byte_span(static_cast<std::uint8_t*>(buffer), capacity));
+    auto [ec, n] = kadnet::bindings::wait_for_stream(s->list->waits, [&](auto done) {
+      with_open_stream(s, [&](kadnet::stream& open) { open.async_read_some(boost::asio::buffer(buffer, capacity), std::move(done)); });
+    });
     *read = n;
-    if (ec && ec != boost::asio::error::eof) return code_of(ec);
+    if (ec && ec != boost::asio::error::eof) return stream_code_of(s, ec);
     return KADNET_OK;
   });
 }
 
 int kadnet_stream_write(kadnet_stream* s, const void* data, size_t size) {
-  return guarded([&]() -> int {
+  return guarded_stream(s, [&]() -> int {
     auto bytes = bytes_of(data, size);
-    if (!s) throw invalid("the stream is NULL");
     std::lock_guard writing(s->write_mutex);
-    if (auto ec = kadnet::bindings::write_all(open_stream_of(s), bytes)) return code_of(ec);
+    with_open_stream(s, [](kadnet::stream&) {});  // stopped: fails, even for no bytes
+    // One async_write_some at a time, each started under the list's lock (as with_open_stream).
+    for (std::size_t sent = 0; sent < bytes.size();) {
+      auto [ec, n] = kadnet::bindings::wait_for_stream(s->list->waits, [&](auto done) {
+        with_open_stream(s, [&](kadnet::stream& open) {
+          open.async_write_some(boost::asio::buffer(bytes.data() + sent, bytes.size() - sent), std::move(done));
+        });
+      });
+      if (ec) return stream_code_of(s, ec);
+      sent += n;
+    }
     return KADNET_OK;
   });
 }
 
 int kadnet_stream_shutdown(kadnet_stream* s) {
-  return guarded([&]() -> int {
-    open_stream_of(s).shutdown_send();
+  return guarded_stream(s, [&]() -> int {
+    with_open_stream(s, [](kadnet::stream& open) { open.shutdown_send(); });
     return KADNET_OK;
   });
 }
@@ -529,9 +570,12 @@ void kadnet_stream_close(kadnet_stream* s) {
   if (!s) return;
   {
     std::lock_guard lock(s->list->mutex);
-    if (!s->list->stopped) s->list->open.erase(s);  // else kadnet_stop closed it already
+    if (!s->list->stopped) {  // else kadnet_stop closed it already
+      s->list->open.erase(s);
+      s->s = kadnet::stream();  // closed while the node surely runs
+    }
   }
-  delete s;  // an open stream closes as it goes
+  delete s;
 }
 
 const char* kadnet_last_error(void) { return last_error.c_str(); }

@@ -2,11 +2,7 @@
 
 #include <stdexcept>
 
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/write.hpp>
-
 #include "core/wire/stream_header.hpp"
-#include "transports/wait_for.hpp"
 
 namespace kadnet::bindings {
 
@@ -73,18 +69,6 @@ std::optional<stream> stream_acceptor::accept(const std::string& protocol,
       if (!again.ready) return std::nullopt;
     }
   }
-}
-
-std::pair<boost::system::error_code, std::size_t> read_some(stream& s, mutable_byte_span into) {
-  auto [ec, n] = transports::wait_for<boost::system::error_code, std::size_t>(
-      [&](auto done) { s.async_read_some(boost::asio::buffer(into.data(), into.size()), done); });
-  return std::pair(ec, n);
-}
-
-boost::system::error_code write_all(stream& s, byte_span bytes) {
-  auto [ec, n] = transports::wait_for<boost::system::error_code, std::size_t>(
-      [&](auto done) { boost::asio::async_write(s, boost::asio::buffer(bytes.data(), bytes.size()), done); });
-  return ec;
 }
 
 }  // namespace kadnet::bindings

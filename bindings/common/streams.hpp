@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/error.hpp>
+
 #include "transports/node.hpp"
 
 namespace kadnet::bindings {
@@ -42,9 +44,38 @@ class stream_acceptor {
   std::shared_ptr<state> state_;
 };
 
-// Blocking calls on one stream, not on its node's thread. Each returns the stream's error:
-// asio::error::eof from read_some once the peer ended its direction and everything was read.
-std::pair<boost::system::error_code, std::size_t> read_some(stream& s, mutable_byte_span into);
-boost::system::error_code write_all(stream& s, byte_span bytes);
+// Where the callers blocked on one node's stream operations wait. A completion that the node
+// posted as it stopped may never run once its thread is gone: end() (after the thread ended)
+// then wakes whoever still waits, so that no caller waits for ever.
+struct stream_waits {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool ended = false;
+
+  void end() {
+    std::lock_guard lock(mutex);
+    ended = true;
+    done.notify_all();
+  }
+};
+
+// Starts one stream operation — start(handler), where handler(error_code, std::size_t) is its
+// completion — and waits for it: its values, or operation_aborted when the node's thread ended
+// first (nothing touches the operation's buffers then any more). Not on the node's thread.
+template <typename Start>
+std::pair<boost::system::error_code, std::size_t> wait_for_stream(const std::shared_ptr<stream_waits>& waits,
+                                                                    Start start) {
+  using outcome = std::optional<std::pair<boost::system::error_code, std::size_t>>;
+  auto result = std::make_shared<outcome>();
+  start([waits, result](boost::system::error_code ec, std::size_t n) {
+    std::lock_guard lock(waits->mutex);
+    *result = std::pair(ec, n);
+    waits->done.notify_all();
+  });
+  std::unique_lock lock(waits->mutex);
+  waits->done.wait(lock, [&] { return result->has_value() || waits->ended; });
+  if (*result) return **result;
+  return {make_error_code(boost::asio::error::operation_aborted), 0};
+}
 
 }  // namespace kadnet::bindings

@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "bindings/common/arguments.hpp"
-#include "bindings/python/python_stream.hpp"
 #include "core/errors.hpp"
 
 namespace kadnet::python {
@@ -104,7 +103,7 @@ python_node::python_node(const node_options& o) {
   if (o.data_dir) dht.data_dir = *o.data_dir;
   if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
   node_.emplace(std::move(self), config_of(o), std::move(dht));
-  streams_ = std::make_unique<bindings::stream_acceptor>(*node_->get());
+  acceptor_ = std::make_unique<bindings::stream_acceptor>(*node_->get());
   try {
     for (const auto& where : o.listen) listen(where);
     receive_files(std::move(inbox));
@@ -121,8 +120,10 @@ void python_node::stop() {
   if (node_->on_own_thread()) throw error("a node cannot be stopped from its own handler");
   py::gil_scoped_release release;  // the node's thread may be waiting for the GIL in a handler
   files_.reset();  // no file callback runs after this
-  streams_->stop();  // streams nobody took are closed while the node runs; waiting accepts end
+  acceptor_->stop();     // streams nobody took are closed while the node runs; waiting accepts end
+  streams_->stop_all();  // likewise the open ones: waiting reads and writes end
   node_->stop();
+  streams_->waits->end();  // a completion posted as the node stopped may never have run
   std::shared_ptr<held_callable> handler;  // dropped outside the lock: it may run Python code
   {
     std::lock_guard lock(on_file_mutex_);
@@ -358,7 +359,7 @@ std::unique_ptr<python_stream> python_node::open_stream(const std::string& targe
     throw py::value_error("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
   auto [ec, s] = outcome<error_code, stream>([&](auto done) { waitable().async_open_stream(to, protocol, done); });
   if (ec) fail(ec, target);
-  return std::make_unique<python_stream>(*this, std::move(s));
+  return std::make_unique<python_stream>(streams_, std::move(s));
 }
 
 std::unique_ptr<python_stream> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
@@ -369,7 +370,7 @@ std::unique_ptr<python_stream> python_node::accept_stream(const std::string& pro
   std::optional<stream> s;
   try {
     py::gil_scoped_release release;
-    s = streams_->accept(protocol, timeout ? std::optional(std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000)))
+    s = acceptor_->accept(protocol, timeout ? std::optional(std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000)))
                                            : std::nullopt);
   } catch (const std::invalid_argument& e) {
     throw py::value_error(e.what());
@@ -377,7 +378,7 @@ std::unique_ptr<python_stream> python_node::accept_stream(const std::string& pro
     throw error(e.what());
   }
   if (!s) return nullptr;
-  return std::make_unique<python_stream>(*this, std::move(*s));
+  return std::make_unique<python_stream>(streams_, std::move(*s));
 }
 
 void python_node::shout(const py::bytes& data) {

@@ -13,6 +13,7 @@
 
 #include "bindings/common/files.hpp"
 #include "bindings/common/streams.hpp"
+#include "bindings/python/python_stream.hpp"
 #include "bindings/common/threaded_node.hpp"
 
 namespace kadnet::python {
@@ -82,14 +83,13 @@ class python_node {
   void on_file(py::function handler);
 
   // A byte stream to a URI or NodeId whose header names `protocol` (PROTOCOL.md 9.6).
-  std::unique_ptr<class python_stream> open_stream(const std::string& target, const std::string& protocol);
+  std::unique_ptr<python_stream> open_stream(const std::string& target, const std::string& protocol);
   // The next stream a peer opens for `protocol`, waiting up to `timeout` seconds (None: until one
   // comes); None when the time ran out. The first call makes the node serve the protocol.
-  std::unique_ptr<class python_stream> accept_stream(const std::string& protocol, std::optional<double> timeout);
+  std::unique_ptr<python_stream> accept_stream(const std::string& protocol, std::optional<double> timeout);
 
   // Ends every session and the node's thread; later calls raise kadnet.Error.
   void stop();
-  bool stopped() const { return !node_ || !node_->get(); }
 
  private:
   node& live();
@@ -101,7 +101,8 @@ class python_node {
 
   std::optional<bindings::threaded_node> node_;
   std::unique_ptr<bindings::file_inbox> files_;
-  std::unique_ptr<bindings::stream_acceptor> streams_;  // stopped before the node stops
+  std::unique_ptr<bindings::stream_acceptor> acceptor_;  // stopped before the node stops
+  std::shared_ptr<stream_list> streams_ = std::make_shared<stream_list>();  // closed likewise
   std::mutex on_file_mutex_;
   std::shared_ptr<held_callable> on_file_;
 };

@@ -2,21 +2,37 @@
 // kadnet.Stream: a byte stream to a peer (PROTOCOL.md 9.6) for Python, with blocking calls that
 // release the GIL while they wait. Made by Node.open_stream and Node.accept_stream, which keep
 // their Node alive as long as the stream.
+#include <atomic>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <pybind11/pybind11.h>
 
+#include "bindings/common/streams.hpp"
 #include "transports/stream.hpp"
 
 namespace kadnet::python {
 
 namespace py = pybind11;
-class python_node;
+class python_stream;
+
+// A node's open streams: its stop() closes them all while the node still runs, so that no read
+// or write can start afterwards on a node whose thread is gone (it would never complete).
+struct stream_list {
+  std::mutex mutex;  // taken before a stream's own lock, never after
+  std::set<python_stream*> open;
+  std::atomic<bool> stopped = false;
+  std::shared_ptr<bindings::stream_waits> waits = std::make_shared<bindings::stream_waits>();
+
+  // Marks the node stopped and closes every open stream (waiting operations end).
+  void stop_all();
+};
 
 class python_stream {
  public:
-  python_stream(python_node& owner, stream s);
+  python_stream(std::shared_ptr<stream_list> list, stream s);
   ~python_stream();
   python_stream(const python_stream&) = delete;
   python_stream& operator=(const python_stream&) = delete;
@@ -34,13 +50,17 @@ class python_stream {
   void close();
 
  private:
+  friend struct stream_list;
+  // The stream, to start an operation on (holding stream_mutex_); raises kadnet.Error when it
+  // was closed or its node stopped.
   stream& open_stream();
 
-  python_node& owner_;
+  std::shared_ptr<stream_list> list_;
   std::string peer_, protocol_;
-  // One read and one write may wait at a time on a stream: Python threads take turns.
+  // One read and one write may wait at a time on a stream: Python threads take turns (waiting
+  // for their turn without the GIL).
   std::mutex read_mutex_, write_mutex_;
-  std::mutex stream_mutex_;  // guards closing against calls
+  std::mutex stream_mutex_;  // operations start, and the stream closes, under it
   stream stream_;
 };
 

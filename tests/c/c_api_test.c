@@ -106,6 +106,20 @@ static int ping_self(void *user, const char *caller_id, const uint8_t *data, siz
   return kadnet_ping(self, kadnet_address(self, 0), &rtt) == KADNET_EINVAL ? 9 : 0;
 }
 
+/* A read on a stream that stays silent, in a thread of its own, until kadnet_stop ends it. */
+typedef struct {
+  kadnet_stream *stream;
+  int rc;
+} silent_read;
+
+static int read_until_stopped(void *arg) {
+  silent_read *r = arg;
+  char buffer[8];
+  size_t n = 0;
+  r->rc = kadnet_stream_read(r->stream, buffer, sizeof buffer, &n);
+  return 0;
+}
+
 static kadnet_node *start(const char *uri) {
   kadnet_options o;
   const char *listen[1];
@@ -285,11 +299,21 @@ int main(void) {
   kadnet_stream *outlives = NULL; /* closed by kadnet_stop below, freed after it */
   CHECK(kadnet_open_stream(client, kadnet_id(server), NULL, &outlives) == KADNET_OK);
 
+  silent_read waiting = {NULL, 0};
+  thrd_t reader;
+  CHECK(kadnet_accept_stream(server, NULL, 20000, &waiting.stream) == KADNET_OK); /* outlives's other end */
+  if (waiting.stream) CHECK(thrd_create(&reader, read_until_stopped, &waiting) == thrd_success);
+  kadnet_stop(server); /* ends the read waiting in `reader` */
+  if (waiting.stream) {
+    thrd_join(reader, NULL);
+    CHECK(waiting.rc == KADNET_ESHUTTING_DOWN);
+    kadnet_stream_close(waiting.stream);
+  }
+
   for (i = 1; i < 6; ++i) kadnet_stop(nodes[i]);
   kadnet_stop(client);
-  if (outlives) CHECK(kadnet_stream_write(outlives, "x", 1) == KADNET_EINVAL);
+  if (outlives) CHECK(kadnet_stream_write(outlives, "x", 1) == KADNET_ESHUTTING_DOWN);
   kadnet_stream_close(outlives);
-  kadnet_stop(server);
   kadnet_stop(NULL);
   mtx_destroy(&heard.lock);
   cnd_destroy(&heard.changed);

@@ -325,6 +325,27 @@ class StreamTest(Nodes):
         self.assertIsNotNone(self.ended_by(lambda: s.write(b"x" * (64 << 20)), s.close))
         self.assertIn("stopped", self.ended_by(lambda: server.accept_stream("never"), server.stop))
 
+    def test_stop_ends_a_waiting_read(self):
+        server, client = self.node(), self.node(listen=[])
+        kept_open = client.open_stream(server.addresses[0])  # and silent
+        quiet = server.accept_stream(timeout=WAIT)
+        self.assertIn("stopped", self.ended_by(quiet.read, server.stop))
+        kept_open.close()
+
+    def test_two_threads_read_one_stream_in_turn(self):
+        server, client = self.node(), self.node(listen=[])
+        out = client.open_stream(server.addresses[0])
+        into = server.accept_stream(timeout=WAIT)
+        got = []
+        # The second waits for the first's turn without holding the GIL, which the first needs.
+        readers = [threading.Thread(target=lambda: got.append(into.read(1))) for _ in range(2)]
+        for r in readers:
+            r.start()
+        out.write(b"ab")
+        for r in readers:
+            r.join(WAIT)
+        self.assertEqual(sorted(got), [b"a", b"b"])
+
     def test_a_stream_of_a_stopped_node_raises(self):
         server, client = self.node(), self.node(listen=[])
         s = client.open_stream(server.addresses[0])
