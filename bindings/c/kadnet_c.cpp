@@ -203,19 +203,24 @@ void kadnet_stop(kadnet_node* n) {
     failed(KADNET_EINVAL, "a node cannot be stopped from its own handler");
     return;
   }
-  try {
-    n->files.reset();   // no file handler runs after this
-    n->streams->stop();  // streams nobody took are closed while the node runs
-    {
-      std::lock_guard lock(n->stream_list->mutex);
-      n->stream_list->stopped = true;
-      for (kadnet_stream* s : n->stream_list->open) s->s = kadnet::stream();  // closed now
-      n->stream_list->open.clear();
+  // Each step on its own: one that fails must not keep the streams from learning that the node
+  // is gone (they outlive it, and would touch it).
+  auto quietly = [](auto step) {
+    try {
+      step();
+    } catch (...) {
     }
-    n->running.reset();
-    n->stream_list->waits->end();  // a completion posted as the node stopped may never have run
-  } catch (...) {
-  }
+  };
+  quietly([&] { n->files.reset(); });      // no file handler runs after this
+  quietly([&] { n->streams->stop(); });    // streams nobody took are closed while the node runs
+  n->stream_list->stopped = true;          // before anything else can fail
+  quietly([&] {
+    std::lock_guard lock(n->stream_list->mutex);
+    for (kadnet_stream* s : n->stream_list->open) s->s = kadnet::stream();  // closed now
+    n->stream_list->open.clear();
+  });
+  quietly([&] { n->running.reset(); });
+  quietly([&] { n->stream_list->waits->end(); });  // a completion posted at the stop may never have run
   delete n;
 }
 
@@ -568,12 +573,13 @@ const char* kadnet_stream_protocol(const kadnet_stream* s) { return s ? s->proto
 
 void kadnet_stream_close(kadnet_stream* s) {
   if (!s) return;
-  {
+  try {
     std::lock_guard lock(s->list->mutex);
     if (!s->list->stopped) {  // else kadnet_stop closed it already
       s->list->open.erase(s);
       s->s = kadnet::stream();  // closed while the node surely runs
     }
+  } catch (...) {  // nothing crosses the C API
   }
   delete s;
 }

@@ -104,6 +104,7 @@ python_node::python_node(const node_options& o) {
   if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
   node_.emplace(std::move(self), config_of(o), std::move(dht));
   acceptor_ = std::make_unique<bindings::stream_acceptor>(*node_->get());
+  streams_->on_node_thread = [this] { return node_ && node_->on_own_thread(); };
   try {
     for (const auto& where : o.listen) listen(where);
     receive_files(std::move(inbox));
@@ -365,13 +366,13 @@ std::unique_ptr<python_stream> python_node::open_stream(const std::string& targe
 std::unique_ptr<python_stream> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
   if (timeout && !(*timeout >= 0)) throw py::value_error("timeout must be a number of seconds, at least 0, or None");
   // Beyond a few years (or infinity) it is no timeout at all; the clock would overflow.
-  if (timeout && *timeout > 1e8) timeout.reset();
+  std::optional<std::chrono::milliseconds> wait;
+  if (timeout && *timeout <= 1e8) wait = std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000));
   waitable();
   std::optional<stream> s;
   try {
     py::gil_scoped_release release;
-    s = acceptor_->accept(protocol, timeout ? std::optional(std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000)))
-                                           : std::nullopt);
+    s = acceptor_->accept(protocol, wait);
   } catch (const std::invalid_argument& e) {
     throw py::value_error(e.what());
   } catch (const std::runtime_error& e) {

@@ -42,8 +42,14 @@ stream& python_stream::open_stream() {
   return stream_;
 }
 
+void python_stream::check_may_wait() const {
+  if (list_->on_node_thread && list_->on_node_thread())
+    throw error("a handler cannot wait on a stream of its own node (it runs on the node's thread)");
+}
+
 py::bytes python_stream::read(std::size_t max_bytes) {
   if (max_bytes == 0) throw py::value_error("max_bytes must be at least 1");
+  check_may_wait();
   std::string buffer(std::min(max_bytes, largest_read), '\0');
   error_code ec;
   std::size_t n = 0;
@@ -62,6 +68,7 @@ py::bytes python_stream::read(std::size_t max_bytes) {
 }
 
 void python_stream::write(const py::bytes& data) {
+  check_may_wait();
   std::string_view view = data;
   std::string bytes(view);  // the Python object may change once the GIL is released
   error_code ec;

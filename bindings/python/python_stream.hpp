@@ -3,6 +3,7 @@
 // release the GIL while they wait. Made by Node.open_stream and Node.accept_stream, which keep
 // their Node alive as long as the stream.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -25,6 +26,9 @@ struct stream_list {
   std::set<python_stream*> open;
   std::atomic<bool> stopped = false;
   std::shared_ptr<bindings::stream_waits> waits = std::make_shared<bindings::stream_waits>();
+  // Whether the caller is the node's thread (a handler): a read or write there would wait for
+  // a completion that only that thread can run.
+  std::function<bool()> on_node_thread;
 
   // Marks the node stopped and closes every open stream (waiting operations end).
   void stop_all();
@@ -54,6 +58,8 @@ class python_stream {
   // The stream, to start an operation on (holding stream_mutex_); raises kadnet.Error when it
   // was closed or its node stopped.
   stream& open_stream();
+  // Raises kadnet.Error on the node's own thread, where a read or write could never complete.
+  void check_may_wait() const;
 
   std::shared_ptr<stream_list> list_;
   std::string peer_, protocol_;

@@ -332,6 +332,25 @@ class StreamTest(Nodes):
         self.assertIn("stopped", self.ended_by(quiet.read, server.stop))
         kept_open.close()
 
+    def test_a_handler_cannot_wait_on_a_stream_of_its_own_node(self):
+        server, client = self.node(), self.node(listen=[])
+        out = client.open_stream(server.addresses[0])
+        into = server.accept_stream(timeout=WAIT)
+        errors = []
+
+        def handler(caller, data):
+            try:
+                into.read()
+            except kadnet.Error as e:
+                errors.append(str(e))
+            return b"still here"
+
+        server.add_handler(70, handler)
+        self.assertEqual(client.call(server.id, 70, b""), b"still here")
+        self.assertIn("own node", errors[0])
+        out.write(b"later")
+        self.assertEqual(into.read(), b"later")  # from this thread it waits, as it should
+
     def test_two_threads_read_one_stream_in_turn(self):
         server, client = self.node(), self.node(listen=[])
         out = client.open_stream(server.addresses[0])
