@@ -1,5 +1,6 @@
 #include "bindings/common/streams.hpp"
 
+#include <map>
 #include <stdexcept>
 
 #include "core/wire/stream_header.hpp"

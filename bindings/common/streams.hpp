@@ -1,10 +1,9 @@
 #pragma once
 // Byte streams for the bindings' nodes (the Python module, the C API), whose callers block:
-// streams peers open are accepted as they arrive, per protocol, and wait in a queue until a
-// caller takes one (with a timeout); reads and writes wait for their completion.
+// the streams peers open for a protocol are accepted for callers waiting for one (with a
+// timeout), and reads and writes wait for their completion, or for the node's end.
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
