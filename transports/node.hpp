@@ -31,10 +31,10 @@
 #include "core/identity.hpp"
 #include "core/node_config.hpp"
 #include "core/node_engine.hpp"
+#include "core/wire/stream_header.hpp"
 #include "transports/completion.hpp"
 #include "transports/dht_handle.hpp"
 #include "transports/node_driver.hpp"
-#include "core/wire/stream_header.hpp"
 #include "transports/stream.hpp"
 #include "transports/uri.hpp"
 
@@ -248,13 +248,13 @@ class node {
   // or reaching a NodeId as async_call does). Its header names `protocol` (PROTOCOL.md 9.6): the
   // peer hands the stream to an acceptor of that protocol, or refuses it, and then the stream's
   // reads fail with errc::protocol_not_served (writes the stream took before the refusal came
-  // complete; later ones fail too). Fails with errc::too_many beyond
-  // the session's stream limit, or with why no session could be had (as async_call:
-  // errc::timeout, errc::not_connected, errc::shutting_down, ...). Throws std::invalid_argument
-  // for a protocol that is not 0–255 bytes of UTF-8 without control characters.
+  // complete; later ones fail too). Fails with errc::too_many beyond the session's stream limit,
+  // or with why no session could be had (as async_call: errc::timeout, errc::not_connected,
+  // errc::shutting_down, ...). Throws std::invalid_argument for a protocol that is not 0–255
+  // bytes of UTF-8 without control characters.
   template <typename Token>
   auto async_open_stream(peer_ref target, std::string protocol, Token&& token) {
-    core::wire::encode_stream_header(protocol);  // throws here, not on the strand
+    core::wire::check_stream_protocol(protocol);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, peer_ref target, std::string protocol) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
@@ -281,8 +281,7 @@ class node {
   // which every node serves. Throws std::invalid_argument for a protocol that is not valid.
   template <typename Token>
   auto async_accept_stream(std::string protocol, Token&& token) {
-    if (!core::wire::valid_stream_protocol(protocol))
-      throw std::invalid_argument("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+    core::wire::check_stream_protocol(protocol);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, std::string protocol) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));

@@ -21,8 +21,8 @@
 #include <deque>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 
 #include "core/identity.hpp"
 #include "core/node_engine.hpp"
@@ -142,9 +142,10 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
   // Opens a stream whose header names `protocol` (valid: core::wire::valid_stream_protocol).
   void open_stream(peer_ref target, std::string protocol, stream_handler handler);
-  // Completes with the next stream a peer opens for `protocol` (those not yet accepted wait, up to
-  // a backlog of 256 per protocol). From the first call on, the node serves the protocol: a stream of a protocol
-  // nobody asked for is refused (reset protocol_not_served), except one of the default "".
+  // Completes with the next stream a peer opens for `protocol` (those not yet accepted wait, up
+  // to a backlog of 256 per protocol). From the first call on, the node serves the protocol: a
+  // stream of a protocol nobody asked for is refused (reset protocol_not_served), except one of
+  // the default "".
   void accept_stream(std::string protocol, stream_handler handler);
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
                    stream_io_handler handler);

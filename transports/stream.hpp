@@ -9,7 +9,7 @@
 //
 // Every stream is for a protocol its opener names (async_open_stream(target, protocol, token);
 // "" by default): the peer hands it to an acceptor of that protocol or refuses it, and then
-// reads and writes fail with core::errc::protocol_not_served.
+// its reads fail with core::errc::protocol_not_served.
 //
 // Reads end with boost::asio::error::eof once the peer shut its direction and everything was
 // read; they fail with connection_reset when the peer reset the stream, and with the session's

@@ -2,39 +2,25 @@
 // function catches, records the message for kadnet_last_error() and returns a code.
 #include "bindings/c/kadnet.h"
 
-#include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "bindings/common/arguments.hpp"
 #include "bindings/common/files.hpp"
-#include "bindings/common/streams.hpp"
+#include "bindings/common/blocking_stream.hpp"
+#include "bindings/common/stream_acceptor.hpp"
 #include "bindings/common/threaded_node.hpp"
 #include "core/errors.hpp"
-#include "core/wire/stream_header.hpp"
-
-struct kadnet_stream;
-
-// The streams of one node still open: kadnet_stop closes them while the node runs, so that a
-// kadnet_stream_close after it touches nothing of the node (shared by the node and its streams).
-struct stream_registry {
-  std::mutex mutex;
-  std::set<kadnet_stream*> open;
-  std::atomic<bool> stopped = false;
-  std::shared_ptr<kadnet::bindings::stream_waits> waits = std::make_shared<kadnet::bindings::stream_waits>();
-};
 
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;
-  std::shared_ptr<stream_registry> stream_list = std::make_shared<stream_registry>();
+  std::shared_ptr<kadnet::bindings::stream_list> streams_open;  // closed when it stops
   std::string id;
   std::vector<std::string> addresses;
   // Held while the handler runs: kadnet_on_file returns once the old one cannot run any more
@@ -51,12 +37,7 @@ struct kadnet_node {
 };
 
 struct kadnet_stream {
-  kadnet_node* owner;  // not to be touched once list->stopped
-  std::shared_ptr<stream_registry> list;
-  kadnet::stream s;
-  std::string peer, protocol;
-  // One read and one write may wait at a time on a stream: callers take turns.
-  std::mutex read_mutex, write_mutex;
+  kadnet::bindings::blocking_stream s;
 };
 
 namespace {
@@ -191,6 +172,7 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
                                     path.empty() ? nullptr : path.c_str(), why.empty() ? nullptr : why.c_str());
         });
     n->streams = std::make_unique<kadnet::bindings::stream_acceptor>(live(self_node));
+    n->streams_open = std::make_shared<kadnet::bindings::stream_list>(n->running->thread_id());
     refresh_addresses(n.get());
     *out = n.release();
     return KADNET_OK;
@@ -213,14 +195,9 @@ void kadnet_stop(kadnet_node* n) {
   };
   quietly([&] { n->files.reset(); });      // no file handler runs after this
   quietly([&] { n->streams->stop(); });    // streams nobody took are closed while the node runs
-  n->stream_list->stopped = true;          // before anything else can fail
-  quietly([&] {
-    std::lock_guard lock(n->stream_list->mutex);
-    for (kadnet_stream* s : n->stream_list->open) s->s = kadnet::stream();  // closed now
-    n->stream_list->open.clear();
-  });
+  quietly([&] { n->streams_open->stop_all(); });  // the open ones too: waiting calls end
   quietly([&] { n->running.reset(); });
-  quietly([&] { n->stream_list->waits->end(); });  // a completion posted at the stop may never have run
+  quietly([&] { n->streams_open->end(); });  // a completion posted at the stop may never have run
   delete n;
 }
 
@@ -448,29 +425,15 @@ void kadnet_bytes_free(kadnet_bytes* b) {
   b->size = 0;
 }
 
-namespace {
-// A kadnet_stream for `s`, listed with its node (kadnet_stop closes it).
-kadnet_stream* registered(kadnet_node* n, kadnet::stream s) {
-  auto* out = new kadnet_stream{n, n->stream_list, std::move(s), {}, {}, {}, {}};
-  out->peer = out->s.peer().to_hex();
-  out->protocol = out->s.protocol();
-  std::lock_guard lock(n->stream_list->mutex);
-  n->stream_list->open.insert(out);
-  return out;
-}
-}  // namespace
-
 int kadnet_open_stream(kadnet_node* n, const char* target, const char* protocol, kadnet_stream** out) {
   return guarded([&]() -> int {
     if (!out) throw invalid("stream must not be NULL");
     auto to = peer_of(target);
-    const std::string name = protocol ? protocol : "";
-    if (!kadnet::core::wire::valid_stream_protocol(name))
-      throw invalid("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+    const std::string name = protocol ? protocol : "";  // not valid: throws invalid (EINVAL)
     auto [ec, s] = kadnet::bindings::wait_for<error_code, kadnet::stream>(
         [&](auto done) { waitable(n).async_open_stream(to, name, done); });
     if (ec) return code_of(ec, target);
-    *out = registered(n, std::move(s));
+    *out = new kadnet_stream{{n->streams_open, std::move(s)}};
     return KADNET_OK;
   });
 }
@@ -487,101 +450,46 @@ int kadnet_accept_stream(kadnet_node* n, const char* protocol, int timeout_ms, k
       return failed(KADNET_ESHUTTING_DOWN, e.what());
     }
     if (!s) return failed(KADNET_ETIMEOUT, "no stream of that protocol within the timeout");
-    *out = registered(n, std::move(*s));
+    *out = new kadnet_stream{{n->streams_open, std::move(*s)}};
     return KADNET_OK;
   });
 }
 
-}  // extern "C"
-
-namespace {
-// The stream, to start an operation on; holds the node's stream list locked meanwhile, so that
-// kadnet_stop (which closes the streams under that lock) cannot run in between. Stopped: throws.
-template <typename Body>
-void with_open_stream(kadnet_stream* s, Body body) {
-  std::lock_guard lock(s->list->mutex);
-  if (s->list->stopped || !s->s.is_open()) throw std::runtime_error("the stream's node is stopped");
-  waitable(s->owner);  // alive while the list is not stopped
-  body(s->s);
-}
-
-// The code for a stream operation's error: a stream closed by kadnet_stop is shutting down.
-int stream_code_of(kadnet_stream* s, const error_code& ec) {
-  if (ec == boost::asio::error::operation_aborted && s->list->stopped)
-    return failed(KADNET_ESHUTTING_DOWN, "the stream's node is stopped");
-  return code_of(ec);
-}
-
-// guarded(), with a stopped node's stream saying so.
-template <typename Body>
-int guarded_stream(kadnet_stream* s, Body body) {
-  return guarded([&]() -> int {
-    if (!s) throw invalid("the stream is NULL");
-    try {
-      return body();
-    } catch (const std::runtime_error& e) {
-      if (s->list->stopped) return failed(KADNET_ESHUTTING_DOWN, e.what());
-      throw;
-    }
-  });
-}
-}  // namespace
-
-extern "C" {
-
 int kadnet_stream_read(kadnet_stream* s, void* buffer, size_t capacity, size_t* read) {
-  return guarded_stream(s, [&]() -> int {
-    if (!buffer || capacity == 0 || !read) throw invalid("buffer and read must not be NULL, capacity not 0");
-    std::lock_guard reading(s->read_mutex);
-    auto [ec, n] = kadnet::bindings::wait_for_stream(s->list->waits, [&](auto done) {
-      with_open_stream(s, [&](kadnet::stream& open) { open.async_read_some(boost::asio::buffer(buffer, capacity), std::move(done)); });
-    });
+  return guarded([&]() -> int {
+    if (!s || !buffer || capacity == 0 || !read) throw invalid("stream, buffer and read must not be NULL, capacity not 0");
+    auto [ec, n] = s->s.read_some(kadnet::mutable_byte_span(static_cast<std::uint8_t*>(buffer), capacity));
     *read = n;
-    if (ec && ec != boost::asio::error::eof) return stream_code_of(s, ec);
+    if (ec && ec != boost::asio::error::eof) return code_of(ec);
     return KADNET_OK;
   });
 }
 
 int kadnet_stream_write(kadnet_stream* s, const void* data, size_t size) {
-  return guarded_stream(s, [&]() -> int {
+  return guarded([&]() -> int {
+    if (!s) throw invalid("the stream is NULL");
     auto bytes = bytes_of(data, size);
-    std::lock_guard writing(s->write_mutex);
-    with_open_stream(s, [](kadnet::stream&) {});  // stopped: fails, even for no bytes
-    // One async_write_some at a time, each started under the list's lock (as with_open_stream).
-    for (std::size_t sent = 0; sent < bytes.size();) {
-      auto [ec, n] = kadnet::bindings::wait_for_stream(s->list->waits, [&](auto done) {
-        with_open_stream(s, [&](kadnet::stream& open) {
-          open.async_write_some(boost::asio::buffer(bytes.data() + sent, bytes.size() - sent), std::move(done));
-        });
-      });
-      if (ec) return stream_code_of(s, ec);
-      sent += n;
-    }
+    if (auto ec = s->s.write_all(bytes)) return code_of(ec);
     return KADNET_OK;
   });
 }
 
 int kadnet_stream_shutdown(kadnet_stream* s) {
-  return guarded_stream(s, [&]() -> int {
-    with_open_stream(s, [](kadnet::stream& open) { open.shutdown_send(); });
+  return guarded([&]() -> int {
+    if (!s) throw invalid("the stream is NULL");
+    if (auto ec = s->s.shutdown()) return code_of(ec);
     return KADNET_OK;
   });
 }
 
-const char* kadnet_stream_peer(const kadnet_stream* s) { return s ? s->peer.c_str() : ""; }
-const char* kadnet_stream_protocol(const kadnet_stream* s) { return s ? s->protocol.c_str() : ""; }
+const char* kadnet_stream_peer(const kadnet_stream* s) { return s ? s->s.peer().c_str() : ""; }
+const char* kadnet_stream_protocol(const kadnet_stream* s) { return s ? s->s.protocol().c_str() : ""; }
 
 void kadnet_stream_close(kadnet_stream* s) {
-  if (!s) return;
   try {
-    std::lock_guard lock(s->list->mutex);
-    if (!s->list->stopped) {  // else kadnet_stop closed it already
-      s->list->open.erase(s);
-      s->s = kadnet::stream();  // closed while the node surely runs
-    }
+    delete s;  // closed as it goes (by kadnet_stop already, if its node stopped)
   } catch (...) {  // nothing crosses the C API
   }
-  delete s;
 }
 
 const char* kadnet_last_error(void) { return last_error.c_str(); }

@@ -29,6 +29,7 @@ class threaded_node {
   void stop();
   // Whether the caller is the node's thread: waiting there for the node would never end.
   bool on_own_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  std::thread::id thread_id() const { return thread_.get_id(); }
 
  private:
   boost::asio::io_context io_;

@@ -104,7 +104,7 @@ python_node::python_node(const node_options& o) {
   if (o.contacts_per_prefix) dht.config.routing.max_per_prefix = *o.contacts_per_prefix;
   node_.emplace(std::move(self), config_of(o), std::move(dht));
   acceptor_ = std::make_unique<bindings::stream_acceptor>(*node_->get());
-  streams_->on_node_thread = [this] { return node_ && node_->on_own_thread(); };
+  streams_ = std::make_shared<bindings::stream_list>(node_->thread_id());
   try {
     for (const auto& where : o.listen) listen(where);
     receive_files(std::move(inbox));
@@ -124,7 +124,7 @@ void python_node::stop() {
   acceptor_->stop();     // streams nobody took are closed while the node runs; waiting accepts end
   streams_->stop_all();  // likewise the open ones: waiting reads and writes end
   node_->stop();
-  streams_->waits->end();  // a completion posted as the node stopped may never have run
+  streams_->end();  // a completion posted as the node stopped may never have run
   std::shared_ptr<held_callable> handler;  // dropped outside the lock: it may run Python code
   {
     std::lock_guard lock(on_file_mutex_);
@@ -356,8 +356,7 @@ void python_node::unlock(const py::object& key, std::uint64_t token) {
 
 std::unique_ptr<python_stream> python_node::open_stream(const std::string& target, const std::string& protocol) {
   auto to = target_of(target);
-  if (!core::wire::valid_stream_protocol(protocol))
-    throw py::value_error("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+  // A protocol that is not valid throws std::invalid_argument: ValueError.
   auto [ec, s] = outcome<error_code, stream>([&](auto done) { waitable().async_open_stream(to, protocol, done); });
   if (ec) fail(ec, target);
   return std::make_unique<python_stream>(streams_, std::move(s));

@@ -12,9 +12,9 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings/common/files.hpp"
-#include "bindings/common/streams.hpp"
-#include "bindings/python/python_stream.hpp"
+#include "bindings/common/stream_acceptor.hpp"
 #include "bindings/common/threaded_node.hpp"
+#include "bindings/python/python_stream.hpp"
 
 namespace kadnet::python {
 
@@ -102,7 +102,7 @@ class python_node {
   std::optional<bindings::threaded_node> node_;
   std::unique_ptr<bindings::file_inbox> files_;
   std::unique_ptr<bindings::stream_acceptor> acceptor_;  // stopped before the node stops
-  std::shared_ptr<stream_list> streams_ = std::make_shared<stream_list>();  // closed likewise
+  std::shared_ptr<bindings::stream_list> streams_;           // closed likewise
   std::mutex on_file_mutex_;
   std::shared_ptr<held_callable> on_file_;
 };

@@ -15,11 +15,15 @@ bool valid_stream_protocol(std::string_view name) {
          std::none_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b < 0x20 || b == 0x7f; });
 }
 
-byte_vector encode_stream_header(std::string_view protocol) {
-  if (protocol.size() > max_stream_protocol)
-    throw std::invalid_argument("a stream protocol is at most 255 bytes, not " + std::to_string(protocol.size()));
-  if (!valid_stream_protocol(protocol))
+void check_stream_protocol(std::string_view name) {
+  if (name.size() > max_stream_protocol)
+    throw std::invalid_argument("a stream protocol is at most 255 bytes, not " + std::to_string(name.size()));
+  if (!valid_stream_protocol(name))
     throw std::invalid_argument("a stream protocol is UTF-8 without control characters");
+}
+
+byte_vector encode_stream_header(std::string_view protocol) {
+  check_stream_protocol(protocol);
   byte_vector out;
   out.reserve(1 + protocol.size());
   out.push_back(static_cast<std::uint8_t>(protocol.size()));

@@ -20,8 +20,10 @@ inline constexpr std::size_t max_stream_protocol = 255;
 
 // Whether `name` can name a stream protocol.
 bool valid_stream_protocol(std::string_view name);
+// Throws std::invalid_argument saying why when `name` cannot name a stream protocol.
+void check_stream_protocol(std::string_view name);
 
-// The header naming `protocol`; throws std::invalid_argument saying why when it is not valid.
+// The header naming `protocol`; throws as check_stream_protocol.
 byte_vector encode_stream_header(std::string_view protocol);
 
 // Reads a header as the stream's bytes arrive. Take exactly wanted() bytes from the stream each

@@ -1,4 +1,4 @@
-#include "bindings/common/streams.hpp"
+#include "bindings/common/stream_acceptor.hpp"
 
 #include <map>
 #include <stdexcept>
@@ -49,8 +49,7 @@ void stream_acceptor::stop() {
 
 std::optional<stream> stream_acceptor::accept(const std::string& protocol,
                                               std::optional<std::chrono::milliseconds> timeout) {
-  if (!core::wire::valid_stream_protocol(protocol))
-    throw std::invalid_argument("a stream protocol is 0 to 255 bytes of UTF-8 without control characters");
+  core::wire::check_stream_protocol(protocol);
   const auto st = state_;  // the callbacks share it; stop() may run meanwhile
   const auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout : std::chrono::steady_clock::time_point::max();
   std::unique_lock lock(st->mutex);
