@@ -47,6 +47,8 @@ usage: ./run.sh COMMAND [ARGS]
                    of one counter by contending clients on the simulated network, patch against
                    put bytes, and lock/unlock latency uncontended and with --lock-clients 8)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
+  sanitize-thread  build into build-tsan/ with ThreadSanitizer and run the test suite there
+                   (without the Python module: the interpreter is not instrumented)
   fuzz [SECONDS]   build the libFuzzer targets with clang and run each for SECONDS (default 30)
   deps             only install the missing Debian packages
 USAGE
@@ -130,6 +132,12 @@ case "$cmd" in
     configure build-asan -DKADNET_SANITIZE=ON -DKADNET_BUILD_BENCHMARKS=OFF
     ninja -C build-asan
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_tests build-asan
+    ;;
+  sanitize-thread)
+    install_missing
+    configure build-tsan -DKADNET_SANITIZE_THREAD=ON -DKADNET_BUILD_BENCHMARKS=OFF -DKADNET_BUILD_PYTHON=OFF
+    ninja -C build-tsan
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan_suppressions.txt" run_tests build-tsan
     ;;
   fuzz)
     install_missing

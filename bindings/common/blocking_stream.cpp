@@ -15,7 +15,7 @@ using boost::system::error_code;
 void stream_list::stop_all() {
   std::lock_guard lock(mutex_);
   stopped_ = true;
-  for (blocking_stream* s : open_) s->close();
+  for (blocking_stream* s : open_) s->let_go_of_node();
 }
 
 void stream_list::end() {
@@ -27,7 +27,7 @@ void stream_list::end() {
 blocking_stream::blocking_stream(std::shared_ptr<stream_list> list, stream s)
     : list_(std::move(list)), peer_(s.peer().to_hex()), protocol_(s.protocol()), stream_(std::move(s)) {
   std::lock_guard lock(list_->mutex_);
-  if (list_->stopped_) stream_.close();  // the node stopped while it was being made
+  if (list_->stopped_) stream_ = stream{};  // the node stopped while it was being made: let go of it
   else list_->open_.insert(this);
 }
 
@@ -104,6 +104,11 @@ error_code blocking_stream::shutdown() {
 void blocking_stream::close() {
   std::lock_guard lock(mutex_);
   stream_.close();
+}
+
+void blocking_stream::let_go_of_node() {
+  std::lock_guard lock(mutex_);
+  stream_ = stream{};  // closes it first
 }
 
 }  // namespace kadnet::bindings

@@ -70,6 +70,11 @@ class blocking_stream {
   void close();
 
  private:
+  friend class stream_list;
+  // close(), and lets go of the node's driver: the stream may outlive the node (a Python object,
+  // a C handle not closed yet), and the driver must not be destroyed after the node's
+  // io_context, whose strand service it would then touch.
+  void let_go_of_node();
   // Why no operation can start: the node stopped, or the stream was closed (holding mutex_).
   boost::system::error_code why_not_open() const;
   // Starts op(stream, handler) under mutex_ and waits for its completion.

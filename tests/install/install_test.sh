@@ -3,6 +3,8 @@
 # project against it with find_package(kadnet), and runs it.
 set -euo pipefail
 build_dir=$1 source_dir=$2
+# A sanitized build's libraries need the C program built with the same sanitizer.
+read -r -a sanitizer_flags <<<"${3:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 log="$work/log"
@@ -19,7 +21,7 @@ grep -q "reply: HELLO, KADNET" <<<"$output"
 
 # The C API as a C program sees it: the installed header and libkadnet_c alone.
 c_lib=$(dirname "$(find "$work/prefix" -name 'libkadnet_c.so' | head -1)")
-run cc -std=c11 -Wall -I "$work/prefix/include/kadnet" "$source_dir/tests/c/c_api_test.c" \
+run cc -std=c11 -Wall -pthread "${sanitizer_flags[@]}" -I "$work/prefix/include/kadnet" "$source_dir/tests/c/c_api_test.c" \
   -L "$c_lib" -lkadnet_c -Wl,-rpath,"$c_lib" -o "$work/c_api_test"
 "$work/c_api_test"
 
