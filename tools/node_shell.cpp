@@ -9,9 +9,11 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 
@@ -128,6 +130,7 @@ class shell {
     print_incoming_messages();
     for (const auto& u : o.listen) bound_.push_back(node_.listen(u));
     start_receiver();
+    stop_on_signal();
     io_thread_ = std::thread([this] {
       auto guard = asio::make_work_guard(io_);
       io_.run();
@@ -138,6 +141,7 @@ class shell {
     // Waits for the stop to run, so that peers get its farewell (PROTOCOL.md 9.4) and their
     // transfers end now rather than at their idle timeout.
     node_.async_stop(asio::use_future).get();
+    signals_.cancel();
     io_.stop();
     io_thread_.join();
   }
@@ -179,6 +183,24 @@ class shell {
   }
 
  private:
+  // Ctrl-C or SIGTERM stops the node as `quit` does (peers get its farewell, the data directory
+  // its routing table), then ends the process: the shell's thread may be blocked reading input.
+  void stop_on_signal() {
+    // Asio's handler, with SA_RESTART added (Boost 1.81's signal_set cannot ask for it): the
+    // shell's read of its input goes on instead of failing as if the input had ended.
+    for (int signal : {SIGINT, SIGTERM}) {
+      struct sigaction action {};
+      ::sigaction(signal, nullptr, &action);
+      action.sa_flags |= SA_RESTART;
+      ::sigaction(signal, &action, nullptr);
+    }
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      print_.log("stopping: signal " + std::to_string(signal));
+      node_.async_stop([signal] { std::_Exit(128 + signal); });  // the printer flushed every line
+    });
+  }
+
   static core::identity load_identity(const node_options& o) {
     if (o.identity_file) return core::identity::load_or_create(*o.identity_file);
     if (o.data_dir) {
@@ -748,6 +770,7 @@ class shell {
   node_options options_;
   printer print_;
   asio::io_context io_;
+  asio::signal_set signals_{io_, SIGINT, SIGTERM};
   node node_;
   std::vector<uri> bound_;
   std::thread io_thread_;

@@ -46,6 +46,8 @@ node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::no
     auto sqlite = std::make_unique<dht::sqlite_store>(*dht.data_dir, dht.config.limits, offset);
     sqlite_ = sqlite.get();
     store_ = std::move(sqlite);
+    snapshot_interval_ = dht.snapshot_interval;
+    next_snapshot_ = std::chrono::steady_clock::now() + snapshot_interval_;
   } else {
     store_ = std::make_unique<dht::memory_store>(dht.config.limits);
   }
@@ -281,6 +283,7 @@ void node_driver::pump() {
     }
     if (pump_dht()) progress = true;
   }
+  save_dht_snapshot_if_due();
   arm_timer();
 }
 

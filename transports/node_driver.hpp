@@ -56,6 +56,9 @@ struct dht_settings {
   bool enabled = true;
   dht::dht_config config;
   std::optional<std::filesystem::path> data_dir;
+  // With a data directory: how often the routing table is saved while the node runs (and once
+  // more when it stops), so that a node killed without a stop rejoins from a recent table.
+  std::chrono::milliseconds snapshot_interval{std::chrono::seconds(60)};
 };
 
 // What became of the SPEAKs, WHISPERs and SHOUTs that reached the node (node_driver_broadcast.cpp).
@@ -236,6 +239,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   bool deliver_listens();
   static std::uint64_t random_sequence_start();
   void save_dht_snapshot();
+  // Saves it again once dht_settings::snapshot_interval has passed since the last save (called
+  // by pump()).
+  void save_dht_snapshot_if_due();
   void arm_timer();
   void run_timeouts();  // the engine's and the DHT's due deadlines, then pump()
   void log(const std::string& line) { if (log_) log_(line); }
@@ -275,6 +281,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // The DHT (null when disabled) and its store; the SQLite one when a data directory is set.
   std::unique_ptr<dht::value_store> store_;
   dht::sqlite_store* sqlite_ = nullptr;
+  std::chrono::milliseconds snapshot_interval_{0};
+  std::chrono::steady_clock::time_point next_snapshot_{};
   std::unique_ptr<dht::dht_node> dht_;
   std::unordered_map<dht::operation_id, dht_done> dht_ops_;
   std::unordered_map<dht::operation_id, listen_handler> listen_handlers_;

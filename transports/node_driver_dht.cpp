@@ -120,7 +120,18 @@ void node_driver::run_dht(std::function<dht::operation_id(dht::dht_node&, core::
 }
 
 void node_driver::save_dht_snapshot() {
-  if (sqlite_ && dht_) sqlite_->save_contacts(dht_->table().all());
+  if (!sqlite_ || !dht_) return;
+  // An empty table (a restart that has not rejoined yet) would only wipe the snapshot it needs.
+  auto contacts = dht_->table().all();
+  if (!contacts.empty()) sqlite_->save_contacts(contacts);
+}
+
+void node_driver::save_dht_snapshot_if_due() {
+  if (!sqlite_ || !dht_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_snapshot_) return;
+  next_snapshot_ = now + snapshot_interval_;
+  save_dht_snapshot();
 }
 
 void node_driver::rejoin_from_snapshot(std::function<void(std::size_t)> then) {

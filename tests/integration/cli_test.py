@@ -1148,6 +1148,27 @@ class ShutdownTest(KadnetTestCase):
         a.write("exit")
         self.assertEqual(a.proc.wait(timeout=EXIT_TIMEOUT), 0)
 
+    def saved_contacts(self, data_dir):
+        import sqlite3
+        db = sqlite3.connect(os.path.join(data_dir, "values.sqlite3"))
+        try:
+            return db.execute("select count(*) from contacts").fetchone()[0]
+        finally:
+            db.close()
+
+    def test_a_signal_stops_the_node_and_keeps_its_routing_table(self):
+        import signal
+        a = self.node()
+        b = self.joined("--bootstrap", a.uri)
+        for name, sig in (("SIGINT", signal.SIGINT), ("SIGTERM", signal.SIGTERM)):
+            with self.subTest(name):
+                data_dir = os.path.join(self.tmp.name, name)
+                c = self.joined("--bootstrap", b.uri, "--data-dir", data_dir)
+                c.proc.send_signal(sig)
+                c.expect_json(lambda o: o.get("event") == "log" and o.get("text") == f"stopping: signal {int(sig)}")
+                self.assertEqual(c.proc.wait(timeout=EXIT_TIMEOUT), 128 + sig)
+                self.assertGreaterEqual(self.saved_contacts(data_dir), 2)  # a and b
+
 
 def main():
     global KADNET

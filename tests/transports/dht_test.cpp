@@ -259,6 +259,27 @@ TEST_P(DhtOverTransport, RestartedNodeRejoinsThroughItsSavedContacts) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-snapshot-" + GetParam() + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  transports::dht_settings persistent = loopback_dht();
+  persistent.data_dir = dir;
+  persistent.snapshot_interval = std::chrono::milliseconds(0);  // at every turn of the driver
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 4; ++i) net.add_dht();
+  for (std::size_t i = 1; i < 4; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  node runner(net.io().get_executor(), core::identity::generate(), {}, persistent);
+  join(runner, net.own_addresses_[1]);
+  // Answered on the driver's strand after the turn that finished the join (and saved) is over.
+  EXPECT_FALSE(get(runner, "nothing here"));
+  // Read while the node still runs and holds the store: a kill now would leave these behind.
+  auto saved = dht::sqlite_store(dir).load_contacts();
+  EXPECT_GE(saved.size(), 3u);
+  runner.stop();
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Loopback, DhtOverTransport, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 
