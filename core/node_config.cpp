@@ -7,12 +7,14 @@ namespace kadnet::core {
 
 void node_config::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("bad node config: " + what); };
-  if (request_timeout.count() <= 0)
-    bad("request_timeout " + std::to_string(request_timeout.count()) + " ms must be positive");
-  if (handshake_timeout.count() <= 0)
-    bad("handshake_timeout " + std::to_string(handshake_timeout.count()) + " ms must be positive");
-  if (punched_dial_timeout.count() <= 0)
-    bad("punched_dial_timeout " + std::to_string(punched_dial_timeout.count()) + " ms must be positive");
+  auto check_timeout = [&](const char* name, std::chrono::milliseconds t) {
+    if (t.count() <= 0 || t > max_timeout)
+      bad(std::string(name) + " " + std::to_string(t.count()) + " ms must be from 1 ms to " +
+          std::to_string(max_timeout.count()) + " ms (24 hours)");
+  };
+  check_timeout("request_timeout", request_timeout);
+  check_timeout("handshake_timeout", handshake_timeout);
+  check_timeout("punched_dial_timeout", punched_dial_timeout);
   if (max_message_size < 1024 || max_message_size > (64u << 20))
     bad("max_message_size " + std::to_string(max_message_size) + " must be 1 KiB .. 64 MiB");
   if (max_inbound_requests_per_peer == 0) bad("max_inbound_requests_per_peer must be at least 1");

@@ -15,6 +15,8 @@ namespace kadnet::core {
 struct node_config {
   // How long a request waits for its ACK/NACK before it fails with errc::timeout.
   std::chrono::milliseconds request_timeout{5000};
+  // The longest any of the timeouts here may be (their deadlines are counted in nanoseconds).
+  static constexpr std::chrono::milliseconds max_timeout{std::chrono::hours(24)};
   // How long a new session may take to complete its handshake.
   std::chrono::milliseconds handshake_timeout{5000};
   // Largest opcode message accepted or sent, after decompression.

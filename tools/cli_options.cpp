@@ -131,8 +131,8 @@ node_options parse_node_options(const std::vector<std::string>& args) {
     else if (a == "--timeout") {
       const std::string& v = value();
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.timeout_ms);
-      if (ec != std::errc() || end != v.data() + v.size() || o.timeout_ms <= 0)
-        throw std::invalid_argument("--timeout: '" + v + "' is not a positive number of milliseconds");
+      if (ec != std::errc() || end != v.data() + v.size() || o.timeout_ms <= 0 || o.timeout_ms > 86'400'000)
+        throw std::invalid_argument("--timeout: '" + v + "' is not a number of milliseconds from 1 to 86400000 (24 hours)");
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }

@@ -65,7 +65,8 @@ node_id key_of(const py::object& key) {
 
 core::node_config config_of(const node_options& o) {
   core::node_config config;
-  if (!(o.request_timeout > 0)) throw py::value_error("request_timeout must be a positive number of seconds");
+  if (!(o.request_timeout > 0) || o.request_timeout > 86400)
+    throw py::value_error("request_timeout must be a number of seconds above 0 and at most 86400 (24 hours)");
   config.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.request_timeout * 1000));
   if (o.compression) {
     config.compression.clear();

@@ -490,6 +490,14 @@ TEST(NodeConfig, RejectsBadValuesNamingThem) {
   node_config no_punch;
   no_punch.punched_dial_timeout = 0ms;
   expect_refused_naming(no_punch, "punched_dial_timeout 0");
+  // So long that its deadline in nanoseconds would overflow (a stop then hung on it).
+  node_config forever;
+  forever.request_timeout = std::chrono::milliseconds(10'000'000'000'000);
+  expect_refused_naming(forever, "request_timeout 10000000000000 ms");
+  forever.request_timeout = node_config::max_timeout;
+  EXPECT_NO_THROW(forever.validate());
+  forever.handshake_timeout = node_config::max_timeout + 1ms;
+  expect_refused_naming(forever, "handshake_timeout");
 }
 
 }  // namespace

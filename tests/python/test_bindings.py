@@ -88,6 +88,9 @@ class CallTest(Nodes):
             n.get(b"short")  # a bytes key is 32 long
         with self.assertRaises(ValueError):
             kadnet.Node(compression=["brotli"])
+        for forever in (1e10, 1e300, float("inf"), float("nan")):
+            with self.assertRaises(ValueError):
+                kadnet.Node(request_timeout=forever)
         with self.assertRaises(ValueError):
             n.listen("quic://127.0.0.1:0")
         with self.assertRaises(kadnet.Error):

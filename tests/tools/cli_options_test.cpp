@@ -94,6 +94,9 @@ TEST(CliOptions, HelpLongAndShort) {
 TEST(CliOptions, Timeout) {
   EXPECT_EQ(parse_node_options({"--timeout", "250"}).timeout_ms, 250);
   EXPECT_EQ(parse_node_options({"--timeout", "1"}).timeout_ms, 1);
+  EXPECT_EQ(parse_node_options({"--timeout", "86400000"}).timeout_ms, 86'400'000);
+  for (const char* bad : {"0", "-5", "86400001", "4294967295", "5s"})
+    EXPECT_THROW(parse_node_options({"--timeout", bad}), std::invalid_argument) << bad;
 }
 
 TEST(CliOptions, EveryFlagTogether) {
