@@ -18,7 +18,7 @@ class category final : public boost::system::error_category {
       case errc::unknown_packet_type: return "unknown packet type";
       case errc::unknown_opcode: return "unknown opcode";
       case errc::bad_field: return "field value out of range";
-      case errc::too_large: return "message too large";
+      case errc::too_large: return "too large for the configured limit";
       case errc::bad_signature: return "bad signature";
       case errc::cookie_required: return "responder requires a cookie";
       case errc::bad_cookie: return "bad cookie";
@@ -48,6 +48,8 @@ class category final : public boost::system::error_category {
       case errc::not_lock_holder: return "this node does not hold the lock under that token";
       case errc::not_a_lock: return "the key holds a value that is not a lock record";
       case errc::protocol_not_served: return "the peer serves no stream of that protocol";
+      case errc::own_id: return "that is this node's own id";
+      case errc::peer_not_found: return "no node with that id could be found or reached";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

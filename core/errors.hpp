@@ -46,6 +46,8 @@ enum class errc {
   not_lock_holder,        // renew or unlock by a node that does not hold the lock under that token
   not_a_lock,             // a lock operation on a key that holds a value other than a lock record
   protocol_not_served,    // the peer accepts no byte stream of that protocol (PROTOCOL.md 9.6)
+  own_id,                 // a call, ping, stream or whisper addressed to this node's own id
+  peer_not_found,         // no node with that id was found in the DHT, or none could reach it
 };
 
 const boost::system::error_category& error_category() noexcept;

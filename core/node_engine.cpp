@@ -493,9 +493,10 @@ void node_engine::dispatch_plugin(connection_id c, connection_state& st, const w
   try {
     handler(st.sess.peer()->peer, std::get<wire::plugin_call>(m.body).payload, reply);
   } catch (const std::exception& e) {
-    reply(plugin_error{wire::nack_code::handler_failed, std::string("handler failed: ") + e.what()});
+    // The exception's text goes to the caller: handlers should not put secrets in it.
+    reply(plugin_error{wire::nack_code::handler_failed, e.what()});
   } catch (...) {
-    reply(plugin_error{wire::nack_code::handler_failed, "handler failed"});
+    reply(plugin_error{wire::nack_code::handler_failed, ""});
   }
 }
 

@@ -120,7 +120,7 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
       if (result.ec == errc::timeout || (!have_leg && !result.ec)) send_relay_close(p.key);
       if (!have_leg) return;
       if (result.ec)
-        return end_leg(p.key, result.ec == errc::timeout ? result.ec : make_error_code(errc::not_found),
+        return end_leg(p.key, result.ec == errc::timeout ? result.ec : make_error_code(errc::peer_not_found),
                        "the relay could not open a circuit: " + (result.text.empty() ? result.ec.message() : result.text));
       if (auto rc = relayed_.find(inner); rc != relayed_.end()) rc->second.open = true;
       return flush_relayed(inner);

@@ -1210,6 +1210,14 @@ operation_id dht_node::get(const core::node_id& key, core::time_point now) {
 
 operation_id dht_node::put(const core::node_id& key, byte_vector value, put_options options,
                            core::time_point now) {
+  if (value.size() > impl_->config.limits.max_value_size) {
+    // Every replica with our limit would refuse it: said here, before any lookup.
+    operation_id id = impl_->next_op++;
+    put_outcome refused;
+    refused.ec = core::errc::too_large;
+    impl_->events.push_back(operation_done{id, std::move(refused)});
+    return id;
+  }
   impl_->arm(now);
   auto& op = impl_->new_op(op_kind::put, key);
   op.value = std::move(value);

@@ -107,6 +107,8 @@ struct get_result {
 struct put_outcome {
   boost::system::error_code ec;  // clear when at least one replica stored it, else
                                  // store_refused (or the NACK code's error) or not_connected;
+                                 // too_large, before anything is sent, for a value over this
+                                 // node's limits.max_value_size;
                                  // locked when any replica refused it for another node's lease
                                  // (PROTOCOL.md 8.9), whatever the others did
   std::size_t replicas = 0;      // nodes that ACKed the STORE

@@ -417,6 +417,9 @@ class shell {
     auto [ec, r] = wait_for<boost::system::error_code, dht::put_outcome>([&](auto cb) {
       node_.dht().put(text_key(key), byte_vector(value.begin(), value.end()), cb);
     });
+    if (ec == core::errc::too_large)
+      return print_.error("put", "VALUE is " + std::to_string(value.size()) + " bytes; a value is at most " +
+                                     std::to_string(dht::default_max_value_size) + " bytes");
     if (ec) return print_.error("put", ec.message());
     print_.result({{"cmd", "put"}, {"ok", true}, {"key", text_key(key).to_hex()}, {"version", r.version},
                    {"replicas", r.replicas}},
@@ -683,7 +686,7 @@ class shell {
     if (*id == node_.id()) return print_.error("whisper", "that is this node's own id");
     auto [ec] = wait_for<boost::system::error_code>(
         [&](auto cb) { node_.async_whisper(*id, std::move(*text), cb); });
-    if (ec == core::errc::not_found) return print_.error("whisper", "node " + id->short_hex() + " not found in the DHT");
+    if (ec == core::errc::peer_not_found) return print_.error("whisper", "node " + id->short_hex() + " not found in the DHT");
     if (ec == core::errc::bad_field)
       return print_.error("whisper", "'" + id_text + "' is not an Ed25519 public key: no node can have that id");
     if (ec) return print_.error("whisper", ec.message());

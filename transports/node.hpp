@@ -133,9 +133,10 @@ class node {
 
   // Sends `payload` to the node `target` alone, over the session with it or, without one, at an
   // address a DHT lookup finds for it (the answering key must be `target`'s). Completes once the
-  // target's receipt matched the bytes sent: errc::receipt_mismatch if not, errc::not_found when
-  // the lookup does not find the target, errc::bad_field for our own id or an id that is no
-  // Ed25519 key (nothing can be sealed to it, and no node holds it).
+  // target's receipt matched the bytes sent: errc::receipt_mismatch if not, errc::peer_not_found
+  // when the lookup does not find the target (or nobody can reach it), errc::own_id for our own
+  // id, errc::bad_field for an id that is no Ed25519 key (nothing can be sealed to it, and no
+  // node holds it).
   template <typename Token>
   auto async_whisper(node_id target, byte_vector payload, whisper_options options, Token&& token) {
     return initiate<boost::system::error_code>(

@@ -464,7 +464,7 @@ void node_driver::dial_finished(const std::string& key, boost::system::error_cod
 void node_driver::with_connection(const peer_ref& target, ready_handler then) {
   if (const auto* id = std::get_if<core::node_id>(&target)) {
     if (auto c = engine_.connection_to(*id)) return then({}, *c);
-    if (*id == self_.id()) return then(errc::bad_field, 0);
+    if (*id == self_.id()) return then(errc::own_id, 0);
     if (!dht_) return then(errc::not_connected, 0);  // nothing to look it up with
     return reach(*id, std::move(then));
   }

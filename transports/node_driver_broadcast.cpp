@@ -117,7 +117,7 @@ void node_driver::on_whisper(const core::node_id& from, wire::whisper w) {
 
 void node_driver::whisper(core::node_id target, byte_vector payload, bool sealed,
                           std::function<void(boost::system::error_code)> done) {
-  if (target == self_.id()) return done(errc::bad_field);
+  if (target == self_.id()) return done(errc::own_id);
   if (sealed) {
     auto box = core::crypto::seal_to(target, payload);
     if (!box) return done(errc::bad_field);  // no node can hold that key
@@ -160,7 +160,7 @@ void node_driver::reach(const core::node_id& peer, ready_handler then) {
               for (const auto& text : contact.addresses)
                 if (auto where = parse_uri(text)) addresses.push_back(std::move(*where));
             }
-            auto failed = found->ec ? found->ec : make_error_code(errc::not_found);
+            auto failed = found->ec ? found->ec : make_error_code(errc::peer_not_found);
             if (addresses.empty()) return reach_through_others(peer, std::move(introducers), failed, then);
             dial_any(std::move(addresses), peer,
                      [this, peer, introducers = std::move(introducers), then](boost::system::error_code ec,

@@ -12,7 +12,8 @@
  *
  * Every function returning int returns KADNET_OK (0) or an error: KADNET_EINVAL for a bad
  * argument, KADNET_EFAILED for a failure outside kadnet's own codes (a refused connection, a
- * port in use), or one of kadnet's error codes below (the numbers of kadnet::core::errc).
+ * port in use), or one of kadnet's error codes: those below, or another number of
+ * kadnet::core::errc (core/errors.hpp) for a rarer one.
  * kadnet_last_error() then says what happened, in words. Functions may be called from any
  * thread; from a handler, a call that waits for the handler's own node (it runs on that node's
  * thread) returns KADNET_EINVAL instead of waiting forever, and kadnet_stop does nothing there.
@@ -37,6 +38,8 @@ enum {
   KADNET_OK = 0,
   KADNET_EINVAL = -1,
   KADNET_EFAILED = -2,
+  KADNET_EBAD_FIELD = 7,            /* a value out of range: a NodeId that is no Ed25519 key */
+  KADNET_ETOO_LARGE = 8,            /* over a size limit: a DHT value over 64 KiB, a message */
   KADNET_EUNEXPECTED_IDENTITY = 12, /* the peer's key is not the NodeId expected */
   KADNET_EHANDSHAKE_FAILED = 14,
   KADNET_ETIMEOUT = 17,             /* no reply within the request timeout */
@@ -48,7 +51,9 @@ enum {
   KADNET_ESHUTTING_DOWN = 25,
   KADNET_ENOT_FOUND = 26,           /* a DHT get found no value */
   KADNET_ESTORE_REFUSED = 27,
-  KADNET_EPROTOCOL_NOT_SERVED = 37  /* the peer serves no stream of that protocol */
+  KADNET_EPROTOCOL_NOT_SERVED = 37, /* the peer serves no stream of that protocol */
+  KADNET_EOWN_ID = 38,              /* addressed to this node's own id */
+  KADNET_EPEER_NOT_FOUND = 39       /* no node with that NodeId was found, or none could reach it */
 };
 
 typedef struct kadnet_node kadnet_node;

@@ -58,6 +58,10 @@ static_assert(KADNET_ESHUTTING_DOWN == static_cast<int>(kadnet::core::errc::shut
 static_assert(KADNET_ENOT_FOUND == static_cast<int>(kadnet::core::errc::not_found));
 static_assert(KADNET_ESTORE_REFUSED == static_cast<int>(kadnet::core::errc::store_refused));
 static_assert(KADNET_EPROTOCOL_NOT_SERVED == static_cast<int>(kadnet::core::errc::protocol_not_served));
+static_assert(KADNET_EOWN_ID == static_cast<int>(kadnet::core::errc::own_id));
+static_assert(KADNET_EBAD_FIELD == static_cast<int>(kadnet::core::errc::bad_field));
+static_assert(KADNET_ETOO_LARGE == static_cast<int>(kadnet::core::errc::too_large));
+static_assert(KADNET_EPEER_NOT_FOUND == static_cast<int>(kadnet::core::errc::peer_not_found));
 
 thread_local std::string last_error;
 
@@ -71,7 +75,8 @@ int failed(int code, std::string message) {
 
 int code_of(const error_code& ec, const std::string& detail = {}) {
   const int code = ec.category() == kadnet::core::error_category() ? ec.value() : KADNET_EFAILED;
-  return failed(code, ec.message() + (detail.empty() ? "" : ": " + detail));
+  // A peer's NACK text often repeats the code's message ("unsupported opcode"): said once.
+  return failed(code, ec.message() + (detail.empty() || detail == ec.message() ? "" : ": " + detail));
 }
 
 // Runs `body` (which returns a code), turning exceptions into codes and messages.

@@ -42,7 +42,8 @@ std::tuple<Values...> outcome(Start start) {
 }
 
 [[noreturn]] void fail(const error_code& ec, const std::string& detail = {}) {
-  throw error(ec.message() + (detail.empty() ? "" : ": " + detail));
+  // A peer's NACK text often repeats the code's message ("unsupported opcode"): said once.
+  throw error(ec.message() + (detail.empty() || detail == ec.message() ? "" : ": " + detail));
 }
 
 using bindings::node_id_of;
@@ -260,8 +261,11 @@ void python_node::add_handler(int opcode, py::function handler) {
       if (out.is_none()) return {};
       return from_bytes(out.cast<py::bytes>());
     } catch (py::error_already_set& e) {
-      // The caller gets NACK handler_failed; the traceback goes where Python prints them.
-      std::string what = e.what();
+      // The caller gets NACK handler_failed with the exception's type and message, never the
+      // traceback (it would show the caller this node's source paths); the traceback goes where
+      // Python prints them.
+      std::string what = py::str(e.type().attr("__name__")).cast<std::string>();
+      if (std::string message = py::str(e.value()).cast<std::string>(); !message.empty()) what += ": " + message;
       e.discard_as_unraisable("kadnet plugin handler");
       throw std::runtime_error(what);
     } catch (const py::cast_error&) {
@@ -288,7 +292,11 @@ void python_node::bootstrap(const std::vector<std::string>& uris) {
 std::size_t python_node::put(const py::object& key, const py::bytes& value) {
   auto k = key_of(key);
   auto v = from_bytes(value);
+  const std::size_t size = v.size();
   auto [ec, r] = outcome<error_code, dht::put_outcome>([&](auto done) { waitable().dht().put(k, std::move(v), done); });
+  if (ec == core::errc::too_large)
+    throw py::value_error("the value is " + std::to_string(size) + " bytes; a value is at most " +
+                          std::to_string(dht::default_max_value_size) + " bytes");
   if (ec) fail(ec);
   return r.replicas;
 }

@@ -178,6 +178,10 @@ int main(void) {
   CHECK(kadnet_call(client, kadnet_id(server), 67, "x", 1, &reply) == KADNET_EHANDLER_FAILED);
   CHECK(kadnet_call(client, kadnet_id(server), 10, "x", 1, &reply) == KADNET_EINVAL);
   CHECK(strstr(kadnet_last_error(), "64..255") != NULL);
+  CHECK(kadnet_call(client, kadnet_id(client), 64, "x", 1, &reply) == KADNET_EOWN_ID);
+  CHECK(kadnet_ping(client, "abababababababababababababababababababababababababababababababab", &rtt) ==
+        KADNET_EPEER_NOT_FOUND);
+  CHECK(strstr(kadnet_last_error(), "no node with that id") != NULL);
   CHECK(kadnet_ping(client, "quic://127.0.0.1:1", &rtt) == KADNET_EINVAL);
   CHECK(strstr(kadnet_last_error(), "quic") != NULL);
   CHECK(kadnet_ping(client, "ab", &rtt) == KADNET_EINVAL);
@@ -193,6 +197,11 @@ int main(void) {
     CHECK(nodes[i] && kadnet_bootstrap(nodes[i], kadnet_address(server, 0)) == KADNET_OK);
   }
   CHECK(kadnet_put(nodes[2], "greeting", "hi there", 8) == KADNET_OK);
+  {
+    char *big = calloc(65537, 1);
+    CHECK(big && kadnet_put(nodes[2], "big", big, 65537) == KADNET_ETOO_LARGE);
+    free(big);
+  }
   for (i = 0; i < 6; ++i) {
     CHECK(kadnet_get(nodes[i], "greeting", &reply) == KADNET_OK);
     CHECK(reply.size == 8 && memcmp(reply.data, "hi there", 8) == 0);

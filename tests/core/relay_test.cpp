@@ -123,7 +123,7 @@ TEST(Relay, WithoutASessionToThePeerTheDialFailsNotFound) {
   ASSERT_TRUE(t.net.run([&] { return t.outcome(0, inner).has_value(); }));
   auto down = t.ended(0, inner);
   ASSERT_TRUE(down);
-  EXPECT_EQ(down->ec, errc::not_found) << down->ec.message();
+  EXPECT_EQ(down->ec, errc::peer_not_found) << down->ec.message();
   EXPECT_NE(down->text.find("no session with that peer"), std::string::npos) << down->text;
 }
 

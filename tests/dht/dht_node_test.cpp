@@ -456,5 +456,17 @@ TEST(DhtNode, LoneNodeStoresLocally) {
   EXPECT_EQ(f.ec, core::errc::not_connected);
 }
 
+TEST(DhtNode, AValueOverTheLimitIsRefusedBeforeAnythingIsSent) {
+  dht_network net(default_seed + 8);
+  for (int i = 0; i < 3; ++i) net.add_node();
+  net.join_all();
+  node_id key = node_id::hash_of(bytes_of("big"));
+  auto p = net.put(0, key, byte_vector(default_max_value_size + 1, 'x'));
+  EXPECT_EQ(p.ec, core::errc::too_large) << p.ec.message();
+  EXPECT_EQ(p.stats.rounds, 0);  // no lookup
+  EXPECT_EQ(p.bytes_sent, 0u);   // no STORE
+  EXPECT_FALSE(net.put(0, key, byte_vector(default_max_value_size, 'x')).ec);  // the limit itself is fine
+}
+
 }  // namespace
 }  // namespace kadnet::dht

@@ -1031,6 +1031,11 @@ class DhtCommandsTest(KadnetTestCase):
         self.assertEqual((r.get("ok"), r.get("version")), (True, 2), r)
         r = c.command("get counter")
         self.assertEqual((r.get("ok"), r.get("value"), r.get("version")), (True, "two", 2), r)
+        r = c.command("put big " + "x" * 65537)
+        self.assertEqual(r.get("ok"), False, r)
+        self.assertIn("at most 65536 bytes", r.get("error", ""))
+        r = b.command(f"ping {b.id}")
+        self.assertEqual((r.get("ok"), r.get("error")), (False, "that is this node's own id"), r)
 
         # A lock: granted with a fencing token, refused to another node naming the holder, released,
         # then granted to the other with a larger token.

@@ -53,7 +53,7 @@ class CallTest(Nodes):
         server.add_handler(66, lambda caller, data: None)
         with self.assertRaises(kadnet.Error) as failure:
             client.call(server.addresses[0], 65, b"x")
-        self.assertIn("handler", str(failure.exception))
+        self.assertEqual(str(failure.exception), "remote handler failed: RuntimeError: no")  # no traceback
         self.assertEqual(client.call(server.addresses[0], 66, b"x"), b"")
         with self.assertRaises(kadnet.Error):
             client.call(server.addresses[0], 67, b"nobody serves 67")
@@ -86,6 +86,19 @@ class CallTest(Nodes):
             n.call(n.addresses[0], 10, b"")  # not a plugin opcode
         with self.assertRaises(ValueError):
             n.get(b"short")  # a bytes key is 32 long
+        with self.assertRaises(ValueError) as big:
+            n.put("big", b"x" * 65537)
+        self.assertIn("at most 65536 bytes", str(big.exception))
+        with self.assertRaises(kadnet.Error) as own:
+            n.call(n.id, 64, b"me")
+        self.assertIn("own id", str(own.exception))
+        with self.assertRaises(kadnet.Error) as alone:
+            n.ping("ab" * 32)  # nobody to look it up with
+        self.assertIn("not connected", str(alone.exception))
+        n.ping(self.node().addresses[0])
+        with self.assertRaises(kadnet.Error) as nobody:
+            n.ping("ab" * 32)
+        self.assertIn("no node with that id could be found", str(nobody.exception))
         with self.assertRaises(ValueError):
             kadnet.Node(compression=["brotli"])
         for forever in (1e10, 1e300, float("inf"), float("nan")):

@@ -219,8 +219,8 @@ TEST_P(Whisper, ANodeNobodyKnowsIsNotFound) {
   auto& a = net.add();
   net.add();
   connect(a, net.address(1));
-  EXPECT_EQ(whisper(a, core::identity::generate().id(), "hello?"), make_error_code(core::errc::not_found));
-  EXPECT_EQ(whisper(a, a.id(), "me"), make_error_code(core::errc::bad_field));
+  EXPECT_EQ(whisper(a, core::identity::generate().id(), "hello?"), make_error_code(core::errc::peer_not_found));
+  EXPECT_EQ(whisper(a, a.id(), "me"), make_error_code(core::errc::own_id));
 }
 
 INSTANTIATE_TEST_SUITE_P(Loopback, Whisper, ::testing::ValuesIn(testing::loopback_transports()),

@@ -87,13 +87,13 @@ TEST_P(Reach, ANodeThatOnlyDialsOutIsReachedThroughAnIntroductionOrARelay) {
   }
 }
 
-TEST_P(Reach, OwnIdIsABadFieldAndAnUnknownIdIsNotFound) {
+TEST_P(Reach, OwnIdAndAnUnknownIdEachHaveTheirError) {
   loopback_nodes net(GetParam());
   auto& a = net.add();
   net.add();
   ASSERT_FALSE(connect(a, net.address(1)));
-  EXPECT_EQ(call(a, a.id(), "me").first, make_error_code(core::errc::bad_field));
-  EXPECT_EQ(call(a, core::identity::generate().id(), "anyone?").first, make_error_code(core::errc::not_found));
+  EXPECT_EQ(call(a, a.id(), "me").first, make_error_code(core::errc::own_id));
+  EXPECT_EQ(call(a, core::identity::generate().id(), "anyone?").first, make_error_code(core::errc::peer_not_found));
 }
 
 INSTANTIATE_TEST_SUITE_P(Loopback, Reach, ::testing::ValuesIn(testing::loopback_transports()),
