@@ -50,7 +50,7 @@ void blocking_stream::check_may_wait() const {
 }
 
 template <typename Op>
-std::pair<error_code, std::size_t> blocking_stream::run(Op op) {
+std::pair<error_code, std::size_t> blocking_stream::run(Op op, const interruption& interrupted) {
   using outcome = std::optional<std::pair<error_code, std::size_t>>;
   auto result = std::make_shared<outcome>();
   auto done = [list = list_, result](error_code ec, std::size_t n) {
@@ -64,20 +64,33 @@ std::pair<error_code, std::size_t> blocking_stream::run(Op op) {
     op(stream_, std::move(done));
   }
   std::unique_lock lock(list_->waits_mutex_);
-  list_->completed_.wait(lock, [&] { return result->has_value() || list_->ended_; });
+  auto over = [&] { return result->has_value() || list_->ended_; };
+  if (!interrupted) {
+    list_->completed_.wait(lock, over);
+  } else {
+    bool closed = false;
+    while (!list_->completed_.wait_for(lock, std::chrono::milliseconds(100), over)) {
+      if (closed || !interrupted()) continue;
+      closed = true;
+      lock.unlock();  // close() takes the stream's lock; the completion takes this one
+      close();
+      lock.lock();
+    }
+  }
   // Not completed: the node's thread is gone, and with it anything that could touch the buffers.
   auto [ec, n] = result->value_or(std::pair(make_error_code(boost::asio::error::operation_aborted), std::size_t{0}));
   if (ec == boost::asio::error::operation_aborted && list_->stopped_) ec = core::errc::shutting_down;
   return {ec, n};
 }
 
-std::pair<error_code, std::size_t> blocking_stream::read_some(mutable_byte_span into) {
+std::pair<error_code, std::size_t> blocking_stream::read_some(mutable_byte_span into, const interruption& interrupted) {
   check_may_wait();
   std::lock_guard reading(read_mutex_);
-  return run([&](stream& s, auto done) { s.async_read_some(boost::asio::buffer(into.data(), into.size()), std::move(done)); });
+  return run([&](stream& s, auto done) { s.async_read_some(boost::asio::buffer(into.data(), into.size()), std::move(done)); },
+             interrupted);
 }
 
-error_code blocking_stream::write_all(byte_span bytes) {
+error_code blocking_stream::write_all(byte_span bytes, const interruption& interrupted) {
   check_may_wait();
   std::lock_guard writing(write_mutex_);
   {
@@ -87,7 +100,7 @@ error_code blocking_stream::write_all(byte_span bytes) {
   for (std::size_t sent = 0; sent < bytes.size();) {
     auto [ec, n] = run([&](stream& s, auto done) {
       s.async_write_some(boost::asio::buffer(bytes.data() + sent, bytes.size() - sent), std::move(done));
-    });
+    }, interrupted);
     if (ec) return ec;
     sent += n;
   }

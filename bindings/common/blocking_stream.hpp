@@ -4,7 +4,9 @@
 // (stream_list) so that stopping the node closes them while it still runs, and so that no
 // caller waits for ever on a completion the stopped node never runs.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -56,14 +58,19 @@ class blocking_stream {
   const std::string& peer() const { return peer_; }
   const std::string& protocol() const { return protocol_; }
 
+  // Asked every 100 ms while a read or write waits (a Python caller checks for Ctrl-C): true
+  // closes the stream, so that the operation ends (with operation_aborted) and the call returns.
+  using interruption = std::function<bool()>;
+
   // Waits for at least one byte: how many arrived, or the stream's error — asio::error::eof once
   // the peer ended its direction and everything was read, operation_aborted once closed,
   // errc::shutting_down once the node stopped. One read at a time: more wait their turn.
   // Throws std::invalid_argument on the node's own thread.
-  std::pair<boost::system::error_code, std::size_t> read_some(mutable_byte_span into);
+  std::pair<boost::system::error_code, std::size_t> read_some(mutable_byte_span into,
+                                                              const interruption& interrupted = {});
   // Writes every byte, one async_write_some at a time (close() may end the stream between two).
   // Errors and turns as read_some.
-  boost::system::error_code write_all(byte_span bytes);
+  boost::system::error_code write_all(byte_span bytes, const interruption& interrupted = {});
   // Ends this side's direction once what was written is delivered.
   boost::system::error_code shutdown();
   // Ends both directions; an operation waiting in another thread ends. Idempotent.
@@ -79,7 +86,7 @@ class blocking_stream {
   boost::system::error_code why_not_open() const;
   // Starts op(stream, handler) under mutex_ and waits for its completion.
   template <typename Op>
-  std::pair<boost::system::error_code, std::size_t> run(Op op);
+  std::pair<boost::system::error_code, std::size_t> run(Op op, const interruption& interrupted);
   void check_may_wait() const;
 
   std::shared_ptr<stream_list> list_;

@@ -2,7 +2,10 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <future>
 
 #include "bindings/common/arguments.hpp"
 #include "core/errors.hpp"
@@ -33,13 +36,32 @@ byte_vector from_bytes(const py::bytes& data) {
 }
 
 // Starts an operation with a callback and waits for its completion values with the GIL
-// released: the node's thread may need it for a handler meanwhile.
+// released: the node's thread may need it for a handler meanwhile. A signal handler that raises
+// (Ctrl-C) ends the wait with its exception; the operation goes on, its result unread (it owns
+// everything it uses).
 //   auto [ec, rtt] = outcome<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
 template <typename... Values, typename Start>
 std::tuple<Values...> outcome(Start start) {
+  auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
+  auto result = done->get_future();
   py::gil_scoped_release release;
-  return bindings::wait_for<Values...>(start);
+  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
+  while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+    if (signal_raised()) {
+      py::gil_scoped_acquire gil;  // held while the exception is taken
+      throw py::error_already_set();
+    }
+  return result.get();
 }
+
+}  // namespace
+
+bool signal_raised() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+namespace {
 
 [[noreturn]] void fail(const error_code& ec, const std::string& detail = {}) {
   // A peer's NACK text often repeats the code's message ("unsupported opcode"): said once.
@@ -380,7 +402,23 @@ std::unique_ptr<python_stream> python_node::accept_stream(const std::string& pro
   std::optional<stream> s;
   try {
     py::gil_scoped_release release;
-    s = acceptor_->accept(protocol, wait);
+    // In slices, so that Ctrl-C is noticed: a stream that arrives between two is kept for the next.
+    using clock = std::chrono::steady_clock;
+    const auto deadline = wait ? std::optional(clock::now() + *wait) : std::nullopt;
+    for (;;) {
+      auto slice = std::chrono::milliseconds(100);
+      if (deadline)
+        slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - clock::now()),
+                           std::chrono::milliseconds(0), slice);
+      s = acceptor_->accept(protocol, slice);
+      if (s || (deadline && clock::now() >= *deadline)) break;
+      if (signal_raised()) {
+        py::gil_scoped_acquire gil;
+        throw py::error_already_set();
+      }
+    }
+  } catch (const py::error_already_set&) {
+    throw;
   } catch (const std::invalid_argument& e) {
     throw py::value_error(e.what());
   } catch (const std::runtime_error& e) {

@@ -40,6 +40,11 @@ struct error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Whether a Python signal handler raised meanwhile (Ctrl-C's KeyboardInterrupt), for a call that
+// waits without the GIL: it takes the GIL to run the handlers, and leaves their exception set
+// for the call to raise (py::error_already_set). Only the main thread sees signals.
+bool signal_raised();
+
 class python_node {
  public:
   explicit python_node(const node_options& options);

@@ -40,8 +40,10 @@ py::bytes python_stream::read(std::size_t max_bytes) {
   if (max_bytes == 0) throw py::value_error("max_bytes must be at least 1");
   std::string buffer(std::min(max_bytes, largest_read), '\0');
   auto [ec, n] = without_gil([&] {
-    return stream_.read_some(mutable_byte_span(reinterpret_cast<std::uint8_t*>(buffer.data()), buffer.size()));
+    return stream_.read_some(mutable_byte_span(reinterpret_cast<std::uint8_t*>(buffer.data()), buffer.size()),
+                             signal_raised);
   });
+  if (PyErr_Occurred()) throw py::error_already_set();  // Ctrl-C closed the stream to end the read
   raise_if_failed(ec);
   buffer.resize(n);
   return py::bytes(buffer);
@@ -50,9 +52,12 @@ py::bytes python_stream::read(std::size_t max_bytes) {
 void python_stream::write(const py::bytes& data) {
   std::string_view view = data;
   std::string bytes(view);  // the Python object may change once the GIL is released
-  raise_if_failed(without_gil([&] {
-    return stream_.write_all(byte_span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
-  }));
+  auto ec = without_gil([&] {
+    return stream_.write_all(byte_span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+                             signal_raised);
+  });
+  if (PyErr_Occurred()) throw py::error_already_set();  // Ctrl-C closed the stream to end the write
+  raise_if_failed(ec);
 }
 
 void python_stream::shutdown() { raise_if_failed(stream_.shutdown()); }

@@ -5,8 +5,12 @@ Run by ctest with PYTHONPATH=build/python. Waits are on completion signals (thre
 a bound), never sleeps.
 """
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 import threading
 import unittest
 
@@ -389,6 +393,41 @@ class StreamTest(Nodes):
             s.write(b"too late")
         with self.assertRaises(kadnet.Error):
             client.accept_stream(timeout=0)
+
+class InterruptTest(unittest.TestCase):
+    """Ctrl-C (SIGINT) ends a call that waits for the node: KeyboardInterrupt, as in Python's own."""
+
+    WAITS = {
+        "call": "n.ping(peer.addresses[0].replace('tcp', 'udp', 1))  # nobody answers there",
+        "accept": "n.accept_stream('nobody opens this')",
+        "read": "s = peer.open_stream(n.addresses[0]); n.accept_stream().read(10)",
+    }
+    SCRIPT = textwrap.dedent("""
+        import sys, kadnet
+        n = kadnet.Node(listen=["tcp://127.0.0.1:0"], request_timeout=600)
+        peer = kadnet.Node(listen=["tcp://127.0.0.1:0", "udp://127.0.0.1:0"])
+        print("waiting", flush=True)  # the parent interrupts once it reads this
+        try:
+            WAIT
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        n.stop(); peer.stop()
+    """)
+
+    def test_ctrl_c_ends_a_waiting_call(self):
+        for name, wait in self.WAITS.items():
+            with self.subTest(name):
+                child = subprocess.Popen([sys.executable, "-c", self.SCRIPT.replace("WAIT", wait)],
+                                         stdout=subprocess.PIPE, env=os.environ)
+                try:
+                    self.assertEqual(child.stdout.readline(), b"waiting\n")
+                    child.send_signal(signal.SIGINT)
+                    out, _ = child.communicate(timeout=WAIT)
+                finally:
+                    child.kill()
+                self.assertEqual(out, b"interrupted\n")
+                self.assertEqual(child.returncode, 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
