@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import threading
 import unittest
 
@@ -406,13 +407,23 @@ class InterruptTest(unittest.TestCase):
         import sys, kadnet
         n = kadnet.Node(listen=["tcp://127.0.0.1:0"], request_timeout=600)
         peer = kadnet.Node(listen=["tcp://127.0.0.1:0", "udp://127.0.0.1:0"])
-        print("waiting", flush=True)  # the parent interrupts once it reads this
         try:
+            print("waiting", flush=True)  # the parent interrupts once this thread then blocks
             WAIT
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         n.stop(); peer.stop()
     """)
+
+    @staticmethod
+    def wait_until_blocked(pid):
+        """Until the child's main thread sleeps in the kernel (the call's wait), at most WAIT s."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            with open(f"/proc/{pid}/task/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "S":
+                    return
+            time.sleep(0.001)  # polls a condition, bounded by the deadline
 
     def test_ctrl_c_ends_a_waiting_call(self):
         for name, wait in self.WAITS.items():
@@ -421,6 +432,7 @@ class InterruptTest(unittest.TestCase):
                                          stdout=subprocess.PIPE, env=os.environ)
                 try:
                     self.assertEqual(child.stdout.readline(), b"waiting\n")
+                    self.wait_until_blocked(child.pid)
                     child.send_signal(signal.SIGINT)
                     out, _ = child.communicate(timeout=WAIT)
                 finally:
