@@ -42,13 +42,13 @@ commands of `kadnet node`:
   id                       this node's NodeId and listening URIs
   ping URI|ID              PING a peer and print the round-trip time (an ID without a
                            session is looked up in the DHT and dialed)
-  send URI|ID OPCODE TEXT  call plugin OPCODE (64..255) with TEXT; every kadnet node
+  send URI|ID OPCODE TEXT  call plugin OPCODE (64..255) with TEXT; every `kadnet node`
                            answers opcode 64 by echoing the text back
   sendfile URI|ID PATH     send the file PATH (the rest of the line) to a peer, which
-                           stores it in its --inbox; needs a udp:// session. Resumes
+                           stores it in its --inbox (over any transport). Resumes
                            what the peer holds of it already
-  put KEY VALUE            store VALUE (the rest of the line) under KEY in the DHT; KEY
-                           is text, hashed to 32 bytes with BLAKE2b-256
+  put KEY VALUE            store VALUE (the rest of the line, at most 65536 bytes) under
+                           KEY in the DHT; KEY is text, hashed to 32 bytes with BLAKE2b-256
   get KEY                  find the value stored under KEY
   cas KEY VERSION VALUE    write VALUE as version VERSION + 1 of KEY only if KEY is at
                            VERSION now (0: holds nothing), decided by a majority of
