@@ -196,6 +196,9 @@ class shell {
     }
     signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
+      // A second Ctrl-C, should the stop hang, ends the process at once.
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
       print_.log("stopping: signal " + std::to_string(signal));
       node_.async_stop([signal] { std::_Exit(128 + signal); });  // the printer flushed every line
     });

@@ -56,8 +56,10 @@ struct dht_settings {
   bool enabled = true;
   dht::dht_config config;
   std::optional<std::filesystem::path> data_dir;
-  // With a data directory: how often the routing table is saved while the node runs (and once
-  // more when it stops), so that a node killed without a stop rejoins from a recent table.
+  // With a data directory: how often the routing table is saved while the node runs (at the
+  // node's first activity after each interval; keepalives make that soon), and once more when
+  // it stops, so that a node killed without a stop rejoins from a recent table. An empty table
+  // is never saved.
   std::chrono::milliseconds snapshot_interval{std::chrono::seconds(60)};
 };
 

@@ -70,10 +70,12 @@ std::pair<error_code, std::size_t> blocking_stream::run(Op op, const interruptio
   } else {
     bool closed = false;
     while (!list_->completed_.wait_for(lock, std::chrono::milliseconds(100), over)) {
-      if (closed || !interrupted()) continue;
-      closed = true;
-      lock.unlock();  // close() takes the stream's lock; the completion takes this one
-      close();
+      if (closed) continue;
+      // Asked without the lock: the check may run Python code (signal handlers, which may stop
+      // the node), and every completion of the node's streams takes this lock.
+      lock.unlock();
+      closed = interrupted();
+      if (closed) close();  // close() takes the stream's own lock
       lock.lock();
     }
   }

@@ -286,8 +286,13 @@ void python_node::add_handler(int opcode, py::function handler) {
       // The caller gets NACK handler_failed with the exception's type and message, never the
       // traceback (it would show the caller this node's source paths); the traceback goes where
       // Python prints them.
-      std::string what = py::str(e.type().attr("__name__")).cast<std::string>();
-      if (std::string message = py::str(e.value()).cast<std::string>(); !message.empty()) what += ": " + message;
+      std::string what = "exception";
+      try {
+        what = py::str(e.type().attr("__name__")).cast<std::string>();
+        if (std::string message = py::str(e.value()).cast<std::string>(); !message.empty()) what += ": " + message;
+      } catch (py::error_already_set& unprintable) {  // its str() raised: the type name, or nothing
+        unprintable.discard_as_unraisable("kadnet plugin handler's exception text");
+      }
       e.discard_as_unraisable("kadnet plugin handler");
       throw std::runtime_error(what);
     } catch (const py::cast_error&) {

@@ -399,20 +399,23 @@ class InterruptTest(unittest.TestCase):
     """Ctrl-C (SIGINT) ends a call that waits for the node: KeyboardInterrupt, as in Python's own."""
 
     WAITS = {
-        "call": "n.ping(peer.addresses[0].replace('tcp', 'udp', 1))  # nobody answers there",
+        "call": "n.call(peer.addresses[0], 70, b'')  # its handler waits for `release`",
         "accept": "n.accept_stream('nobody opens this')",
-        "read": "s = peer.open_stream(n.addresses[0]); n.accept_stream().read(10)",
+        "read": "r.read(10)",
     }
     SCRIPT = textwrap.dedent("""
-        import sys, kadnet
+        import sys, threading, kadnet
         n = kadnet.Node(listen=["tcp://127.0.0.1:0"], request_timeout=600)
         peer = kadnet.Node(listen=["tcp://127.0.0.1:0", "udp://127.0.0.1:0"])
+        s = peer.open_stream(n.addresses[0]); r = n.accept_stream()  # "read" waits on r
+        release = threading.Event()
+        peer.add_handler(70, lambda caller, data: b"" if release.wait(60) else b"")
         try:
             print("waiting", flush=True)  # the parent interrupts once this thread then blocks
             WAIT
         except KeyboardInterrupt:
             print("interrupted", flush=True)
-        n.stop(); peer.stop()
+        release.set(); n.stop(); peer.stop()
     """)
 
     @staticmethod
