@@ -332,6 +332,16 @@ struct dht_node::impl {
     v.sig = self.sign(wire::store_signed_bytes(signed_part));
   }
 
+  // An operation refused before it starts (nothing sent): done at once with `ec`.
+  template <typename Outcome>
+  operation_id refuse(boost::system::error_code ec) {
+    operation_id id = next_op++;
+    Outcome refused;
+    refused.ec = ec;
+    events.push_back(operation_done{id, std::move(refused)});
+    return id;
+  }
+
   operation& new_op(op_kind kind, const core::node_id& target) {
     operation_id id = next_op++;
     operation& op = ops[id];
@@ -1210,14 +1220,8 @@ operation_id dht_node::get(const core::node_id& key, core::time_point now) {
 
 operation_id dht_node::put(const core::node_id& key, byte_vector value, put_options options,
                            core::time_point now) {
-  if (value.size() > impl_->config.limits.max_value_size) {
-    // Every replica with our limit would refuse it: said here, before any lookup.
-    operation_id id = impl_->next_op++;
-    put_outcome refused;
-    refused.ec = core::errc::too_large;
-    impl_->events.push_back(operation_done{id, std::move(refused)});
-    return id;
-  }
+  // Every replica with our limit would refuse it: said here, before any lookup.
+  if (value.size() > impl_->config.limits.max_value_size) return impl_->refuse<put_outcome>(core::errc::too_large);
   impl_->arm(now);
   auto& op = impl_->new_op(op_kind::put, key);
   op.value = std::move(value);
@@ -1233,13 +1237,9 @@ patch_limits limits_of(const dht_config& c) { return patch_limits{.max_value = c
 
 operation_id dht_node::patch(const core::node_id& key, std::uint64_t base_version, byte_span base_value,
                              byte_vector next_value, patch_options options, core::time_point now) {
-  if (next_value.size() > impl_->config.limits.max_value_size || base_version == UINT64_MAX) {
-    operation_id id = impl_->next_op++;
-    patch_outcome refused;
-    refused.ec = next_value.size() > impl_->config.limits.max_value_size ? core::errc::too_large : core::errc::bad_field;
-    impl_->events.push_back(operation_done{id, std::move(refused)});
-    return id;
-  }
+  if (next_value.size() > impl_->config.limits.max_value_size || base_version == UINT64_MAX)
+    return impl_->refuse<patch_outcome>(next_value.size() > impl_->config.limits.max_value_size ? core::errc::too_large
+                                                                                                 : core::errc::bad_field);
   return impl_->start_patch(key, base_version, patch_from_values(base_value, std::move(next_value)), options, now);
 }
 
@@ -1248,13 +1248,7 @@ operation_id dht_node::patch(const core::node_id& key, std::uint64_t base_versio
   patch_body body;
   auto ec = patch_from_diff(base_value, diff, limits_of(impl_->config), body);
   if (!ec && base_version == UINT64_MAX) ec = core::errc::bad_field;
-  if (ec) {
-    operation_id id = impl_->next_op++;
-    patch_outcome refused;
-    refused.ec = ec;
-    impl_->events.push_back(operation_done{id, std::move(refused)});
-    return id;
-  }
+  if (ec) return impl_->refuse<patch_outcome>(ec);
   return impl_->start_patch(key, base_version, std::move(body), options, now);
 }
 

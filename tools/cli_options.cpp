@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <stdexcept>
+#include <string>
+
+#include "core/node_config.hpp"
 
 namespace kadnet::tools {
 
@@ -131,8 +134,10 @@ node_options parse_node_options(const std::vector<std::string>& args) {
     else if (a == "--timeout") {
       const std::string& v = value();
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.timeout_ms);
-      if (ec != std::errc() || end != v.data() + v.size() || o.timeout_ms <= 0 || o.timeout_ms > 86'400'000)
-        throw std::invalid_argument("--timeout: '" + v + "' is not a number of milliseconds from 1 to 86400000 (24 hours)");
+      constexpr auto longest = core::node_config::max_timeout.count();
+      if (ec != std::errc() || end != v.data() + v.size() || o.timeout_ms <= 0 || o.timeout_ms > longest)
+        throw std::invalid_argument("--timeout: '" + v + "' is not a number of milliseconds from 1 to " +
+                                    std::to_string(longest) + " (24 hours)");
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }

@@ -47,10 +47,7 @@ std::tuple<Values...> outcome(Start start) {
   py::gil_scoped_release release;
   start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
   while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
-    if (signal_raised()) {
-      py::gil_scoped_acquire gil;  // held while the exception is taken
-      throw py::error_already_set();
-    }
+    if (signal_raised()) raise_signal_error();
   return result.get();
 }
 
@@ -59,6 +56,11 @@ std::tuple<Values...> outcome(Start start) {
 bool signal_raised() {
   py::gil_scoped_acquire gil;
   return PyErr_CheckSignals() != 0;
+}
+
+void raise_signal_error() {
+  py::gil_scoped_acquire gil;  // held while the exception is taken
+  throw py::error_already_set();
 }
 
 namespace {
@@ -88,8 +90,10 @@ node_id key_of(const py::object& key) {
 
 core::node_config config_of(const node_options& o) {
   core::node_config config;
-  if (!(o.request_timeout > 0) || o.request_timeout > 86400)
-    throw py::value_error("request_timeout must be a number of seconds above 0 and at most 86400 (24 hours)");
+  constexpr double longest = std::chrono::duration<double>(core::node_config::max_timeout).count();
+  if (!(o.request_timeout > 0) || o.request_timeout > longest)
+    throw py::value_error("request_timeout must be a number of seconds above 0 and at most " +
+                          std::to_string(static_cast<long>(longest)) + " (24 hours)");
   config.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.request_timeout * 1000));
   if (o.compression) {
     config.compression.clear();
@@ -417,10 +421,7 @@ std::unique_ptr<python_stream> python_node::accept_stream(const std::string& pro
                            std::chrono::milliseconds(0), slice);
       s = acceptor_->accept(protocol, slice);
       if (s || (deadline && clock::now() >= *deadline)) break;
-      if (signal_raised()) {
-        py::gil_scoped_acquire gil;
-        throw py::error_already_set();
-      }
+      if (signal_raised()) raise_signal_error();
     }
   } catch (const py::error_already_set&) {
     throw;

@@ -44,6 +44,8 @@ struct error : std::runtime_error {
 // waits without the GIL: it takes the GIL to run the handlers, and leaves their exception set
 // for the call to raise (py::error_already_set). Only the main thread sees signals.
 bool signal_raised();
+// Raises what signal_raised() found: call it, without the GIL, once that returned true.
+[[noreturn]] void raise_signal_error();
 
 class python_node {
  public:
