@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include <sodium.h>
 
@@ -41,7 +44,7 @@ identity identity::from_seed(const std::array<std::uint8_t, 32>& seed) {
 identity identity::load(const std::filesystem::path& file) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0)
-    throw std::runtime_error("identity file " + file.string() + " cannot be read");
+    throw std::runtime_error("identity file " + file.string() + " cannot be read: " + std::strerror(errno));
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     throw std::runtime_error("identity file " + file.string() +
                              " is accessible by group or others; run chmod 600 on it");
@@ -64,16 +67,22 @@ identity identity::load_or_create(const std::filesystem::path& file) {
   return fresh;
 }
 
+identity identity::in_data_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("data directory " + dir.string() + " cannot be made: " + ec.message());
+  return load_or_create(dir / "identity.key");
+}
+
 void identity::save(const std::filesystem::path& file) const {
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
-    throw std::runtime_error("cannot create identity file " + file.string() +
-                             " (it may already exist)");
+    throw std::runtime_error("cannot create identity file " + file.string() + ": " + std::strerror(errno));
   std::string line = std::string(key_file_tag) + " " + to_hex(seed_) + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ok = ::fsync(fd) == 0 && ok;
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  int error = errno;
   ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write identity file " + file.string());
+  if (!ok) throw std::runtime_error("cannot write identity file " + file.string() + ": " + std::strerror(error));
 }
 
 signature identity::sign(byte_span message) const {

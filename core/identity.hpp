@@ -28,6 +28,9 @@ class identity {
   static identity load(const std::filesystem::path& file);
   // Loads the file if it exists, else generates a key pair and saves it there.
   static identity load_or_create(const std::filesystem::path& file);
+  // A node's identity kept in its data directory: makes `dir` if missing (throws
+  // std::runtime_error naming it and why when that fails), then load_or_create(dir/identity.key).
+  static identity in_data_dir(const std::filesystem::path& dir);
   // Writes the key file with mode 0600; refuses to overwrite an existing file. Throws on failure.
   void save(const std::filesystem::path& file) const;
 

@@ -8,6 +8,10 @@
 
 namespace kadnet::tools {
 
+const char* const usage_synopsis =
+    "usage: kadnet keygen FILE | kadnet node [OPTIONS] | kadnet swarm [OPTIONS]\n"
+    "run 'kadnet --help' for the options and the commands of a node\n";
+
 const char* const usage_text = R"(usage:
   kadnet keygen FILE
       Create an Ed25519 identity in FILE (mode 0600) and print its NodeId.
@@ -100,6 +104,8 @@ std::vector<compression::codec_id> compression_arg(const std::string& text) {
   while (start <= text.size()) {
     auto comma = text.find(',', start);
     std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name == "none")
+      throw std::invalid_argument("--compression: 'none' stands alone; it cannot be listed with other methods");
     auto id = compression::codec_from_name(name);
     if (!id)
       throw std::invalid_argument("--compression: unknown method '" + name +

@@ -28,5 +28,7 @@ struct node_options {
 node_options parse_node_options(const std::vector<std::string>& args);
 
 extern const char* const usage_text;
+// The commands in two lines, printed after a usage error (the whole text would bury the error).
+extern const char* const usage_synopsis;
 
 }  // namespace kadnet::tools

@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   using namespace kadnet;
   std::vector<std::string> args(argv + 1, argv + argc);
   auto usage_error = [](const std::string& problem) {
-    std::cerr << "kadnet: " << problem << "\n" << tools::usage_text;
+    std::cerr << "kadnet: " << problem << "\n" << tools::usage_synopsis;
     return 2;
   };
   if (args.empty()) return usage_error("missing command (keygen, node or swarm)");

@@ -206,10 +206,7 @@ class shell {
 
   static core::identity load_identity(const node_options& o) {
     if (o.identity_file) return core::identity::load_or_create(*o.identity_file);
-    if (o.data_dir) {
-      std::filesystem::create_directories(*o.data_dir);
-      return core::identity::load_or_create(std::filesystem::path(*o.data_dir) / "identity.key");
-    }
+    if (o.data_dir) return core::identity::in_data_dir(*o.data_dir);
     return core::identity::generate();
   }
 
@@ -317,7 +314,9 @@ class shell {
   void start_receiver() {
     if (options_.inbox) {
       inbox_ = fs::absolute(*options_.inbox);
-      fs::create_directories(inbox_);
+      std::error_code ec;
+      fs::create_directories(inbox_, ec);
+      if (ec) throw std::runtime_error("--inbox " + *options_.inbox + " cannot be made: " + ec.message());
     }
     file_receiver_settings s;
     s.policy = [this](const file_offer_info& f) {
@@ -660,8 +659,12 @@ class shell {
   void shout(std::istringstream& words) {
     auto text = message_text("shout", words, "shout TEXT");
     if (!text) return;
+    const std::size_t size = text->size();
     auto [ec, r] = wait_for<boost::system::error_code, dht::shout_outcome>(
         [&](auto cb) { node_.async_shout(std::move(*text), cb); });
+    if (ec == core::errc::too_large)
+      return print_.error("shout", "TEXT is " + std::to_string(size) + " bytes; a shout is at most " +
+                                       std::to_string(dht::broadcast_config{}.max_payload) + " bytes");
     if (ec) return print_.error("shout", ec.message());
     print_.result({{"cmd", "shout"}, {"ok", true}, {"sequence", r.sequence}, {"delegates", r.delegates}},
                   "shouted (sequence " + std::to_string(r.sequence) + "), handed to " + std::to_string(r.delegates) +

@@ -20,6 +20,8 @@ class category final : public boost::system::error_category {
       case file_errc::protocol_violation: return "the peer broke the file transfer protocol";
       case file_errc::receiver_failed: return "the receiver could not store the file";
       case file_errc::file_changed: return "the file changed while it was sent";
+      case file_errc::size_unknown:
+        return "its size is not known before it is read (a /proc or /sys file?); copy it to a regular file first";
       case file_errc::stopped: return "the file receiver stopped";
     }
     return "unknown file transfer error";

@@ -51,7 +51,14 @@ local_file local_file::regular_file(int fd, error_code& ec) {
 }
 
 local_file local_file::open_for_sending(const std::filesystem::path& path, error_code& ec) {
-  return regular_file(::open(path.c_str(), O_RDONLY | O_CLOEXEC), ec);
+  local_file f = regular_file(::open(path.c_str(), O_RDONLY | O_CLOEXEC), ec);
+  if (ec) return f;
+  // Files under /proc and /sys say they hold 0 bytes and then read as more: the offer would
+  // promise an empty file.
+  std::uint8_t probe;
+  if (f.size(ec) == 0 && !ec && ::pread(f.fd_, &probe, 1, 0) > 0) ec = file_errc::size_unknown;
+  if (ec) f.close();
+  return f;
 }
 
 local_file local_file::open_partial(const std::filesystem::path& path, error_code& ec) {

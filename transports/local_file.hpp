@@ -23,7 +23,8 @@ class local_file {
   local_file& operator=(local_file&& other) noexcept;
   ~local_file();
 
-  // A regular file to send (a symlink is followed, a directory or device refused: not_a_file).
+  // A regular file to send (a symlink is followed, a directory or device refused: not_a_file; one
+  // whose size is not known before it is read, like /proc's, refused: size_unknown).
   static local_file open_for_sending(const std::filesystem::path& path, boost::system::error_code& ec);
   // A partial file to receive into: created (mode 0644 less the umask) if missing, opened for
   // reading and writing if not; never through a symlink, and only a regular file.

@@ -23,6 +23,8 @@ std::optional<uri> parse_uri(std::string_view text, std::string* problem) {
   if (out.scheme != "tcp" && out.scheme != "udp" && out.scheme != "ws")
     return fail("unsupported scheme '" + out.scheme + "' (supported: tcp, udp, ws)");
   std::string_view rest = text.substr(sep + 3);
+  if (auto slash = rest.find('/'); slash != std::string_view::npos)
+    return fail("a path ('" + std::string(rest.substr(slash)) + "') is not supported: the form is scheme://host:port");
   std::string_view port_text;
   if (!rest.empty() && rest.front() == '[') {
     auto close = rest.find(']');

@@ -158,8 +158,7 @@ int kadnet_start(const kadnet_options* o, kadnet_node** out) {
     if (o->identity_file) {
       self = kadnet::core::identity::load_or_create(o->identity_file);
     } else if (o->data_dir) {
-      std::filesystem::create_directories(o->data_dir);
-      self = kadnet::core::identity::load_or_create(std::filesystem::path(o->data_dir) / "identity.key");
+      self = kadnet::core::identity::in_data_dir(o->data_dir);
     }
     std::vector<kadnet::uri> listen;
     for (std::size_t i = 0; i < o->listen_count; ++i) listen.push_back(uri_of(o->listen[i]));

@@ -19,17 +19,38 @@ fs::path prepare_inbox(const std::string& dir) {
   return fs::absolute(dir);
 }
 
-std::pair<boost::system::error_code, file_send_result> send_file(node& from, const transports::peer_ref& to,
-                                                                  const std::string& path) {
-  auto refuse = [&](const std::string& why) { throw std::invalid_argument("cannot send '" + path + "': " + why); };
+namespace {
+
+[[noreturn]] void refuse_to_send(const std::string& path, const std::string& why) {
+  throw std::invalid_argument("cannot send '" + path + "': " + why);
+}
+
+}  // namespace
+
+void check_sendable(const std::string& path) {
+  auto refuse = [&](const std::string& why) { refuse_to_send(path, why); };
   std::error_code local;
   const auto status = fs::status(path, local);
   if (local) refuse(local.message());
   if (!fs::is_regular_file(status)) refuse("not a regular file");
   if (!std::ifstream(path, std::ios::binary)) refuse("it cannot be read");
+  const std::string name = fs::path(path).filename().string();
+  if (auto problem = core::wire::check_file_name(name); problem != core::wire::file_name_problem::none)
+    refuse("its name '" + name + "' " + core::wire::describe(problem));
+}
+
+void throw_if_refused_locally(const std::string& path, const boost::system::error_code& ec) {
+  // What changed between check_sendable and the send's own checks.
+  if (ec == file_errc::bad_name || ec == file_errc::not_a_file || ec == file_errc::size_unknown)
+    refuse_to_send(path, ec.message());
+}
+
+std::pair<boost::system::error_code, file_send_result> send_file(node& from, const transports::peer_ref& to,
+                                                                  const std::string& path) {
+  check_sendable(path);
   auto [ec, sent] = transports::wait_for<boost::system::error_code, file_send_result>(
       [&](auto done) { async_send_file(from, to, path, {}, done); });
-  if (ec == file_errc::bad_name || ec == file_errc::not_a_file) refuse(ec.message());
+  throw_if_refused_locally(path, ec);
   return {ec, std::move(sent)};
 }
 

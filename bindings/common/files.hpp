@@ -19,6 +19,13 @@ namespace kadnet::bindings {
 // directory later is). Throws std::invalid_argument naming it when that fails.
 std::filesystem::path prepare_inbox(const std::string& dir);
 
+// Throws std::invalid_argument naming `path` unless it is a regular file this process can read
+// whose name can be offered (the checks send_file makes before it sends).
+void check_sendable(const std::string& path);
+// Throws std::invalid_argument naming `path` when a send's error is a local refusal (the file or
+// its name) rather than anything the peer said.
+void throw_if_refused_locally(const std::string& path, const boost::system::error_code& ec);
+
 // Sends the file at `path` to `to` and waits for the outcome (not from the node's own thread).
 // A local problem — not a regular file this process can read, or a name that cannot be offered
 // — throws std::invalid_argument naming the path, told apart from anything the peer says,

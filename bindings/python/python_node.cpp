@@ -99,7 +99,7 @@ core::node_config config_of(const node_options& o) {
     config.compression.clear();
     for (const auto& name : *o.compression) {
       auto codec = compression::codec_from_name(name);
-      if (!codec) throw py::value_error("unknown compression method '" + name + "' (bz2, gzip, lzma, zlib, snappy, zstd)");
+      if (!codec) throw py::value_error("unknown compression method '" + name + "' (bz2, gzip, lzma, zlib, snappy, zstd; [] for none)");
       config.compression.push_back(*codec);
     }
   }
@@ -122,10 +122,7 @@ python_node::python_node(const node_options& o) {
   }
   core::identity self = core::identity::generate();
   if (o.identity) self = core::identity::load_or_create(*o.identity);
-  else if (o.data_dir) {
-    std::filesystem::create_directories(*o.data_dir);
-    self = core::identity::load_or_create(std::filesystem::path(*o.data_dir) / "identity.key");
-  }
+  else if (o.data_dir) self = core::identity::in_data_dir(*o.data_dir);
   transports::dht_settings dht;
   dht.enabled = o.dht;
   if (o.data_dir) dht.data_dir = *o.data_dir;
@@ -185,14 +182,19 @@ void python_node::receive_files(std::optional<std::filesystem::path> inbox) {
 py::dict python_node::send_file(const std::string& target, const std::string& path) {
   auto to = target_of(target);
   node& from = waitable();
-  std::pair<error_code, file_send_result> result;
-  try {
-    py::gil_scoped_release release;  // the node's thread may need it for a handler meanwhile
-    result = bindings::send_file(from, to, path);
+  try {  // a local problem, not something the peer said, is a ValueError
+    bindings::check_sendable(path);
   } catch (const std::invalid_argument& e) {
-    throw py::value_error(e.what());  // a local problem, not something the peer said
+    throw py::value_error(e.what());
   }
-  const auto& [ec, sent] = result;
+  // Ctrl-C ends the wait; the transfer goes on until it ends or the node stops.
+  auto [ec, sent] = outcome<error_code, file_send_result>(
+      [&](auto done) { kadnet::async_send_file(from, to, path, {}, std::move(done)); });
+  try {
+    bindings::throw_if_refused_locally(path, ec);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
   if (ec) fail(ec, sent.reason.empty() ? target : sent.reason);
   py::dict out;
   out["name"] = sent.name;
@@ -402,7 +404,7 @@ std::unique_ptr<python_stream> python_node::open_stream(const std::string& targe
   return std::make_unique<python_stream>(streams_, std::move(s));
 }
 
-std::unique_ptr<python_stream> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
+std::optional<std::unique_ptr<python_stream>> python_node::accept_stream(const std::string& protocol, std::optional<double> timeout) {
   if (timeout && !(*timeout >= 0)) throw py::value_error("timeout must be a number of seconds, at least 0, or None");
   // Beyond a few years (or infinity) it is no timeout at all; the clock would overflow.
   std::optional<std::chrono::milliseconds> wait;
@@ -430,13 +432,17 @@ std::unique_ptr<python_stream> python_node::accept_stream(const std::string& pro
   } catch (const std::runtime_error& e) {
     throw error(e.what());
   }
-  if (!s) return nullptr;
+  if (!s) return std::nullopt;  // Optional[Stream] in the signature Python shows
   return std::make_unique<python_stream>(streams_, std::move(*s));
 }
 
 void python_node::shout(const py::bytes& data) {
   auto payload = from_bytes(data);
+  const std::size_t size = payload.size();
   auto [ec, r] = outcome<error_code, dht::shout_outcome>([&](auto done) { waitable().async_shout(std::move(payload), done); });
+  if (ec == core::errc::too_large)
+    throw py::value_error("the shout is " + std::to_string(size) + " bytes; a shout is at most " +
+                          std::to_string(dht::broadcast_config{}.max_payload) + " bytes");
   if (ec) fail(ec);
 }
 

@@ -93,7 +93,7 @@ class python_node {
   std::unique_ptr<python_stream> open_stream(const std::string& target, const std::string& protocol);
   // The next stream a peer opens for `protocol`, waiting up to `timeout` seconds (None: until one
   // comes); None when the time ran out. The first call makes the node serve the protocol.
-  std::unique_ptr<python_stream> accept_stream(const std::string& protocol, std::optional<double> timeout);
+  std::optional<std::unique_ptr<python_stream>> accept_stream(const std::string& protocol, std::optional<double> timeout);
 
   // Ends every session and the node's thread; later calls raise kadnet.Error.
   void stop();

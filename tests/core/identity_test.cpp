@@ -5,7 +5,9 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -127,6 +129,15 @@ TEST_F(IdentityFile, LoadOfMissingFileThrowsNamingIt) {
   fs::path p = dir_ / "absent.key";
   std::string what = error_of([&] { identity::load(p); });
   EXPECT_NE(what.find(p.string()), std::string::npos) << what;
+  EXPECT_NE(what.find(std::strerror(ENOENT)), std::string::npos) << what;
+}
+
+TEST_F(IdentityFile, SaveIntoAMissingDirectorySaysWhy) {
+  fs::path p = dir_ / "no-such-dir" / "node.key";
+  std::string what = error_of([&] { identity::generate().save(p); });
+  EXPECT_NE(what.find(p.string()), std::string::npos) << what;
+  EXPECT_NE(what.find(std::strerror(ENOENT)), std::string::npos) << what;
+  EXPECT_EQ(what.find("already exist"), std::string::npos) << what;
 }
 
 TEST_F(IdentityFile, LoadOfMalformedFileThrowsNamingIt) {
@@ -164,6 +175,7 @@ TEST_F(IdentityFile, SaveRefusesToOverwrite) {
   auto second = identity::generate();
   std::string what = error_of([&] { second.save(p); });
   EXPECT_NE(what.find(p.string()), std::string::npos) << what;
+  EXPECT_NE(what.find(std::strerror(EEXIST)), std::string::npos) << what;
   // The file still holds the first identity.
   EXPECT_EQ(identity::load(p).id(), first.id());
 }

@@ -390,6 +390,14 @@ class KeygenTest(KadnetTestCase):
         self.assertEqual(n2.id, n.id)
         self.assertEqual(n2.quit(), 0)
 
+    def test_folders_that_cannot_be_made_are_named_with_why(self):
+        blocker = os.path.join(self.tmp.name, "a-file")
+        open(blocker, "w").close()
+        for flag, what in (("--data-dir", "data directory"), ("--inbox", "--inbox")):
+            r = run_cli("node", flag, os.path.join(blocker, "sub"))
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stderr, f"kadnet: {what} {os.path.join(blocker, 'sub')} cannot be made: Not a directory\n")
+
 
 # 2 ---------------------------------------------------------------------------------------------
 class TwoNodesTest(KadnetTestCase):
@@ -763,6 +771,9 @@ class UsageTest(KadnetTestCase):
         for m in mentions:
             self.assertIn(m, first, f"{args}: first stderr line {first!r} should mention {m!r}")
         self.assertEqual(r.stdout, "", f"{args}: usage errors go to stderr only")
+        # The problem, then the commands in brief and where the rest is: not the whole help.
+        self.assertEqual(len(r.stderr.splitlines()), 3, r.stderr)
+        self.assertIn("kadnet --help", r.stderr)
 
     def test_bad_arguments(self):
         self.assert_usage_error([], "missing command")
@@ -775,6 +786,8 @@ class UsageTest(KadnetTestCase):
         self.assert_usage_error(["node", "--bootstrap", "tcp://:1"], "--bootstrap")
         self.assert_usage_error(["node", "--compression", "foo"], "--compression", "foo")
         self.assert_usage_error(["node", "--compression", "zstd,zstd"], "--compression", "zstd")
+        self.assert_usage_error(["node", "--compression", "none,zstd"], "--compression", "'none' stands alone")
+        self.assert_usage_error(["node", "--listen", "ws://127.0.0.1:0/chat"], "--listen", "a path ('/chat')")
         self.assert_usage_error(["node", "--timeout", "-5"], "--timeout")
 
     def test_help(self):
@@ -1034,6 +1047,9 @@ class DhtCommandsTest(KadnetTestCase):
         r = c.command("put big " + "x" * 65537)
         self.assertEqual(r.get("ok"), False, r)
         self.assertIn("at most 65536 bytes", r.get("error", ""))
+        r = c.command("shout " + "x" * 16385)
+        self.assertEqual(r.get("ok"), False, r)
+        self.assertIn("TEXT is 16385 bytes; a shout is at most 16384 bytes", r.get("error", ""))
         r = b.command(f"ping {b.id}")
         self.assertEqual((r.get("ok"), r.get("error")), (False, "that is this node's own id"), r)
 

@@ -94,6 +94,9 @@ class CallTest(Nodes):
         with self.assertRaises(ValueError) as big:
             n.put("big", b"x" * 65537)
         self.assertIn("at most 65536 bytes", str(big.exception))
+        with self.assertRaises(ValueError) as loud:
+            n.shout(b"x" * 16385)
+        self.assertIn("at most 16384 bytes", str(loud.exception))
         with self.assertRaises(kadnet.Error) as own:
             n.call(n.id, 64, b"me")
         self.assertIn("own id", str(own.exception))
@@ -257,6 +260,13 @@ class FileTest(Nodes):
         with self.assertRaises(ValueError) as folder:
             sender.send_file(receiver.addresses[0], tempfile.gettempdir())
         self.assertIn("not a regular file", str(folder.exception))
+        with tempfile.NamedTemporaryFile(suffix=".part") as partial:
+            with self.assertRaises(ValueError) as bad_name:
+                sender.send_file(receiver.addresses[0], partial.name)
+            self.assertIn("ends in '.part'", str(bad_name.exception))
+        with self.assertRaises(ValueError) as unknown_size:
+            sender.send_file(receiver.addresses[0], "/proc/self/stat")
+        self.assertIn("size is not known", str(unknown_size.exception))
         # A node with no inbox refuses offers, with its reason.
         with tempfile.NamedTemporaryFile(suffix=".txt") as f:
             f.write(b"hello")
@@ -304,6 +314,7 @@ class StreamTest(Nodes):
     def test_protocols_route_streams_and_one_nobody_serves_is_refused(self):
         server, client = self.node(), self.node(listen=[])
         self.assertIsNone(server.accept_stream("b", timeout=0))
+        self.assertIn("-> Optional[kadnet.Stream]", kadnet.Node.accept_stream.__doc__)
         a_stream = client.open_stream(server.addresses[0])  # the default protocol, ""
         b_stream = client.open_stream(server.id, "b")
         a_stream.write(b"to the default")
@@ -402,9 +413,12 @@ class InterruptTest(unittest.TestCase):
         "call": "n.call(peer.addresses[0], 70, b'')  # its handler waits for `release`",
         "accept": "n.accept_stream('nobody opens this')",
         "read": "r.read(10)",
+        "send_file": "n.send_file(f'tcp://127.0.0.1:{silent.getsockname()[1]}', payload.name)",
     }
     SCRIPT = textwrap.dedent("""
-        import sys, threading, kadnet
+        import socket, sys, tempfile, threading, kadnet
+        silent = socket.socket(); silent.bind(("127.0.0.1", 0)); silent.listen()  # never answers a hello
+        payload = tempfile.NamedTemporaryFile(); payload.write(b"x"); payload.flush()
         n = kadnet.Node(listen=["tcp://127.0.0.1:0"], request_timeout=600)
         peer = kadnet.Node(listen=["tcp://127.0.0.1:0", "udp://127.0.0.1:0"])
         s = peer.open_stream(n.addresses[0]); r = n.accept_stream()  # "read" waits on r

@@ -305,6 +305,8 @@ TEST_P(FileTransfer, NamesTheSenderCannotOfferFailBeforeAnythingIsSent) {
   EXPECT_EQ(ec, boost::system::errc::no_such_file_or_directory) << ec.message();
   auto [dir_ec, dir_sent] = send(src());
   EXPECT_EQ(dir_ec, file_errc::not_a_file) << dir_ec.message();
+  auto [proc_ec, proc_sent] = send("/proc/self/stat");  // says 0 bytes, reads as more
+  EXPECT_EQ(proc_ec, file_errc::size_unknown) << proc_ec.message();
   // Nothing reached the receiver: the next thing it reports is this file.
   write_file(src() / "ok", pattern(10, 6));
   EXPECT_FALSE(std::get<0>(send(src() / "ok")));
