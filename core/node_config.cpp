@@ -5,6 +5,10 @@
 
 namespace kadnet::core {
 
+std::vector<compression::codec_id> default_compression_methods() {
+  return {compression::codec_id::zstd, compression::codec_id::snappy, compression::codec_id::zlib};
+}
+
 void node_config::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("bad node config: " + what); };
   auto check_timeout = [&](const char* name, std::chrono::milliseconds t) {

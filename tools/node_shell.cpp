@@ -9,6 +9,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <csignal>
 #include <signal.h>
 #include <unistd.h>
 
@@ -200,7 +201,12 @@ class shell {
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
       print_.log("stopping: signal " + std::to_string(signal));
-      node_.async_stop([signal] { std::_Exit(128 + signal); });  // the printer flushed every line
+      // Then dies by the same signal (its default action now), as a shell expects of a program
+      // it interrupted. The printer flushed every line.
+      node_.async_stop([signal] {
+        std::raise(signal);
+        std::_Exit(128 + signal);  // were the signal blocked in this thread
+      });
     });
   }
 

@@ -91,8 +91,10 @@ TEST(PacketTypes, SealedOnlyAfterTheHandshake) {
   EXPECT_FALSE(is_sealed(packet_type::cookie));
   EXPECT_FALSE(is_sealed(packet_type::refuse));
   EXPECT_FALSE(is_sealed(packet_type::punch));
-  for (int t = 2; t <= 8; ++t)
-    if (t != 6) EXPECT_TRUE(is_sealed(static_cast<packet_type>(t))) << t;
+  for (int t = 2; t <= 8; ++t) {
+    if (t == 6) continue;
+    EXPECT_TRUE(is_sealed(static_cast<packet_type>(t))) << t;
+  }
   EXPECT_TRUE(is_sealed(packet_type::stream_data));
 }
 
