@@ -45,7 +45,9 @@ usage: ./run.sh COMMAND [ARGS]
                    the simulated network: coverage, copies, bytes, hops, time),
                    atomic [--clients 1,8,32] [--loss P] [--json] (compare-and-swap updates
                    of one counter by contending clients on the simulated network, patch against
-                   put bytes, and lock/unlock latency uncontended and with --lock-clients 8)
+                   put bytes, and lock/unlock latency uncontended and with --lock-clients 8),
+                   soak [--nodes 100] [--hours 6] [--churn 0.05] [--json] (hours of puts, gets,
+                   updates, locks and churn on full simulated nodes: heap per node over time)
   sanitize         build into build-asan/ with ASan+UBSan and run the test suite there
   sanitize-thread  build into build-tsan/ with ThreadSanitizer and run the test suite there
                    (without the Python module: the interpreter is not instrumented)
@@ -155,7 +157,7 @@ case "$cmd" in
     ;;
   bench)
     name=${1:-}
-    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast, atomic)" >&2; exit 2; }
+    [ -n "$name" ] || { echo "run.sh bench: missing NAME (micro, swarm, sim, latency, stream, broadcast, atomic, soak)" >&2; exit 2; }
     shift
     # The swarm benchmark builds only the programs it runs.
     [ "$name" = swarm ] || build >/dev/null
@@ -224,12 +226,16 @@ case "$cmd" in
         # [--lock-cycles 50] [--lock-clients 8] [--lock-rounds 10] [--hold-ms 100]
         "$BUILD_DIR/bin/kadnet_bench_atomic" "$@"
         ;;
+      soak)
+        # ./run.sh bench soak [--nodes 100] [--hours 6] [--churn 0.05] [--seed S] [--json]
+        "$BUILD_DIR/bin/kadnet_bench_soak" "$@"
+        ;;
       micro)
         out="$BUILD_DIR/bench_micro.json"
         "$BUILD_DIR/bin/kadnet_bench_micro" --benchmark_out="$out" --benchmark_out_format=json "$@"
         python3 benchmarks/micro_targets.py "$out"
         ;;
-      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream, broadcast, atomic)" >&2; exit 2 ;;
+      *) echo "run.sh bench: unknown benchmark '$name' (known: micro, swarm, sim, latency, stream, broadcast, atomic, soak)" >&2; exit 2 ;;
     esac
     ;;
   swarm)

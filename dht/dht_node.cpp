@@ -27,11 +27,16 @@ constexpr std::size_t max_maintenance_queue = 1024;
 // Requests waiting for the driver's report. The driver reports each one exactly once, so this
 // only caps a driver that loses reports; fire-and-forget STOREs are dropped beyond it.
 constexpr std::size_t max_pending_requests = 1u << 16;
+// Replication STOREs out at once. A round hands every value a node holds to each of its k
+// closest: sent all at once, a node holding a thousand 64 KiB values would queue 1.3 GB and
+// overrun the per-peer send limit (node_config::max_queued_bytes_per_peer) of any peer close to
+// many of them. Each report lets the next one go.
+constexpr std::size_t max_replication_in_flight = 64;
 
 enum class op_kind { find_node, bootstrap, get, put, refresh, republish, shout_repair, cas, patch, listen, listen_refresh };
 // store_diff: a patched STORE (its NACK may call for the whole value). listen: a registration
 // (FIND_VALUE with a listen block); notify: a notification to a listener (8.10).
-enum class request_kind { lookup, store, store_quiet, store_diff, ping, shout, probe, cas, listen, listen_cancel, notify };
+enum class request_kind { lookup, store, store_quiet, replicate, store_diff, ping, shout, probe, cas, listen, listen_cancel, notify };
 
 bool reported(op_kind k) {
   return k != op_kind::refresh && k != op_kind::republish && k != op_kind::shout_repair && k != op_kind::listen_refresh;
@@ -201,6 +206,8 @@ struct dht_node::impl {
   core::fifo<operation_done> events;
   core::fifo<maintenance_job> maintenance;
   std::size_t maintenance_in_flight = 0;
+  core::fifo<core::node_id> replication_round;  // keys of this round not yet handed on
+  std::size_t replication_in_flight = 0;
   std::unordered_map<core::node_id, std::chrono::seconds> original_ttl;  // TTL a put asked for
   std::optional<core::time_point> next_republish, next_replicate;
   request_token next_token = 1;
@@ -1020,14 +1027,28 @@ struct dht_node::impl {
     }
   }
 
+  // Starts a replication round: each value held but not published here goes to the k closest
+  // contacts, max_replication_in_flight STOREs at a time (pump_replication). A round that is
+  // still going when the next is due (more held than the interval lets through) just goes on.
   void replicate(core::time_point now) {
-    for (const stored_value& v : values.all(now)) {
-      if (v.original) continue;  // its publisher's republish covers it
-      wire::store s = to_store(v, now);
+    if (!replication_round.empty()) return;
+    for (const stored_value& v : values.all(now))
+      if (!v.original) replication_round.push_back(v.key);  // its publisher's republish covers it
+    pump_replication(now);
+  }
+
+  void pump_replication(core::time_point now) {
+    while (replication_in_flight < max_replication_in_flight && !replication_round.empty() &&
+           pending_requests.size() < max_pending_requests) {
+      const core::node_id key = replication_round.front();
+      replication_round.pop_front();
+      auto v = values.get(key, now);  // as held now: it may have expired or been replaced
+      if (!v || v->original) continue;
+      wire::store s = to_store(*v, now);
       if (s.ttl_seconds == 0) continue;
-      for (const contact& c : table.closest(v.key, k())) {
-        if (pending_requests.size() >= max_pending_requests) return;
-        send(request_kind::store_quiet, 0, c, s, now);
+      for (const contact& c : table.closest(key, k())) {
+        send(request_kind::replicate, 0, c, s, now);
+        ++replication_in_flight;
       }
     }
   }
@@ -1136,6 +1157,10 @@ struct dht_node::impl {
         break;
       case request_kind::notify:
         notify_reply(token, p, r, dead, now);
+        break;
+      case request_kind::replicate:
+        --replication_in_flight;
+        pump_replication(now);
         break;
       case request_kind::store_quiet:
       case request_kind::listen_cancel:

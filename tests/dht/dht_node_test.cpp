@@ -387,6 +387,62 @@ TEST(DhtNode, ASubtreeNextToUsThatWeKnowNobodyInIsProbedInOneRound) {
   for (const auto& [token, target] : asked) EXPECT_TRUE(node.table().find(target)) << target.short_hex();
 }
 
+// Replication hands values on a few STOREs at a time, the next as each is answered: a node that
+// holds many values does not queue them all to its peers at once (one close to many keys would
+// be sent more than its per-peer send limit). Every value still reaches each of its k closest.
+TEST(DhtNode, ReplicationSendsAFewStoresAtATimeAndReachesEveryReplica) {
+  std::mt19937_64 rng(43);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{5});
+  memory_store store(store_limits{});
+  dht_config config;
+  dht_node node(self, config, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point t0{};
+  for (int i = 0; i < 30; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, t0);
+  while (node.poll_request()) {  // the contacts' eviction checks, if any: not what this counts
+  }
+  constexpr std::size_t values = 200;
+  for (std::size_t v = 0; v < values; ++v) {
+    stored_value held;
+    held.key = random_id(rng);
+    held.version = 1;
+    held.value = bytes_of("held for others");
+    held.expires = t0 + 24h;
+    ASSERT_EQ(store.put(held, t0), put_result::stored);
+  }
+
+  const auto now = t0 + config.replicate_interval;
+  node.handle_timeout(now);
+  std::set<std::pair<node_id, node_id>> sent;  // (key, replica)
+  std::vector<request_token> unanswered;
+  std::size_t most_unanswered = 0;
+  auto drain = [&] {
+    while (auto out = node.poll_request()) {
+      const auto* s = std::get_if<core::wire::store>(&out->body);
+      if (!s) continue;
+      EXPECT_TRUE(sent.emplace(s->key, out->to.id).second) << "one STORE per key and replica";
+      unanswered.push_back(out->token);
+    }
+    most_unanswered = std::max(most_unanswered, unanswered.size());
+  };
+  drain();
+  ASSERT_FALSE(unanswered.empty()) << "the round started";
+  while (!unanswered.empty()) {
+    const request_token token = unanswered.front();
+    unanswered.erase(unanswered.begin());
+    node.on_reply(token, core::reply{}, now + 10ms);  // an ACK
+    drain();
+  }
+  // At most 64 out, give or take one key's k replicas (a key's STOREs go together).
+  EXPECT_LT(most_unanswered, 64 + default_k);
+  EXPECT_EQ(sent.size(), values * default_k) << "every value to each of its k closest contacts";
+  for (const auto& v : store.all(now)) {
+    for (const contact& c : node.table().closest(v.key, default_k))
+      EXPECT_TRUE(sent.count({v.key, c.id})) << v.key.short_hex() << " -> " << c.id.short_hex();
+  }
+}
+
 // A request comes over a session: its sender is reachable over it even when the table had
 // dropped it (after failed requests, say) and knows no address for it any more. The session's
 // end forgets such a contact again.
