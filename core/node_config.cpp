@@ -18,6 +18,7 @@ void node_config::validate() const {
   };
   check_timeout("request_timeout", request_timeout);
   check_timeout("handshake_timeout", handshake_timeout);
+  check_timeout("handler_timeout", handler_timeout);
   check_timeout("punched_dial_timeout", punched_dial_timeout);
   if (max_message_size < 1024 || max_message_size > (64u << 20))
     bad("max_message_size " + std::to_string(max_message_size) + " must be 1 KiB .. 64 MiB");

@@ -27,6 +27,10 @@ struct node_config {
   std::size_t max_message_size = (1u << 20) + 1024;
   // Requests a peer may have waiting on our handlers at once; more are NACKed rate_limited.
   std::size_t max_inbound_requests_per_peer = 256;
+  // How long a plugin handler may take to reply. Past it the request is NACKed handler_failed
+  // and its place among max_inbound_requests_per_peer is free again (a handler that never
+  // replies would otherwise lock its caller out for good); a reply after that is dropped.
+  std::chrono::milliseconds handler_timeout{60000};
   // ℓ (seed 003): sessions this node dialed that it keeps open. Beyond it, the least recently
   // active dialed session with nothing in flight is closed (peers reach us again on demand).
   std::size_t max_outbound_sessions = 48;

@@ -479,9 +479,12 @@ void node_engine::dispatch_plugin(connection_id c, connection_state& st, const w
   auto answered = std::make_shared<bool>(false);
   std::uint8_t op = m.opcode;
   std::uint32_t id = m.id;
-  plugin_reply reply = [this, c, op, id, alive, answered](plugin_result result) {
-    if (*answered || alive.expired()) return;  // answered twice, or the peer is gone
+  auto wait = handler_deadlines_.emplace(last_now_ + config_.handler_timeout, handler_wait{c, op, id, answered});
+  plugin_reply reply = [this, c, op, id, alive, answered, wait](plugin_result result) {
+    // Answered twice, or too late (expire_handler_waits answered and erased it), or the peer is gone.
+    if (*answered || alive.expired()) return;
     *answered = true;
+    handler_deadlines_.erase(wait);
     auto it = connections_.find(c);
     if (it == connections_.end()) return;
     --it->second.inbound_pending;
@@ -764,6 +767,7 @@ void node_engine::handle_timeout(time_point now) {
     ++counters_.handshakes_failed;
     cut_off(c, errc::timeout, "handshake timed out");
   }
+  expire_handler_waits(now);
   // Only what is due now: a session may file a new deadline that is already due.
   auto due = timers_.take_due(now, [this](connection_id c, time_point at) {
     if (!timer_is_current(c, at)) return false;
@@ -778,8 +782,24 @@ void node_engine::handle_timeout(time_point now) {
   }
 }
 
+void node_engine::expire_handler_waits(time_point now) {
+  while (!handler_deadlines_.empty() && handler_deadlines_.begin()->first <= now) {
+    handler_wait w = std::move(handler_deadlines_.begin()->second);
+    handler_deadlines_.erase(handler_deadlines_.begin());
+    if (*w.answered) continue;
+    *w.answered = true;  // the handler's reply, should it still come, is dropped
+    auto it = connections_.find(w.connection);
+    if (it == connections_.end()) continue;
+    --it->second.inbound_pending;
+    send_nack(w.connection, w.opcode, w.message_id, wire::nack_code::handler_failed,
+              "the handler did not reply within " + std::to_string(config_.handler_timeout.count()) + " ms");
+  }
+}
+
 std::optional<time_point> node_engine::next_deadline() const {
   std::optional<time_point> next = rpcs_.next_deadline();
+  if (!handler_deadlines_.empty() && (!next || handler_deadlines_.begin()->first < *next))
+    next = handler_deadlines_.begin()->first;
   if (!handshake_deadlines_.empty() && (!next || handshake_deadlines_.begin()->first < *next))
     next = handshake_deadlines_.begin()->first;
   if (auto t = timers_.earliest(); t && (!next || *t < *next)) next = t;

@@ -17,6 +17,7 @@
 //    next_deadline() and call handle_timeout(now) when it fires.
 //  * Every call happens on one thread or strand at a time.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -225,6 +226,8 @@ class node_engine {
   void reschedule(connection_id c, connection_state& st);
   // Whether timers_'s entry (c, at) is c's current deadline.
   bool timer_is_current(connection_id c, time_point at) const;
+  // NACKs the plugin requests whose handlers let handler_timeout pass, freeing their places.
+  void expire_handler_waits(time_point now);
   void on_announce(connection_id c, connection_state& st, const wire::message& m);
   // INTRODUCE (node_engine_introductions.cpp): as the node both peers know (no address), or as
   // the one introduced to (address).
@@ -327,6 +330,16 @@ class node_engine {
   deadline_heap<connection_id> timers_;  // an entry is current while it equals the session's `timer`
   // Deadlines of the handshakes under way.
   std::set<std::pair<time_point, connection_id>> handshake_deadlines_;
+  // Deadlines of the plugin requests handed to handlers (node_config::handler_timeout), with the
+  // flag their reply function shares: set once the request is answered either way. A reply
+  // erases its entry; an entry nobody answers is erased when it expires.
+  struct handler_wait {
+    connection_id connection;
+    std::uint8_t opcode;
+    std::uint32_t message_id;
+    std::shared_ptr<bool> answered;
+  };
+  std::multimap<time_point, handler_wait> handler_deadlines_;
   std::unordered_set<connection_id> dirty_;
   fifo<event> events_;
   connection_id next_connection_ = 1;

@@ -1,4 +1,5 @@
 // Two kadnet nodes in one process: one serves a plugin RPC, the other calls it.
+#include <cctype>
 #include <iostream>
 #include <string>
 

@@ -38,18 +38,20 @@ void node::add_async_handler(std::uint8_t opcode, async_handler handler) {
   });
 }
 
-void node::add_datagram_handler(std::uint8_t opcode, std::function<void(const node_id&, byte_span)> handler) {
+void node::check_plugin_opcode(std::uint8_t opcode) {
   if (opcode < core::wire::first_plugin_opcode)
     throw std::invalid_argument("plugin opcode " + std::to_string(opcode) + " is reserved for kadnet; use 64..255");
+}
+
+void node::add_datagram_handler(std::uint8_t opcode, std::function<void(const node_id&, byte_span)> handler) {
+  check_plugin_opcode(opcode);
   boost::asio::post(driver_->executor(), [d = driver_, opcode, h = std::move(handler)]() mutable {
     d->set_datagram_handler(opcode, std::move(h));
   });
 }
 
 void node::register_handler(std::uint8_t opcode, core::plugin_handler handler) {
-  if (opcode < core::wire::first_plugin_opcode)
-    throw std::invalid_argument("plugin opcode " + std::to_string(opcode) +
-                                " is reserved for kadnet; use 64..255");
+  check_plugin_opcode(opcode);
   boost::asio::post(driver_->executor(), [d = driver_, opcode, h = std::move(handler)]() mutable {
     d->engine().plugins().add(opcode, std::move(h));
   });

@@ -181,9 +181,11 @@ class node {
   // Calls plugin RPC `opcode` (64..255) on a peer. Completes with the peer's reply: on ACK
   // ec is clear and reply.data holds the handler's answer; on NACK ec says why
   // (errc::unsupported_opcode, errc::handler_failed, errc::nack) and reply.code/.text what the
-  // peer said; errc::timeout when no reply came within the request timeout.
+  // peer said; errc::timeout when no reply came within the request timeout. Throws
+  // std::invalid_argument for an opcode below 64 (kadnet's own).
   template <typename Token>
   auto async_call(peer_ref target, std::uint8_t opcode, byte_vector payload, Token&& token) {
+    check_plugin_opcode(opcode);  // throws here, not on the strand
     return async_request(std::move(target), opcode,
                          core::wire::plugin_call{std::move(payload)}, std::forward<Token>(token));
   }
@@ -194,6 +196,7 @@ class node {
   // errc::not_supported (a TCP session), errc::not_connected.
   template <typename Token>
   auto async_send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload, Token&& token) {
+    check_plugin_opcode(opcode);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, byte_vector payload) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
@@ -212,15 +215,19 @@ class node {
   template <typename Token>
   auto async_ping(peer_ref target, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::chrono::microseconds)>(
-        [this](auto handler, peer_ref target) {
+        [d = driver_](auto handler, peer_ref target) {
+          // Holds the driver, not the node: the node may be gone when the reply comes.
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           auto start = std::chrono::steady_clock::now();
-          async_request(std::move(target), static_cast<std::uint8_t>(core::wire::opcode::ping),
-                        core::wire::ping{},
-                        [this, h = std::move(handler), start](boost::system::error_code ec, reply) mutable {
-                          auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::steady_clock::now() - start);
-                          detail::complete(std::move(h), get_executor(), ec, rtt);
-                        });
+          boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
+                                                work = std::move(work), start]() mutable {
+            d->request(std::move(target), static_cast<std::uint8_t>(core::wire::opcode::ping), core::wire::ping{},
+                       [d, h = std::move(h), work = std::move(work), start](boost::system::error_code ec, reply) mutable {
+                         auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - start);
+                         detail::complete(std::move(h), d->any_executor(), ec, rtt);
+                       });
+          });
         },
         token, std::move(target));
   }
@@ -386,6 +393,8 @@ class node {
         token);
   }
   void register_handler(std::uint8_t opcode, core::plugin_handler handler);
+  // Throws std::invalid_argument unless `opcode` is a plugin's (64..255).
+  static void check_plugin_opcode(std::uint8_t opcode);
   std::shared_ptr<transports::node_driver> driver_;
 };
 

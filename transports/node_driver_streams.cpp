@@ -119,6 +119,7 @@ void node_driver::stop_awaiting_accept(stream_state& s) {
 
 void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
                               stream_io_handler handler) {
+  if (!s) return handler(boost::asio::error::bad_descriptor, 0);  // the stream was closed
   if (s->read) throw std::logic_error("kadnet::stream: a read is already pending");
   s->read.emplace(stream_state::pending_read{std::move(buffers), std::move(handler)});
   try_read(*s);
@@ -126,6 +127,7 @@ void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vecto
 }
 
 void node_driver::stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler) {
+  if (!s) return handler(boost::asio::error::bad_descriptor, 0);  // the stream was closed
   if (s->write) throw std::logic_error("kadnet::stream: a write is already pending");
   s->write.emplace(stream_state::pending_write{std::move(bytes), std::move(handler)});
   try_write(*s);

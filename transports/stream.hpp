@@ -18,6 +18,7 @@
 // writer wait, never buffer without bound. One read and one write may be pending at a time.
 // Destroying a stream closes it.
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -51,14 +52,19 @@ class stream {
   ~stream() { close(); }
 
   bool is_open() const { return state_ != nullptr; }
-  executor_type get_executor() const { return driver_->any_executor(); }
-  const core::node_id& peer() const { return state_->peer; }
-  core::stream_id id() const { return state_->id; }
+  // The node's executor. Throws std::logic_error for a stream made by the default constructor
+  // (as does reading or writing it); on a closed stream, reads and writes fail with
+  // asio::error::bad_descriptor, as on a closed socket.
+  executor_type get_executor() const { return driver().any_executor(); }
+  // Who and what it is; each throws std::logic_error once the stream is closed (or moved from).
+  const core::node_id& peer() const { return open_state().peer; }
+  core::stream_id id() const { return open_state().id; }
   // The protocol its opener named (PROTOCOL.md 9.6); "" is the default one.
-  const std::string& protocol() const { return state_->protocol; }
+  const std::string& protocol() const { return open_state().protocol; }
 
   template <typename MutableBufferSequence, typename Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, std::vector<boost::asio::mutable_buffer> bufs) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
@@ -79,6 +85,7 @@ class stream {
     // Gathered into one block of at most a window's worth: a write may take fewer bytes.
     byte_vector bytes(std::min<std::size_t>(boost::asio::buffer_size(buffers), max_write));
     boost::asio::buffer_copy(boost::asio::buffer(bytes), buffers);
+    driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, byte_vector bytes) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
@@ -110,6 +117,14 @@ class stream {
 
  private:
   static constexpr std::size_t max_write = 256 * 1024;
+  transports::node_driver& driver() const {
+    if (!driver_) throw std::logic_error("kadnet::stream: made by the default constructor, it has no node");
+    return *driver_;
+  }
+  const transports::stream_state& open_state() const {
+    if (!state_) throw std::logic_error("kadnet::stream: closed (or moved from)");
+    return *state_;
+  }
   std::shared_ptr<transports::node_driver> driver_;
   std::shared_ptr<transports::stream_state> state_;
 };

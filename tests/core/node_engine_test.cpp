@@ -314,6 +314,69 @@ TEST(NodeEngine, TooManyPendingRequestsFromOnePeerAreRateLimited) {
   EXPECT_EQ(done[0].result.code, wire::nack_code::rate_limited);
 }
 
+// A handler that never replies (an async one that dropped its reply function) must not hold its
+// caller's places for good: at handler_timeout the request is NACKed and its place freed.
+TEST(NodeEngine, AHandlerThatNeverRepliesFreesItsPlaceAtTheHandlerTimeout) {
+  node_config cfg;
+  cfg.max_inbound_requests_per_peer = 2;
+  cfg.handler_timeout = 1s;
+  engine_pair p({}, cfg);
+  p.b.plugins().add(74, [](const node_id&, byte_span, plugin_reply) {});  // never replies
+  p.b.plugins().add(75, [](const node_id&, byte_span in, plugin_reply reply) { reply(byte_vector(in.begin(), in.end())); });
+  p.connect();
+  const auto start = p.now;
+  auto held1 = p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  auto held2 = p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.a.request(p.now, p.a_conn, 75, wire::plugin_call{byte_vector{1}});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.code, wire::nack_code::rate_limited) << "both places are taken";
+  EXPECT_EQ(p.b.next_deadline(), start + 1s);
+
+  p.a_events.clear();
+  p.advance(1s);
+  auto expired = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(expired.size(), 2u);
+  for (const auto& d : expired) {
+    EXPECT_TRUE(d.request == held1 || d.request == held2);
+    EXPECT_EQ(d.result.code, wire::nack_code::handler_failed);
+    EXPECT_NE(d.result.text.find("did not reply within 1000 ms"), std::string::npos) << d.result.text;
+  }
+  p.a_events.clear();
+  auto again = p.a.request(p.now, p.a_conn, 75, wire::plugin_call{byte_vector{2}});
+  p.exchange();
+  auto answered = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].request, again);
+  EXPECT_FALSE(answered[0].result.ec) << answered[0].result.ec.message();
+  EXPECT_EQ(answered[0].result.data, byte_vector{2});
+}
+
+// A reply in time leaves nothing behind: no expiry comes later, and a late second reply is dropped.
+TEST(NodeEngine, AnAnsweredRequestLeavesNoHandlerDeadline) {
+  node_config cfg;
+  cfg.handler_timeout = 1s;
+  engine_pair p({}, cfg);
+  plugin_reply kept;
+  p.b.plugins().add(74, [&](const node_id&, byte_span, plugin_reply reply) { kept = reply; });
+  p.connect();
+  p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.exchange();
+  ASSERT_TRUE(kept);
+  kept(byte_vector{7});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.data, byte_vector{7});
+  p.a_events.clear();
+  p.advance(2s);
+  EXPECT_TRUE(p.events_of<node_engine::request_done>(p.a_events).empty()) << "no NACK after the reply";
+  kept(byte_vector{8});  // a second reply: dropped
+  p.exchange();
+  EXPECT_TRUE(p.events_of<node_engine::request_done>(p.a_events).empty());
+}
+
 TEST(NodeEngine, GarbageBeforeTheHandshakeClosesOnlyThatConnection) {
   node_engine e(testing::fixed_identity(4), {});
   auto now = time_point{} + 1h;

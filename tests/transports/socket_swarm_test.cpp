@@ -38,6 +38,7 @@ TEST_P(SocketSwarm, JoinsStoresFindsAndSurvivesAKillAndARestart) {
   swarm.kill(5);
   swarm.kill(6);
   EXPECT_FALSE(swarm.alive(5));
+  EXPECT_THROW(swarm[5], std::logic_error) << "a dead node is not there to use";
   for (std::size_t i : {0u, 7u, 15u}) EXPECT_EQ(get(swarm[i], key), value) << "node " << i;
 
   EXPECT_TRUE(swarm.restart(5, 0));

@@ -131,6 +131,26 @@ TEST(StreamOverUdp, APeerLostMidStreamFailsTheReaderWithinTheIdleTimeout) {
   EXPECT_EQ(ec, make_error_code(core::errc::timeout)) << ec.message();
 }
 
+// A stream that is closed, or was never opened, says so instead of reading freed or null state.
+TEST_P(Stream, AClosedOrDefaultStreamFailsPlainly) {
+  auto& a = net.add();
+  net.add();
+  auto out = open(a, net.address(1));
+  out.close();
+  EXPECT_FALSE(out.is_open());
+  EXPECT_THROW(out.peer(), std::logic_error);
+  EXPECT_THROW(out.protocol(), std::logic_error);
+  byte_vector buffer(4);
+  auto [read_ec, read] = wait<error_code, std::size_t>([&](auto h) { out.async_read_some(asio::buffer(buffer), h); });
+  EXPECT_EQ(read_ec, asio::error::bad_descriptor);
+  auto [write_ec, written] = wait<error_code, std::size_t>([&](auto h) { out.async_write_some(asio::buffer(buffer), h); });
+  EXPECT_EQ(write_ec, asio::error::bad_descriptor);
+
+  stream never;
+  EXPECT_THROW(never.get_executor(), std::logic_error);
+  EXPECT_THROW(never.async_read_some(asio::buffer(buffer), [](error_code, std::size_t) {}), std::logic_error);
+}
+
 TEST_P(Stream, AResetReachesThePeersReader) {
   auto& a = net.add();
   auto& b = net.add();

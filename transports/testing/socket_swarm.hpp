@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,7 +64,12 @@ class socket_swarm {
   std::size_t add_node();
   void add_nodes(std::size_t count);
   std::size_t size() const { return members_.size(); }
-  node& operator[](std::size_t i) { return *members_.at(i).n; }
+  // Node i; throws std::logic_error while it is dead (killed, not restarted).
+  node& operator[](std::size_t i) {
+    auto& n = members_.at(i).n;
+    if (!n) throw std::logic_error("socket_swarm: node " + std::to_string(i) + " is dead (killed, not restarted)");
+    return *n;
+  }
   const uri& address(std::size_t i) const { return members_.at(i).address; }
   bool alive(std::size_t i) const { return members_.at(i).n != nullptr; }
   boost::asio::io_context& io() { return io_; }
