@@ -1,7 +1,11 @@
 #pragma once
 // Completing an asynchronous operation of the public API, as Asio requires.
+#include <utility>
+
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
 
 namespace kadnet {
@@ -16,6 +20,20 @@ void complete(Handler handler, const boost::asio::any_io_executor& fallback, Arg
   auto ex = boost::asio::get_associated_executor(handler, fallback);
   boost::asio::post(ex, [h = std::move(handler), ... a = std::move(args)]() mutable {
     std::move(h)(std::move(a)...);
+  });
+}
+
+// Per-operation cancellation: when `handler` has a cancellation slot (asio::bind_cancellation_slot,
+// a coroutine's `||`, ...), a cancellation of any type posts `cancel` to `strand`. Call it in the
+// initiating function, before the handler is moved. `cancel` must hold what it needs (a weak
+// pointer to the node's driver and the operation's id) and do nothing when the operation has
+// completed meanwhile: the slot keeps it until the slot is reused.
+template <typename Handler, typename Cancel>
+void on_cancellation(const Handler& handler, const boost::asio::any_io_executor& strand, Cancel cancel) {
+  auto slot = boost::asio::get_associated_cancellation_slot(handler);
+  if (!slot.is_connected()) return;
+  slot.assign([strand, cancel = std::move(cancel)](boost::asio::cancellation_type) {
+    boost::asio::post(strand, cancel);
   });
 }
 }  // namespace detail

@@ -217,11 +217,15 @@ class node {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::chrono::microseconds)>(
         [d = driver_](auto handler, peer_ref target) {
           // Holds the driver, not the node: the node may be gone when the reply comes.
+          const std::uint64_t call = d->next_operation_id();
+          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), call] {
+            if (auto live = w.lock()) live->cancel_request(call);
+          });
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           auto start = std::chrono::steady_clock::now();
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
-                                                work = std::move(work), start]() mutable {
-            d->request(std::move(target), static_cast<std::uint8_t>(core::wire::opcode::ping), core::wire::ping{},
+                                                work = std::move(work), start, call]() mutable {
+            d->request(std::move(target), static_cast<std::uint8_t>(core::wire::opcode::ping), core::wire::ping{}, call,
                        [d, h = std::move(h), work = std::move(work), start](boost::system::error_code ec, reply) mutable {
                          auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - start);
@@ -237,12 +241,16 @@ class node {
   auto async_request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, reply)>(
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, core::wire::message_body body) {
+          const std::uint64_t call = d->next_operation_id();
+          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), call] {
+            if (auto live = w.lock()) live->cancel_request(call);
+          });
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode,
                                                 body = std::move(body), h = std::move(handler),
-                                                work = std::move(work)]() mutable {
-            d->request(std::move(target), opcode, std::move(body),
+                                                work = std::move(work), call]() mutable {
+            d->request(std::move(target), opcode, std::move(body), call,
                        [d, h = std::move(h), work = std::move(work)](boost::system::error_code ec,
                                                                      reply r) mutable {
                          detail::complete(std::move(h), d->any_executor(), ec, std::move(r));
@@ -292,10 +300,14 @@ class node {
     core::wire::check_stream_protocol(protocol);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, std::string protocol) {
+          const std::uint64_t waiter = d->next_operation_id();
+          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), waiter] {
+            if (auto live = w.lock()) live->cancel_accept(waiter);
+          });
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, protocol = std::move(protocol), h = std::move(handler),
+          boost::asio::dispatch(d->any_executor(), [d, protocol = std::move(protocol), waiter, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
-            d->accept_stream(std::move(protocol), [d, h = std::move(h), work = std::move(work)](
+            d->accept_stream(std::move(protocol), waiter, [d, h = std::move(h), work = std::move(work)](
                                                       boost::system::error_code ec,
                                                       std::shared_ptr<transports::stream_state> s) mutable {
               detail::complete(std::move(h), d->any_executor(), ec, s ? stream(d, std::move(s)) : stream());

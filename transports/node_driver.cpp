@@ -482,21 +482,39 @@ void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vecto
   });
 }
 
-void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,
+void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
                           reply_handler handler) {
   auto shared = std::make_shared<reply_handler>(std::move(handler));
+  calls_.emplace(call, shared);
+  auto finish = [this, shared, call](boost::system::error_code ec, core::reply r) {
+    if (!*shared) return;  // cancelled
+    calls_.erase(call);
+    auto h = std::move(*shared);
+    std::move(h)(ec, std::move(r));
+  };
   auto shared_body = std::make_shared<core::wire::message_body>(std::move(body));
-  with_connection(target, [this, shared, shared_body, opcode](boost::system::error_code ec,
-                                                              core::connection_id c) {
+  with_connection(target, [this, shared, finish, shared_body, opcode](boost::system::error_code ec,
+                                                                      core::connection_id c) {
+    if (!*shared) return;  // cancelled while its session was being made: not sent
     if (ec) {
       core::reply r;
       r.ec = ec;
-      return std::move(*shared)(ec, std::move(r));
+      return finish(ec, std::move(r));
     }
     auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*shared_body));
-    requests_.emplace(id, std::move(*shared));
+    requests_.emplace(id, reply_handler(finish));
     pump();
   });
+}
+
+void node_driver::cancel_request(std::uint64_t call) {
+  auto it = calls_.find(call);
+  if (it == calls_.end()) return;  // answered already
+  auto h = std::move(*it->second);
+  calls_.erase(it);
+  core::reply r;
+  r.ec = boost::asio::error::operation_aborted;
+  std::move(h)(r.ec, std::move(r));
 }
 
 void node_driver::stop() {
@@ -544,7 +562,7 @@ void node_driver::stop() {
   auto acceptors = std::move(acceptors_waiting_);
   acceptors_waiting_.clear();
   for (auto& [protocol, waiting] : acceptors)
-    for (auto& a : waiting) accept_stream(protocol, std::move(a));  // completes with shutting_down
+    for (auto& a : waiting) accept_stream(protocol, a.waiter, std::move(a.handler));  // completes with shutting_down
   auto ops = std::move(dht_ops_);
   dht_ops_.clear();
   for (auto& [id, done] : ops) {

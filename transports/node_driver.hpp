@@ -3,6 +3,7 @@
 // completion of user operations. Everything runs on the node's strand; the public `node` class
 // (transports/node.hpp) posts onto it.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -101,8 +102,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
 
   // The operations below must run on the strand; handlers are invoked on the strand.
   void connect(uri where, std::optional<core::node_id> expected, connect_handler handler);
-  void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body,
+  // `call` (from next_operation_id) names the request for cancel_request.
+  void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
                reply_handler handler);
+  // A request not yet answered completes with operation_aborted; a reply that comes later is
+  // dropped (one not yet sent, waiting for its session, is never sent).
+  void cancel_request(std::uint64_t call);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
   // result; fails with errc::not_connected... when the DHT is off (see node_driver_dht.cpp).
   void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
@@ -151,9 +156,17 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // to a backlog of 256 per protocol). From the first call on, the node serves the protocol: a
   // stream of a protocol nobody asked for is refused (reset protocol_not_served), except one of
   // the default "".
-  void accept_stream(std::string protocol, stream_handler handler);
+  // `waiter` (from next_operation_id) names the wait for cancel_accept.
+  void accept_stream(std::string protocol, std::uint64_t waiter, stream_handler handler);
+  // `read` (from next_operation_id) names the read for cancel_read.
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
-                   stream_io_handler handler);
+                   std::uint64_t read, stream_io_handler handler);
+  // Per-operation cancellation (Asio's cancellation slots): an accept still waiting, or a read
+  // still pending, completes with operation_aborted; one that already completed is left alone.
+  void cancel_accept(std::uint64_t waiter);
+  void cancel_read(const std::shared_ptr<stream_state>& s, std::uint64_t read);
+  // A fresh id for an operation that may be cancelled; any thread.
+  std::uint64_t next_operation_id() { return next_operation_id_.fetch_add(1, std::memory_order_relaxed); }
   void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler);
   void stream_shutdown(const std::shared_ptr<stream_state>& s);
   void stream_close(const std::shared_ptr<stream_state>& s);
@@ -278,6 +291,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Sockets still connecting, so that stop() can abort them instead of waiting for the OS.
   std::unordered_set<std::shared_ptr<boost::asio::ip::tcp::socket>> connecting_;
   std::unordered_map<core::request_id, reply_handler> requests_;
+  // The application's requests by call id, for cancel_request; a cancelled one's handler is
+  // taken out, which its request's completion then finds empty.
+  std::unordered_map<std::uint64_t, std::shared_ptr<reply_handler>> calls_;
   std::function<void(const std::string&)> log_;
   bool stopped_ = false;
   // The DHT (null when disabled) and its store; the SQLite one when a data directory is set.
@@ -294,7 +310,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::map<std::pair<core::connection_id, core::stream_id>, std::shared_ptr<stream_state>> streams_;
   std::deque<std::shared_ptr<stream_state>> headers_pending_;
   std::map<std::string, std::deque<std::shared_ptr<stream_state>>, std::less<>> unaccepted_;
-  std::map<std::string, std::deque<stream_handler>, std::less<>> acceptors_waiting_;
+  struct waiting_acceptor {
+    std::uint64_t waiter;
+    stream_handler handler;
+  };
+  std::map<std::string, std::deque<waiting_acceptor>, std::less<>> acceptors_waiting_;
+  std::atomic<std::uint64_t> next_operation_id_{1};
   std::set<std::string, std::less<>> served_protocols_;
   std::unordered_map<std::uint8_t, datagram_handler> datagram_handlers_;
   // Broadcast: the application's handlers, the speaks seen, our next speak's sequence.

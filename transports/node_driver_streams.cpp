@@ -46,7 +46,7 @@ void node_driver::open_stream(peer_ref target, std::string protocol, stream_hand
   });
 }
 
-void node_driver::accept_stream(std::string protocol, stream_handler handler) {
+void node_driver::accept_stream(std::string protocol, std::uint64_t waiter, stream_handler handler) {
   if (stopped_) return std::move(handler)(make_error_code(errc::shutting_down), std::shared_ptr<stream_state>{});
   if (auto waiting = unaccepted_.find(protocol); waiting != unaccepted_.end() && !waiting->second.empty()) {
     auto s = std::move(waiting->second.front());
@@ -56,7 +56,18 @@ void node_driver::accept_stream(std::string protocol, stream_handler handler) {
     return;
   }
   served_protocols_.insert(protocol);
-  acceptors_waiting_[std::move(protocol)].push_back(std::move(handler));
+  acceptors_waiting_[std::move(protocol)].push_back(waiting_acceptor{waiter, std::move(handler)});
+}
+
+void node_driver::cancel_accept(std::uint64_t waiter) {
+  for (auto& [protocol, waiting] : acceptors_waiting_) {
+    auto it = std::find_if(waiting.begin(), waiting.end(), [&](const waiting_acceptor& a) { return a.waiter == waiter; });
+    if (it == waiting.end()) continue;
+    auto handler = std::move(it->handler);
+    waiting.erase(it);
+    // The protocol stays served: its streams wait for the next accept.
+    return std::move(handler)(boost::asio::error::operation_aborted, std::shared_ptr<stream_state>{});
+  }
 }
 
 void node_driver::read_stream_header(const std::shared_ptr<stream_state>& s) {
@@ -83,7 +94,7 @@ void node_driver::read_stream_header(const std::shared_ptr<stream_state>& s) {
 void node_driver::route_stream(const std::shared_ptr<stream_state>& s) {
   if (auto waiting = acceptors_waiting_.find(s->protocol);
       waiting != acceptors_waiting_.end() && !waiting->second.empty()) {
-    auto acceptor = std::move(waiting->second.front());
+    auto acceptor = std::move(waiting->second.front().handler);
     waiting->second.pop_front();
     return hand_over(s, std::move(acceptor));
   }
@@ -118,10 +129,10 @@ void node_driver::stop_awaiting_accept(stream_state& s) {
 }
 
 void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
-                              stream_io_handler handler) {
+                              std::uint64_t read, stream_io_handler handler) {
   if (!s) return handler(boost::asio::error::bad_descriptor, 0);  // the stream was closed
   if (s->read) throw std::logic_error("kadnet::stream: a read is already pending");
-  s->read.emplace(stream_state::pending_read{std::move(buffers), std::move(handler)});
+  s->read.emplace(stream_state::pending_read{read, std::move(buffers), std::move(handler)});
   try_read(*s);
   pump();
 }
@@ -132,6 +143,13 @@ void node_driver::stream_write(const std::shared_ptr<stream_state>& s, byte_vect
   s->write.emplace(stream_state::pending_write{std::move(bytes), std::move(handler)});
   try_write(*s);
   pump();
+}
+
+void node_driver::cancel_read(const std::shared_ptr<stream_state>& s, std::uint64_t read) {
+  if (!s->read || s->read->id != read) return;  // completed already (this read or one before)
+  auto handler = std::move(s->read->handler);
+  s->read.reset();
+  std::move(handler)(boost::asio::error::operation_aborted, 0);  // nothing read: no byte is lost
 }
 
 void node_driver::try_read(stream_state& s) {

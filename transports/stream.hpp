@@ -67,10 +67,17 @@ class stream {
     driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, std::vector<boost::asio::mutable_buffer> bufs) {
+          const std::uint64_t read = d->next_operation_id();
+          if (s)
+            detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), read] {
+              auto live = w.lock();
+              auto state = ws.lock();
+              if (live && state) live->cancel_read(state, read);
+            });
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, s, bufs = std::move(bufs), h = std::move(handler),
+          boost::asio::dispatch(d->any_executor(), [d, s, bufs = std::move(bufs), read, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
-            d->stream_read(s, std::move(bufs), [d, h = std::move(h), work = std::move(work)](
+            d->stream_read(s, std::move(bufs), read, [d, h = std::move(h), work = std::move(work)](
                                                    boost::system::error_code ec, std::size_t n) mutable {
               detail::complete(std::move(h), d->any_executor(), ec, n);
             });

@@ -26,6 +26,7 @@ struct stream_state {
   std::optional<core::wire::stream_header_reader> header;
   bool awaiting_accept = false;
   struct pending_read {
+    std::uint64_t id;  // names it for node_driver::cancel_read
     std::vector<boost::asio::mutable_buffer> buffers;
     stream_io_handler handler;
   };

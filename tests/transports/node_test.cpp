@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
@@ -223,6 +227,49 @@ TEST_P(NodeOverTransport, RequestsTimeOutAsAnErrorCode) {
   error_code ec;
   call(net[0], net.address(1), 67, {}, &ec);
   EXPECT_EQ(ec, make_error_code(core::errc::timeout));
+}
+
+// Per-operation cancellation of a call: it ends with operation_aborted at once, and the reply
+// that comes later is dropped (the handler runs once).
+TEST_P(NodeOverTransport, ACallCanBeCancelledAndItsLateReplyIsDropped) {
+  loopback_nodes net(GetParam());
+  net.add();
+  auto& b = net.add();
+  std::promise<core::plugin_reply> held;
+  b.add_async_handler(67, [&](const node_id&, byte_span, core::plugin_reply reply) { held.set_value(reply); });
+  boost::asio::cancellation_signal cancel;
+  std::atomic<int> completions{0};
+  std::promise<error_code> ended;
+  net[0].async_call(net.address(1), 67, {}, boost::asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, reply) {
+                      if (++completions == 1) ended.set_value(ec);
+                    }));
+  auto reply_later = held.get_future().get();  // the call reached the handler
+  boost::asio::post(net[0].get_executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+  EXPECT_EQ(ended.get_future().get(), boost::asio::error::operation_aborted);
+  reply_later(byte_vector{1});
+  EXPECT_FALSE(ping(net[0], net.address(1))) << "the node goes on";  // the late reply came before this
+  EXPECT_EQ(completions.load(), 1);
+}
+
+TEST_P(NodeOverTransport, ACallRacedAgainstATimerEndsWithTheTimer) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  loopback_nodes net(GetParam());
+  core::node_config patient;
+  patient.request_timeout = 600s;  // only a cancelled call ends within the test's wait
+  auto& a = net.add(patient);
+  auto& b = net.add();
+  b.add_async_handler(67, [](const node_id&, byte_span, core::plugin_reply) {});  // never answers
+  const uri to = net.address(1);
+  auto outcome = boost::asio::co_spawn(
+      a.get_executor(),
+      [&]() -> boost::asio::awaitable<std::size_t> {
+        boost::asio::steady_timer timer(a.get_executor(), 100ms);
+        auto r = co_await (a.async_call(to, 67, {}, boost::asio::use_awaitable) || timer.async_wait(boost::asio::use_awaitable));
+        co_return r.index();
+      },
+      boost::asio::use_future);
+  ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(outcome.get(), 1u) << "the timer won";
 }
 
 class NodeCompression : public ::testing::TestWithParam<std::tuple<std::string, compression::codec_id>> {};

@@ -3,7 +3,13 @@
 // and the ends behave as documented.
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
@@ -148,7 +154,6 @@ TEST_P(Stream, AClosedOrDefaultStreamFailsPlainly) {
 
   stream never;
   EXPECT_THROW(never.get_executor(), std::logic_error);
-  EXPECT_THROW(never.async_read_some(asio::buffer(buffer), [](error_code, std::size_t) {}), std::logic_error);
 }
 
 TEST_P(Stream, AResetReachesThePeersReader) {
@@ -277,6 +282,54 @@ TEST_P(Stream, AServedProtocolsStreamsWaitForTheirNextAccept) {
   byte_vector six(6);
   EXPECT_EQ(asio::async_read(in2, asio::buffer(six), asio::use_future).get(), 6u);
   EXPECT_EQ(std::string(six.begin(), six.end()), "second");
+}
+
+// Per-operation cancellation: an accept still waiting and a read still pending end with
+// operation_aborted when their slot is signalled, and take nothing with them: the protocol stays
+// served, the stream keeps its bytes.
+TEST_P(Stream, AWaitingAcceptAndAPendingReadCanBeCancelled) {
+  auto& a = net.add();
+  auto& b = net.add();
+  asio::cancellation_signal cancel_accept;
+  std::promise<error_code> accept_ended;
+  b.async_accept_stream("jobs", asio::bind_cancellation_slot(cancel_accept.slot(), [&](error_code ec, stream) {
+                          accept_ended.set_value(ec);
+                        }));
+  asio::post(b.get_executor(), [&] { cancel_accept.emit(asio::cancellation_type::terminal); });
+  EXPECT_EQ(accept_ended.get_future().get(), asio::error::operation_aborted);
+
+  auto out = open(a, net.address(1), "jobs");  // served still: it waits for the next accept
+  auto [ec, in] = wait<error_code, stream>([&](auto h) { b.async_accept_stream("jobs", h); });
+  ASSERT_FALSE(ec) << ec.message();
+
+  asio::cancellation_signal cancel_read;
+  std::promise<std::pair<error_code, std::size_t>> read_ended;
+  byte_vector buffer(16);
+  in.async_read_some(asio::buffer(buffer), asio::bind_cancellation_slot(cancel_read.slot(), [&](error_code e, std::size_t n) {
+                       read_ended.set_value({e, n});
+                     }));
+  asio::post(b.get_executor(), [&] { cancel_read.emit(asio::cancellation_type::terminal); });
+  EXPECT_EQ(read_ended.get_future().get(), std::make_pair(error_code(asio::error::operation_aborted), std::size_t{0}));
+  EXPECT_EQ(asio::async_write(out, asio::buffer(std::string("after")), asio::use_future).get(), 5u);
+  byte_vector five(5);
+  EXPECT_EQ(asio::async_read(in, asio::buffer(five), asio::use_future).get(), 5u);
+  EXPECT_EQ(std::string(five.begin(), five.end()), "after");
+}
+
+// The idiom that needs it: wait for a stream or a timer, whichever comes first.
+TEST_P(Stream, AnAcceptRacedAgainstATimerEndsWithTheTimer) {
+  using namespace asio::experimental::awaitable_operators;
+  auto& b = net.add();
+  auto outcome = asio::co_spawn(
+      b.get_executor(),
+      [&]() -> asio::awaitable<std::size_t> {
+        asio::steady_timer timer(b.get_executor(), 50ms);
+        auto r = co_await (b.async_accept_stream("nobody/1", asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+        co_return r.index();
+      },
+      asio::use_future);
+  ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready) << "the accept was not cancelled";
+  EXPECT_EQ(outcome.get(), 1u) << "the timer won";
 }
 
 TEST_P(Stream, StreamsNobodyAcceptsFillOnlyTheirOwnProtocolsBacklog) {
