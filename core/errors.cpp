@@ -50,6 +50,7 @@ class category final : public boost::system::error_category {
       case errc::protocol_not_served: return "the peer serves no stream of that protocol";
       case errc::own_id: return "that is this node's own id";
       case errc::peer_not_found: return "no node with that id could be found or reached";
+      case errc::dht_disabled: return "this node runs without its DHT (dht_settings::enabled is false)";
     }
     return "unknown kadnet error " + std::to_string(value);
   }

@@ -48,6 +48,7 @@ enum class errc {
   protocol_not_served,    // the peer accepts no byte stream of that protocol (PROTOCOL.md 9.6)
   own_id,                 // a call, ping, stream or whisper addressed to this node's own id
   peer_not_found,         // no node with that id was found in the DHT, or none could reach it
+  dht_disabled,           // a DHT operation (or a shout) on a node made without its DHT
 };
 
 const boost::system::error_category& error_category() noexcept;

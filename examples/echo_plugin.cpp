@@ -34,7 +34,7 @@ int main() {
     for (auto& c : out) c = static_cast<std::uint8_t>(std::toupper(c));
     return out;
   });
-  kadnet::uri where = server.listen(*kadnet::transports::parse_uri("tcp://127.0.0.1:0"));
+  kadnet::uri where = server.listen("tcp://127.0.0.1:0");
   std::cout << "server " << server.id().to_hex() << " on " << where.to_string() << "\n";
 
   asio::co_spawn(io, call_it(client, where, server), asio::detached);

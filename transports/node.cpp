@@ -9,6 +9,13 @@ node::node(boost::asio::any_io_executor ex, core::identity self, core::node_conf
 
 node::~node() { stop(); }
 
+uri node::listen(std::string_view where) {
+  std::string problem;
+  auto parsed = transports::parse_uri(where, &problem);
+  if (!parsed) throw std::invalid_argument(problem);
+  return listen(*parsed);
+}
+
 uri node::listen(const uri& where) {
   // Binding is synchronous so that a bad address fails at start-up; the accept loop then runs
   // on the strand.

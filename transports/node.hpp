@@ -12,7 +12,7 @@
 //   b.add_handler(64, [](const kadnet::core::node_id&, kadnet::byte_span in) {
 //     return kadnet::byte_vector(in.begin(), in.end());            // echo
 //   });
-//   auto where = b.listen(*kadnet::transports::parse_uri("tcp://127.0.0.1:0"));
+//   auto where = b.listen("tcp://127.0.0.1:0");
 //   a.async_call(where, 64, kadnet::byte_vector{1, 2, 3},
 //                [](boost::system::error_code ec, kadnet::core::reply r) { /* r.data */ });
 //   io.run();
@@ -76,8 +76,11 @@ class node {
   boost::asio::any_io_executor get_executor() const { return driver_->any_executor(); }
 
   // Binds and starts accepting on a URI (port 0: any free port); returns the bound URI. Throws
-  // std::runtime_error naming the URI when it cannot bind.
+  // std::runtime_error naming the URI when it cannot bind, std::logic_error once stopped.
   uri listen(const uri& where);
+  // The same from text ("tcp://127.0.0.1:0"); throws std::invalid_argument saying what is wrong
+  // with text that is no URI.
+  uri listen(std::string_view where);
   std::vector<uri> listening() const { return driver_->listening(); }
 
   void add_handler(std::uint8_t opcode, sync_handler handler);

@@ -60,6 +60,10 @@ uri node_driver::listen(const uri& where) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
   if (ec) throw std::invalid_argument("cannot listen on " + where.to_string() + ": host must be an IP address");
+  {
+    std::lock_guard lock(acceptors_mutex_);
+    if (stopped_listening_) throw std::logic_error("cannot listen on " + where.to_string() + ": the node has stopped");
+  }
   if (where.scheme == "udp") return listen_udp(where, address);
   auto acceptor = std::make_shared<tcp::acceptor>(strand_);
   tcp::endpoint ep(address, where.port);

@@ -111,7 +111,7 @@ void node_driver::send_dht_request(dht::dht_node::outgoing out) {
 void node_driver::run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start,
                           dht_done done) {
   if (!dht_ || stopped_) {
-    dht::dht_node::operation_done failed{0, dht::get_result{stopped_ ? errc::shutting_down : errc::not_connected, std::nullopt, {}}};
+    dht::dht_node::operation_done failed{0, dht::get_result{stopped_ ? errc::shutting_down : errc::dht_disabled, std::nullopt, {}}};
     return done(failed);
   }
   auto id = start(*dht_, std::chrono::steady_clock::now());

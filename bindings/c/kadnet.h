@@ -53,7 +53,8 @@ enum {
   KADNET_ESTORE_REFUSED = 27,
   KADNET_EPROTOCOL_NOT_SERVED = 37, /* the peer serves no stream of that protocol */
   KADNET_EOWN_ID = 38,              /* addressed to this node's own id */
-  KADNET_EPEER_NOT_FOUND = 39       /* no node with that NodeId was found, or none could reach it */
+  KADNET_EPEER_NOT_FOUND = 39,      /* no node with that NodeId was found, or none could reach it */
+  KADNET_EDHT_DISABLED = 40         /* a DHT operation or shout on a node made with dht = 0 */
 };
 
 typedef struct kadnet_node kadnet_node;

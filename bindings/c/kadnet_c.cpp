@@ -62,6 +62,7 @@ static_assert(KADNET_EOWN_ID == static_cast<int>(kadnet::core::errc::own_id));
 static_assert(KADNET_EBAD_FIELD == static_cast<int>(kadnet::core::errc::bad_field));
 static_assert(KADNET_ETOO_LARGE == static_cast<int>(kadnet::core::errc::too_large));
 static_assert(KADNET_EPEER_NOT_FOUND == static_cast<int>(kadnet::core::errc::peer_not_found));
+static_assert(KADNET_EDHT_DISABLED == static_cast<int>(kadnet::core::errc::dht_disabled));
 
 thread_local std::string last_error;
 

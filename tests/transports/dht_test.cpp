@@ -280,6 +280,21 @@ TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
   std::filesystem::remove_all(dir);
 }
 
+// A node made without its DHT says so, rather than "not connected".
+TEST(DhtDisabled, DhtOperationsAndShoutsSayTheDhtIsOff) {
+  boost::asio::io_context io;
+  transports::dht_settings off;
+  off.enabled = false;
+  node n(io.get_executor(), core::identity::generate(), {}, off);
+  std::optional<error_code> get_ec, shout_ec;
+  n.dht().get(text_key("k"), [&](error_code ec, dht::get_result) { get_ec = ec; });
+  n.async_shout(byte_vector{1}, [&](error_code ec, dht::shout_outcome) { shout_ec = ec; });
+  for (int handlers = 0; handlers < 1000 && !(get_ec && shout_ec); ++handlers) io.run_one_for(std::chrono::seconds(1));
+  EXPECT_EQ(get_ec, make_error_code(core::errc::dht_disabled));
+  EXPECT_EQ(shout_ec, make_error_code(core::errc::dht_disabled));
+  n.stop();
+}
+
 INSTANTIATE_TEST_SUITE_P(Loopback, DhtOverTransport, ::testing::ValuesIn(testing::loopback_transports()),
                          [](const auto& info) { return info.param; });
 

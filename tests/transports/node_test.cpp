@@ -154,6 +154,23 @@ TEST_P(NodeOverTransport, CallsToReservedOpcodesAreRefusedBeforeAnythingIsSent) 
   }
 }
 
+TEST(Node, ListenTakesTextAndSaysWhatIsWrongWithIt) {
+  boost::asio::io_context io;
+  node n(io.get_executor());
+  const uri bound = n.listen("tcp://127.0.0.1:0");
+  EXPECT_EQ(bound.scheme, "tcp");
+  EXPECT_NE(bound.port, 0);
+  try {
+    n.listen("tcp://127.0.0.1");
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("missing :port"), std::string::npos) << e.what();
+  }
+  n.stop();
+  io.poll();  // the stop runs on the node's strand
+  EXPECT_THROW(n.listen("tcp://127.0.0.1:0"), std::logic_error) << "a stopped node accepts nothing";
+}
+
 TEST_P(NodeOverTransport, UnknownNodeIdIsNotConnected) {
   loopback_nodes net(GetParam());
   net.add();
