@@ -242,20 +242,30 @@ class dht_handle {
           boost::asio::dispatch(d->any_executor(), [d, h = std::move(handler), work = std::move(work)]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
             d->rejoin_from_snapshot([d, shared](std::size_t answered) {
-              if (answered == 0) {
-                dht::find_node_result none{make_error_code(core::errc::not_connected), {}, {}};
-                return detail::complete(std::move(*shared), d->any_executor(), none.ec, std::move(none));
-              }
-              d->run_dht([](dht::dht_node& n, core::time_point now) { return n.bootstrap(now); },
-                         [d, shared](dht::dht_node::operation_done& done) {
-                           auto* r = std::get_if<dht::find_node_result>(&done.result);
-                           auto result = r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
-                           detail::complete(std::move(*shared), d->any_executor(), result.ec, std::move(result));
-                         });
+              bootstrap_if_any(d, shared, answered, make_error_code(core::errc::not_connected));
             });
           });
         },
         token);
+  }
+
+  // Joins the network through `seeds`, as a first start does: dials each (at once), then looks
+  // the node's own id up through those that answered. Fails with the last dial's error when
+  // none did, with errc::not_connected for an empty list.
+  template <typename Token>
+  auto join(std::vector<transports::uri> seeds, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, dht::find_node_result)>(
+        [d = driver_](auto handler, std::vector<transports::uri> seeds) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, seeds = std::move(seeds), h = std::move(handler),
+                                                    work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            d->dial_all(std::move(seeds), [d, shared](std::size_t answered, boost::system::error_code last) {
+              bootstrap_if_any(d, shared, answered, last ? last : make_error_code(core::errc::not_connected));
+            });
+          });
+        },
+        token, std::move(seeds));
   }
 
   // A snapshot of the routing table, bucket by bucket.
@@ -273,6 +283,23 @@ class dht_handle {
   }
 
  private:
+  // The second half of rejoin and join: a lookup of the node's own id once some contact
+  // answered, else `none` at once.
+  template <typename Handler>
+  static void bootstrap_if_any(const std::shared_ptr<transports::node_driver>& d, std::shared_ptr<Handler> shared,
+                               std::size_t answered, boost::system::error_code none) {
+    if (answered == 0) {
+      dht::find_node_result failed{none, {}, {}};
+      return detail::complete(std::move(*shared), d->any_executor(), failed.ec, std::move(failed));
+    }
+    d->run_dht([](dht::dht_node& n, core::time_point now) { return n.bootstrap(now); },
+               [d, shared](dht::dht_node::operation_done& done) {
+                 auto* r = std::get_if<dht::find_node_result>(&done.result);
+                 auto result = r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
+                 detail::complete(std::move(*shared), d->any_executor(), result.ec, std::move(result));
+               });
+  }
+
   template <typename Signature, typename Token, typename Start, typename Convert>
   auto run(Token&& token, Start start, Convert convert) {
     return boost::asio::async_initiate<Token, Signature>(

@@ -125,6 +125,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Dials the contacts of the data directory's routing-table snapshot (at most k), then calls
   // `then` with how many answered.
   void rejoin_from_snapshot(std::function<void(std::size_t)> then);
+  // Dials every URI at once; `then` gets how many answered and the last dial error.
+  void dial_all(std::vector<uri> targets, std::function<void(std::size_t, boost::system::error_code)> then);
 
   // Unreliable plugin messages (PROTOCOL.md 9.4): a handler per opcode, on the strand.
   using datagram_handler = std::function<void(const core::node_id&, byte_span)>;

@@ -134,6 +134,23 @@ void node_driver::save_dht_snapshot_if_due() {
   save_dht_snapshot();
 }
 
+void node_driver::dial_all(std::vector<uri> targets, std::function<void(std::size_t, boost::system::error_code)> then) {
+  if (targets.empty()) return then(0, {});
+  struct tally {
+    std::size_t pending, answered = 0;
+    boost::system::error_code last;
+    std::function<void(std::size_t, boost::system::error_code)> then;
+  };
+  auto t = std::make_shared<tally>(tally{targets.size(), 0, {}, std::move(then)});
+  for (auto& where : targets) {
+    connect(std::move(where), std::nullopt, [t](boost::system::error_code ec, core::node_id) {
+      if (ec) t->last = ec;
+      else ++t->answered;
+      if (--t->pending == 0) t->then(t->answered, t->last);
+    });
+  }
+}
+
 void node_driver::rejoin_from_snapshot(std::function<void(std::size_t)> then) {
   std::vector<std::pair<uri, core::node_id>> targets;
   if (sqlite_ && dht_) {

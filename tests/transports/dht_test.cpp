@@ -74,6 +74,23 @@ TEST_P(DhtOverTransport, ValuesPutOnOneNodeAreFoundFromEveryOther) {
   EXPECT_EQ(ec, make_error_code(core::errc::not_found));
 }
 
+// dht().join: the seeds dialed and the lookup of the node's own id in one operation.
+TEST_P(DhtOverTransport, JoinDialsItsSeedsThenLooksItselfUp) {
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 8; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) {
+    std::vector<uri> seeds{net.own_addresses_[0]};
+    if (i > 1) seeds.push_back(net.own_addresses_[i - 1]);
+    auto [ec, found] = wait<error_code, dht::find_node_result>([&](auto h) { net.own_[i]->dht().join(seeds, h); });
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_FALSE(found.closest.empty());
+  }
+  put(*net.own_[7], "joined", "yes");
+  for (auto& n : net.own_) EXPECT_EQ(get(*n, "joined"), "yes");
+  auto [none, r] = wait<error_code, dht::find_node_result>([&](auto h) { net.own_[1]->dht().join({}, h); });
+  EXPECT_EQ(none, make_error_code(core::errc::not_connected)) << "no seed to join through";
+}
+
 TEST_P(DhtOverTransport, CompareAndSwapAndConcurrentUpdatesLoseNothing) {
   loopback_swarm net(GetParam());
   for (int i = 0; i < 8; ++i) net.add_dht();
