@@ -79,8 +79,10 @@ void identity::save(const std::filesystem::path& file) const {
   if (fd < 0)
     throw std::runtime_error("cannot create identity file " + file.string() + ": " + std::strerror(errno));
   std::string line = std::string(key_file_tag) + " " + to_hex(seed_) + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  int error = errno;
+  const ssize_t written = ::write(fd, line.data(), line.size());
+  int error = written < 0 ? errno : written < static_cast<ssize_t>(line.size()) ? ENOSPC : 0;  // short: out of room
+  if (!error && ::fsync(fd) != 0) error = errno;
+  const bool ok = error == 0;
   ::close(fd);
   if (!ok) throw std::runtime_error("cannot write identity file " + file.string() + ": " + std::strerror(error));
 }

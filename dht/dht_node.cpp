@@ -1029,11 +1029,13 @@ struct dht_node::impl {
 
   // Starts a replication round: each value held but not published here goes to the k closest
   // contacts, max_replication_in_flight STOREs at a time (pump_replication). A round that is
-  // still going when the next is due (more held than the interval lets through) just goes on.
+  // still going when the next is due (more held than the interval lets through) just goes on,
+  // and is pumped here too: one held back by max_pending_requests with nothing of its own in
+  // flight has no reply to wake it.
   void replicate(core::time_point now) {
-    if (!replication_round.empty()) return;
-    for (const stored_value& v : values.all(now))
-      if (!v.original) replication_round.push_back(v.key);  // its publisher's republish covers it
+    if (replication_round.empty())
+      for (const stored_value& v : values.all(now))
+        if (!v.original) replication_round.push_back(v.key);  // its publisher's republish covers it
     pump_replication(now);
   }
 

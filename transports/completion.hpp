@@ -24,16 +24,19 @@ void complete(Handler handler, const boost::asio::any_io_executor& fallback, Arg
 }
 
 // Per-operation cancellation: when `handler` has a cancellation slot (asio::bind_cancellation_slot,
-// a coroutine's `||`, ...), a cancellation of any type posts `cancel` to `strand`. Call it in the
+// a coroutine's `||`, ...), a cancellation of a type in `honoured` posts `cancel` to `strand`.
+// An operation that may have had an effect on the peer by then (a request sent) honours only
+// terminal and partial cancellation, as Asio asks: total promises none. Call it in the
 // initiating function, before the handler is moved. `cancel` must hold what it needs (a weak
 // pointer to the node's driver and the operation's id) and do nothing when the operation has
 // completed meanwhile: the slot keeps it until the slot is reused.
 template <typename Handler, typename Cancel>
-void on_cancellation(const Handler& handler, const boost::asio::any_io_executor& strand, Cancel cancel) {
+void on_cancellation(const Handler& handler, const boost::asio::any_io_executor& strand, Cancel cancel,
+                     boost::asio::cancellation_type honoured = boost::asio::cancellation_type::all) {
   auto slot = boost::asio::get_associated_cancellation_slot(handler);
   if (!slot.is_connected()) return;
-  slot.assign([strand, cancel = std::move(cancel)](boost::asio::cancellation_type) {
-    boost::asio::post(strand, cancel);
+  slot.assign([strand, cancel = std::move(cancel), honoured](boost::asio::cancellation_type type) {
+    if ((type & honoured) != boost::asio::cancellation_type::none) boost::asio::post(strand, cancel);
   });
 }
 }  // namespace detail

@@ -260,6 +260,10 @@ class dht_handle {
           boost::asio::dispatch(d->any_executor(), [d, seeds = std::move(seeds), h = std::move(handler),
                                                     work = std::move(work)]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
+            if (!d->dht()) {  // nothing to join: say so before dialing anyone
+              dht::find_node_result off{make_error_code(core::errc::dht_disabled), {}, {}};
+              return detail::complete(std::move(*shared), d->any_executor(), off.ec, std::move(off));
+            }
             d->dial_all(std::move(seeds), [d, shared](std::size_t answered, boost::system::error_code last) {
               bootstrap_if_any(d, shared, answered, last ? last : make_error_code(core::errc::not_connected));
             });

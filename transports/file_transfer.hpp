@@ -63,7 +63,8 @@ void start_send_file(node& from, peer_ref to, std::filesystem::path path, file_p
 // receiver verified and stored the whole file, or with why not:
 //   file_errc::bad_name         the file name cannot be offered (check_file_name; nothing is sent)
 //   file_errc::not_a_file, errno values   the path cannot be read as a regular file
-//   file_errc::size_unknown     the file says it is empty and is not (/proc, /sys; nothing is sent)
+//   file_errc::size_unknown     a /proc or /sys file, or one that says it is empty and is not: its
+//                               size is not known before it is read (nothing is sent)
 //   file_errc::rejected         the receiver said no; result.reject_code and .reason say why
 //   core::errc::protocol_not_served  the receiver takes no files at all (no file_receiver)
 //   file_errc::digest_mismatch / size_mismatch / receiver_failed   the receiver's verdict

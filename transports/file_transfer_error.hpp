@@ -17,7 +17,7 @@ enum class file_errc {
   receiver_failed,     // the receiver could not store the file (its verdict said io_error)
   file_changed,        // the file being sent shrank while it was read
   stopped,             // the receiver was destroyed while the transfer ran
-  size_unknown,        // the file to send says it is empty but is not (/proc, /sys): its size is unknown
+  size_unknown,        // a /proc or /sys file, or one that says it is empty and is not: size unknown
 };
 
 const boost::system::error_category& file_error_category() noexcept;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,10 +55,15 @@ local_file local_file::regular_file(int fd, error_code& ec) {
 local_file local_file::open_for_sending(const std::filesystem::path& path, error_code& ec) {
   local_file f = regular_file(::open(path.c_str(), O_RDONLY | O_CLOEXEC), ec);
   if (ec) return f;
-  // Files under /proc and /sys say they hold 0 bytes and then read as more: the offer would
-  // promise an empty file.
+  // Files under /proc say they hold 0 bytes, and those under /sys 4,096, and then read as
+  // something else: the offer would promise the wrong size. Any other file that says it is
+  // empty and is not is refused too.
+  struct statfs fs {};
   std::uint8_t probe;
-  if (f.size(ec) == 0 && !ec && ::pread(f.fd_, &probe, 1, 0) > 0) ec = file_errc::size_unknown;
+  if (::fstatfs(f.fd_, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC))
+    ec = file_errc::size_unknown;
+  else if (f.size(ec) == 0 && !ec && ::pread(f.fd_, &probe, 1, 0) > 0)
+    ec = file_errc::size_unknown;
   if (ec) f.close();
   return f;
 }

@@ -24,7 +24,7 @@ class local_file {
   ~local_file();
 
   // A regular file to send (a symlink is followed, a directory or device refused: not_a_file; one
-  // whose size is not known before it is read, like /proc's, refused: size_unknown).
+  // whose size is not known before it is read, like those of /proc and /sys: size_unknown).
   static local_file open_for_sending(const std::filesystem::path& path, boost::system::error_code& ec);
   // A partial file to receive into: created (mode 0644 less the umask) if missing, opened for
   // reading and writing if not; never through a symlink, and only a regular file.

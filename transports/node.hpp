@@ -76,7 +76,8 @@ class node {
   boost::asio::any_io_executor get_executor() const { return driver_->any_executor(); }
 
   // Binds and starts accepting on a URI (port 0: any free port); returns the bound URI. Throws
-  // std::runtime_error naming the URI when it cannot bind, std::logic_error once stopped.
+  // std::runtime_error naming the URI when it cannot bind, std::logic_error once the node's stop
+  // has run (stop() posts it to the strand).
   uri listen(const uri& where);
   // The same from text ("tcp://127.0.0.1:0"); throws std::invalid_argument saying what is wrong
   // with text that is no URI.
@@ -221,9 +222,12 @@ class node {
         [d = driver_](auto handler, peer_ref target) {
           // Holds the driver, not the node: the node may be gone when the reply comes.
           const std::uint64_t call = d->next_operation_id();
-          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), call] {
-            if (auto live = w.lock()) live->cancel_request(call);
-          });
+          detail::on_cancellation(
+              handler, d->any_executor(),
+              [w = std::weak_ptr(d), call] {
+                if (auto live = w.lock()) live->cancel_request(call);
+              },
+              boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           auto start = std::chrono::steady_clock::now();
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
@@ -245,9 +249,12 @@ class node {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, reply)>(
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, core::wire::message_body body) {
           const std::uint64_t call = d->next_operation_id();
-          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), call] {
-            if (auto live = w.lock()) live->cancel_request(call);
-          });
+          detail::on_cancellation(
+              handler, d->any_executor(),
+              [w = std::weak_ptr(d), call] {
+                if (auto live = w.lock()) live->cancel_request(call);
+              },
+              boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode,

@@ -77,6 +77,10 @@ uri node_driver::listen(const uri& where) {
   uri result{where.scheme, bound.address().to_string(), bound.port()};
   {
     std::lock_guard lock(acceptors_mutex_);
+    if (stopped_listening_) {  // the stop ran meanwhile: it closed every acceptor but this one
+      acceptor->close(ec);
+      throw std::logic_error("cannot listen on " + where.to_string() + ": the node has stopped");
+    }
     acceptors_.push_back(acceptor);
     bound_.push_back(result);
   }
@@ -104,6 +108,7 @@ uri node_driver::listen_udp(const uri& where, const asio::ip::address& address) 
     bound_.push_back(result);
   }
   asio::dispatch(strand_, [self = shared_from_this(), port, text = result.to_string()] {
+    if (self->stopped_) return port->close();  // node::stop() was posted before this
     // Sessions dialed from an ephemeral socket before this listen() end by their idle timeout.
     if (self->udp_) self->udp_->close();
     self->udp_ = port;
@@ -493,7 +498,7 @@ void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::mess
   auto finish = [this, shared, call](boost::system::error_code ec, core::reply r) {
     if (!*shared) return;  // cancelled
     calls_.erase(call);
-    auto h = std::move(*shared);
+    auto h = std::exchange(*shared, nullptr);  // empty from now on: a cancel finds nothing to complete
     std::move(h)(ec, std::move(r));
   };
   auto shared_body = std::make_shared<core::wire::message_body>(std::move(body));
@@ -514,7 +519,7 @@ void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::mess
 void node_driver::cancel_request(std::uint64_t call) {
   auto it = calls_.find(call);
   if (it == calls_.end()) return;  // answered already
-  auto h = std::move(*it->second);
+  auto h = std::exchange(*it->second, nullptr);  // empty from now on: the reply finds nothing to complete
   calls_.erase(it);
   core::reply r;
   r.ec = boost::asio::error::operation_aborted;

@@ -109,7 +109,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // dropped (one not yet sent, waiting for its session, is never sent).
   void cancel_request(std::uint64_t call);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
-  // result; fails with errc::not_connected... when the DHT is off (see node_driver_dht.cpp).
+  // result; fails with errc::dht_disabled when the node has no DHT, shutting_down once stopped.
   void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
   dht::dht_node* dht() { return dht_.get(); }
   // Listening (PROTOCOL.md 8.10): the handler that gets a subscription's versions, posted on the

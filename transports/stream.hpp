@@ -125,7 +125,7 @@ class stream {
  private:
   static constexpr std::size_t max_write = 256 * 1024;
   transports::node_driver& driver() const {
-    if (!driver_) throw std::logic_error("kadnet::stream: made by the default constructor, it has no node");
+    if (!driver_) throw std::logic_error("kadnet::stream: it has no node (made by the default constructor, or moved from)");
     return *driver_;
   }
   const transports::stream_state& open_state() const {
