@@ -221,13 +221,7 @@ class node {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::chrono::microseconds)>(
         [d = driver_](auto handler, peer_ref target) {
           // Holds the driver, not the node: the node may be gone when the reply comes.
-          const std::uint64_t call = d->next_operation_id();
-          detail::on_cancellation(
-              handler, d->any_executor(),
-              [w = std::weak_ptr(d), call] {
-                if (auto live = w.lock()) live->cancel_request(call);
-              },
-              boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
+          const std::uint64_t call = cancellable_request(handler, d);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           auto start = std::chrono::steady_clock::now();
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), h = std::move(handler),
@@ -248,13 +242,7 @@ class node {
   auto async_request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, reply)>(
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, core::wire::message_body body) {
-          const std::uint64_t call = d->next_operation_id();
-          detail::on_cancellation(
-              handler, d->any_executor(),
-              [w = std::weak_ptr(d), call] {
-                if (auto live = w.lock()) live->cancel_request(call);
-              },
-              boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
+          const std::uint64_t call = cancellable_request(handler, d);
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode,
@@ -417,6 +405,19 @@ class node {
   void register_handler(std::uint8_t opcode, core::plugin_handler handler);
   // Throws std::invalid_argument unless `opcode` is a plugin's (64..255).
   static void check_plugin_opcode(std::uint8_t opcode);
+  // The id of a new request, hooked to `handler`'s cancellation slot: terminal and partial
+  // cancellation only, since the request may have run at the peer by then.
+  template <typename Handler>
+  static std::uint64_t cancellable_request(const Handler& handler, const std::shared_ptr<transports::node_driver>& d) {
+    const std::uint64_t call = d->next_operation_id();
+    detail::on_cancellation(
+        handler, d->any_executor(),
+        [w = std::weak_ptr(d), call] {
+          if (auto live = w.lock()) live->cancel_request(call);
+        },
+        boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
+    return call;
+  }
   std::shared_ptr<transports::node_driver> driver_;
 };
 
