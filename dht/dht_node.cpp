@@ -1339,6 +1339,15 @@ bool dht_node::cancel(operation_id subscription, core::time_point now) {
 
 std::optional<listen_delivery> dht_node::poll_listen() { return impl_->watches.poll(); }
 
+bool dht_node::abandon(operation_id id) {
+  auto it = impl_->ops.find(id);
+  if (it == impl_->ops.end()) return false;
+  const op_kind kind = it->second.kind;
+  if (!reported(kind) || kind == op_kind::listen) return false;
+  impl_->ops.erase(it);  // its pending requests find no operation when they end
+  return true;
+}
+
 std::optional<shout_delivery> dht_node::poll_shout() {
   if (!impl_->broadcasts) return std::nullopt;
   return impl_->broadcasts->poll_delivery();

@@ -236,6 +236,12 @@ class dht_node {
   // Ends a subscription (the replicas are told when it was the key's last); false when unknown.
   bool cancel(operation_id subscription, core::time_point now);
   std::optional<listen_delivery> poll_listen();
+  // Gives up operation `id` (any this API started but a listen, which cancel ends): its lookup
+  // or consensus round stops, replies still on the way are dropped, and no operation_done comes
+  // for it. What it already sent may have had its effect (a STORE taken, a lease granted that
+  // then lapses). False when it is not running (done already, or a shout, which its delegates
+  // carry on with whatever this node does).
+  bool abandon(operation_id id);
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);

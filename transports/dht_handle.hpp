@@ -101,7 +101,8 @@ class dht_handle {
         [](dht::dht_node::operation_done& done) {
           auto* r = std::get_if<dht::get_result>(&done.result);
           return r ? *r : dht::get_result{detail::error_of(done), std::nullopt, {}};
-        });
+        },
+        boost::asio::cancellation_type::all);  // a read: nothing to undo
   }
 
   // Compare-and-swap (docs/PROTOCOL.md 8.6): writes `value` as version expected_version + 1 if
@@ -174,7 +175,9 @@ class dht_handle {
           else r.ec = detail::error_of(done);
           if (r.ec) d->drop_listen_handler(done.id);
           return r;
-        });
+        },
+        // Not cancellable: its subscription lives on past the first registration; cancel ends it.
+        boost::asio::cancellation_type::none);
   }
 
   // Ends a subscription: no more calls of its handler. Completes with errc::not_found when the
@@ -201,7 +204,8 @@ class dht_handle {
         [](dht::dht_node::operation_done& done) {
           auto* r = std::get_if<dht::find_node_result>(&done.result);
           return r ? *r : dht::find_node_result{detail::error_of(done), {}, {}};
-        });
+        },
+        boost::asio::cancellation_type::all);
   }
 
   // Broadcasts `payload` to every node (PROTOCOL.md 5.5), signed by this node: errc::too_large
@@ -304,20 +308,38 @@ class dht_handle {
                });
   }
 
+  // Starts a DHT operation; a cancellation of a type in `honoured` on the handler's slot ends it
+  // with operation_aborted (dht_node::abandon). Writes honour terminal and partial only: what
+  // they sent may have taken effect.
   template <typename Signature, typename Token, typename Start, typename Convert>
-  auto run(Token&& token, Start start, Convert convert) {
+  auto run(Token&& token, Start start, Convert convert,
+           boost::asio::cancellation_type honoured = boost::asio::cancellation_type::terminal |
+                                                     boost::asio::cancellation_type::partial) {
     return boost::asio::async_initiate<Token, Signature>(
-        [d = driver_, start = std::move(start), convert](auto handler) mutable {
+        [d = driver_, start = std::move(start), convert, honoured](auto handler) mutable {
+          std::uint64_t call = 0;
+          if (honoured != boost::asio::cancellation_type::none) {
+            call = d->next_operation_id();
+            detail::on_cancellation(
+                handler, d->any_executor(),
+                [w = std::weak_ptr(d), call] {
+                  if (auto live = w.lock()) live->cancel_dht(call);
+                },
+                honoured);
+          }
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), convert,
+          boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), convert, call,
                                                     h = std::move(handler), work = std::move(work)]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
-            d->run_dht(std::move(start), [d, shared, convert](dht::dht_node::operation_done& done) mutable {
-              auto result = convert(done);
-              auto ec = result.ec;
-              detail::complete(std::move(*shared), d->any_executor(), ec, std::move(result));
-            });
+            d->run_dht(
+                std::move(start),
+                [d, shared, convert](dht::dht_node::operation_done& done) mutable {
+                  auto result = convert(done);
+                  auto ec = result.ec;
+                  detail::complete(std::move(*shared), d->any_executor(), ec, std::move(result));
+                },
+                call);
           });
         },
         token);

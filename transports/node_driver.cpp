@@ -574,9 +574,10 @@ void node_driver::stop() {
     for (auto& a : waiting) accept_stream(protocol, a.waiter, std::move(a.handler));  // completes with shutting_down
   auto ops = std::move(dht_ops_);
   dht_ops_.clear();
-  for (auto& [id, done] : ops) {
+  dht_calls_.clear();
+  for (auto& [id, waiter] : ops) {
     dht::dht_node::operation_done failed{id, dht::get_result{errc::shutting_down, std::nullopt, {}}};
-    done(failed);
+    waiter.done(failed);
   }
   save_dht_snapshot();
   // Release the data directory now, not when the last handler lets go of this driver.

@@ -110,7 +110,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void cancel_request(std::uint64_t call);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
   // result; fails with errc::dht_disabled when the node has no DHT, shutting_down once stopped.
-  void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done);
+  // `call` (from next_operation_id; 0: not cancellable) names the operation for cancel_dht.
+  void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done,
+               std::uint64_t call = 0);
+  // A DHT operation not yet done completes with operation_aborted and stops (dht_node::abandon);
+  // nothing when it is done already.
+  void cancel_dht(std::uint64_t call);
   dht::dht_node* dht() { return dht_.get(); }
   // Listening (PROTOCOL.md 8.10): the handler that gets a subscription's versions, posted on the
   // strand; set it inside run_dht's `start`, before the first delivery can come.
@@ -304,7 +309,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::chrono::milliseconds snapshot_interval_{0};
   std::chrono::steady_clock::time_point next_snapshot_{};
   std::unique_ptr<dht::dht_node> dht_;
-  std::unordered_map<dht::operation_id, dht_done> dht_ops_;
+  struct dht_waiter {
+    dht_done done;
+    std::uint64_t call = 0;  // its entry in dht_calls_, if cancellable
+  };
+  std::unordered_map<dht::operation_id, dht_waiter> dht_ops_;
+  std::unordered_map<std::uint64_t, dht::operation_id> dht_calls_;  // cancellable ones by call id
   std::unordered_map<dht::operation_id, listen_handler> listen_handlers_;
   // Streams by (connection, stream id); streams peers opened whose header is still arriving,
   // oldest first; by protocol, streams peers opened that wait for an acceptor, and acceptors

@@ -4,6 +4,7 @@
 #include "transports/node_driver.hpp"
 
 #include "core/errors.hpp"
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
 #include "dht/engine_bridge.hpp"
@@ -36,9 +37,10 @@ bool node_driver::pump_dht() {
     progress = true;
     auto it = dht_ops_.find(done->id);
     if (it == dht_ops_.end()) continue;  // an operation the DHT runs for itself
-    auto handler = std::move(it->second);
+    auto waiter = std::move(it->second);
     dht_ops_.erase(it);
-    handler(*done);
+    if (waiter.call != 0) dht_calls_.erase(waiter.call);
+    waiter.done(*done);
   }
   if (deliver_shouts()) progress = true;
   if (deliver_listens()) progress = true;
@@ -109,13 +111,29 @@ void node_driver::send_dht_request(dht::dht_node::outgoing out) {
 }
 
 void node_driver::run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start,
-                          dht_done done) {
+                          dht_done done, std::uint64_t call) {
   if (!dht_ || stopped_) {
     dht::dht_node::operation_done failed{0, dht::get_result{stopped_ ? errc::shutting_down : errc::dht_disabled, std::nullopt, {}}};
     return done(failed);
   }
   auto id = start(*dht_, std::chrono::steady_clock::now());
-  dht_ops_.emplace(id, std::move(done));
+  dht_ops_.emplace(id, dht_waiter{std::move(done), call});
+  if (call != 0) dht_calls_.emplace(call, id);
+  pump();
+}
+
+void node_driver::cancel_dht(std::uint64_t call) {
+  auto found = dht_calls_.find(call);
+  if (found == dht_calls_.end()) return;  // done already
+  const dht::operation_id id = found->second;
+  dht_calls_.erase(found);
+  auto it = dht_ops_.find(id);
+  if (it == dht_ops_.end()) return;
+  auto waiter = std::move(it->second);
+  dht_ops_.erase(it);
+  if (dht_) dht_->abandon(id);
+  dht::dht_node::operation_done aborted{id, dht::get_result{boost::asio::error::operation_aborted, std::nullopt, {}}};
+  waiter.done(aborted);
   pump();
 }
 

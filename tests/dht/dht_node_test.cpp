@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -253,6 +254,40 @@ TEST(DhtNode, GetOfNeverPutKeyIsNotFound) {
   EXPECT_EQ(r.ec, core::errc::not_found);
   EXPECT_FALSE(r.value);
   EXPECT_GT(r.stats.messages, 0u);
+}
+
+// dht_node::abandon (what a cancelled get or put of the public API calls): the lookup sends
+// nothing more once the replies to what it had in flight come back, and no result ever comes.
+TEST(DhtNode, AnAbandonedOperationSendsNothingMoreAndNeverReports) {
+  SCOPED_TRACE(seed_text(default_seed + 4));
+  auto net = joined_network(default_seed + 4, 50);
+  net->set_delay(20ms);
+  const node_id key = node_id::hash_of(bytes_of("abandoned"));
+  auto begin_get = [&](dht::dht_node& d, core::time_point now) { return d.get(key, now); };
+
+  // Not abandoned: the lookup goes on past its first replies and reports.
+  const auto sent_before_whole = net->messages();
+  auto whole = net->start(3, begin_get);
+  const auto first_wave = net->messages() - sent_before_whole;
+  net->advance(5s);
+  ASSERT_TRUE(net->node(3).done.contains(whole));
+  EXPECT_GT(net->messages() - sent_before_whole, first_wave) << "a lookup needs more than its first requests";
+  EXPECT_FALSE(net->node(3).dht->abandon(whole)) << "done already";
+
+  for (auto begin : std::vector<std::function<dht::operation_id(dht::dht_node&, core::time_point)>>{
+           begin_get, [&](dht::dht_node& d, core::time_point now) { return d.put(key, bytes_of("never"), {}, now); }}) {
+    const auto sent_before = net->messages();
+    auto id = net->start(3, begin);
+    const auto in_flight = net->messages() - sent_before;
+    EXPECT_GT(in_flight, 0u);
+    EXPECT_TRUE(net->node(3).dht->abandon(id));
+    EXPECT_FALSE(net->node(3).dht->abandon(id)) << "abandoned once";
+    net->advance(5s);
+    EXPECT_EQ(net->messages() - sent_before, in_flight) << "nothing sent after the abandon";
+    EXPECT_FALSE(net->node(3).done.contains(id));
+  }
+  // The abandoned put stored nothing anywhere (its lookup never reached the STOREs).
+  for (std::size_t i = 0; i < net->size(); ++i) EXPECT_FALSE(net->node(i).store->get(key, net->now())) << i;
 }
 
 TEST(DhtNode, StoreQuotaFull) {

@@ -7,6 +7,16 @@
 #include <future>
 #include <mutex>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
 #include "core/errors.hpp"
 #include "dht/dht_codec.hpp"
 #include "tests/support/cas_counter.hpp"
@@ -295,6 +305,73 @@ TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
   EXPECT_GE(saved.size(), 3u);
   runner.stop();
   std::filesystem::remove_all(dir);
+}
+
+// Per-operation cancellation of DHT operations. Node 1 loses everything it sends, so its
+// operations could only end by their timeouts (a second or more); a cancellation ends them at
+// once. A get honours any type; a put only terminal and partial (its STOREs may have landed).
+TEST(DhtCancellation, ACancelledGetEndsAtOnceAndAPutIgnoresATotalCancellation) {
+  using namespace std::chrono_literals;
+  loopback_swarm net("udp");
+  for (int i = 0; i < 4; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  put(*net.own_[2], "kept", "yes");
+  node& muted = *net.own_[1];
+  transports::udp_impairment gone;
+  gone.loss = 1.0;
+  muted.set_udp_impairment(gone);
+
+  auto cancelled = [&](boost::asio::cancellation_type type, auto start) {
+    boost::asio::cancellation_signal cancel;
+    std::promise<error_code> ended;
+    start(boost::asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, auto) { ended.set_value(ec); }));
+    boost::asio::post(muted.get_executor(), [&] { cancel.emit(type); });
+    return ended.get_future().get();
+  };
+  const auto key = text_key("kept");
+  EXPECT_EQ(cancelled(boost::asio::cancellation_type::total, [&](auto h) { muted.dht().get(key, h); }),
+            boost::asio::error::operation_aborted);
+  EXPECT_EQ(cancelled(boost::asio::cancellation_type::terminal, [&](auto h) { muted.dht().find_node(key, h); }),
+            boost::asio::error::operation_aborted);
+  EXPECT_EQ(cancelled(boost::asio::cancellation_type::terminal,
+                      [&](auto h) { muted.dht().put(text_key("cancelled put"), bytes_of("x"), h); }),
+            boost::asio::error::operation_aborted);
+  const error_code total_on_put = cancelled(boost::asio::cancellation_type::total, [&](auto h) {
+    muted.dht().put(text_key("uncancelled put"), bytes_of("x"), h);
+  });
+  EXPECT_NE(total_on_put, boost::asio::error::operation_aborted) << "a put ran to its own end";
+
+  // The node goes on: once it can send again its gets find what is stored.
+  muted.set_udp_impairment({});
+  EXPECT_EQ(get(muted, "kept"), "yes");
+}
+
+// The usual way to give a DHT operation a deadline: race it against a timer. The get loses
+// and ends cancelled (were it not cancellable, the group would wait for its timeouts).
+TEST(DhtCancellation, AGetRacedAgainstATimerEndsCancelledWhenTheTimerWins) {
+  using namespace std::chrono_literals;
+  loopback_swarm net("udp");
+  for (int i = 0; i < 3; ++i) net.add_dht();
+  for (std::size_t i = 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[0]);
+  node& muted = *net.own_[1];
+  transports::udp_impairment gone;
+  gone.loss = 1.0;
+  muted.set_udp_impairment(gone);
+  auto outcome = boost::asio::co_spawn(
+      muted.get_executor(),
+      [&]() -> boost::asio::awaitable<std::pair<std::size_t, error_code>> {
+        boost::asio::steady_timer timer(muted.get_executor(), 50ms);
+        auto [order, get_ec, found, timer_ec] =
+            co_await boost::asio::experimental::make_parallel_group(
+                muted.dht().get(text_key("anything"), boost::asio::deferred), timer.async_wait(boost::asio::deferred))
+                .async_wait(boost::asio::experimental::wait_for_one(), boost::asio::use_awaitable);
+        co_return std::pair{order[0], get_ec};
+      },
+      boost::asio::use_future);
+  ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+  auto [first, get_ec] = outcome.get();
+  EXPECT_EQ(first, 1u) << "the timer won";
+  EXPECT_EQ(get_ec, boost::asio::error::operation_aborted);
 }
 
 // A node made without its DHT says so, rather than "not connected".
