@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 namespace kadnet::compression::detail {
 

@@ -1,9 +1,9 @@
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 #include <array>
 #include <string>
 
-#include "compression/backends.hpp"
+#include "kadnet/compression/backends.hpp"
 
 namespace kadnet::compression {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <new>
 
-#include "compression/backends.hpp"
+#include "kadnet/compression/backends.hpp"
 
 namespace kadnet::compression::detail {
 namespace {

@@ -9,7 +9,7 @@
 #include <climits>
 #include <new>
 
-#include "compression/backends.hpp"
+#include "kadnet/compression/backends.hpp"
 
 namespace kadnet::compression::detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet {
 

@@ -1,6 +1,6 @@
-#include "core/envelope.hpp"
+#include "kadnet/core/envelope.hpp"
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 

@@ -6,8 +6,8 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "compression/codec.hpp"
-#include "core/bytes.hpp"
+#include "kadnet/compression/codec.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::core {
 

@@ -1,4 +1,4 @@
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 #include <string>
 

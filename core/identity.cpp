@@ -1,4 +1,4 @@
-#include "core/identity.hpp"
+#include "kadnet/core/identity.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

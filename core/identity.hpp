@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <span>
 
-#include "core/bytes.hpp"
-#include "core/node_id.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_id.hpp"
 
 namespace kadnet::core {
 

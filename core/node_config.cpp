@@ -1,4 +1,4 @@
-#include "core/node_config.hpp"
+#include "kadnet/core/node_config.hpp"
 
 #include <stdexcept>
 #include <string>

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "compression/codec.hpp"
-#include "core/envelope.hpp"
-#include "core/session.hpp"
+#include "kadnet/compression/codec.hpp"
+#include "kadnet/core/envelope.hpp"
+#include "kadnet/core/session.hpp"
 
 namespace kadnet::core {
 

@@ -1,10 +1,10 @@
-#include "core/node_engine.hpp"
+#include "kadnet/core/node_engine.hpp"
 
 #include <algorithm>
 #include <exception>
 
-#include "core/errors.hpp"
-#include "core/peer_address.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/peer_address.hpp"
 
 namespace kadnet::core {
 namespace {

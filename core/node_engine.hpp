@@ -27,17 +27,17 @@
 #include <variant>
 #include <vector>
 
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/deadline_heap.hpp"
-#include "core/fifo.hpp"
-#include "core/identity.hpp"
-#include "core/node_config.hpp"
-#include "core/peer_address.hpp"
-#include "core/plugin_registry.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/session.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/deadline_heap.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_config.hpp"
+#include "kadnet/core/peer_address.hpp"
+#include "kadnet/core/plugin_registry.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/session.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::core {
 

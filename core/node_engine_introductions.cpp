@@ -1,7 +1,7 @@
 // INTRODUCE (PROTOCOL.md 5.14): introducing two peers that both have a UDP session with this
 // node, and being the one introduced to (asking the driver for a punch).
-#include "core/errors.hpp"
-#include "core/node_engine.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/node_engine.hpp"
 
 namespace kadnet::core {
 

@@ -4,8 +4,8 @@
 // config.max_relayed_circuits circuits.
 #include <algorithm>
 
-#include "core/errors.hpp"
-#include "core/node_engine.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/node_engine.hpp"
 
 namespace kadnet::core {
 

@@ -1,4 +1,4 @@
-#include "core/peer_address.hpp"
+#include "kadnet/core/peer_address.hpp"
 
 #include <arpa/inet.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::core {
 

@@ -1,4 +1,4 @@
-#include "core/plugin_registry.hpp"
+#include "kadnet/core/plugin_registry.hpp"
 
 #include <algorithm>
 #include <stdexcept>

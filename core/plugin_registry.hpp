@@ -10,9 +10,9 @@
 #include <variant>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "core/node_id.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::core {
 

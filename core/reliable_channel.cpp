@@ -1,8 +1,8 @@
-#include "core/reliable_channel.hpp"
+#include "kadnet/core/reliable_channel.hpp"
 
 #include <algorithm>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 namespace {

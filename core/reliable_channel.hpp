@@ -30,10 +30,10 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/fifo.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core {
 

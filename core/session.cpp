@@ -1,11 +1,11 @@
-#include "core/session.hpp"
+#include "kadnet/core/session.hpp"
 
 #include <algorithm>
 #include <array>
 
 #include <sodium.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 namespace {

@@ -24,16 +24,16 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/crypto/session_cipher.hpp"
-#include "core/envelope.hpp"
-#include "core/fifo.hpp"
-#include "core/identity.hpp"
-#include "core/reliable_channel.hpp"
-#include "core/stream_mux.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/envelope.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/reliable_channel.hpp"
+#include "kadnet/core/stream_mux.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core {
 

@@ -1,9 +1,9 @@
-#include "core/stream_mux.hpp"
+#include "kadnet/core/stream_mux.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 namespace {

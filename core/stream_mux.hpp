@@ -29,10 +29,10 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/crypto/session_cipher.hpp"
-#include "core/fifo.hpp"
-#include "core/reliable_channel.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/reliable_channel.hpp"
 
 namespace kadnet::core {
 

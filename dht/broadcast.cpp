@@ -1,11 +1,11 @@
-#include "dht/broadcast.hpp"
+#include "kadnet/dht/broadcast.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "core/errors.hpp"
-#include "dht/routing_table.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/routing_table.hpp"
 
 namespace kadnet::dht {
 

@@ -39,13 +39,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "core/fifo.hpp"
-#include "core/identity.hpp"
-#include "core/node_engine.hpp"
-#include "core/wire/message.hpp"
-#include "dht/contact.hpp"
-#include "dht/seen_cache.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/contact.hpp"
+#include "kadnet/dht/seen_cache.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/cas_acceptor.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
 
 #include <algorithm>
 #include <string>

@@ -36,13 +36,13 @@
 #include <unordered_map>
 #include <variant>
 
-#include "core/fifo.hpp"
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/cas_codec.hpp"
-#include "dht/lease_guard.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/lease_guard.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

@@ -1,10 +1,10 @@
-#include "dht/cas_codec.hpp"
+#include "kadnet/dht/cas_codec.hpp"
 
 #include <cassert>
 #include <limits>
 
-#include "core/errors.hpp"
-#include "dht/dht_codec.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 
 namespace kadnet::dht {
 namespace {

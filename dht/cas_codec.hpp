@@ -17,9 +17,9 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/node_id.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::dht {
 

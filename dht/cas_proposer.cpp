@@ -1,10 +1,10 @@
-#include "dht/cas_proposer.hpp"
+#include "kadnet/dht/cas_proposer.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "core/errors.hpp"
-#include "dht/dht_codec.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 
 namespace kadnet::dht {
 namespace {

@@ -43,13 +43,13 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/node_engine.hpp"
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/cas_codec.hpp"
-#include "dht/lock_record.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 namespace kadnet::dht {
 

@@ -1,12 +1,12 @@
-#include "dht/contact.hpp"
+#include "kadnet/dht/contact.hpp"
 
 #include <array>
 #include <cstdio>
 
 #include <arpa/inet.h>
 
-#include "core/errors.hpp"
-#include "core/node_engine.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/node_engine.hpp"
 
 namespace kadnet::dht {
 

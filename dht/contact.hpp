@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
 
 namespace kadnet::core {
 struct reply;  // core/node_engine.hpp

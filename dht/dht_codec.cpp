@@ -1,9 +1,9 @@
-#include "dht/dht_codec.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 
 #include <cassert>
 
-#include "core/errors.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::dht {
 namespace {

@@ -9,10 +9,10 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/identity.hpp"
-#include "core/node_id.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::dht {
 

@@ -1,18 +1,18 @@
-#include "dht/dht_node.hpp"
+#include "kadnet/dht/dht_node.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
 #include <sodium.h>
 
-#include "core/errors.hpp"
-#include "core/fifo.hpp"
-#include "dht/cas_acceptor.hpp"
-#include "dht/cas_codec.hpp"
-#include "dht/dht_codec.hpp"
-#include "dht/lease_guard.hpp"
-#include "dht/patch_request.hpp"
-#include "dht/store_write.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/dht_codec.hpp"
+#include "kadnet/dht/lease_guard.hpp"
+#include "kadnet/dht/patch_request.hpp"
+#include "kadnet/dht/store_write.hpp"
 
 namespace kadnet::dht {
 

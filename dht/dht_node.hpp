@@ -27,21 +27,21 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/identity.hpp"
-#include "core/node_engine.hpp"
-#include "core/wire/message.hpp"
-#include "dht/broadcast.hpp"
-#include "dht/cas_proposer.hpp"
-#include "dht/contact.hpp"
-#include "dht/key_watches.hpp"
-#include "dht/listener_registry.hpp"
-#include "dht/lock_ops.hpp"
-#include "dht/lookup.hpp"
-#include "dht/routing_table.hpp"
-#include "dht/store_rules.hpp"
-#include "dht/stored_value.hpp"
-#include "dht/value_patch.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/broadcast.hpp"
+#include "kadnet/dht/cas_proposer.hpp"
+#include "kadnet/dht/contact.hpp"
+#include "kadnet/dht/key_watches.hpp"
+#include "kadnet/dht/listener_registry.hpp"
+#include "kadnet/dht/lock_ops.hpp"
+#include "kadnet/dht/lookup.hpp"
+#include "kadnet/dht/routing_table.hpp"
+#include "kadnet/dht/store_rules.hpp"
+#include "kadnet/dht/stored_value.hpp"
+#include "kadnet/dht/value_patch.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

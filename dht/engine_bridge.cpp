@@ -1,6 +1,6 @@
-#include "dht/engine_bridge.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 

@@ -26,8 +26,8 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/node_engine.hpp"
-#include "dht/dht_node.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/dht/dht_node.hpp"
 
 namespace kadnet::dht {
 

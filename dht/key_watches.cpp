@@ -1,9 +1,9 @@
-#include "dht/key_watches.hpp"
+#include "kadnet/dht/key_watches.hpp"
 
 #include <algorithm>
 
-#include "dht/cas_codec.hpp"
-#include "dht/store_rules.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/store_rules.hpp"
 
 namespace kadnet::dht {
 

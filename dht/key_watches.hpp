@@ -14,12 +14,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/stored_value.hpp"
-#include "dht/value_store.hpp"
-#include "dht/value_patch.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/stored_value.hpp"
+#include "kadnet/dht/value_store.hpp"
+#include "kadnet/dht/value_patch.hpp"
 
 namespace kadnet::dht {
 

@@ -1,8 +1,8 @@
-#include "dht/lease_guard.hpp"
+#include "kadnet/dht/lease_guard.hpp"
 
 #include <algorithm>
 
-#include "dht/lock_record.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 namespace kadnet::dht {
 

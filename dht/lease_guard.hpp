@@ -21,10 +21,10 @@
 #include <optional>
 #include <unordered_map>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/stored_value.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/stored_value.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/listener_registry.hpp"
+#include "kadnet/dht/listener_registry.hpp"
 
 #include <algorithm>
 

@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/lock_ops.hpp"
+#include "kadnet/dht/lock_ops.hpp"
 
 #include <stdexcept>
 #include <string>

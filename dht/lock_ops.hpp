@@ -7,10 +7,10 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "dht/cas_proposer.hpp"
-#include "dht/lock_record.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/dht/cas_proposer.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/lock_record.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 #include <algorithm>
 #include <cstring>

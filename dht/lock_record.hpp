@@ -23,9 +23,9 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/errors.hpp"
-#include "core/node_id.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/node_id.hpp"
 
 namespace kadnet::dht {
 

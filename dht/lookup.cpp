@@ -1,4 +1,4 @@
-#include "dht/lookup.hpp"
+#include "kadnet/dht/lookup.hpp"
 
 #include <algorithm>
 #include <stdexcept>

@@ -53,11 +53,11 @@
 #include <variant>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "dht/constants.hpp"
-#include "dht/contact.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/dht/constants.hpp"
+#include "kadnet/dht/contact.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/memory_store.hpp"
+#include "kadnet/dht/memory_store.hpp"
 
 #include <algorithm>
 

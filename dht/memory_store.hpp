@@ -5,8 +5,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "dht/store_rules.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/dht/store_rules.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/patch_request.hpp"
+#include "kadnet/dht/patch_request.hpp"
 
 namespace kadnet::dht {
 

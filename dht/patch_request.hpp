@@ -8,9 +8,9 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/wire/message.hpp"
-#include "dht/value_patch.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/value_patch.hpp"
 
 namespace kadnet::dht {
 

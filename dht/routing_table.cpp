@@ -1,4 +1,4 @@
-#include "dht/routing_table.hpp"
+#include "kadnet/dht/routing_table.hpp"
 
 #include <algorithm>
 #include <cassert>

@@ -44,10 +44,10 @@
 #include <optional>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "core/node_id.hpp"
-#include "dht/constants.hpp"
-#include "dht/contact.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/dht/constants.hpp"
+#include "kadnet/dht/contact.hpp"
 
 namespace kadnet::dht {
 

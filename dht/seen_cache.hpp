@@ -7,9 +7,9 @@
 #include <unordered_map>
 #include <utility>
 
-#include "core/fifo.hpp"
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
+#include "kadnet/core/fifo.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/sqlite_store.hpp"
+#include "kadnet/dht/sqlite_store.hpp"
 
 #include <sqlite3.h>
 

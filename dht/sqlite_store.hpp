@@ -34,9 +34,9 @@
 #include <string_view>
 #include <vector>
 
-#include "dht/contact.hpp"
-#include "dht/store_rules.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/dht/contact.hpp"
+#include "kadnet/dht/store_rules.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

@@ -1,4 +1,4 @@
-#include "dht/store_rules.hpp"
+#include "kadnet/dht/store_rules.hpp"
 
 #include <algorithm>
 

@@ -18,10 +18,10 @@
 #include <chrono>
 #include <cstddef>
 
-#include "core/rpc_tracker.hpp"
-#include "dht/constants.hpp"
-#include "dht/stored_value.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/dht/constants.hpp"
+#include "kadnet/dht/stored_value.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

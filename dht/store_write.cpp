@@ -1,8 +1,8 @@
-#include "dht/store_write.hpp"
+#include "kadnet/dht/store_write.hpp"
 
 #include <cassert>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 

@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/value_patch.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/value_patch.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

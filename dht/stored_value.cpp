@@ -1,4 +1,4 @@
-#include "dht/stored_value.hpp"
+#include "kadnet/dht/stored_value.hpp"
 
 namespace kadnet::dht {
 

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/bytes.hpp"
-#include "core/identity.hpp"
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::dht {
 

@@ -1,8 +1,8 @@
-#include "dht/value_patch.hpp"
+#include "kadnet/dht/value_patch.hpp"
 
 #include <algorithm>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 

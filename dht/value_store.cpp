@@ -1,4 +1,4 @@
-#include "dht/value_store.hpp"
+#include "kadnet/dht/value_store.hpp"
 
 namespace kadnet::dht {
 

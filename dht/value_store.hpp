@@ -23,10 +23,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/node_id.hpp"
-#include "core/rpc_tracker.hpp"
-#include "core/wire/message.hpp"
-#include "dht/stored_value.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/stored_value.hpp"
 
 namespace kadnet::dht {
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/node_config.hpp"
+#include "kadnet/core/node_config.hpp"
 
 namespace kadnet::tools {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "compression/codec.hpp"
-#include "transports/uri.hpp"
+#include "kadnet/compression/codec.hpp"
+#include "kadnet/transports/uri.hpp"
 
 namespace kadnet::tools {
 

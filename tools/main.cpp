@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/identity.hpp"
+#include "kadnet/core/identity.hpp"
 #include "tools/cli_options.hpp"
 #include "tools/node_shell.hpp"
 #include "tools/swarm_command.hpp"

@@ -18,12 +18,12 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 
-#include "core/errors.hpp"
-#include "core/wire/utf8.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/utf8.hpp"
 #include "tools/transfer_progress.hpp"
-#include "transports/file_transfer.hpp"
-#include "transports/node.hpp"
-#include "transports/wait_for.hpp"
+#include "kadnet/transports/file_transfer.hpp"
+#include "kadnet/transports/node.hpp"
+#include "kadnet/transports/wait_for.hpp"
 
 namespace kadnet::tools {
 namespace {

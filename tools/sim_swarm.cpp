@@ -7,8 +7,8 @@
 #include <random>
 #include <string>
 
-#include "core/node_id.hpp"
-#include "transports/sim/swarm.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/transports/sim/swarm.hpp"
 
 namespace kadnet::tools {
 namespace {

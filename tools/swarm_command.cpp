@@ -17,8 +17,8 @@
 #include "tools/run_batch.hpp"
 #include "tools/sim_swarm.hpp"
 #include "tools/swarm_report.hpp"
-#include "transports/node.hpp"
-#include "transports/testing/socket_swarm.hpp"
+#include "kadnet/transports/node.hpp"
+#include "kadnet/transports/testing/socket_swarm.hpp"
 
 namespace kadnet::tools {
 namespace {

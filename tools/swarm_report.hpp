@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/node_engine.hpp"
+#include "kadnet/core/node_engine.hpp"
 #include "tools/swarm_command.hpp"
 
 namespace kadnet::tools {

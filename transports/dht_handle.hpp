@@ -22,10 +22,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
-#include "core/errors.hpp"
-#include "dht/dht_node.hpp"
-#include "transports/completion.hpp"
-#include "transports/node_driver.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_node.hpp"
+#include "kadnet/transports/completion.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 namespace kadnet {
 

@@ -1,11 +1,11 @@
-#include "transports/file_frame_io.hpp"
+#include "kadnet/transports/file_frame_io.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::transports {
 

@@ -4,8 +4,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "core/wire/file_transfer.hpp"
-#include "transports/stream.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
+#include "kadnet/transports/stream.hpp"
 
 namespace kadnet::transports {
 

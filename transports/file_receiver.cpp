@@ -1,7 +1,7 @@
 // The receiving side of a file transfer (PROTOCOL.md 9.7): one coroutine on the node's strand
 // per incoming stream — offer, checks, policy, accept or reject, chunks into NAME.part, verify,
 // rename, verdict.
-#include "transports/file_receiver.hpp"
+#include "kadnet/transports/file_receiver.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -10,10 +10,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include "core/errors.hpp"
-#include "transports/file_frame_io.hpp"
-#include "transports/local_file.hpp"
-#include "transports/stream_watchdog.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/transports/file_frame_io.hpp"
+#include "kadnet/transports/local_file.hpp"
+#include "kadnet/transports/stream_watchdog.hpp"
 
 namespace kadnet {
 

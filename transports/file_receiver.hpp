@@ -35,10 +35,10 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/node_id.hpp"
-#include "core/wire/file_transfer.hpp"
-#include "transports/file_transfer_error.hpp"
-#include "transports/node.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
+#include "kadnet/transports/file_transfer_error.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 

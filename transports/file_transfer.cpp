@@ -3,7 +3,7 @@
 //
 // GCC 12 miscompiles temporaries of class type in co_await expressions (they are copied bitwise
 // and destroyed twice), so every coroutine here is called with lvalues and scalars only.
-#include "transports/file_transfer.hpp"
+#include "kadnet/transports/file_transfer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -11,9 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include "transports/file_frame_io.hpp"
-#include "transports/local_file.hpp"
-#include "transports/stream_watchdog.hpp"
+#include "kadnet/transports/file_frame_io.hpp"
+#include "kadnet/transports/local_file.hpp"
+#include "kadnet/transports/stream_watchdog.hpp"
 
 namespace kadnet {
 namespace {

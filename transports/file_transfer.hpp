@@ -22,10 +22,10 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
-#include "core/wire/file_transfer.hpp"
-#include "transports/file_receiver.hpp"
-#include "transports/file_transfer_error.hpp"
-#include "transports/node.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
+#include "kadnet/transports/file_receiver.hpp"
+#include "kadnet/transports/file_transfer_error.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 

@@ -1,4 +1,4 @@
-#include "transports/file_transfer_error.hpp"
+#include "kadnet/transports/file_transfer_error.hpp"
 
 #include <string>
 

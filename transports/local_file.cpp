@@ -1,4 +1,4 @@
-#include "transports/local_file.hpp"
+#include "kadnet/transports/local_file.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +12,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "transports/file_transfer_error.hpp"
+#include "kadnet/transports/file_transfer_error.hpp"
 
 namespace kadnet::transports {
 namespace {

@@ -11,8 +11,8 @@
 #include <boost/system/error_code.hpp>
 #include <sodium.h>
 
-#include "core/bytes.hpp"
-#include "core/wire/file_transfer.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
 
 namespace kadnet::transports {
 

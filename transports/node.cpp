@@ -1,4 +1,4 @@
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 

@@ -28,15 +28,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
-#include "core/identity.hpp"
-#include "core/node_config.hpp"
-#include "core/node_engine.hpp"
-#include "core/wire/stream_header.hpp"
-#include "transports/completion.hpp"
-#include "transports/dht_handle.hpp"
-#include "transports/node_driver.hpp"
-#include "transports/stream.hpp"
-#include "transports/uri.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_config.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
+#include "kadnet/transports/completion.hpp"
+#include "kadnet/transports/dht_handle.hpp"
+#include "kadnet/transports/node_driver.hpp"
+#include "kadnet/transports/stream.hpp"
+#include "kadnet/transports/uri.hpp"
 
 namespace kadnet {
 

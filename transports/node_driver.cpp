@@ -1,12 +1,12 @@
-#include "transports/node_driver.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
-#include "core/errors.hpp"
-#include "dht/memory_store.hpp"
-#include "transports/tcp_link.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/memory_store.hpp"
+#include "kadnet/transports/tcp_link.hpp"
 
 namespace kadnet::transports {
 

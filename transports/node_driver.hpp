@@ -25,17 +25,17 @@
 #include <mutex>
 #include <set>
 
-#include "core/identity.hpp"
-#include "core/node_engine.hpp"
-#include "dht/dht_node.hpp"
-#include "dht/seen_cache.hpp"
-#include "dht/sqlite_store.hpp"
-#include "dht/value_store.hpp"
-#include "transports/link.hpp"
-#include "transports/stream_state.hpp"
-#include "transports/udp_port.hpp"
-#include "transports/uri.hpp"
-#include "transports/ws_link.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/dht/dht_node.hpp"
+#include "kadnet/dht/seen_cache.hpp"
+#include "kadnet/dht/sqlite_store.hpp"
+#include "kadnet/dht/value_store.hpp"
+#include "kadnet/transports/link.hpp"
+#include "kadnet/transports/stream_state.hpp"
+#include "kadnet/transports/udp_port.hpp"
+#include "kadnet/transports/uri.hpp"
+#include "kadnet/transports/ws_link.hpp"
 
 namespace kadnet::transports {
 

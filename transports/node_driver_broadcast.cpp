@@ -3,17 +3,17 @@
 // passes it up as an `incoming` event; this file dedups speaks, opens sealed whispers and runs
 // the application's handlers. SHOUT is the DHT's (dht/broadcast.hpp): it answers them and hands
 // out each new shout once, through poll_shout().
-#include "transports/node_driver.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 #include <algorithm>
 #include <unordered_set>
 
 #include <boost/asio/post.hpp>
 
-#include "core/crypto/random_source.hpp"
-#include "core/crypto/sealed_box.hpp"
-#include "core/errors.hpp"
-#include "dht/engine_bridge.hpp"
+#include "kadnet/core/crypto/random_source.hpp"
+#include "kadnet/core/crypto/sealed_box.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
 
 namespace kadnet::transports {
 

@@ -1,13 +1,13 @@
 // node_driver's DHT side: routes session events and DHT requests between the engine and the
 // sans-I/O dht_node, sends the requests the DHT wants over existing sessions or new dials, and
 // completes DHT operations. (Split from node_driver.cpp: one concern per file.)
-#include "transports/node_driver.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
-#include "dht/engine_bridge.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
 
 namespace kadnet::transports {
 

@@ -1,8 +1,8 @@
 // Reaching a peer that cannot be dialed, through a node both sides have a session with: UDP
 // hole punching (PROTOCOL.md 5.14) — asking for an introduction, and punching when we are the
 // one introduced to — and, when that is not possible or fails, a relayed session (5.15).
-#include "core/errors.hpp"
-#include "transports/node_driver.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 namespace kadnet::transports {
 

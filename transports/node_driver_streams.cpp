@@ -7,8 +7,8 @@
 
 #include <boost/asio/error.hpp>
 
-#include "core/errors.hpp"
-#include "transports/node_driver.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 namespace kadnet::transports {
 

@@ -27,9 +27,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
-#include "transports/completion.hpp"
-#include "transports/node_driver.hpp"
-#include "transports/stream_state.hpp"
+#include "kadnet/transports/completion.hpp"
+#include "kadnet/transports/node_driver.hpp"
+#include "kadnet/transports/stream_state.hpp"
 
 namespace kadnet {
 

@@ -9,8 +9,8 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/buffer.hpp>
 
-#include "core/node_engine.hpp"
-#include "core/wire/stream_header.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
 
 namespace kadnet::transports {
 

@@ -1,4 +1,4 @@
-#include "transports/stream_watchdog.hpp"
+#include "kadnet/transports/stream_watchdog.hpp"
 
 namespace kadnet::transports {
 

@@ -13,7 +13,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "transports/stream.hpp"
+#include "kadnet/transports/stream.hpp"
 
 namespace kadnet::transports {
 

@@ -1,9 +1,9 @@
-#include "transports/tcp_link.hpp"
+#include "kadnet/transports/tcp_link.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::transports {
 

@@ -6,7 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "transports/link.hpp"
+#include "kadnet/transports/link.hpp"
 
 namespace kadnet::transports {
 

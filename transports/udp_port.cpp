@@ -1,4 +1,4 @@
-#include "transports/udp_port.hpp"
+#include "kadnet/transports/udp_port.hpp"
 
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/wire/packet.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::transports {
 

@@ -19,7 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::transports {
 

@@ -1,4 +1,4 @@
-#include "transports/uri.hpp"
+#include "kadnet/transports/uri.hpp"
 
 #include <charconv>
 

@@ -1,4 +1,4 @@
-#include "transports/ws_link.hpp"
+#include "kadnet/transports/ws_link.hpp"
 
 #include <algorithm>
 
@@ -13,8 +13,8 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
-#include "core/errors.hpp"
-#include "transports/tcp_link.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/transports/tcp_link.hpp"
 
 namespace kadnet::transports {
 namespace {

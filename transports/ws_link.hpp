@@ -10,7 +10,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "transports/link.hpp"
+#include "kadnet/transports/link.hpp"
 
 namespace kadnet::transports {
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/lock_history_check.hpp"
 
 namespace kadnet::bench {

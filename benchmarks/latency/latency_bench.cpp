@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "benchmarks/common/number_args.hpp"
-#include "core/identity.hpp"
-#include "core/node_engine.hpp"
-#include "core/wire/packet.hpp"
-#include "transports/sim/network.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/core/wire/packet.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 namespace kadnet::bench {
 namespace {

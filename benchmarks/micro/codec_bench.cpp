@@ -2,7 +2,7 @@
 // call and a 64 KiB owner-signed STORE. Bytes/s counts wire bytes; items/s counts messages.
 #include <benchmark/benchmark.h>
 
-#include "core/wire/message.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 namespace {
 

@@ -13,11 +13,11 @@
 #include <benchmark/benchmark.h>
 #include <sodium.h>
 
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/crypto/session_cipher.hpp"
-#include "core/identity.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace {
 

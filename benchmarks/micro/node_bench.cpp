@@ -7,7 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace {
 

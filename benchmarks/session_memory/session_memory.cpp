@@ -16,7 +16,7 @@
 #include <cstring>
 #include <string>
 
-#include "transports/sim/swarm.hpp"
+#include "kadnet/transports/sim/swarm.hpp"
 
 namespace {
 

@@ -5,10 +5,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/errors.hpp"
-#include "core/wire/message.hpp"
-#include "dht/engine_bridge.hpp"
-#include "transports/sim/address.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
+#include "kadnet/transports/sim/address.hpp"
 
 namespace kadnet::bench {
 namespace {

@@ -26,11 +26,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/errors.hpp"
-#include "core/identity.hpp"
-#include "dht/dht_node.hpp"
-#include "dht/memory_store.hpp"
-#include "transports/sim/network.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/dht/dht_node.hpp"
+#include "kadnet/dht/memory_store.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 namespace kadnet::bench {
 

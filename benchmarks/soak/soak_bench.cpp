@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "transports/sim/swarm.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/transports/sim/swarm.hpp"
 
 namespace {
 

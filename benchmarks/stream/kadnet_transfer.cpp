@@ -22,7 +22,7 @@
 #include "benchmarks/stream/payload.hpp"
 #include "benchmarks/stream/text.hpp"
 #include "benchmarks/stream/transfer.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet::bench {
 namespace {

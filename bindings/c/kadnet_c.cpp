@@ -16,7 +16,7 @@
 #include "bindings/common/blocking_stream.hpp"
 #include "bindings/common/stream_acceptor.hpp"
 #include "bindings/common/threaded_node.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 struct kadnet_node {
   std::optional<kadnet::bindings::threaded_node> running;

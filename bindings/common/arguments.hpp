@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "transports/node_driver.hpp"
+#include "kadnet/transports/node_driver.hpp"
 
 namespace kadnet::bindings {
 

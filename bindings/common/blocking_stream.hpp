@@ -16,7 +16,7 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "transports/stream.hpp"
+#include "kadnet/transports/stream.hpp"
 
 namespace kadnet::bindings {
 

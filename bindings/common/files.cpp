@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "transports/wait_for.hpp"
+#include "kadnet/transports/wait_for.hpp"
 
 namespace kadnet::bindings {
 

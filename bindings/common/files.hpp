@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "transports/file_transfer.hpp"
+#include "kadnet/transports/file_transfer.hpp"
 
 namespace kadnet::bindings {
 

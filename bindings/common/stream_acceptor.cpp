@@ -3,7 +3,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "core/wire/stream_header.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
 
 namespace kadnet::bindings {
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet::bindings {
 

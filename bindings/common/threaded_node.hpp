@@ -9,8 +9,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "transports/node.hpp"
-#include "transports/wait_for.hpp"
+#include "kadnet/transports/node.hpp"
+#include "kadnet/transports/wait_for.hpp"
 
 namespace kadnet::bindings {
 

@@ -8,7 +8,7 @@
 #include <future>
 
 #include "bindings/common/arguments.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::python {
 

@@ -6,7 +6,7 @@
 #include <boost/asio/error.hpp>
 
 #include "bindings/python/python_node.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::python {
 

@@ -1,9 +1,9 @@
-#include "core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
 
 #include <sodium.h>
 
-#include "core/crypto/session_cipher.hpp"
-#include "core/identity.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/identity.hpp"
 
 namespace kadnet::core::crypto {
 

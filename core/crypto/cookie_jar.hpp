@@ -14,8 +14,8 @@
 #include <array>
 #include <cstdint>
 
-#include "core/bytes.hpp"
-#include "core/crypto/random_source.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/random_source.hpp"
 
 namespace kadnet::core::crypto {
 

@@ -1,10 +1,10 @@
-#include "core/crypto/handshake.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
 
 #include <algorithm>
 
 #include <sodium.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core::crypto {
 namespace {

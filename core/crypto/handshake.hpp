@@ -27,13 +27,13 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/random_source.hpp"
-#include "core/crypto/session_cipher.hpp"
-#include "core/identity.hpp"
-#include "core/node_id.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/random_source.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_id.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::crypto {
 

@@ -1,8 +1,8 @@
-#include "core/crypto/random_source.hpp"
+#include "kadnet/core/crypto/random_source.hpp"
 
 #include <sodium.h>
 
-#include "core/identity.hpp"
+#include "kadnet/core/identity.hpp"
 
 namespace kadnet::core::crypto {
 

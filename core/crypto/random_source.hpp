@@ -3,7 +3,7 @@
 // simulations can replay a run from a seed; an empty source means libsodium's randombytes_buf.
 #include <functional>
 
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::core::crypto {
 

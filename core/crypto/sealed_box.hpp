@@ -5,9 +5,9 @@
 // (an ephemeral public key and a MAC) and says nothing about who sealed it.
 #include <optional>
 
-#include "core/bytes.hpp"
-#include "core/identity.hpp"
-#include "core/node_id.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_id.hpp"
 
 namespace kadnet::core::crypto {
 

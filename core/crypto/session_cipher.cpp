@@ -1,11 +1,11 @@
-#include "core/crypto/session_cipher.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
 
 #include <stdexcept>
 
 #include <sodium.h>
 
-#include "core/errors.hpp"
-#include "core/identity.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
 
 namespace kadnet::core::crypto {
 namespace {

@@ -29,9 +29,9 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/crypto/replay_window.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/replay_window.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::crypto {
 

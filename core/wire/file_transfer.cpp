@@ -1,9 +1,9 @@
-#include "core/wire/file_transfer.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
 
 #include <cassert>
 
-#include "core/errors.hpp"
-#include "core/wire/utf8.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/utf8.hpp"
 
 namespace kadnet::core::wire {
 namespace {

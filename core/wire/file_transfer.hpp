@@ -35,7 +35,7 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::core::wire {
 

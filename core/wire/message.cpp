@@ -1,12 +1,12 @@
-#include "core/wire/message.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 #include <cassert>
 #include <limits>
 #include <string_view>
 #include <type_traits>
 
-#include "core/errors.hpp"
-#include "core/wire/utf8.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/utf8.hpp"
 
 namespace kadnet::core::wire {
 namespace {

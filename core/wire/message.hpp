@@ -29,9 +29,9 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "core/bytes.hpp"
-#include "core/identity.hpp"
-#include "core/node_id.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_id.hpp"
 
 namespace kadnet::core::wire {
 

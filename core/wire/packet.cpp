@@ -1,8 +1,8 @@
-#include "core/wire/packet.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 #include <cassert>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core::wire {
 

@@ -1,10 +1,10 @@
-#include "core/wire/stream_header.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "core/errors.hpp"
-#include "core/wire/utf8.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/utf8.hpp"
 
 namespace kadnet::core::wire {
 

@@ -1,4 +1,4 @@
-#include "core/wire/utf8.hpp"
+#include "kadnet/core/wire/utf8.hpp"
 
 namespace kadnet::core::wire {
 

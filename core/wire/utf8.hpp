@@ -1,6 +1,6 @@
 #pragma once
 // UTF-8 validation for text fields that peers send (file names, reasons).
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::core::wire {
 

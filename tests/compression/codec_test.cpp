@@ -1,6 +1,6 @@
 // One suite instantiated for every codec (the shape of Apache Arrow's compression_test.cc):
 // round trips, corrupt and truncated input, the output cap, and decompression bombs.
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 #include <bzlib.h>
 #include <lzma.h>

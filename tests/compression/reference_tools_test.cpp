@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 namespace {
 

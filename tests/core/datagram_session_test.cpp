@@ -6,8 +6,8 @@
 #include <random>
 #include <set>
 
-#include "core/crypto/handshake.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/datagram_engines.hpp"
 
 namespace kadnet::core {

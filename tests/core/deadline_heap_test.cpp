@@ -1,4 +1,4 @@
-#include "core/deadline_heap.hpp"
+#include "kadnet/core/deadline_heap.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "core/envelope.hpp"
+#include "kadnet/core/envelope.hpp"
 
 #include <cstdint>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/fifo.hpp"
+#include "kadnet/core/fifo.hpp"
 
 #include <algorithm>
 #include <cstddef>

@@ -2,7 +2,7 @@
 // the other is, and the one introduced to is asked to punch; refusals, limits and punch packets.
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/datagram_engines.hpp"
 #include "tests/support/engine_pair.hpp"
 

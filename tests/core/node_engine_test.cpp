@@ -1,9 +1,9 @@
 // The protocol engine on virtual time, two engines joined in memory (tests/support/engine_pair).
-#include "core/node_engine.hpp"
+#include "kadnet/core/node_engine.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/engine_pair.hpp"
 
 namespace kadnet::core {

@@ -1,4 +1,4 @@
-#include "core/node_id.hpp"
+#include "kadnet/core/node_id.hpp"
 
 #include <algorithm>
 #include <array>

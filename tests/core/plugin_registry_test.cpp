@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "core/plugin_registry.hpp"
+#include "kadnet/core/plugin_registry.hpp"
 
 namespace kadnet::core {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/datagram_engines.hpp"
 
 namespace kadnet::core {

@@ -1,4 +1,4 @@
-#include "core/reliable_channel.hpp"
+#include "kadnet/core/reliable_channel.hpp"
 
 #include <map>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core {
 namespace {

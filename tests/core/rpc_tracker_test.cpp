@@ -1,4 +1,4 @@
-#include "core/rpc_tracker.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "core/wire/message.hpp"
+#include "kadnet/core/wire/message.hpp"
 #include "tests/support/session_pair.hpp"
 
 namespace kadnet::core {

@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/byte_pattern.hpp"
 #include "tests/support/datagram_engines.hpp"
 

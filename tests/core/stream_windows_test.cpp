@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "core/stream_mux.hpp"
+#include "kadnet/core/stream_mux.hpp"
 #include "tests/support/byte_pattern.hpp"
 
 namespace kadnet::core {

@@ -1,6 +1,6 @@
 // SHOUT along the routing tables (dht/broadcast.hpp), on the in-memory DHT network: who gets a
 // shout, how many copies, how many hops, what happens to forged ones and to dead delegates.
-#include "dht/broadcast.hpp"
+#include "kadnet/dht/broadcast.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
-#include "dht/routing_table.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/routing_table.hpp"
 #include "tests/support/dht_network.hpp"
 #include "tests/support/fixed_keys.hpp"
 

@@ -1,12 +1,12 @@
 // The acceptor of compare-and-swap (dht/cas_acceptor.hpp): promise and accept rules, ballot
 // order, the base a lagging replica learns, commits and the writer history, and hostile requests.
-#include "dht/cas_acceptor.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "dht/memory_store.hpp"
+#include "kadnet/dht/memory_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 #include "tests/support/signed_store.hpp"
 

@@ -1,13 +1,13 @@
 // Compare-and-swap reply payloads (dht/cas_codec.hpp): the layouts byte by byte, round trips,
 // every truncation, trailing bytes, limits and undefined values.
-#include "dht/cas_codec.hpp"
+#include "kadnet/dht/cas_codec.hpp"
 
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <string>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 namespace {

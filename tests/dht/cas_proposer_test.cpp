@@ -2,7 +2,7 @@
 // (dht/cas_acceptor.hpp) over memory stores, with a hand-driven delivery queue: completing an
 // accepted value, conflicts, outbidding and backoff, lost replies, no quorum, malformed replies,
 // update(), and two proposers of one slot.
-#include "dht/cas_proposer.hpp"
+#include "kadnet/dht/cas_proposer.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.hpp"
-#include "dht/cas_acceptor.hpp"
-#include "dht/dht_codec.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
+#include "kadnet/dht/dht_codec.hpp"
+#include "kadnet/dht/memory_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 #include "tests/support/signed_store.hpp"
 

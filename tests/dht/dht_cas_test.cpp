@@ -2,7 +2,7 @@
 // tests/support/dht_network.hpp, on virtual time: create, swap and conflict, two writers of one
 // version, the 32-client counter with and without message loss, owner-signed keys, a lone node.
 // Fixed seeds, printed on failure.
-#include "dht/dht_node.hpp"
+#include "kadnet/dht/dht_node.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/cas_counter.hpp"
 #include "tests/support/dht_network.hpp"
 

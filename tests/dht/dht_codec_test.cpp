@@ -1,12 +1,12 @@
 // The DHT reply payloads (dht/dht_codec.hpp): round trips, and every malformed case mapped to
 // one specific error.
-#include "dht/dht_codec.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 
 #include <random>
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 namespace {

@@ -8,8 +8,8 @@
 #include <random>
 #include <string>
 
-#include "core/errors.hpp"
-#include "dht/dht_node.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_node.hpp"
 #include "tests/support/dht_network.hpp"
 
 namespace kadnet::dht {

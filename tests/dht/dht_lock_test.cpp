@@ -4,7 +4,7 @@
 // issue's test — 16 clients on 16 nodes contend for one lock while a history checker proves that
 // no two leases overlap and that tokens only grow, with and without 10 % loss and with a holder
 // killed mid-lease. Fixed seeds, printed on failure.
-#include "dht/dht_node.hpp"
+#include "kadnet/dht/dht_node.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/dht_network.hpp"
 #include "tests/support/lock_history.hpp"
 

@@ -1,7 +1,7 @@
 // dht::dht_node in an in-memory network of 200 nodes on virtual time (tests/support/dht_network.hpp):
 // joining, exact find_node, put/get, owner-signed values and forged STOREs, churn, quotas, TTL and
 // republish, and the number of lookup rounds. Fixed seeds, printed on failure.
-#include "dht/dht_node.hpp"
+#include "kadnet/dht/dht_node.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.hpp"
-#include "dht/dht_codec.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 #include "tests/support/dht_network.hpp"
 
 namespace kadnet::dht {

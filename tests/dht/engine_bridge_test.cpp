@@ -1,4 +1,4 @@
-#include "dht/engine_bridge.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
 
 #include <memory>
 #include <optional>
@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/memory_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::dht {

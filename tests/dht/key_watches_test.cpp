@@ -1,11 +1,11 @@
 // The subscriber's side of listening (dht/key_watches.cpp): what a notification means, which
 // versions are delivered, and whom a subscriber believes.
-#include "dht/key_watches.hpp"
+#include "kadnet/dht/key_watches.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/identity.hpp"
-#include "dht/cas_codec.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/dht/cas_codec.hpp"
 #include "tests/support/signed_store.hpp"
 
 namespace kadnet::dht {

@@ -1,6 +1,6 @@
 // A replica's listeners (dht/listener_registry.cpp): leases, renewal and cancel, the bounds on
 // memory, and dropping listeners that stopped answering.
-#include "dht/listener_registry.hpp"
+#include "kadnet/dht/listener_registry.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
 // How dht/lock_ops.hpp reads a compare-and-swap outcome as a lock outcome: the lease counted from
 // when the record was made (not from when the grant was learned), refusals naming the holder, and
 // the reason a rule declined.
-#include "dht/lock_ops.hpp"
+#include "kadnet/dht/lock_ops.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 namespace {

@@ -1,7 +1,7 @@
 // The lock record and lock refusal codecs (dht/lock_record.hpp), the acquire / renew / release
 // rules, and a replica's lease judgement (dht/lease_guard.hpp, kept here beside the record it
 // reads), including the acceptor refusing another node's prepare while a lease runs.
-#include "dht/lock_record.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 #include <limits>
 
@@ -9,11 +9,11 @@
 
 #include <chrono>
 
-#include "core/errors.hpp"
-#include "dht/cas_acceptor.hpp"
-#include "dht/cas_codec.hpp"
-#include "dht/lease_guard.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/lease_guard.hpp"
+#include "kadnet/dht/memory_store.hpp"
 
 namespace kadnet::dht {
 namespace {

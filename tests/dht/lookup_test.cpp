@@ -2,7 +2,7 @@
 // view (up to k contacts per k-bucket, which includes its true closest neighbours) and answers
 // FIND_NODE with the k closest to the target in that view; replies arrive after a simulated
 // delay, dead nodes never answer. Property tests use fixed seeds and print them.
-#include "dht/lookup.hpp"
+#include "kadnet/dht/lookup.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "dht/seen_cache.hpp"
+#include "kadnet/dht/seen_cache.hpp"
 
 #include <gtest/gtest.h>
 

@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/wire/message.hpp"
-#include "dht/sqlite_store.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/sqlite_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::dht {

@@ -1,12 +1,12 @@
 // dht/store_write.cpp: a replica's write path for plain and patched STOREs — a diff applies only
 // at the base version, its result goes through the store's rules (the owner signature over the
 // whole result, size), and a hostile diff is refused without touching what is held.
-#include "dht/store_write.hpp"
+#include "kadnet/dht/store_write.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/wire/message.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/memory_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 #include "tests/support/signed_store.hpp"
 

@@ -1,9 +1,9 @@
 // Value patches (dht/value_patch.hpp): the wire form, applying splices, and hostile input.
-#include "dht/value_patch.hpp"
+#include "kadnet/dht/value_patch.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::dht {
 namespace {

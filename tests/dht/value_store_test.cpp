@@ -9,12 +9,12 @@
 
 #include <gtest/gtest.h>
 
-#include "core/identity.hpp"
-#include "core/wire/message.hpp"
-#include "dht/memory_store.hpp"
-#include "dht/sqlite_store.hpp"
-#include "dht/store_rules.hpp"
-#include "dht/value_store.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/memory_store.hpp"
+#include "kadnet/dht/sqlite_store.hpp"
+#include "kadnet/dht/store_rules.hpp"
+#include "kadnet/dht/value_store.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::dht {

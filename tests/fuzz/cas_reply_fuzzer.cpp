@@ -3,10 +3,10 @@
 // to the same bytes; the acceptor never throws and keeps within its limits.
 #include <cstdlib>
 
-#include "core/wire/message.hpp"
-#include "dht/cas_acceptor.hpp"
-#include "dht/cas_codec.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/cas_acceptor.hpp"
+#include "kadnet/dht/cas_codec.hpp"
+#include "kadnet/dht/memory_store.hpp"
 
 namespace {
 

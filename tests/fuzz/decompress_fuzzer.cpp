@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-#include "compression/codec.hpp"
+#include "kadnet/compression/codec.hpp"
 
 namespace kc = kadnet::compression;
 

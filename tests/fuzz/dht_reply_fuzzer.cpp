@@ -2,7 +2,7 @@
 // to the same bytes, and holds no more bytes than it was given.
 #include <cstdlib>
 
-#include "dht/dht_codec.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace kadnet;

@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <optional>
 
-#include "core/envelope.hpp"
+#include "kadnet/core/envelope.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/wire/file_transfer.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core::wire;

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/crypto/handshake.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/errors.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

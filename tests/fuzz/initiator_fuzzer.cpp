@@ -15,9 +15,9 @@
 #include <optional>
 #include <variant>
 
-#include "core/errors.hpp"
-#include "core/identity.hpp"
-#include "core/session.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/session.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

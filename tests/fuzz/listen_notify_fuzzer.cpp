@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/wire/message.hpp"
-#include "dht/key_watches.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/key_watches.hpp"
 
 using namespace kadnet;
 using namespace kadnet::dht;

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "dht/lease_guard.hpp"
-#include "dht/lock_record.hpp"
+#include "kadnet/dht/lease_guard.hpp"
+#include "kadnet/dht/lock_record.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace kadnet;

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/wire/message.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core::wire;

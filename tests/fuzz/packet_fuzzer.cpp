@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/errors.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/reliable_channel.hpp"
+#include "kadnet/core/reliable_channel.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

@@ -19,8 +19,8 @@
 #include <set>
 #include <vector>
 
-#include "core/crypto/session_cipher.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core::crypto;

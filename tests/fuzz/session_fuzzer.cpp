@@ -20,10 +20,10 @@
 #include <cstdlib>
 #include <variant>
 
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/identity.hpp"
-#include "core/session.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/session.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

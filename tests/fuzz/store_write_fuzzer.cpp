@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/wire/message.hpp"
-#include "dht/memory_store.hpp"
-#include "dht/store_write.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/memory_store.hpp"
+#include "kadnet/dht/store_write.hpp"
 
 using namespace kadnet;
 using namespace kadnet::dht;

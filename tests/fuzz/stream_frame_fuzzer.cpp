@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/stream_mux.hpp"
+#include "kadnet/core/stream_mux.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core;

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/wire/stream_header.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
 
 using namespace kadnet;
 using namespace kadnet::core::wire;

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "dht/value_patch.hpp"
+#include "kadnet/dht/value_patch.hpp"
 
 using namespace kadnet;
 using namespace kadnet::dht;

@@ -11,6 +11,13 @@ log="$work/log"
 # Quiet when it works; the whole log when a step fails.
 run() { "$@" >>"$log" 2>&1 || { cat "$log"; echo "install test: '$*' failed" >&2; exit 1; }; }
 run cmake --install "$build_dir" --prefix "$work/prefix"
+# Installed headers name each other "kadnet/...", so that an application's own "core/..." or
+# "dht/..." headers can neither shadow them nor be shadowed.
+if stray=$(grep -rnE '#include "' "$work/prefix/include/kadnet" | grep -vE '#include "kadnet/'); then
+  echo "$stray"
+  echo "install test: installed headers include files outside kadnet/" >&2
+  exit 1
+fi
 run cmake -S "$source_dir/tests/install/consumer" -B "$work/build" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" -DKADNET_EXAMPLE="$source_dir/examples/echo_plugin.cpp" \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache

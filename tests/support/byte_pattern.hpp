@@ -3,7 +3,7 @@
 // regenerate on the receiving side for comparison.
 #include <cstdint>
 
-#include "core/bytes.hpp"
+#include "kadnet/core/bytes.hpp"
 
 namespace kadnet::testing {
 

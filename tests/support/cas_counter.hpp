@@ -5,8 +5,8 @@
 #include <optional>
 #include <stdexcept>
 
-#include "core/bytes.hpp"
-#include "dht/cas_proposer.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/dht/cas_proposer.hpp"
 
 namespace kadnet::testing {
 

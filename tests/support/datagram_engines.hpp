@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "core/node_engine.hpp"
+#include "kadnet/core/node_engine.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::testing {

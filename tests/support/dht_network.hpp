@@ -34,11 +34,11 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/errors.hpp"
-#include "core/identity.hpp"
-#include "core/wire/message.hpp"
-#include "dht/dht_node.hpp"
-#include "dht/memory_store.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/dht/dht_node.hpp"
+#include "kadnet/dht/memory_store.hpp"
 
 namespace kadnet::testing {
 

@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/node_engine.hpp"
+#include "kadnet/core/node_engine.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::testing {

@@ -2,7 +2,7 @@
 // Deterministic identities for tests: identity n is derived from a seed of bytes equal to n.
 #include <array>
 
-#include "core/identity.hpp"
+#include "kadnet/core/identity.hpp"
 
 namespace kadnet::testing {
 

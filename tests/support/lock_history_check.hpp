@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/rpc_tracker.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
 
 namespace kadnet::testing {
 

@@ -11,8 +11,8 @@
 #include <boost/asio/use_future.hpp>
 
 #include "tests/support/fixed_keys.hpp"
-#include "transports/node.hpp"
-#include "transports/wait_for.hpp"
+#include "kadnet/transports/node.hpp"
+#include "kadnet/transports/wait_for.hpp"
 
 namespace kadnet::testing {
 

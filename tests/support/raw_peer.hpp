@@ -8,9 +8,9 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include "core/session.hpp"
-#include "core/wire/message.hpp"
-#include "transports/uri.hpp"
+#include "kadnet/core/session.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/transports/uri.hpp"
 
 namespace kadnet::testing {
 

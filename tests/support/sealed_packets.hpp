@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/crypto/session_cipher.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::testing {
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <vector>
 
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/session.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/session.hpp"
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::testing {

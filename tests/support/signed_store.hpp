@@ -1,7 +1,7 @@
 #pragma once
 // An owner-signed STORE (BEP 44 mutable item) for tests: `s` with its owner part filled in.
-#include "core/identity.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::testing {
 

@@ -17,11 +17,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "core/errors.hpp"
-#include "dht/dht_codec.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/dht_codec.hpp"
 #include "tests/support/cas_counter.hpp"
 #include "tests/support/loopback_nodes.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 namespace {

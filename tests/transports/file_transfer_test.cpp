@@ -2,7 +2,7 @@
 // nodes on loopback over UDP, TCP and WebSocket: whole files, resumes, refused names,
 // rejections, and senders that lie — the latter speak the frames themselves over a raw
 // kadnet::stream.
-#include "transports/file_transfer.hpp"
+#include "kadnet/transports/file_transfer.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <sodium.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/byte_pattern.hpp"
 #include "tests/support/loopback_nodes.hpp"
 

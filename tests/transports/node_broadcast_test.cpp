@@ -8,11 +8,11 @@
 #include <mutex>
 #include <string>
 
-#include "core/crypto/sealed_box.hpp"
-#include "core/errors.hpp"
+#include "kadnet/core/crypto/sealed_box.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/loopback_nodes.hpp"
 #include "tests/support/raw_peer.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 namespace {

@@ -1,5 +1,5 @@
 // kadnet::node over real TCP and UDP sockets on loopback.
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/loopback_nodes.hpp"
 #include "tests/support/raw_peer.hpp"
 

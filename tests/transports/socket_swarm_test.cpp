@@ -1,5 +1,5 @@
 // kadnet::testing::socket_swarm: real nodes on loopback sockets, joined by a strategy, churned.
-#include "transports/testing/socket_swarm.hpp"
+#include "kadnet/transports/testing/socket_swarm.hpp"
 
 #include <gtest/gtest.h>
 

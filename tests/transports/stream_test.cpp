@@ -13,10 +13,10 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/byte_pattern.hpp"
 #include "tests/support/loopback_nodes.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 namespace {

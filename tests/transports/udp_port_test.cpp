@@ -1,7 +1,7 @@
 // transports::udp_port on loopback: batches of packets leave as separate datagrams, whole and in
 // order, whether the kernel segments runs of equal-sized ones (UDP GSO) or they go one by one;
 // impaired, the seeded draws decide each datagram's fate and the rest still leave in batches.
-#include "transports/udp_port.hpp"
+#include "kadnet/transports/udp_port.hpp"
 
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -19,7 +19,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "core/wire/packet.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::transports {
 namespace {

@@ -4,9 +4,9 @@
 
 #include <boost/asio/use_future.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/loopback_nodes.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 namespace {

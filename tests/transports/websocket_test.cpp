@@ -16,9 +16,9 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/loopback_nodes.hpp"
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "transports/sim/network.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 namespace kadnet::sim {
 

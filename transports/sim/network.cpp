@@ -1,4 +1,4 @@
-#include "transports/sim/network.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -7,7 +7,7 @@
 
 #include <sodium.h>
 
-#include "core/identity.hpp"
+#include "kadnet/core/identity.hpp"
 
 namespace kadnet::sim {
 namespace {

@@ -39,8 +39,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "core/rpc_tracker.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/rpc_tracker.hpp"
 
 namespace kadnet::sim {
 

@@ -1,11 +1,11 @@
-#include "transports/sim/node_address.hpp"
+#include "kadnet/transports/sim/node_address.hpp"
 
 #include <array>
 #include <stdexcept>
 
 #include <arpa/inet.h>
 
-#include "transports/uri.hpp"
+#include "kadnet/transports/uri.hpp"
 
 namespace kadnet::sim {
 namespace {

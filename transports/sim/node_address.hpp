@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/bytes.hpp"
-#include "transports/sim/network.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 namespace kadnet::sim {
 

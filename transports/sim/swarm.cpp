@@ -1,11 +1,11 @@
-#include "transports/sim/swarm.hpp"
+#include "kadnet/transports/sim/swarm.hpp"
 
 #include <stdexcept>
 
-#include "core/errors.hpp"
-#include "dht/engine_bridge.hpp"
-#include "dht/memory_store.hpp"
-#include "transports/sim/node_address.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/dht/engine_bridge.hpp"
+#include "kadnet/dht/memory_store.hpp"
+#include "kadnet/transports/sim/node_address.hpp"
 
 namespace kadnet::sim {
 

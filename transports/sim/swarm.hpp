@@ -30,11 +30,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/identity.hpp"
-#include "core/node_config.hpp"
-#include "core/node_engine.hpp"
-#include "dht/dht_node.hpp"
-#include "transports/sim/network.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/node_config.hpp"
+#include "kadnet/core/node_engine.hpp"
+#include "kadnet/dht/dht_node.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 namespace kadnet::sim {
 

@@ -1,11 +1,11 @@
-#include "transports/testing/socket_swarm.hpp"
+#include "kadnet/transports/testing/socket_swarm.hpp"
 
 #include <condition_variable>
 #include <stdexcept>
 
 #include <boost/asio/use_future.hpp>
 
-#include "transports/wait_for.hpp"
+#include "kadnet/transports/wait_for.hpp"
 
 namespace kadnet::testing {
 

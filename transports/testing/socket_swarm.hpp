@@ -24,7 +24,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "transports/node.hpp"
+#include "kadnet/transports/node.hpp"
 
 namespace kadnet::testing {
 

@@ -1,4 +1,4 @@
-#include "core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
 
 #include <memory>
 

@@ -1,12 +1,12 @@
-#include "core/crypto/handshake.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
 
 #include <memory>
 
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "core/errors.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::crypto {
 namespace {

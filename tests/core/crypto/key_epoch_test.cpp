@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "core/crypto/session_cipher.hpp"
-#include "core/errors.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/packet.hpp"
 #include "tests/support/sealed_packets.hpp"
 
 namespace kadnet::core::crypto {

@@ -1,4 +1,4 @@
-#include "core/crypto/replay_window.hpp"
+#include "kadnet/core/crypto/replay_window.hpp"
 
 #include <cstdint>
 #include <limits>

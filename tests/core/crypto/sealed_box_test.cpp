@@ -1,4 +1,4 @@
-#include "core/crypto/sealed_box.hpp"
+#include "kadnet/core/crypto/sealed_box.hpp"
 
 #include <algorithm>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "core/crypto/session_cipher.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
 
 #include <numeric>
 #include <stdexcept>
@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "core/errors.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/packet.hpp"
 #include "tests/support/sealed_packets.hpp"
 
 namespace kadnet::core::crypto {

@@ -47,17 +47,17 @@
 #define KADNET_VECTORS_ZSTD_VERSION "unknown"
 #endif
 
-#include "core/bytes.hpp"
-#include "core/crypto/cookie_jar.hpp"
-#include "core/crypto/handshake.hpp"
-#include "core/crypto/random_source.hpp"
-#include "core/crypto/session_cipher.hpp"
-#include "core/envelope.hpp"
-#include "core/errors.hpp"
-#include "core/identity.hpp"
-#include "core/session.hpp"
-#include "core/wire/message.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/crypto/cookie_jar.hpp"
+#include "kadnet/core/crypto/handshake.hpp"
+#include "kadnet/core/crypto/random_source.hpp"
+#include "kadnet/core/crypto/session_cipher.hpp"
+#include "kadnet/core/envelope.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/session.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::crypto {
 namespace {

@@ -1,10 +1,10 @@
 // The file-transfer frames (core/wire/file_transfer.hpp, PROTOCOL.md 9.7): exact bytes, round
 // trips, every truncation, trailing bytes, each malformed field, and the file-name rules.
-#include "core/wire/file_transfer.hpp"
+#include "kadnet/core/wire/file_transfer.hpp"
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core::wire {
 namespace {

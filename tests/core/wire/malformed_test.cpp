@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::core::wire {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
-#include "core/identity.hpp"
-#include "core/wire/message.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/message.hpp"
 
 namespace kadnet::core::wire {
 namespace {

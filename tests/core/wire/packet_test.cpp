@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/errors.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::wire {
 namespace {

@@ -1,12 +1,12 @@
 // A byte stream's protocol header (core/wire/stream_header.hpp, PROTOCOL.md 9.6): exact bytes,
 // reading it in any pieces, and the names refused.
-#include "core/wire/stream_header.hpp"
+#include "kadnet/core/wire/stream_header.hpp"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 
 namespace kadnet::core::wire {
 namespace {

@@ -16,10 +16,10 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "core/bytes.hpp"
-#include "core/identity.hpp"
-#include "core/wire/message.hpp"
-#include "core/wire/packet.hpp"
+#include "kadnet/core/bytes.hpp"
+#include "kadnet/core/identity.hpp"
+#include "kadnet/core/wire/message.hpp"
+#include "kadnet/core/wire/packet.hpp"
 
 namespace kadnet::core::wire {
 namespace {

@@ -1,4 +1,4 @@
-#include "transports/sim/address.hpp"
+#include "kadnet/transports/sim/address.hpp"
 
 #include <gtest/gtest.h>
 

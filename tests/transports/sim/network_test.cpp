@@ -1,4 +1,4 @@
-#include "transports/sim/network.hpp"
+#include "kadnet/transports/sim/network.hpp"
 
 #include <algorithm>
 #include <chrono>

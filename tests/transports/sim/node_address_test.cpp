@@ -1,4 +1,4 @@
-#include "transports/sim/node_address.hpp"
+#include "kadnet/transports/sim/node_address.hpp"
 
 #include <stdexcept>
 

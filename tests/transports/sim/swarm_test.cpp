@@ -1,4 +1,4 @@
-#include "transports/sim/swarm.hpp"
+#include "kadnet/transports/sim/swarm.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,10 +11,10 @@
 
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "kadnet/core/errors.hpp"
 #include "tests/support/cas_counter.hpp"
 #include "tests/support/lock_history.hpp"
-#include "transports/sim/node_address.hpp"
+#include "kadnet/transports/sim/node_address.hpp"
 
 namespace kadnet::sim {
 namespace {
