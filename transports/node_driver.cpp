@@ -147,7 +147,23 @@ void node_driver::start_udp(const asio::ip::udp::endpoint& bind_to) {
           self->engine_.end_datagram_batch(std::chrono::steady_clock::now());
           self->pump();
         }
+      },
+      [weak](const byte_vector& destination) {
+        if (auto self = weak.lock(); self && !self->stopped_) self->on_udp_unreachable(destination);
       });
+}
+
+void node_driver::on_udp_unreachable(const byte_vector& destination) {
+  // Only our dials still in their handshake end here: an ICMP error is unauthenticated, and one
+  // forged against a live session must not end it (its idle timeout will, if the peer is gone).
+  std::vector<core::connection_id> refused;
+  for (const auto& [c, endpoint] : datagram_peers_)
+    if (waiting_.contains(c) && udp_port::address_bytes(endpoint) == destination) refused.push_back(c);
+  for (core::connection_id c : refused) {
+    datagram_peers_.erase(c);
+    engine_.on_transport_closed(c, asio::error::connection_refused);
+  }
+  if (!refused.empty()) pump();
 }
 
 void node_driver::transmit_datagrams(core::connection_id c) {

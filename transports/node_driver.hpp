@@ -202,6 +202,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void open_websocket(boost::asio::ip::tcp::socket socket);
   uri listen_udp(const uri& where, const boost::asio::ip::address& address);
   void start_udp(const boost::asio::ip::udp::endpoint& bind_to);
+  // An ICMP port unreachable for `destination` (udp_port::address_bytes): our dials to it that
+  // are still in their handshake fail with connection_refused.
+  void on_udp_unreachable(const byte_vector& destination);
   void dial_udp(const uri& where, std::optional<core::node_id> expected, const std::string& key);
   // A dial of `key` has its connection (or failed): its waiters move on.
   void dial_finished(const std::string& key, boost::system::error_code ec, core::connection_id c);

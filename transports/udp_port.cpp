@@ -1,5 +1,7 @@
 #include "kadnet/transports/udp_port.hpp"
 
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -39,13 +41,19 @@ udp_port::udp_port(const executor& ex, const udp::endpoint& bind_to) : socket_(e
   socket_.set_option(asio::socket_base::send_buffer_size(socket_buffer_bytes), ec);
   int on = 1;
   gro_ = ::setsockopt(socket_.native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+  // ICMP errors (port unreachable) on the error queue, naming the address sent to: a dial to a
+  // port nobody listens on fails at once, as over TCP. (Both options on an IPv6 socket: its
+  // IPv4-mapped traffic gets ICMPv4.)
+  if (bind_to.address().is_v6()) ::setsockopt(socket_.native_handle(), SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+  ::setsockopt(socket_.native_handle(), SOL_IP, IP_RECVERR, &on, sizeof on);
 }
 
 udp::endpoint udp_port::local_endpoint() const { return socket_.local_endpoint(); }
 
-void udp_port::start(datagram_handler handler, std::function<void()> batch_done) {
+void udp_port::start(datagram_handler handler, std::function<void()> batch_done, unreachable_handler unreachable) {
   handler_ = std::move(handler);
   batch_done_ = std::move(batch_done);
+  unreachable_ = std::move(unreachable);
   wait_readable();
 }
 
@@ -65,10 +73,45 @@ void udp_port::set_impairment(const udp_impairment& impairment) {
 void udp_port::wait_readable() {
   socket_.async_wait(udp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
     if (self->closed_ || ec) return;
+    self->drain_errors();  // first: a queued error would also fail the next receive or send once
     self->drain();
     if (!self->closed_ && self->batch_done_) self->batch_done_();
     if (!self->closed_) self->wait_readable();
   });
+}
+
+void udp_port::drain_errors() {
+  // Bounded, like drain(): what is left wakes the next wait at once.
+  for (int round = 0; round < 64 && !closed_; ++round) {
+    sockaddr_storage offender_address{};
+    alignas(cmsghdr) std::array<char, 512> control{};
+    std::array<std::uint8_t, 64> payload;  // the start of what we sent; not needed
+    iovec iov{payload.data(), payload.size()};
+    msghdr m{};
+    m.msg_name = &offender_address;
+    m.msg_namelen = sizeof offender_address;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.data();
+    m.msg_controllen = control.size();
+    if (::recvmsg(socket_.native_handle(), &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    bool refused = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+        continue;
+      sock_extended_err e;
+      std::memcpy(&e, CMSG_DATA(c), sizeof e);
+      const bool from_icmp = e.ee_origin == SO_EE_ORIGIN_ICMP || e.ee_origin == SO_EE_ORIGIN_ICMP6;
+      refused = refused || (from_icmp && e.ee_errno == ECONNREFUSED);
+    }
+    if (!refused || m.msg_namelen == 0) continue;  // other errors (a PMTU change, ...) say nothing here
+    ++counters_.unreachable_in;
+    udp::endpoint destination;
+    std::memcpy(destination.data(), &offender_address, std::min<std::size_t>(m.msg_namelen, destination.capacity()));
+    destination.resize(m.msg_namelen);
+    if (unreachable_) unreachable_(address_bytes(destination));
+  }
 }
 
 void udp_port::drain() {
@@ -248,6 +291,7 @@ void udp_port::send_now(const udp::endpoint& to, byte_span packets) {
       offset += run * length;
     }
     std::size_t sent = 0;
+    bool retried = false;
     while (sent < count) {
       ++counters_.send_calls;
       int n = ::sendmmsg(socket_.native_handle(), messages.data() + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
@@ -258,6 +302,11 @@ void udp_port::send_now(const udp::endpoint& to, byte_span packets) {
         for (std::size_t k = 0; k < sent; ++k) offset += iov[k].iov_len;
         count = sent;
         break;
+      }
+      if (n < 0 && errno == ECONNREFUSED && !retried) {
+        // An ICMP error for an earlier datagram (to anyone) fails one call; the error is consumed.
+        retried = true;
+        continue;
       }
       if (n <= 0) break;  // the kernel's buffer is full (or the address is unreachable)
       sent += static_cast<std::size_t>(n);

@@ -28,6 +28,7 @@ struct udp_counters {
   std::uint64_t impaired_lost = 0, impaired_duplicated = 0, impaired_reordered = 0;
   std::uint64_t send_calls = 0;  // sendmmsg system calls
   std::uint64_t coalesced_in = 0;  // datagrams that arrived in a run the kernel coalesced (UDP GRO)
+  std::uint64_t unreachable_in = 0;  // ICMP port unreachable for something we sent
 };
 
 // Seeded impairment of the datagrams a port sends, for tests and benchmarks on real sockets (the
@@ -57,9 +58,14 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   // Binds at once, so that a bad address fails at start-up (std::runtime_error naming it).
   udp_port(const executor& ex, const boost::asio::ip::udp::endpoint& bind_to);
 
-  // Begins receiving; `handler` runs for every datagram until close(), and `batch_done` after
-  // each batch of them (the node does its work once per batch).
-  void start(datagram_handler handler, std::function<void()> batch_done);
+  // Where an ICMP error said nobody listens (port unreachable), in address_bytes form. Only a
+  // hint: anyone on the path can forge one, so it may end a handshake, never a session.
+  using unreachable_handler = std::function<void(const byte_vector& destination)>;
+
+  // Begins receiving; `handler` runs for every datagram until close(), `batch_done` after each
+  // batch of them (the node does its work once per batch), `unreachable` for each port
+  // unreachable error.
+  void start(datagram_handler handler, std::function<void()> batch_done, unreachable_handler unreachable = {});
   // Sends `packets` (whole outer packets back to back, each one datagram) to `to`.
   void send_packets(const boost::asio::ip::udp::endpoint& to, byte_span packets);
   void close();
@@ -78,6 +84,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
 
  private:
   void wait_readable();
+  void drain_errors();
   void drain();
   template <std::size_t messages_per_call, std::size_t buffer_size>
   void drain_batches();
@@ -104,6 +111,7 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
   std::optional<std::chrono::steady_clock::time_point> held_timer_at_;
   datagram_handler handler_;
   std::function<void()> batch_done_;
+  unreachable_handler unreachable_;
   udp_counters counters_;
   bool closed_ = false;
   bool gso_ = true;  // until the kernel refuses UDP_SEGMENT

@@ -8,6 +8,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/post.hpp>
@@ -85,6 +87,28 @@ TEST_P(NodeOverTransport, DialingTheWrongIdentityFails) {
   auto other = core::identity::generate().id();
   auto [ec, peer] = wait<error_code, node_id>([&](auto h) { net[0].async_connect(net.address(1), other, h); });
   EXPECT_EQ(ec, make_error_code(core::errc::unexpected_identity));
+}
+
+// A port nobody listens on: the dial fails with connection_refused, over UDP as over TCP (the
+// ICMP port unreachable its hello brings back, instead of the handshake's 5 s timeout); the
+// node then dials a live peer as before.
+TEST_P(NodeOverTransport, ADialToAPortNobodyListensOnIsRefused) {
+  loopback_nodes net(GetParam());
+  net.add();
+  net.add();
+  std::uint16_t closed_port = 0;
+  if (GetParam() == "udp") {
+    boost::asio::ip::udp::socket probe(net.io(), boost::asio::ip::udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    closed_port = probe.local_endpoint().port();
+  } else {
+    boost::asio::ip::tcp::acceptor probe(net.io(), boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    closed_port = probe.local_endpoint().port();
+  }  // closed here: nothing listens on the port any more
+  const uri nobody{GetParam(), "127.0.0.1", closed_port};
+  auto [ec, peer] = wait<error_code, node_id>([&](auto h) { net[0].async_connect(nobody, std::nullopt, h); });
+  EXPECT_EQ(ec, boost::asio::error::connection_refused) << ec.message();
+  EXPECT_EQ(ping(net[0], nobody), boost::asio::error::connection_refused) << "a second try is refused again";
+  EXPECT_FALSE(ping(net[0], net.address(1)));
 }
 
 TEST_P(NodeOverTransport, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {

@@ -222,5 +222,41 @@ TEST(UdpPort, ADatagramLargerThanAnyKadnetPacketIsCountedAndDropped) {
   EXPECT_EQ(ports.b->counters().datagrams_in, oversized + 1);
 }
 
+// A datagram to a port nobody listens on brings back an ICMP port unreachable: the port names
+// the address it was sent to, and its next batch to a live port leaves whole (the socket's
+// pending error fails one send call, which is tried again).
+TEST(UdpPort, APortUnreachableNamesTheAddressAndTheNextBatchStillLeaves) {
+  port_pair ports;
+  asio::ip::udp::endpoint closed;
+  {
+    asio::ip::udp::socket probe(ports.io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    closed = probe.local_endpoint();
+  }
+  std::promise<byte_vector> unreachable;
+  ports.a->start([](const byte_vector&, byte_span) {}, [] {},
+                 [&](const byte_vector& destination) { unreachable.set_value(destination); });
+  const byte_vector packet = packet_of(100, 0x42);
+  asio::post(ports.strand, [&] { ports.a->send_packets(closed, packet); });
+  std::thread runner([&] { ports.io.run(); });
+  auto named = unreachable.get_future();
+  ASSERT_EQ(named.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_EQ(named.get(), udp_port::address_bytes(closed));
+  EXPECT_EQ(ports.a->counters().unreachable_in, 1u);
+  asio::post(ports.strand, [&] { ports.a->close(); });
+  runner.join();
+
+  // Again from a fresh port that is not started, so that nothing reads its error queue: on
+  // loopback the ICMP error is back before sendmmsg returns and stays pending on the socket,
+  // failing the first send call of the batch to b, which goes again and arrives.
+  ports.io.restart();
+  ports.a = ports.open();
+  ports.a->send_packets(closed, packet);
+  const auto calls_before = ports.a->counters().send_calls;
+  auto got = ports.send_and_collect(packet, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], packet);
+  EXPECT_EQ(ports.a->counters().send_calls - calls_before, 2u) << "the pending error failed one call";
+}
+
 }  // namespace
 }  // namespace kadnet::transports
