@@ -73,8 +73,9 @@ void udp_port::set_impairment(const udp_impairment& impairment) {
 void udp_port::wait_readable() {
   socket_.async_wait(udp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
     if (self->closed_ || ec) return;
-    self->drain_errors();  // first: a queued error would also fail the next receive or send once
-    self->drain();
+    // A wake with nothing to read is an ICMP error on the queue (it keeps the socket signalled
+    // until read); reading the queue on every wake would cost a system call per batch.
+    if (!self->drain()) self->drain_errors();
     if (!self->closed_ && self->batch_done_) self->batch_done_();
     if (!self->closed_) self->wait_readable();
   });
@@ -114,13 +115,13 @@ void udp_port::drain_errors() {
   }
 }
 
-void udp_port::drain() {
+bool udp_port::drain() {
   if (gro_) return drain_batches<gro_batch, gro_receive_buffer>();
-  drain_batches<batch, receive_buffer>();
+  return drain_batches<batch, receive_buffer>();
 }
 
 template <std::size_t messages_per_call, std::size_t buffer_size>
-void udp_port::drain_batches() {
+bool udp_port::drain_batches() {
   // Up to a few batches per wake-up, so that one busy socket cannot starve a node's timers.
   // Left uninitialised: a page of them costs memory only once a datagram was written into it.
   static thread_local std::unique_ptr<std::array<std::uint8_t, buffer_size>[]> buffers(
@@ -143,7 +144,7 @@ void udp_port::drain_batches() {
       }
     }
     int n = ::recvmmsg(socket_.native_handle(), messages.data(), messages_per_call, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;
+    if (n <= 0) return round > 0;
     for (int i = 0; i < n && !closed_; ++i) {
       const std::size_t size = messages[i].msg_len;
       // The segment size of a coalesced run (every datagram of it that size, the last one at
@@ -172,8 +173,9 @@ void udp_port::drain_batches() {
         handler_(address, byte_span(buffers[i].data() + offset, length));
       }
     }
-    if (static_cast<std::size_t>(n) < messages_per_call) return;
+    if (static_cast<std::size_t>(n) < messages_per_call) return true;
   }
+  return true;
 }
 
 void udp_port::send_packets(const udp::endpoint& to, byte_span packets) {

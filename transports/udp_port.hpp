@@ -85,9 +85,10 @@ class udp_port : public std::enable_shared_from_this<udp_port> {
  private:
   void wait_readable();
   void drain_errors();
-  void drain();
+  // Reads what has arrived (a few batches at most); false when there was nothing.
+  bool drain();
   template <std::size_t messages_per_call, std::size_t buffer_size>
-  void drain_batches();
+  bool drain_batches();
   void send_now(const boost::asio::ip::udp::endpoint& to, byte_span packets);
   // Impairment: decides each packet's fate and holds delayed ones until their time.
   void send_impaired(const boost::asio::ip::udp::endpoint& to, byte_span packets);
