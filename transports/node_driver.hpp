@@ -168,13 +168,17 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // `read` (from next_operation_id) names the read for cancel_read.
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
                    std::uint64_t read, stream_io_handler handler);
+  // `write` (from next_operation_id) names the write for cancel_write.
+  void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, std::uint64_t write,
+                    stream_io_handler handler);
   // Per-operation cancellation (Asio's cancellation slots): an accept still waiting, or a read
-  // still pending, completes with operation_aborted; one that already completed is left alone.
+  // or write still pending, completes with operation_aborted; one that already completed is left
+  // alone. A pending write has taken no byte yet, so none is lost or sent.
   void cancel_accept(std::uint64_t waiter);
   void cancel_read(const std::shared_ptr<stream_state>& s, std::uint64_t read);
+  void cancel_write(const std::shared_ptr<stream_state>& s, std::uint64_t write);
   // A fresh id for an operation that may be cancelled; any thread.
   std::uint64_t next_operation_id() { return next_operation_id_.fetch_add(1, std::memory_order_relaxed); }
-  void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler);
   void stream_shutdown(const std::shared_ptr<stream_state>& s);
   void stream_close(const std::shared_ptr<stream_state>& s);
   void stream_reset(const std::shared_ptr<stream_state>& s);

@@ -137,12 +137,20 @@ void node_driver::stream_read(const std::shared_ptr<stream_state>& s, std::vecto
   pump();
 }
 
-void node_driver::stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, stream_io_handler handler) {
+void node_driver::stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, std::uint64_t write,
+                               stream_io_handler handler) {
   if (!s) return handler(boost::asio::error::bad_descriptor, 0);  // the stream was closed
   if (s->write) throw std::logic_error("kadnet::stream: a write is already pending");
-  s->write.emplace(stream_state::pending_write{std::move(bytes), std::move(handler)});
+  s->write.emplace(stream_state::pending_write{write, std::move(bytes), std::move(handler)});
   try_write(*s);
   pump();
+}
+
+void node_driver::cancel_write(const std::shared_ptr<stream_state>& s, std::uint64_t write) {
+  if (!s->write || s->write->id != write) return;  // completed already (this write or one before)
+  auto handler = std::move(s->write->handler);
+  s->write.reset();
+  std::move(handler)(boost::asio::error::operation_aborted, 0);  // it waited for room: nothing taken
 }
 
 void node_driver::cancel_read(const std::shared_ptr<stream_state>& s, std::uint64_t read) {

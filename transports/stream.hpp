@@ -15,7 +15,8 @@
 // read; they fail with connection_reset when the peer reset the stream, and with the session's
 // error (errc::connection_closed, errc::timeout) when the peer is lost. A write completes once
 // the stream took some bytes (at most its window's worth); a reader that does not read makes the
-// writer wait, never buffer without bound. One read and one write may be pending at a time.
+// writer wait, never buffer without bound. One read and one write may be pending at a time;
+// either takes Asio's per-operation cancellation (a cancelled write has taken no byte).
 // Destroying a stream closes it.
 #include <memory>
 #include <stdexcept>
@@ -95,10 +96,17 @@ class stream {
     driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, byte_vector bytes) {
+          const std::uint64_t write = d->next_operation_id();
+          if (s)
+            detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), write] {
+              auto live = w.lock();
+              auto state = ws.lock();
+              if (live && state) live->cancel_write(state, write);
+            });
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
-          boost::asio::dispatch(d->any_executor(), [d, s, bytes = std::move(bytes), h = std::move(handler),
+          boost::asio::dispatch(d->any_executor(), [d, s, bytes = std::move(bytes), write, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
-            d->stream_write(s, std::move(bytes), [d, h = std::move(h), work = std::move(work)](
+            d->stream_write(s, std::move(bytes), write, [d, h = std::move(h), work = std::move(work)](
                                                      boost::system::error_code ec, std::size_t n) mutable {
               detail::complete(std::move(h), d->any_executor(), ec, n);
             });

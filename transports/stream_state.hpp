@@ -31,6 +31,7 @@ struct stream_state {
     stream_io_handler handler;
   };
   struct pending_write {
+    std::uint64_t id;   // names it for node_driver::cancel_write
     byte_vector bytes;  // gathered from the caller's buffers (at most one window's worth)
     stream_io_handler handler;
   };

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <future>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include "bindings/common/arguments.hpp"
 #include "kadnet/core/errors.hpp"
 
@@ -37,17 +40,27 @@ byte_vector from_bytes(const py::bytes& data) {
 
 // Starts an operation with a callback and waits for its completion values with the GIL
 // released: the node's thread may need it for a handler meanwhile. A signal handler that raises
-// (Ctrl-C) ends the wait with its exception; the operation goes on, its result unread (it owns
-// everything it uses).
+// (Ctrl-C) ends the wait with its exception and cancels the operation (terminal cancellation,
+// for those that take it: a call, a ping, a DHT operation); the others go on, their result
+// unread (each owns everything it uses).
 //   auto [ec, rtt] = outcome<error_code, microseconds>([&](auto done) { n.async_ping(to, done); });
 template <typename... Values, typename Start>
 std::tuple<Values...> outcome(Start start) {
   auto done = std::make_shared<std::promise<std::tuple<Values...>>>();
   auto result = done->get_future();
+  // Held by the callback too: the operation may outlive this wait.
+  auto cancel = std::make_shared<asio::cancellation_signal>();
   py::gil_scoped_release release;
-  start([done](Values... v) { done->set_value(std::tuple<Values...>(std::move(v)...)); });
-  while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
-    if (signal_raised()) raise_signal_error();
+  start(asio::bind_cancellation_slot(cancel->slot(), [done, cancel](Values... v) {
+    done->set_value(std::tuple<Values...>(std::move(v)...));
+  }));
+  while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    if (!signal_raised()) continue;
+    // From this thread, like the slot's filling: kadnet's operations fill it in their initiating
+    // call and touch it no more; what it holds only posts the cancellation to the node's strand.
+    cancel->emit(asio::cancellation_type::terminal);
+    raise_signal_error();
+  }
   return result.get();
 }
 

@@ -316,6 +316,48 @@ TEST_P(Stream, AWaitingAcceptAndAPendingReadCanBeCancelled) {
   EXPECT_EQ(std::string(five.begin(), five.end()), "after");
 }
 
+// A write waits while the reader does not read (the window is full); cancelled then, it ends
+// with operation_aborted and 0 bytes, and takes none: the reader later gets exactly what the
+// completed writes took, then what is written after the cancel.
+TEST_P(Stream, AWriteWaitingForRoomCanBeCancelledAndTakesNoByte) {
+  auto& a = net.add();
+  auto& b = net.add();
+  // Served before the stream comes (one of a protocol nobody accepts yet is refused).
+  auto accepted = b.async_accept_stream("sink", asio::use_future);
+  auto out = open(a, net.address(1), "sink");
+  stream in = accepted.get();
+
+  const byte_vector block = testing::byte_pattern(256 * 1024, 7);
+  std::size_t taken = 0;  // what completed writes took, in block order from its start each time
+  byte_vector expected;
+  bool aborted = false;
+  for (int attempt = 0; attempt < 1000 && !aborted; ++attempt) {  // the window fills within a few MB
+    asio::cancellation_signal cancel;
+    std::promise<std::pair<error_code, std::size_t>> ended;
+    out.async_write_some(asio::buffer(block), asio::bind_cancellation_slot(cancel.slot(), [&](error_code e, std::size_t n) {
+                           ended.set_value({e, n});
+                         }));
+    asio::post(a.get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
+    auto [e, n] = ended.get_future().get();
+    if (e == asio::error::operation_aborted) {
+      EXPECT_EQ(n, 0u);
+      aborted = true;
+    } else {
+      ASSERT_FALSE(e) << e.message();
+      taken += n;
+      expected.insert(expected.end(), block.begin(), block.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
+  ASSERT_TRUE(aborted) << "no write ever waited for room";
+  const std::string after = "after the cancel";
+  auto tail = std::async(std::launch::async, [&] { return asio::async_write(out, asio::buffer(after), asio::use_future).get(); });
+  byte_vector got(taken + after.size());
+  EXPECT_EQ(asio::async_read(in, asio::buffer(got), asio::use_future).get(), got.size());
+  EXPECT_EQ(tail.get(), after.size());
+  expected.insert(expected.end(), after.begin(), after.end());
+  EXPECT_TRUE(got == expected) << "bytes lost or doubled around the cancelled write";
+}
+
 // The idiom that needs it: wait for a stream or a timer, whichever comes first.
 TEST_P(Stream, AnAcceptRacedAgainstATimerEndsWithTheTimer) {
   using namespace asio::experimental::awaitable_operators;
