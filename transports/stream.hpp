@@ -68,13 +68,7 @@ class stream {
     driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, std::vector<boost::asio::mutable_buffer> bufs) {
-          const std::uint64_t read = d->next_operation_id();
-          if (s)
-            detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), read] {
-              auto live = w.lock();
-              auto state = ws.lock();
-              if (live && state) live->cancel_read(state, read);
-            });
+          const std::uint64_t read = cancellable(handler, d, s, &transports::node_driver::cancel_read);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, s, bufs = std::move(bufs), read, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
@@ -96,13 +90,7 @@ class stream {
     driver();  // throws for a default-constructed stream, here and not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [d = driver_, s = state_](auto handler, byte_vector bytes) {
-          const std::uint64_t write = d->next_operation_id();
-          if (s)
-            detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), write] {
-              auto live = w.lock();
-              auto state = ws.lock();
-              if (live && state) live->cancel_write(state, write);
-            });
+          const std::uint64_t write = cancellable(handler, d, s, &transports::node_driver::cancel_write);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, s, bytes = std::move(bytes), write, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
@@ -132,6 +120,21 @@ class stream {
 
  private:
   static constexpr std::size_t max_write = 256 * 1024;
+  using canceller = void (transports::node_driver::*)(const std::shared_ptr<transports::stream_state>&, std::uint64_t);
+  // The id of a new read or write, hooked to `handler`'s cancellation slot (any type: a pending
+  // read or write has taken nothing yet), which calls `cancel` for it on the node's strand.
+  template <typename Handler>
+  static std::uint64_t cancellable(const Handler& handler, const std::shared_ptr<transports::node_driver>& d,
+                                   const std::shared_ptr<transports::stream_state>& s, canceller cancel) {
+    const std::uint64_t op = d->next_operation_id();
+    if (s)
+      detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), op, cancel] {
+        auto live = w.lock();
+        auto state = ws.lock();
+        if (live && state) ((*live).*cancel)(state, op);
+      });
+    return op;
+  }
   transports::node_driver& driver() const {
     if (!driver_) throw std::logic_error("kadnet::stream: it has no node (made by the default constructor, or moved from)");
     return *driver_;
