@@ -3,6 +3,8 @@
 // completes DHT operations. (Split from node_driver.cpp: one concern per file.)
 #include "kadnet/transports/node_driver.hpp"
 
+#include <algorithm>
+
 #include "kadnet/core/errors.hpp"
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -141,7 +143,17 @@ void node_driver::save_dht_snapshot() {
   if (!sqlite_ || !dht_) return;
   // An empty table (a restart that has not rejoined yet) would only wipe the snapshot it needs.
   auto contacts = dht_->table().all();
-  if (!contacts.empty()) sqlite_->save_contacts(contacts);
+  if (contacts.empty()) return;
+  // A table still filling (a restart that reached few contacts so far) keeps the saved ones
+  // behind its own, up to the k a rejoin dials: a stop now must not leave it fewer to dial.
+  if (contacts.size() < dht::default_k) {
+    for (auto& saved : sqlite_->load_contacts()) {
+      if (contacts.size() >= dht::default_k) break;
+      if (std::none_of(contacts.begin(), contacts.end(), [&](const dht::contact& c) { return c.id == saved.id; }))
+        contacts.push_back(std::move(saved));
+    }
+  }
+  sqlite_->save_contacts(contacts);
 }
 
 void node_driver::save_dht_snapshot_if_due() {

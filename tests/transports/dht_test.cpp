@@ -307,6 +307,45 @@ TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
   std::filesystem::remove_all(dir);
 }
 
+// A restart that has reached one contact when it stops keeps the contacts it had saved before
+// behind that one: its next restart still has them to dial.
+TEST_P(DhtOverTransport, ARestartThatReachedFewContactsKeepsItsSavedOnes) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-keep-" + GetParam() + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  transports::dht_settings persistent = loopback_dht();
+  persistent.data_dir = dir;
+  loopback_swarm net(GetParam());
+  for (int i = 0; i < 6; ++i) net.add_dht();
+  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  auto identity = [&] { return core::identity::load_or_create(dir / "identity.key"); };
+  {
+    node traveller(net.io().get_executor(), identity(), {}, persistent);
+    join(traveller, net.own_addresses_[1]);
+    wait<>([&](auto h) { traveller.async_stop(h); });
+  }
+  const auto before = dht::sqlite_store(dir).load_contacts();
+  ASSERT_GE(before.size(), 5u);
+  {
+    node back(net.io().get_executor(), identity(), {}, persistent);
+    auto [ec, peer] = wait<error_code, node_id>([&](auto h) { back.async_connect(net.own_addresses_[2], std::nullopt, h); });
+    ASSERT_FALSE(ec) << ec.message();
+    auto [ping_ec, rtt] = wait<error_code, std::chrono::microseconds>([&](auto h) { back.async_ping(peer, h); });
+    ASSERT_FALSE(ping_ec) << ping_ec.message();
+    auto [buckets] = wait<std::vector<dht::bucket_view>>([&](auto h) { back.dht().buckets(h); });
+    std::size_t known = 0;
+    for (const auto& b : buckets) known += b.contacts.size();
+    ASSERT_GE(known, 1u) << "the peer it reached is in its table";
+    ASSERT_LT(known, before.size()) << "its table is still filling";
+    wait<>([&](auto h) { back.async_stop(h); });
+  }
+  const auto after = dht::sqlite_store(dir).load_contacts();
+  for (const auto& c : before)
+    EXPECT_TRUE(std::any_of(after.begin(), after.end(), [&](const dht::contact& a) { return a.id == c.id; }))
+        << "a saved contact was dropped";
+  std::filesystem::remove_all(dir);
+}
+
 // Per-operation cancellation of DHT operations. Node 1 loses everything it sends, so its
 // operations could only end by their timeouts (a second or more); a cancellation ends them at
 // once. A get honours any type; a put only terminal and partial (its STOREs may have landed).
