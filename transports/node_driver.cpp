@@ -154,12 +154,17 @@ void node_driver::start_udp(const asio::ip::udp::endpoint& bind_to) {
 }
 
 void node_driver::on_udp_unreachable(const byte_vector& destination) {
-  // Only our dials still in their handshake end here: an ICMP error is unauthenticated, and one
-  // forged against a live session must not end it (its idle timeout will, if the peer is gone).
+  // Only our plain dials still in their handshake end here: an ICMP error is unauthenticated,
+  // and one forged against a live session must not end it (its idle timeout will, if the peer
+  // is gone). Nor does a punched dial: a NAT that answers hellos before the peer's punch opened
+  // it may send one, and the hello resent a moment later gets through.
   std::vector<core::connection_id> refused;
-  for (const auto& [c, endpoint] : datagram_peers_)
-    if (waiting_.contains(c) && udp_port::address_bytes(endpoint) == destination) refused.push_back(c);
+  for (core::connection_id c : refusable_dials_) {
+    auto peer = datagram_peers_.find(c);
+    if (peer != datagram_peers_.end() && udp_port::address_bytes(peer->second) == destination) refused.push_back(c);
+  }
   for (core::connection_id c : refused) {
+    refusable_dials_.erase(c);
     datagram_peers_.erase(c);
     engine_.on_transport_closed(c, asio::error::connection_refused);
   }
@@ -196,6 +201,7 @@ void node_driver::dial_udp(const uri& where, std::optional<core::node_id> expect
     if (ec) return self->dial_finished(key, ec, 0);
     auto c = self->engine_.dial_datagram(std::chrono::steady_clock::now(), expected, udp_port::address_bytes(ep));
     self->datagram_peers_[c] = self->udp_->endpoint_of(udp_port::address_bytes(ep));
+    self->refusable_dials_.insert(c);
     self->dial_finished(key, {}, c);
   };
   boost::system::error_code literal;
@@ -328,6 +334,7 @@ void node_driver::on_event(core::node_engine::event& ev) {
       engine_.cut_off(up->connection, errc::not_connected, "partitioned");
       return;
     }
+    refusable_dials_.erase(up->connection);  // established: no ICMP error ends it now
     auto waiters = std::move(waiting_[up->connection]);
     waiting_.erase(up->connection);
     for (auto& w : waiters) w({}, up->connection);
@@ -335,6 +342,7 @@ void node_driver::on_event(core::node_engine::event& ev) {
     if (!down->text.empty())
       log((down->peer ? down->peer->short_hex() : std::string("connection")) + ": " +
           down->ec.message() + " (" + down->text + ")");
+    refusable_dials_.erase(down->connection);
     auto waiters = std::move(waiting_[down->connection]);
     waiting_.erase(down->connection);
     for (auto& w : waiters) w(down->ec, down->connection);

@@ -301,6 +301,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::unordered_map<core::connection_id, boost::asio::ip::udp::endpoint> datagram_peers_;
   std::unordered_map<std::string, core::connection_id> dialed_;      // uri text → connection
   std::unordered_map<core::connection_id, std::vector<ready_handler>> waiting_;  // not yet up
+  // Our plain UDP dials still in their handshake: an ICMP port unreachable may end these.
+  std::unordered_set<core::connection_id> refusable_dials_;
   std::unordered_map<std::string, std::vector<ready_handler>> resolving_;  // dial in progress
   // Sockets still connecting, so that stop() can abort them instead of waiting for the OS.
   std::unordered_set<std::shared_ptr<boost::asio::ip::tcp::socket>> connecting_;
