@@ -71,6 +71,24 @@ class loopback_swarm : public testing::loopback_nodes {
   std::vector<uri> own_addresses_;
 };
 
+// A fresh data directory for one test (the caller removes it) and DHT settings that use it.
+std::filesystem::path fresh_data_dir(const std::string& what, const std::string& transport) {
+  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-" + what + "-" + transport + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+transports::dht_settings persistent_in(const std::filesystem::path& dir) {
+  transports::dht_settings s = loopback_dht();
+  s.data_dir = dir;
+  return s;
+}
+// `count` DHT nodes, each but the first joined through the first.
+void add_joined(loopback_swarm& net, int count) {
+  for (int i = 0; i < count; ++i) net.add_dht();
+  for (std::size_t i = net.own_.size() - count + 1; i < net.own_.size(); ++i) join(*net.own_[i], net.own_addresses_[net.own_.size() - count]);
+}
+
 class DhtOverTransport : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DhtOverTransport, ValuesPutOnOneNodeAreFoundFromEveryOther) {
@@ -216,8 +234,7 @@ TEST_P(DhtOverTransport, ListenHearsEachNewVersionUntilCancelled) {
 
 TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedOut) {
   loopback_swarm net(GetParam());
-  for (int i = 0; i < 6; ++i) net.add_dht();
-  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  add_joined(net, 6);
   node& hidden = net.add_dht(loopback_dht(), /*listen=*/false);
   join(hidden, net.own_addresses_[2]);
   put(hidden, "from-behind-nat", "hello");
@@ -240,12 +257,9 @@ TEST_P(DhtOverTransport, NodeWithoutListenerJoinsStoresAndFindsButIsNeverHandedO
 }
 
 TEST_P(DhtOverTransport, RestartedNodeWithItsDataDirectoryStillServesItsValues) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-restart-" + GetParam() + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = fresh_data_dir("restart", GetParam());
   auto identity_file = dir / "identity.key";
-  transports::dht_settings persistent = loopback_dht();
-  persistent.data_dir = dir;
+  transports::dht_settings persistent = persistent_in(dir);
   {
     loopback_swarm net(GetParam());
     node& keeper = net.add_dht(persistent);
@@ -262,14 +276,10 @@ TEST_P(DhtOverTransport, RestartedNodeWithItsDataDirectoryStillServesItsValues) 
 }
 
 TEST_P(DhtOverTransport, RestartedNodeRejoinsThroughItsSavedContacts) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-rejoin-" + GetParam() + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  transports::dht_settings persistent = loopback_dht();
-  persistent.data_dir = dir;
+  auto dir = fresh_data_dir("rejoin", GetParam());
+  transports::dht_settings persistent = persistent_in(dir);
   loopback_swarm net(GetParam());
-  for (int i = 0; i < 6; ++i) net.add_dht();
-  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  add_joined(net, 6);
   put(*net.own_[3], "while-away", "still here");
   {
     // A node that knew the swarm, then stopped (its contacts saved in its data directory).
@@ -287,15 +297,11 @@ TEST_P(DhtOverTransport, RestartedNodeRejoinsThroughItsSavedContacts) {
 }
 
 TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-snapshot-" + GetParam() + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  transports::dht_settings persistent = loopback_dht();
-  persistent.data_dir = dir;
+  auto dir = fresh_data_dir("snapshot", GetParam());
+  transports::dht_settings persistent = persistent_in(dir);
   persistent.snapshot_interval = std::chrono::milliseconds(0);  // at every turn of the driver
   loopback_swarm net(GetParam());
-  for (int i = 0; i < 4; ++i) net.add_dht();
-  for (std::size_t i = 1; i < 4; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  add_joined(net, 4);
   node runner(net.io().get_executor(), core::identity::generate(), {}, persistent);
   join(runner, net.own_addresses_[1]);
   // Answered on the driver's strand after the turn that finished the join (and saved) is over.
@@ -310,14 +316,10 @@ TEST_P(DhtOverTransport, ARunningNodeSavesItsContactsWithoutWaitingForItsStop) {
 // A restart that has reached one contact when it stops keeps the contacts it had saved before
 // behind that one: its next restart still has them to dial.
 TEST_P(DhtOverTransport, ARestartThatReachedFewContactsKeepsItsSavedOnes) {
-  auto dir = std::filesystem::temp_directory_path() / ("kadnet-dht-keep-" + GetParam() + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  transports::dht_settings persistent = loopback_dht();
-  persistent.data_dir = dir;
+  auto dir = fresh_data_dir("keep", GetParam());
+  transports::dht_settings persistent = persistent_in(dir);
   loopback_swarm net(GetParam());
-  for (int i = 0; i < 6; ++i) net.add_dht();
-  for (std::size_t i = 1; i < 6; ++i) join(*net.own_[i], net.own_addresses_[0]);
+  add_joined(net, 6);
   auto identity = [&] { return core::identity::load_or_create(dir / "identity.key"); };
   {
     node traveller(net.io().get_executor(), identity(), {}, persistent);
