@@ -317,16 +317,11 @@ class dht_handle {
                                                      boost::asio::cancellation_type::partial) {
     return boost::asio::async_initiate<Token, Signature>(
         [d = driver_, start = std::move(start), convert, honoured](auto handler) mutable {
-          std::uint64_t call = 0;
-          if (honoured != boost::asio::cancellation_type::none) {
-            call = d->next_operation_id();
-            detail::on_cancellation(
-                handler, d->any_executor(),
-                [w = std::weak_ptr(d), call] {
-                  if (auto live = w.lock()) live->cancel_dht(call);
-                },
-                honoured);
-          }
+          const std::uint64_t call =
+              honoured == boost::asio::cancellation_type::none
+                  ? 0
+                  : d->cancellable(
+                        handler, [](transports::node_driver& n, std::uint64_t id) { n.cancel_dht(id); }, honoured);
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, start = std::move(start), convert, call,

@@ -298,10 +298,8 @@ class node {
     core::wire::check_stream_protocol(protocol);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, std::string protocol) {
-          const std::uint64_t waiter = d->next_operation_id();
-          detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), waiter] {
-            if (auto live = w.lock()) live->cancel_accept(waiter);
-          });
+          const std::uint64_t waiter =
+              d->cancellable(handler, [](transports::node_driver& n, std::uint64_t id) { n.cancel_accept(id); });
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, protocol = std::move(protocol), waiter, h = std::move(handler),
                                                     work = std::move(work)]() mutable {
@@ -405,18 +403,13 @@ class node {
   void register_handler(std::uint8_t opcode, core::plugin_handler handler);
   // Throws std::invalid_argument unless `opcode` is a plugin's (64..255).
   static void check_plugin_opcode(std::uint8_t opcode);
-  // The id of a new request, hooked to `handler`'s cancellation slot: terminal and partial
+  // A request's id for cancel_request (node_driver::cancellable): terminal and partial
   // cancellation only, since the request may have run at the peer by then.
   template <typename Handler>
   static std::uint64_t cancellable_request(const Handler& handler, const std::shared_ptr<transports::node_driver>& d) {
-    const std::uint64_t call = d->next_operation_id();
-    detail::on_cancellation(
-        handler, d->any_executor(),
-        [w = std::weak_ptr(d), call] {
-          if (auto live = w.lock()) live->cancel_request(call);
-        },
+    return d->cancellable(
+        handler, [](transports::node_driver& n, std::uint64_t id) { n.cancel_request(id); },
         boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
-    return call;
   }
   std::shared_ptr<transports::node_driver> driver_;
 };

@@ -518,10 +518,10 @@ void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vecto
 void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
                           reply_handler handler) {
   auto shared = std::make_shared<reply_handler>(std::move(handler));
-  calls_.emplace(call, shared);
+  if (call != 0) calls_.emplace(call, shared);
   auto finish = [this, shared, call](boost::system::error_code ec, core::reply r) {
     if (!*shared) return;  // cancelled
-    calls_.erase(call);
+    if (call != 0) calls_.erase(call);
     auto h = std::exchange(*shared, nullptr);  // empty from now on: a cancel finds nothing to complete
     std::move(h)(ec, std::move(r));
   };

@@ -31,6 +31,7 @@
 #include "kadnet/dht/seen_cache.hpp"
 #include "kadnet/dht/sqlite_store.hpp"
 #include "kadnet/dht/value_store.hpp"
+#include "kadnet/transports/completion.hpp"
 #include "kadnet/transports/link.hpp"
 #include "kadnet/transports/stream_state.hpp"
 #include "kadnet/transports/udp_port.hpp"
@@ -102,7 +103,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
 
   // The operations below must run on the strand; handlers are invoked on the strand.
   void connect(uri where, std::optional<core::node_id> expected, connect_handler handler);
-  // `call` (from next_operation_id) names the request for cancel_request.
+  // `call` (from cancellable; 0: not cancellable) names the request for cancel_request.
   void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
                reply_handler handler);
   // A request not yet answered completes with operation_aborted; a reply that comes later is
@@ -110,7 +111,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void cancel_request(std::uint64_t call);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
   // result; fails with errc::dht_disabled when the node has no DHT, shutting_down once stopped.
-  // `call` (from next_operation_id; 0: not cancellable) names the operation for cancel_dht.
+  // `call` (from cancellable; 0: not cancellable) names the operation for cancel_dht.
   void run_dht(std::function<dht::operation_id(dht::dht_node&, core::time_point)> start, dht_done done,
                std::uint64_t call = 0);
   // A DHT operation not yet done completes with operation_aborted and stops (dht_node::abandon);
@@ -163,12 +164,12 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // to a backlog of 256 per protocol). From the first call on, the node serves the protocol: a
   // stream of a protocol nobody asked for is refused (reset protocol_not_served), except one of
   // the default "".
-  // `waiter` (from next_operation_id) names the wait for cancel_accept.
+  // `waiter` (from cancellable; 0: not cancellable) names the wait for cancel_accept.
   void accept_stream(std::string protocol, std::uint64_t waiter, stream_handler handler);
-  // `read` (from next_operation_id) names the read for cancel_read.
+  // `read` (from cancellable; 0: not cancellable) names the read for cancel_read.
   void stream_read(const std::shared_ptr<stream_state>& s, std::vector<boost::asio::mutable_buffer> buffers,
                    std::uint64_t read, stream_io_handler handler);
-  // `write` (from next_operation_id) names the write for cancel_write.
+  // `write` (from cancellable; 0: not cancellable) names the write for cancel_write.
   void stream_write(const std::shared_ptr<stream_state>& s, byte_vector bytes, std::uint64_t write,
                     stream_io_handler handler);
   // Per-operation cancellation (Asio's cancellation slots): an accept still waiting, or a read
@@ -177,8 +178,23 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void cancel_accept(std::uint64_t waiter);
   void cancel_read(const std::shared_ptr<stream_state>& s, std::uint64_t read);
   void cancel_write(const std::shared_ptr<stream_state>& s, std::uint64_t write);
-  // A fresh id for an operation that may be cancelled; any thread.
-  std::uint64_t next_operation_id() { return next_operation_id_.fetch_add(1, std::memory_order_relaxed); }
+  // Per-operation cancellation, for the public operations' initiating functions (any thread,
+  // before the handler is moved): when `handler` has a cancellation slot, a fresh id for the
+  // operation, hooked to it so that a cancellation of a type in `honoured` runs cancel(driver,
+  // id) on the strand while the driver lives; 0, and nothing hooked, when it has none.
+  template <typename Handler, typename Cancel>
+  std::uint64_t cancellable(const Handler& handler, Cancel cancel,
+                            boost::asio::cancellation_type honoured = boost::asio::cancellation_type::all) {
+    if (!boost::asio::get_associated_cancellation_slot(handler).is_connected()) return 0;
+    const std::uint64_t id = next_operation_id_.fetch_add(1, std::memory_order_relaxed);
+    detail::on_cancellation(
+        handler, any_executor(),
+        [w = weak_from_this(), id, cancel = std::move(cancel)] {
+          if (auto live = w.lock()) cancel(*live, id);
+        },
+        honoured);
+    return id;
+  }
   void stream_shutdown(const std::shared_ptr<stream_state>& s);
   void stream_close(const std::shared_ptr<stream_state>& s);
   void stream_reset(const std::shared_ptr<stream_state>& s);

@@ -121,19 +121,14 @@ class stream {
  private:
   static constexpr std::size_t max_write = 256 * 1024;
   using canceller = void (transports::node_driver::*)(const std::shared_ptr<transports::stream_state>&, std::uint64_t);
-  // The id of a new read or write, hooked to `handler`'s cancellation slot (any type: a pending
-  // read or write has taken nothing yet), which calls `cancel` for it on the node's strand.
+  // A read's or a write's id for `cancel` (node_driver::cancellable; any type: a pending read or
+  // write has taken nothing yet).
   template <typename Handler>
   static std::uint64_t cancellable(const Handler& handler, const std::shared_ptr<transports::node_driver>& d,
                                    const std::shared_ptr<transports::stream_state>& s, canceller cancel) {
-    const std::uint64_t op = d->next_operation_id();
-    if (s)
-      detail::on_cancellation(handler, d->any_executor(), [w = std::weak_ptr(d), ws = std::weak_ptr(s), op, cancel] {
-        auto live = w.lock();
-        auto state = ws.lock();
-        if (live && state) ((*live).*cancel)(state, op);
-      });
-    return op;
+    return d->cancellable(handler, [ws = std::weak_ptr(s), cancel](transports::node_driver& n, std::uint64_t id) {
+      if (auto state = ws.lock()) (n.*cancel)(state, id);
+    });
   }
   transports::node_driver& driver() const {
     if (!driver_) throw std::logic_error("kadnet::stream: it has no node (made by the default constructor, or moved from)");
