@@ -123,28 +123,40 @@ bool udp_port::drain() {
 template <std::size_t messages_per_call, std::size_t buffer_size>
 bool udp_port::drain_batches() {
   // Up to a few batches per wake-up, so that one busy socket cannot starve a node's timers.
-  // Left uninitialised: a page of them costs memory only once a datagram was written into it.
-  static thread_local std::unique_ptr<std::array<std::uint8_t, buffer_size>[]> buffers(
-      new std::array<std::uint8_t, buffer_size>[messages_per_call]);
-  std::array<mmsghdr, messages_per_call> messages{};
-  std::array<iovec, messages_per_call> iov{};
-  std::array<sockaddr_storage, messages_per_call> from{};
-  alignas(cmsghdr) std::array<std::array<char, CMSG_SPACE(sizeof(int))>, messages_per_call> control{};
-  for (int round = 0; round < 4 && !closed_; ++round) {
-    for (std::size_t i = 0; i < messages_per_call; ++i) {
+  // The batch (buffers and headers) is the thread's, set up once: most wakes find a datagram or
+  // two, and building every header, address and control buffer of the batch on each wake cost
+  // more than reading them. Only the headers the last call filled are set up again. The buffers
+  // are left uninitialised: a page of them costs memory only once a datagram was written into it.
+  struct receive_batch {
+    std::unique_ptr<std::array<std::uint8_t, buffer_size>[]> buffers{new std::array<std::uint8_t, buffer_size>[messages_per_call]};
+    std::array<mmsghdr, messages_per_call> messages;
+    std::array<iovec, messages_per_call> iov;
+    std::array<sockaddr_storage, messages_per_call> from;
+    alignas(cmsghdr) std::array<std::array<char, CMSG_SPACE(sizeof(int))>, messages_per_call> control;
+    std::size_t filled = 0;  // headers the last call wrote into
+    // The kernel rewrites a header's lengths and flags. Every header asks for the control
+    // message, which only a socket with UDP GRO on fills.
+    void prepare(std::size_t i) {
       iov[i] = {buffers[i].data(), buffers[i].size()};
       messages[i].msg_hdr = msghdr{};
       messages[i].msg_hdr.msg_iov = &iov[i];
       messages[i].msg_hdr.msg_iovlen = 1;
       messages[i].msg_hdr.msg_name = &from[i];
       messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      if (gro_) {
-        messages[i].msg_hdr.msg_control = control[i].data();
-        messages[i].msg_hdr.msg_controllen = control[i].size();
-      }
+      messages[i].msg_hdr.msg_control = control[i].data();
+      messages[i].msg_hdr.msg_controllen = control[i].size();
     }
+    receive_batch() {
+      for (std::size_t i = 0; i < messages_per_call; ++i) prepare(i);
+    }
+  };
+  static thread_local receive_batch batch_state;
+  auto& [buffers, messages, iov, from, control, filled] = batch_state;
+  for (int round = 0; round < 4 && !closed_; ++round) {
+    for (; filled > 0; --filled) batch_state.prepare(filled - 1);
     int n = ::recvmmsg(socket_.native_handle(), messages.data(), messages_per_call, MSG_DONTWAIT, nullptr);
     if (n <= 0) return round > 0;
+    filled = static_cast<std::size_t>(n);
     for (int i = 0; i < n && !closed_; ++i) {
       const std::size_t size = messages[i].msg_len;
       // The segment size of a coalesced run (every datagram of it that size, the last one at
