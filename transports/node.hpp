@@ -168,11 +168,12 @@ class node {
   auto async_connect(uri where, std::optional<node_id> expected, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, node_id)>(
         [d = driver_](auto handler, uri where, std::optional<node_id> expected) {
+          const std::uint64_t wait = cancellable_wait(handler, d);
           auto work = boost::asio::make_work_guard(
               boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, where = std::move(where), expected,
-                                                h = std::move(handler), work = std::move(work)]() mutable {
-            d->connect(std::move(where), expected,
+                                                h = std::move(handler), work = std::move(work), wait]() mutable {
+            d->connect(std::move(where), expected, wait,
                        [d, h = std::move(h), work = std::move(work)](boost::system::error_code ec,
                                                                      node_id peer) mutable {
                          detail::complete(std::move(h), d->any_executor(), ec, peer);
@@ -203,11 +204,12 @@ class node {
     check_plugin_opcode(opcode);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
         [d = driver_](auto handler, peer_ref target, std::uint8_t opcode, byte_vector payload) {
+          const std::uint64_t wait = cancellable_wait(handler, d);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode, payload = std::move(payload),
-                                                    h = std::move(handler), work = std::move(work)]() mutable {
+                                                    h = std::move(handler), work = std::move(work), wait]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
-            d->send_datagram(std::move(target), opcode, std::move(payload), [d, shared](boost::system::error_code ec) {
+            d->send_datagram(std::move(target), opcode, std::move(payload), wait, [d, shared](boost::system::error_code ec) {
               detail::complete(std::move(*shared), d->any_executor(), ec);
             });
           });
@@ -271,10 +273,11 @@ class node {
     core::wire::check_stream_protocol(protocol);  // throws here, not on the strand
     return boost::asio::async_initiate<Token, void(boost::system::error_code, stream)>(
         [d = driver_](auto handler, peer_ref target, std::string protocol) {
+          const std::uint64_t wait = cancellable_wait(handler, d);
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), protocol = std::move(protocol),
-                                                    h = std::move(handler), work = std::move(work)]() mutable {
-            d->open_stream(std::move(target), std::move(protocol),
+                                                    h = std::move(handler), work = std::move(work), wait]() mutable {
+            d->open_stream(std::move(target), std::move(protocol), wait,
                            [d, h = std::move(h), work = std::move(work)](
                                boost::system::error_code ec, std::shared_ptr<transports::stream_state> s) mutable {
                              detail::complete(std::move(h), d->any_executor(), ec,
@@ -410,6 +413,12 @@ class node {
     return d->cancellable(
         handler, [](transports::node_driver& n, std::uint64_t id) { n.cancel_request(id); },
         boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
+  }
+  // An operation's id for cancel_wait: every cancellation type, since nothing of it has been
+  // sent while it waits for its session (and once it has, it is complete).
+  template <typename Handler>
+  static std::uint64_t cancellable_wait(const Handler& handler, const std::shared_ptr<transports::node_driver>& d) {
+    return d->cancellable(handler, [](transports::node_driver& n, std::uint64_t id) { n.cancel_wait(id); });
   }
   std::shared_ptr<transports::node_driver> driver_;
 };

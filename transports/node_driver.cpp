@@ -396,16 +396,33 @@ void node_driver::run_timeouts() {
   pump();
 }
 
-void node_driver::connect(uri where, std::optional<core::node_id> expected, connect_handler handler) {
+void node_driver::connect(uri where, std::optional<core::node_id> expected, std::uint64_t wait,
+                          connect_handler handler) {
   auto shared = std::make_shared<connect_handler>(std::move(handler));
-  dial(where, expected, [this, shared](boost::system::error_code ec, core::connection_id c) {
+  dial(where, expected, abortable(wait, [this, shared](boost::system::error_code ec, core::connection_id c) {
     core::node_id peer;
-    if (!ec) {
-      for (const auto& p : engine_.peers())
-        if (p.connection == c) peer = p.peer;
-    }
+    if (!ec) peer = engine_.peer_of(c).value_or(core::node_id{});
     std::move(*shared)(ec, peer);
-  });
+  }));
+}
+
+node_driver::ready_handler node_driver::abortable(std::uint64_t wait, ready_handler then) {
+  if (wait == 0) return then;
+  auto shared = std::make_shared<ready_handler>(std::move(then));
+  waits_.emplace(wait, shared);
+  return [this, shared, wait](boost::system::error_code ec, core::connection_id c) {
+    if (!*shared) return;  // cancelled
+    waits_.erase(wait);
+    std::exchange(*shared, nullptr)(ec, c);
+  };
+}
+
+void node_driver::cancel_wait(std::uint64_t wait) {
+  auto it = waits_.find(wait);
+  if (it == waits_.end()) return;  // its session came (or failed) already
+  auto h = std::exchange(*it->second, nullptr);  // empty from now on: the session finds nothing to complete
+  waits_.erase(it);
+  h(boost::asio::error::operation_aborted, 0);
 }
 
 void node_driver::dial(const uri& where, std::optional<core::node_id> expected, ready_handler then) {
@@ -504,15 +521,15 @@ void node_driver::with_connection(const peer_ref& target, ready_handler then) {
   dial(std::get<uri>(target), std::nullopt, std::move(then));
 }
 
-void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload,
+void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload, std::uint64_t wait,
                                 std::function<void(boost::system::error_code)> done) {
   auto shared = std::make_shared<byte_vector>(std::move(payload));
-  with_connection(target, [this, shared, opcode, done = std::move(done)](boost::system::error_code ec,
-                                                                          core::connection_id c) {
+  with_connection(target, abortable(wait, [this, shared, opcode, done = std::move(done)](boost::system::error_code ec,
+                                                                                         core::connection_id c) {
     if (!ec) ec = engine_.send_unreliable(c, opcode, *shared);
     done(ec);
     pump();
-  });
+  }));
 }
 
 void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,

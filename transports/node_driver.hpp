@@ -102,13 +102,18 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   std::vector<uri> listening() const;
 
   // The operations below must run on the strand; handlers are invoked on the strand.
-  void connect(uri where, std::optional<core::node_id> expected, connect_handler handler);
+  // `wait` (from cancellable; 0: not cancellable) names the wait for the session, for cancel_wait.
+  void connect(uri where, std::optional<core::node_id> expected, std::uint64_t wait, connect_handler handler);
   // `call` (from cancellable; 0: not cancellable) names the request for cancel_request.
   void request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
                reply_handler handler);
   // A request not yet answered completes with operation_aborted; a reply that comes later is
   // dropped (one not yet sent, waiting for its session, is never sent).
   void cancel_request(std::uint64_t call);
+  // An operation still waiting for its session (connect, open_stream, send_datagram) completes
+  // with operation_aborted and does nothing more. The dial or lookup under way goes on for
+  // whoever else waits on it, and a session it makes stays; nothing was sent for this one.
+  void cancel_wait(std::uint64_t wait);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
   // result; fails with errc::dht_disabled when the node has no DHT, shutting_down once stopped.
   // `call` (from cancellable; 0: not cancellable) names the operation for cancel_dht.
@@ -137,7 +142,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Unreliable plugin messages (PROTOCOL.md 9.4): a handler per opcode, on the strand.
   using datagram_handler = std::function<void(const core::node_id&, byte_span)>;
   void set_datagram_handler(std::uint8_t opcode, datagram_handler handler) { datagram_handlers_[opcode] = std::move(handler); }
-  void send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload,
+  void send_datagram(peer_ref target, std::uint8_t opcode, byte_vector payload, std::uint64_t wait,
                      std::function<void(boost::system::error_code)> done);
 
   // SPEAK, WHISPER and SHOUT (node_driver_broadcast.cpp), on the strand. The application's
@@ -159,7 +164,7 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
 
   // Byte streams (node_driver_streams.cpp); on the strand, handlers invoked through the strand.
   // Opens a stream whose header names `protocol` (valid: core::wire::valid_stream_protocol).
-  void open_stream(peer_ref target, std::string protocol, stream_handler handler);
+  void open_stream(peer_ref target, std::string protocol, std::uint64_t wait, stream_handler handler);
   // Completes with the next stream a peer opens for `protocol` (those not yet accepted wait, up
   // to a backlog of 256 per protocol). From the first call on, the node serves the protocol: a
   // stream of a protocol nobody asked for is refused (reset protocol_not_served), except one of
@@ -233,6 +238,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // Hands a connected link to the engine as a new session.
   core::connection_id adopt(std::shared_ptr<link> l, bool inbound, std::optional<core::node_id> expected);
   void with_connection(const peer_ref& target, ready_handler then);
+  // `then`, made cancellable by cancel_wait(wait) (itself when wait is 0).
+  ready_handler abortable(std::uint64_t wait, ready_handler then);
   void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
   // Dials the addresses in turn until one answers with the `expected` key.
   void dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then);
@@ -326,6 +333,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // The application's requests by call id, for cancel_request; a cancelled one's handler is
   // taken out, which its request's completion then finds empty.
   std::unordered_map<std::uint64_t, std::shared_ptr<reply_handler>> calls_;
+  // The same for operations waiting for a session (abortable).
+  std::unordered_map<std::uint64_t, std::shared_ptr<ready_handler>> waits_;
   std::function<void(const std::string&)> log_;
   bool stopped_ = false;
   // The DHT (null when disabled) and its store; the SQLite one when a data directory is set.

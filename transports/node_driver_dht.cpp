@@ -173,7 +173,7 @@ void node_driver::dial_all(std::vector<uri> targets, std::function<void(std::siz
   };
   auto t = std::make_shared<tally>(tally{targets.size(), 0, {}, std::move(then)});
   for (auto& where : targets) {
-    connect(std::move(where), std::nullopt, [t](boost::system::error_code ec, core::node_id) {
+    connect(std::move(where), std::nullopt, 0, [t](boost::system::error_code ec, core::node_id) {
       if (ec) t->last = ec;
       else ++t->answered;
       if (--t->pending == 0) t->then(t->answered, t->last);

@@ -22,10 +22,10 @@ constexpr std::size_t accept_backlog = 256;
 constexpr std::size_t max_headers_pending = 64;
 }  // namespace
 
-void node_driver::open_stream(peer_ref target, std::string protocol, stream_handler handler) {
+void node_driver::open_stream(peer_ref target, std::string protocol, std::uint64_t wait, stream_handler handler) {
   auto shared = std::make_shared<stream_handler>(std::move(handler));
-  with_connection(target, [this, shared, protocol = std::move(protocol)](boost::system::error_code ec,
-                                                                         core::connection_id c) {
+  with_connection(target, abortable(wait, [this, shared, protocol = std::move(protocol)](boost::system::error_code ec,
+                                                                                         core::connection_id c) {
     std::shared_ptr<stream_state> s;
     if (!ec) {
       if (auto id = engine_.open_stream(c, ec)) {
@@ -43,7 +43,7 @@ void node_driver::open_stream(peer_ref target, std::string protocol, stream_hand
       }
     }
     std::move(*shared)(ec, std::move(s));
-  });
+  }));
 }
 
 void node_driver::accept_stream(std::string protocol, std::uint64_t waiter, stream_handler handler) {

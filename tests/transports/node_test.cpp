@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <list>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -109,6 +112,91 @@ TEST_P(NodeOverTransport, ADialToAPortNobodyListensOnIsRefused) {
   EXPECT_EQ(ec, boost::asio::error::connection_refused) << ec.message();
   EXPECT_EQ(ping(net[0], nobody), boost::asio::error::connection_refused) << "a second try is refused again";
   EXPECT_FALSE(ping(net[0], net.address(1)));
+}
+
+// A port that takes a dial's first packets and never answers: a bound UDP socket nobody reads,
+// or a TCP listener nobody accepts from (the kernel completes the connection; no hello or
+// upgrade reply ever comes).
+struct silent_port {
+  silent_port(boost::asio::io_context& io, const std::string& transport) : udp(io), tcp(io) {
+    const auto loopback = boost::asio::ip::make_address("127.0.0.1");
+    std::uint16_t port = 0;
+    if (transport == "udp") {
+      udp = boost::asio::ip::udp::socket(io, boost::asio::ip::udp::endpoint(loopback, 0));
+      port = udp.local_endpoint().port();
+    } else {
+      tcp = boost::asio::ip::tcp::acceptor(io, boost::asio::ip::tcp::endpoint(loopback, 0));
+      port = tcp.local_endpoint().port();
+    }
+    where = uri{transport, "127.0.0.1", port};
+  }
+  boost::asio::ip::udp::socket udp;
+  boost::asio::ip::tcp::acceptor tcp;
+  uri where;
+};
+
+// Per-operation cancellation of the operations that wait for a session: a connect, a stream's
+// opening and an unreliable datagram to a peer that never answers end with operation_aborted
+// at once (the handshake would wait for its 600 s timeout), and send nothing for the peer.
+TEST_P(NodeOverTransport, WaitingForASessionCanBeCancelled) {
+  loopback_nodes net(GetParam());
+  core::node_config patient;
+  patient.handshake_timeout = 600s;
+  auto& a = net.add(patient);
+  net.add();
+  silent_port silent(net.io(), GetParam());
+  std::list<boost::asio::cancellation_signal> signals;  // each outlives its operation
+  auto cancelled = [&](boost::asio::cancellation_type type, auto start) {
+    auto& cancel = signals.emplace_back();
+    auto ended = std::make_shared<std::promise<error_code>>();
+    start(boost::asio::bind_cancellation_slot(cancel.slot(), [ended](error_code ec, auto&&...) { ended->set_value(ec); }));
+    boost::asio::post(a.get_executor(), [&cancel, type] { cancel.emit(type); });
+    auto f = ended->get_future();
+    if (f.wait_for(30s) != std::future_status::ready) return make_error_code(core::errc::timeout);
+    return f.get();
+  };
+  EXPECT_EQ(cancelled(boost::asio::cancellation_type::total,
+                      [&](auto h) { a.async_connect(silent.where, std::nullopt, std::move(h)); }),
+            boost::asio::error::operation_aborted);
+  EXPECT_EQ(cancelled(boost::asio::cancellation_type::terminal,
+                      [&](auto h) { a.async_open_stream(silent.where, "chat/1", std::move(h)); }),
+            boost::asio::error::operation_aborted);
+  if (GetParam() == "udp") {
+    EXPECT_EQ(cancelled(boost::asio::cancellation_type::partial,
+                        [&](auto h) { a.async_send_datagram(silent.where, 70, byte_vector{1}, std::move(h)); }),
+              boost::asio::error::operation_aborted);
+  }
+  // A cancellation after the session came changes nothing; the node goes on.
+  boost::asio::cancellation_signal late;
+  auto [ec, peer] = wait<error_code, node_id>([&](auto h) {
+    a.async_connect(net.address(1), std::nullopt, boost::asio::bind_cancellation_slot(late.slot(), std::move(h)));
+  });
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(peer, net[1].id());
+  boost::asio::post(a.get_executor(), [&] { late.emit(boost::asio::cancellation_type::total); });
+  EXPECT_FALSE(ping(a, net.address(1)));
+}
+
+// The usual way to give a connect a deadline: race it against a timer; the connect loses and
+// ends at once (were it not cancellable, `||` would wait for the handshake's 600 s timeout).
+TEST_P(NodeOverTransport, AConnectRacedAgainstATimerEndsWithTheTimer) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  loopback_nodes net(GetParam());
+  core::node_config patient;
+  patient.handshake_timeout = 600s;
+  auto& a = net.add(patient);
+  silent_port silent(net.io(), GetParam());
+  auto outcome = boost::asio::co_spawn(
+      a.get_executor(),
+      [&]() -> boost::asio::awaitable<std::size_t> {
+        boost::asio::steady_timer timer(a.get_executor(), 100ms);
+        auto r = co_await (a.async_connect(silent.where, std::nullopt, boost::asio::use_awaitable) ||
+                           timer.async_wait(boost::asio::use_awaitable));
+        co_return r.index();
+      },
+      boost::asio::use_future);
+  ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(outcome.get(), 1u) << "the timer won";
 }
 
 TEST_P(NodeOverTransport, ReusedSessionIsStillCheckedAgainstTheExpectedIdentity) {
