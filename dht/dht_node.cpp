@@ -1039,17 +1039,23 @@ struct dht_node::impl {
     pump_replication(now);
   }
 
+  // A key's STOREs to its replicas go together, so the next key goes only when all of them fit
+  // under max_replication_in_flight (or nothing is in flight: a k above it still progresses).
   void pump_replication(core::time_point now) {
-    while (replication_in_flight < max_replication_in_flight && !replication_round.empty() &&
-           pending_requests.size() < max_pending_requests) {
+    while (!replication_round.empty() && pending_requests.size() < max_pending_requests) {
       const core::node_id key = replication_round.front();
-      replication_round.pop_front();
       auto v = values.get(key, now);  // as held now: it may have expired or been replaced
-      if (!v || v->original) continue;
-      wire::store s = to_store(*v, now);
-      if (s.ttl_seconds == 0) continue;
-      for (const contact& c : table.closest(key, k())) {
-        send(request_kind::replicate, 0, c, s, now);
+      std::optional<wire::store> s;
+      if (v && !v->original) s = to_store(*v, now);
+      if (!s || s->ttl_seconds == 0) {
+        replication_round.pop_front();
+        continue;
+      }
+      const std::vector<contact> replicas = table.closest(key, k());
+      if (replication_in_flight != 0 && replication_in_flight + replicas.size() > max_replication_in_flight) return;
+      replication_round.pop_front();
+      for (const contact& c : replicas) {
+        send(request_kind::replicate, 0, c, *s, now);
         ++replication_in_flight;
       }
     }
