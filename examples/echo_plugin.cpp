@@ -8,7 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <kadnet/transports/node.hpp>
+#include <kadnet/kadnet.hpp>
 
 namespace asio = boost::asio;
 
