@@ -141,13 +141,23 @@ class node {
   // when the lookup does not find the target (or nobody can reach it), errc::own_id for our own
   // id, errc::bad_field for an id that is no Ed25519 key (nothing can be sealed to it, and no
   // node holds it).
+  // Cancellable as async_call is (terminal and partial): a whisper cancelled before its session
+  // came was never sent; one cancelled later may still be delivered.
   template <typename Token>
   auto async_whisper(node_id target, byte_vector payload, whisper_options options, Token&& token) {
-    return initiate<boost::system::error_code>(
-        std::forward<Token>(token),
-        [target, payload = std::move(payload), options](transports::node_driver& d, auto done) mutable {
-          d.whisper(target, std::move(payload), options.sealed, std::move(done));
-        });
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [d = driver_](auto handler, node_id target, byte_vector payload, whisper_options options) {
+          const std::uint64_t call = cancellable_request(handler, d);
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler, d->any_executor()));
+          boost::asio::dispatch(d->any_executor(), [d, target, payload = std::move(payload), options, call,
+                                                    h = std::move(handler), work = std::move(work)]() mutable {
+            auto shared = std::make_shared<decltype(h)>(std::move(h));
+            d->whisper(target, std::move(payload), options.sealed, call, [d, shared, work](boost::system::error_code ec) {
+              detail::complete(std::move(*shared), d->any_executor(), ec);
+            });
+          });
+        },
+        token, target, std::move(payload), options);
   }
   template <typename Token>
   auto async_whisper(node_id target, byte_vector payload, Token&& token) {
@@ -209,7 +219,7 @@ class node {
           boost::asio::dispatch(d->any_executor(), [d, target = std::move(target), opcode, payload = std::move(payload),
                                                     h = std::move(handler), work = std::move(work), wait]() mutable {
             auto shared = std::make_shared<decltype(h)>(std::move(h));
-            d->send_datagram(std::move(target), opcode, std::move(payload), wait, [d, shared](boost::system::error_code ec) {
+            d->send_datagram(std::move(target), opcode, std::move(payload), wait, [d, shared, work](boost::system::error_code ec) {
               detail::complete(std::move(*shared), d->any_executor(), ec);
             });
           });

@@ -478,8 +478,10 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
   auto resolver = std::make_shared<tcp::resolver>(strand_);
   resolver->async_resolve(
       where.host, std::to_string(where.port),
-      [resolver, socket, on_connected](boost::system::error_code ec, tcp::resolver::results_type results) {
-        if (ec) return on_connected(socket, ec);
+      [self, resolver, socket, on_connected](boost::system::error_code ec, tcp::resolver::results_type results) {
+        // Stopped while resolving: no connect (stop() found no open socket to close, and one
+        // opened now would keep the node's waiters for a whole connect attempt).
+        if (ec || self->stopped_) return on_connected(socket, ec);
         asio::async_connect(*socket, results, [socket, on_connected](boost::system::error_code ec, const tcp::endpoint&) {
           on_connected(socket, ec);
         });

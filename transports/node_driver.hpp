@@ -157,8 +157,9 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   // when none did).
   void speak(byte_vector payload, std::function<void(boost::system::error_code, std::size_t)> done);
   // WHISPER to `target`, sealed to its key or not, over the session we have with it or one
-  // dialed at the addresses a DHT lookup finds; `done` once the receipt was checked.
-  void whisper(core::node_id target, byte_vector payload, bool sealed,
+  // dialed at the addresses a DHT lookup finds; `done` once the receipt was checked. `call`
+  // (from cancellable; 0: not cancellable) names it for cancel_request, as a request.
+  void whisper(core::node_id target, byte_vector payload, bool sealed, std::uint64_t call,
                std::function<void(boost::system::error_code)> done);
   const message_counters& message_stats() const { return message_counters_; }
 

@@ -115,7 +115,7 @@ void node_driver::on_whisper(const core::node_id& from, wire::whisper w) {
   });
 }
 
-void node_driver::whisper(core::node_id target, byte_vector payload, bool sealed,
+void node_driver::whisper(core::node_id target, byte_vector payload, bool sealed, std::uint64_t call,
                           std::function<void(boost::system::error_code)> done) {
   if (target == self_.id()) return done(errc::own_id);
   if (sealed) {
@@ -125,17 +125,11 @@ void node_driver::whisper(core::node_id target, byte_vector payload, bool sealed
   }
   // The receipt the target must send back: the hash of exactly the bytes we send.
   auto receipt = core::node_id::hash_of(payload);
-  auto body = std::make_shared<wire::message_body>(wire::whisper{self_.id(), target, sealed, std::move(payload)});
-  reach(target, [this, body, receipt, done = std::move(done)](boost::system::error_code ec, core::connection_id c) {
-    if (ec) return done(ec);
-    auto id = engine_.request(std::chrono::steady_clock::now(), c, static_cast<std::uint8_t>(wire::opcode::whisper),
-                              std::move(*body));
-    requests_.emplace(id, reply_handler([receipt, done](boost::system::error_code ec, core::reply r) {
-      if (!ec && !std::ranges::equal(r.data, receipt.bytes())) ec = errc::receipt_mismatch;
-      done(ec);
-    }));
-    pump();
-  });
+  request(target, static_cast<std::uint8_t>(wire::opcode::whisper), wire::whisper{self_.id(), target, sealed, std::move(payload)},
+          call, [receipt, done = std::move(done)](boost::system::error_code ec, core::reply r) {
+            if (!ec && !std::ranges::equal(r.data, receipt.bytes())) ec = errc::receipt_mismatch;
+            done(ec);
+          });
 }
 
 void node_driver::reach(const core::node_id& peer, ready_handler then) {

@@ -4,9 +4,15 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <string>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 
 #include "kadnet/core/crypto/sealed_box.hpp"
 #include "kadnet/core/errors.hpp"
@@ -283,6 +289,37 @@ TEST_F(WhisperToRawPeer, OptedOutThePayloadIsThePlaintext) {
 TEST_F(WhisperToRawPeer, AReceiptForOtherBytesFailsTheWhisper) {
   auto m = start_whisper("sign here");
   EXPECT_EQ(answer(m, receipt_of(as_bytes("sign here"))), make_error_code(core::errc::receipt_mismatch));
+}
+
+// A whisper whose receipt has not come can be cancelled (terminal or partial, as a call): it ends
+// with operation_aborted at once, and the receipt that comes later completes nothing more.
+TEST_F(WhisperToRawPeer, AWhisperWaitingForItsReceiptCanBeCancelled) {
+  boost::asio::cancellation_signal cancel;
+  struct outcome {
+    std::atomic<int> completions{0};
+    std::promise<error_code> ended;
+  };
+  auto seen = std::make_shared<outcome>();  // outlives the test should the whisper never end
+  sender.async_whisper(target_id.id(), bytes_of("held"), whisper_options{},
+                       boost::asio::bind_cancellation_slot(cancel.slot(), [seen](error_code ec) {
+                         if (++seen->completions == 1) seen->ended.set_value(ec);
+                       }));
+  core::wire::message m;
+  while (!std::holds_alternative<core::wire::whisper>(m.body)) {
+    auto next = target.next_message();
+    ASSERT_TRUE(next) << "the session ended before the whisper came";
+    m = std::move(*next);
+  }
+  boost::asio::post(sender.get_executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+  auto cancelled = seen->ended.get_future();
+  ASSERT_EQ(cancelled.wait_for(30s), std::future_status::ready) << "the whisper still waits for its receipt";
+  EXPECT_EQ(cancelled.get(), boost::asio::error::operation_aborted);
+  const auto& w = std::get<core::wire::whisper>(m.body);
+  target.send_raw(target.seal(core::wire::message{0, m.id, core::wire::ack{m.opcode, receipt_of(w.payload)}}));
+  // The next whisper gets its own receipt; by then the late one has come and completed nothing.
+  auto next = start_whisper("next");
+  EXPECT_FALSE(answer(next, receipt_of(std::get<core::wire::whisper>(next.body).payload)));
+  EXPECT_EQ(seen->completions.load(), 1);
 }
 
 // A peer run by hand sends whispers that a kadnet node cannot take.
