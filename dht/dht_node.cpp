@@ -190,6 +190,7 @@ struct dht_node::impl {
   struct notification {
     core::node_id key;
     std::uint64_t version;
+    bool by_diff;  // sent as a diff: a NACK version_conflict then asks for the version whole
   };
   std::unordered_map<request_token, notification> notifications;  // notify STOREs in flight
   // Made at the first SHOUT sent or received: a node that never sees one pays nothing for it.
@@ -894,7 +895,7 @@ struct dht_node::impl {
     if (b.whole.ttl_seconds == 0) return;
     const bool diff_fits = b.by_diff && l.known_version + 1 == b.whole.version;
     auto token = send(request_kind::notify, 0, contact_for(l.subscriber), diff_fits ? *b.by_diff : b.whole, now);
-    notifications.emplace(token, notification{b.whole.key, b.whole.version});
+    notifications.emplace(token, notification{b.whole.key, b.whole.version, diff_fits});
     // Messages on a session arrive in order, so the next version may be a diff against this one;
     // a NACK version_conflict corrects the guess.
     l.known_version = b.whole.version;
@@ -913,6 +914,10 @@ struct dht_node::impl {
     if (r.code == wire::nack_code::not_found) return listeners.remove(n.key, p.to.id);
     std::uint64_t held = 0;
     if (r.code != wire::nack_code::version_conflict || decode_version(r.data, held)) return;
+    // Only a diff can lack its base. A whole version refused for "conflict" is no reason to send
+    // it again (a listener answering every one so would have us send values in a loop): it
+    // counts as a failed delivery, and a listener that keeps failing is dropped.
+    if (!n.by_diff) return listeners.failed(n.key, p.to.id);
     // It lacked the diff's base: it gets the version held now, whole.
     auto current = values.get(n.key, now);
     for (listener& l : listeners.live(n.key, now)) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kadnet/core/errors.hpp"
+#include "kadnet/dht/cas_codec.hpp"
 #include "kadnet/dht/dht_codec.hpp"
 #include "tests/support/dht_network.hpp"
 
@@ -510,6 +511,54 @@ TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
   node.handle_request(peer, request, t0 + 1s);
   EXPECT_TRUE(node.table().find(peer)->connected);
   EXPECT_EQ(node.table().find(peer)->addresses, std::vector<std::string>{"sim://1"}) << "its address is kept";
+}
+
+// A listener NACKs a notification version_conflict only when a diff lacked its base, and then
+// gets the version whole. One that refuses whole versions so is not sent them again (each ~30
+// byte NACK would bring back a whole value, round trip after round trip): each counts as a
+// failed delivery, and after max_failures of them it is no longer a listener.
+TEST(DhtNode, AListenerRefusingWholeVersionsIsNotSentThemAgain) {
+  std::mt19937_64 rng(47);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{9});
+  memory_store store(store_limits{});
+  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point now{};
+  const node_id key = random_id(rng), listener = random_id(rng), writer = random_id(rng);
+  node.on_peer_announced(listener, {"sim://listener"}, now);
+  node.on_peer_announced(writer, {"sim://writer"}, now);
+  while (node.poll_request()) {
+  }
+  auto listen = core::wire::make_message(1, core::wire::find_value{key, core::wire::listen_request{600, 0}});
+  ASSERT_TRUE(std::holds_alternative<core::wire::ack>(node.handle_request(listener, listen, now)));
+
+  byte_vector held_nothing;
+  encode_version(0, held_nothing);
+  const int max_failures = listen_limits{}.max_failures;
+  std::uint64_t version = 0;
+  int notifications = 0;
+  for (int round = 0; round < max_failures + 2; ++round) {
+    now += 1s;
+    core::wire::store write{key, ++version, 600, std::nullopt, bytes_of("value " + std::to_string(version))};
+    ASSERT_TRUE(std::holds_alternative<core::wire::ack>(
+        node.handle_request(writer, core::wire::make_message(2, std::move(write)), now)));
+    // Every notification is refused as if it lacked a base, and nothing comes back for it.
+    for (int replies = 0; auto out = node.poll_request(); ++replies) {
+      ASSERT_LT(replies, 10) << "a refused whole version was sent again";
+      const auto* s = std::get_if<core::wire::store>(&out->body);
+      if (!s || !s->notify) continue;
+      EXPECT_EQ(out->to.id, listener);
+      EXPECT_FALSE(s->patch) << "versions 1, 2, ... each differ whole from the last one known";
+      ++notifications;
+      core::reply nacked;
+      nacked.ec = core::errc::nack;
+      nacked.code = core::wire::nack_code::version_conflict;
+      nacked.data = held_nothing;
+      node.on_reply(out->token, nacked, now);
+    }
+  }
+  EXPECT_EQ(notifications, max_failures) << "one per version until the listener was dropped";
 }
 
 // A replica that already holds a newer version than the first one the network answers with (a
