@@ -1,6 +1,7 @@
 #include "kadnet/dht/dht_node.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include <sodium.h>
@@ -136,6 +137,7 @@ struct dht_node::impl {
     put_options options;
     std::optional<stored_value> publish;     // republish: the original to hand out again
     std::optional<std::uint64_t> highest_version;
+    std::optional<std::uint64_t> highest_own_version;  // of values signed by this node
     std::vector<std::pair<contact, std::uint64_t>> holders;  // answered with a value (version)
     std::size_t stores_outstanding = 0;
     std::size_t replicas = 0;
@@ -607,9 +609,18 @@ struct dht_node::impl {
       v = *op.publish;  // same version, same signature; only the TTL is new
     } else {
       v.key = op.target;
+      // The next version after the highest seen. A signed put counts its own signed versions
+      // when it found any: an unsigned "value" anyone on the path can make up must not choose
+      // the version the owner signs next.
+      const auto base = op.options.signed_by_self && op.highest_own_version ? op.highest_own_version
+                                                                            : op.highest_version;
+      if (!op.options.version && base == std::numeric_limits<std::uint64_t>::max()) {
+        op.first_refusal = core::errc::bad_field;  // no version follows it
+        return finish_put(op);
+      }
       v.version = op.options.version ? *op.options.version
-                  : op.highest_version ? *op.highest_version + 1
-                                       : 1;
+                  : base              ? *base + 1
+                                      : 1;
       v.value = std::move(op.value);
       if (op.options.signed_by_self) sign_as_owner(v);
     }
@@ -825,6 +836,8 @@ struct dht_node::impl {
     } else {
       // A put looks for the k closest, not for the first value: note the version, carry on.
       if (!op.highest_version || v.version > *op.highest_version) op.highest_version = v.version;
+      if (v.owner == self.id() && (!op.highest_own_version || v.version > *op.highest_own_version))
+        op.highest_own_version = v.version;
       if (op.holders.size() < 4 * k()) op.holders.emplace_back(asked, v.version);
       search.on_reply(from, {}, now);
     }

@@ -110,7 +110,8 @@ struct put_outcome {
                                  // too_large, before anything is sent, for a value over this
                                  // node's limits.max_value_size;
                                  // locked when any replica refused it for another node's lease
-                                 // (PROTOCOL.md 8.9), whatever the others did
+                                 // (PROTOCOL.md 8.9), whatever the others did; bad_field when
+                                 // the highest version found is 2^64 - 1 (none follows it)
   std::size_t replicas = 0;      // nodes that ACKed the STORE
   std::uint64_t version = 0;     // the version stored
   lookup_stats stats;

@@ -561,6 +561,59 @@ TEST(DhtNode, AListenerRefusingWholeVersionsIsNotSentThemAgain) {
   EXPECT_EQ(notifications, max_failures) << "one per version until the listener was dropped";
 }
 
+// A put stores one version above the highest its lookup found. Anyone on the path can answer
+// with an unsigned "value" of any version: it must neither wrap the next version to 0 nor choose
+// the version an owner signs when the owner's own signed versions were found.
+TEST(DhtNode, APutsVersionIsNotWrappedOrChosenByAnUnsignedAnswer) {
+  std::mt19937_64 rng(53);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{11});
+  memory_store store(store_limits{});
+  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point now{};
+  for (int i = 0; i < 5; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, now);
+  while (node.poll_request()) {
+  }
+  const node_id key = random_id(rng);
+  // The owner's own signed version 5 (as a replica would hand it back).
+  core::wire::store mine{key, 5, 600, std::nullopt, bytes_of("mine")};
+  const auto my_signature = self.sign(core::wire::store_signed_bytes(mine));
+
+  // Runs a put, answering every FIND_VALUE with `answer`, and ACKing every STORE; returns the
+  // put's outcome and the version its STOREs carried.
+  auto put_against = [&](put_options options, const std::vector<wire_value>& answers) {
+    const auto op = node.put(key, bytes_of("next"), options, now);
+    std::optional<std::uint64_t> stored;
+    for (std::size_t asked = 0; auto out = node.poll_request();) {
+      core::reply r;
+      if (std::holds_alternative<core::wire::find_value>(out->body)) {
+        encode_find_value_reply(answers[asked++ % answers.size()], r.data);
+      } else if (const auto* s = std::get_if<core::wire::store>(&out->body)) {
+        stored = s->version;
+      }
+      node.on_reply(out->token, r, now);
+    }
+    while (auto e = node.poll_event()) {
+      if (e->id != op) continue;
+      return std::pair{std::get<put_outcome>(e->result), stored};
+    }
+    ADD_FAILURE() << "the put did not end";
+    return std::pair{put_outcome{}, stored};
+  };
+  const wire_value forged_max{UINT64_MAX, 600, std::nullopt, std::nullopt, bytes_of("x")};
+  const wire_value forged_near{UINT64_MAX - 1, 600, std::nullopt, std::nullopt, bytes_of("x")};
+  const wire_value signed_5{5, 600, self.id(), my_signature, bytes_of("mine")};
+
+  auto [wrapped, wrapped_version] = put_against(put_options{}, {forged_max});
+  EXPECT_EQ(wrapped.ec, make_error_code(core::errc::bad_field)) << "no version follows the highest";
+  EXPECT_FALSE(wrapped_version.has_value()) << "nothing stored";
+
+  auto [owned, owned_version] = put_against(put_options{.signed_by_self = true}, {signed_5, forged_near});
+  EXPECT_FALSE(owned.ec) << owned.ec.message();
+  EXPECT_EQ(owned_version, 6u) << "one above the owner's own highest, not the unsigned answer's";
+}
+
 // A replica that already holds a newer version than the first one the network answers with (a
 // compare-and-swap reached it and not yet the node asked) returns its own.
 TEST(DhtNode, AGetReturnsTheNewerOfWhatItFoundAndWhatItHolds) {
