@@ -244,9 +244,11 @@ struct dht_node::impl {
     return token;
   }
 
-  void insert_contact(const contact& c, core::time_point now) {
+  // `heard_from`: the contact itself reached us (a session, a request, an announce); otherwise
+  // another node named it (routing_table::learn).
+  void insert_contact(const contact& c, core::time_point now, bool heard_from = true) {
     if (c.id == self.id()) return;
-    insert_result r = table.insert(c, now);
+    insert_result r = heard_from ? table.insert(c, now) : table.learn(c, now);
     if (r.outcome == insert_outcome::pending_ping && r.to_ping)
       send(request_kind::ping, 0, *r.to_ping, wire::ping{}, now);
   }
@@ -780,7 +782,9 @@ struct dht_node::impl {
       c.id = w.id;
       c.addresses = w.addresses;
       c.last_seen = now;
-      insert_contact(c, now);
+      insert_contact(c, now, false);
+      // A contact we know is asked where it told us it listens, not where the reply says.
+      if (auto known = table.find(c.id); known && !known->addresses.empty()) c.addresses = known->addresses;
       c.connected = table.is_connected(c.id);  // FIND_VALUE asks those first (lookup.hpp)
       learned.push_back(std::move(c));
     }

@@ -184,6 +184,20 @@ void routing_table::erase_contact(bucket& b, std::size_t pos) {
   --size_;
 }
 
+insert_result routing_table::learn(const contact& c, core::time_point now) {
+  if (c.id == self_) return {insert_outcome::rejected_self, std::nullopt};
+  bucket& b = buckets_[bucket_for(c.id)];
+  for (auto* list : {&b.contacts, &b.replacements}) {
+    if (std::size_t pos = index_of(*list, c.id); pos < list->size()) {
+      contact& known = (*list)[pos];
+      if (known.addresses.empty() && (list == &b.replacements || prefix_allows(b.contacts, c)))
+        known.addresses = c.addresses;
+      return {insert_outcome::updated, std::nullopt};
+    }
+  }
+  return insert(c, now);
+}
+
 insert_result routing_table::insert(const contact& c, core::time_point now) {
   if (c.id == self_) return {insert_outcome::rejected_self, std::nullopt};
   for (;;) {

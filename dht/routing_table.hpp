@@ -110,6 +110,13 @@ class routing_table {
   // reached us over its own session), and new addresses that would break the prefix limit are
   // ignored while the rest is still refreshed. Any insert not rejected marks the bucket touched.
   insert_result insert(const contact& c, core::time_point now);
+  // A contact another node told us of (in a FIND_NODE or FIND_VALUE reply): an unknown one is
+  // inserted as above. A known one (in a bucket or the replacement cache) is left as it is,
+  // except that one known without addresses gets these: hearsay is no sign of life (a dead
+  // node others still list must keep failing), and a node's addresses are what it announced
+  // itself, not what a third node claims (or any node could point us elsewhere for a victim's
+  // id). Returns `updated` for a known contact.
+  insert_result learn(const contact& c, core::time_point now);
 
   // The pinged contact answered: it stays, most recently seen, with its rtt sample folded in.
   // The newcomer stays in the replacement cache. Unknown ids are ignored.

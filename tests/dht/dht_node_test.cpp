@@ -614,6 +614,50 @@ TEST(DhtNode, APutsVersionIsNotWrappedOrChosenByAnUnsignedAnswer) {
   EXPECT_EQ(owned_version, 6u) << "one above the owner's own highest, not the unsigned answer's";
 }
 
+// A lookup asks a contact it knows where that contact said it listens, not where another
+// node's reply claims it is (which would let any node point us elsewhere for a victim's id).
+TEST(DhtNode, ALookupAsksAKnownContactAtItsOwnAddress) {
+  std::mt19937_64 rng(59);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{13});
+  memory_store store(store_limits{});
+  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point now{};
+  const node_id target = random_id(rng);
+  // More contacts than k: the farthest from the target is known but not among those asked first.
+  std::vector<node_id> ids;
+  for (std::size_t i = 0; i < default_k + 5; ++i) ids.push_back(random_id(rng));
+  std::sort(ids.begin(), ids.end(), core::closer_to(target));
+  const node_id known = ids.back();
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    node.on_peer_announced(ids[i], {ids[i] == known ? "sim://own" : "sim://" + std::to_string(i)}, now);
+  while (node.poll_request()) {
+  }
+  ASSERT_EQ(node.table().find(known)->addresses, std::vector<std::string>{"sim://own"});
+
+  node.find_node(target, now);
+  std::optional<std::vector<std::string>> asked_at;
+  bool named = false;
+  for (int requests = 0; auto out = node.poll_request(); ++requests) {
+    ASSERT_LT(requests, 200);
+    core::reply r;
+    if (out->to.id == known) {
+      asked_at = out->to.addresses;
+      encode_contacts({}, r.data);
+    } else if (!named) {
+      named = true;  // the first node asked names the known one, somewhere else
+      encode_contacts({wire_contact{known, {"sim://elsewhere"}}}, r.data);
+    } else {
+      r.ec = core::errc::timeout;  // the rest are gone, so the lookup goes on to the known one
+    }
+    node.on_reply(out->token, r, now);
+  }
+  ASSERT_TRUE(asked_at.has_value()) << "the lookup came to the named contact";
+  EXPECT_EQ(*asked_at, std::vector<std::string>{"sim://own"});
+  EXPECT_EQ(node.table().find(known)->addresses, std::vector<std::string>{"sim://own"});
+}
+
 // A replica that already holds a newer version than the first one the network answers with (a
 // compare-and-swap reached it and not yet the node asked) returns its own.
 TEST(DhtNode, AGetReturnsTheNewerOfWhatItFoundAndWhatItHolds) {

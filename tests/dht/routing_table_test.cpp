@@ -429,6 +429,47 @@ TEST(RoutingTable, ThreeRequestFailuresRemoveAContact) {
   expect_well_formed(f.table);
 }
 
+// A contact another node names (learn) is no sign of life: a known one keeps its place, its
+// last sighting, its failure count and its own addresses, so a dead node that stale replies
+// still list goes after its failures, and a third node cannot re-point a victim's id. An
+// unknown one is added as insert would; one known without addresses gets them.
+TEST(RoutingTable, ContactsNamedByOthersNeitherRefreshNorReaddressKnownOnes) {
+  std::mt19937_64 rng(17);
+  node_id self = random_id(rng);
+  routing_table table(self, unlimited());
+  const contact dying = make_contact(random_id(rng), unique_v4(1));
+  const contact other = make_contact(random_id(rng), unique_v4(2));
+  ASSERT_EQ(table.insert(dying, t0).outcome, insert_outcome::added);
+  ASSERT_EQ(table.insert(other, t0 + 1s).outcome, insert_outcome::added);
+  table.on_request_failed(dying.id);
+
+  contact named = dying;
+  named.addresses = {"udp://198.19.66.6:4000"};  // where a third node says it is
+  for (int mention = 0; mention < max_consecutive_failures - 1; ++mention) {
+    EXPECT_EQ(table.learn(named, t0 + 10s).outcome, insert_outcome::updated);
+    auto known = table.find(dying.id);
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->addresses, dying.addresses);
+    EXPECT_EQ(known->last_seen, t0);
+    EXPECT_EQ(known->failures, 1 + mention);
+    EXPECT_EQ(ids_of(table.buckets()[0].contacts), (std::vector<node_id>{dying.id, other.id}));
+    table.on_request_failed(dying.id);
+  }
+  EXPECT_FALSE(table.find(dying.id)) << "its failures counted up however often it was named";
+
+  const contact fresh = make_contact(random_id(rng), unique_v4(3));
+  EXPECT_EQ(table.learn(fresh, t0 + 20s).outcome, insert_outcome::added);
+  EXPECT_EQ(table.find(fresh.id)->addresses, fresh.addresses);
+
+  // Known only over its session (no address): a named address is better than none.
+  const node_id session_only = random_id(rng);
+  ASSERT_EQ(table.insert(make_contact(session_only), t0 + 21s).outcome, insert_outcome::added);
+  EXPECT_EQ(table.learn(make_contact(session_only, unique_v4(4)), t0 + 22s).outcome, insert_outcome::updated);
+  EXPECT_EQ(table.find(session_only)->addresses, std::vector<std::string>{unique_v4(4)});
+  EXPECT_EQ(table.learn(make_contact(self, unique_v4(5)), t0 + 23s).outcome, insert_outcome::rejected_self);
+  expect_well_formed(table);
+}
+
 TEST(RoutingTable, PrefixLimitIPv4) {
   std::mt19937_64 rng(8);
   node_id self = random_id(rng);
