@@ -995,16 +995,26 @@ struct dht_node::impl {
       if (!decode_find_value_reply(r.data, reply, config.limits.max_value_size))
         if (auto* held = std::get_if<wire_value>(&reply); held && held->ttl_seconds > 0)
           watches.offer(*w, from_wire_value(op.target, std::move(*held), now), std::nullopt, now);
-    } else if (r.ec && !op.first_refusal) {
+    } else if (!r.ec) {
+      // The key's last subscription was cancelled while this registration was on its way, and
+      // the replica took it: undo it now rather than leave it listed until its lease ends.
+      send(request_kind::listen_cancel, 0, contact_for(p.to.id), wire::find_value{op.target, wire::listen_request{0, 0}},
+           now);
+    } else if (!op.first_refusal) {
       op.first_refusal = r.ec;
     }
     if (--op.stores_outstanding == 0) finish_registrations(op, now);
   }
 
-  // A subscription whose first registration reached nobody is over.
+  // A subscription whose first registration reached nobody is over; one cancelled meanwhile
+  // ends cancelled.
   void finish_registrations(operation& op, core::time_point now) {
     listen_outcome o{op.id, {}, op.replicas, op.stats};
-    if (op.replicas == 0) o.ec = op.first_refusal ? op.first_refusal : core::make_error_code(core::errc::not_connected);
+    const key_watch* w = watches.find(op.target);
+    if (op.kind == op_kind::listen && (!w || std::ranges::find(w->subscriptions, op.id) == w->subscriptions.end()))
+      o.ec = boost::system::errc::make_error_code(boost::system::errc::operation_canceled);
+    else if (op.replicas == 0)
+      o.ec = op.first_refusal ? op.first_refusal : core::make_error_code(core::errc::not_connected);
     const bool over = op.kind == op_kind::listen && op.replicas == 0;
     const operation_id id = op.id;
     complete(op, std::move(o));

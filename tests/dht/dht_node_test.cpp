@@ -658,6 +658,62 @@ TEST(DhtNode, ALookupAsksAKnownContactAtItsOwnAddress) {
   EXPECT_EQ(node.table().find(known)->addresses, std::vector<std::string>{"sim://own"});
 }
 
+// A subscription cancelled while its registrations are on their way ends cancelled, and a
+// replica that took one after all is told at once, not left listing us until the lease ends.
+TEST(DhtNode, AListenCancelledWhileRegisteringUndoesTheRegistrationsThatLand) {
+  std::mt19937_64 rng(61);
+  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{15});
+  memory_store store(store_limits{});
+  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+  });
+  core::time_point now{};
+  for (int i = 0; i < 6; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, now);
+  while (node.poll_request()) {
+  }
+  const node_id key = random_id(rng);
+  const auto subscription = node.listen(key, now);
+  std::vector<dht_node::outgoing> registrations;
+  while (auto out = node.poll_request()) {
+    if (const auto* f = std::get_if<core::wire::find_value>(&out->body); f && f->listen) {
+      registrations.push_back(std::move(*out));
+      continue;
+    }
+    ASSERT_TRUE(std::holds_alternative<core::wire::find_node>(out->body));
+    core::reply r;  // the lookup: nobody knows anyone closer
+    encode_contacts({}, r.data);
+    node.on_reply(out->token, r, now);
+  }
+  ASSERT_FALSE(registrations.empty());
+  EXPECT_TRUE(node.cancel(subscription, now));
+  EXPECT_FALSE(node.poll_request()) << "no replica had taken it yet: nothing to undo";
+
+  std::set<node_id> took, undone;
+  for (std::size_t i = 0; i < registrations.size(); ++i) {
+    core::reply r;
+    if (i % 2 == 0) {
+      encode_find_value_reply(std::vector<wire_contact>{}, r.data);  // taken
+      took.insert(registrations[i].to.id);
+    } else {
+      r.ec = core::errc::timeout;
+    }
+    node.on_reply(registrations[i].token, r, now);
+    while (auto out = node.poll_request()) {
+      const auto* f = std::get_if<core::wire::find_value>(&out->body);
+      ASSERT_TRUE(f && f->listen && f->listen->lease_seconds == 0) << "a cancellation";
+      undone.insert(out->to.id);
+    }
+  }
+  EXPECT_EQ(undone, took);
+  bool ended = false;
+  while (auto e = node.poll_event()) {
+    if (e->id != subscription) continue;
+    ended = true;
+    EXPECT_EQ(std::get<listen_outcome>(e->result).ec, boost::system::errc::operation_canceled);
+  }
+  EXPECT_TRUE(ended);
+}
+
 // A replica that already holds a newer version than the first one the network answers with (a
 // compare-and-swap reached it and not yet the node asked) returns its own.
 TEST(DhtNode, AGetReturnsTheNewerOfWhatItFoundAndWhatItHolds) {
