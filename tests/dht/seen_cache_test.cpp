@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
 #include "tests/support/fixed_keys.hpp"
 
 namespace kadnet::dht {
@@ -42,6 +46,24 @@ TEST(SeenCache, BeyondCapacityTheOldestNameGoes) {
   EXPECT_FALSE(seen.contains(a, 96, t0));
   EXPECT_TRUE(seen.contains(a, 97, t0));
   EXPECT_TRUE(seen.contains(a, 99, t0));
+}
+
+// The names a cache is searched by are the sender's choice, so their hash is keyed: names picked
+// to share a bucket under an unkeyed mix of origin and sequence (here: sequences that make
+// first-8-bytes(origin) XOR sequence a multiple of the bucket count) spread out instead of
+// lining up in one bucket that every lookup would walk.
+TEST(SeenCache, NamesPickedToCollideSpreadOverTheBuckets) {
+  std::unordered_map<message_name, int, message_name_hash> names;
+  names.reserve(4096);
+  const std::size_t buckets = names.bucket_count();
+  const core::node_id origin = testing::fixed_identity(1).id();
+  std::uint64_t mixed;
+  std::memcpy(&mixed, origin.bytes().data(), sizeof mixed);
+  for (std::uint64_t j = 0; j < 1000; ++j) names.emplace(message_name{origin, mixed ^ (j * buckets)}, 0);
+  ASSERT_EQ(names.bucket_count(), buckets) << "no rehash: the buckets are the ones aimed at";
+  std::size_t fullest = 0;
+  for (std::size_t b = 0; b < buckets; ++b) fullest = std::max(fullest, names.bucket_size(b));
+  EXPECT_LT(fullest, 20u);
 }
 
 }  // namespace
