@@ -594,7 +594,9 @@ void node_engine::enforce_outbound_limit(connection_id keep) {
       if (c == keep || st.inbound || st.closing || !st.sess.is_established()) continue;
       if (st.sess.transport_framing() != kind) continue;
       if (rpcs_.in_flight(c) != 0 || st.inbound_pending != 0) continue;
-      if (!circuits_.empty() && circuits_on(c) != 0) continue;  // it carries relayed sessions
+      // It carries relayed sessions of ours. Circuits a peer opened (to us, or relayed by us)
+      // cannot pin it: closing it ends them, and their ends may open them again.
+      if (!circuits_.empty() && carries_own_circuit(c)) continue;
       // Closing it would break streams the application opened (a peer's cannot pin it).
       if (st.sess.streams_opened_here() != 0) continue;
       if (st.last_active < oldest) oldest = st.last_active, victim = c;

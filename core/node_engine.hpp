@@ -278,6 +278,11 @@ class node_engine {
   // A session went away: every circuit leg on it ends.
   void drop_circuits_of(connection_id c);
   std::size_t circuits_on(connection_id c) const;
+  // Whether `c` carries a relayed session this node opened (closing `c` would end it).
+  bool carries_own_circuit(connection_id c) const;
+  // A circuit id for a leg this node opens on `via`: the counter wraps after 2^32 opens, so an
+  // id still open there (at most max_circuits_per_session are) is skipped, and so is 0.
+  std::uint32_t fresh_circuit_id(connection_id via);
   // The answer of the peer we asked to punch (or the failure of that request) goes back to the
   // node that asked us for the introduction.
   void finish_introduction(request_id r, const reply& result);

@@ -23,7 +23,7 @@ connection_id node_engine::dial_relayed(time_point now, connection_id via, const
     on_transport_closed(c, errc::not_connected);
     return c;
   }
-  circuit_key key{via, next_circuit_++, true};
+  circuit_key key{via, fresh_circuit_id(via), true};
   circuits_[key] = circuit{c, std::nullopt};
   relayed_[c] = relayed_connection{key};
   // The hello waits in the session until the relay says the far end accepted the circuit.
@@ -34,6 +34,19 @@ connection_id node_engine::dial_relayed(time_point now, connection_id via, const
 std::size_t node_engine::circuits_on(connection_id c) const {
   return static_cast<std::size_t>(std::count_if(circuits_.begin(), circuits_.end(),
                                                 [&](const auto& kv) { return kv.first.connection == c; }));
+}
+
+bool node_engine::carries_own_circuit(connection_id c) const {
+  return std::any_of(circuits_.begin(), circuits_.end(), [&](const auto& kv) {
+    return kv.first.connection == c && kv.first.opened_by_us && kv.second.inner != 0;
+  });
+}
+
+std::uint32_t node_engine::fresh_circuit_id(connection_id via) {
+  for (;;) {
+    const std::uint32_t id = next_circuit_++;
+    if (id != 0 && !circuits_.contains(circuit_key{via, id, true})) return id;
+  }
 }
 
 void node_engine::send_relay(const circuit_key& leg, wire::relay body, relay_request pending) {
@@ -71,7 +84,7 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
     auto target = connection_to(in.peer);
     if (!target || relayed_.contains(*target)) return nack(wire::nack_code::not_found, "no session with that peer");
     if (circuits_on(*target) >= max_circuits_per_session) return nack(wire::nack_code::rate_limited, "too many circuits");
-    const circuit_key out{*target, next_circuit_++, true};
+    const circuit_key out{*target, fresh_circuit_id(*target), true};
     circuits_[key] = circuit{0, out};
     circuits_[out] = circuit{0, key};
     ++circuits_relayed_now_;

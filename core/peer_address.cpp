@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -69,7 +70,11 @@ std::optional<std::string> checked_announcement(const std::string& uri, const st
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
   }
-  if (port.empty()) return std::nullopt;
+  // A port is 1..65535 in decimal and nothing after it: the URI is handed to other nodes as a
+  // contact, so "80/x" or "99999" must not pass for one.
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    return std::nullopt;
+  if (const unsigned long number = std::stoul(port); number == 0 || number > 65535) return std::nullopt;
   bool wildcard = host == "0.0.0.0" || host == "::";
   if (!wildcard && !same_ip(host, source_ip)) return std::nullopt;
   if (!wildcard) return uri;

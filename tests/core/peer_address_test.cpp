@@ -45,6 +45,11 @@ TEST(PeerAddress, AnnouncementsMustMatchTheSource) {
   EXPECT_EQ(checked_announcement("no-scheme", "198.18.0.1"), std::nullopt);
   EXPECT_EQ(checked_announcement("tcp://0.0.0.0:", "198.18.0.1"), std::nullopt);
   EXPECT_EQ(checked_announcement("tcp://0.0.0.0:4000", ""), std::nullopt);
+  // The port is a number from 1 to 65535 and ends the URI: the URI is handed out as a contact.
+  for (const char* port : {"0", "65536", "99999", "80/x", "+80", "4000 ", "123456"})
+    EXPECT_EQ(checked_announcement(std::string("udp://198.18.0.1:") + port, "198.18.0.1"), std::nullopt) << port;
+  EXPECT_EQ(checked_announcement("udp://198.18.0.1:65535", "198.18.0.1"), "udp://198.18.0.1:65535");
+  EXPECT_EQ(checked_announcement("udp://[::]:1", "::1"), "udp://[::1]:1");
 }
 
 }  // namespace

@@ -217,5 +217,40 @@ TEST(Relay, DataForACircuitNobodyOpenedIsRefused) {
   EXPECT_EQ(t.net[1].stats().relayed_bytes, 0u);
 }
 
+// Circuits others opened through a session we dialed do not pin it: over ℓ it is closed like
+// any idle one, and the circuit ends with it (its ends may open another). Only a relayed session
+// of our own would keep it.
+TEST(Relay, CircuitsOthersOpenedDoNotPinASessionWeDialed) {
+  node_config relay;
+  relay.max_outbound_datagram_sessions = 1;
+  datagram_engines net;
+  net.add();       // A
+  net.add(relay);  // C: relays, and dialed B itself
+  net.add();       // B
+  net.add();       // D
+  const connection_id a_to_c = net.dial(0, 1);
+  const connection_id c_to_b = net.dial(1, 2);
+  ASSERT_TRUE(net.run([&] { return net[1].peers().size() == 2 && net[0].connection_to(net[1].id()); }));
+  const connection_id inner = net[0].dial_relayed(net.now, a_to_c, net[2].id());
+  net.pump();
+  auto connected = [&](std::size_t i, connection_id c) {
+    for (const auto& up : net.events_of<node_engine::connected>(i))
+      if (up.connection == c) return true;
+    return false;
+  };
+  ASSERT_TRUE(net.run([&] { return connected(0, inner); })) << "A reached B through C";
+  EXPECT_EQ(net[1].stats().circuits_relayed, 1u);
+
+  net.run([] { return false; }, 500ms);  // the relayed handshake's messages are all answered
+  net.dial(1, 3);  // C's second dialed session: one over ℓ
+  auto closed = [&](std::size_t i, connection_id c) {
+    for (const auto& d : net.events_of<node_engine::disconnected>(i))
+      if (d.connection == c) return true;
+    return false;
+  };
+  EXPECT_TRUE(net.run([&] { return closed(1, c_to_b); })) << "the session to B was not pinned";
+  EXPECT_TRUE(net.run([&] { return closed(0, inner); })) << "the circuit ended with it";
+}
+
 }  // namespace
 }  // namespace kadnet::core

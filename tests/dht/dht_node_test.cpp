@@ -609,7 +609,9 @@ TEST(DhtNode, APutsVersionIsNotWrappedOrChosenByAnUnsignedAnswer) {
   EXPECT_EQ(wrapped.ec, make_error_code(core::errc::bad_field)) << "no version follows the highest";
   EXPECT_FALSE(wrapped_version.has_value()) << "nothing stored";
 
-  auto [owned, owned_version] = put_against(put_options{.signed_by_self = true}, {signed_5, forged_near});
+  put_options signed_put;
+  signed_put.signed_by_self = true;
+  auto [owned, owned_version] = put_against(signed_put, {signed_5, forged_near});
   EXPECT_FALSE(owned.ec) << owned.ec.message();
   EXPECT_EQ(owned_version, 6u) << "one above the owner's own highest, not the unsigned answer's";
 }
