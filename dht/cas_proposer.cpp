@@ -119,9 +119,16 @@ void cas_proposer::start_read() {
 }
 
 void cas_proposer::start_prepare() {
-  if (!begin_attempt(stage::prepare)) return;
+  // Rounds never wrap: any peer can make a replica promise the highest round there is, and a
+  // round past it would be 0 again, reusing ballots already used. With no round left above the
+  // highest seen (0 from take_round), the proposer gives up.
   const std::uint64_t above = std::max(round_, highest_round_seen_);
-  round_ = settings_.take_round ? settings_.take_round(above) : above + 1;
+  const std::uint64_t next = above == UINT64_MAX  ? 0
+                             : settings_.take_round ? settings_.take_round(above)
+                                                    : above + 1;
+  if (next == 0) return finish(errc::no_quorum, base_, false, my_accept_sent_);
+  if (!begin_attempt(stage::prepare)) return;
+  round_ = next;
   highest_accepted_.reset();
   // The base travels with the prepare: a replica that lags stores it before it promises.
   send_all(consensus_store(wire::consensus_phase::prepare, base_.value, my_proposal_), tag_);

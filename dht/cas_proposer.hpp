@@ -114,7 +114,8 @@ class cas_proposer {
     cas_config config;
     std::function<void(mutable_byte_span)> random;  // proposal ids and backoff
     // A round above `above` that no other proposer with this `self` uses: ballots must be unique,
-    // and one node may run several operations at once. Empty: this proposer is alone on its node.
+    // and one node may run several operations at once; 0 when none is left (rounds never wrap).
+    // Empty: this proposer is alone on its node.
     std::function<std::uint64_t(std::uint64_t above)> take_round;
   };
 

@@ -519,7 +519,10 @@ struct dht_node::impl {
     s.max_value_size = config.limits.max_value_size;
     s.config = config.cas;
     s.random = random;
-    s.take_round = [this](std::uint64_t above) { return last_round = std::max(last_round, above) + 1; };
+    s.take_round = [this](std::uint64_t above) -> std::uint64_t {
+      const std::uint64_t base = std::max(last_round, above);
+      return base == std::numeric_limits<std::uint64_t>::max() ? 0 : last_round = base + 1;
+    };
     if (op.expected_version) op.proposer = std::make_unique<cas_proposer>(std::move(s), *op.expected_version, std::move(op.value));
     else op.proposer = std::make_unique<cas_proposer>(std::move(s), std::move(op.update_fn));
     pump_consensus(op.id, now);

@@ -276,6 +276,30 @@ TEST(CasProposer, OutbidRetriesAboveTheBallotSeenAfterABackoff) {
   EXPECT_LE(c.now - t0, 100ms) << "the first backoff is below backoff_min";
 }
 
+// A replica can promise the highest round there is (any peer may prepare with it). The round
+// after it does not wrap to 0, where ballots already used would come round again: with no round
+// left to outbid it, the proposer gives up.
+TEST(CasProposer, OutbidAtTheHighestRoundDoesNotWrapTheRound) {
+  cluster c(5);
+  for (std::size_t i = 0; i < 5; ++i) {
+    wire::store s;
+    s.key = key;
+    s.version = 1;
+    s.ttl_seconds = 60;
+    s.consensus = wire::store_consensus{wire::consensus_phase::prepare, UINT64_MAX, id_filled(0x01), {}};
+    ASSERT_TRUE(std::holds_alternative<wire::ack>(c.replicas[i]->acceptor.handle(s, c.now)));
+  }
+  cas_proposer p(c.settings(0x10, cas_config{.backoff_min = 100ms}), 0, bytes_of("mine"));
+  auto r = c.run(p);
+  EXPECT_FALSE(r.written);
+  EXPECT_EQ(r.ec, errc::no_quorum);
+  std::vector<std::uint64_t> prepare_rounds;
+  for (const auto& m : c.sent)
+    if (is_phase(m, wire::consensus_phase::prepare)) prepare_rounds.push_back(as_store(m)->consensus->round);
+  ASSERT_FALSE(prepare_rounds.empty());
+  for (std::uint64_t round : prepare_rounds) EXPECT_EQ(round, 1u) << "only the first round, then nothing above the highest";
+}
+
 TEST(CasProposer, LostAcceptRepliesStillEndInSuccess) {
   cluster c(5);
   // Every reply to the first accept round is lost: the value is chosen, but the proposer cannot
