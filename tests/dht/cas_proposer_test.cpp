@@ -196,6 +196,18 @@ void leave_accepted(cluster& c, std::size_t i, std::uint64_t round, std::uint8_t
   ASSERT_TRUE(std::holds_alternative<wire::ack>(c.replicas[i]->acceptor.handle(s, c.now)));
 }
 
+// Every replica of the cluster promises slot 1 to the ballot (round, proposer id_filled(proposer)).
+void promise_everywhere(cluster& c, std::uint64_t round, std::uint8_t proposer) {
+  for (auto& replica : c.replicas) {
+    wire::store s;
+    s.key = key;
+    s.version = 1;
+    s.ttl_seconds = 60;
+    s.consensus = wire::store_consensus{wire::consensus_phase::prepare, round, id_filled(proposer), {}};
+    ASSERT_TRUE(std::holds_alternative<wire::ack>(replica->acceptor.handle(s, c.now)));
+  }
+}
+
 TEST(CasProposer, WritesAndCommitsEverywhere) {
   cluster c(5);
   cas_proposer p(c.settings(), 0, bytes_of("first"));
@@ -255,14 +267,7 @@ TEST(CasProposer, TheHighestBallotsAcceptedValueWins) {
 
 TEST(CasProposer, OutbidRetriesAboveTheBallotSeenAfterABackoff) {
   cluster c(5);
-  for (std::size_t i = 0; i < 5; ++i) {
-    wire::store s;
-    s.key = key;
-    s.version = 1;
-    s.ttl_seconds = 60;
-    s.consensus = wire::store_consensus{wire::consensus_phase::prepare, 7, id_filled(0x70), {}};
-    ASSERT_TRUE(std::holds_alternative<wire::ack>(c.replicas[i]->acceptor.handle(s, c.now)));
-  }
+  promise_everywhere(c, 7, 0x70);
   cas_proposer p(c.settings(0x10, cas_config{.backoff_min = 100ms}), 0, bytes_of("mine"));
   auto r = c.run(p);
   ASSERT_TRUE(r.written) << r.ec.message();
@@ -281,14 +286,7 @@ TEST(CasProposer, OutbidRetriesAboveTheBallotSeenAfterABackoff) {
 // left to outbid it, the proposer gives up.
 TEST(CasProposer, OutbidAtTheHighestRoundDoesNotWrapTheRound) {
   cluster c(5);
-  for (std::size_t i = 0; i < 5; ++i) {
-    wire::store s;
-    s.key = key;
-    s.version = 1;
-    s.ttl_seconds = 60;
-    s.consensus = wire::store_consensus{wire::consensus_phase::prepare, UINT64_MAX, id_filled(0x01), {}};
-    ASSERT_TRUE(std::holds_alternative<wire::ack>(c.replicas[i]->acceptor.handle(s, c.now)));
-  }
+  promise_everywhere(c, UINT64_MAX, 0x01);
   cas_proposer p(c.settings(0x10, cas_config{.backoff_min = 100ms}), 0, bytes_of("mine"));
   auto r = c.run(p);
   EXPECT_FALSE(r.written);

@@ -37,6 +37,25 @@ node_id random_id(std::mt19937_64& rng) {
 
 byte_vector bytes_of(const std::string& s) { return byte_vector(s.begin(), s.end()); }
 
+// One dht_node whose requests the test answers by hand: seeded randomness, a fixed key.
+struct hand_driven_node {
+  hand_driven_node(std::uint64_t seed, std::uint8_t key) : rng(seed), self(core::identity::from_seed(std::array<std::uint8_t, 32>{key})) {}
+  std::mt19937_64 rng;
+  core::identity self;
+  memory_store store{store_limits{}};
+  dht_config config;
+  dht_node node{self, config, store, [this](mutable_byte_span out) {
+                  for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+                }};
+
+  // Announces `n` random contacts at sim://0, sim://1, ... and drops what the node then sends.
+  void meet(int n, core::time_point now) {
+    for (int i = 0; i < n; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, now);
+    while (node.poll_request()) {
+    }
+  }
+};
+
 std::vector<std::string> hex(const std::vector<node_id>& ids) {
   std::vector<std::string> out;
   for (const auto& id : ids) out.push_back(id.short_hex());
@@ -377,13 +396,8 @@ node_id sharing(const node_id& of, int shared, std::mt19937_64& rng) {
 }
 
 TEST(DhtNode, ASubtreeNextToUsThatWeKnowNobodyInIsProbedInOneRound) {
-  std::mt19937_64 rng(31);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{9});
-  memory_store store(store_limits{});
-  dht_config config;
-  dht_node node(self, config, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(31, 9);
+  auto& [rng, self, store, config, node] = h;
   core::time_point t0{};
   // 21 contacts all sharing 3 or more bits with us: our bucket splits at bits 0, 1 and 2, and
   // the halves that differ from us there start empty.
@@ -427,13 +441,8 @@ TEST(DhtNode, ASubtreeNextToUsThatWeKnowNobodyInIsProbedInOneRound) {
 // holds many values does not queue them all to its peers at once (one close to many keys would
 // be sent more than its per-peer send limit). Every value still reaches each of its k closest.
 TEST(DhtNode, ReplicationSendsAFewStoresAtATimeAndReachesEveryReplica) {
-  std::mt19937_64 rng(43);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{5});
-  memory_store store(store_limits{});
-  dht_config config;
-  dht_node node(self, config, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(43, 5);
+  auto& [rng, self, store, config, node] = h;
   core::time_point t0{};
   for (int i = 0; i < 30; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, t0);
   while (node.poll_request()) {  // the contacts' eviction checks, if any: not what this counts
@@ -484,12 +493,8 @@ TEST(DhtNode, ReplicationSendsAFewStoresAtATimeAndReachesEveryReplica) {
 // dropped it (after failed requests, say) and knows no address for it any more. The session's
 // end forgets such a contact again.
 TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
-  std::mt19937_64 rng(41);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{7});
-  memory_store store(store_limits{});
-  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(41, 7);
+  auto& [rng, self, store, config, node] = h;
   const auto request = core::wire::make_message(1, core::wire::find_node{random_id(rng)});
   core::time_point t0{};
   // Never heard of before (or dropped since): learned without an address, reachable over the session.
@@ -518,12 +523,8 @@ TEST(DhtNode, ARequestsSenderIsReachableOverItsSessionUntilItEnds) {
 // byte NACK would bring back a whole value, round trip after round trip): each counts as a
 // failed delivery, and after max_failures of them it is no longer a listener.
 TEST(DhtNode, AListenerRefusingWholeVersionsIsNotSentThemAgain) {
-  std::mt19937_64 rng(47);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{9});
-  memory_store store(store_limits{});
-  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(47, 9);
+  auto& [rng, self, store, config, node] = h;
   core::time_point now{};
   const node_id key = random_id(rng), listener = random_id(rng), writer = random_id(rng);
   node.on_peer_announced(listener, {"sim://listener"}, now);
@@ -565,16 +566,10 @@ TEST(DhtNode, AListenerRefusingWholeVersionsIsNotSentThemAgain) {
 // with an unsigned "value" of any version: it must neither wrap the next version to 0 nor choose
 // the version an owner signs when the owner's own signed versions were found.
 TEST(DhtNode, APutsVersionIsNotWrappedOrChosenByAnUnsignedAnswer) {
-  std::mt19937_64 rng(53);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{11});
-  memory_store store(store_limits{});
-  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(53, 11);
+  auto& [rng, self, store, config, node] = h;
   core::time_point now{};
-  for (int i = 0; i < 5; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, now);
-  while (node.poll_request()) {
-  }
+  h.meet(5, now);
   const node_id key = random_id(rng);
   // The owner's own signed version 5 (as a replica would hand it back).
   core::wire::store mine{key, 5, 600, std::nullopt, bytes_of("mine")};
@@ -619,12 +614,8 @@ TEST(DhtNode, APutsVersionIsNotWrappedOrChosenByAnUnsignedAnswer) {
 // A lookup asks a contact it knows where that contact said it listens, not where another
 // node's reply claims it is (which would let any node point us elsewhere for a victim's id).
 TEST(DhtNode, ALookupAsksAKnownContactAtItsOwnAddress) {
-  std::mt19937_64 rng(59);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{13});
-  memory_store store(store_limits{});
-  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(59, 13);
+  auto& [rng, self, store, config, node] = h;
   core::time_point now{};
   const node_id target = random_id(rng);
   // More contacts than k: the farthest from the target is known but not among those asked first.
@@ -663,16 +654,10 @@ TEST(DhtNode, ALookupAsksAKnownContactAtItsOwnAddress) {
 // A subscription cancelled while its registrations are on their way ends cancelled, and a
 // replica that took one after all is told at once, not left listing us until the lease ends.
 TEST(DhtNode, AListenCancelledWhileRegisteringUndoesTheRegistrationsThatLand) {
-  std::mt19937_64 rng(61);
-  core::identity self = core::identity::from_seed(std::array<std::uint8_t, 32>{15});
-  memory_store store(store_limits{});
-  dht_node node(self, dht_config{}, store, [&](mutable_byte_span out) {
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  });
+  hand_driven_node h(61, 15);
+  auto& [rng, self, store, config, node] = h;
   core::time_point now{};
-  for (int i = 0; i < 6; ++i) node.on_peer_announced(random_id(rng), {"sim://" + std::to_string(i)}, now);
-  while (node.poll_request()) {
-  }
+  h.meet(6, now);
   const node_id key = random_id(rng);
   const auto subscription = node.listen(key, now);
   std::vector<dht_node::outgoing> registrations;
