@@ -345,12 +345,19 @@ bool broadcaster::take_token(const core::node_id& origin, core::time_point now) 
   auto it = origins_.find(origin);
   if (it == origins_.end()) {
     if (origins_.size() >= config_.max_origins_tracked) {
+      auto level = [&](const auto& e) {
+        const double idle = std::chrono::duration<double>(now - e.second.refilled).count();
+        return std::min(config_.origin_burst, e.second.tokens + std::max(0.0, idle) * config_.origin_rate);
+      };
       // Forget the origins that have refilled completely: they are indistinguishable from new.
-      std::erase_if(origins_, [&](const auto& e) {
-        double idle = std::chrono::duration<double>(now - e.second.refilled).count();
-        return e.second.tokens + idle * config_.origin_rate >= config_.origin_burst;
-      });
-      if (origins_.size() >= config_.max_origins_tracked) return false;
+      std::erase_if(origins_, [&](const auto& e) { return level(e) >= config_.origin_burst; });
+      // Still full: the origin nearest a full bucket makes room. Forgetting it gives it at most
+      // the few tokens it is short of, while an origin that spent its tokens (the one the limit
+      // is for) stays limited. Refusing every new origin instead would let a few thousand keys
+      // that each shout once shut every other origin out.
+      if (origins_.size() >= config_.max_origins_tracked)
+        origins_.erase(std::max_element(origins_.begin(), origins_.end(),
+                                        [&](const auto& a, const auto& b) { return level(a) < level(b); }));
     }
     it = origins_.emplace(origin, origin_bucket{config_.origin_burst, now}).first;
   }

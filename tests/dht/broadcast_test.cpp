@@ -237,6 +237,26 @@ TEST(Broadcast, AnOriginOverItsRateIsRefused) {
       << "refilled at 1 per second";
 }
 
+// The origins a node tracks are bounded. When the table is full, a new origin takes the place
+// of the one nearest a full bucket: origins that each shouted once cannot shut every other
+// origin out, and an origin that spent its tokens is not forgotten (and so stays limited).
+TEST(Broadcast, AFullOriginTableMakesRoomWithoutFreeingALimitedOrigin) {
+  dht_config config;
+  config.broadcast.origin_rate = 0.001;
+  config.broadcast.origin_burst = 3;
+  config.broadcast.max_origins_tracked = 3;
+  auto net = joined_network(20, 18, config);
+  auto shout_of = [&](std::size_t origin, std::uint64_t seq) {
+    return net.request(4, 6, signed_shout(net.node(origin).identity.id(), seq, {}, net.node(origin).identity));
+  };
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) ASSERT_FALSE(shout_of(4, seq).ec) << "the burst";
+  EXPECT_EQ(shout_of(4, 4).code, core::wire::nack_code::rate_limited);
+  ASSERT_FALSE(shout_of(5, 1).ec);
+  ASSERT_FALSE(shout_of(7, 1).ec);  // the table is full: origins 4, 5 and 7
+  for (std::size_t newcomer : {8u, 9u, 10u}) EXPECT_FALSE(shout_of(newcomer, 1).ec) << "origin " << newcomer;
+  EXPECT_EQ(shout_of(4, 5).code, core::wire::nack_code::rate_limited) << "still limited";
+}
+
 TEST(Broadcast, AnOversizedShoutIsRefusedAtTheOrigin) {
   dht_config config;
   config.broadcast.max_payload = 16;
