@@ -470,20 +470,24 @@ void node_engine::on_announce(connection_id c, connection_state& st, const wire:
 void node_engine::dispatch_plugin(connection_id c, connection_state& st, const wire::message& m) {
   const plugin_handler* found = plugins_.find(m.opcode);
   if (!found) return send_nack(c, m.opcode, m.id, wire::nack_code::unsupported_opcode, "unsupported opcode");
-  if (st.inbound_pending >= config_.max_inbound_requests_per_peer)
+  const node_id peer = st.sess.peer()->peer;
+  if (auto waiting = handlers_waiting_.find(peer);
+      waiting != handlers_waiting_.end() && waiting->second >= config_.max_inbound_requests_per_peer)
     return send_nack(c, m.opcode, m.id, wire::nack_code::rate_limited, "too many requests in flight");
   ++st.inbound_pending;
+  ++handlers_waiting_[peer];
   plugin_handler handler = *found;  // a copy: the handler may replace itself
   if (!st.alive) st.alive = std::make_shared<bool>(true);
   std::weak_ptr<bool> alive = st.alive;
   auto answered = std::make_shared<bool>(false);
   std::uint8_t op = m.opcode;
   std::uint32_t id = m.id;
-  auto wait = handler_deadlines_.emplace(last_now_ + config_.handler_timeout, handler_wait{c, op, id, answered});
+  auto wait = handler_deadlines_.emplace(last_now_ + config_.handler_timeout, handler_wait{c, peer, op, id, answered});
   plugin_reply reply = [this, c, op, id, alive, answered, wait](plugin_result result) {
     // Answered twice, or too late (expire_handler_waits answered and erased it), or the peer is gone.
     if (*answered || alive.expired()) return;
     *answered = true;
+    handler_wait_over(wait->second);
     handler_deadlines_.erase(wait);
     auto it = connections_.find(c);
     if (it == connections_.end()) return;
@@ -494,7 +498,7 @@ void node_engine::dispatch_plugin(connection_id c, connection_state& st, const w
     send_nack(c, op, id, err.code, std::move(err.text));
   };
   try {
-    handler(st.sess.peer()->peer, std::get<wire::plugin_call>(m.body).payload, reply);
+    handler(peer, std::get<wire::plugin_call>(m.body).payload, reply);
   } catch (const std::exception& e) {
     // The exception's text goes to the caller: handlers should not put secrets in it.
     reply(plugin_error{wire::nack_code::handler_failed, e.what()});
@@ -784,10 +788,16 @@ void node_engine::handle_timeout(time_point now) {
   }
 }
 
+void node_engine::handler_wait_over(const handler_wait& w) {
+  auto it = handlers_waiting_.find(w.peer);
+  if (it != handlers_waiting_.end() && --it->second == 0) handlers_waiting_.erase(it);
+}
+
 void node_engine::expire_handler_waits(time_point now) {
   while (!handler_deadlines_.empty() && handler_deadlines_.begin()->first <= now) {
     handler_wait w = std::move(handler_deadlines_.begin()->second);
     handler_deadlines_.erase(handler_deadlines_.begin());
+    handler_wait_over(w);
     if (*w.answered) continue;
     *w.answered = true;  // the handler's reply, should it still come, is dropped
     auto it = connections_.find(w.connection);

@@ -340,11 +340,17 @@ class node_engine {
   // erases its entry; an entry nobody answers is erased when it expires.
   struct handler_wait {
     connection_id connection;
+    node_id peer;
     std::uint8_t opcode;
     std::uint32_t message_id;
     std::shared_ptr<bool> answered;
   };
   std::multimap<time_point, handler_wait> handler_deadlines_;
+  // Plugin requests each peer has waiting on our handlers, across its sessions: an entry lives
+  // until its handler answers or handler_timeout passes, even when the session ends meanwhile,
+  // so a peer cannot reconnect its way past max_inbound_requests_per_peer.
+  std::unordered_map<node_id, std::size_t> handlers_waiting_;
+  void handler_wait_over(const handler_wait& w);
   std::unordered_set<connection_id> dirty_;
   fifo<event> events_;
   connection_id next_connection_ = 1;

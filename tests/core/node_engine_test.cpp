@@ -314,6 +314,36 @@ TEST(NodeEngine, TooManyPendingRequestsFromOnePeerAreRateLimited) {
   EXPECT_EQ(done[0].result.code, wire::nack_code::rate_limited);
 }
 
+// The limit is the peer's, not its session's: requests still waiting on our handlers count
+// until answered or timed out, so ending the session and dialing again frees no place.
+TEST(NodeEngine, AReconnectingPeerKeepsItsPendingRequestsCounted) {
+  node_config cfg;
+  cfg.max_inbound_requests_per_peer = 2;
+  cfg.handler_timeout = 1s;
+  engine_pair p({}, cfg);
+  p.b.plugins().add(74, [](const node_id&, byte_span, plugin_reply) {});  // holds every request
+  p.connect();
+  for (int i = 0; i < 2; ++i) p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.exchange();
+  p.a.on_transport_closed(p.a_conn, make_error_code(errc::connection_closed));
+  p.b.on_transport_closed(p.b_conn, make_error_code(errc::connection_closed));
+  p.connect();  // a new session, the same peer
+  p.a_events.clear();  // the two requests' ends with the old session
+  p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.exchange();
+  auto done = p.events_of<node_engine::request_done>(p.a_events);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.code, wire::nack_code::rate_limited) << "its two places are still taken";
+
+  // At the handler timeout the places are free again.
+  p.a_events.clear();
+  p.advance(1s);
+  auto again = p.a.request(p.now, p.a_conn, 74, wire::plugin_call{});
+  p.exchange();
+  for (const auto& d : p.events_of<node_engine::request_done>(p.a_events))
+    EXPECT_NE(d.request, again) << "taken, and held by the handler";
+}
+
 // A handler that never replies (an async one that dropped its reply function) must not hold its
 // caller's places for good: at handler_timeout the request is NACKed and its place freed.
 TEST(NodeEngine, AHandlerThatNeverRepliesFreesItsPlaceAtTheHandlerTimeout) {
