@@ -370,7 +370,10 @@ void node_engine::on_reply(connection_id c, const wire::message& m) {
   }
   if (entry->internal && entry->opcode == static_cast<std::uint8_t>(wire::opcode::announce)) {
     // The peer's answer to our ANNOUNCE: how it sees us (STUN-like; seed 002).
-    if (!r.ec && !r.data.empty() && r.data.size() <= 64) observed_self_ = std::string(r.data.begin(), r.data.end());
+    // Kept only when it has the form every node answers with (address_text): it is handed to
+    // the application as our public address.
+    if (std::string seen(r.data.begin(), r.data.end()); !r.ec && r.data.size() <= 64 && is_address_text(seen))
+      observed_self_ = std::move(seen);
     return;
   }
   if (entry->internal && finish_passed_on(*entry, r)) return;

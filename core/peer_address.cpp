@@ -40,6 +40,23 @@ std::string host_of_address_text(const std::string& text) {
   return colon == std::string::npos ? std::string() : text.substr(0, colon);
 }
 
+// A port: 1..65535 in decimal digits and nothing else.
+static bool is_port(const std::string& port) {
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    return false;
+  const unsigned long number = std::stoul(port);
+  return number >= 1 && number <= 65535;
+}
+
+bool is_address_text(const std::string& text) {
+  const bool v6 = !text.empty() && text.front() == '[';
+  const auto colon = v6 ? text.find("]:") : text.rfind(':');
+  if (colon == std::string::npos || !is_port(text.substr(colon + (v6 ? 2 : 1)))) return false;
+  const std::string host = v6 ? text.substr(1, colon - 1) : text.substr(0, colon);
+  std::array<unsigned char, 16> parsed{};
+  return inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), parsed.data()) == 1;
+}
+
 // Compares IP literals by value, so "::ffff:127.0.0.1" and "127.0.0.1" are the same host.
 static bool same_ip(const std::string& a, const std::string& b) {
   std::array<unsigned char, 16> x{}, y{};
@@ -70,11 +87,8 @@ std::optional<std::string> checked_announcement(const std::string& uri, const st
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
   }
-  // A port is 1..65535 in decimal and nothing after it: the URI is handed to other nodes as a
-  // contact, so "80/x" or "99999" must not pass for one.
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-    return std::nullopt;
-  if (const unsigned long number = std::stoul(port); number == 0 || number > 65535) return std::nullopt;
+  // The URI is handed to other nodes as a contact, so "80/x" or "99999" must not pass for a port.
+  if (!is_port(port)) return std::nullopt;
   bool wildcard = host == "0.0.0.0" || host == "::";
   if (!wildcard && !same_ip(host, source_ip)) return std::nullopt;
   if (!wildcard) return uri;

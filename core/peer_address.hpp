@@ -45,6 +45,10 @@ std::string address_text(byte_span address);
 // The host part of address_text()'s output, without brackets ("" when there is none).
 std::string host_of_address_text(const std::string& text);
 
+// Whether `text` has address_text()'s form: an IPv4 literal, or an IPv6 literal in brackets,
+// then ':' and a port from 1 to 65535 (what a peer's ACK of our ANNOUNCE must say).
+bool is_address_text(const std::string& text);
+
 // An announced URI ("tcp://0.0.0.0:4000") checked against the peer's source IP: a wildcard
 // host (0.0.0.0, ::) becomes `source_ip`; a host equal to `source_ip` passes as it is; any other
 // host, or a URI that does not parse, yields nullopt.

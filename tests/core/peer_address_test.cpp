@@ -35,6 +35,19 @@ TEST(PeerAddress, FormatsIpv4MappedAndIpv6) {
   EXPECT_EQ(host_of_address_text("127.0.0.1:4000"), "127.0.0.1");
 }
 
+// What a peer's ACK of our ANNOUNCE says about us is kept only in address_text()'s form.
+TEST(PeerAddress, ObservedAddressesHaveAddressTextsForm) {
+  byte_vector v4(18, 0);
+  v4[10] = v4[11] = 0xff, v4[12] = 198, v4[13] = 18, v4[14] = 0, v4[15] = 1, v4[16] = 0x0f, v4[17] = 0xa0;
+  EXPECT_TRUE(is_address_text(address_text(v4))) << address_text(v4);
+  byte_vector v6(18, 0);
+  v6[15] = 1, v6[17] = 80;
+  EXPECT_TRUE(is_address_text(address_text(v6))) << address_text(v6);
+  for (const char* bad : {"", "198.18.0.1", "198.18.0.1:", "198.18.0.1:0", "198.18.0.1:65536", "example.org:80",
+                          "::1:80", "[::1]", "[::1]80", "[198.18.0.1]:80", "198.18.0.1:80\n", "<script>:80"})
+    EXPECT_FALSE(is_address_text(bad)) << bad;
+}
+
 TEST(PeerAddress, AnnouncementsMustMatchTheSource) {
   EXPECT_EQ(checked_announcement("tcp://0.0.0.0:4000", "198.18.0.1"), "tcp://198.18.0.1:4000");
   EXPECT_EQ(checked_announcement("tcp://198.18.0.1:4000", "198.18.0.1"), "tcp://198.18.0.1:4000");
