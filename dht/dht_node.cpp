@@ -785,9 +785,10 @@ struct dht_node::impl {
       c.id = w.id;
       c.addresses = w.addresses;
       c.last_seen = now;
-      insert_contact(c, now, false);
-      // A contact we know is asked where it told us it listens, not where the reply says.
+      // A contact we know is asked where it told us it listens, not where the reply says, and
+      // the table has nothing to learn of it; any other is learned (routing_table::learn).
       if (auto known = table.find(c.id); known && !known->addresses.empty()) c.addresses = known->addresses;
+      else insert_contact(c, now, false);
       c.connected = table.is_connected(c.id);  // FIND_VALUE asks those first (lookup.hpp)
       learned.push_back(std::move(c));
     }
@@ -1013,8 +1014,7 @@ struct dht_node::impl {
   // ends cancelled.
   void finish_registrations(operation& op, core::time_point now) {
     listen_outcome o{op.id, {}, op.replicas, op.stats};
-    const key_watch* w = watches.find(op.target);
-    if (op.kind == op_kind::listen && (!w || std::ranges::find(w->subscriptions, op.id) == w->subscriptions.end()))
+    if (op.kind == op_kind::listen && !watches.subscribed(op.id))
       o.ec = boost::system::errc::make_error_code(boost::system::errc::operation_canceled);
     else if (op.replicas == 0)
       o.ec = op.first_refusal ? op.first_refusal : core::make_error_code(core::errc::not_connected);

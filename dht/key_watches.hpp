@@ -58,6 +58,7 @@ class key_watches {
 
   key_watch* find(const core::node_id& key);
   bool watching(const core::node_id& key) const { return by_key_.contains(key); }
+  bool subscribed(subscription_id subscription) const { return key_of_.contains(subscription); }
   bool empty() const { return by_key_.empty(); }
 
   // A version of the watch's key, learned from a registration reply or this node's own store:

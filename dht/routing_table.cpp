@@ -185,7 +185,6 @@ void routing_table::erase_contact(bucket& b, std::size_t pos) {
 }
 
 insert_result routing_table::learn(const contact& c, core::time_point now) {
-  if (c.id == self_) return {insert_outcome::rejected_self, std::nullopt};
   bucket& b = buckets_[bucket_for(c.id)];
   for (auto* list : {&b.contacts, &b.replacements}) {
     if (std::size_t pos = index_of(*list, c.id); pos < list->size()) {
