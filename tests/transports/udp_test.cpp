@@ -1,7 +1,12 @@
 // The UDP transport on real loopback sockets with seeded impairment (loss, duplication,
 // reordering, delay): what a lossy path does to nodes, and what it must not do.
+#include <future>
+#include <optional>
+
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "kadnet/core/errors.hpp"
@@ -92,6 +97,25 @@ TEST(UdpTransport, UnreliableMessagesReachTheirHandler) {
   EXPECT_EQ(payload, (byte_vector{4, 5, 6}));
   auto [big] = wait<error_code>([&](auto h) { a.async_send_datagram(net.address(1), 90, byte_vector(1300, 1), h); });
   EXPECT_EQ(big, make_error_code(core::errc::too_large));
+}
+
+// The completion runs on the caller's own io_context, which has no other work: the operation's
+// work guard must keep that io_context's run() going until the datagram went out (here after a
+// handshake, as the nodes never met).
+TEST(UdpTransport, ADatagramKeepsItsCallersIoContextRunningUntilItCompletes) {
+  loopback_nodes net("udp");
+  auto& a = net.add();
+  auto& b = net.add();
+  std::promise<void> arrived;
+  b.add_datagram_handler(90, [&](const node_id&, byte_span) { arrived.set_value(); });
+  boost::asio::io_context caller;
+  std::optional<error_code> outcome;
+  a.async_send_datagram(net.address(1), 90, byte_vector{7},
+                        boost::asio::bind_executor(caller, [&](error_code ec) { outcome = ec; }));
+  caller.run();  // returns once nothing keeps it busy
+  ASSERT_TRUE(outcome.has_value()) << "run() returned before the completion";
+  EXPECT_FALSE(*outcome) << outcome->message();
+  arrived.get_future().get();
 }
 
 }  // namespace
