@@ -278,6 +278,8 @@ class node_engine {
   // A session went away: every circuit leg on it ends.
   void drop_circuits_of(connection_id c);
   std::size_t circuits_on(connection_id c) const;
+  struct passed_on_count { std::size_t opens = 0, data = 0; };
+  passed_on_count passed_on_for(connection_id asker) const;
   // Whether `c` carries a relayed session this node opened (closing `c` would end it).
   bool carries_own_circuit(connection_id c) const;
   // A circuit id for a leg this node opens on `via`: the counter wraps after 2^32 opens, so an
@@ -369,6 +371,10 @@ class node_engine {
   std::unordered_map<circuit_key, circuit, circuit_key::hash> circuits_;
   std::unordered_map<connection_id, relayed_connection> relayed_;
   std::unordered_map<request_id, relay_request> relay_requests_;
+  // What we passed on for each asker and the next hop has not answered yet: kept per asker, not
+  // per circuit, as a circuit closed early leaves its passed-on requests waiting (opening and
+  // closing again must not let a peer pile up requests on us and sessions at the far end).
+  std::unordered_map<connection_id, passed_on_count> relayed_for_;  // no entry: nothing waiting
   std::uint32_t next_circuit_ = 1;
   std::size_t circuits_relayed_now_ = 0;
   time_point introduction_window_start_{};

@@ -36,6 +36,11 @@ std::size_t node_engine::circuits_on(connection_id c) const {
                                                 [&](const auto& kv) { return kv.first.connection == c; }));
 }
 
+node_engine::passed_on_count node_engine::passed_on_for(connection_id asker) const {
+  auto it = relayed_for_.find(asker);
+  return it == relayed_for_.end() ? passed_on_count{} : it->second;
+}
+
 bool node_engine::carries_own_circuit(connection_id c) const {
   return std::any_of(circuits_.begin(), circuits_.end(), [&](const auto& kv) {
     return kv.first.connection == c && kv.first.opened_by_us && kv.second.inner != 0;
@@ -55,6 +60,8 @@ void node_engine::send_relay(const circuit_key& leg, wire::relay body, relay_req
   // Filed under the id start_request is about to use, before it runs: a send that fails at once
   // (cutting the session off) comes back through finish_relay_request like any failure.
   relay_requests_[next_request_] = pending;
+  if (pending.kind == relay_request::forward_open) ++relayed_for_[pending.asker].opens;
+  if (pending.kind == relay_request::forward) ++relayed_for_[pending.asker].data;
   start_request(last_now_, leg.connection, relay_op, std::move(body), std::nullopt, true);
 }
 
@@ -77,7 +84,8 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
       return send_reply(c, m.id, wire::ack{m.opcode, {}});
     }
     if (config_.max_relayed_circuits == 0) return nack(wire::nack_code::unsupported_opcode, "this node relays nothing");
-    if (circuits_relayed_now_ >= config_.max_relayed_circuits || circuits_on(c) >= max_circuits_per_session)
+    if (circuits_relayed_now_ >= config_.max_relayed_circuits || circuits_on(c) >= max_circuits_per_session ||
+        passed_on_for(c).opens >= max_circuits_per_session)
       return nack(wire::nack_code::rate_limited, "too many circuits");
     const node_id asker = st.sess.peer()->peer;
     if (in.peer == asker) return nack(wire::nack_code::bad_request, "cannot relay a node to itself");
@@ -106,7 +114,8 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
   // that a slow far end slows the near end down rather than filling this node. A sender that
   // does not keep to the window and the chunk size (5.15) is refused, not buffered.
   if (in.data.size() > relay_chunk) return nack(wire::nack_code::too_large, "relay data over 16 KiB");
-  if (it->second.unanswered >= relay_window) return nack(wire::nack_code::rate_limited, "relay window full");
+  if (it->second.unanswered >= relay_window || passed_on_for(c).data >= max_circuits_per_session * relay_window)
+    return nack(wire::nack_code::rate_limited, "relay window full");
   ++it->second.unanswered;
   const circuit_key other = *it->second.other;
   counters_.relayed_bytes += in.data.size();
@@ -146,8 +155,13 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
     }
     case relay_request::forward_open:
     case relay_request::forward: {
-      // The leg the data came in on has one fewer unanswered.
-      if (other)
+      if (auto debt = relayed_for_.find(p.asker); debt != relayed_for_.end()) {
+        std::size_t& count = p.kind == relay_request::forward_open ? debt->second.opens : debt->second.data;
+        if (count > 0) --count;
+        if (debt->second.opens == 0 && debt->second.data == 0) relayed_for_.erase(debt);
+      }
+      // Data: the leg it came in on has one fewer unanswered (an open never counted there).
+      if (other && p.kind == relay_request::forward)
         if (auto in = circuits_.find(*other); in != circuits_.end() && in->second.unanswered > 0) --in->second.unanswered;
       if (!result.ec) {
         if (p.kind == relay_request::forward_open) ++counters_.circuits_relayed;

@@ -252,5 +252,59 @@ TEST(Relay, CircuitsOthersOpenedDoNotPinASessionWeDialed) {
   EXPECT_TRUE(net.run([&] { return closed(0, inner); })) << "the circuit ended with it";
 }
 
+// A peer that opens a circuit and closes it again at once, over and over, while the far end is
+// slow to answer: each open C passed on still waits for B after its circuit is gone. At most
+// max_circuits_per_session of them may wait at once, so the asker piles up neither requests at C
+// nor sessions at B.
+TEST(Relay, OpeningAndClosingCircuitsAgainAndAgainStaysWithinTheLimits) {
+  triangle t;
+  t.net.filter = [](const datagram_engines::datagram& d) { return !(d.from == 2 && d.to == 1); };  // B never answers C
+  const auto relay_op = static_cast<std::uint8_t>(wire::opcode::relay);
+  constexpr std::size_t rounds = 40;
+  std::vector<request_id> opens;
+  for (std::size_t i = 0; i < rounds; ++i) {
+    opens.push_back(t.net[0].request(t.net.now, t.a_to_c, relay_op,
+                                     wire::relay{9, wire::relay_kind::open, true, t.net[2].id(), {}}, 30s));
+    t.net[0].request(t.net.now, t.a_to_c, relay_op, wire::relay{9, wire::relay_kind::close, true, {}, {}}, 30s);
+  }
+  t.net.run([] { return false; }, 1s);  // C's requests to B are still waiting (no timeout yet)
+  std::size_t limited = 0;
+  for (auto id : opens)
+    if (auto got = t.net.reply_to(0, id, 0ms)) limited += got->code == wire::nack_code::rate_limited;
+  EXPECT_GE(limited, rounds - node_engine::max_circuits_per_session);
+  EXPECT_GT(t.net[2].stats().relayed_sessions_accepted, 0u);
+  EXPECT_LE(t.net[2].stats().relayed_sessions_accepted, node_engine::max_circuits_per_session);
+}
+
+// An open C passed on never counted against the asker's window on that circuit, so its answer
+// must not free a place there: with the open and four data messages unanswered, a fifth is
+// refused even after B accepted the circuit.
+TEST(Relay, TheAnswerToAPassedOnOpenDoesNotWidenTheWindow) {
+  triangle t;
+  t.net.delay = 10ms;
+  const auto relay_op = static_cast<std::uint8_t>(wire::opcode::relay);
+  const time_point t0 = t.net.now;
+  auto advance_to = [&](time_point when) {
+    t.net.run([] { return false; }, std::chrono::duration_cast<std::chrono::milliseconds>(when - t.net.now));
+    t.net.now = when;
+  };
+  t.net[0].request(t.net.now, t.a_to_c, relay_op, wire::relay{7, wire::relay_kind::open, true, t.net[2].id(), {}}, 30s);
+  t.net.pump();
+  advance_to(t0 + 15ms);  // the open reached C (10 ms) and went on to B; B's answer is on its way
+  std::vector<request_id> data;
+  for (int i = 0; i < 4; ++i)
+    data.push_back(t.net[0].request(t.net.now, t.a_to_c, relay_op, wire::relay{7, wire::relay_kind::data, true, {}, {1}}, 30s));
+  t.net.pump();
+  advance_to(t0 + 27ms);
+  // Reaches C at 37 ms: after B's answer to the open (30 ms), before B's answers to the data (45 ms).
+  request_id fifth = t.net[0].request(t.net.now, t.a_to_c, relay_op, wire::relay{7, wire::relay_kind::data, true, {}, {1}}, 30s);
+  t.net.pump();
+  auto got = t.net.reply_to(0, fifth);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code, wire::nack_code::rate_limited);
+  EXPECT_EQ(t.net[1].stats().circuits_relayed, 1u);  // B did accept the circuit before it
+  EXPECT_EQ(t.net[1].stats().relayed_bytes, 4u);
+}
+
 }  // namespace
 }  // namespace kadnet::core
