@@ -54,7 +54,7 @@ wire::message_body cas_acceptor::dispatch(const wire::store& s, const core::node
   switch (s.consensus->phase) {
     case wire::consensus_phase::prepare: return prepare(s, std::move(held), from, now);
     case wire::consensus_phase::accept: return accept(s, std::move(held), from, now);
-    case wire::consensus_phase::commit: return commit(s, held ? held->version : 0, now);
+    case wire::consensus_phase::commit: return commit(s, held ? held->version : 0, from, now);
   }
   return refuse(wire::nack_code::bad_request, "unknown consensus phase");
 }
@@ -65,7 +65,9 @@ wire::message_body cas_acceptor::prepare(const wire::store& s, std::optional<sto
   std::uint64_t version = held ? held->version : 0;
   if (version >= slot) return conflict(s, version, std::move(held->value));
   if (version < slot - 1) {
-    // Behind: the base was chosen (the sender read it from a majority), so catch up to it.
+    // Behind: the base was chosen (the sender read it from a majority), so catch up to it; but
+    // nothing here can tell a chosen base from a forged one, so not over another's live lease.
+    if (auto refused = leased(s.key, from, now)) return *refused;
     put_result r = store_.put(version_of(s, slot - 1, now), now);
     if (!accepted(r)) return make_nack(r);
   } else if (version > 0 && held->value != s.value) {
@@ -90,6 +92,7 @@ std::variant<cas_acceptor::slot_state*, wire::message_body> cas_acceptor::promis
   ballot b = ballot_of(s);
   if (st->promised && b < *st->promised) return outbid(*st->promised);
   st->promised = b;
+  st->used = now;
   return st;
 }
 
@@ -110,9 +113,11 @@ wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stor
   return wire::ack{store_opcode, {}};
 }
 
-wire::message_body cas_acceptor::commit(const wire::store& s, std::uint64_t version, core::time_point now) {
+wire::message_body cas_acceptor::commit(const wire::store& s, std::uint64_t version, const core::node_id* from,
+                                        core::time_point now) {
   const std::uint64_t slot = s.version;
   if (version < slot) {
+    if (auto refused = leased(s.key, from, now)) return *refused;
     put_result r = store_.put(version_of(s, slot, now), now);
     if (!accepted(r)) return make_nack(r);
   }
@@ -156,7 +161,12 @@ bool cas_acceptor::make_room(core::time_point now) {
     return held && held->version >= e.second.slot;
   };
   auto it = std::find_if(slots_.begin(), slots_.end(), over);
-  if (it == slots_.end()) return false;
+  if (it == slots_.end()) {
+    // Else the promise idle longest, once nobody went on with it for idle_lifetime.
+    it = std::min_element(slots_.begin(), slots_.end(),
+                          [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+    if (it == slots_.end() || now - it->second.used < limits_.idle_lifetime) return false;
+  }
   slots_.erase(it);
   return true;
 }

@@ -22,14 +22,19 @@
 //   commit   stores version s (the chosen value) unless it holds s or newer, and remembers P.
 // An owner-signed held value refuses every phase (compare-and-swap is for unowned keys).
 //
-// Locks (8.9): with a lease_guard set, prepare and accept from a node other than the holder of a
-// live lease on the key are refused with NACK `locked` — judged after a prepare's catch-up, so a
-// lagging replica judges the record the proposer read. Commits are never refused: their value was
-// chosen by a majority that judged it.
+// Locks (8.9): with a lease_guard set, every phase from a node other than the holder of a live
+// lease on the key is refused with NACK `locked` before it writes anything: a prepare's catch-up
+// and a commit store bytes the sender chose, and a replica cannot tell a chosen base from a forged
+// one, so neither may end a lease early. A prepare is judged again after its catch-up, so a
+// lagging replica also judges the record the proposer read. (A lagging replica may refuse an
+// honest catch-up until its own count of the lease ends; the others make the majority.)
 //
 // Memory is bounded: at most max_keys keys have state; when full, a key whose slot holds no
-// promise makes room, and when none does a new key is refused with quota_full. Promises are never
-// dropped to make room: a forgotten promise could let two values be chosen for one version.
+// promise makes room, then the key whose promise has been idle longest, if for idle_lifetime or
+// more; when none can go a new key is refused with quota_full. A promise in use is never dropped
+// (a forgotten promise could let two values be chosen for one version): idle_lifetime is far
+// longer than a round from prepare to commit takes, so only a promise nobody went on with goes.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -50,6 +55,9 @@ struct cas_acceptor_limits {
   std::size_t max_keys = 4096;       // keys with consensus state at once
   std::size_t history = 64;          // versions per key whose writer is remembered
   std::size_t max_value_size = 64 * 1024;
+  // How long a promise nobody went on with (no accept, no commit) keeps its key's place in a full
+  // table: without it, prepares for max_keys keys never written would shut every other key out.
+  std::chrono::milliseconds idle_lifetime{std::chrono::minutes(2)};
 };
 
 class cas_acceptor {
@@ -71,6 +79,7 @@ class cas_acceptor {
     std::uint64_t slot = 0;  // the version being decided; stale once the store holds it
     std::optional<ballot> promised;
     std::optional<accepted_proposal> accepted;
+    core::time_point used{};  // the last prepare or accept promised here
     core::fifo<std::pair<std::uint64_t, proposal_id>> chosen;  // version -> proposal, oldest first
   };
 
@@ -81,7 +90,8 @@ class cas_acceptor {
                                   const core::node_id* from, core::time_point now);
   // NACK `locked` when a live lease of another node than `from` covers the key.
   std::optional<core::wire::nack> leased(const core::node_id& key, const core::node_id* from, core::time_point now);
-  core::wire::message_body commit(const core::wire::store& s, std::uint64_t held_version, core::time_point now);
+  core::wire::message_body commit(const core::wire::store& s, std::uint64_t held_version, const core::node_id* from,
+                                  core::time_point now);
 
   // The state of `key`, made on first use; null when the table is full and nothing can go.
   slot_state* find_or_make(const core::node_id& key, core::time_point now);

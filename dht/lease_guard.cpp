@@ -13,9 +13,12 @@ void lease_guard::observe(const std::optional<stored_value>& held, core::time_po
   lock_record rec;
   if (decode_lock_record(held->value, rec)) return;  // not a lock: nothing to date
   auto it = seen_.find(held->key);
-  if (it != seen_.end() && it->second.version == held->version) return;  // dated already
+  if (it != seen_.end() && it->second.version == held->version && now < it->second.value_expires) {
+    it->second.value_expires = std::max(it->second.value_expires, held->expires);  // refreshed
+    return;  // dated already
+  }
   if (it == seen_.end() && seen_.size() >= max_keys_) make_room(now);
-  seen_[held->key] = seen{held->version, now, now + (rec.held ? rec.lease : std::chrono::milliseconds(0))};
+  seen_[held->key] = seen{held->version, now, now + (rec.held ? rec.lease : std::chrono::milliseconds(0)), held->expires};
 }
 
 std::optional<core::wire::nack> lease_guard::check(const core::node_id& writer,

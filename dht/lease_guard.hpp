@@ -45,6 +45,9 @@ class lease_guard {
     std::uint64_t version = 0;
     core::time_point since{};
     core::time_point until{};  // since + lease (since itself for a free record)
+    // When the dated value expires: the same version seen after that is another record (versions
+    // start again at 1 once a key's value has expired), and is dated anew.
+    core::time_point value_expires{};
   };
   void make_room(core::time_point now);
 

@@ -58,7 +58,7 @@ wire::store commit(std::uint64_t slot, byte_vector value, std::uint8_t proposal 
 
 struct CasAcceptor : ::testing::Test {
   memory_store store;
-  cas_acceptor acceptor{store, cas_acceptor_limits{.max_keys = 4, .history = 3, .max_value_size = 64}};
+  cas_acceptor acceptor{store, cas_acceptor_limits{.max_keys = 4, .history = 3, .max_value_size = 64, .idle_lifetime = std::chrono::minutes(1)}};
 
   wire::message_body answer(const wire::store& s) { return acceptor.handle(s, t0); }
 
@@ -223,6 +223,35 @@ TEST_F(CasAcceptor, StateIsBoundedAndLivePromisesAreNeverDropped) {
   ASSERT_TRUE(accepted(on_key(commit(1, bytes_of("done")), 1)));
   EXPECT_TRUE(accepted(on_key(prepare(1, 1, 0x10), 5)));
   EXPECT_EQ(acceptor.keys(), 4u);
+}
+
+// Prepares for keys nobody goes on to write (4,096 of them would do it at the default) do not
+// shut other keys out for good: a promise nobody went on with for idle_lifetime makes room,
+// the one idle longest first, and one still in use keeps its place.
+using namespace std::chrono_literals;
+
+TEST_F(CasAcceptor, APromiseNobodyWentOnWithMakesRoomAfterItsIdleLifetime) {
+  auto on_key = [](wire::store s, std::uint8_t k) {
+    s.key = id_filled(k);
+    return s;
+  };
+  for (std::uint8_t k = 1; k <= 4; ++k)
+    ASSERT_TRUE(std::holds_alternative<wire::ack>(acceptor.handle(on_key(prepare(1, 1, 0x10), k), t0 + std::chrono::seconds(k))));
+  // Key 1's proposer goes on (an accept at t0 + 50 s): key 2's promise is now the one idle longest.
+  ASSERT_TRUE(std::holds_alternative<wire::ack>(acceptor.handle(on_key(accept(1, 1, 0x10, bytes_of("v")), 1), t0 + 50s)));
+  auto fifth = [&](core::time_point at) { return acceptor.handle(on_key(prepare(1, 1, 0x10), 5), at); };
+  const auto refused_early = fifth(t0 + 61s);
+  const auto* early = std::get_if<wire::nack>(&refused_early);
+  ASSERT_TRUE(early) << "key 2 was promised at t0 + 2 s: not idle for a minute yet";
+  EXPECT_EQ(early->code, wire::nack_code::quota_full);
+  EXPECT_TRUE(std::holds_alternative<wire::ack>(fifth(t0 + 62s)));
+  EXPECT_EQ(acceptor.keys(), 4u);
+  // Key 2 went, not key 1, which kept its accepted value.
+  auto key1 = std::get<wire::ack>(acceptor.handle(on_key(prepare(1, 2, 0x10), 1), t0 + 63s));
+  cas_promise p;
+  ASSERT_FALSE(decode_promise(key1.data, p, 1024));
+  ASSERT_TRUE(p.accepted);
+  EXPECT_EQ(p.accepted->value, bytes_of("v"));
 }
 
 }  // namespace

@@ -224,5 +224,57 @@ TEST(LeaseGuard, AcceptorRefusesAnotherNodesPrepareAfterCatchingUpToTheLease) {
       acceptor.handle(consensus(consensus_phase::prepare, 2, grant, bob, 5), t0)));
 }
 
+// A prepare's catch-up and a commit store bytes their sender chose, which a replica cannot tell
+// from a chosen value: from another node they must not replace a record whose lease is live here.
+TEST(LeaseGuard, NeitherACatchUpNorACommitFromAnotherNodeEndsALiveLease) {
+  memory_store store;
+  lease_guard g;
+  cas_acceptor acceptor(store);
+  acceptor.set_guard(&g);
+  using core::wire::consensus_phase;
+  auto grant = lock_record_bytes(held_by(alice, 1, 2s));
+  ASSERT_TRUE(std::holds_alternative<core::wire::ack>(acceptor.handle(consensus(consensus_phase::commit, 1, grant, alice, 1), alice, t0)));
+  g.observe(store.get(key, t0), t0);
+  auto is_locked = [](const core::wire::message_body& reply) {
+    const auto* nack = std::get_if<core::wire::nack>(&reply);
+    return nack && nack->code == core::wire::nack_code::locked;
+  };
+  // Bob says version 2 (his own grant) was chosen, and prepares slot 3 on it as its base.
+  auto forged = lock_record_bytes(held_by(bob, 2, 24h));
+  EXPECT_TRUE(is_locked(acceptor.handle(consensus(consensus_phase::prepare, 3, forged, bob, 2), bob, t0 + 100ms)));
+  EXPECT_EQ(store.get(key, t0 + 100ms)->version, 1u);
+  EXPECT_EQ(store.get(key, t0 + 100ms)->value, grant);
+  // Or commits it outright.
+  EXPECT_TRUE(is_locked(acceptor.handle(consensus(consensus_phase::commit, 2, forged, bob, 3), bob, t0 + 100ms)));
+  EXPECT_EQ(store.get(key, t0 + 100ms)->value, grant);
+  // Alice's own commit goes through; so does bob's catch-up once her lease ran out here.
+  auto renewal = lock_record_bytes(held_by(alice, 1, 2s));
+  EXPECT_TRUE(std::holds_alternative<core::wire::ack>(acceptor.handle(consensus(consensus_phase::commit, 2, renewal, alice, 4), alice, t0 + 1s)));
+  g.observe(store.get(key, t0 + 1s), t0 + 1s);
+  EXPECT_TRUE(is_locked(acceptor.handle(consensus(consensus_phase::prepare, 4, forged, bob, 5), bob, t0 + 2500ms)));
+  EXPECT_TRUE(std::holds_alternative<core::wire::ack>(
+      acceptor.handle(consensus(consensus_phase::prepare, 4, forged, bob, 6), bob, t0 + 3s)));
+  EXPECT_EQ(store.get(key, t0 + 3s)->version, 3u);
+}
+
+// Versions start again at 1 once a key's value has expired: a lock taken afresh is a new record
+// even at a version dated before, and its lease counts from when it arrived. A refresh of the
+// same live record (replication, a republish) keeps its date.
+TEST(LeaseGuard, ARecordAfterTheOldOneExpiredIsDatedAnewAtTheSameVersion) {
+  lease_guard g;
+  auto first = std::optional<stored_value>(stored(held_by(alice, 1, 1s), 1));
+  first->expires = t0 + 2s;
+  g.observe(first, t0);
+  auto refreshed = first;
+  refreshed->expires = t0 + 1h;
+  g.observe(refreshed, t0 + 500ms);
+  EXPECT_FALSE(g.check(bob, refreshed, t0 + 1s)) << "a refresh restarted the lease";
+  auto afresh = std::optional<stored_value>(stored(held_by(bob, 1, 10s), 1));
+  g.observe(afresh, t0 + 2h);
+  auto refused = g.check(alice, afresh, t0 + 2h + 1s);
+  ASSERT_TRUE(refused) << "bob's new lease was taken for alice's old one";
+  EXPECT_EQ(refused->code, core::wire::nack_code::locked);
+}
+
 }  // namespace
 }  // namespace kadnet::dht
