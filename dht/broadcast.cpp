@@ -111,7 +111,7 @@ broadcaster::broadcaster(const core::identity& self, const routing_table& table,
 std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::uint64_t owner, core::time_point now) {
   if (payload.size() > config_.max_payload) return std::nullopt;
   shout_key key{self_.id(), next_sequence_++};
-  seen_.insert(key.origin, key.sequence, now);
+  seen_.insert(key, levels().set(), now);
   active_shout& s = active_[key];
   s.message.origin = key.origin;
   s.message.sequence = key.sequence;
@@ -119,9 +119,16 @@ std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::ui
   s.message.sig = self_.sign(wire::shout_signed_bytes(s.message));
   s.owner = owner;
   s.originated = true;
-  forward(key, s, part{});
+  forward(key, s, levels().set());
   if (s.sends_out == 0) settle(key);
   return key.sequence;
+}
+
+broadcaster::levels broadcaster::levels_of(std::uint8_t scope, const std::vector<std::uint8_t>& also_levels) {
+  levels l;
+  for (std::size_t level = scope; level < l.size(); ++level) l.set(level);
+  for (std::uint8_t level : also_levels) l.set(level);
+  return l;
 }
 
 wire::message_body broadcaster::receive(const core::node_id& from, const wire::message& m, core::time_point now) {
@@ -129,7 +136,17 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
   if (!in) return refuse(wire::nack_code::bad_request, "not a SHOUT");
   shout_key key{in->origin, in->sequence};
   const wire::ack taken{m.opcode, {}};
-  if (seen_.contains(key.origin, key.sequence, now)) {
+  // What this copy asks us to cover that no copy did before (all of it, for the first). A
+  // flooding node covers everything at once. Nobody hands on a part holding itself (a cut puts
+  // the cutter on its own side), so no part from `from` reaches down to the ids that share no
+  // more bits with us than `from` does: whatever a copy says, a sender cannot widen us past that.
+  levels asked = config_.flood ? levels().set() : levels_of(in->scope, in->also_levels);
+  if (!config_.flood)
+    for (int level = 0; level <= std::min(from.common_prefix_length(self_.id()), core::id_bits); ++level)
+      asked.reset(static_cast<std::size_t>(level));
+  levels* covered = seen_.find(key, now);
+  const levels more = covered ? asked & ~*covered : asked;
+  if (more.none()) {
     ++counters_.duplicates;
     return taken;
   }
@@ -141,21 +158,29 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     ++counters_.forged;
     return refuse(wire::nack_code::bad_request, "shout signature does not verify");
   }
-  if (!take_token(in->origin, now)) {
-    ++counters_.rate_limited;
-    return refuse(wire::nack_code::rate_limited, "too many shouts from this origin");
+  if (covered) {
+    // Seen, but the copies before asked for less: the part is not signed, and the first copy may
+    // have been cut down by whoever sent it. Covered now too; delivered once already.
+    *covered |= more;
+    ++counters_.widened;
+  } else {
+    if (!take_token(in->origin, now)) {
+      ++counters_.rate_limited;
+      return refuse(wire::nack_code::rate_limited, "too many shouts from this origin");
+    }
+    seen_.insert(key, asked, now);
+    ++counters_.delivered;
+    deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
   }
-  seen_.insert(key.origin, key.sequence, now);
-  ++counters_.delivered;
-  deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
-  if (in->hops < 255) {
-    active_shout& s = active_[key];
+  auto [it, first] = active_.try_emplace(key);
+  active_shout& s = it->second;
+  if (first) {
     s.message = *in;
-    s.message.hops = static_cast<std::uint8_t>(in->hops + 1);
-    s.excluded.push_back(from);  // never back to the sender: it has the shout
-    forward(key, s, part{in->scope, in->also_levels});
-    if (s.sends_out == 0) active_.erase(key);
+    s.message.hops = static_cast<std::uint8_t>(std::min(in->hops + 1, 255));  // counts; forwarding does not stop
   }
+  if (!contains(s.excluded, from)) s.excluded.push_back(from);  // never back to the sender: it has the shout
+  forward(key, s, more);
+  if (s.sends_out == 0) active_.erase(key);
   return taken;
 }
 
@@ -172,18 +197,17 @@ std::vector<contact> broadcaster::candidates(const shout_key& key, const active_
   return known;
 }
 
-void broadcaster::forward(const shout_key& key, active_shout& s, const part& ours) {
+void broadcaster::forward(const shout_key& key, active_shout& s, const levels& ours) {
   if (config_.flood) {
     for (const contact& c : candidates(key, s, [](const core::node_id&) { return true; }))
       send(key, s, c, part{}, 1, std::nullopt);
     return;
   }
   auto inside = [&](const core::node_id& id) {
-    int shared = id.common_prefix_length(self_.id());
-    return shared >= ours.scope ||
-           std::binary_search(ours.also_levels.begin(), ours.also_levels.end(), static_cast<std::uint8_t>(shared));
+    return ours.test(static_cast<std::size_t>(id.common_prefix_length(self_.id())));
   };
-  int widest = ours.also_levels.empty() ? ours.scope : ours.also_levels.front();
+  int widest = 0;
+  while (widest < core::id_bits && !ours.test(static_cast<std::size_t>(widest))) ++widest;
   std::vector<contact> known = candidates(key, s, inside);
   split_among(key, s, widest, known, true);
   if (s.originated) look_into_gaps(key, s, known);

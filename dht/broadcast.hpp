@@ -27,11 +27,17 @@
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
 // and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
 // again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
-// The part is not signed: a node sent a genuine SHOUT with a wider part than its share forwards
-// it to more nodes, who drop it as seen — bounded by one table's worth of copies per node.
+// The part (and `hops`) cannot be signed, as it changes at every hop, so whichever copy comes
+// first cannot decide it: a node covers the union of the parts its copies ask for. A later copy
+// asking for levels not covered yet is checked like a first one and forwarded over those levels
+// only (not delivered again). So a copy cut down by whoever sent it first (an empty part, say)
+// delays the genuine part by no more than the genuine copy takes to arrive; a copy with too wide
+// a part costs at most one table's worth of sends per node, as every level is covered once.
+// `hops` only counts (saturating at 255): the parts and the seen-cache bound the copies.
 //
 // `flood` turns the tree off (every node forwards to every contact, once): the baseline the
 // broadcast benchmark compares against.
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -91,6 +97,7 @@ struct broadcast_counters {
   std::uint64_t forged = 0;         // bad signature: dropped
   std::uint64_t rate_limited = 0;   // over the origin's rate: dropped
   std::uint64_t too_large = 0;      // payload over max_payload: dropped
+  std::uint64_t widened = 0;        // copies of a seen shout asking for levels not covered yet
   std::uint64_t forwarded = 0;      // SHOUT requests sent (first sends and resends)
   std::uint64_t resent = 0;         // resends to a silent delegate
   std::uint64_t reassigned = 0;     // parts given to other delegates after one stayed silent
@@ -143,6 +150,10 @@ class broadcaster {
 
  private:
   using shout_key = message_name;
+  // Levels of the id space, by how many leading bits an id shares with this node (0..255; 256:
+  // this node itself): what a part takes in, or what a node has covered of a shout.
+  using levels = std::bitset<core::id_bits + 1>;
+  static levels levels_of(std::uint8_t scope, const std::vector<std::uint8_t>& also_levels);
   // The part of the id space a SHOUT asks its receiver to cover, relative to the receiver's id
   // (the wire's scope and also_levels).
   struct part {
@@ -183,8 +194,8 @@ class broadcaster {
     core::time_point refilled;
   };
 
-  // Hands the shout on over our part of the id space.
-  void forward(const shout_key& key, active_shout& s, const part& ours);
+  // Hands the shout on over these levels of our part of the id space.
+  void forward(const shout_key& key, active_shout& s, const levels& ours);
   void reassign(const pending_send& failed, active_shout& s);
   // The origin: looks into subtrees next to its path that `known` (its contacts) leaves empty.
   void look_into_gaps(const shout_key& key, active_shout& s, const std::vector<contact>& known);
@@ -222,7 +233,7 @@ class broadcaster {
   core::fifo<shout_delivery> deliveries_;
   core::fifo<finished> finished_;
 
-  seen_cache seen_;
+  seen_map<levels> seen_;  // each shout seen, and the levels covered of it
   std::unordered_map<core::node_id, origin_bucket> origins_;
 
   broadcast_counters counters_;

@@ -23,23 +23,66 @@ struct message_name_hash {
   std::size_t operator()(const message_name& n) const;
 };
 
-class seen_cache {
+// The names seen, each with a `Note` the caller keeps about it (what a SHOUT's receiver has
+// covered, say).
+template <typename Note>
+class seen_map {
  public:
-  seen_cache(std::size_t capacity, std::chrono::milliseconds lifetime) : capacity_(capacity), lifetime_(lifetime) {}
+  seen_map(std::size_t capacity, std::chrono::milliseconds lifetime) : capacity_(capacity), lifetime_(lifetime) {}
 
-  // Records the name; false when it was already recorded (and not yet forgotten).
-  bool insert(const core::node_id& origin, std::uint64_t sequence, core::time_point now);
-  bool contains(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
-  std::size_t size() const { return forget_at_.size(); }
+  // Records the name with `note`; false (and the note left as it was) when it was already
+  // recorded and not yet forgotten.
+  bool insert(const message_name& name, Note note, core::time_point now) {
+    expire(now);
+    const auto forget = now + lifetime_;
+    if (!entries_.try_emplace(name, entry{forget, std::move(note)}).second) return false;
+    order_.emplace_back(name, forget);
+    expire(now);  // over capacity: the oldest name goes
+    return true;
+  }
+  // The note of a name recorded and not yet forgotten; null otherwise.
+  Note* find(const message_name& name, core::time_point now) {
+    auto it = entries_.find(name);
+    return it != entries_.end() && it->second.forget_at > now ? &it->second.note : nullptr;
+  }
+  std::size_t size() const { return order_.size(); }
 
  private:
+  struct entry {
+    core::time_point forget_at;
+    Note note;
+  };
   // Drops names past their lifetime, and the oldest beyond capacity.
-  void expire(core::time_point now);
+  void expire(core::time_point now) {
+    while (!order_.empty() && (order_.front().second <= now || order_.size() > capacity_)) {
+      entries_.erase(order_.front().first);
+      order_.pop_front();
+    }
+  }
 
   std::size_t capacity_;
   std::chrono::milliseconds lifetime_;
-  std::unordered_map<message_name, core::time_point, message_name_hash> forget_at_;
+  std::unordered_map<message_name, entry, message_name_hash> entries_;
   core::fifo<std::pair<message_name, core::time_point>> order_;  // insertion order = expiry order
+};
+
+// Names only.
+class seen_cache {
+ public:
+  seen_cache(std::size_t capacity, std::chrono::milliseconds lifetime) : names_(capacity, lifetime) {}
+
+  // Records the name; false when it was already recorded (and not yet forgotten).
+  bool insert(const core::node_id& origin, std::uint64_t sequence, core::time_point now) {
+    return names_.insert(message_name{origin, sequence}, nothing{}, now);
+  }
+  bool contains(const core::node_id& origin, std::uint64_t sequence, core::time_point now) {
+    return names_.find(message_name{origin, sequence}, now) != nullptr;
+  }
+  std::size_t size() const { return names_.size(); }
+
+ private:
+  struct nothing {};
+  seen_map<nothing> names_;
 };
 
 }  // namespace kadnet::dht

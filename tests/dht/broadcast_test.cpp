@@ -207,15 +207,88 @@ TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
 
 TEST(Broadcast, AReplayedShoutIsNotDeliveredAgain) {
   auto net = joined_network(40, 15);
-  auto s = signed_shout(net.node(3).identity.id(), 5, text("once"), net.node(3).identity);
-  EXPECT_FALSE(net.request(3, 9, s).ec);
-  net.advance(1min);
-  EXPECT_EQ(delivered_count(net, s.origin, 5), net.size() - 1) << "everyone but the origin";
+  auto outcome = net.shout(3, text("once"));
+  ASSERT_FALSE(outcome.ec);
+  const core::node_id origin = net.node(3).identity.id();
+  EXPECT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1) << "everyone but the origin";
   // Replayed later with a wider scope, to another node: everyone has it already.
+  ASSERT_TRUE(net.last_shout_copy);
+  core::wire::shout s = *net.last_shout_copy;
   s.scope = 0;
+  s.also_levels.clear();
   EXPECT_FALSE(net.request(1, 20, s).ec) << "a duplicate is acknowledged, not refused";
   net.advance(1min);
-  EXPECT_EQ(delivered_count(net, s.origin, 5), net.size() - 1);
+  EXPECT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1);
+}
+
+// The part a SHOUT asks for is not signed (it changes at every hop), so any node that has the
+// shout can send a copy asking for nothing. Sent first to nodes of the tree, such copies must not
+// make them take the genuine copy, arriving later, for a duplicate and leave their parts out.
+TEST(Broadcast, CopiesAskingForNothingSentFirstDoNotCutPartsOfTheTreeOff) {
+  auto net = joined_network(200, 21);
+  const std::size_t origin = 4, attacker = 9;
+  const core::node_id& origin_id = net.node(origin).identity.id();
+  // The genuine copy goes, as the origin's own cut would send it, to a node of the other half of
+  // the id space (first bit not the origin's), which covers that half.
+  std::size_t delegate = 0;
+  while (net.node(delegate).identity.id().common_prefix_length(origin_id) != 0 || delegate == attacker) ++delegate;
+  auto genuine = signed_shout(origin_id, 77, text("for all"), net.node(origin).identity);
+  genuine.scope = 1;
+  auto in_that_half = [&](std::size_t i) { return net.node(i).identity.id().common_prefix_length(origin_id) == 0; };
+  auto cut_down = genuine;
+  cut_down.scope = 255;
+  cut_down.hops = 255;
+  std::size_t half = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    if (!in_that_half(i)) continue;
+    ++half;
+    if (i % 3 == 0 && i != delegate && i != attacker) {
+      EXPECT_FALSE(net.request(attacker, i, cut_down).ec);
+    }
+  }
+  EXPECT_FALSE(net.request(origin, delegate, genuine).ec);
+  net.advance(1min);
+  std::size_t reached = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    EXPECT_LE(net.node(i).shouts.size(), 1u) << "delivered once: node " << i;
+    if (in_that_half(i) && i != attacker) reached += !net.node(i).shouts.empty();
+  }
+  EXPECT_EQ(reached, half - (in_that_half(attacker) ? 1 : 0)) << "every node of the delegate's half";
+}
+
+// A copy asking for more than its sender could give (all of the id space) widens its receiver's
+// part at most down to the ids the sender shares as many bits with, and costs the network a
+// bounded number of copies.
+TEST(Broadcast, ACopyAskingForEverythingAfterwardsCostsBoundedCopies) {
+  auto net = joined_network(200, 22);
+  const std::size_t attacker = 9;
+  auto outcome = net.shout(4, text("once"));
+  ASSERT_FALSE(outcome.ec);
+  const core::node_id origin = net.node(4).identity.id();
+  ASSERT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1);
+  auto copies = [&] {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) n += net.node(i).shout_copies;
+    return n;
+  };
+  const std::size_t tree = copies();
+  ASSERT_TRUE(net.last_shout_copy);
+  core::wire::shout everything = *net.last_shout_copy;
+  everything.scope = 0;
+  everything.also_levels.clear();
+  // To a node in the other half of the id space from the attacker's, which may thus be asked to
+  // cover nearly all of its own half.
+  std::size_t target = 0;
+  while (target == 4 || target == attacker ||
+         net.node(target).identity.id().common_prefix_length(net.node(attacker).identity.id()) != 0)
+    ++target;
+  EXPECT_FALSE(net.request(attacker, target, everything).ec);
+  net.advance(1min);
+  // Its receiver covers its half once more, and so do the nodes it hands it to: about one more
+  // copy per node of that half (107 here; widened to the whole id space, the receiver would cost
+  // one per node of the network: 191).
+  EXPECT_LE(copies() - tree, 1 + net.size() * 6 / 10) << tree << " copies for the shout itself";
+  EXPECT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1) << "nobody got it twice";
 }
 
 TEST(Broadcast, AnOriginOverItsRateIsRefused) {
@@ -593,7 +666,11 @@ TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
   s.scope = 3;
   s.also_levels = {1};
   m.body = s;
-  auto reply = b.receive(origin.id(), m, core::time_point{});
+  // From a node of the other half (sharing no bit with us): the part it gives us may reach down
+  // to level 1.
+  std::uint8_t sender = 200;
+  while (testing::fixed_identity(sender).id().common_prefix_length(self.id()) != 0) ++sender;
+  auto reply = b.receive(testing::fixed_identity(sender).id(), m, core::time_point{});
   ASSERT_TRUE(std::holds_alternative<core::wire::ack>(reply));
   const sent_part mine{self.id(), 3, {1}};
   std::size_t inside = 0;

@@ -166,6 +166,9 @@ class dht_network {
     return known;
   }
 
+  // The last SHOUT that went from one node to another, as sent: a signed copy a test can replay.
+  std::optional<core::wire::shout> last_shout_copy;
+
   dht::shout_outcome shout(std::size_t i, byte_vector payload) {
     auto id = node(i).dht->shout(std::move(payload), now_);
     dirty(i);
@@ -380,7 +383,10 @@ class dht_network {
       if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::ping)) {
         body = core::wire::ack{m.opcode, {}};
       } else {
-        if (m.opcode == static_cast<std::uint8_t>(core::wire::opcode::shout)) ++node(target).shout_copies;
+        if (const auto* s = std::get_if<core::wire::shout>(&m.body)) {
+          ++node(target).shout_copies;
+          last_shout_copy = *s;
+        }
         if (const auto* s = std::get_if<core::wire::store>(&m.body); s && s->notify) {
           ++node(target).notifications;
           byte_vector encoded;
