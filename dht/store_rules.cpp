@@ -11,7 +11,10 @@ put_result check_put(const stored_value* held, const stored_value& incoming,
 
   const stored_value* current = held && held->live(now) ? held : nullptr;
   if (current) {
-    if (current->owner && incoming.owner != current->owner) return put_result::owner_mismatch;
+    // The first owner of a live key keeps it; an unowned one stays unowned while it lives (else
+    // anyone could sign a higher version of a free lock or a compare-and-swap key and shut every
+    // other writer out).
+    if (incoming.owner != current->owner) return put_result::owner_mismatch;
     if (incoming.version < current->version) return put_result::version_conflict;
     if (incoming.version == current->version) {
       // Same version, same bytes (and, when owned, the same owner, checked above): a refresh.

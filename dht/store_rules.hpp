@@ -5,11 +5,10 @@
 //
 // In order:
 //   1. a signed value (owner or sig set) must verify           else bad_signature
-//   2. a key held with an owner takes only that owner's values  else owner_mismatch
+//   2. a key held with an owner takes only that owner's values, and a key held unowned only
+//      unowned values                                            else owner_mismatch
 //   3. versions strictly increase: a higher version replaces; the same version with the same
 //      bytes is refreshed; anything else                       is version_conflict
-//      (an unowned key may be taken over by a signed value of a higher version; from then on it
-//      is owned)
 //   4. value.size() <= max_value_size                           else too_large
 //   5. the values and bytes held after the write are within max_values and max_bytes, counting a
 //      replaced value as gone                                   else quota_full

@@ -26,7 +26,7 @@ std::string_view nack_text(put_result r) {
     case put_result::refreshed: return "refreshed";
     case put_result::version_conflict: return "version not newer than the one held";
     case put_result::bad_signature: return "owner signature does not verify";
-    case put_result::owner_mismatch: return "key held by another owner";
+    case put_result::owner_mismatch: return "key held by another owner (or unowned)";
     case put_result::too_large: return "value larger than this node accepts";
     case put_result::quota_full: return "storage quota full";
     case put_result::storage_failed: return "value storage failed";

@@ -213,10 +213,16 @@ TEST_P(ValueStoreTest, OtherOwnerIsRefused) {
   expect_put(unowned(1, 9, "anyone"), put_result::owner_mismatch);
 }
 
-TEST_P(ValueStoreTest, UnownedKeyMayBeClaimedByHigherSignedVersion) {
+// A live unowned key stays unowned: else anyone could sign a higher version of a free lock or a
+// compare-and-swap key and shut every other writer out. Once it expired, it is anyone's again.
+TEST_P(ValueStoreTest, ALiveUnownedKeyIsNotClaimedByASignedVersion) {
   ASSERT_EQ(store_->put(unowned(1, 1, "open"), t0), put_result::stored);
-  EXPECT_EQ(store_->put(owned(alice_, 1, 2, "mine"), t0), put_result::stored);
-  expect_put(unowned(1, 3, "open again"), put_result::owner_mismatch);
+  expect_put(owned(alice_, 1, 2, "mine"), put_result::owner_mismatch);
+  EXPECT_EQ(store_->get(key(1), t0)->value, bytes_of("open"));
+  EXPECT_EQ(store_->put(unowned(1, 2, "still open"), t0), put_result::stored);
+  const auto expired = store_->get(key(1), t0)->expires;
+  EXPECT_EQ(store_->put(owned(alice_, 1, 1, "mine", 60s, expired), expired), put_result::stored);
+  expect_put(unowned(1, 3, "open again", 60s, expired), put_result::owner_mismatch, expired);
 }
 
 TEST_P(ValueStoreTest, ForgedSignatureIsRefused) {
