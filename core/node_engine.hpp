@@ -375,6 +375,7 @@ class node_engine {
   // per circuit, as a circuit closed early leaves its passed-on requests waiting (opening and
   // closing again must not let a peer pile up requests on us and sessions at the far end).
   std::unordered_map<connection_id, passed_on_count> relayed_for_;  // no entry: nothing waiting
+  std::size_t opens_passed_on_ = 0;  // summed over every asker: within max_relayed_circuits
   std::uint32_t next_circuit_ = 1;
   std::size_t circuits_relayed_now_ = 0;
   time_point introduction_window_start_{};

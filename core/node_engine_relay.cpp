@@ -60,7 +60,7 @@ void node_engine::send_relay(const circuit_key& leg, wire::relay body, relay_req
   // Filed under the id start_request is about to use, before it runs: a send that fails at once
   // (cutting the session off) comes back through finish_relay_request like any failure.
   relay_requests_[next_request_] = pending;
-  if (pending.kind == relay_request::forward_open) ++relayed_for_[pending.asker].opens;
+  if (pending.kind == relay_request::forward_open) ++relayed_for_[pending.asker].opens, ++opens_passed_on_;
   if (pending.kind == relay_request::forward) ++relayed_for_[pending.asker].data;
   start_request(last_now_, leg.connection, relay_op, std::move(body), std::nullopt, true);
 }
@@ -84,8 +84,10 @@ void node_engine::on_relay(connection_id c, connection_state& st, const wire::me
       return send_reply(c, m.id, wire::ack{m.opcode, {}});
     }
     if (config_.max_relayed_circuits == 0) return nack(wire::nack_code::unsupported_opcode, "this node relays nothing");
-    if (circuits_relayed_now_ >= config_.max_relayed_circuits || circuits_on(c) >= max_circuits_per_session ||
-        passed_on_for(c).opens >= max_circuits_per_session)
+    // Opens still waiting count too, per asker and in all: a circuit closed early leaves its open
+    // waiting, and askers may hold many sessions.
+    if (circuits_relayed_now_ >= config_.max_relayed_circuits || opens_passed_on_ >= config_.max_relayed_circuits ||
+        circuits_on(c) >= max_circuits_per_session || passed_on_for(c).opens >= max_circuits_per_session)
       return nack(wire::nack_code::rate_limited, "too many circuits");
     const node_id asker = st.sess.peer()->peer;
     if (in.peer == asker) return nack(wire::nack_code::bad_request, "cannot relay a node to itself");
@@ -157,7 +159,10 @@ void node_engine::finish_relay_request(request_id r, const reply& result) {
     case relay_request::forward: {
       if (auto debt = relayed_for_.find(p.asker); debt != relayed_for_.end()) {
         std::size_t& count = p.kind == relay_request::forward_open ? debt->second.opens : debt->second.data;
-        if (count > 0) --count;
+        if (count > 0) {
+          --count;
+          if (p.kind == relay_request::forward_open) --opens_passed_on_;
+        }
         if (debt->second.opens == 0 && debt->second.data == 0) relayed_for_.erase(debt);
       }
       // Data: the leg it came in on has one fewer unanswered (an open never counted there).

@@ -172,12 +172,16 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     ++counters_.delivered;
     deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
   }
+  // Flooding has no parts to narrow: the hop count is what ends a copy still going round after
+  // its name left the seen-cache. (Along the tree, every hop shares more leading bits with the
+  // receiver than the sender did, so no path is longer than 256.)
+  if (config_.flood && in->hops == 255) return taken;
   auto [it, first] = active_.try_emplace(key);
   active_shout& s = it->second;
-  if (first) {
-    s.message = *in;
-    s.message.hops = static_cast<std::uint8_t>(std::min(in->hops + 1, 255));  // counts; forwarding does not stop
-  }
+  const auto hops = static_cast<std::uint8_t>(std::min(in->hops + 1, 255));
+  if (first) s.message = *in;
+  // A count only (any sender can write it): the lowest of the copies.
+  if (first || hops < s.message.hops) s.message.hops = hops;
   if (!contains(s.excluded, from)) s.excluded.push_back(from);  // never back to the sender: it has the shout
   forward(key, s, more);
   if (s.sends_out == 0) active_.erase(key);

@@ -33,7 +33,8 @@
 // only (not delivered again). So a copy cut down by whoever sent it first (an empty part, say)
 // delays the genuine part by no more than the genuine copy takes to arrive; a copy with too wide
 // a part costs at most one table's worth of sends per node, as every level is covered once.
-// `hops` only counts (saturating at 255): the parts and the seen-cache bound the copies.
+// `hops` only counts (saturating at 255): the parts and the seen-cache bound the copies (a
+// flooding node, which has no parts, stops at 255).
 //
 // `flood` turns the tree off (every node forwards to every contact, once): the baseline the
 // broadcast benchmark compares against.

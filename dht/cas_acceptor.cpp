@@ -162,10 +162,14 @@ bool cas_acceptor::make_room(core::time_point now) {
   };
   auto it = std::find_if(slots_.begin(), slots_.end(), over);
   if (it == slots_.end()) {
-    // Else the promise idle longest, once nobody went on with it for idle_lifetime.
-    it = std::min_element(slots_.begin(), slots_.end(),
-                          [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
-    if (it == slots_.end() || now - it->second.used < limits_.idle_lifetime) return false;
+    // Else the bare promise (nothing accepted) idle longest, once nobody went on with it for
+    // idle_lifetime. An accepted value is never forgotten: it may be the chosen one, whose
+    // commits were lost, and the next prepare must find it.
+    auto oldest = slots_.end();
+    for (auto e = slots_.begin(); e != slots_.end(); ++e)
+      if (!e->second.accepted && (oldest == slots_.end() || e->second.used < oldest->second.used)) oldest = e;
+    if (oldest == slots_.end() || now - oldest->second.used < limits_.idle_lifetime) return false;
+    it = oldest;
   }
   slots_.erase(it);
   return true;

@@ -274,6 +274,23 @@ TEST(Relay, OpeningAndClosingCircuitsAgainAndAgainStaysWithinTheLimits) {
   EXPECT_GE(limited, rounds - node_engine::max_circuits_per_session);
   EXPECT_GT(t.net[2].stats().relayed_sessions_accepted, 0u);
   EXPECT_LE(t.net[2].stats().relayed_sessions_accepted, node_engine::max_circuits_per_session);
+
+  // And in all, whoever asks: a relay for 4 circuits has at most 4 opens waiting.
+  node_config small;
+  small.max_relayed_circuits = 4;
+  triangle u(small);
+  u.net.filter = t.net.filter;
+  std::vector<request_id> few;
+  for (std::size_t i = 0; i < 10; ++i) {
+    few.push_back(u.net[0].request(u.net.now, u.a_to_c, relay_op,
+                                   wire::relay{9, wire::relay_kind::open, true, u.net[2].id(), {}}, 30s));
+    u.net[0].request(u.net.now, u.a_to_c, relay_op, wire::relay{9, wire::relay_kind::close, true, {}, {}}, 30s);
+  }
+  u.net.run([] { return false; }, 1s);
+  limited = 0;
+  for (auto id : few)
+    if (auto got = u.net.reply_to(0, id, 0ms)) limited += got->code == wire::nack_code::rate_limited;
+  EXPECT_EQ(limited, 6u);
 }
 
 // An open C passed on never counted against the asker's window on that circuit, so its answer

@@ -654,6 +654,58 @@ TEST(BroadcastTree, ASilentDelegateFoundAliveGetsOneSecondChance) {
   EXPECT_EQ(done->delegates, 0u);
 }
 
+// A flooding node has no parts to narrow: the hop count ends a copy still going round after its
+// name left the seen-cache.
+TEST(BroadcastTree, AFloodingNodeDoesNotForwardACopyAtTheLastHop) {
+  core::identity self = testing::fixed_identity(1);
+  routing_table table = table_of(self, fixed_ids(2, 30));
+  broadcast_config flood;
+  flood.flood = true;
+  broadcaster b(self, table, flood, no_random);
+  core::identity origin = testing::fixed_identity(200);
+  core::wire::message m;
+  m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
+  auto s = signed_shout(origin.id(), 1, text("x"), origin);
+  s.hops = 255;
+  m.body = s;
+  ASSERT_TRUE(std::holds_alternative<core::wire::ack>(b.receive(origin.id(), m, core::time_point{})));
+  EXPECT_EQ(b.counters().delivered, 1u);
+  EXPECT_TRUE(parts_sent(b).empty());
+  s.sequence = 2;
+  s.sig = origin.sign(core::wire::shout_signed_bytes(s));
+  s.hops = 254;
+  m.body = s;
+  b.receive(origin.id(), m, core::time_point{});
+  EXPECT_EQ(parts_sent(b).size(), table.all().size()) << "one hop short of the last: forwarded to all";
+}
+
+// The hop count is anyone's to write: a node forwards the lowest its copies came with.
+TEST(BroadcastTree, ALaterCopyWithFewerHopsLowersTheCountForwarded) {
+  core::identity self = testing::fixed_identity(1);
+  routing_table table = table_of(self, fixed_ids(2, 80));
+  broadcaster b(self, table, {}, no_random);
+  core::identity origin = testing::fixed_identity(200);
+  std::uint8_t sender = 200;
+  while (testing::fixed_identity(sender).id().common_prefix_length(self.id()) != 0) ++sender;
+  core::wire::message m;
+  m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
+  auto s = signed_shout(origin.id(), 1, text("x"), origin);
+  s.hops = 200;
+  s.scope = 3;
+  m.body = s;
+  b.receive(testing::fixed_identity(sender).id(), m, core::time_point{});
+  auto first = parts_sent(b);
+  ASSERT_FALSE(first.empty());
+  s.hops = 2;
+  s.scope = 1;
+  m.body = s;
+  b.receive(testing::fixed_identity(sender).id(), m, core::time_point{});
+  std::vector<std::uint8_t> hops;
+  while (auto send = b.poll_send()) hops.push_back(send->message.hops);
+  ASSERT_FALSE(hops.empty()) << "levels 1 and 2 were not covered yet";
+  for (std::uint8_t h : hops) EXPECT_EQ(h, 3);
+}
+
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
   core::identity self = testing::fixed_identity(1);
   std::vector<core::node_id> ids = fixed_ids(2, 80);

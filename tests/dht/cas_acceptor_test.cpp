@@ -254,5 +254,28 @@ TEST_F(CasAcceptor, APromiseNobodyWentOnWithMakesRoomAfterItsIdleLifetime) {
   EXPECT_EQ(p.accepted->value, bytes_of("v"));
 }
 
+// An accepted value may be the chosen one whose commits were lost: however long it sits idle, it
+// is not forgotten to make room.
+TEST_F(CasAcceptor, AnAcceptedValueIsNeverForgottenToMakeRoom) {
+  auto on_key = [](wire::store s, std::uint8_t k) {
+    s.key = id_filled(k);
+    return s;
+  };
+  for (std::uint8_t k = 1; k <= 4; ++k) {
+    ASSERT_TRUE(std::holds_alternative<wire::ack>(acceptor.handle(on_key(prepare(1, 1, 0x10), k), t0)));
+    ASSERT_TRUE(std::holds_alternative<wire::ack>(acceptor.handle(on_key(accept(1, 1, 0x10, bytes_of("v")), k), t0)));
+  }
+  const auto later = acceptor.handle(on_key(prepare(1, 1, 0x10), 5), t0 + 24h);
+  const auto* refused = std::get_if<wire::nack>(&later);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, wire::nack_code::quota_full);
+  for (std::uint8_t k = 1; k <= 4; ++k) {
+    auto again = std::get<wire::ack>(acceptor.handle(on_key(prepare(1, 2, 0x10), k), t0 + 24h));
+    cas_promise p;
+    ASSERT_FALSE(decode_promise(again.data, p, 1024));
+    EXPECT_TRUE(p.accepted) << "key " << int{k};
+  }
+}
+
 }  // namespace
 }  // namespace kadnet::dht
