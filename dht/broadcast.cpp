@@ -98,20 +98,37 @@ core::node_id across(const core::node_id& around, int level) {
 
 }  // namespace
 
-broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-                         const std::function<void(mutable_byte_span)>& random)
-    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {
-  std::uint8_t start[8];
-  random(mutable_byte_span(start, sizeof start));
-  std::uint64_t s = 0;
-  for (std::uint8_t b : start) s = (s << 8) | b;
-  next_sequence_ = s >> 1;  // room to count up for a very long time without wrapping
+broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config)
+    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {}
+
+std::uint64_t broadcaster::wall_ms(core::time_point now) const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) + config_.wall_offset;
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(ms.count(), 0));
+}
+
+bool broadcaster::fresh(std::uint64_t sequence, core::time_point now) const {
+  const std::uint64_t made = sequence >> sequence_counter_bits;
+  const std::uint64_t wall = wall_ms(now);
+  const auto age = static_cast<std::uint64_t>(config_.max_age.count());
+  const auto ahead = static_cast<std::uint64_t>(config_.max_ahead.count());
+  return (!forgotten_until_ms_ || made > *forgotten_until_ms_) && made + age >= wall && made <= wall + ahead;
+}
+
+void broadcaster::remember(const shout_key& key, const levels& covered, core::time_point now) {
+  // A full seen-cache forgets its oldest name for this one: from now on, refuse what is dated no
+  // later than that name, which would no longer be recognised as seen.
+  if (seen_.size() >= seen_.capacity())
+    if (const message_name* going = seen_.oldest())
+      forgotten_until_ms_ = std::max(forgotten_until_ms_.value_or(0), going->sequence >> sequence_counter_bits);
+  seen_.insert(key, covered, now);
 }
 
 std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::uint64_t owner, core::time_point now) {
   if (payload.size() > config_.max_payload) return std::nullopt;
+  // Dated: the wall-clock millisecond in the top bits, a count below for shouts in one millisecond.
+  next_sequence_ = std::max(next_sequence_, wall_ms(now) << sequence_counter_bits);
   shout_key key{self_.id(), next_sequence_++};
-  seen_.insert(key, levels().set(), now);
+  remember(key, levels().set(), now);
   active_shout& s = active_[key];
   s.message.origin = key.origin;
   s.message.sequence = key.sequence;
@@ -150,6 +167,10 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     ++counters_.duplicates;
     return taken;
   }
+  if (!covered && !fresh(in->sequence, now)) {
+    ++counters_.stale;
+    return refuse(wire::nack_code::bad_request, "shout dated too long ago or in the future (a replay, or clocks apart)");
+  }
   if (in->payload.size() > config_.max_payload) {
     ++counters_.too_large;
     return refuse(wire::nack_code::too_large, "shout payload over " + std::to_string(config_.max_payload) + " bytes");
@@ -168,7 +189,7 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
       ++counters_.rate_limited;
       return refuse(wire::nack_code::rate_limited, "too many shouts from this origin");
     }
-    seen_.insert(key, asked, now);
+    remember(key, asked, now);
     ++counters_.delivered;
     deliveries_.push_back(shout_delivery{in->origin, in->sequence, in->hops, in->payload});
   }

@@ -25,8 +25,11 @@
 // subtree finds. A NACK (rate limit, bad signature) is not repaired.
 //
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
-// and not forwarded. A bounded, time-limited seen-cache drops duplicates without checking them
-// again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
+// and not forwarded. The sequence is dated (the wall-clock millisecond the shout was made, in its
+// top 48 bits), and a shout older than max_age or dated ahead of max_ahead is refused: a replay
+// is dropped by the seen-cache while it remembers the name, and by its date after. A seen-cache
+// that forgets names to make room refuses every shout not newer than the newest it forgot. A
+// bounded, time-limited seen-cache drops duplicates without checking them again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
 // The part (and `hops`) cannot be signed, as it changes at every hop, so whichever copy comes
 // first cannot decide it: a node covers the union of the parts its copies ask for. A later copy
 // asking for levels not covered yet is checked like a first one and forwarded over those levels
@@ -60,9 +63,17 @@ class routing_table;
 
 struct broadcast_config {
   std::size_t max_payload = 16 * 1024;
-  // Shouts remembered to drop duplicates, and for how long.
+  // Shouts remembered to drop duplicates, and for how long: longer than a shout is taken for
+  // (max_age + max_ahead), so that a replay is refused by its date once it is forgotten here.
   std::size_t seen_capacity = 1u << 16;
-  std::chrono::milliseconds seen_lifetime{std::chrono::minutes(10)};
+  std::chrono::milliseconds seen_lifetime{std::chrono::minutes(15)};
+  // A shout's sequence carries the wall-clock millisecond it was made (its top 48 bits: PROTOCOL.md
+  // 5.5): one made more than max_age ago, or more than max_ahead in the future, is refused. The
+  // wall clock is `now` plus wall_offset (the node's driver sets it: wall time minus the steady
+  // time it passes as `now`; on one simulated clock, 0 does).
+  std::chrono::milliseconds max_age{std::chrono::minutes(10)};
+  std::chrono::milliseconds max_ahead{std::chrono::minutes(2)};
+  std::chrono::milliseconds wall_offset{0};
   // Per origin: a token bucket of `origin_burst` shouts refilled at `origin_rate` per second.
   double origin_rate = 20.0;
   double origin_burst = 50.0;
@@ -98,6 +109,7 @@ struct broadcast_counters {
   std::uint64_t forged = 0;         // bad signature: dropped
   std::uint64_t rate_limited = 0;   // over the origin's rate: dropped
   std::uint64_t too_large = 0;      // payload over max_payload: dropped
+  std::uint64_t stale = 0;          // dated too long ago (a replay), or in the future: dropped
   std::uint64_t widened = 0;        // copies of a seen shout asking for levels not covered yet
   std::uint64_t forwarded = 0;      // SHOUT requests sent (first sends and resends)
   std::uint64_t resent = 0;         // resends to a silent delegate
@@ -124,9 +136,8 @@ class broadcaster {
     std::vector<core::node_id> spent;
   };
 
-  // `self` and `table` must outlive the broadcaster; `random` picks the first sequence number.
-  broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
-              const std::function<void(mutable_byte_span)>& random);
+  // `self` and `table` must outlive the broadcaster.
+  broadcaster(const core::identity& self, const routing_table& table, broadcast_config config);
 
   // Starts a shout of ours; nullopt when the payload is too large. The sends come from
   // poll_send(); `owner` is reported back by poll_finished() once every part was taken or given
@@ -219,11 +230,19 @@ class broadcaster {
   std::chrono::microseconds rtt_for_unmeasured(const std::vector<contact>& candidates) const;
   void settle(const shout_key& key);
   bool take_token(const core::node_id& origin, core::time_point now);
+  // The wall-clock millisecond of `now` (see broadcast_config::wall_offset).
+  std::uint64_t wall_ms(core::time_point now) const;
+  // Whether a shout with this sequence is dated within [now - max_age, now + max_ahead] and after
+  // every name the seen-cache forgot to make room.
+  bool fresh(std::uint64_t sequence, core::time_point now) const;
+  // Records a shout as seen, with the levels covered of it.
+  void remember(const shout_key& key, const levels& covered, core::time_point now);
 
   const core::identity& self_;
   const routing_table& table_;
   broadcast_config config_;
-  std::uint64_t next_sequence_;
+  std::uint64_t next_sequence_ = 0;
+  static constexpr int sequence_counter_bits = 16;  // below the date: shouts in one millisecond
   std::uint64_t next_handle_ = 1;
 
   std::unordered_map<shout_key, active_shout, message_name_hash> active_;
@@ -235,6 +254,7 @@ class broadcaster {
   core::fifo<finished> finished_;
 
   seen_map<levels> seen_;  // each shout seen, and the levels covered of it
+  std::optional<std::uint64_t> forgotten_until_ms_;  // the newest date of a name forgotten for room
   std::unordered_map<core::node_id, origin_bucket> origins_;
 
   broadcast_counters counters_;

@@ -199,7 +199,7 @@ struct dht_node::impl {
   std::unique_ptr<broadcaster> broadcasts;
 
   broadcaster& shouts() {
-    if (!broadcasts) broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast, random);
+    if (!broadcasts) broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast);
     return *broadcasts;
   }
 

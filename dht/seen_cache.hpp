@@ -46,6 +46,9 @@ class seen_map {
     return it != entries_.end() && it->second.forget_at > now ? &it->second.note : nullptr;
   }
   std::size_t size() const { return order_.size(); }
+  std::size_t capacity() const { return capacity_; }
+  // The name recorded longest ago (the next to go); null when empty.
+  const message_name* oldest() const { return order_.empty() ? nullptr : &order_.front().first; }
 
  private:
   struct entry {

@@ -51,6 +51,9 @@ node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::no
   } else {
     store_ = std::make_unique<dht::memory_store>(dht.config.limits);
   }
+  // Shouts are dated by the wall clock (PROTOCOL.md 5.5); the DHT is given steady time.
+  dht.config.broadcast.wall_offset =
+      dht::wall_clock_offset(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
   dht_ = std::make_unique<dht::dht_node>(self_, dht.config, *store_);
 }
 

@@ -31,11 +31,13 @@ dht_network joined_network(std::size_t n, std::uint64_t seed, dht_config config 
 }
 
 // A SHOUT named (origin's id, sequence), signed by `signer` (the origin itself, or a forger).
-core::wire::shout signed_shout(const core::node_id& origin, std::uint64_t sequence, byte_vector payload,
-                               const core::identity& signer) {
+// Its sequence is `n` dated `made` (the wall-clock millisecond in the top bits, PROTOCOL.md 5.5;
+// the simulated clock is the wall clock here).
+core::wire::shout signed_shout(const core::node_id& origin, std::uint64_t n, byte_vector payload,
+                               const core::identity& signer, core::time_point made = core::time_point{}) {
   core::wire::shout s;
   s.origin = origin;
-  s.sequence = sequence;
+  s.sequence = (static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(made.time_since_epoch()).count()) << 16) + n;
   s.payload = std::move(payload);
   s.sig = signer.sign(core::wire::shout_signed_bytes(s));
   return s;
@@ -188,13 +190,13 @@ TEST(Broadcast, ANodeThatHasJustJoinedReachesEveryone) {
 TEST(Broadcast, AForgedShoutIsRefusedAndGoesNowhere) {
   auto net = joined_network(60, 14);
   // Node 1 writes a shout in node 2's name: the signature is node 1's, not node 2's.
-  auto forged = signed_shout(net.node(2).identity.id(), 99, text("I am node 2"), net.node(1).identity);
+  auto forged = signed_shout(net.node(2).identity.id(), 99, text("I am node 2"), net.node(1).identity, net.now());
   core::reply r = net.request(1, 7, forged);
   EXPECT_EQ(r.ec, core::errc::nack);
   EXPECT_EQ(r.code, core::wire::nack_code::bad_request);
 
   // A genuine shout altered on the way (the payload changed after signing).
-  auto altered = signed_shout(net.node(2).identity.id(), 100, text("original"), net.node(2).identity);
+  auto altered = signed_shout(net.node(2).identity.id(), 100, text("original"), net.node(2).identity, net.now());
   altered.payload = text("altered!");
   EXPECT_EQ(net.request(1, 8, altered).ec, core::errc::nack);
 
@@ -232,7 +234,7 @@ TEST(Broadcast, CopiesAskingForNothingSentFirstDoNotCutPartsOfTheTreeOff) {
   // the id space (first bit not the origin's), which covers that half.
   std::size_t delegate = 0;
   while (net.node(delegate).identity.id().common_prefix_length(origin_id) != 0 || delegate == attacker) ++delegate;
-  auto genuine = signed_shout(origin_id, 77, text("for all"), net.node(origin).identity);
+  auto genuine = signed_shout(origin_id, 77, text("for all"), net.node(origin).identity, net.now());
   genuine.scope = 1;
   auto in_that_half = [&](std::size_t i) { return net.node(i).identity.id().common_prefix_length(origin_id) == 0; };
   auto cut_down = genuine;
@@ -291,6 +293,25 @@ TEST(Broadcast, ACopyAskingForEverythingAfterwardsCostsBoundedCopies) {
   EXPECT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1) << "nobody got it twice";
 }
 
+// Once the seen-cache has forgotten a shout, its date refuses a replay: delivered again and sent
+// round the whole network otherwise.
+TEST(Broadcast, AReplayAfterTheSeenCacheForgotTheShoutIsRefusedByItsDate) {
+  auto net = joined_network(40, 17);
+  auto outcome = net.shout(3, text("once"));
+  ASSERT_FALSE(outcome.ec);
+  const core::node_id origin = net.node(3).identity.id();
+  ASSERT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1);
+  ASSERT_TRUE(net.last_shout_copy);
+  core::wire::shout replay = *net.last_shout_copy;
+  replay.scope = 0;
+  replay.also_levels.clear();
+  net.advance(dht_config{}.broadcast.seen_lifetime + 1min);
+  core::reply r = net.request(1, 20, replay);
+  EXPECT_EQ(r.code, core::wire::nack_code::bad_request) << r.text;
+  net.advance(1min);
+  EXPECT_EQ(delivered_count(net, origin, outcome.sequence), net.size() - 1);
+}
+
 TEST(Broadcast, AnOriginOverItsRateIsRefused) {
   dht_config config;
   config.broadcast.origin_rate = 1;
@@ -298,7 +319,7 @@ TEST(Broadcast, AnOriginOverItsRateIsRefused) {
   auto net = joined_network(20, 16, config);
   int refused = 0;
   for (std::uint64_t seq = 1; seq <= 5; ++seq) {
-    core::reply r = net.request(4, 6, signed_shout(net.node(4).identity.id(), seq, {}, net.node(4).identity));
+    core::reply r = net.request(4, 6, signed_shout(net.node(4).identity.id(), seq, {}, net.node(4).identity, net.now()));
     if (r.ec) {
       EXPECT_EQ(r.code, core::wire::nack_code::rate_limited);
       ++refused;
@@ -306,7 +327,7 @@ TEST(Broadcast, AnOriginOverItsRateIsRefused) {
   }
   EXPECT_EQ(refused, 2) << "a burst of 3, then refusals until the bucket refills";
   net.advance(2s);
-  EXPECT_FALSE(net.request(4, 6, signed_shout(net.node(4).identity.id(), 6, {}, net.node(4).identity)).ec)
+  EXPECT_FALSE(net.request(4, 6, signed_shout(net.node(4).identity.id(), 6, {}, net.node(4).identity, net.now())).ec)
       << "refilled at 1 per second";
 }
 
@@ -320,7 +341,7 @@ TEST(Broadcast, AFullOriginTableMakesRoomWithoutFreeingALimitedOrigin) {
   config.broadcast.max_origins_tracked = 3;
   auto net = joined_network(20, 18, config);
   auto shout_of = [&](std::size_t origin, std::uint64_t seq) {
-    return net.request(4, 6, signed_shout(net.node(origin).identity.id(), seq, {}, net.node(origin).identity));
+    return net.request(4, 6, signed_shout(net.node(origin).identity.id(), seq, {}, net.node(origin).identity, net.now()));
   };
   for (std::uint64_t seq = 1; seq <= 3; ++seq) ASSERT_FALSE(shout_of(4, seq).ec) << "the burst";
   EXPECT_EQ(shout_of(4, 4).code, core::wire::nack_code::rate_limited);
@@ -396,13 +417,12 @@ std::vector<core::node_id> fixed_ids(std::uint8_t first, std::uint8_t last) {
   return ids;
 }
 
-void no_random(mutable_byte_span out) { std::fill(out.begin(), out.end(), 7); }
 
 TEST(BroadcastTree, PartsAreDisjointAndLeaveOutOnlyWhatTheTableKnowsIsEmpty) {
   core::identity self = testing::fixed_identity(1);
   std::vector<core::node_id> ids = fixed_ids(2, 60);
   routing_table table = table_of(self, ids);
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   auto parts = parts_sent(b);
   ASSERT_FALSE(parts.empty());
@@ -447,7 +467,7 @@ TEST(BroadcastTree, ASubtreeNobodyKnownIsInGoesToAContactNextToIt) {
   std::vector<core::node_id> ids{with_top_byte(self, static_cast<std::uint8_t>(far | 0x40)),    // 1 1 0 0 ... or 0 1 0 0 ...
                                  with_top_byte(self, static_cast<std::uint8_t>(far | 0x48))};   // same first 4 bits, then 1
   routing_table table = table_of(self, ids);
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   auto parts = parts_sent(b);
   ASSERT_EQ(parts.size(), 2u);
@@ -472,7 +492,7 @@ TEST(BroadcastTree, AContactThatFailedItsLastRequestIsTheLastChoiceForASubtreeBe
   table.on_seen(healthy, core::time_point{}, 50ms);
   for (bool failed : {false, true}) {
     if (failed) table.on_request_failed(failing);
-    broadcaster b(self, table, {}, no_random);
+    broadcaster b(self, table, {});
     ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
     auto parts = parts_sent(b);
     ASSERT_EQ(parts.size(), 2u);
@@ -499,7 +519,7 @@ TEST(BroadcastTree, ReplacementsWithASessionTakePartsToo) {
   auto has_session = [&](const core::node_id& id) {
     return std::find(with_session.begin(), with_session.end(), id) != with_session.end();
   };
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   std::vector<core::node_id> delegates;
   for (const auto& p : parts_sent(b)) delegates.push_back(p.to);
@@ -522,7 +542,7 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   config.uplink_bytes_per_second = 1e12;  // the SHOUTs' time to leave: under a millisecond, rounded up to 1
   {
     routing_table table = table_of(self, ids);
-    broadcaster b(self, table, config, no_random);
+    broadcaster b(self, table, config);
     ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
     std::size_t sends = 0;
     while (auto send = b.poll_send()) {
@@ -536,7 +556,7 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   table.on_seen(ids[1], core::time_point{}, 5ms);   // 4 RTTs: 20 ms, so the floor: 100 ms
   table.on_seen(ids[2], core::time_point{}, 2s);    // 4 RTTs: 8 s, so the cap: 1 s
   {
-    broadcaster b(self, table, config, no_random);
+    broadcaster b(self, table, config);
     ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
     std::size_t sends = 0;
     while (auto send = b.poll_send()) {
@@ -551,7 +571,7 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   }
   // Many large SHOUTs at once queue behind each other: each gets the time they all take to leave.
   config.uplink_bytes_per_second = 1e6;
-  broadcaster slow_uplink(self, table, config, no_random);
+  broadcaster slow_uplink(self, table, config);
   ASSERT_TRUE(slow_uplink.originate(byte_vector(10'000, 1), 1, core::time_point{}));
   // Each SHOUT is its 10,000 payload bytes and up to 128 of the rest: 10.128 ms apiece at 1 MB/s.
   const auto all_sends = static_cast<double>(table.all().size());
@@ -565,7 +585,7 @@ TEST(BroadcastTree, ADelegateHasAFewOfItsRoundTripsToAnswer) {
   EXPECT_TRUE(seen);
 
   config.flood = true;  // the benchmark's baseline keeps the request timeout
-  broadcaster flood(self, table, config, no_random);
+  broadcaster flood(self, table, config);
   ASSERT_TRUE(flood.originate(text("x"), 1, core::time_point{}));
   while (auto send = flood.poll_send()) EXPECT_FALSE(send->timeout);
 }
@@ -584,7 +604,7 @@ TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
   // Nobody known at levels 1, 4, 5, 6 and 7; the deepest known is 8. Subtrees just above it are
   // often empty for real; 4 levels up they hold about 16 times as many nodes.
   routing_table gappy = table_of(self, {at_level(0, 1), at_level(2, 1), at_level(3, 1), at_level(8, 1), at_level(8, 2)});
-  broadcaster b(self, gappy, {}, no_random);
+  broadcaster b(self, gappy, {});
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   EXPECT_EQ(parts_sent(b).size(), 5u);
   std::vector<broadcaster::lookup_request> lookups;
@@ -608,7 +628,7 @@ TEST(BroadcastTree, TheOriginLooksIntoSubtreesItsTableHasNobodyIn) {
 
   // With somebody known at every level well above the deepest, the origin trusts its table.
   routing_table whole = table_of(self, {at_level(0, 1), at_level(1, 1), at_level(2, 1), at_level(3, 1), at_level(7, 1)});
-  broadcaster trusting(self, whole, {}, no_random);
+  broadcaster trusting(self, whole, {});
   ASSERT_TRUE(trusting.originate(text("x"), 1, core::time_point{}));
   EXPECT_FALSE(trusting.poll_lookup());
 }
@@ -620,7 +640,7 @@ TEST(BroadcastTree, ASilentDelegateFoundAliveGetsOneSecondChance) {
   core::identity self = testing::fixed_identity(1);
   const core::node_id far = with_top_byte(self, static_cast<std::uint8_t>(~self.id().bytes()[0] & 0x80));
   routing_table table = table_of(self, {far});
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   ASSERT_TRUE(b.originate(text("x"), 1, core::time_point{}));
   core::reply silence;
   silence.ec = core::errc::timeout;
@@ -661,7 +681,7 @@ TEST(BroadcastTree, AFloodingNodeDoesNotForwardACopyAtTheLastHop) {
   routing_table table = table_of(self, fixed_ids(2, 30));
   broadcast_config flood;
   flood.flood = true;
-  broadcaster b(self, table, flood, no_random);
+  broadcaster b(self, table, flood);
   core::identity origin = testing::fixed_identity(200);
   core::wire::message m;
   m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
@@ -683,7 +703,7 @@ TEST(BroadcastTree, AFloodingNodeDoesNotForwardACopyAtTheLastHop) {
 TEST(BroadcastTree, ALaterCopyWithFewerHopsLowersTheCountForwarded) {
   core::identity self = testing::fixed_identity(1);
   routing_table table = table_of(self, fixed_ids(2, 80));
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   core::identity origin = testing::fixed_identity(200);
   std::uint8_t sender = 200;
   while (testing::fixed_identity(sender).id().common_prefix_length(self.id()) != 0) ++sender;
@@ -706,11 +726,65 @@ TEST(BroadcastTree, ALaterCopyWithFewerHopsLowersTheCountForwarded) {
   for (std::uint8_t h : hops) EXPECT_EQ(h, 3);
 }
 
+// A shout's sequence is dated (PROTOCOL.md 5.5): the origin's carry the wall-clock millisecond
+// it made them at, and a receiver takes only those made within max_age before its own clock and
+// max_ahead after it.
+TEST(BroadcastTree, ShoutsAreDatedAndTakenOnlyWithinTheirWindow) {
+  core::identity self = testing::fixed_identity(1);
+  routing_table table = table_of(self, fixed_ids(2, 30));
+  const core::time_point now = core::time_point{} + 1000h;
+  broadcaster origin_side(self, table, {});
+  auto sequence = origin_side.originate(text("dated"), 1, now);
+  ASSERT_TRUE(sequence);
+  EXPECT_EQ(*sequence >> 16, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(1000h).count()));
+  EXPECT_GT(*origin_side.originate(text("next"), 2, now), *sequence) << "in one millisecond too";
+
+  broadcaster b(self, table, {});
+  core::identity origin = testing::fixed_identity(200);
+  auto offer = [&](core::time_point made, std::uint64_t n) {
+    core::wire::message m;
+    m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
+    m.body = signed_shout(origin.id(), n, text("x"), origin, made);
+    return b.receive(origin.id(), m, now);
+  };
+  const broadcast_config defaults;
+  EXPECT_TRUE(std::holds_alternative<core::wire::ack>(offer(now - defaults.max_age, 1)));
+  EXPECT_TRUE(std::holds_alternative<core::wire::ack>(offer(now + defaults.max_ahead, 2)));
+  EXPECT_TRUE(std::holds_alternative<core::wire::nack>(offer(now - defaults.max_age - 1ms, 3)));
+  EXPECT_TRUE(std::holds_alternative<core::wire::nack>(offer(now + defaults.max_ahead + 1ms, 4)));
+  EXPECT_EQ(b.counters().stale, 2u);
+  EXPECT_EQ(b.counters().delivered, 2u);
+}
+
+// A seen-cache full of fresh names (any node can make them, with keys of its own) forgets the
+// oldest: what it forgot must not come back as new.
+TEST(BroadcastTree, AShoutTheFullSeenCacheForgotIsNotDeliveredAgain) {
+  core::identity self = testing::fixed_identity(1);
+  routing_table table = table_of(self, fixed_ids(2, 30));
+  broadcast_config small;
+  small.seen_capacity = 4;
+  broadcaster b(self, table, small);
+  const core::time_point now = core::time_point{} + 1000h;
+  auto offer = [&](std::uint8_t who, core::time_point made) {
+    core::identity origin = testing::fixed_identity(who);
+    core::wire::message m;
+    m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
+    m.body = signed_shout(origin.id(), 1, text("x"), origin, made);
+    return b.receive(origin.id(), m, now);
+  };
+  ASSERT_TRUE(std::holds_alternative<core::wire::ack>(offer(200, now - 1s)));
+  for (std::uint8_t who = 201; who <= 204; ++who) ASSERT_TRUE(std::holds_alternative<core::wire::ack>(offer(who, now)));
+  EXPECT_EQ(b.counters().delivered, 5u);
+  EXPECT_TRUE(std::holds_alternative<core::wire::nack>(offer(200, now - 1s))) << "forgotten, so refused by its date";
+  EXPECT_EQ(b.counters().delivered, 5u);
+  EXPECT_TRUE(std::holds_alternative<core::wire::ack>(offer(205, now + 1ms))) << "newer than what was forgotten";
+}
+
 TEST(BroadcastTree, AReceiverSplitsOnlyItsOwnPart) {
   core::identity self = testing::fixed_identity(1);
   std::vector<core::node_id> ids = fixed_ids(2, 80);
   routing_table table = table_of(self, ids);
-  broadcaster b(self, table, {}, no_random);
+  broadcaster b(self, table, {});
   core::identity origin = testing::fixed_identity(200);
   core::wire::message m;
   m.opcode = static_cast<std::uint8_t>(core::wire::opcode::shout);
