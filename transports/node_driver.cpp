@@ -420,6 +420,11 @@ node_driver::ready_handler node_driver::abortable(std::uint64_t wait, ready_hand
   };
 }
 
+node_driver::wanted_fn node_driver::still_waiting(std::uint64_t wait) {
+  if (wait == 0) return {};
+  return [this, wait] { return waits_.contains(wait); };
+}
+
 void node_driver::cancel_wait(std::uint64_t wait) {
   auto it = waits_.find(wait);
   if (it == waits_.end()) return;  // its session came (or failed) already
@@ -491,14 +496,15 @@ void node_driver::dial(const uri& where, std::optional<core::node_id> expected, 
       });
 }
 
-void node_driver::dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then) {
+void node_driver::dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then, wanted_fn wanted) {
   if (addresses.empty()) return then(errc::not_connected, 0);
+  if (gone(wanted)) return then(boost::asio::error::operation_aborted, 0);
   uri where = std::move(addresses.front());
   addresses.erase(addresses.begin());
-  dial(where, expected, [this, rest = std::move(addresses), expected, then = std::move(then)](
+  dial(where, expected, [this, rest = std::move(addresses), expected, then = std::move(then), wanted](
                             boost::system::error_code ec, core::connection_id c) mutable {
     if (!ec || rest.empty() || ec == errc::shutting_down) return then(ec, c);
-    dial_any(std::move(rest), expected, std::move(then));
+    dial_any(std::move(rest), expected, std::move(then), std::move(wanted));
   });
 }
 
@@ -516,12 +522,12 @@ void node_driver::dial_finished(const std::string& key, boost::system::error_cod
   pump();
 }
 
-void node_driver::with_connection(const peer_ref& target, ready_handler then) {
+void node_driver::with_connection(const peer_ref& target, ready_handler then, wanted_fn wanted) {
   if (const auto* id = std::get_if<core::node_id>(&target)) {
     if (auto c = engine_.connection_to(*id)) return then({}, *c);
     if (*id == self_.id()) return then(errc::own_id, 0);
     if (!dht_) return then(errc::not_connected, 0);  // nothing to look it up with
-    return reach(*id, std::move(then));
+    return reach(*id, std::move(then), std::move(wanted));
   }
   dial(std::get<uri>(target), std::nullopt, std::move(then));
 }
@@ -534,7 +540,7 @@ void node_driver::send_datagram(peer_ref target, std::uint8_t opcode, byte_vecto
     if (!ec) ec = engine_.send_unreliable(c, opcode, *shared);
     done(ec);
     pump();
-  }));
+  }), still_waiting(wait));
 }
 
 void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::message_body body, std::uint64_t call,
@@ -559,7 +565,7 @@ void node_driver::request(peer_ref target, std::uint8_t opcode, core::wire::mess
     auto id = engine_.request(std::chrono::steady_clock::now(), c, opcode, std::move(*shared_body));
     requests_.emplace(id, reply_handler(finish));
     pump();
-  });
+  }, [shared] { return static_cast<bool>(*shared); });
 }
 
 void node_driver::cancel_request(std::uint64_t call) {

@@ -112,7 +112,8 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void cancel_request(std::uint64_t call);
   // An operation still waiting for its session (connect, open_stream, send_datagram) completes
   // with operation_aborted and does nothing more. The dial or lookup under way goes on for
-  // whoever else waits on it, and a session it makes stays; nothing was sent for this one.
+  // whoever else waits on it, and a session it makes stays; nothing was sent for this one, and
+  // reaching its peer starts no further step (address, introduction, relay) for it.
   void cancel_wait(std::uint64_t wait);
   // Starts a DHT operation (`start` calls one of dht_node's operations) and calls `done` with its
   // result; fails with errc::dht_disabled when the node has no DHT, shutting_down once stopped.
@@ -238,12 +239,19 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void transmit_datagrams(core::connection_id c);
   // Hands a connected link to the engine as a new session.
   core::connection_id adopt(std::shared_ptr<link> l, bool inbound, std::optional<core::node_id> expected);
-  void with_connection(const peer_ref& target, ready_handler then);
+  // Whether the caller of a wait for a session is still there: each step of reaching a peer
+  // (another address, an introduction, a relay) asks first, so a cancelled wait starts nothing
+  // more. Empty: always.
+  using wanted_fn = std::function<bool()>;
+  static bool gone(const wanted_fn& wanted) { return wanted && !wanted(); }
+  void with_connection(const peer_ref& target, ready_handler then, wanted_fn wanted = {});
+  // Whether the wait named `wait` (abortable) is still waiting: neither cancelled nor done.
+  wanted_fn still_waiting(std::uint64_t wait);
   // `then`, made cancellable by cancel_wait(wait) (itself when wait is 0).
   ready_handler abortable(std::uint64_t wait, ready_handler then);
   void dial(const uri& where, std::optional<core::node_id> expected, ready_handler then);
   // Dials the addresses in turn until one answers with the `expected` key.
-  void dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then);
+  void dial_any(std::vector<uri> addresses, core::node_id expected, ready_handler then, wanted_fn wanted = {});
   void on_event(core::node_engine::event& ev);
   // The DHT's side of pump(): its requests out and its finished operations.
   bool pump_dht();
@@ -270,20 +278,21 @@ class node_driver : public std::enable_shared_from_this<node_driver> {
   void send_speak(const core::wire::speak& s, std::optional<core::node_id> except,
                   std::function<void(boost::system::error_code, std::size_t)> done);
   // The session with `peer`: the one we have, else one dialed where the DHT finds it.
-  void reach(const core::node_id& peer, ready_handler then);
+  void reach(const core::node_id& peer, ready_handler then, wanted_fn wanted = {});
   // A peer we cannot dial: through an introduction (UDP), else through a relay.
   void reach_through_others(core::node_id peer, std::vector<core::node_id> helpers, boost::system::error_code failed,
-                            ready_handler then);
+                            ready_handler then, wanted_fn wanted);
   // Asks the helpers that have a datagram session with us, one at a time (at most max_helpers
   // of them), to introduce us to `peer`, and dials the address the first one gives; `then` gets
   // `failed` if none can, or the dial's error.
   static constexpr std::size_t max_helpers = 3;
   void reach_by_introduction(core::node_id peer, std::vector<core::node_id> helpers,
-                             boost::system::error_code failed, ready_handler then, std::size_t asked = 0);
+                             boost::system::error_code failed, ready_handler then, wanted_fn wanted,
+                             std::size_t asked = 0);
   // Opens a relayed session with `peer` through the helpers we have a session with, one at a
   // time (at most max_helpers); `then` gets `failed` if none can.
   void reach_by_relay(core::node_id peer, std::vector<core::node_id> helpers, boost::system::error_code failed,
-                      ready_handler then, std::size_t asked = 0);
+                      ready_handler then, wanted_fn wanted, std::size_t asked = 0);
   // The introductions' side of on_event: a punch the engine asked for goes out of the UDP socket.
   void on_introduction_event(core::node_engine::event& ev);
   // Hands the DHT's shout deliveries to the application; whether there were any.

@@ -132,13 +132,14 @@ void node_driver::whisper(core::node_id target, byte_vector payload, bool sealed
           });
 }
 
-void node_driver::reach(const core::node_id& peer, ready_handler then) {
+void node_driver::reach(const core::node_id& peer, ready_handler then, wanted_fn wanted) {
   if (auto c = engine_.connection_to(peer)) return then({}, *c);
   run_dht([peer](dht::dht_node& d, core::time_point now) { return d.find_node(peer, now); },
-          [this, peer, then = std::move(then)](dht::dht_node::operation_done& done) {
+          [this, peer, then = std::move(then), wanted](dht::dht_node::operation_done& done) {
             // The lookup may have dialed the peer itself (it asks the closest nodes, and the
             // peer is the closest there is).
             if (auto c = engine_.connection_to(peer)) return then({}, *c);
+            if (gone(wanted)) return then(boost::asio::error::operation_aborted, 0);  // nobody to dial for
             auto* found = std::get_if<dht::find_node_result>(&done.result);
             if (!found) return then(dht::error_of(done), 0);
             // Not handed out with an address it can be dialed at (a node behind a NAT never
@@ -155,13 +156,14 @@ void node_driver::reach(const core::node_id& peer, ready_handler then) {
                 if (auto where = parse_uri(text)) addresses.push_back(std::move(*where));
             }
             auto failed = found->ec ? found->ec : make_error_code(errc::peer_not_found);
-            if (addresses.empty()) return reach_through_others(peer, std::move(introducers), failed, then);
+            if (addresses.empty()) return reach_through_others(peer, std::move(introducers), failed, then, wanted);
             dial_any(std::move(addresses), peer,
-                     [this, peer, introducers = std::move(introducers), then](boost::system::error_code ec,
-                                                                              core::connection_id c) mutable {
+                     [this, peer, introducers = std::move(introducers), then, wanted](boost::system::error_code ec,
+                                                                                      core::connection_id c) mutable {
                        if (!ec || ec == errc::shutting_down) return then(ec, c);
-                       reach_through_others(peer, std::move(introducers), ec, then);
-                     });
+                       reach_through_others(peer, std::move(introducers), ec, then, wanted);
+                     },
+                     wanted);
           });
 }
 

@@ -43,7 +43,7 @@ void node_driver::open_stream(peer_ref target, std::string protocol, std::uint64
       }
     }
     std::move(*shared)(ec, std::move(s));
-  }));
+  }), still_waiting(wait));
 }
 
 void node_driver::accept_stream(std::string protocol, std::uint64_t waiter, stream_handler handler) {

@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 
 #include "tests/support/loopback_nodes.hpp"
 
@@ -85,6 +90,37 @@ TEST_P(Reach, ANodeThatOnlyDialsOutIsReachedThroughAnIntroductionOrARelay) {
     EXPECT_EQ(at_c.relayed_sessions_accepted, 1u);
     EXPECT_GT(at_b.relayed_bytes, 0u);
   }
+}
+
+// A caller that cancels while its peer is still being looked up is gone: the lookup ends, but
+// nobody is asked for an introduction or a relay, and no session is made, on its behalf.
+TEST_P(Reach, ACancelledWaitAsksNobodyToIntroduceOrRelay) {
+  loopback_nodes net(GetParam());
+  auto& a = net.add();
+  auto& b = net.add();
+  auto& c = net.add_dialing_only();
+  ASSERT_FALSE(connect(c, net.address(1)));
+  ASSERT_FALSE(connect(a, net.address(1)));
+  boost::asio::cancellation_signal cancel;
+  std::promise<error_code> ended;
+  // Started and cancelled in one go on the node's executor: the lookup's first request is out,
+  // and no answer can come before the cancellation.
+  boost::asio::post(a.get_executor(), [&] {
+    a.async_open_stream(c.id(), "chat/1", boost::asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, auto&&...) {
+                          ended.set_value(ec);
+                        }));
+    cancel.emit(boost::asio::cancellation_type::terminal);
+  });
+  EXPECT_EQ(ended.get_future().get(), boost::asio::error::operation_aborted);
+  // The cancelled wait's lookup asked B first, over the same ordered session: once this lookup
+  // is answered, so was that one, and whatever the wait went on to send B came before this ping.
+  auto [found, result] = wait<error_code, dht::find_node_result>([&](auto h) { a.dht().find_node(c.id(), h); });
+  EXPECT_FALSE(found) << found.message();
+  ASSERT_FALSE(std::get<0>(wait<error_code, std::chrono::microseconds>([&](auto h) { a.async_ping(net.address(1), h); })));
+  auto at_b = b.async_stats(boost::asio::use_future).get();
+  EXPECT_EQ(at_b.introductions, 0u);
+  EXPECT_EQ(at_b.circuits_relayed, 0u);
+  EXPECT_FALSE(has_session_with(a, c.id()));
 }
 
 TEST_P(Reach, OwnIdAndAnUnknownIdEachHaveTheirError) {
