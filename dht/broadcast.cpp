@@ -98,35 +98,45 @@ core::node_id across(const core::node_id& around, int level) {
 
 }  // namespace
 
-broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config)
-    : self_(self), table_(table), config_(config), seen_(config.seen_capacity, config.seen_lifetime) {}
+broadcaster::broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
+                         std::uint16_t first_count)
+    : self_(self),
+      table_(table),
+      config_(config),
+      count_start_(first_count & 0x7fffu),  // room below the date for 32,768 shouts in one millisecond
+      seen_(config.seen_capacity, config.seen_lifetime) {}
 
 std::uint64_t broadcaster::wall_ms(core::time_point now) const {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) + config_.wall_offset;
   return static_cast<std::uint64_t>(std::max<std::int64_t>(ms.count(), 0));
 }
 
-bool broadcaster::fresh(std::uint64_t sequence, core::time_point now) const {
+bool broadcaster::fresh(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const {
   const std::uint64_t made = sequence >> sequence_counter_bits;
   const std::uint64_t wall = wall_ms(now);
-  const auto age = static_cast<std::uint64_t>(config_.max_age.count());
-  const auto ahead = static_cast<std::uint64_t>(config_.max_ahead.count());
-  return (!forgotten_until_ms_ || made > *forgotten_until_ms_) && made + age >= wall && made <= wall + ahead;
+  const auto age = static_cast<std::uint64_t>(std::max<std::int64_t>(config_.max_age.count(), 0));
+  const auto ahead = static_cast<std::uint64_t>(std::max<std::int64_t>(config_.max_ahead.count(), 0));
+  if (made + age < wall || made > wall + ahead) return false;
+  auto bucket = origins_.find(origin);
+  return bucket == origins_.end() || !bucket->second.forgotten_until_ms || made > *bucket->second.forgotten_until_ms;
 }
 
 void broadcaster::remember(const shout_key& key, const levels& covered, core::time_point now) {
-  // A full seen-cache forgets its oldest name for this one: from now on, refuse what is dated no
-  // later than that name, which would no longer be recognised as seen.
+  // A full seen-cache forgets its oldest name for this one: from now on, refuse what its origin
+  // sent dated no later than that name, which would no longer be recognised as seen.
   if (seen_.size() >= seen_.capacity())
     if (const message_name* going = seen_.oldest())
-      forgotten_until_ms_ = std::max(forgotten_until_ms_.value_or(0), going->sequence >> sequence_counter_bits);
+      if (auto bucket = origins_.find(going->origin); bucket != origins_.end()) {
+        auto& until = bucket->second.forgotten_until_ms;
+        until = std::max(until.value_or(0), going->sequence >> sequence_counter_bits);
+      }
   seen_.insert(key, covered, now);
 }
 
 std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::uint64_t owner, core::time_point now) {
   if (payload.size() > config_.max_payload) return std::nullopt;
   // Dated: the wall-clock millisecond in the top bits, a count below for shouts in one millisecond.
-  next_sequence_ = std::max(next_sequence_, wall_ms(now) << sequence_counter_bits);
+  next_sequence_ = std::max(next_sequence_, (wall_ms(now) << sequence_counter_bits) | count_start_);
   shout_key key{self_.id(), next_sequence_++};
   remember(key, levels().set(), now);
   active_shout& s = active_[key];
@@ -167,9 +177,9 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
     ++counters_.duplicates;
     return taken;
   }
-  if (!covered && !fresh(in->sequence, now)) {
+  if (!covered && !fresh(in->origin, in->sequence, now)) {
     ++counters_.stale;
-    return refuse(wire::nack_code::bad_request, "shout dated too long ago or in the future (a replay, or clocks apart)");
+    return refuse(wire::nack_code::stale, "shout dated too long ago or in the future (a replay, or clocks apart)");
   }
   if (in->payload.size() > config_.max_payload) {
     ++counters_.too_large;
@@ -330,6 +340,12 @@ void broadcaster::on_reply(std::uint64_t handle, const core::reply& r, core::tim
   --s.sends_out;
   if (!r.ec) {
     ++s.delegates;
+  } else if (r.code == wire::nack_code::stale && !config_.flood) {
+    // It judged the date by its own clock (set apart from ours, or a cutoff of its cache), and
+    // will again: its part goes to others at once, as a silent delegate's does.
+    ++counters_.reassigned;
+    s.excluded.push_back(p.to.id);
+    reassign(p, s);
   } else if (unreachable(r)) {
     if (p.attempts_left > 0) {
       ++counters_.resent;
@@ -408,7 +424,7 @@ bool broadcaster::take_token(const core::node_id& origin, core::time_point now) 
         origins_.erase(std::max_element(origins_.begin(), origins_.end(),
                                         [&](const auto& a, const auto& b) { return level(a) < level(b); }));
     }
-    it = origins_.emplace(origin, origin_bucket{config_.origin_burst, now}).first;
+    it = origins_.emplace(origin, origin_bucket{config_.origin_burst, now, std::nullopt}).first;
   }
   origin_bucket& b = it->second;
   double elapsed = std::chrono::duration<double>(now - b.refilled).count();

@@ -136,8 +136,14 @@ class broadcaster {
     std::vector<core::node_id> spent;
   };
 
-  // `self` and `table` must outlive the broadcaster.
-  broadcaster(const core::identity& self, const routing_table& table, broadcast_config config);
+  // `self` and `table` must outlive the broadcaster. `first_count` starts the count below the
+  // date of our sequences (a random one: a node restarted on a clock set back does not reuse
+  // names its peers still hold as seen).
+  broadcaster(const core::identity& self, const routing_table& table, broadcast_config config,
+              std::uint16_t first_count = 0);
+  // The wall clock's offset from the `now` we are given (broadcast_config::wall_offset), read
+  // again by the driver: a clock step or a suspend moves it.
+  void set_wall_offset(std::chrono::milliseconds offset) { config_.wall_offset = offset; }
 
   // Starts a shout of ours; nullopt when the payload is too large. The sends come from
   // poll_send(); `owner` is reported back by poll_finished() once every part was taken or given
@@ -204,6 +210,9 @@ class broadcaster {
   struct origin_bucket {
     double tokens;
     core::time_point refilled;
+    // The newest date of this origin's names the seen-cache forgot to make room: its shouts
+    // dated no later are refused (they would no longer be recognised as seen).
+    std::optional<std::uint64_t> forgotten_until_ms;
   };
 
   // Hands the shout on over these levels of our part of the id space.
@@ -232,15 +241,16 @@ class broadcaster {
   bool take_token(const core::node_id& origin, core::time_point now);
   // The wall-clock millisecond of `now` (see broadcast_config::wall_offset).
   std::uint64_t wall_ms(core::time_point now) const;
-  // Whether a shout with this sequence is dated within [now - max_age, now + max_ahead] and after
-  // every name the seen-cache forgot to make room.
-  bool fresh(std::uint64_t sequence, core::time_point now) const;
+  // Whether a shout of `origin` with this sequence is dated within [now - max_age, now +
+  // max_ahead] and after every name of that origin the seen-cache forgot to make room.
+  bool fresh(const core::node_id& origin, std::uint64_t sequence, core::time_point now) const;
   // Records a shout as seen, with the levels covered of it.
   void remember(const shout_key& key, const levels& covered, core::time_point now);
 
   const core::identity& self_;
   const routing_table& table_;
   broadcast_config config_;
+  std::uint64_t count_start_;  // where the count below the date starts each millisecond
   std::uint64_t next_sequence_ = 0;
   static constexpr int sequence_counter_bits = 16;  // below the date: shouts in one millisecond
   std::uint64_t next_handle_ = 1;
@@ -254,7 +264,6 @@ class broadcaster {
   core::fifo<finished> finished_;
 
   seen_map<levels> seen_;  // each shout seen, and the levels covered of it
-  std::optional<std::uint64_t> forgotten_until_ms_;  // the newest date of a name forgotten for room
   std::unordered_map<core::node_id, origin_bucket> origins_;
 
   broadcast_counters counters_;

@@ -110,6 +110,7 @@ wire::message_body cas_acceptor::accept(const wire::store& s, std::optional<stor
   if (auto* refusal = std::get_if<wire::message_body>(&promised)) return std::move(*refusal);
   slot_state* st = std::get<slot_state*>(promised);
   st->accepted = accepted_proposal{*st->promised, s.consensus->proposal, s.value};
+  st->accepted_ttl = std::chrono::seconds(s.ttl_seconds);
   return wire::ack{store_opcode, {}};
 }
 
@@ -162,13 +163,20 @@ bool cas_acceptor::make_room(core::time_point now) {
   };
   auto it = std::find_if(slots_.begin(), slots_.end(), over);
   if (it == slots_.end()) {
-    // Else the bare promise (nothing accepted) idle longest, once nobody went on with it for
-    // idle_lifetime. An accepted value is never forgotten: it may be the chosen one, whose
-    // commits were lost, and the next prepare must find it.
+    // Else the state idle longest among those that may go: a bare promise (nothing accepted)
+    // nobody went on with for idle_lifetime, or an accepted value idle for longer than the TTL it
+    // was proposed with (capped at max_ttl). Until then an accepted value stays: it may be the
+    // chosen one, whose commits were lost, and the next prepare must find it; after that it
+    // would have expired even had it been committed.
+    auto may_go = [&](const slot_state& st) {
+      const auto idle = now - st.used;
+      if (!st.accepted) return idle >= limits_.idle_lifetime;
+      return idle >= std::max<std::chrono::milliseconds>(limits_.idle_lifetime, std::min(st.accepted_ttl, limits_.max_ttl));
+    };
     auto oldest = slots_.end();
     for (auto e = slots_.begin(); e != slots_.end(); ++e)
-      if (!e->second.accepted && (oldest == slots_.end() || e->second.used < oldest->second.used)) oldest = e;
-    if (oldest == slots_.end() || now - oldest->second.used < limits_.idle_lifetime) return false;
+      if (may_go(e->second) && (oldest == slots_.end() || e->second.used < oldest->second.used)) oldest = e;
+    if (oldest == slots_.end()) return false;
     it = oldest;
   }
   slots_.erase(it);

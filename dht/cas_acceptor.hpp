@@ -30,13 +30,15 @@
 // honest catch-up until its own count of the lease ends; the others make the majority.)
 //
 // Memory is bounded: at most max_keys keys have state; when full, a key whose slot holds no
-// promise makes room, then the key whose bare promise (nothing accepted) has been idle longest,
-// if for idle_lifetime or more; when none can go a new key is refused with quota_full. An
-// accepted value is never dropped (it may be the chosen one, its commits lost), nor a promise in
-// use (a forgotten promise could let two values be chosen for one version): a proposer sends its
-// accept as soon as a majority promised, within a request timeout, far inside idle_lifetime, so
-// only a promise nobody went on with goes. (Refreshed every idle_lifetime, an attacker's
-// prepares can still keep max_keys keys: about 34 prepares a second per replica at the default.)
+// promise makes room, then, idle longest first, a bare promise (nothing accepted) idle for
+// idle_lifetime or more, or an accepted value idle for longer than the TTL it was proposed with
+// (at most max_ttl); when none can go a new key is refused with quota_full. An accepted value
+// stays until then (it may be the chosen one, its commits lost; after its TTL it would have
+// expired anyway), and so does a promise in use (a forgotten promise could let two values be
+// chosen for one version): a proposer sends its accept as soon as a majority promised, within
+// a request timeout, far inside idle_lifetime, so only a promise nobody went on with goes.
+// (Refreshed in time, an attacker's prepares can still keep max_keys keys: about 34 a second per
+// replica for bare promises at the default; accepted values with long TTLs hold longer.)
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +63,9 @@ struct cas_acceptor_limits {
   // How long a promise nobody went on with (no accept, no commit) keeps its key's place in a full
   // table: without it, prepares for max_keys keys never written would shut every other key out.
   std::chrono::milliseconds idle_lifetime{std::chrono::minutes(2)};
+  // An accepted value idle for longer than its TTL (at most this) may go too: had it been
+  // committed, it would have expired by then.
+  std::chrono::seconds max_ttl{std::chrono::hours(24)};
 };
 
 class cas_acceptor {
@@ -83,6 +88,7 @@ class cas_acceptor {
     std::optional<ballot> promised;
     std::optional<accepted_proposal> accepted;
     core::time_point used{};  // the last prepare or accept promised here
+    std::chrono::seconds accepted_ttl{0};  // the TTL the accepted value was proposed with
     core::fifo<std::pair<std::uint64_t, proposal_id>> chosen;  // version -> proposal, oldest first
   };
 

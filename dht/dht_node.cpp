@@ -199,7 +199,12 @@ struct dht_node::impl {
   std::unique_ptr<broadcaster> broadcasts;
 
   broadcaster& shouts() {
-    if (!broadcasts) broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast);
+    if (!broadcasts) {
+      std::uint8_t count[2];
+      random(mutable_byte_span(count, sizeof count));
+      broadcasts = std::make_unique<broadcaster>(self, table, config.broadcast,
+                                                 static_cast<std::uint16_t>(count[0] << 8 | count[1]));
+    }
     return *broadcasts;
   }
 
@@ -1354,6 +1359,11 @@ operation_id dht_node::renew(const core::node_id& key, std::uint64_t token, std:
 
 operation_id dht_node::unlock(const core::node_id& key, std::uint64_t token, core::time_point now) {
   return impl_->start_lock(key, lock_request{lock_action::release, token, {}}, now);
+}
+
+void dht_node::set_wall_offset(std::chrono::milliseconds offset) {
+  impl_->config.broadcast.wall_offset = offset;
+  if (impl_->broadcasts) impl_->broadcasts->set_wall_offset(offset);
 }
 
 operation_id dht_node::shout(byte_vector payload, core::time_point now) {

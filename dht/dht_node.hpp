@@ -246,6 +246,10 @@ class dht_node {
   // Broadcasts `payload` (at most broadcast_config::max_payload bytes) to every node, signed by
   // this node; done when the nodes it handed the shout to have taken it.
   operation_id shout(byte_vector payload, core::time_point now);
+  // The wall clock's offset from the `now` this node is given (broadcast_config::wall_offset:
+  // shouts are dated by it); a driver reads it again now and then, as clocks step and suspends
+  // stop steady time.
+  void set_wall_offset(std::chrono::milliseconds offset);
   std::optional<operation_done> poll_event();
   // Shouts from other nodes, each once, in the order they arrived.
   std::optional<shout_delivery> poll_shout();

@@ -35,7 +35,7 @@ enum class put_result {
   refreshed,         // same version, same bytes: the held value's TTL was extended
   version_conflict,  // not newer than the held version (or same version, other bytes)
   bad_signature,     // a signed value whose signature does not verify (or owner without sig)
-  owner_mismatch,    // the key is held with an owner and this value is not signed by it
+  owner_mismatch,    // the key is held with an owner this value is not signed by, or held unowned
   too_large,         // the value exceeds store_limits::max_value_size
   quota_full,        // keeping it would exceed store_limits::max_values or max_bytes
   storage_failed,    // a persistent backend could not write (disk full, I/O error): nothing kept

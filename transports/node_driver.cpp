@@ -395,7 +395,10 @@ void node_driver::arm_timer() {
 void node_driver::run_timeouts() {
   auto now = std::chrono::steady_clock::now();
   engine_.handle_timeout(now);
-  if (dht_) dht_->handle_timeout(now);
+  if (dht_) {
+    dht_->set_wall_offset(dht::wall_clock_offset(std::chrono::system_clock::now(), now));  // clocks step
+    dht_->handle_timeout(now);
+  }
   pump();
 }
 

@@ -68,6 +68,7 @@ enum class nack_code : std::uint16_t {
   not_found = 8,           // the thing asked for is not held by this node
   rate_limited = 9,        // the sender exceeded its request rate; retry later
   too_large = 10,          // the request (or a field of it) exceeds the node's limits
+  stale = 11,              // dated outside the receiver's window: a replay, or the clocks apart
 };
 
 // Connection options and their settings (section 6). The codec carries any value; the node NACKs

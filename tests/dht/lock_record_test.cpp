@@ -199,11 +199,17 @@ core::wire::store consensus(core::wire::consensus_phase phase, std::uint64_t ver
   return s;
 }
 
-TEST(LeaseGuard, AcceptorRefusesAnotherNodesPrepareAfterCatchingUpToTheLease) {
+// A replica's compare-and-swap acceptor judging leases with its guard.
+struct guarded_replica {
+  guarded_replica() { acceptor.set_guard(&g); }
   memory_store store;
   lease_guard g;
-  cas_acceptor acceptor(store);
-  acceptor.set_guard(&g);
+  cas_acceptor acceptor{store};
+};
+
+TEST(LeaseGuard, AcceptorRefusesAnotherNodesPrepareAfterCatchingUpToTheLease) {
+  guarded_replica replica;
+  auto& [store, g, acceptor] = replica;
   using core::wire::consensus_phase;
   // This replica lags: it never saw version 1 (alice's grant); bob's prepare carries it as base.
   auto grant = lock_record_bytes(held_by(alice, 1, 2s));
@@ -227,10 +233,8 @@ TEST(LeaseGuard, AcceptorRefusesAnotherNodesPrepareAfterCatchingUpToTheLease) {
 // A prepare's catch-up and a commit store bytes their sender chose, which a replica cannot tell
 // from a chosen value: from another node they must not replace a record whose lease is live here.
 TEST(LeaseGuard, NeitherACatchUpNorACommitFromAnotherNodeEndsALiveLease) {
-  memory_store store;
-  lease_guard g;
-  cas_acceptor acceptor(store);
-  acceptor.set_guard(&g);
+  guarded_replica replica;
+  auto& [store, g, acceptor] = replica;
   using core::wire::consensus_phase;
   auto grant = lock_record_bytes(held_by(alice, 1, 2s));
   ASSERT_TRUE(std::holds_alternative<core::wire::ack>(acceptor.handle(consensus(consensus_phase::commit, 1, grant, alice, 1), alice, t0)));
