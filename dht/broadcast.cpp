@@ -152,8 +152,7 @@ std::optional<std::uint64_t> broadcaster::originate(byte_vector payload, std::ui
 }
 
 broadcaster::levels broadcaster::levels_of(std::uint8_t scope, const std::vector<std::uint8_t>& also_levels) {
-  levels l;
-  for (std::size_t level = scope; level < l.size(); ++level) l.set(level);
+  levels l = levels().set() << scope;  // every level from scope on
   for (std::uint8_t level : also_levels) l.set(level);
   return l;
 }
@@ -167,10 +166,9 @@ wire::message_body broadcaster::receive(const core::node_id& from, const wire::m
   // flooding node covers everything at once. Nobody hands on a part holding itself (a cut puts
   // the cutter on its own side), so no part from `from` reaches down to the ids that share no
   // more bits with us than `from` does: whatever a copy says, a sender cannot widen us past that.
-  levels asked = config_.flood ? levels().set() : levels_of(in->scope, in->also_levels);
-  if (!config_.flood)
-    for (int level = 0; level <= std::min(from.common_prefix_length(self_.id()), core::id_bits); ++level)
-      asked.reset(static_cast<std::size_t>(level));
+  const levels asked = config_.flood ? levels().set()
+                                     : levels_of(in->scope, in->also_levels) &
+                                           (levels().set() << static_cast<std::size_t>(from.common_prefix_length(self_.id()) + 1));
   levels* covered = seen_.find(key, now);
   const levels more = covered ? asked & ~*covered : asked;
   if (more.none()) {

@@ -27,9 +27,10 @@
 // Defences. The origin signs (origin, sequence, payload); a SHOUT that fails the check is NACKed
 // and not forwarded. The sequence is dated (the wall-clock millisecond the shout was made, in its
 // top 48 bits), and a shout older than max_age or dated ahead of max_ahead is refused: a replay
-// is dropped by the seen-cache while it remembers the name, and by its date after. A seen-cache
-// that forgets names to make room refuses every shout not newer than the newest it forgot. A
-// bounded, time-limited seen-cache drops duplicates without checking them again; a token bucket per origin (bounded set of origins) limits the rate; payloads are capped.
+// is dropped by the seen-cache while it remembers the name, and by its date after. A bounded,
+// time-limited seen-cache drops duplicates without checking them again; when it forgets a name
+// to make room, that origin's shouts dated no later are refused from then on. A token bucket per
+// origin (bounded set of origins) limits the rate; payloads are capped.
 // The part (and `hops`) cannot be signed, as it changes at every hop, so whichever copy comes
 // first cannot decide it: a node covers the union of the parts its copies ask for. A later copy
 // asking for levels not covered yet is checked like a first one and forwarded over those levels

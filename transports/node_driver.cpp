@@ -41,9 +41,11 @@ node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::no
       engine_(self_, with_dht(std::move(config), dht.enabled)),
       timer_(strand_) {
   if (!dht.enabled) return;
+  // The DHT is given steady time; its stored expiries and its shouts' dates (PROTOCOL.md 5.5)
+  // are wall-clock times.
+  const auto wall_offset = dht::wall_clock_offset(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
   if (dht.data_dir) {
-    auto offset = dht::wall_clock_offset(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
-    auto sqlite = std::make_unique<dht::sqlite_store>(*dht.data_dir, dht.config.limits, offset);
+    auto sqlite = std::make_unique<dht::sqlite_store>(*dht.data_dir, dht.config.limits, wall_offset);
     sqlite_ = sqlite.get();
     store_ = std::move(sqlite);
     snapshot_interval_ = dht.snapshot_interval;
@@ -51,9 +53,7 @@ node_driver::node_driver(asio::any_io_executor ex, core::identity self, core::no
   } else {
     store_ = std::make_unique<dht::memory_store>(dht.config.limits);
   }
-  // Shouts are dated by the wall clock (PROTOCOL.md 5.5); the DHT is given steady time.
-  dht.config.broadcast.wall_offset =
-      dht::wall_clock_offset(std::chrono::system_clock::now(), std::chrono::steady_clock::now());
+  dht.config.broadcast.wall_offset = wall_offset;
   dht_ = std::make_unique<dht::dht_node>(self_, dht.config, *store_);
 }
 

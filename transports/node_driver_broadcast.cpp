@@ -139,7 +139,6 @@ void node_driver::reach(const core::node_id& peer, ready_handler then, wanted_fn
             // The lookup may have dialed the peer itself (it asks the closest nodes, and the
             // peer is the closest there is).
             if (auto c = engine_.connection_to(peer)) return then({}, *c);
-            if (gone(wanted)) return then(boost::asio::error::operation_aborted, 0);  // nobody to dial for
             auto* found = std::get_if<dht::find_node_result>(&done.result);
             if (!found) return then(dht::error_of(done), 0);
             // Not handed out with an address it can be dialed at (a node behind a NAT never
